@@ -1,0 +1,1 @@
+//! Rule packs of Vigil: schema, loader and a pure evaluator over a `HostFacts` seam.
