@@ -90,7 +90,7 @@ impl fmt::Display for Status {
 
 /// One finding, delivered at least once and stored exactly once by the collector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Finding {
     /// Result of a hardening rule (sent when it changes, plus a periodic digest).
     CheckResult(CheckResult),
@@ -421,7 +421,8 @@ mod tests {
             severity: Severity::Low,
         });
         let v = serde_json::to_value(&f).expect("serialize");
-        assert_eq!(v["kind"], "agent_health");
+        assert_eq!(v["type"], "agent_health");
+        assert_eq!(v["kind"], "started");
         assert_eq!(v["severity"], "low");
         let back: Finding = serde_json::from_value(v).expect("deserialize");
         assert_eq!(back, f);
