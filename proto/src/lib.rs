@@ -15,6 +15,7 @@ pub mod frame;
 pub mod msg;
 pub mod session;
 pub mod token;
+pub mod units;
 
 pub use finding::{
     AgentHealth, CheckResult, DiskInfo, Envelope, FileEvent, FileEventKind, FileMeta, FileType,

@@ -1,0 +1,65 @@
+//! Small filesystem helpers with the permissions Vigil's secrets need.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically (temp file + fsync + rename) with mode 0600.
+///
+/// # Errors
+/// Any I/O error.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and parents) and sets it to 0700.
+///
+/// # Errors
+/// Any I/O error.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Reads a file to a string.
+///
+/// # Errors
+/// Any I/O error.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    fs::read_to_string(path)
+}
+
+/// Refuses files that anyone may write (DESIGN §10).
+///
+/// # Errors
+/// A message naming the file when it is world-writable or cannot be inspected.
+pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o002 != 0 {
+        return Err(format!(
+            "{}: refusing a world-writable file (chmod o-w {})",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}

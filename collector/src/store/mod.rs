@@ -1,0 +1,289 @@
+//! Persistence behind one [`Store`] trait, with SQLite as the default backend.
+//!
+//! The trait is synchronous: both backends (rusqlite, and the PostgreSQL client later) are
+//! blocking, so the async shell calls them from `spawn_blocking`. Every method that changes more
+//! than one row does it in one transaction, and ingest is idempotent on `(agent_id, seq)`.
+
+use serde::{Deserialize, Serialize};
+use vigil_proto::Envelope;
+
+pub mod sqlite;
+#[cfg(test)]
+mod suite;
+
+pub use sqlite::SqliteStore;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(String),
+    /// A referenced row does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A row exists already.
+    #[error("{0} exists already")]
+    Conflict(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e.to_string())
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A node of the organisation tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agency {
+    /// Path such as `province/so-tttt`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Required security level (1–5) of the agency's systems.
+    pub level: u8,
+}
+
+/// A stored enrollment token (the secret itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Short public id (first 12 hex chars of the secret hash), for listing and revoking.
+    pub id: String,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    /// Agency new agents are bound to.
+    pub agency: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Allowed uses.
+    pub max_uses: u32,
+    /// Uses so far.
+    pub uses: u32,
+    /// Revoked.
+    pub revoked: bool,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// No such token.
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// All uses consumed.
+    UsedUp,
+    /// Revoked by an operator.
+    Revoked,
+}
+
+impl TokenRefusal {
+    /// Message shown to the enrolling operator.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Unknown => "enrollment token is not known to this collector",
+            Self::Expired => "enrollment token has expired; create a new one",
+            Self::UsedUp => "enrollment token has been used its maximum number of times",
+            Self::Revoked => "enrollment token has been revoked",
+        }
+    }
+}
+
+/// A new agent identity to record at enrollment.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    /// UUID.
+    pub id: String,
+    /// Agency.
+    pub agency: String,
+    /// Machine id of the host.
+    pub machine_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// OS description.
+    pub os: String,
+    /// Certificate serial (hex).
+    pub cert_serial: String,
+    /// Certificate expiry, Unix seconds.
+    pub cert_not_after: i64,
+    /// Agent version.
+    pub agent_version: String,
+    /// Token id used.
+    pub token_id: String,
+}
+
+/// An enrolled agent as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    /// UUID.
+    pub id: String,
+    /// Agency.
+    pub agency: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// OS description.
+    pub os: String,
+    /// Role: `workstation` or `server`.
+    pub role: String,
+    /// Enrollment time, Unix seconds.
+    pub enrolled_at: i64,
+    /// Last contact, Unix seconds (0 = never).
+    pub last_seen: i64,
+    /// Agent version.
+    pub agent_version: String,
+    /// Certificate serial.
+    pub cert_serial: String,
+    /// Certificate expiry, Unix seconds.
+    pub cert_not_after: i64,
+    /// Revoked (or replaced by a re-enrollment).
+    pub revoked: bool,
+    /// Highest stored seq.
+    pub max_seq: u64,
+    /// Spool depth from the last heartbeat.
+    pub spool_depth: u64,
+    /// Agent clock minus collector clock at the last heartbeat, ms.
+    pub clock_skew_ms: i64,
+    /// Latest inventory, if any.
+    pub inventory: Option<serde_json::Value>,
+}
+
+/// What enrollment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollOutcome {
+    /// Agent ids replaced because they had the same machine id.
+    pub replaced: Vec<String>,
+}
+
+/// Heartbeat facts.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    /// Spool depth.
+    pub spool_depth: u64,
+    /// Clock skew, ms.
+    pub clock_skew_ms: i64,
+}
+
+/// Result of ingesting a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IngestOutcome {
+    /// Findings newly stored.
+    pub stored: usize,
+    /// Findings already present (replays).
+    pub duplicates: usize,
+    /// Highest seq now stored for the agent.
+    pub max_seq: u64,
+    /// Missing seq ranges detected (inclusive).
+    pub gaps: Vec<(u64, u64)>,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredFinding {
+    /// Agent id.
+    pub agent_id: String,
+    /// Seq.
+    pub seq: u64,
+    /// Kind (`check`, `file`, `net`, `inventory`, `health`).
+    pub kind: String,
+    /// Agent observation time, ms.
+    pub observed_at: i64,
+    /// Collector receive time, ms.
+    pub received_at: i64,
+    /// The finding.
+    pub finding: serde_json::Value,
+}
+
+/// Filter for [`Store::findings`].
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    /// Only this agent.
+    pub agent_id: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only received at or after (ms).
+    pub since_ms: Option<i64>,
+    /// At most this many (newest first).
+    pub limit: usize,
+}
+
+/// A recorded seq gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// Agent.
+    pub agent_id: String,
+    /// First missing seq.
+    pub from_seq: u64,
+    /// Last missing seq.
+    pub to_seq: u64,
+    /// When detected, ms.
+    pub detected_at: i64,
+}
+
+/// The persistence seam of the collector.
+pub trait Store: Send + Sync {
+    /// Adds an agency; its parent path must exist unless it is a root.
+    fn agency_add(&self, a: &Agency) -> Result<()>;
+    /// Looks an agency up.
+    fn agency(&self, id: &str) -> Result<Option<Agency>>;
+    /// All agencies, sorted by path.
+    fn agencies(&self) -> Result<Vec<Agency>>;
+
+    /// Records a token.
+    fn token_add(&self, t: &TokenRecord) -> Result<()>;
+    /// Checks and consumes one use of the token with this secret hash, atomically.
+    fn token_consume(
+        &self,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<std::result::Result<TokenRecord, TokenRefusal>>;
+    /// Revokes a token by id; false if unknown.
+    fn token_revoke(&self, id: &str) -> Result<bool>;
+    /// All tokens.
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// Records a new agent, replacing (revoking) any live agent with the same machine id.
+    fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome>;
+    /// One agent.
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>>;
+    /// All agents, live first, by agency then host name.
+    fn agents(&self) -> Result<Vec<AgentRecord>>;
+    /// Serials of revoked agent certificates.
+    fn revoked_serials(&self) -> Result<Vec<String>>;
+    /// Revokes an agent; false if unknown.
+    fn agent_revoke(&self, id: &str, now: i64) -> Result<bool>;
+    /// Records contact (and heartbeat facts).
+    fn agent_seen(
+        &self,
+        id: &str,
+        now: i64,
+        agent_version: Option<&str>,
+        hb: Option<Heartbeat>,
+    ) -> Result<()>;
+
+    /// Stores a batch idempotently in one transaction.
+    fn ingest(&self, agent_id: &str, batch: &[Envelope], received_at: i64)
+    -> Result<IngestOutcome>;
+    /// Highest stored seq of an agent.
+    fn max_seq(&self, agent_id: &str) -> Result<u64>;
+    /// Findings matching a filter, newest first.
+    fn findings(&self, f: &FindingFilter) -> Result<Vec<StoredFinding>>;
+    /// Count of findings stored for an agent.
+    fn finding_count(&self, agent_id: &str) -> Result<u64>;
+    /// Recorded gaps.
+    fn gaps(&self, agent_id: Option<&str>) -> Result<Vec<Gap>>;
+
+    /// Appends to the audit log.
+    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()>;
+    /// Audit entries, oldest first: (time, actor, action, detail).
+    fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>>;
+}

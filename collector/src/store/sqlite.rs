@@ -1,0 +1,588 @@
+//! SQLite backend: one file, WAL, `synchronous=FULL` so an acknowledged batch survives power loss.
+//!
+//! Schema versions live in `PRAGMA user_version`; [`MIGRATIONS`] are applied in order at open,
+//! each in its own transaction. A single connection behind a mutex serialises writers, which is
+//! what SQLite does anyway; batches amortise the fsync.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use vigil_proto::{Envelope, Finding};
+
+use super::{
+    Agency, AgentRecord, EnrollOutcome, FindingFilter, Gap, Heartbeat, IngestOutcome, NewAgent,
+    Result, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
+};
+
+/// Schema migrations; index + 1 is the version after applying.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE agencies (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    parent TEXT
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    agency TEXT NOT NULL REFERENCES agencies(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    max_uses INTEGER NOT NULL,
+    uses INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    agency TEXT NOT NULL REFERENCES agencies(id),
+    machine_id TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    os TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'workstation',
+    enrolled_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL DEFAULT 0,
+    agent_version TEXT NOT NULL DEFAULT '',
+    cert_serial TEXT NOT NULL,
+    cert_not_after INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0,
+    replaced_by TEXT,
+    token_id TEXT,
+    max_seq INTEGER NOT NULL DEFAULT 0,
+    spool_depth INTEGER NOT NULL DEFAULT 0,
+    clock_skew_ms INTEGER NOT NULL DEFAULT 0,
+    inventory TEXT
+);
+CREATE INDEX agents_machine ON agents(machine_id);
+CREATE TABLE findings (
+    agent_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    observed_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX findings_recv ON findings(received_at);
+CREATE TABLE gaps (
+    agent_id TEXT NOT NULL,
+    from_seq INTEGER NOT NULL,
+    to_seq INTEGER NOT NULL,
+    detected_at INTEGER NOT NULL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"#];
+
+/// SQLite-backed [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the file cannot be opened or is from a newer Vigil.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let s = Self {
+            conn: Mutex::new(conn),
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// Opens an in-memory database (tests).
+    ///
+    /// # Errors
+    /// [`StoreError`] on failure.
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let s = Self {
+            conn: Mutex::new(conn),
+        };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.lock();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::Db(format!(
+                "database schema version {version} is newer than this collector ({known}); \
+                 upgrade the collector"
+            )));
+        }
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back), so a poisoned mutex is safe to keep using.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+    let inv: Option<String> = r.get("inventory")?;
+    Ok(AgentRecord {
+        id: r.get("id")?,
+        agency: r.get("agency")?,
+        machine_id: r.get("machine_id")?,
+        hostname: r.get("hostname")?,
+        os: r.get("os")?,
+        role: r.get("role")?,
+        enrolled_at: r.get("enrolled_at")?,
+        last_seen: r.get("last_seen")?,
+        agent_version: r.get("agent_version")?,
+        cert_serial: r.get("cert_serial")?,
+        cert_not_after: r.get("cert_not_after")?,
+        revoked: r.get::<_, i64>("revoked")? != 0,
+        max_seq: r.get::<_, i64>("max_seq")? as u64,
+        spool_depth: r.get::<_, i64>("spool_depth")? as u64,
+        clock_skew_ms: r.get("clock_skew_ms")?,
+        inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
+    })
+}
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get("id")?,
+        secret_hash: r.get("secret_hash")?,
+        agency: r.get("agency")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        max_uses: r.get("max_uses")?,
+        uses: r.get("uses")?,
+        revoked: r.get::<_, i64>("revoked")? != 0,
+    })
+}
+
+/// Parent path of an agency path, `None` for a root.
+fn parent_of(id: &str) -> Option<&str> {
+    id.rsplit_once('/').map(|(p, _)| p)
+}
+
+impl Store for SqliteStore {
+    fn agency_add(&self, a: &Agency) -> Result<()> {
+        let conn = self.lock();
+        let parent = parent_of(&a.id);
+        if let Some(p) = parent {
+            let exists: Option<String> = conn
+                .query_row("SELECT id FROM agencies WHERE id = ?1", [p], |r| r.get(0))
+                .optional()?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("parent agency {p:?}")));
+            }
+        }
+        match conn.execute(
+            "INSERT INTO agencies (id, name, level, parent) VALUES (?1, ?2, ?3, ?4)",
+            params![a.id, a.name, a.level, parent],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Conflict(format!("agency {:?}", a.id)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn agency(&self, id: &str) -> Result<Option<Agency>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT id, name, level FROM agencies WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Agency {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        level: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn agencies(&self) -> Result<Vec<Agency>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT id, name, level FROM agencies ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok(Agency {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                level: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn token_add(&self, t: &TokenRecord) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64],
+        )?;
+        Ok(())
+    }
+
+    fn token_consume(
+        &self,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let tok = tx
+            .query_row(
+                "SELECT * FROM tokens WHERE secret_hash = ?1",
+                [secret_hash],
+                token_from_row,
+            )
+            .optional()?;
+        let Some(mut tok) = tok else {
+            return Ok(Err(TokenRefusal::Unknown));
+        };
+        let refusal = if tok.revoked {
+            Some(TokenRefusal::Revoked)
+        } else if now >= tok.expires_at {
+            Some(TokenRefusal::Expired)
+        } else if tok.uses >= tok.max_uses {
+            Some(TokenRefusal::UsedUp)
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            return Ok(Err(r));
+        }
+        tx.execute("UPDATE tokens SET uses = uses + 1 WHERE id = ?1", [&tok.id])?;
+        tx.commit()?;
+        tok.uses += 1;
+        Ok(Ok(tok))
+    }
+
+    fn token_revoke(&self, id: &str) -> Result<bool> {
+        let conn = self.lock();
+        Ok(conn.execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])? > 0)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT * FROM tokens ORDER BY created_at")?;
+        let rows = st.query_map([], token_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let replaced: Vec<String> = {
+            let mut st =
+                tx.prepare("SELECT id FROM agents WHERE machine_id = ?1 AND revoked = 0")?;
+            st.query_map([&a.machine_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        for old in &replaced {
+            tx.execute(
+                "UPDATE agents SET revoked = 1, replaced_by = ?2 WHERE id = ?1",
+                params![old, a.id],
+            )?;
+            tx.execute(
+                "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'enrollment', 'agent.replaced', ?2)",
+                params![now, serde_json::json!({"old": old, "new": a.id, "machine_id": a.machine_id}).to_string()],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at, agent_version,
+                                 cert_serial, cert_not_after, token_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                a.id,
+                a.agency,
+                a.machine_id,
+                a.hostname,
+                a.os,
+                now,
+                a.agent_version,
+                a.cert_serial,
+                a.cert_not_after,
+                a.token_id
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'enrollment', 'agent.enrolled', ?2)",
+            params![now, serde_json::json!({"agent": a.id, "agency": a.agency, "hostname": a.hostname, "token": a.token_id}).to_string()],
+        )?;
+        tx.commit()?;
+        Ok(EnrollOutcome { replaced })
+    }
+
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row("SELECT * FROM agents WHERE id = ?1", [id], agent_from_row)
+            .optional()?)
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT * FROM agents ORDER BY revoked, agency, hostname, id")?;
+        let rows = st.query_map([], agent_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn revoked_serials(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT cert_serial FROM agents WHERE revoked = 1")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn agent_revoke(&self, id: &str, now: i64) -> Result<bool> {
+        let conn = self.lock();
+        let n = conn.execute("UPDATE agents SET revoked = 1 WHERE id = ?1", [id])?;
+        if n > 0 {
+            conn.execute(
+                "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'cli', 'agent.revoked', ?2)",
+                params![now, serde_json::json!({"agent": id}).to_string()],
+            )?;
+        }
+        Ok(n > 0)
+    }
+
+    fn agent_seen(
+        &self,
+        id: &str,
+        now: i64,
+        agent_version: Option<&str>,
+        hb: Option<Heartbeat>,
+    ) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1",
+            params![id, now],
+        )?;
+        if let Some(v) = agent_version {
+            conn.execute(
+                "UPDATE agents SET agent_version = ?2 WHERE id = ?1",
+                params![id, v],
+            )?;
+        }
+        if let Some(h) = hb {
+            conn.execute(
+                "UPDATE agents SET spool_depth = ?2, clock_skew_ms = ?3 WHERE id = ?1",
+                params![id, h.spool_depth as i64, h.clock_skew_ms],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn ingest(
+        &self,
+        agent_id: &str,
+        batch: &[Envelope],
+        received_at: i64,
+    ) -> Result<IngestOutcome> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut max: u64 =
+            tx.query_row(
+                "SELECT max_seq FROM agents WHERE id = ?1",
+                [agent_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))? as u64;
+        let mut out = IngestOutcome::default();
+        let mut inventory: Option<String> = None;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO findings (agent_id, seq, kind, observed_at, received_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in batch {
+                let seq = i64::try_from(e.seq)
+                    .map_err(|_| StoreError::Corrupt(format!("seq {} out of range", e.seq)))?;
+                let body = serde_json::to_string(&e.finding)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                let n = ins.execute(params![
+                    agent_id,
+                    seq,
+                    e.finding.kind_name(),
+                    e.observed_at,
+                    received_at,
+                    body
+                ])?;
+                if n == 0 {
+                    out.duplicates += 1;
+                    continue;
+                }
+                out.stored += 1;
+                if e.seq > max + 1 {
+                    out.gaps.push((max + 1, e.seq - 1));
+                }
+                if e.seq > max {
+                    max = e.seq;
+                }
+                if let Finding::Inventory(_) = &e.finding {
+                    inventory = Some(body);
+                }
+            }
+        }
+        for (from, to) in &out.gaps {
+            tx.execute(
+                "INSERT INTO gaps (agent_id, from_seq, to_seq, detected_at) VALUES (?1, ?2, ?3, ?4)",
+                params![agent_id, *from as i64, *to as i64, received_at],
+            )?;
+        }
+        tx.execute(
+            "UPDATE agents SET max_seq = ?2, last_seen = max(last_seen, ?3) WHERE id = ?1",
+            params![agent_id, max as i64, received_at / 1000],
+        )?;
+        if let Some(inv) = inventory {
+            tx.execute(
+                "UPDATE agents SET inventory = ?2 WHERE id = ?1",
+                params![agent_id, inv],
+            )?;
+        }
+        tx.commit()?;
+        out.max_seq = max;
+        Ok(out)
+    }
+
+    fn max_seq(&self, agent_id: &str) -> Result<u64> {
+        let conn = self.lock();
+        let v: Option<i64> = conn
+            .query_row(
+                "SELECT max_seq FROM agents WHERE id = ?1",
+                [agent_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.unwrap_or(0) as u64)
+    }
+
+    fn findings(&self, f: &FindingFilter) -> Result<Vec<StoredFinding>> {
+        let conn = self.lock();
+        let limit = if f.limit == 0 {
+            i64::MAX
+        } else {
+            f.limit as i64
+        };
+        let mut st = conn.prepare(
+            "SELECT agent_id, seq, kind, observed_at, received_at, body FROM findings
+             WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR kind = ?2)
+               AND (?3 IS NULL OR received_at >= ?3)
+             ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?4",
+        )?;
+        let rows = st.query_map(params![f.agent_id, f.kind, f.since_ms, limit], |r| {
+            let body: String = r.get(5)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                body,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (agent_id, seq, kind, observed_at, received_at, body) = row?;
+            let finding =
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(StoredFinding {
+                agent_id,
+                seq: seq as u64,
+                kind,
+                observed_at,
+                received_at,
+                finding,
+            });
+        }
+        Ok(out)
+    }
+
+    fn finding_count(&self, agent_id: &str) -> Result<u64> {
+        let conn = self.lock();
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM findings WHERE agent_id = ?1",
+            [agent_id],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    fn gaps(&self, agent_id: Option<&str>) -> Result<Vec<Gap>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT agent_id, from_seq, to_seq, detected_at FROM gaps WHERE (?1 IS NULL OR agent_id = ?1)
+             ORDER BY detected_at, agent_id, from_seq",
+        )?;
+        let rows = st.query_map([agent_id], |r| {
+            Ok(Gap {
+                agent_id: r.get(0)?,
+                from_seq: r.get::<_, i64>(1)? as u64,
+                to_seq: r.get::<_, i64>(2)? as u64,
+                detected_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![now, actor, action, detail.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare("SELECT at, actor, action, detail FROM audit ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            let d: String = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! Backend-independent store tests: every backend must pass all of them.
+
+use vigil_proto::{AgentHealth, Envelope, Finding, HealthKind, Inventory, Severity};
+
+use super::*;
+
+fn agent(id: &str, machine: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        agency: "p/a".into(),
+        machine_id: machine.into(),
+        hostname: format!("host-{id}"),
+        os: "Debian 12".into(),
+        cert_serial: format!("serial-{id}"),
+        cert_not_after: 2_000_000_000,
+        agent_version: "0.1.0".into(),
+        token_id: "tok".into(),
+    }
+}
+
+fn env(seq: u64) -> Envelope {
+    Envelope {
+        seq,
+        observed_at: 1,
+        finding: Finding::AgentHealth(AgentHealth {
+            kind: HealthKind::Other,
+            message: format!("m{seq}"),
+            counts: Default::default(),
+            severity: Severity::Low,
+        }),
+    }
+}
+
+fn seed(s: &dyn Store) {
+    s.agency_add(&Agency {
+        id: "p".into(),
+        name: "Province".into(),
+        level: 2,
+    })
+    .expect("root");
+    s.agency_add(&Agency {
+        id: "p/a".into(),
+        name: "A".into(),
+        level: 3,
+    })
+    .expect("child");
+}
+
+/// Runs the whole suite against a fresh, empty store.
+pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
+    agencies_form_a_tree(&*make());
+    tokens_are_checked_and_consumed_atomically(&*make());
+    reenroll_same_machine_replaces(&*make());
+    ingest_is_idempotent_and_detects_gaps(&*make());
+    inventory_is_kept_on_the_agent(&*make());
+    findings_filter(&*make());
+}
+
+fn agencies_form_a_tree(s: &dyn Store) {
+    assert!(matches!(
+        s.agency_add(&Agency {
+            id: "p/a".into(),
+            name: "A".into(),
+            level: 1
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+    seed(s);
+    assert!(matches!(
+        s.agency_add(&Agency {
+            id: "p/a".into(),
+            name: "A".into(),
+            level: 1
+        }),
+        Err(StoreError::Conflict(_))
+    ));
+    let all: Vec<_> = s
+        .agencies()
+        .expect("list")
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(all, vec!["p", "p/a"]);
+    assert_eq!(s.agency("p/a").expect("get").map(|a| a.level), Some(3));
+}
+
+fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
+    seed(s);
+    let t = TokenRecord {
+        id: "t1".into(),
+        secret_hash: "h1".into(),
+        agency: "p/a".into(),
+        created_at: 0,
+        expires_at: 100,
+        max_uses: 2,
+        uses: 0,
+        revoked: false,
+    };
+    s.token_add(&t).expect("add");
+    assert_eq!(
+        s.token_consume("nope", 1).expect("db"),
+        Err(TokenRefusal::Unknown)
+    );
+    assert_eq!(s.token_consume("h1", 1).expect("db").map(|t| t.uses), Ok(1));
+    assert_eq!(s.token_consume("h1", 1).expect("db").map(|t| t.uses), Ok(2));
+    assert_eq!(
+        s.token_consume("h1", 1).expect("db"),
+        Err(TokenRefusal::UsedUp)
+    );
+    s.token_add(&TokenRecord {
+        id: "t2".into(),
+        secret_hash: "h2".into(),
+        ..t.clone()
+    })
+    .expect("add");
+    assert_eq!(
+        s.token_consume("h2", 100).expect("db"),
+        Err(TokenRefusal::Expired)
+    );
+    assert!(s.token_revoke("t2").expect("revoke"));
+    assert!(!s.token_revoke("t9").expect("revoke"));
+    assert_eq!(
+        s.token_consume("h2", 1).expect("db"),
+        Err(TokenRefusal::Revoked)
+    );
+    assert_eq!(s.tokens().expect("list").len(), 2);
+}
+
+fn reenroll_same_machine_replaces(s: &dyn Store) {
+    seed(s);
+    assert!(
+        s.agent_enroll(&agent("a1", "m1"), 10)
+            .expect("enroll")
+            .replaced
+            .is_empty()
+    );
+    assert!(
+        s.agent_enroll(&agent("a2", "m2"), 10)
+            .expect("enroll")
+            .replaced
+            .is_empty()
+    );
+    let out = s.agent_enroll(&agent("a3", "m1"), 20).expect("re-enroll");
+    assert_eq!(out.replaced, vec!["a1".to_string()]);
+    let live: Vec<_> = s
+        .agents()
+        .expect("list")
+        .into_iter()
+        .filter(|a| !a.revoked)
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert!(live.contains(&"a3".to_string()) && !live.contains(&"a1".to_string()));
+    assert_eq!(
+        s.revoked_serials().expect("serials"),
+        vec!["serial-a1".to_string()]
+    );
+    let actions: Vec<_> = s
+        .audit_log()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, _, a, _)| a)
+        .collect();
+    assert!(actions.contains(&"agent.replaced".to_string()));
+}
+
+fn ingest_is_idempotent_and_detects_gaps(s: &dyn Store) {
+    seed(s);
+    s.agent_enroll(&agent("a1", "m1"), 0).expect("enroll");
+    let out = s
+        .ingest("a1", &[env(1), env(2), env(3)], 1000)
+        .expect("ingest");
+    assert_eq!((out.stored, out.duplicates, out.max_seq), (3, 0, 3));
+    let out = s.ingest("a1", &[env(2), env(3)], 2000).expect("replay");
+    assert_eq!((out.stored, out.duplicates, out.max_seq), (0, 2, 3));
+    let out = s
+        .ingest("a1", &[env(4), env(7), env(8), env(10)], 3000)
+        .expect("gappy");
+    assert_eq!(out.gaps, vec![(5, 6), (9, 9)]);
+    assert_eq!(s.max_seq("a1").expect("max"), 10);
+    assert_eq!(s.finding_count("a1").expect("count"), 7);
+    let gaps = s.gaps(Some("a1")).expect("gaps");
+    assert_eq!(
+        gaps.iter()
+            .map(|g| (g.from_seq, g.to_seq))
+            .collect::<Vec<_>>(),
+        vec![(5, 6), (9, 9)]
+    );
+    assert!(matches!(
+        s.ingest("ghost", &[env(1)], 0),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn inventory_is_kept_on_the_agent(s: &dyn Store) {
+    seed(s);
+    s.agent_enroll(&agent("a1", "m1"), 0).expect("enroll");
+    let inv = Inventory {
+        hostname: "pc-01".into(),
+        os: "Debian".into(),
+        cpus: 4,
+        ..Default::default()
+    };
+    s.ingest(
+        "a1",
+        &[Envelope {
+            seq: 1,
+            observed_at: 5,
+            finding: Finding::Inventory(inv),
+        }],
+        7000,
+    )
+    .expect("ingest");
+    let a = s.agent("a1").expect("get").expect("exists");
+    assert_eq!(
+        a.inventory.as_ref().and_then(|v| v["cpus"].as_u64()),
+        Some(4)
+    );
+    assert_eq!(a.last_seen, 7);
+    s.agent_seen(
+        "a1",
+        9,
+        Some("0.2.0"),
+        Some(Heartbeat {
+            spool_depth: 5,
+            clock_skew_ms: -30,
+        }),
+    )
+    .expect("seen");
+    let a = s.agent("a1").expect("get").expect("exists");
+    assert_eq!(
+        (
+            a.last_seen,
+            a.spool_depth,
+            a.clock_skew_ms,
+            a.agent_version.as_str()
+        ),
+        (9, 5, -30, "0.2.0")
+    );
+}
+
+fn findings_filter(s: &dyn Store) {
+    seed(s);
+    s.agent_enroll(&agent("a1", "m1"), 0).expect("enroll");
+    s.agent_enroll(&agent("a2", "m2"), 0).expect("enroll");
+    s.ingest("a1", &[env(1), env(2)], 1000).expect("ingest");
+    s.ingest("a2", &[env(1)], 5000).expect("ingest");
+    let all = s.findings(&FindingFilter::default()).expect("all");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].agent_id, "a2", "newest first");
+    let f = FindingFilter {
+        agent_id: Some("a1".into()),
+        kind: Some("health".into()),
+        since_ms: None,
+        limit: 0,
+    };
+    assert_eq!(s.findings(&f).expect("a1").len(), 2);
+    let f = FindingFilter {
+        since_ms: Some(2000),
+        ..Default::default()
+    };
+    assert_eq!(s.findings(&f).expect("since").len(), 1);
+    let f = FindingFilter {
+        kind: Some("file".into()),
+        ..Default::default()
+    };
+    assert!(s.findings(&f).expect("none").is_empty());
+    assert_eq!(all[0].finding["type"], "agent_health");
+}
