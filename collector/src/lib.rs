@@ -4,6 +4,14 @@
 //! around `vigil_proto::session`), stores findings idempotently behind the [`store::Store`] trait
 //! and serves the API. `main.rs` only parses arguments and calls into [`cli`].
 
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod enroll;
 pub mod fsutil;
+pub mod http;
 pub mod pki;
+pub mod server;
 pub mod store;
+pub mod tls;
+pub mod views;

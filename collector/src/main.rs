@@ -1,2 +1,5 @@
-//! Binary entry point.
-fn main() {}
+//! `vigil-collector`: argument parsing lives in `vigil_collector::cli`; this is only the entry.
+
+fn main() -> std::process::ExitCode {
+    vigil_collector::cli::main()
+}

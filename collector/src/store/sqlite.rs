@@ -91,6 +91,16 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError`] when the file cannot be opened or is from a newer Vigil.
     pub fn open(path: &Path) -> Result<Self> {
+        // Create the file 0600 first: SQLite gives its -wal and -shm files the database's mode.
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
+        }
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

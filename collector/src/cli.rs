@@ -1,0 +1,787 @@
+//! Command-line interface of `vigil-collector` (DESIGN §8).
+//!
+//! Exit codes: 0 ok, 2 usage or configuration error, 3 runtime error. Human output goes to
+//! stdout, diagnostics to stderr; `--json` prints one stable JSON object (docs/cli-json.md).
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::{self, CONFIG_FILE, Config, ConfigError, StoreConfig};
+use crate::fsutil::{create_private_dir, write_private};
+use crate::pki::{self, Ca, PkiPaths, ServerNames};
+use crate::store::{Agency, FindingFilter, SqliteStore, Store};
+use crate::{enroll, http, server, views};
+
+/// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
+#[derive(Debug, Parser)]
+#[command(name = "vigil-collector", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (e.g. `info`, `vigil_collector=debug`); also from VIGIL_LOG.
+    #[arg(long, global = true, env = "VIGIL_LOG", default_value = "info")]
+    pub log: String,
+    /// Command.
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// Where the collector keeps its state.
+#[derive(Debug, Clone, Args)]
+pub struct DirArgs {
+    /// Data directory (CA, database, collector.toml).
+    #[arg(long, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file; its directory is the data directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "data_dir")]
+    pub config: Option<PathBuf>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory: collector CA, server certificate, database, collector.toml.
+    Init(InitArgs),
+    /// Run the collector (QUIC ingest and HTTP) until SIGINT/SIGTERM.
+    Run(DirArgs),
+    /// Manage the organisation tree.
+    #[command(subcommand)]
+    Agency(AgencyCmd),
+    /// Manage enrollment tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Manage enrolled agents.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// List enrolled hosts with last contact and inventory.
+    Hosts {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"hosts": [...]}`.
+        #[arg(long)]
+        json: bool,
+        /// Include revoked and replaced identities.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List stored findings, newest first.
+    Findings {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only this agent id.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only this kind.
+        #[arg(long, value_parser = ["check", "file", "net", "inventory", "health"])]
+        kind: Option<String>,
+        /// Only received within this duration (e.g. `1h`) or since this Unix time in seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print `{"findings": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a config file and exit 0 (valid) or 2 (every problem listed).
+    Validate {
+        /// The collector.toml to check.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run everything on this machine: collector on SQLite plus a local agent; prints the URL.
+    Demo(DemoArgs),
+}
+
+/// `init` arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory to create.
+    #[arg(long, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// QUIC listen address for agents.
+    #[arg(long, default_value = "0.0.0.0:4433")]
+    pub quic: SocketAddr,
+    /// HTTP listen address for the console (loopback only in this version).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub http: SocketAddr,
+    /// DNS name or IP agents use for this collector (repeatable); goes into the server cert.
+    #[arg(long = "name", value_name = "HOST")]
+    pub names: Vec<String>,
+    /// Address written into tokens (`host:port`, repeatable); default: each --name with the QUIC port.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Vec<String>,
+    /// Organisation name for certificates and the console.
+    #[arg(long, default_value = "Vigil")]
+    pub org: String,
+}
+
+/// `agency` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgencyCmd {
+    /// Add an agency (its parent must exist).
+    Add {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Path such as `province/so-tttt`.
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Required security level of its systems (1–5).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=5))]
+        level: u8,
+    },
+    /// List agencies.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"agencies": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; prints it on stdout (shown once: only its hash is stored).
+    Create {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agency the enrolled agents belong to.
+        #[arg(long)]
+        agency: String,
+        /// Lifetime.
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+        /// How many hosts may enroll with it.
+        #[arg(long, default_value_t = 50)]
+        uses: u32,
+        /// Collector address to put in the token (repeatable); default: `quic.advertise`.
+        #[arg(long, value_name = "HOST:PORT")]
+        collector: Vec<String>,
+    },
+    /// List tokens (ids, agency, expiry, uses).
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"tokens": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Token id from `token list`.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// `agent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Revoke an agent: its certificate is refused at the next handshake.
+    Revoke {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Data directory (reused when it exists).
+    #[arg(long, default_value = "vigil-demo")]
+    pub data_dir: PathBuf,
+    /// QUIC address.
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    pub quic: SocketAddr,
+    /// HTTP address.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub http: SocketAddr,
+    /// The vigil-agent binary (default: next to this binary, then PATH).
+    #[arg(long)]
+    pub agent_bin: Option<PathBuf>,
+}
+
+/// An error with its exit code.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    err: anyhow::Error,
+}
+
+impl Failure {
+    fn usage(err: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 2,
+            err: err.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let err = e.into();
+        let code = if err.downcast_ref::<ConfigError>().is_some() {
+            2
+        } else {
+            3
+        };
+        Self { code, err }
+    }
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    match dispatch(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.err);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn load(dir: &DirArgs) -> Result<Config, Failure> {
+    Ok(config::load(
+        dir.data_dir.as_deref(),
+        dir.config.as_deref(),
+    )?)
+}
+
+fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, Failure> {
+    match &cfg.store {
+        StoreConfig::Sqlite(p) => Ok(Arc::new(
+            SqliteStore::open(p).with_context(|| format!("opening {}", p.display()))?,
+        )),
+        StoreConfig::Postgres(_) => Err(Failure::usage(anyhow::anyhow!(
+            "store.backend = \"postgres\" is not available in this build yet; use sqlite"
+        ))),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?)
+}
+
+fn now_s() -> i64 {
+    server::now_ms() / 1000
+}
+
+fn dispatch(cmd: Command) -> Result<(), Failure> {
+    match cmd {
+        Command::Init(a) => init(&a).map(|_| ()),
+        Command::Run(dir) => {
+            let cfg = load(&dir)?;
+            runtime()?.block_on(run(cfg, None))
+        }
+        Command::Agency(AgencyCmd::Add {
+            dir,
+            id,
+            name,
+            level,
+        }) => {
+            validate_agency_id(&id)?;
+            let cfg = load(&dir)?;
+            let store = open_store(&cfg)?;
+            store.agency_add(&Agency {
+                id: id.clone(),
+                name,
+                level,
+            })?;
+            store.audit(
+                "cli",
+                "agency.add",
+                &serde_json::json!({"id": id, "level": level}),
+                now_s(),
+            )?;
+            println!("added agency {id}");
+            Ok(())
+        }
+        Command::Agency(AgencyCmd::List { dir, json }) => {
+            let store = open_store(&load(&dir)?)?;
+            let all = store.agencies()?;
+            if json {
+                println!("{}", serde_json::json!({ "agencies": all }));
+            } else {
+                for a in all {
+                    println!("{:<40} level {}  {}", a.id, a.level, a.name);
+                }
+            }
+            Ok(())
+        }
+        Command::Token(TokenCmd::Create {
+            dir,
+            agency,
+            ttl,
+            uses,
+            collector,
+        }) => {
+            let cfg = load(&dir)?;
+            let ttl = vigil_proto::units::parse_duration(&ttl)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--ttl: {e}")))?;
+            let store = open_store(&cfg)?;
+            let ca = Ca::load(&PkiPaths::new(&cfg.data_dir))?;
+            let addrs = if collector.is_empty() {
+                cfg.advertise.clone()
+            } else {
+                collector
+            };
+            let (text, rec) =
+                enroll::create_token(&*store, &ca, &agency, ttl, uses, addrs.clone(), now_s())
+                    .map_err(|e| match e {
+                        enroll::TokenCreateError::Store(s) => Failure::from(s),
+                        other => Failure::usage(other),
+                    })?;
+            store.audit("cli", "token.create", &serde_json::json!({"id": rec.id, "agency": agency, "uses": uses, "expires_at": rec.expires_at}), now_s())?;
+            eprintln!(
+                "token {} for agency {agency}: {uses} use(s), expires in {}, collector {}",
+                rec.id,
+                humanize(ttl),
+                addrs.join(", ")
+            );
+            println!("{text}");
+            Ok(())
+        }
+        Command::Token(TokenCmd::List { dir, json }) => {
+            let store = open_store(&load(&dir)?)?;
+            let all = store.tokens()?;
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|t| serde_json::json!({"id": t.id, "agency": t.agency, "created_at": t.created_at, "expires_at": t.expires_at, "max_uses": t.max_uses, "uses": t.uses, "revoked": t.revoked}))
+                    .collect();
+                println!("{}", serde_json::json!({ "tokens": rows }));
+            } else {
+                let now = now_s();
+                for t in all {
+                    let state = if t.revoked {
+                        "revoked"
+                    } else if now >= t.expires_at {
+                        "expired"
+                    } else if t.uses >= t.max_uses {
+                        "used up"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}  {:<30} {}/{} uses  {state}",
+                        t.id, t.agency, t.uses, t.max_uses
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Token(TokenCmd::Revoke { dir, id }) => {
+            let store = open_store(&load(&dir)?)?;
+            if !store.token_revoke(&id)? {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "no token with id {id:?} (see `token list`)"
+                )));
+            }
+            store.audit(
+                "cli",
+                "token.revoke",
+                &serde_json::json!({"id": id}),
+                now_s(),
+            )?;
+            println!("revoked token {id}");
+            Ok(())
+        }
+        Command::Agent(AgentCmd::Revoke { dir, id }) => {
+            let store = open_store(&load(&dir)?)?;
+            if !store.agent_revoke(&id, now_s())? {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "no agent with id {id:?} (see `hosts --all`)"
+                )));
+            }
+            println!(
+                "revoked agent {id}; a running collector refuses it from its next restart or enrollment"
+            );
+            Ok(())
+        }
+        Command::Hosts { dir, json, all } => {
+            let store = open_store(&load(&dir)?)?;
+            if json {
+                println!("{}", views::hosts_json(&*store, all)?);
+            } else {
+                print_hosts(&views::hosts(&*store, all)?);
+            }
+            Ok(())
+        }
+        Command::Findings {
+            dir,
+            host,
+            kind,
+            since,
+            limit,
+            json,
+        } => {
+            let store = open_store(&load(&dir)?)?;
+            let since_ms = since
+                .map(|s| parse_since(&s))
+                .transpose()
+                .map_err(|e| Failure::usage(anyhow::anyhow!("--since: {e}")))?;
+            let f = FindingFilter {
+                agent_id: host,
+                kind,
+                since_ms,
+                limit,
+            };
+            if json {
+                println!("{}", views::findings_json(&*store, &f)?);
+            } else {
+                for r in store.findings(&f)? {
+                    println!(
+                        "{}  {}  #{:<6} {:<9} {}",
+                        fmt_time(r.received_at / 1000),
+                        r.agent_id,
+                        r.seq,
+                        r.kind,
+                        r.finding
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Validate { config } => {
+            let dir = config
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            config::RawConfig::load(&config)?.validate(&dir, &config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Demo(a) => crate::demo::run(a),
+    }
+}
+
+fn validate_agency_id(id: &str) -> Result<(), Failure> {
+    let ok = !id.is_empty()
+        && id.len() <= 200
+        && id.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage(anyhow::anyhow!(
+            "--id {id:?}: expected a path of lowercase segments separated by '/', e.g. tinh-nghe-an/xa-nghi-loc"
+        )))
+    }
+}
+
+fn parse_since(s: &str) -> Result<i64, String> {
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs.saturating_mul(1000));
+    }
+    let d = vigil_proto::units::parse_duration(s)?;
+    Ok(server::now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s % 86_400 == 0 {
+        format!("{}d", s / 86_400)
+    } else if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn fmt_time(unix: i64) -> String {
+    if unix == 0 {
+        return "never".into();
+    }
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+fn print_hosts(hosts: &[views::HostRow]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<36}  {:<24} {:<20} {:<25} {:>6}",
+        "ID", "AGENCY", "HOSTNAME", "LAST SEEN", "SPOOL"
+    );
+    for h in hosts {
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<24} {:<20} {:<25} {:>6}{}",
+            h.id,
+            h.agency,
+            h.hostname,
+            fmt_time(h.last_seen),
+            h.spool_depth,
+            if h.revoked { "  (revoked)" } else { "" }
+        );
+    }
+}
+
+/// Creates a data directory. Returns the loaded config.
+///
+/// # Errors
+/// When the directory is initialised already or files cannot be written.
+pub fn init(a: &InitArgs) -> Result<Config, Failure> {
+    let cfg_path = a.data_dir.join(CONFIG_FILE);
+    if cfg_path.exists() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{} exists: {} is initialised already",
+            cfg_path.display(),
+            a.data_dir.display()
+        )));
+    }
+    if !a.http.ip().is_loopback() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--http {}: plain HTTP is allowed on loopback only in this version",
+            a.http
+        )));
+    }
+    create_private_dir(&a.data_dir)
+        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+    create_private_dir(&a.data_dir.join("pki"))?;
+    let mut names = ServerNames::default();
+    let host = hostname();
+    for n in a
+        .names
+        .iter()
+        .chain(std::iter::once(&host))
+        .chain(std::iter::once(&"localhost".to_string()))
+    {
+        match n.parse::<IpAddr>() {
+            Ok(ip) => names.ips.push(ip),
+            Err(_) if !n.is_empty() => names.dns.push(n.clone()),
+            Err(_) => {}
+        }
+    }
+    names.ips.extend([
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ]);
+    if !a.quic.ip().is_unspecified() {
+        names.ips.push(a.quic.ip());
+    }
+    names.dns.dedup();
+    names.ips.sort();
+    names.ips.dedup();
+    let advertise = if !a.advertise.is_empty() {
+        a.advertise.clone()
+    } else if !a.names.is_empty() {
+        a.names
+            .iter()
+            .map(|n| join_host_port(n, a.quic.port()))
+            .collect()
+    } else if !a.quic.ip().is_unspecified() {
+        vec![a.quic.to_string()]
+    } else {
+        vec![join_host_port(&host, a.quic.port())]
+    };
+    let ca = pki::init(&PkiPaths::new(&a.data_dir), &a.org, &names)?;
+    let raw = config::RawConfig {
+        name: Some(a.org.clone()),
+        quic: config::RawQuic {
+            listen: Some(a.quic.to_string()),
+            advertise,
+            max_new_connections_per_sec: None,
+        },
+        http: config::RawHttp {
+            listen: Some(a.http.to_string()),
+        },
+        ..Default::default()
+    };
+    let text = format!(
+        "# Vigil collector configuration (see docs/collector-config.md).\n{}",
+        toml::to_string_pretty(&raw).context("writing config")?
+    );
+    write_private(&cfg_path, text.as_bytes())?;
+    let cfg = config::load(Some(&a.data_dir), None)?;
+    let store = open_store(&cfg)?;
+    store.audit(
+        "cli",
+        "collector.init",
+        &serde_json::json!({"ca_sha256": hex::encode(ca.fingerprint())}),
+        now_s(),
+    )?;
+    println!("initialised {}", a.data_dir.display());
+    println!(
+        "  CA fingerprint (SHA-256): {}",
+        hex::encode(ca.fingerprint())
+    );
+    let shown: Vec<String> = names
+        .dns
+        .iter()
+        .cloned()
+        .chain(names.ips.iter().map(IpAddr::to_string))
+        .collect();
+    println!("  server certificate names: {}", shown.join(", "));
+    println!("  agents connect to: {}", cfg.advertise.join(", "));
+    println!(
+        "next: vigil-collector agency add --data-dir {} --id <path> --name <name>",
+        a.data_dir.display()
+    );
+    Ok(cfg)
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Runs the collector until a signal (or `shutdown_tx` from a caller such as `demo`).
+///
+/// `ready` receives the bound QUIC and HTTP addresses once both listen.
+///
+/// # Errors
+/// When binding or the store fails.
+pub async fn run(
+    cfg: Config,
+    ready: Option<tokio::sync::oneshot::Sender<(SocketAddr, SocketAddr)>>,
+) -> Result<(), Failure> {
+    let (tx, rx) = watch::channel(false);
+    let sig_tx = tx.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("Signal received; shutting down.");
+        let _ = sig_tx.send(true);
+    });
+    serve(cfg, ready, rx).await
+}
+
+/// Like [`run`], with an external shutdown switch.
+///
+/// # Errors
+/// When binding or the store fails.
+pub async fn serve(
+    cfg: Config,
+    ready: Option<tokio::sync::oneshot::Sender<(SocketAddr, SocketAddr)>>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    let store = open_store(&cfg)?;
+    let quic = server::QuicServer::bind(&cfg, store.clone())?;
+    let quic_addr = quic.local_addr()?;
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", cfg.http_listen))?;
+    let http_addr = listener.local_addr()?;
+    info!(quic = %quic_addr, http = %http_addr, data_dir = %cfg.data_dir.display(), "Collector listening.");
+    if let Some(r) = ready {
+        let _ = r.send((quic_addr, http_addr));
+    }
+    let app = http::app(http::AppState {
+        store,
+        name: cfg.name.clone().into(),
+    });
+    let mut http_sd = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_sd.changed().await;
+            })
+            .await;
+    });
+    quic.serve(shutdown).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), http_task).await;
+    info!("Collector stopped.");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Used by `demo`: the token for a data dir's first agency.
+pub(crate) fn demo_token(cfg: &Config, agency: &str) -> Result<String, Failure> {
+    let store = open_store(cfg)?;
+    let ca = Ca::load(&PkiPaths::new(&cfg.data_dir))?;
+    let (text, _) = enroll::create_token(
+        &*store,
+        &ca,
+        agency,
+        std::time::Duration::from_secs(3600),
+        1,
+        cfg.advertise.clone(),
+        now_s(),
+    )
+    .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
+    Ok(text)
+}
+
+/// Used by `demo`: adds an agency if missing.
+pub(crate) fn ensure_agency(cfg: &Config, id: &str, name: &str, level: u8) -> Result<(), Failure> {
+    let store = open_store(cfg)?;
+    if store.agency(id)?.is_none() {
+        store.agency_add(&Agency {
+            id: id.into(),
+            name: name.into(),
+            level,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! Collector configuration: `<data-dir>/collector.toml`, parsed in two stages.
+//!
+//! [`RawConfig`] mirrors the file (serde, unknown keys rejected, every key optional);
+//! [`RawConfig::validate`] turns it into a [`Config`] of checked values and reports *all* problems
+//! at once, each naming the file and the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use vigil_proto::units::{parse_duration, parse_size};
+
+/// Name of the config file inside a data dir.
+pub const CONFIG_FILE: &str = "collector.toml";
+
+/// The file as written.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Organisation name shown in certificates and the UI.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// QUIC listener.
+    #[serde(default)]
+    pub quic: RawQuic,
+    /// HTTP listener.
+    #[serde(default)]
+    pub http: RawHttp,
+    /// Storage.
+    #[serde(default)]
+    pub store: RawStore,
+    /// Session tunables.
+    #[serde(default)]
+    pub session: RawSession,
+}
+
+/// `[quic]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuic {
+    /// Listen address, default `0.0.0.0:4433`.
+    pub listen: Option<String>,
+    /// Addresses agents use to reach this collector (`host:port`), written into tokens.
+    #[serde(default)]
+    pub advertise: Vec<String>,
+    /// New connections accepted per second before the collector asks agents to back off.
+    pub max_new_connections_per_sec: Option<u32>,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Listen address, default `127.0.0.1:8443`. Plain HTTP is allowed on loopback only.
+    pub listen: Option<String>,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// `sqlite` (default) or `postgres`.
+    pub backend: Option<String>,
+    /// SQLite file (relative to the data dir) or PostgreSQL URL.
+    pub url: Option<String>,
+}
+
+/// `[session]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    /// Agent heartbeat interval, default `30s`.
+    pub heartbeat_interval: Option<String>,
+    /// Silence after which a session is closed, default `120s`.
+    pub idle_timeout: Option<String>,
+    /// Largest frame accepted, default `1MiB`.
+    pub max_frame: Option<String>,
+}
+
+/// Storage backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// SQLite file.
+    Sqlite(PathBuf),
+    /// PostgreSQL URL.
+    Postgres(String),
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data dir.
+    pub data_dir: PathBuf,
+    /// Organisation name.
+    pub name: String,
+    /// QUIC listen address.
+    pub quic_listen: SocketAddr,
+    /// Addresses advertised in tokens.
+    pub advertise: Vec<String>,
+    /// Connection-rate limit.
+    pub max_new_connections_per_sec: u32,
+    /// HTTP listen address (loopback).
+    pub http_listen: SocketAddr,
+    /// Storage.
+    pub store: StoreConfig,
+    /// Heartbeat interval pushed to agents.
+    pub heartbeat_interval: Duration,
+    /// Session idle timeout.
+    pub idle_timeout: Duration,
+    /// Maximum frame size.
+    pub max_frame: usize,
+}
+
+/// A configuration that could not be loaded: every problem found, each naming file and field.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl RawConfig {
+    /// Reads and parses a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file when it is missing, unreadable, world-writable or not
+    /// valid TOML of this schema.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
+        crate::fsutil::check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
+        toml::from_str(&text).map_err(|e| {
+            ConfigError(vec![format!(
+                "{}: {}",
+                path.display(),
+                e.to_string().trim_end()
+            )])
+        })
+    }
+
+    /// Checks every field and produces a [`Config`].
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing all invalid fields.
+    pub fn validate(self, data_dir: &Path, file: &Path) -> Result<Config, ConfigError> {
+        let f = file.display();
+        let mut errs = Vec::new();
+        let mut addr = |field: &str, v: Option<String>, default: &str| -> SocketAddr {
+            let s = v.unwrap_or_else(|| default.to_string());
+            s.parse().unwrap_or_else(|_| {
+                errs.push(format!(
+                    "{f}: {field}: {s:?} is not an address, expected IP:PORT such as {default}"
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            })
+        };
+        let quic_listen = addr("quic.listen", self.quic.listen, "0.0.0.0:4433");
+        let http_listen = addr("http.listen", self.http.listen, "127.0.0.1:8443");
+        if !http_listen.ip().is_loopback() {
+            errs.push(format!(
+                "{f}: http.listen: {http_listen} is not a loopback address; this version serves plain HTTP, \
+                 which is allowed on loopback only (put a TLS reverse proxy in front)"
+            ));
+        }
+        for a in &self.quic.advertise {
+            if !a.contains(':')
+                || a.rsplit_once(':')
+                    .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            {
+                errs.push(format!("{f}: quic.advertise: {a:?} is not host:port"));
+            }
+        }
+        let mut dur = |field: &str, v: Option<String>, default: Duration| -> Duration {
+            match v {
+                None => default,
+                Some(s) => parse_duration(&s).unwrap_or_else(|e| {
+                    errs.push(format!("{f}: {field}: {e}"));
+                    default
+                }),
+            }
+        };
+        let heartbeat_interval = dur(
+            "session.heartbeat_interval",
+            self.session.heartbeat_interval,
+            Duration::from_secs(30),
+        );
+        let idle_timeout = dur(
+            "session.idle_timeout",
+            self.session.idle_timeout,
+            Duration::from_secs(120),
+        );
+        if idle_timeout <= heartbeat_interval {
+            errs.push(format!(
+                "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
+            ));
+        }
+        let max_frame = match self.session.max_frame.as_deref().map(parse_size) {
+            None => vigil_proto::frame::DEFAULT_MAX_FRAME,
+            Some(Ok(n)) if (4096..=64 << 20).contains(&n) => n as usize,
+            Some(Ok(_)) => {
+                errs.push(format!(
+                    "{f}: session.max_frame must be between 4KiB and 64MiB"
+                ));
+                vigil_proto::frame::DEFAULT_MAX_FRAME
+            }
+            Some(Err(e)) => {
+                errs.push(format!("{f}: session.max_frame: {e}"));
+                vigil_proto::frame::DEFAULT_MAX_FRAME
+            }
+        };
+        let store = match self.store.backend.as_deref().unwrap_or("sqlite") {
+            "sqlite" => StoreConfig::Sqlite(
+                data_dir.join(self.store.url.unwrap_or_else(|| "vigil.db".into())),
+            ),
+            "postgres" => match self.store.url {
+                Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                    StoreConfig::Postgres(u)
+                }
+                _ => {
+                    errs.push(format!(
+                        "{f}: store.url: backend postgres needs a postgres:// URL"
+                    ));
+                    StoreConfig::Sqlite(data_dir.join("vigil.db"))
+                }
+            },
+            other => {
+                errs.push(format!(
+                    "{f}: store.backend: {other:?} is not a backend, expected sqlite or postgres"
+                ));
+                StoreConfig::Sqlite(data_dir.join("vigil.db"))
+            }
+        };
+        let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
+        if rate == 0 {
+            errs.push(format!(
+                "{f}: quic.max_new_connections_per_sec must be at least 1"
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(ConfigError(errs));
+        }
+        Ok(Config {
+            data_dir: data_dir.to_path_buf(),
+            name: self.name.unwrap_or_else(|| "Vigil".into()),
+            quic_listen,
+            advertise: self.quic.advertise,
+            max_new_connections_per_sec: rate,
+            http_listen,
+            store,
+            heartbeat_interval,
+            idle_timeout,
+            max_frame,
+        })
+    }
+}
+
+/// Loads `<data_dir>/collector.toml` or an explicit config file (whose directory is the data dir).
+///
+/// # Errors
+/// [`ConfigError`] for any problem.
+pub fn load(data_dir: Option<&Path>, config: Option<&Path>) -> Result<Config, ConfigError> {
+    let (dir, file) = match (data_dir, config) {
+        (_, Some(c)) => (
+            c.parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            c.to_path_buf(),
+        ),
+        (Some(d), None) => (d.to_path_buf(), d.join(CONFIG_FILE)),
+        (None, None) => {
+            return Err(ConfigError(vec![
+                "give --data-dir DIR or --config FILE".into(),
+            ]));
+        }
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    RawConfig::load(&file)?.validate(&dir, &file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
+        raw.validate(Path::new("/d"), Path::new("/d/collector.toml"))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("").expect("empty is valid");
+        assert_eq!(c.quic_listen.port(), 4433);
+        assert!(c.http_listen.ip().is_loopback());
+        assert_eq!(c.store, StoreConfig::Sqlite(PathBuf::from("/d/vigil.db")));
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = parse("[quic]\nlisten = \"0.0.0.0:1\"\nlistne = 3\n").expect_err("unknown");
+        assert!(e.to_string().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn all_errors_reported_at_once() {
+        let e = parse(
+            "[quic]\nlisten = \"nowhere\"\n[http]\nlisten = \"0.0.0.0:80\"\n[session]\nidle_timeout = \"forever\"\n[store]\nbackend = \"oracle\"\n",
+        )
+        .expect_err("bad");
+        let msg = e.to_string();
+        for needle in [
+            "quic.listen",
+            "http.listen",
+            "session.idle_timeout",
+            "store.backend",
+        ] {
+            assert!(msg.contains(needle), "missing {needle} in {msg}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! JSON views shared by the CLI (`--json`) and the HTTP API, so both have one stable schema.
+//!
+//! Schemas (documented in docs/cli-json.md): `{"hosts": [...]}`, `{"findings": [...]}`,
+//! `{"agencies": [...]}`, `{"tokens": [...]}`.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::store::{AgentRecord, FindingFilter, Result, Store};
+
+/// One row of `hosts`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRow {
+    /// Agent id.
+    pub id: String,
+    /// Agency path.
+    pub agency: String,
+    /// Host name.
+    pub hostname: String,
+    /// Machine id.
+    pub machine_id: String,
+    /// OS.
+    pub os: String,
+    /// Role.
+    pub role: String,
+    /// Agent version.
+    pub agent_version: String,
+    /// Enrolled at (Unix seconds).
+    pub enrolled_at: i64,
+    /// Last seen (Unix seconds, 0 = never).
+    pub last_seen: i64,
+    /// Unacknowledged records in the agent's spool at the last heartbeat.
+    pub spool_depth: u64,
+    /// Agent clock minus collector clock, ms.
+    pub clock_skew_ms: i64,
+    /// Highest finding seq stored.
+    pub max_seq: u64,
+    /// Certificate expiry (Unix seconds).
+    pub cert_not_after: i64,
+    /// Revoked or replaced.
+    pub revoked: bool,
+    /// Host score (null until check results arrive).
+    pub score: Option<f64>,
+    /// Latest inventory.
+    pub inventory: Option<Value>,
+}
+
+impl From<AgentRecord> for HostRow {
+    fn from(a: AgentRecord) -> Self {
+        Self {
+            id: a.id,
+            agency: a.agency,
+            hostname: a.hostname,
+            machine_id: a.machine_id,
+            os: a.os,
+            role: a.role,
+            agent_version: a.agent_version,
+            enrolled_at: a.enrolled_at,
+            last_seen: a.last_seen,
+            spool_depth: a.spool_depth,
+            clock_skew_ms: a.clock_skew_ms,
+            max_seq: a.max_seq,
+            cert_not_after: a.cert_not_after,
+            revoked: a.revoked,
+            score: None,
+            inventory: a.inventory,
+        }
+    }
+}
+
+/// Live (non-revoked) hosts, or all with `include_revoked`.
+///
+/// # Errors
+/// Store errors.
+pub fn hosts(store: &dyn Store, include_revoked: bool) -> Result<Vec<HostRow>> {
+    Ok(store
+        .agents()?
+        .into_iter()
+        .filter(|a| include_revoked || !a.revoked)
+        .map(HostRow::from)
+        .collect())
+}
+
+/// `{"hosts": [...]}`.
+///
+/// # Errors
+/// Store errors.
+pub fn hosts_json(store: &dyn Store, include_revoked: bool) -> Result<Value> {
+    Ok(json!({ "hosts": hosts(store, include_revoked)? }))
+}
+
+/// `{"findings": [...]}`.
+///
+/// # Errors
+/// Store errors.
+pub fn findings_json(store: &dyn Store, f: &FindingFilter) -> Result<Value> {
+    Ok(json!({ "findings": store.findings(f)? }))
+}
