@@ -2,7 +2,17 @@
 //!
 //! Engines (checks, FIM, netwatch, inventory) push findings into a [`vigil_proto::FindingSink`];
 //! the uplink spools them durably and streams them to the collector over QUIC with mutual TLS.
-//! `main.rs` only parses arguments and wires these modules together.
+//! `main.rs` only calls [`cli::main`].
 
 /// Size and duration parsing shared with the collector (defined in `vigil-proto`).
 pub use vigil_proto::units;
+
+pub mod cli;
+pub mod config;
+pub mod enroll;
+pub mod inventory;
+pub mod run;
+pub mod spool;
+pub mod state;
+pub mod tls;
+pub mod uplink;

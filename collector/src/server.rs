@@ -336,9 +336,6 @@ async fn run_session(
     let mut buf = vec![0u8; 64 * 1024];
     let mut max_seq = 0u64;
     loop {
-        while let Some(b) = sess.poll_transmit() {
-            send.write_all(&b).await?;
-        }
         while let Some(ev) = sess.poll_event() {
             match ev {
                 CollectorEvent::Hello {
@@ -432,6 +429,10 @@ async fn run_session(
                     return Ok(());
                 }
             }
+        }
+        // Everything the events produced (welcome, acks) leaves before we wait again.
+        while let Some(b) = sess.poll_transmit() {
+            send.write_all(&b).await?;
         }
         let deadline = sess
             .poll_timeout()

@@ -1,0 +1,275 @@
+//! Command-line interface of `vigil-agent` (DESIGN §8).
+//!
+//! Exit codes: 0 ok, 1 checks failed / changes found, 2 usage or configuration error, 3 runtime
+//! error. Every command takes `--state-dir` and `--config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+use vigil_proto::msg::HostIdentity;
+use vigil_proto::token::EnrollToken;
+
+use crate::config::{self, ConfigError};
+use crate::state::{self, DEFAULT_STATE_DIR, StatePaths};
+
+/// Vigil host agent: hardening checks, file integrity and network watch, reported to a collector.
+#[derive(Debug, Parser)]
+#[command(name = "vigil-agent", version, about, propagate_version = true)]
+pub struct Cli {
+    /// State directory (identity, keys, spool, baselines).
+    #[arg(long, global = true, env = "VIGIL_STATE_DIR", default_value = DEFAULT_STATE_DIR, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Config file (optional: built-in defaults apply when the default path is absent).
+    #[arg(long, global = true, env = "VIGIL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log filter (e.g. `info`, `vigil_agent=debug`); also from VIGIL_LOG.
+    #[arg(long, global = true, env = "VIGIL_LOG", default_value = "info")]
+    pub log: String,
+    /// Command.
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join a collector with an enrollment token (from `vigil-collector token create`).
+    Enroll {
+        /// The token (or `-` to read it from standard input).
+        #[arg(long, env = "VIGIL_TOKEN")]
+        token: String,
+        /// Use this collector address instead of the ones in the token.
+        #[arg(long, value_name = "HOST:PORT")]
+        collector: Option<String>,
+        /// Override the machine id (containers, tests); default: /etc/machine-id.
+        #[arg(long, hide = true)]
+        machine_id: Option<String>,
+    },
+    /// Run the agent until SIGINT/SIGTERM.
+    Run,
+    /// Show identity, connection and spool state.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a config file: exit 0 if valid, 2 with every problem listed otherwise.
+    Validate,
+}
+
+struct Failure {
+    code: u8,
+    err: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let err = e.into();
+        let code = if err.downcast_ref::<ConfigError>().is_some()
+            || err
+                .downcast_ref::<vigil_proto::token::TokenError>()
+                .is_some()
+        {
+            2
+        } else {
+            3
+        };
+        Self { code, err }
+    }
+}
+
+/// Parses arguments, runs the command, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {:#}", f.err);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    // Two workers are plenty for an agent and keep its footprint small.
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?)
+}
+
+fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    let state = StatePaths::new(&cli.state_dir);
+    let (cfg_path, explicit) = config::resolve(cli.config);
+    match cli.cmd {
+        Command::Validate => {
+            let _ = config::load(&cfg_path, true)?;
+            println!("{}: ok", cfg_path.display());
+            Ok(0)
+        }
+        Command::Enroll {
+            token,
+            collector,
+            machine_id,
+        } => {
+            let cfg = config::load(&cfg_path, explicit)?;
+            let text = if token == "-" {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_line(&mut s)
+                    .context("reading the token from stdin")?;
+                s
+            } else {
+                token
+            };
+            let token = EnrollToken::decode(&text)?;
+            let collectors = match collector.or(cfg.collector) {
+                Some(c) => {
+                    crate::tls::split_host_port(&c).map_err(|e| Failure {
+                        code: 2,
+                        err: anyhow::anyhow!("--collector: {e}"),
+                    })?;
+                    vec![c]
+                }
+                None => token.addrs.clone(),
+            };
+            let machine_id = match machine_id {
+                Some(m) => m,
+                None => state::machine_id(std::path::Path::new("/")).map_err(anyhow::Error::msg)?,
+            };
+            let inv = crate::inventory::collect();
+            let host = HostIdentity {
+                machine_id,
+                hostname: inv.hostname.clone(),
+                os: format!("{} {}", inv.os, inv.os_version).trim().to_string(),
+            };
+            let done =
+                runtime()?.block_on(crate::enroll::enroll(&token, &collectors, host, &state))?;
+            println!(
+                "enrolled as agent {} in agency {} via {}{}",
+                done.identity.agent_id,
+                done.identity.agency,
+                done.via,
+                if done.replaced {
+                    " (replaced this machine's previous identity)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "identity written to {}; start the agent with: vigil-agent run --state-dir {}",
+                state.dir.display(),
+                state.dir.display()
+            );
+            Ok(0)
+        }
+        Command::Run => {
+            let cfg = config::load(&cfg_path, explicit)?;
+            let rt = runtime()?;
+            rt.block_on(async move {
+                let (tx, rx) = watch::channel(false);
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    tracing::info!("Signal received; shutting down.");
+                    let _ = tx.send(true);
+                });
+                crate::run::run(cfg, state, rx).await
+            })?;
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let id = state.load_identity()?;
+            let st: Option<crate::uplink::Status> = std::fs::read(state.status())
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if json {
+                println!("{}", serde_json::json!({"identity": id, "status": st}));
+            } else {
+                println!("agent id:     {}", id.agent_id);
+                println!("agency:       {}", id.agency);
+                println!("collectors:   {}", id.collectors.join(", "));
+                println!("cert expires: {}", fmt_unix(id.cert_not_after));
+                match st {
+                    Some(s) => {
+                        println!(
+                            "connected:    {}{}",
+                            if s.connected { "yes, to " } else { "no" },
+                            if s.connected {
+                                s.collector.as_str()
+                            } else {
+                                ""
+                            }
+                        );
+                        println!(
+                            "spool:        {} unacknowledged, acked up to #{}, next #{}",
+                            s.spool_depth, s.acked_seq, s.next_seq
+                        );
+                        if let Some(e) = s.last_error {
+                            println!("last error:   {e}");
+                        }
+                        println!("updated:      {}", fmt_unix(s.updated_at / 1000));
+                    }
+                    None => println!("status:       the agent has not run yet"),
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn fmt_unix(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_dates() {
+        assert_eq!(super::fmt_unix(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::fmt_unix(1_795_000_000), "2026-11-18 11:06:40 UTC");
+        assert_eq!(super::fmt_unix(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+}

@@ -1,0 +1,298 @@
+//! Agent configuration (`/etc/vigil/agent.toml`, every key optional), parsed in two stages.
+//!
+//! [`RawConfig`] mirrors the file with unknown keys rejected; [`RawConfig::validate`] produces an
+//! [`AgentConfig`] and reports every problem at once as `FILE: section.key: what was expected`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use vigil_proto::units::{parse_duration, parse_size};
+
+use crate::spool::SpoolConfig;
+
+/// Default config path.
+pub const DEFAULT_CONFIG: &str = "/etc/vigil/agent.toml";
+
+/// The file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[uplink]`.
+    #[serde(default)]
+    pub uplink: RawUplink,
+    /// `[spool]`.
+    #[serde(default)]
+    pub spool: RawSpool,
+    /// `[inventory]`.
+    #[serde(default)]
+    pub inventory: RawInventory,
+}
+
+/// `[uplink]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUplink {
+    /// Collector `host:port`; default: the addresses from enrollment.
+    pub collector: Option<String>,
+    /// Heartbeat interval, default `30s`.
+    pub heartbeat_interval: Option<String>,
+    /// QUIC idle timeout (how fast a dead collector is noticed), default `60s`.
+    pub idle_timeout: Option<String>,
+    /// Findings per batch, default 500.
+    pub batch_size: Option<usize>,
+    /// Longest reconnect backoff, default `60s`.
+    pub max_backoff: Option<String>,
+}
+
+/// `[spool]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    /// Disk budget, default `256MiB`.
+    pub max_size: Option<String>,
+}
+
+/// `[inventory]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    /// How often the inventory is re-read (sent only when it changed), default `1h`.
+    pub interval: Option<String>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Collector override.
+    pub collector: Option<String>,
+    /// Heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// QUIC idle timeout.
+    pub idle_timeout: Duration,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Maximum reconnect backoff.
+    pub max_backoff: Duration,
+    /// Spool sizing.
+    pub spool: SpoolConfig,
+    /// Inventory interval.
+    pub inventory_interval: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        // Validating an empty file cannot fail; the fallback keeps this total.
+        RawConfig::default()
+            .validate(Path::new("(defaults)"))
+            .unwrap_or_else(|_| Self {
+                collector: None,
+                heartbeat_interval: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                batch_size: 500,
+                max_backoff: Duration::from_secs(60),
+                spool: SpoolConfig::default(),
+                inventory_interval: Duration::from_secs(3600),
+            })
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl RawConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing all problems.
+    pub fn validate(self, file: &Path) -> Result<AgentConfig, ConfigError> {
+        let f = file.display();
+        let mut errs = Vec::new();
+        let mut dur = |field: &str, v: Option<String>, default: u64, min: Duration| -> Duration {
+            match v.map(|s| parse_duration(&s)) {
+                None => Duration::from_secs(default),
+                Some(Ok(d)) if d >= min => d,
+                Some(Ok(_)) => {
+                    errs.push(format!("{f}: {field}: must be at least {min:?}"));
+                    Duration::from_secs(default)
+                }
+                Some(Err(e)) => {
+                    errs.push(format!("{f}: {field}: {e}"));
+                    Duration::from_secs(default)
+                }
+            }
+        };
+        let heartbeat_interval = dur(
+            "uplink.heartbeat_interval",
+            self.uplink.heartbeat_interval,
+            30,
+            Duration::from_millis(200),
+        );
+        let idle_timeout = dur(
+            "uplink.idle_timeout",
+            self.uplink.idle_timeout,
+            60,
+            Duration::from_secs(1),
+        );
+        let max_backoff = dur(
+            "uplink.max_backoff",
+            self.uplink.max_backoff,
+            60,
+            Duration::from_millis(100),
+        );
+        let inventory_interval = dur(
+            "inventory.interval",
+            self.inventory.interval,
+            3600,
+            Duration::from_secs(1),
+        );
+        if let Some(c) = &self.uplink.collector {
+            if let Err(e) = crate::tls::split_host_port(c) {
+                errs.push(format!(
+                    "{f}: uplink.collector: {e}, expected e.g. vigil.example.gov.vn:4433"
+                ));
+            }
+        }
+        let batch_size = self.uplink.batch_size.unwrap_or(500);
+        if !(1..=5000).contains(&batch_size) {
+            errs.push(format!(
+                "{f}: uplink.batch_size: {batch_size} is out of range 1..=5000"
+            ));
+        }
+        let mut spool = SpoolConfig::default();
+        match self.spool.max_size.as_deref().map(parse_size) {
+            None => {}
+            Some(Ok(n)) if n >= 1 << 20 => {
+                spool.max_bytes = n;
+                spool.segment_bytes = spool.segment_bytes.min((n / 4).max(64 << 10));
+            }
+            Some(Ok(_)) => errs.push(format!("{f}: spool.max_size: must be at least 1MiB")),
+            Some(Err(e)) => errs.push(format!("{f}: spool.max_size: {e}")),
+        }
+        if !errs.is_empty() {
+            return Err(ConfigError(errs));
+        }
+        Ok(AgentConfig {
+            collector: self.uplink.collector,
+            heartbeat_interval,
+            idle_timeout,
+            batch_size,
+            max_backoff,
+            spool,
+            inventory_interval,
+        })
+    }
+}
+
+/// Loads a config file. A missing file is an error only when it was named explicitly.
+///
+/// # Errors
+/// [`ConfigError`] naming the file and every bad field.
+pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(AgentConfig::default());
+        }
+        Err(e) => return Err(ConfigError(vec![format!("{}: {e}", path.display())])),
+    };
+    check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+        ConfigError(vec![format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        )])
+    })?;
+    raw.validate(path)
+}
+
+/// Refuses a file anyone may write (DESIGN §10).
+///
+/// # Errors
+/// A message naming the file.
+pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let m = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if m.permissions().mode() & 0o002 != 0 {
+        return Err(format!(
+            "{}: refusing a world-writable file (chmod o-w {})",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The config path and whether it was given explicitly.
+pub fn resolve(path: Option<PathBuf>) -> (PathBuf, bool) {
+    match path {
+        Some(p) => (p, true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<AgentConfig, ConfigError> {
+        let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
+        raw.validate(Path::new("agent.toml"))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = parse("").expect("empty");
+        assert_eq!(c.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(c.spool.max_bytes, 256 << 20);
+        let c = parse("[uplink]\ncollector = \"c.example:4433\"\nheartbeat_interval = \"5s\"\n[spool]\nmax_size = \"16MiB\"\n").expect("ok");
+        assert_eq!(c.collector.as_deref(), Some("c.example:4433"));
+        assert_eq!(c.spool.max_bytes, 16 << 20);
+    }
+
+    #[test]
+    fn unknown_field_names_the_key() {
+        let e = parse("[uplink]\ncolector = \"x:1\"\n").expect_err("unknown");
+        assert!(e.to_string().contains("colector"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let e = parse("[uplink]\ncollector = \"nohost\"\nheartbeat_interval = \"soon\"\nbatch_size = 0\n[spool]\nmax_size = \"lots\"\n").expect_err("bad");
+        let m = e.to_string();
+        for k in [
+            "uplink.collector",
+            "uplink.heartbeat_interval",
+            "uplink.batch_size",
+            "spool.max_size",
+        ] {
+            assert!(m.contains(k), "{k} missing in {m}");
+        }
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_but_missing_explicit_is_not() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("none.toml");
+        assert!(load(&p, false).is_ok());
+        assert!(load(&p, true).is_err());
+    }
+
+    #[test]
+    fn world_writable_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("a.toml");
+        std::fs::write(&p, "").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        assert!(
+            load(&p, true)
+                .expect_err("refused")
+                .to_string()
+                .contains("world-writable")
+        );
+    }
+}

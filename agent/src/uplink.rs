@@ -1,0 +1,452 @@
+//! The agent's QUIC shell around [`AgentSession`]: connects, streams the spool, applies acks.
+//!
+//! Engines never talk to the network: they push into [`SpoolSink`], which appends to the spool
+//! and wakes the uplink. The uplink reads unacknowledged records in order, sends them in batches
+//! within the session's in-flight window, and deletes from the spool only what the collector
+//! acknowledged. Reconnects use exponential backoff with full jitter so a thousand agents do not
+//! return in lockstep after a collector restart.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+use tracing::{debug, info, warn};
+use vigil_proto::msg::{AgentStats, code};
+use vigil_proto::session::{AgentEvent, AgentSession, Hello, SessionConfig};
+use vigil_proto::{Finding, FindingSink};
+
+use crate::config::AgentConfig;
+use crate::spool::Spool;
+use crate::state::{Identity, StatePaths, write_private};
+
+/// Milliseconds since the epoch (the shell's clock).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The spool shared between the engines (appending) and the uplink (reading, acking).
+pub type SharedSpool = Arc<Mutex<Spool>>;
+
+/// Locks the spool; a panic in another holder cannot corrupt the on-disk log, so poisoning is
+/// ignored.
+pub fn lock(spool: &SharedSpool) -> std::sync::MutexGuard<'_, Spool> {
+    spool
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Counters shared by the agent's parts.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Findings accepted by the sink.
+    pub findings: AtomicU64,
+    /// Findings the spool could not take.
+    pub spool_errors: AtomicU64,
+}
+
+/// A [`FindingSink`] that appends to the spool and wakes the uplink.
+#[derive(Debug, Clone)]
+pub struct SpoolSink {
+    spool: SharedSpool,
+    wake: Arc<Notify>,
+    counters: Arc<Counters>,
+}
+
+impl SpoolSink {
+    /// A sink over a shared spool.
+    pub fn new(spool: SharedSpool, wake: Arc<Notify>, counters: Arc<Counters>) -> Self {
+        Self {
+            spool,
+            wake,
+            counters,
+        }
+    }
+}
+
+impl FindingSink for SpoolSink {
+    fn emit(&mut self, finding: Finding) {
+        let r = lock(&self.spool).append(now_ms(), &finding);
+        match r {
+            Ok(_) => {
+                self.counters.findings.fetch_add(1, Ordering::Relaxed);
+                self.wake.notify_one();
+            }
+            Err(e) => {
+                self.counters.spool_errors.fetch_add(1, Ordering::Relaxed);
+                warn!(error = %e, kind = finding.kind_name(), "Spool refused a finding.");
+            }
+        }
+    }
+}
+
+/// What `vigil-agent status` shows, written by the running agent.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Status {
+    /// Agent id.
+    pub agent_id: String,
+    /// Connected now.
+    pub connected: bool,
+    /// Collector address in use or last tried.
+    pub collector: String,
+    /// Last successful session start, ms.
+    pub last_connected_at: i64,
+    /// Last ack, ms.
+    pub last_ack_at: i64,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Unacked records.
+    pub spool_depth: u64,
+    /// Highest acked seq.
+    pub acked_seq: u64,
+    /// Next seq to assign.
+    pub next_seq: u64,
+    /// When this was written, ms.
+    pub updated_at: i64,
+    /// Process id of the running agent.
+    pub pid: u32,
+}
+
+/// Exponential backoff with full jitter.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    /// Starts at `base`, caps at `max`.
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay: uniform in [cap/2, cap] where cap = min(max, base·2^attempt).
+    pub fn next(&mut self, rng: &mut impl rand::Rng) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
+        let cap = exp.min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        let lo = cap / 2;
+        lo + Duration::from_secs_f64(rng.r#gen::<f64>() * (cap - lo).as_secs_f64())
+    }
+
+    /// After a healthy session.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// The uplink task.
+#[derive(Debug)]
+pub struct Uplink {
+    identity: Identity,
+    state: StatePaths,
+    cfg: AgentConfig,
+    spool: SharedSpool,
+    wake: Arc<Notify>,
+    counters: Arc<Counters>,
+    started: Instant,
+    status: Mutex<Status>,
+}
+
+enum SessionEnd {
+    Shutdown,
+    Closed(String),
+}
+
+impl Uplink {
+    /// Builds the uplink.
+    pub fn new(
+        identity: Identity,
+        state: StatePaths,
+        cfg: AgentConfig,
+        spool: SharedSpool,
+        wake: Arc<Notify>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let status = Status {
+            agent_id: identity.agent_id.clone(),
+            pid: std::process::id(),
+            ..Status::default()
+        };
+        Self {
+            identity,
+            state,
+            cfg,
+            spool,
+            wake,
+            counters,
+            started: Instant::now(),
+            status: Mutex::new(status),
+        }
+    }
+
+    fn collectors(&self) -> Vec<String> {
+        match &self.cfg.collector {
+            Some(c) => vec![c.clone()],
+            None => self.identity.collectors.clone(),
+        }
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut Status)) {
+        let snapshot = {
+            let mut st = self
+                .status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut st);
+            let sp = lock(&self.spool);
+            st.spool_depth = sp.depth();
+            st.acked_seq = sp.acked_seq();
+            st.next_seq = sp.next_seq();
+            st.updated_at = now_ms();
+            st.clone()
+        };
+        if let Ok(json) = serde_json::to_vec_pretty(&snapshot) {
+            let _ = write_private(&self.state.status(), &json);
+        }
+    }
+
+    /// Runs until `shutdown` flips: connect, stream, reconnect with backoff.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Backoff::new(Duration::from_millis(500), self.cfg.max_backoff);
+        let mut rng = rand::thread_rng();
+        let mut idx = 0usize;
+        loop {
+            let addrs = self.collectors();
+            let addr = addrs[idx % addrs.len().max(1)].clone();
+            let began = Instant::now();
+            let end = self.session(&addr, &mut shutdown).await;
+            match end {
+                Ok(SessionEnd::Shutdown) => {
+                    self.update_status(|s| s.connected = false);
+                    return;
+                }
+                Ok(SessionEnd::Closed(why)) => {
+                    info!(collector = %addr, reason = %why, "Session ended.");
+                    self.update_status(|s| {
+                        s.connected = false;
+                        s.last_error = Some(why);
+                    });
+                }
+                Err(e) => {
+                    warn!(collector = %addr, error = %format!("{e:#}"), "Cannot reach the collector.");
+                    self.update_status(|s| {
+                        s.connected = false;
+                        s.collector = addr.clone();
+                        s.last_error = Some(format!("{e:#}"));
+                    });
+                    idx = idx.wrapping_add(1);
+                }
+            }
+            if began.elapsed() > Duration::from_secs(30) {
+                backoff.reset();
+            }
+            let delay = backoff.next(&mut rng);
+            debug!(?delay, "Reconnecting after backoff.");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    fn client_config(&self) -> anyhow::Result<quinn::ClientConfig> {
+        let ca = CertificateDer::from_pem_file(self.state.ca())
+            .with_context(|| format!("reading {}", self.state.ca().display()))?;
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(self.state.cert())
+            .with_context(|| format!("reading {}", self.state.cert().display()))?
+            .collect::<Result<_, _>>()
+            .context("agent certificate")?;
+        let key = PrivateKeyDer::from_pem_file(self.state.key())
+            .with_context(|| format!("reading {}", self.state.key().display()))?;
+        crate::tls::session_config(ca, chain, key, self.cfg.idle_timeout)
+            .map_err(anyhow::Error::msg)
+    }
+
+    async fn session(
+        &self,
+        addr: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<SessionEnd> {
+        let cfg = self.client_config()?;
+        let (endpoint, conn) = tokio::select! {
+            r = crate::tls::connect(addr, cfg) => r?,
+            _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
+        };
+        let (mut send, mut recv) = conn.open_bi().await.context("opening the session stream")?;
+        let scfg = SessionConfig {
+            heartbeat_interval: self.cfg.heartbeat_interval,
+            idle_timeout: (self.cfg.heartbeat_interval * 3).max(self.cfg.idle_timeout),
+            ..SessionConfig::default()
+        };
+        let max_frame = scfg.max_frame;
+        let mut sess = AgentSession::new(
+            Instant::now(),
+            scfg,
+            Hello {
+                agent_id: self.identity.agent_id.clone(),
+                agent_version: env!("CARGO_PKG_VERSION").into(),
+                policy_hash: None,
+                ioc_version: 0,
+            },
+        );
+        let mut cursor = 0u64; // next seq to send; set at Welcome
+        let mut buf = vec![0u8; 64 * 1024];
+        debug!("Session stream open; hello queued.");
+        let end = 'session: loop {
+            // Act on events first: they may free window space or end the session.
+            while let Some(ev) = sess.poll_event() {
+                match ev {
+                    AgentEvent::Welcomed { acked_seq, .. } => {
+                        {
+                            let mut sp = lock(&self.spool);
+                            sp.ack(acked_seq)?;
+                            cursor = acked_seq.max(sp.acked_seq()) + 1;
+                        }
+                        info!(collector = %addr, acked = acked_seq, "Connected to the collector.");
+                        self.update_status(|s| {
+                            s.connected = true;
+                            s.collector = addr.to_string();
+                            s.last_connected_at = now_ms();
+                            s.last_error = None;
+                        });
+                    }
+                    AgentEvent::Acked { up_to_seq } => {
+                        lock(&self.spool).ack(up_to_seq)?;
+                        self.update_status(|s| s.last_ack_at = now_ms());
+                    }
+                    AgentEvent::HeartbeatDue => {
+                        let depth = lock(&self.spool).depth();
+                        sess.send_heartbeat(now_ms(), depth, self.stats());
+                        self.update_status(|_| {});
+                    }
+                    AgentEvent::Closed(r) => {
+                        flush(&mut sess, &mut send).await;
+                        let _ = send.finish();
+                        conn.close(r.code.into(), r.message.as_bytes());
+                        endpoint.wait_idle().await;
+                        let who = if r.by_peer { "collector" } else { "agent" };
+                        if r.code == code::UNAUTHORIZED {
+                            warn!(reason = %r.message, "The collector refuses this agent; re-enroll it.");
+                        }
+                        break 'session SessionEnd::Closed(format!(
+                            "{who} closed the session: {} (code {})",
+                            r.message, r.code
+                        ));
+                    }
+                    AgentEvent::PolicyUpdate(_)
+                    | AgentEvent::IocUpdate { .. }
+                    | AgentEvent::RotateCert
+                    | AgentEvent::CertIssued(_) => {
+                        debug!("Collector push not handled by this agent version yet.");
+                    }
+                }
+            }
+            // Fill the in-flight window from the spool.
+            while sess.can_send() {
+                let batch = {
+                    let mut sp = lock(&self.spool);
+                    let b = sp.read(cursor, self.cfg.batch_size, max_frame / 2)?;
+                    if !b.is_empty() {
+                        // Group commit: records leave the host only once they are on disk.
+                        sp.sync()?;
+                    }
+                    b
+                };
+                let Some(last) = batch.last().map(|e| e.seq) else {
+                    break;
+                };
+                sess.send_batch(batch)?;
+                cursor = last + 1;
+            }
+            flush(&mut sess, &mut send).await;
+            let deadline = sess
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            tokio::select! {
+                r = recv.read(&mut buf) => match r {
+                    Ok(Some(n)) => { tracing::trace!(n, "Received bytes."); sess.handle(Instant::now(), &buf[..n]) }
+                    Ok(None) => break SessionEnd::Closed("collector ended the stream".into()),
+                    Err(e) => break SessionEnd::Closed(format!("connection lost: {e}")),
+                },
+                _ = self.wake.notified(), if sess.can_send() => {}
+                _ = tokio::time::sleep_until(deadline.into()) => sess.handle_timeout(Instant::now()),
+                _ = shutdown.changed() => {
+                    lock(&self.spool).sync()?;
+                    conn.close(code::OK.into(), b"agent shutting down");
+                    endpoint.wait_idle().await;
+                    break SessionEnd::Shutdown;
+                }
+            }
+        };
+        Ok(end)
+    }
+
+    fn stats(&self) -> AgentStats {
+        AgentStats {
+            findings_total: self.counters.findings.load(Ordering::Relaxed),
+            dropped_total: self.counters.spool_errors.load(Ordering::Relaxed),
+            rss_bytes: rss_bytes(),
+            uptime_s: self.started.elapsed().as_secs(),
+            cert_not_after: self.identity.cert_not_after,
+        }
+    }
+}
+
+async fn flush(sess: &mut AgentSession, send: &mut quinn::SendStream) {
+    while let Some(b) = sess.poll_transmit() {
+        if send.write_all(&b).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resident set size of this process, from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng as _;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+        let d: Vec<_> = (0..8).map(|_| b.next(&mut rng)).collect();
+        assert!(d[0] >= Duration::from_millis(250) && d[0] <= Duration::from_millis(500));
+        assert!(d[3] >= Duration::from_secs(2) && d[3] <= Duration::from_secs(4));
+        assert!(
+            d[7] >= Duration::from_secs(4) && d[7] <= Duration::from_secs(8),
+            "capped: {:?}",
+            d[7]
+        );
+        // Jitter: two agents with different seeds do not pick the same delays.
+        let mut rng2 = rand::rngs::StdRng::seed_from_u64(8);
+        let mut b2 = Backoff::new(Duration::from_millis(500), Duration::from_secs(8));
+        let d2: Vec<_> = (0..8).map(|_| b2.next(&mut rng2)).collect();
+        assert_ne!(d, d2);
+        b.reset();
+        assert!(b.next(&mut rng) <= Duration::from_millis(500));
+    }
+}
