@@ -25,6 +25,8 @@ use crate::tls::{self, RevokedSerials};
 
 /// Largest enrollment request accepted.
 const MAX_ENROLL_FRAME: usize = 64 * 1024;
+/// How often the revocation set is re-read from the store.
+const REVOCATION_REFRESH: Duration = Duration::from_secs(2);
 /// Time a peer gets to open its stream and send its first frame.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -135,6 +137,8 @@ impl QuicServer {
     pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
         let mut bucket = TokenBucket::new(self.rate, Instant::now());
         let mut tasks = tokio::task::JoinSet::new();
+        // Revocations made with the CLI (another process) reach the handshake within seconds.
+        let mut refresh = tokio::time::interval(REVOCATION_REFRESH);
         loop {
             tokio::select! {
                 inc = self.endpoint.accept() => {
@@ -151,6 +155,13 @@ impl QuicServer {
                 }
                 _ = shutdown.changed() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = refresh.tick() => {
+                    if let Ok(serials) = blocking(&self.ctx.store, |s| s.revoked_serials()).await {
+                        if let Ok(mut set) = self.ctx.revoked.write() {
+                            set.extend(serials);
+                        }
+                    }
+                }
             }
         }
         info!("Shutting down: closing agent sessions.");

@@ -1,1 +1,313 @@
 //! Harness for Vigil's end-to-end tests: runs the real binaries on loopback in temp dirs.
+//!
+//! One [`Collector`] per test, each in its own data dir with its own ports; [`Agent`]s enrolled
+//! to it with distinct machine ids. Every process is killed when its handle drops, and every wait
+//! is bounded.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Directory holding the built binaries (`target/<profile>`), building them once if needed.
+///
+/// # Panics
+/// When the binaries cannot be built.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Test binaries live in target/<profile>/deps.
+        let exe = std::env::current_exe().expect("current exe");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "vigil-agent", "-p", "vigil-collector", "--bins"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if let Some(target) = dir.parent() {
+            cmd.env("CARGO_TARGET_DIR", target);
+        }
+        let st = cmd.status().expect("running cargo build");
+        assert!(st.success(), "building the binaries failed");
+        dir
+    })
+}
+
+/// Path of one binary.
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+/// A free UDP port on loopback (bound and released; collisions are unlikely, not impossible).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A free TCP port on loopback.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs a command to completion with a time bound, capturing output.
+pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id();
+    let guard = std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        // Best effort: the process may have exited already.
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().expect("wait");
+    drop(guard);
+    out
+}
+
+/// A child process killed on drop.
+#[derive(Debug)]
+pub struct Proc {
+    child: Option<Child>,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Spawns `cmd` with output to `log`.
+    pub fn spawn(cmd: &mut Command, log: PathBuf) -> Self {
+        let f = std::fs::File::create(&log).expect("log file");
+        let f2 = f.try_clone().expect("clone");
+        let child = cmd.stdin(Stdio::null()).stdout(f).stderr(f2).env("NO_COLOR", "1").spawn().expect("spawn");
+        Self { child: Some(child), log }
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait up to 10 s; returns whether it exited by itself.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return true };
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+
+    /// True while running.
+    pub fn alive(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A collector in a temp data dir.
+#[derive(Debug)]
+pub struct Collector {
+    /// Temp dir holding everything (kept alive with the collector).
+    pub tmp: tempfile::TempDir,
+    /// Data dir.
+    pub data_dir: PathBuf,
+    /// QUIC address.
+    pub quic: String,
+    /// HTTP address.
+    pub http: String,
+    /// Running process, if started.
+    pub proc: Option<Proc>,
+}
+
+impl Collector {
+    /// `init` plus an agency `p` and `p/a`.
+    pub fn init() -> Self {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data_dir = tmp.path().join("collector");
+        let quic = format!("127.0.0.1:{}", free_udp_port());
+        let http = format!("127.0.0.1:{}", free_tcp_port());
+        let c = Self { tmp, data_dir, quic, http, proc: None };
+        c.ok(&["init", "--quic", &c.quic, "--http", &c.http]);
+        c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
+        c.ok(&["agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3"]);
+        c
+    }
+
+    /// A `vigil-collector` command on this data dir (flag appended after the subcommand words).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("vigil-collector"));
+        cmd.args(args).arg("--data-dir").arg(&self.data_dir);
+        cmd
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = run(&mut self.cmd(args), Duration::from_secs(30));
+        assert!(out.status.success(), "vigil-collector {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates a token.
+    pub fn token(&self, extra: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--agency", "p/a"];
+        args.extend_from_slice(extra);
+        self.ok(&args).trim().to_string()
+    }
+
+    /// Starts `run` and waits until it listens.
+    pub fn start(&mut self) {
+        let log = self.tmp.path().join(format!("collector-{}.log", Instant::now().elapsed().as_nanos() ^ u128::from(free_tcp_port())));
+        let mut cmd = Command::new(bin("vigil-collector"));
+        cmd.args(["run", "--log", "info,vigil_collector=debug", "--data-dir"]).arg(&self.data_dir);
+        let p = Proc::spawn(&mut cmd, log);
+        self.proc = Some(p);
+        let http = self.http.clone();
+        wait_for(Duration::from_secs(20), "the collector to listen", || {
+            std::net::TcpStream::connect(&http).ok().map(|_| ())
+        });
+    }
+
+    /// SIGKILLs the running collector.
+    pub fn kill9(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// `hosts --json` → the list.
+    pub fn hosts(&self) -> Vec<Value> {
+        let out = self.ok(&["hosts", "--json"]);
+        let v: Value = serde_json::from_str(&out).expect("hosts json");
+        v["hosts"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `findings --json` for one host.
+    pub fn findings(&self, host: &str, kind: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["findings", "--json", "--limit", "0", "--host", host];
+        if let Some(k) = kind {
+            args.extend(["--kind", k]);
+        }
+        let v: Value = serde_json::from_str(&self.ok(&args)).expect("findings json");
+        v["findings"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The collector's log so far.
+    pub fn log(&self) -> String {
+        self.proc.as_ref().map(Proc::log_text).unwrap_or_default()
+    }
+}
+
+/// An agent state dir and (optionally) its running process.
+#[derive(Debug)]
+pub struct Agent {
+    /// State dir.
+    pub state_dir: PathBuf,
+    /// Config file.
+    pub config: PathBuf,
+    /// Running process.
+    pub proc: Option<Proc>,
+    /// Agent id after enrollment.
+    pub id: String,
+}
+
+impl Agent {
+    /// Prepares a state dir under `base` with a fast-heartbeat config.
+    pub fn new(base: &Path, name: &str, extra_config: &str) -> Self {
+        let state_dir = base.join(name);
+        let config = base.join(format!("{name}.toml"));
+        let text = format!("[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}");
+        std::fs::write(&config, text).expect("config");
+        Self { state_dir, config, proc: None, id: String::new() }
+    }
+
+    /// A `vigil-agent` command with this state dir and config.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("vigil-agent"));
+        cmd.args(args).arg("--state-dir").arg(&self.state_dir).arg("--config").arg(&self.config);
+        cmd
+    }
+
+    /// Runs `enroll`, returning the output.
+    pub fn try_enroll(&self, token: &str, machine_id: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["enroll", "--token", token, "--machine-id", machine_id];
+        args.extend_from_slice(extra);
+        run(&mut self.cmd(&args), Duration::from_secs(60))
+    }
+
+    /// Enrolls or panics; records the agent id.
+    pub fn enroll(&mut self, token: &str, machine_id: &str) {
+        let out = self.try_enroll(token, machine_id, &[]);
+        assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.id = self.identity()["agent_id"].as_str().expect("agent id").to_string();
+    }
+
+    /// identity.json.
+    pub fn identity(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.state_dir.join("identity.json")).expect("identity")).expect("json")
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> Value {
+        let out = run(&mut self.cmd(&["status", "--json"]), Duration::from_secs(20));
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Starts `run`.
+    pub fn start(&mut self) {
+        let log = self.state_dir.with_extension("log");
+        let mut cmd = self.cmd(&["run", "--log", "info,vigil_agent=debug"]);
+        self.proc = Some(Proc::spawn(&mut cmd, log));
+    }
+
+    /// The agent's log.
+    pub fn log(&self) -> String {
+        self.proc.as_ref().map(Proc::log_text).unwrap_or_default()
+    }
+}
+
+/// Stderr of an output as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code of an output (-1 if killed).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
