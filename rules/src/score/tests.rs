@@ -481,6 +481,42 @@ fn the_gate_costs_nothing_below_the_cap_but_still_fails_the_host() {
 }
 
 #[test]
+fn verdict_bands_and_a_failed_critical_rule_always_fails() {
+    // S = (65·100 + 15·x) / 80 with hardening G = x; pick x to land on each band edge.
+    let mut results = all_pass();
+    results.push(res(
+        "fw",
+        "hardening",
+        Severity::High,
+        Outcome::Partial(1.0 / 3.0),
+    ));
+    let s = score(&host("h", results.clone()));
+    assert_close(s.score, (6500.0 + 500.0) / 80.0); // 87.5
+    assert_eq!(s.verdict, Verdict::Good);
+    assert_eq!(s.verdict.label_vi(), "Tốt");
+    let mut h = host("h", results);
+    h.last_report_at = Some(NOW - 60 * HOUR); // f = 0.9 → 78.75
+    assert_eq!(score(&h).verdict, Verdict::Pass);
+    assert_eq!(Verdict::Pass.label_vi(), "Đạt");
+
+    // With a cap above the pass mark, a gated host scores 60 but is still "Không đạt".
+    let mut c = ScoringConfig::default();
+    c.critical_cap = 60.0;
+    let sc = c.validate().expect("valid");
+    let mut results = all_pass();
+    results.push(res(
+        "ssh-root",
+        "hardening",
+        Severity::Critical,
+        Outcome::Fail,
+    ));
+    results.push(res("fw", "hardening", Severity::High, Outcome::Pass));
+    let s = sc.score_host(&host("h", results), View::Full, &ctx(NOW));
+    assert_eq!(s.score, 60.0);
+    assert_eq!(s.verdict, Verdict::Fail);
+}
+
+#[test]
 fn errors_and_partials_on_critical_rules_do_not_arm_the_gate() {
     for outcome in [Outcome::Error, Outcome::Partial(0.5), Outcome::Unknown] {
         let mut results = all_pass();
