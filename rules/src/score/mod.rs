@@ -3,7 +3,7 @@
 //! A host scores `H = S_cfg · m · f` (configuration score with a critical-failure gate, open-alert
 //! factor, freshness factor); an agency scores the weighted mean of `H` over *all* its registered
 //! assets, so an asset without an agent counts as 0. Nothing here reads a clock or does I/O: time
-//! comes in through [`ScoreContext::now`], and every constant through a validated
+//! comes in through [`ScoreContext::now`] (ms since the Unix epoch), and every constant through a validated
 //! [`ScoringConfig`].
 //!
 //! The main design choice is the **exact additive breakdown**. The formula is multiplicative, so
@@ -98,7 +98,8 @@ impl Scoring {
     ///
     /// Results in groups the configuration does not know are left out and listed in
     /// [`HostScore::ignored`]. The gate fires on a `Fail` of a critical rule (not on `Error` or
-    /// `Partial`, which already score 0 or a fraction).
+    /// `Partial`, which already score 0 or a fraction). Results are not deduplicated: two results
+    /// with one rule id score as two rules and give two breakdown items with the same key.
     pub fn score_host(&self, host: &HostInput, view: View, ctx: &ScoreContext) -> HostScore {
         let cfg = &self.config;
         let results: Vec<&RuleResult> = match view {
