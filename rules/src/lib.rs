@@ -1,1 +1,3 @@
 //! Rule packs of Vigil: schema, loader and a pure evaluator over a `HostFacts` seam.
+
+pub mod score;
