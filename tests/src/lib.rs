@@ -21,10 +21,22 @@ pub fn bin_dir() -> &'static Path {
     DIR.get_or_init(|| {
         // Test binaries live in target/<profile>/deps.
         let exe = std::env::current_exe().expect("current exe");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target dir")
+            .to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "vigil-agent", "-p", "vigil-collector", "--bins"]);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "vigil-agent",
+            "-p",
+            "vigil-collector",
+            "--bins",
+        ]);
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
@@ -44,12 +56,18 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// A free UDP port on loopback (bound and released; collisions are unlikely, not impossible).
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A free TCP port on loopback.
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
@@ -59,14 +77,22 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < end, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Runs a command to completion with a time bound, capturing output.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let pid = child.id();
     let guard = std::thread::spawn(move || {
         std::thread::sleep(timeout);
@@ -91,8 +117,17 @@ impl Proc {
     pub fn spawn(cmd: &mut Command, log: PathBuf) -> Self {
         let f = std::fs::File::create(&log).expect("log file");
         let f2 = f.try_clone().expect("clone");
-        let child = cmd.stdin(Stdio::null()).stdout(f).stderr(f2).env("NO_COLOR", "1").spawn().expect("spawn");
-        Self { child: Some(child), log }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(f)
+            .stderr(f2)
+            .env("NO_COLOR", "1")
+            .spawn()
+            .expect("spawn");
+        Self {
+            child: Some(child),
+            log,
+        }
     }
 
     /// Process id.
@@ -110,8 +145,12 @@ impl Proc {
 
     /// SIGTERM and wait up to 10 s; returns whether it exited by itself.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return true };
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
         let end = Instant::now() + Duration::from_secs(10);
         while Instant::now() < end {
             if let Ok(Some(_)) = c.try_wait() {
@@ -126,7 +165,9 @@ impl Proc {
 
     /// True while running.
     pub fn alive(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// The log so far.
@@ -163,10 +204,18 @@ impl Collector {
         let data_dir = tmp.path().join("collector");
         let quic = format!("127.0.0.1:{}", free_udp_port());
         let http = format!("127.0.0.1:{}", free_tcp_port());
-        let c = Self { tmp, data_dir, quic, http, proc: None };
+        let c = Self {
+            tmp,
+            data_dir,
+            quic,
+            http,
+            proc: None,
+        };
         c.ok(&["init", "--quic", &c.quic, "--http", &c.http]);
         c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
-        c.ok(&["agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3"]);
+        c.ok(&[
+            "agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3",
+        ]);
         c
     }
 
@@ -180,7 +229,11 @@ impl Collector {
     /// Runs a command that must succeed; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = run(&mut self.cmd(args), Duration::from_secs(30));
-        assert!(out.status.success(), "vigil-collector {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "vigil-collector {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -193,9 +246,13 @@ impl Collector {
 
     /// Starts `run` and waits until it listens.
     pub fn start(&mut self) {
-        let log = self.tmp.path().join(format!("collector-{}.log", Instant::now().elapsed().as_nanos() ^ u128::from(free_tcp_port())));
+        let log = self.tmp.path().join(format!(
+            "collector-{}.log",
+            Instant::now().elapsed().as_nanos() ^ u128::from(free_tcp_port())
+        ));
         let mut cmd = Command::new(bin("vigil-collector"));
-        cmd.args(["run", "--log", "info,vigil_collector=debug", "--data-dir"]).arg(&self.data_dir);
+        cmd.args(["run", "--log", "info,vigil_collector=debug", "--data-dir"])
+            .arg(&self.data_dir);
         let p = Proc::spawn(&mut cmd, log);
         self.proc = Some(p);
         let http = self.http.clone();
@@ -252,15 +309,26 @@ impl Agent {
     pub fn new(base: &Path, name: &str, extra_config: &str) -> Self {
         let state_dir = base.join(name);
         let config = base.join(format!("{name}.toml"));
-        let text = format!("[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}");
+        let text = format!(
+            "[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}"
+        );
         std::fs::write(&config, text).expect("config");
-        Self { state_dir, config, proc: None, id: String::new() }
+        Self {
+            state_dir,
+            config,
+            proc: None,
+            id: String::new(),
+        }
     }
 
     /// A `vigil-agent` command with this state dir and config.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin("vigil-agent"));
-        cmd.args(args).arg("--state-dir").arg(&self.state_dir).arg("--config").arg(&self.config);
+        cmd.args(args)
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--config")
+            .arg(&self.config);
         cmd
     }
 
@@ -274,18 +342,31 @@ impl Agent {
     /// Enrolls or panics; records the agent id.
     pub fn enroll(&mut self, token: &str, machine_id: &str) {
         let out = self.try_enroll(token, machine_id, &[]);
-        assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
-        self.id = self.identity()["agent_id"].as_str().expect("agent id").to_string();
+        assert!(
+            out.status.success(),
+            "enroll failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.id = self.identity()["agent_id"]
+            .as_str()
+            .expect("agent id")
+            .to_string();
     }
 
     /// identity.json.
     pub fn identity(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.state_dir.join("identity.json")).expect("identity")).expect("json")
+        serde_json::from_slice(
+            &std::fs::read(self.state_dir.join("identity.json")).expect("identity"),
+        )
+        .expect("json")
     }
 
     /// `status --json`.
     pub fn status(&self) -> Value {
-        let out = run(&mut self.cmd(&["status", "--json"]), Duration::from_secs(20));
+        let out = run(
+            &mut self.cmd(&["status", "--json"]),
+            Duration::from_secs(20),
+        );
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     }
 

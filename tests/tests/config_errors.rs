@@ -1,0 +1,103 @@
+//! Configuration errors: exit code 2 and a message that names the problem.
+
+use std::process::Command;
+use std::time::Duration;
+
+use vigil_e2e::{bin, code, run, stderr};
+
+fn agent_validate(text: Option<&str>) -> std::process::Output {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("agent.toml");
+    if let Some(t) = text {
+        std::fs::write(&p, t).expect("write");
+    }
+    run(
+        Command::new(bin("vigil-agent"))
+            .arg("validate")
+            .arg("--config")
+            .arg(&p),
+        Duration::from_secs(20),
+    )
+}
+
+#[test]
+fn agent_unknown_field_bad_address_and_missing_file() {
+    let o = agent_validate(Some("[uplink]\ncolector = \"x:1\"\n"));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("colector"), "{}", stderr(&o));
+
+    let o = agent_validate(Some("[uplink]\ncollector = \"no-port-here\"\n"));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("uplink.collector"), "{}", stderr(&o));
+
+    let o = agent_validate(None);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("agent.toml") && stderr(&o).contains("No such file"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = agent_validate(Some("[uplink]\nheartbeat_interval = \"1s\"\n"));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn agent_run_without_enrollment_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = run(
+        Command::new(bin("vigil-agent"))
+            .arg("run")
+            .arg("--state-dir")
+            .arg(dir.path()),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("vigil-agent enroll"), "{}", stderr(&o));
+}
+
+#[test]
+fn collector_unknown_field_bad_address_and_missing_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("collector.toml");
+    let check = |text: Option<&str>| {
+        match text {
+            Some(t) => std::fs::write(&p, t).expect("write"),
+            None => {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        run(
+            Command::new(bin("vigil-collector"))
+                .arg("validate")
+                .arg("--config")
+                .arg(&p),
+            Duration::from_secs(20),
+        )
+    };
+    let o = check(Some("[quic]\nlistne = \"0.0.0.0:1\"\n"));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("listne"), "{}", stderr(&o));
+    let o = check(Some("[quic]\nlisten = \"everywhere\"\n"));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("quic.listen"), "{}", stderr(&o));
+    let o = check(None);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("collector.toml"), "{}", stderr(&o));
+    let o = check(Some("[quic]\nlisten = \"127.0.0.1:4433\"\n"));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = run(
+        Command::new(bin("vigil-collector")).args(["token", "create"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&o), 2);
+    let o = run(
+        Command::new(bin("vigil-agent")).args(["frobnicate"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&o), 2);
+}
