@@ -148,12 +148,10 @@ impl RawConfig {
             3600,
             Duration::from_secs(1),
         );
-        if let Some(c) = &self.uplink.collector {
-            if let Err(e) = crate::tls::split_host_port(c) {
-                errs.push(format!(
-                    "{f}: uplink.collector: {e}, expected e.g. vigil.example.gov.vn:4433"
-                ));
-            }
+        if let Some(Err(e)) = self.uplink.collector.as_deref().map(crate::tls::split_host_port) {
+            errs.push(format!(
+                "{f}: uplink.collector: {e}, expected e.g. vigil.example.gov.vn:4433"
+            ));
         }
         let batch_size = self.uplink.batch_size.unwrap_or(500);
         if !(1..=5000).contains(&batch_size) {

@@ -9,8 +9,8 @@ use vigil_proto::{DiskInfo, Inventory};
 /// whole inventory.
 pub fn collect() -> Inventory {
     let sys = System::new().ok().map(|mut s| {
-        let _ = s.refresh_memory();
-        let _ = s.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+        s.refresh_memory();
+        s.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
         s
     });
     let disks = Disks::new_with_refreshed_list().ok();

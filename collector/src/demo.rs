@@ -93,10 +93,9 @@ fn find_agent(explicit: Option<PathBuf>) -> Result<PathBuf, Failure> {
     if let Some(sib) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("vigil-agent")))
+        && sib.is_file()
     {
-        if sib.is_file() {
-            return Ok(sib);
-        }
+        return Ok(sib);
     }
     if let Some(path) = std::env::var_os("PATH") {
         for d in std::env::split_paths(&path) {

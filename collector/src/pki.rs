@@ -328,16 +328,15 @@ pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, String> {
         .map_err(|e| format!("bad SAN: {e}"))?
         .ok_or("certificate has no SAN")?;
     for name in &san.value.general_names {
-        if let GeneralName::URI(uri) = name {
-            if let Some(id) = uri.strip_prefix("vigil://agent/") {
-                if uuid::Uuid::parse_str(id).is_ok() {
-                    return Ok(CertIdentity {
-                        agent_id: id.to_string(),
-                        serial,
-                        not_after,
-                    });
-                }
-            }
+        if let GeneralName::URI(uri) = name
+            && let Some(id) = uri.strip_prefix("vigil://agent/")
+            && uuid::Uuid::parse_str(id).is_ok()
+        {
+            return Ok(CertIdentity {
+                agent_id: id.to_string(),
+                serial,
+                not_after,
+            });
         }
     }
     Err("certificate has no vigil://agent/<uuid> identity".into())

@@ -156,10 +156,10 @@ impl QuicServer {
                 _ = shutdown.changed() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = refresh.tick() => {
-                    if let Ok(serials) = blocking(&self.ctx.store, |s| s.revoked_serials()).await {
-                        if let Ok(mut set) = self.ctx.revoked.write() {
-                            set.extend(serials);
-                        }
+                    if let Ok(serials) = blocking(&self.ctx.store, |s| s.revoked_serials()).await
+                        && let Ok(mut set) = self.ctx.revoked.write()
+                    {
+                        set.extend(serials);
                     }
                 }
             }

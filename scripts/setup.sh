@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Vigil needs on a fresh Debian/Ubuntu machine.
+# Safe to run twice: it installs only what is missing. Needs root (or sudo) for apt.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "setup: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: Rust (cargo) is required: install it with rustup or your distribution's package" >&2
+  exit 2
+fi
+echo "setup: ok ($(cargo --version))"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, property, store suites (SQLite and, when reachable,
+# PostgreSQL), and end-to-end tests of the real binaries on loopback.
+#
+# PostgreSQL tests read VIGIL_TEST_PG (default postgres://postgres@127.0.0.1/test). With CI=true
+# they must run; otherwise they are skipped with a visible message when the server is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export VIGIL_TEST_PG="${VIGIL_TEST_PG:-postgres://postgres@127.0.0.1/test}"
+if [ "${CI:-}" = "true" ] && command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
+  echo "test: starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+cargo build --workspace --locked --bins
+cargo test --workspace --locked -- --test-threads="${VIGIL_TEST_THREADS:-4}"
+bash scripts/fuzz-smoke.sh
