@@ -76,7 +76,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         println!("Dashboard: http://{http}/");
         println!("Press Ctrl-C to stop.");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = cli::wait_for_signal() => {}
             st = agent.wait() => eprintln!("agent exited: {st:?}"),
         }
         let _ = agent.start_kill();
