@@ -220,7 +220,8 @@ impl Uplink {
     /// Runs until `shutdown` flips: connect, stream, reconnect with backoff.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(Duration::from_millis(500), self.cfg.max_backoff);
-        let mut rng = rand::thread_rng();
+        // StdRng (not thread_rng) keeps this future Send, so it can run on any runtime worker.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
         let mut idx = 0usize;
         loop {
             let addrs = self.collectors();

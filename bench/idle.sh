@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Idle agent footprint: RSS and CPU time of a connected, idle vigil-agent over 60 s.
+# Usage: bench/idle.sh [seconds]   (builds release binaries first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+cargo build --release --locked --bins -p vigil-agent -p vigil-collector >/dev/null
+t="${CARGO_TARGET_DIR:-target}/release"
+d=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$d"' EXIT
+port=$((20000 + RANDOM % 20000))
+"$t/vigil-collector" init --data-dir "$d/c" --quic "127.0.0.1:$port" --http "127.0.0.1:$((port + 1))" >/dev/null
+"$t/vigil-collector" agency add --data-dir "$d/c" --id p --name P >/dev/null
+tok=$("$t/vigil-collector" token create --data-dir "$d/c" --agency p 2>/dev/null)
+"$t/vigil-collector" run --data-dir "$d/c" 2>/dev/null &
+sleep 1
+"$t/vigil-agent" enroll --token "$tok" --state-dir "$d/a" --machine-id bench-idle >/dev/null
+"$t/vigil-agent" run --state-dir "$d/a" 2>/dev/null &
+apid=$!
+sleep 5  # let start-up work (inventory) settle
+tick=$(getconf CLK_TCK)
+read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$apid/stat")
+sleep "$secs"
+read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$apid/stat")
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$apid/status")
+cpu_ms=$(( ( (u1 - u0) + (s1 - s0) ) * 1000 / tick ))
+echo "idle agent over ${secs}s: RSS ${rss} KiB (peak ${hwm} KiB), CPU ${cpu_ms} ms = $(awk -v c="$cpu_ms" -v s="$secs" 'BEGIN{printf "%.3f", c/(s*10)}')% of one core"
