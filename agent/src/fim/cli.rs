@@ -107,20 +107,20 @@ pub fn run_baseline(
     };
     if !opts.paths.is_empty() {
         // Keep the rest of an existing baseline of the same algorithm.
-        if let Ok(Some((old, _))) = baseline::load(&path) {
-            if old.algo == base.algo {
-                for (k, v) in old.entries {
-                    if !targets.iter().any(|t| is_under(&k, t.as_bytes())) {
-                        base.entries.entry(k).or_insert(v);
-                    }
+        if let Ok(Some((old, _))) = baseline::load(&path)
+            && old.algo == base.algo
+        {
+            for (k, v) in old.entries {
+                if !targets.iter().any(|t| is_under(&k, t.as_bytes())) {
+                    base.entries.entry(k).or_insert(v);
                 }
-                for s in old.scope {
-                    if !targets.iter().any(|t| is_under(s.as_bytes(), t.as_bytes())) {
-                        base.scope.push(s);
-                    }
-                }
-                base.scope.sort();
             }
+            for s in old.scope {
+                if !targets.iter().any(|t| is_under(s.as_bytes(), t.as_bytes())) {
+                    base.scope.push(s);
+                }
+            }
+            base.scope.sort();
         }
     }
     baseline::write_atomic(&path, &base.encode())?;

@@ -65,3 +65,6 @@ impl FimError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

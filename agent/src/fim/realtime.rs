@@ -47,6 +47,9 @@ pub struct EngineOptions {
     /// Test hook: while set, the engine does not drain its queue (a stalled reader).
     #[cfg(test)]
     pub(crate) pause: Option<Arc<AtomicBool>>,
+    /// Test hook: every tree but the first fails as if the inotify watch limit were reached.
+    #[cfg(test)]
+    pub(crate) simulate_watch_limit: bool,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +61,8 @@ impl Default for EngineOptions {
             save_interval: Duration::from_secs(10),
             #[cfg(test)]
             pause: None,
+            #[cfg(test)]
+            simulate_watch_limit: false,
         }
     }
 }
@@ -77,10 +82,10 @@ impl FimHandle {
 
     fn stop_and_join(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                warn!("FIM engine thread panicked.");
-            }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            warn!("FIM engine thread panicked.");
         }
     }
 }
@@ -440,6 +445,12 @@ impl Engine {
             return;
         };
         let p = fs_path(&self.root, t.as_bytes());
+        #[cfg(test)]
+        if self.opts.simulate_watch_limit && self.targets.first().is_some_and(|f| f != t) {
+            self.unwatched.insert(t.to_string());
+            self.report_watch_limit(t);
+            return;
+        }
         match w.watch(&p, RecursiveMode::Recursive) {
             Ok(()) => {
                 self.unwatched.remove(t);
@@ -545,8 +556,12 @@ impl Engine {
                 (structural || is_dir(&old) != is_dir(&new)) && (is_dir(&old) || is_dir(&new));
             if recursive {
                 covered.push(host.clone());
-                let out = self.scan_now(&[host.clone()], false);
-                changes.extend(diff(&self.base.entries, &out.entries, &[host.clone()]));
+                let out = self.scan_now(std::slice::from_ref(&host), false);
+                changes.extend(diff(
+                    &self.base.entries,
+                    &out.entries,
+                    std::slice::from_ref(&host),
+                ));
             } else if let Some((kind, changed)) = compare(old.as_ref(), new.as_ref()) {
                 changes.push(Change {
                     path: host,

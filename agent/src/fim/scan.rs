@@ -471,15 +471,13 @@ impl<'a> Shared<'a> {
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
                 Err(err) => self.error(host, &err),
             }
-            if spec.follow_symlinks {
-                if let Some(target) = resolve_in_root(self.req.root, host) {
-                    let mut buf = Vec::new();
-                    if let Ok(md) = fs::symlink_metadata(&target) {
-                        if md.len() <= spec.max_hash_size {
-                            e.hash = self.hash_path(&target, host, &mut buf).map(|(h, _)| h);
-                        }
-                    }
-                }
+            if spec.follow_symlinks
+                && let Some(target) = resolve_in_root(self.req.root, host)
+                && let Ok(md) = fs::symlink_metadata(&target)
+                && md.len() <= spec.max_hash_size
+            {
+                let mut buf = Vec::new();
+                e.hash = self.hash_path(&target, host, &mut buf).map(|(h, _)| h);
             }
         }
         e
