@@ -800,3 +800,38 @@ fn watch_limit_is_reported_once_and_unwatched_trees_are_scanned() {
     drop(f);
     h.shutdown();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark (run by bench/fim.sh in release mode).
+
+#[test]
+#[ignore = "benchmark; run by bench/fim.sh"]
+fn bench_baseline_and_check() {
+    let Ok(tree) = std::env::var("VIGIL_FIM_BENCH_PATH") else {
+        return;
+    };
+    let c = cfg(&[tree.as_str()]);
+    let state = tempfile::tempdir().expect("tmp");
+    let mut o = opts(Path::new("/"), false);
+    o.format = OutputFormat::Table;
+    let t = Instant::now();
+    run_baseline(&c, &o, state.path(), &mut std::io::stdout()).expect("baseline");
+    println!("BENCH baseline_s={:.3}", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    run_check(&c, &o, state.path(), &mut std::io::sink()).expect("check");
+    println!("BENCH fast_check_s={:.3}", t.elapsed().as_secs_f64());
+    o.full = true;
+    let t = Instant::now();
+    run_check(&c, &o, state.path(), &mut std::io::sink()).expect("check");
+    println!("BENCH full_check_s={:.3}", t.elapsed().as_secs_f64());
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?");
+    let size = fs::metadata(baseline_path(state.path(), Path::new("/"))).map_or(0, |m| m.len());
+    println!(
+        "BENCH {} baseline_bytes={size}",
+        hwm.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+}
