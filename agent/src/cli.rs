@@ -58,6 +58,48 @@ pub enum Command {
     },
     /// Check a config file: exit 0 if valid, 2 with every problem listed otherwise.
     Validate,
+    /// File integrity: record a baseline, or compare the trees with it (exit 1 on changes).
+    #[command(subcommand)]
+    Fim(FimCmd),
+}
+
+/// `fim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FimCmd {
+    /// Hash the configured trees (or --path) and store the baseline in the state dir.
+    Baseline(FimArgs),
+    /// Report created, modified, deleted and type-changed files since the baseline.
+    Check {
+        #[command(flatten)]
+        /// Common options.
+        args: FimArgs,
+        /// Re-hash every file (default: only files whose size, times or inode changed).
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+/// Options shared by `fim baseline` and `fim check`.
+#[derive(Debug, clap::Args)]
+pub struct FimArgs {
+    /// Directory standing for `/` (check an offline image or container tree).
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Only this host path (repeatable); default: the configured `[fim] paths`.
+    #[arg(long = "path", value_name = "P")]
+    pub paths: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text.
+    Table,
+    /// Stable JSON (docs/fim.md, docs/check-json.md).
+    Json,
 }
 
 struct Failure {
@@ -187,6 +229,33 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 crate::run::run(cfg, state, rx).await
             })?;
             Ok(0)
+        }
+        Command::Fim(cmd) => {
+            let cfg = config::load(&cfg_path, explicit)?;
+            let (args, full, baseline) = match cmd {
+                FimCmd::Baseline(a) => (a, false, true),
+                FimCmd::Check { args, full } => (args, full, false),
+            };
+            let opts = crate::fim::FimCliOptions {
+                root: args.root,
+                paths: args.paths,
+                format: match args.format {
+                    Format::Table => crate::fim::OutputFormat::Table,
+                    Format::Json => crate::fim::OutputFormat::Json,
+                },
+                full,
+                progress: None,
+            };
+            let mut out = std::io::stdout().lock();
+            let r = if baseline {
+                crate::fim::run_baseline(&cfg.fim, &opts, &state.dir, &mut out)
+            } else {
+                crate::fim::run_check(&cfg.fim, &opts, &state.dir, &mut out)
+            };
+            r.map_err(|e| Failure {
+                code: e.exit_code(),
+                err: e.into(),
+            })
         }
         Command::Status { json } => {
             let id = state.load_identity()?;

@@ -27,6 +27,9 @@ pub struct RawConfig {
     /// `[inventory]`.
     #[serde(default)]
     pub inventory: RawInventory,
+    /// `[fim]` (see docs/fim.md).
+    #[serde(default)]
+    pub fim: crate::fim::config::RawFimConfig,
 }
 
 /// `[uplink]`.
@@ -78,22 +81,16 @@ pub struct AgentConfig {
     pub spool: SpoolConfig,
     /// Inventory interval.
     pub inventory_interval: Duration,
+    /// File integrity monitoring; no paths = disabled.
+    pub fim: crate::fim::config::FimConfig,
 }
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        // Validating an empty file cannot fail; the fallback keeps this total.
+        // The built-in defaults are valid by construction (pinned by a unit test below).
         RawConfig::default()
             .validate(Path::new("(defaults)"))
-            .unwrap_or_else(|_| Self {
-                collector: None,
-                heartbeat_interval: Duration::from_secs(30),
-                idle_timeout: Duration::from_secs(60),
-                batch_size: 500,
-                max_backoff: Duration::from_secs(60),
-                spool: SpoolConfig::default(),
-                inventory_interval: Duration::from_secs(3600),
-            })
+            .expect("built-in defaults are valid")
     }
 }
 
@@ -148,7 +145,12 @@ impl RawConfig {
             3600,
             Duration::from_secs(1),
         );
-        if let Some(Err(e)) = self.uplink.collector.as_deref().map(crate::tls::split_host_port) {
+        if let Some(Err(e)) = self
+            .uplink
+            .collector
+            .as_deref()
+            .map(crate::tls::split_host_port)
+        {
             errs.push(format!(
                 "{f}: uplink.collector: {e}, expected e.g. vigil.example.gov.vn:4433"
             ));
@@ -169,10 +171,18 @@ impl RawConfig {
             Some(Ok(_)) => errs.push(format!("{f}: spool.max_size: must be at least 1MiB")),
             Some(Err(e)) => errs.push(format!("{f}: spool.max_size: {e}")),
         }
-        if !errs.is_empty() {
+        let fim = match self.fim.validate() {
+            Ok(c) => Some(c),
+            Err(es) => {
+                errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
+                None
+            }
+        };
+        let (true, Some(fim)) = (errs.is_empty(), fim) else {
             return Err(ConfigError(errs));
-        }
+        };
         Ok(AgentConfig {
+            fim,
             collector: self.uplink.collector,
             heartbeat_interval,
             idle_timeout,
@@ -239,6 +249,24 @@ mod tests {
     fn parse(s: &str) -> Result<AgentConfig, ConfigError> {
         let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
         raw.validate(Path::new("agent.toml"))
+    }
+
+    #[test]
+    fn builtin_defaults_are_valid() {
+        assert!(RawConfig::default().validate(Path::new("x")).is_ok());
+        assert!(
+            !AgentConfig::default().fim.paths.is_empty(),
+            "FIM watches the default set"
+        );
+    }
+
+    #[test]
+    fn fim_errors_are_reported_with_the_file() {
+        let e = parse("[fim]\nscan_interval = \"often\"\n").expect_err("bad");
+        assert!(
+            e.to_string().contains("agent.toml: fim.scan_interval"),
+            "{e}"
+        );
     }
 
     #[test]

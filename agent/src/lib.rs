@@ -10,6 +10,7 @@ pub use vigil_proto::units;
 pub mod cli;
 pub mod config;
 pub mod enroll;
+pub mod fim;
 pub mod inventory;
 pub mod run;
 pub mod spool;

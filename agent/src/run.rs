@@ -39,6 +39,20 @@ pub async fn run(
         severity: Severity::Low,
     }));
 
+    let fim = if cfg.fim.paths.is_empty() {
+        None
+    } else {
+        let root = std::path::PathBuf::from("/");
+        Some(
+            crate::fim::spawn(
+                cfg.fim.clone(),
+                root,
+                state.dir.clone(),
+                Box::new(sink.clone()),
+            )
+            .context("starting file integrity monitoring")?,
+        )
+    };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(inventory_loop(
         sink.clone(),
@@ -49,6 +63,11 @@ pub async fn run(
     let up = Uplink::new(identity, state, cfg, spool.clone(), wake, counters);
     up.run(shutdown).await;
     tasks.shutdown().await;
+    if let Some(f) = fim {
+        tokio::task::spawn_blocking(move || f.shutdown())
+            .await
+            .context("stopping FIM")?;
+    }
     uplink::lock(&spool).sync()?;
     info!("Agent stopped.");
     Ok(())

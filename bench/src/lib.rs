@@ -2,11 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use vigil_proto::{AgentHealth, CheckResult, Envelope, FileEvent, FileEventKind, FileMeta, FileType, Finding, HealthKind, Severity, Status};
+use vigil_proto::{
+    AgentHealth, CheckResult, Envelope, FileEvent, FileEventKind, FileMeta, FileType, Finding,
+    HealthKind, Severity, Status,
+};
 
 /// A realistic mix of findings (check results, file events, health), `n` of them from seq 1.
 pub fn sample_envelopes(n: u64) -> Vec<Envelope> {
-    (1..=n).map(|seq| Envelope { seq, observed_at: 1_795_000_000_000 + seq as i64, finding: sample_finding(seq) }).collect()
+    (1..=n)
+        .map(|seq| Envelope {
+            seq,
+            observed_at: 1_795_000_000_000 + seq as i64,
+            finding: sample_finding(seq),
+        })
+        .collect()
 }
 
 /// One finding of the mix.

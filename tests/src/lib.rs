@@ -308,8 +308,14 @@ impl Agent {
     pub fn new(base: &Path, name: &str, extra_config: &str) -> Self {
         let state_dir = base.join(name);
         let config = base.join(format!("{name}.toml"));
+        // Engines that scan the whole host are off unless a test configures them.
+        let fim = if extra_config.contains("[fim]") {
+            ""
+        } else {
+            "[fim]\npaths = []\n"
+        };
         let text = format!(
-            "[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}"
+            "{fim}[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}"
         );
         std::fs::write(&config, text).expect("config");
         Self {

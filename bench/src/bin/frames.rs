@@ -9,7 +9,10 @@ use vigil_proto::msg::AgentMsg;
 
 fn main() {
     let batch = vigil_bench::sample_envelopes(500);
-    let msg = AgentMsg::Batch { first_seq: 1, findings: batch };
+    let msg = AgentMsg::Batch {
+        first_seq: 1,
+        findings: batch,
+    };
     let rounds = 400;
     let t = Instant::now();
     let mut bytes = 0usize;
@@ -44,7 +47,22 @@ fn main() {
     let dec = t.elapsed().as_secs_f64();
     let findings = (rounds * 500) as f64;
     let mb = bytes as f64 / 1e6;
-    println!("frames: {rounds} batches x 500 findings, {:.0} bytes/finding", bytes as f64 / findings);
-    println!("encode: {:>8.0} findings/s {:>7.1} MB/s   (serde_json alone {:>8.0}/s, ratio {:.2})", findings / enc, mb / enc, findings / raw_enc, raw_enc / enc);
-    println!("decode: {:>8.0} findings/s {:>7.1} MB/s   (serde_json alone {:>8.0}/s, ratio {:.2})", n as f64 / dec, mb / dec, findings / raw_dec, raw_dec / dec);
+    println!(
+        "frames: {rounds} batches x 500 findings, {:.0} bytes/finding",
+        bytes as f64 / findings
+    );
+    println!(
+        "encode: {:>8.0} findings/s {:>7.1} MB/s   (serde_json alone {:>8.0}/s, ratio {:.2})",
+        findings / enc,
+        mb / enc,
+        findings / raw_enc,
+        raw_enc / enc
+    );
+    println!(
+        "decode: {:>8.0} findings/s {:>7.1} MB/s   (serde_json alone {:>8.0}/s, ratio {:.2})",
+        n as f64 / dec,
+        mb / dec,
+        findings / raw_dec,
+        raw_dec / dec
+    );
 }

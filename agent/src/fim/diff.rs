@@ -1,0 +1,442 @@
+//! Pure comparison of a baseline with a fresh scan, and conversion of changes into findings.
+//!
+//! Nothing here touches the file system or the clock. Attributes compared per type: regular files
+//! `hash`, `size`, `mode`, `uid`, `gid`, `mtime`, `inode`; symlinks `link_target`, `hash` (when
+//! links are followed), `uid`, `gid`, `inode`; directories and others `mode`, `uid`, `gid`,
+//! `inode` (a directory's size and mtime change with every entry added, which its children
+//! already report). `ctime` is never reported: it moves on every change, including harmless ones.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use vigil_proto::{FileEvent, FileEventKind, FileMeta, FileType, Severity};
+
+use super::baseline::Entry;
+use super::config::{FimConfig, HashAlgo, is_under};
+
+/// One difference between a baseline and a scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Host path.
+    pub path: Vec<u8>,
+    /// What happened.
+    pub kind: FileEventKind,
+    /// Baseline entry.
+    pub old: Option<Entry>,
+    /// Current entry.
+    pub new: Option<Entry>,
+    /// Attributes that differ.
+    pub changed: Vec<&'static str>,
+}
+
+/// Compares one path's baseline and current entries; `None` when nothing reportable differs.
+pub fn compare(
+    old: Option<&Entry>,
+    new: Option<&Entry>,
+) -> Option<(FileEventKind, Vec<&'static str>)> {
+    match (old, new) {
+        (None, None) => None,
+        (None, Some(_)) => Some((FileEventKind::Created, Vec::new())),
+        (Some(_), None) => Some((FileEventKind::Deleted, Vec::new())),
+        (Some(o), Some(n)) if o.file_type != n.file_type => {
+            Some((FileEventKind::TypeChanged, vec!["type"]))
+        }
+        (Some(o), Some(n)) => {
+            let mut c = Vec::new();
+            let hash_differs = matches!((o.hash, n.hash), (Some(a), Some(b)) if a != b);
+            match o.file_type {
+                FileType::File => {
+                    if hash_differs {
+                        c.push("hash");
+                    }
+                    if o.size != n.size {
+                        c.push("size");
+                    }
+                }
+                FileType::Symlink => {
+                    if o.link_target != n.link_target {
+                        c.push("link_target");
+                    }
+                    if hash_differs {
+                        c.push("hash");
+                    }
+                }
+                FileType::Dir | FileType::Other => {}
+            }
+            if o.file_type != FileType::Symlink && o.mode != n.mode {
+                c.push("mode");
+            }
+            if o.uid != n.uid {
+                c.push("uid");
+            }
+            if o.gid != n.gid {
+                c.push("gid");
+            }
+            if o.file_type == FileType::File && o.mtime != n.mtime {
+                c.push("mtime");
+            }
+            if o.ino != n.ino {
+                c.push("inode");
+            }
+            if c.is_empty() {
+                return None;
+            }
+            let content = c
+                .iter()
+                .any(|a| matches!(*a, "hash" | "size" | "link_target"));
+            let kind = if content {
+                FileEventKind::Modified
+            } else {
+                FileEventKind::Attrs
+            };
+            Some((kind, c))
+        }
+    }
+}
+
+/// All differences between `old` and `new` restricted to paths under one of `scope`
+/// (host paths). Entries outside `scope` in either map are ignored.
+pub fn diff<S: AsRef<[u8]>>(
+    old: &BTreeMap<Vec<u8>, Entry>,
+    new: &BTreeMap<Vec<u8>, Entry>,
+    scope: &[S],
+) -> Vec<Change> {
+    let mut out = Vec::new();
+    for root in scope {
+        let r = root.as_ref();
+        let o = subtree(old, r);
+        let n = subtree(new, r);
+        merge(o, n, &mut out, scope, r);
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Entries of `map` at or below host path `root`, in order.
+pub fn subtree<'m>(
+    map: &'m BTreeMap<Vec<u8>, Entry>,
+    root: &[u8],
+) -> impl Iterator<Item = (&'m Vec<u8>, &'m Entry)> + 'm {
+    let root = root.to_vec();
+    let r2 = root.clone();
+    map.range::<[u8], _>((Bound::Included(root.as_slice()), Bound::Unbounded))
+        .take_while(move |(k, _)| k.starts_with(&r2))
+        .filter(move |(k, _)| is_under(k, &root))
+}
+
+fn merge<'m, S: AsRef<[u8]>>(
+    mut o: impl Iterator<Item = (&'m Vec<u8>, &'m Entry)>,
+    mut n: impl Iterator<Item = (&'m Vec<u8>, &'m Entry)>,
+    out: &mut Vec<Change>,
+    scope: &[S],
+    this_root: &[u8],
+) {
+    // A path under two scope roots (nested trees) is reported by the deepest one only.
+    let owned = |p: &[u8]| {
+        !scope.iter().any(|s| {
+            let s = s.as_ref();
+            s.len() > this_root.len() && is_under(s, this_root) && is_under(p, s)
+        })
+    };
+    let mut a = o.next();
+    let mut b = n.next();
+    loop {
+        let (path, old, new) = match (a, b) {
+            (None, None) => break,
+            (Some((k, e)), None) => {
+                a = o.next();
+                (k, Some(e), None)
+            }
+            (None, Some((k, e))) => {
+                b = n.next();
+                (k, None, Some(e))
+            }
+            (Some((ka, ea)), Some((kb, eb))) => match ka.cmp(kb) {
+                std::cmp::Ordering::Less => {
+                    a = o.next();
+                    (ka, Some(ea), None)
+                }
+                std::cmp::Ordering::Greater => {
+                    b = n.next();
+                    (kb, None, Some(eb))
+                }
+                std::cmp::Ordering::Equal => {
+                    a = o.next();
+                    b = n.next();
+                    (ka, Some(ea), Some(eb))
+                }
+            },
+        };
+        if !owned(path) {
+            continue;
+        }
+        if let Some((kind, changed)) = compare(old, new) {
+            out.push(Change {
+                path: path.clone(),
+                kind,
+                old: old.cloned(),
+                new: new.cloned(),
+                changed,
+            });
+        }
+    }
+}
+
+/// Severity of a change: critical paths are critical (attribute-only changes high), system
+/// binaries and libraries medium, `/etc` medium, the rest low; package-manager activity lowers
+/// non-critical changes to low.
+pub fn severity(cfg: &FimConfig, change: &Change, package_manager: bool) -> Severity {
+    if cfg.critical.is_match(&change.path) {
+        return if change.kind == FileEventKind::Attrs {
+            Severity::High
+        } else {
+            Severity::Critical
+        };
+    }
+    if package_manager {
+        return Severity::Low;
+    }
+    const SYSTEM: &[&str] = &[
+        "/etc",
+        "/boot",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/local",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+    ];
+    if SYSTEM.iter().any(|s| is_under(&change.path, s.as_bytes())) {
+        Severity::Medium
+    } else {
+        Severity::Low
+    }
+}
+
+/// The reported form of an entry.
+pub fn file_meta(algo: HashAlgo, e: &Entry) -> FileMeta {
+    FileMeta {
+        file_type: e.file_type,
+        size: e.size,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        mtime: e.mtime.secs,
+        hash: e
+            .hash
+            .map(|h| format!("{}:{}", algo.as_str(), hex::encode(h))),
+        link_target: e
+            .link_target
+            .as_ref()
+            .map(|t| String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+/// Converts a change into a finding.
+pub fn to_event(cfg: &FimConfig, algo: HashAlgo, change: &Change, tag: Option<&str>) -> FileEvent {
+    FileEvent {
+        path: String::from_utf8_lossy(&change.path).into_owned(),
+        kind: change.kind,
+        old: change.old.as_ref().map(|e| file_meta(algo, e)),
+        new: change.new.as_ref().map(|e| file_meta(algo, e)),
+        changed: change.changed.iter().map(|s| s.to_string()).collect(),
+        process: None,
+        tag: tag.map(str::to_string),
+        summary: None,
+        count: None,
+        severity: severity(cfg, change, tag.is_some()),
+    }
+}
+
+/// Storm control for one batch of realtime changes: per tree (scope root), when more than
+/// `threshold_per_s × window_s` changes arrived, non-critical ones are replaced by one `summary`
+/// event ("1,532 changes under /usr/lib"); critical paths are always reported one by one.
+pub fn storm_control(
+    cfg: &FimConfig,
+    algo: HashAlgo,
+    changes: &[Change],
+    window_s: f64,
+    tag: Option<&str>,
+) -> Vec<FileEvent> {
+    let limit = (cfg.storm_threshold as f64 * window_s.max(1.0)).ceil() as usize;
+    let mut per_tree: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+    for c in changes {
+        let tree = cfg.spec_for(&c.path).map_or("/", |s| s.path.as_str());
+        per_tree.entry(tree).or_default().push(c);
+    }
+    let mut out = Vec::new();
+    for (tree, cs) in per_tree {
+        if cs.len() <= limit {
+            out.extend(cs.iter().map(|c| to_event(cfg, algo, c, tag)));
+            continue;
+        }
+        let (crit, rest): (Vec<&Change>, Vec<&Change>) =
+            cs.into_iter().partition(|c| cfg.critical.is_match(&c.path));
+        out.extend(crit.iter().map(|c| to_event(cfg, algo, c, tag)));
+        let n = rest.len() as u64;
+        let max_sev = rest
+            .iter()
+            .map(|c| severity(cfg, c, tag.is_some()))
+            .max()
+            .unwrap_or(Severity::Low);
+        let count_of = |k: FileEventKind| rest.iter().filter(|c| c.kind == k).count();
+        out.push(FileEvent {
+            path: tree.to_string(),
+            kind: FileEventKind::Summary,
+            old: None,
+            new: None,
+            changed: Vec::new(),
+            process: None,
+            tag: tag.map(str::to_string),
+            summary: Some(format!(
+                "{} changes under {tree} ({} created, {} modified, {} deleted, {} other)",
+                thousands(n),
+                count_of(FileEventKind::Created),
+                count_of(FileEventKind::Modified),
+                count_of(FileEventKind::Deleted),
+                rest.len()
+                    - count_of(FileEventKind::Created)
+                    - count_of(FileEventKind::Modified)
+                    - count_of(FileEventKind::Deleted),
+            )),
+            count: Some(n),
+            severity: max_sev,
+        });
+    }
+    out
+}
+
+/// `1532` → `1,532`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fim::baseline::Timestamp;
+
+    fn file(hash: u8, mode: u32, ino: u64) -> Entry {
+        Entry {
+            file_type: FileType::File,
+            size: 10,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: Timestamp { secs: 1, nanos: 0 },
+            ctime: Timestamp { secs: 1, nanos: 0 },
+            ino,
+            link_target: None,
+            hash: Some([hash; 32]),
+        }
+    }
+
+    fn map(items: &[(&str, Entry)]) -> BTreeMap<Vec<u8>, Entry> {
+        items
+            .iter()
+            .map(|(p, e)| (p.as_bytes().to_vec(), e.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn classifies_changes() {
+        let old = map(&[
+            ("/etc/a", file(1, 0o644, 1)),
+            ("/etc/b", file(1, 0o644, 2)),
+            ("/etc/c", file(1, 0o644, 3)),
+            ("/etc/d", file(1, 0o644, 4)),
+            ("/etc-other/x", file(1, 0o644, 5)),
+        ]);
+        let mut link = file(1, 0o777, 4);
+        link.file_type = FileType::Symlink;
+        let new = map(&[
+            ("/etc/a", file(2, 0o644, 1)),
+            ("/etc/b", file(1, 0o600, 2)),
+            ("/etc/d", link),
+            ("/etc/e", file(1, 0o644, 6)),
+        ]);
+        let ch = diff(&old, &new, &["/etc".to_string()]);
+        let got: Vec<(String, FileEventKind, Vec<&str>)> = ch
+            .iter()
+            .map(|c| {
+                (
+                    String::from_utf8_lossy(&c.path).into_owned(),
+                    c.kind,
+                    c.changed.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/etc/a".into(), FileEventKind::Modified, vec!["hash"]),
+                ("/etc/b".into(), FileEventKind::Attrs, vec!["mode"]),
+                ("/etc/c".into(), FileEventKind::Deleted, vec![]),
+                ("/etc/d".into(), FileEventKind::TypeChanged, vec!["type"]),
+                ("/etc/e".into(), FileEventKind::Created, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn severity_and_storm_control() {
+        let cfg = FimConfig {
+            storm_threshold: 10,
+            ..FimConfig::default()
+        };
+        let mk = |p: &str, kind| Change {
+            path: p.as_bytes().to_vec(),
+            kind,
+            old: None,
+            new: Some(file(1, 0o644, 1)),
+            changed: vec![],
+        };
+        assert_eq!(
+            severity(&cfg, &mk("/etc/shadow", FileEventKind::Modified), false),
+            Severity::Critical
+        );
+        assert_eq!(
+            severity(&cfg, &mk("/etc/shadow", FileEventKind::Attrs), true),
+            Severity::High
+        );
+        assert_eq!(
+            severity(&cfg, &mk("/usr/bin/ls", FileEventKind::Modified), false),
+            Severity::Medium
+        );
+        assert_eq!(
+            severity(&cfg, &mk("/usr/bin/ls", FileEventKind::Modified), true),
+            Severity::Low
+        );
+        let mut changes: Vec<Change> = (0..1532)
+            .map(|i| mk(&format!("/usr/lib/f{i}"), FileEventKind::Created))
+            .collect();
+        changes.push(mk("/etc/passwd", FileEventKind::Modified));
+        changes.push(mk("/etc/hostname", FileEventKind::Modified));
+        let ev = storm_control(&cfg, HashAlgo::Blake3, &changes, 1.0, None);
+        assert_eq!(ev.len(), 3, "{ev:#?}");
+        let summary = ev
+            .iter()
+            .find(|e| e.kind == FileEventKind::Summary)
+            .expect("summary");
+        assert_eq!(summary.count, Some(1532));
+        assert!(
+            summary
+                .summary
+                .as_deref()
+                .is_some_and(|s| s.starts_with("1,532 changes under /usr/lib")),
+            "{summary:?}"
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
+}
