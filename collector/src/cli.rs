@@ -17,7 +17,7 @@ use tracing::info;
 use crate::config::{self, CONFIG_FILE, Config, ConfigError, StoreConfig};
 use crate::fsutil::{create_private_dir, write_private};
 use crate::pki::{self, Ca, PkiPaths, ServerNames};
-use crate::store::{Agency, FindingFilter, SqliteStore, Store};
+use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
 /// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
@@ -289,9 +289,10 @@ fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, Failure> {
         StoreConfig::Sqlite(p) => Ok(Arc::new(
             SqliteStore::open(p).with_context(|| format!("opening {}", p.display()))?,
         )),
-        StoreConfig::Postgres(_) => Err(Failure::usage(anyhow::anyhow!(
-            "store.backend = \"postgres\" is not available in this build yet; use sqlite"
-        ))),
+        // The error never shows the URL: it may carry a password.
+        StoreConfig::Postgres(url) => Ok(Arc::new(
+            PostgresStore::open(url).context("opening the PostgreSQL store (store.url)")?,
+        )),
     }
 }
 
