@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use ::postgres::error::SqlState;
 use ::postgres::{Client, GenericClient, NoTls, Row};
+use tracing::{error, info, warn};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
@@ -152,6 +153,10 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        if config.get_application_name().is_none() {
+            // Lets a DBA tell collector sessions apart in pg_stat_activity.
+            config.application_name("vigil-collector");
+        }
         let spec = Arc::new(Spec {
             config,
             schema: schema.map(str::to_owned),
@@ -243,7 +248,9 @@ struct Conn {
 impl Conn {
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = None;
+            if self.client.take().is_some() {
+                warn!("PostgreSQL connection lost; reconnecting.");
+            }
             self.client = Some(self.spec.connect()?);
         }
         self.client
@@ -262,6 +269,7 @@ fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
         };
         if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
             // The job's transaction may still be open: start over on a fresh connection.
+            error!("A store job panicked; dropping its PostgreSQL connection.");
             conn.client = None;
         }
     }

@@ -384,6 +384,28 @@ fn bad_urls_and_schema_names_are_errors_not_panics() {
 }
 
 #[test]
+fn reconnects_after_the_server_drops_the_connection() {
+    let Some(db) = TestDb::new() else { return };
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}application_name={}", db.url, db.schema);
+    let s = PostgresStore::open_with(&url, Some(&db.schema), 1).expect("open");
+    seed(&s);
+    let killed: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = $1",
+            &[&db.schema],
+        )
+        .expect("terminate")
+        .get(0);
+    assert_eq!(killed, 1);
+    // The call that finds the connection dead may fail; the next one reconnects.
+    let _ = s.agencies();
+    assert_eq!(s.agencies().expect("reconnected").len(), 2);
+}
+
+#[test]
 fn usable_and_droppable_on_an_async_thread() {
     // The `postgres` client panics when its runtime is driven or dropped on a thread that runs
     // async tasks (as `serve` does with `open_store`); the worker threads keep that from callers.
