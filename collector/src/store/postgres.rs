@@ -324,6 +324,13 @@ fn migrate(c: &mut Client, schema: Option<&str>) -> Result<()> {
         tx.execute("INSERT INTO vigil_schema (version) VALUES ($1)", &[&v])?;
     }
     tx.commit()?;
+    if version < known {
+        info!(
+            from = version,
+            to = known,
+            "Migrated the PostgreSQL schema."
+        );
+    }
     Ok(())
 }
 
