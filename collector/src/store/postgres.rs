@@ -19,14 +19,14 @@
 //! locale. Connections are plaintext (`NoTls`); a TLS connector is future work, so keep the
 //! database on loopback or a trusted network until then.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
-use ::postgres::{Client, GenericClient, NoTls, Row};
+use ::postgres::{Client, GenericClient, NoTls, Row, Statement};
 use tracing::{error, info, warn};
 use vigil_proto::{Envelope, Finding};
 
@@ -186,9 +186,17 @@ impl PostgresStore {
         &self,
         f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.call_conn(move |conn| conn.client().and_then(f))
+    }
+
+    /// Like [`call`](Self::call), with the connection's statement cache.
+    fn call_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |conn: &mut Conn| {
-            let _ = tx.send(conn.client().and_then(f));
+            let _ = tx.send(f(conn));
         });
         self.jobs
             .as_ref()
@@ -239,10 +247,12 @@ impl Spec {
     }
 }
 
-/// One worker's connection, opened on first use and reopened after it breaks.
+/// One worker's connection, opened on first use and reopened after it breaks, with the
+/// statements prepared on it (the hot ingest path saves a round trip per statement).
 struct Conn {
     spec: Arc<Spec>,
     client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
 }
 
 impl Conn {
@@ -251,16 +261,32 @@ impl Conn {
             if self.client.take().is_some() {
                 warn!("PostgreSQL connection lost; reconnecting.");
             }
+            self.statements.clear();
             self.client = Some(self.spec.connect()?);
         }
         self.client
             .as_mut()
             .ok_or_else(|| StoreError::Db("no database connection".into()))
     }
+
+    fn prepare(&mut self, sql: &'static str) -> Result<Statement> {
+        // Connect (or reconnect, which empties the cache) before looking the statement up.
+        self.client()?;
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client()?.prepare(sql)?;
+        self.statements.insert(sql, st.clone());
+        Ok(st)
+    }
 }
 
 fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
-    let mut conn = Conn { spec, client: None };
+    let mut conn = Conn {
+        spec,
+        client: None,
+        statements: HashMap::new(),
+    };
     loop {
         // The guard is released at the end of this statement, before the job runs.
         let job = match jobs.lock().unwrap_or_else(PoisonError::into_inner).recv() {
@@ -271,6 +297,7 @@ fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
             // The job's transaction may still be open: start over on a fresh connection.
             error!("A store job panicked; dropping its PostgreSQL connection.");
             conn.client = None;
+            conn.statements.clear();
         }
     }
 }
@@ -470,19 +497,29 @@ impl Rows {
 }
 
 fn ingest_rows(
-    c: &mut Client,
+    conn: &mut Conn,
     agent_id: &str,
     rows: &Rows,
     received_at: i64,
 ) -> Result<IngestOutcome> {
-    let mut tx = c.transaction()?;
+    let lock_agent = conn.prepare("SELECT max_seq FROM agents WHERE id = $1 FOR UPDATE")?;
+    let insert = conn.prepare(
+        "INSERT INTO findings (agent_id, seq, kind, observed_at, received_at, body)
+         SELECT $1, s, k, o, $2, b
+         FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(s, k, o, b)
+         ON CONFLICT (agent_id, seq) DO NOTHING
+         RETURNING seq",
+    )?;
+    let update_agent = conn.prepare(
+        "UPDATE agents SET max_seq = $2, last_seen = GREATEST(last_seen, $3),
+                inventory = COALESCE($4, inventory)
+         WHERE id = $1",
+    )?;
+    let mut tx = conn.client()?.transaction()?;
     // The row lock serialises batches of one agent across collectors, so max_seq and the gaps
     // derived from it are read after any concurrent batch has committed.
     let stored_max: i64 = tx
-        .query_opt(
-            "SELECT max_seq FROM agents WHERE id = $1 FOR UPDATE",
-            &[&agent_id],
-        )?
+        .query_opt(&lock_agent, &[&agent_id])?
         .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?
         .try_get(0)?;
     let mut max = u64::try_from(stored_max).map_err(|_| corrupt("max_seq", stored_max))?;
@@ -490,11 +527,7 @@ fn ingest_rows(
         HashSet::new()
     } else {
         tx.query(
-            "INSERT INTO findings (agent_id, seq, kind, observed_at, received_at, body)
-             SELECT $1, s, k, o, $2, b
-             FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(s, k, o, b)
-             ON CONFLICT (agent_id, seq) DO NOTHING
-             RETURNING seq",
+            &insert,
             &[
                 &agent_id,
                 &received_at,
@@ -541,9 +574,7 @@ fn ingest_rows(
         )?;
     }
     tx.execute(
-        "UPDATE agents SET max_seq = $2, last_seen = GREATEST(last_seen, $3),
-                inventory = COALESCE($4, inventory)
-         WHERE id = $1",
+        &update_agent,
         &[&agent_id, &(max as i64), &(received_at / 1000), &inventory],
     )?;
     tx.commit()?;
@@ -816,7 +847,7 @@ impl Store for PostgresStore {
         // Serialise on the caller's thread so the worker only talks to the database.
         let rows = Rows::new(batch)?;
         let agent_id = agent_id.to_owned();
-        self.call(move |c| ingest_rows(c, &agent_id, &rows, received_at))
+        self.call_conn(move |conn| ingest_rows(conn, &agent_id, &rows, received_at))
     }
 
     fn max_seq(&self, agent_id: &str) -> Result<u64> {

@@ -390,6 +390,9 @@ fn reconnects_after_the_server_drops_the_connection() {
     let url = format!("{}{sep}application_name={}", db.url, db.schema);
     let s = PostgresStore::open_with(&url, Some(&db.schema), 1).expect("open");
     seed(&s);
+    s.agent_enroll(&new_agent("a1", "m1"), 0).expect("enroll");
+    s.ingest("a1", &[check(1, "x")], 1000)
+        .expect("caches statements");
     let killed: i64 = db
         .client()
         .query_one(
@@ -403,6 +406,9 @@ fn reconnects_after_the_server_drops_the_connection() {
     // The call that finds the connection dead may fail; the next one reconnects.
     let _ = s.agencies();
     assert_eq!(s.agencies().expect("reconnected").len(), 2);
+    // Statements prepared on the dead connection are forgotten, not reused.
+    let out = s.ingest("a1", &[check(2, "y")], 2000).expect("ingest");
+    assert_eq!(out.stored, 1);
 }
 
 #[test]
@@ -439,19 +445,37 @@ fn ingest_throughput_postgres_vs_sqlite() {
         })
         .collect();
     let total = 100 * 500;
-    let run = |name: &str, s: &dyn Store| {
+    // One writer: 100 batches in order. Two writers: two agents, 50 batches each, at once (two
+    // collectors, or two connections of one).
+    let run = |name: &str, s: &(dyn Store + Sync)| {
         seed(s);
         s.agent_enroll(&new_agent("a1", "m1"), 0).expect("enroll");
+        s.agent_enroll(&new_agent("a2", "m2"), 0).expect("enroll");
+        s.agent_enroll(&new_agent("a3", "m3"), 0).expect("enroll");
         let t = Instant::now();
         for (i, b) in batches.iter().enumerate() {
             let out = s.ingest("a1", b, i as i64).expect("ingest");
             assert_eq!(out.stored, 500);
         }
-        let secs = t.elapsed().as_secs_f64();
+        let one = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        std::thread::scope(|sc| {
+            for (agent, half) in ["a2", "a3"].iter().zip(batches.chunks(50)) {
+                sc.spawn(move || {
+                    for (i, b) in half.iter().enumerate() {
+                        s.ingest(agent, b, i as i64).expect("ingest");
+                    }
+                });
+            }
+        });
+        let two = t.elapsed().as_secs_f64();
         assert_eq!(s.finding_count("a1").expect("count"), total);
+        assert_eq!(s.finding_count("a2").expect("count"), total / 2);
+        assert_eq!(s.finding_count("a3").expect("count"), total / 2);
         eprintln!(
-            "{name}: {total} findings in {secs:.2}s = {:.0} findings/s",
-            total as f64 / secs
+            "{name}: {total} findings, 1 writer {one:.2}s = {:.0}/s; 2 writers {two:.2}s = {:.0}/s",
+            total as f64 / one,
+            total as f64 / two
         );
     };
     let dir = tempfile::tempdir().expect("tmp");
@@ -460,6 +484,6 @@ fn ingest_throughput_postgres_vs_sqlite() {
         &crate::store::SqliteStore::open(&dir.path().join("bench.db")).expect("sqlite"),
     );
     if let Some(db) = TestDb::new() {
-        run("postgres (loopback)", &db.open());
+        run("postgres (loopback, pool 4)", &db.open());
     }
 }
