@@ -403,6 +403,21 @@ fn reconnects_after_the_server_drops_the_connection() {
         .expect("terminate")
         .get(0);
     assert_eq!(killed, 1);
+    // Termination is a signal: wait until the backend has really gone.
+    let mut admin = db.client();
+    for _ in 0..100 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&db.schema],
+            )
+            .expect("count")
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // The call that finds the connection dead may fail; the next one reconnects.
     let _ = s.agencies();
     assert_eq!(s.agencies().expect("reconnected").len(), 2);
