@@ -786,3 +786,29 @@ pub(crate) fn ensure_agency(cfg: &Config, id: &str, name: &str, level: u8) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_backend_is_opened_and_its_errors_hide_the_password() {
+        let raw: config::RawConfig = toml::from_str(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u:secret@127.0.0.1:1/x?connect_timeout=2\"\n",
+        )
+        .expect("toml");
+        let cfg = raw
+            .validate(Path::new("/d"), Path::new("/d/collector.toml"))
+            .expect("valid");
+        let Err(f) = open_store(&cfg) else {
+            panic!("nothing listens on port 1")
+        };
+        let msg = format!("{:#}", f.err);
+        assert_eq!(f.code, 3, "a runtime error, not a usage error: {msg}");
+        assert!(
+            msg.contains("PostgreSQL") && msg.contains("127.0.0.1"),
+            "{msg}"
+        );
+        assert!(!msg.contains("secret"), "{msg}");
+    }
+}

@@ -220,11 +220,20 @@ impl Drop for PostgresStore {
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> Self {
-        // The top-level message of a server error is only "db error"; the detail is below.
-        match e.as_db_error() {
-            Some(db) => Self::Db(db.to_string()),
-            None => Self::Db(e.to_string()),
-        }
+        Self::Db(message(&e))
+    }
+}
+
+/// The useful text of a client error.
+fn message(e: &::postgres::Error) -> String {
+    // The top-level message of a server error is only "db error"; the detail is below.
+    if let Some(db) = e.as_db_error() {
+        return db.to_string();
+    }
+    // Likewise "error connecting to server" hides the reason (refused, timed out, …).
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -238,7 +247,10 @@ struct Spec {
 
 impl Spec {
     fn connect(&self) -> Result<Client> {
-        let mut c = self.config.connect(NoTls)?;
+        let mut c = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Db(format!("{}: {}", target(&self.config), message(&e))))?;
         if let Some(s) = &self.schema {
             // `s` passed `check_schema_name`, so quoting cannot be escaped.
             c.batch_execute(&format!("SET search_path TO \"{s}\""))?;
@@ -300,6 +312,31 @@ fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
             conn.statements.clear();
         }
     }
+}
+
+/// `user@host:port/db` for messages: everything an operator needs but the password.
+fn target(c: &::postgres::Config) -> String {
+    use ::postgres::config::Host;
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            // One port applies to every host; otherwise there is one per host.
+            let port = c.get_ports().get(i).or(c.get_ports().first()).copied();
+            format!("{host}:{}", port.unwrap_or(5432))
+        })
+        .collect();
+    format!(
+        "{}@{}/{}",
+        c.get_user().unwrap_or(""),
+        hosts.join(","),
+        c.get_dbname().unwrap_or("")
+    )
 }
 
 fn check_schema_name(s: &str) -> Result<()> {

@@ -26,7 +26,7 @@ impl TestDb {
     /// `None` (after saying so on stderr) when the server is unreachable outside CI.
     fn new() -> Option<Self> {
         let url = url();
-        if let Err(e) = ::postgres::Client::connect(&url, NoTls) {
+        if let Err(e) = ::postgres::Client::connect(&url, NoTls).map_err(StoreError::from) {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "PostgreSQL not reachable at {url} (CI=true): {e}"
