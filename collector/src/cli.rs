@@ -17,7 +17,7 @@ use tracing::info;
 use crate::config::{self, CONFIG_FILE, Config, ConfigError, StoreConfig};
 use crate::fsutil::{create_private_dir, write_private};
 use crate::pki::{self, Ca, PkiPaths, ServerNames};
-use crate::store::{Agency, FindingFilter, SqliteStore, Store};
+use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
 /// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
@@ -289,9 +289,10 @@ fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, Failure> {
         StoreConfig::Sqlite(p) => Ok(Arc::new(
             SqliteStore::open(p).with_context(|| format!("opening {}", p.display()))?,
         )),
-        StoreConfig::Postgres(_) => Err(Failure::usage(anyhow::anyhow!(
-            "store.backend = \"postgres\" is not available in this build yet; use sqlite"
-        ))),
+        // The error never shows the URL: it may carry a password.
+        StoreConfig::Postgres(url) => Ok(Arc::new(
+            PostgresStore::open(url).context("opening the PostgreSQL store (store.url)")?,
+        )),
     }
 }
 
@@ -784,4 +785,30 @@ pub(crate) fn ensure_agency(cfg: &Config, id: &str, name: &str, level: u8) -> Re
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_backend_is_opened_and_its_errors_hide_the_password() {
+        let raw: config::RawConfig = toml::from_str(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u:secret@127.0.0.1:1/x?connect_timeout=2\"\n",
+        )
+        .expect("toml");
+        let cfg = raw
+            .validate(Path::new("/d"), Path::new("/d/collector.toml"))
+            .expect("valid");
+        let Err(f) = open_store(&cfg) else {
+            panic!("nothing listens on port 1")
+        };
+        let msg = format!("{:#}", f.err);
+        assert_eq!(f.code, 3, "a runtime error, not a usage error: {msg}");
+        assert!(
+            msg.contains("PostgreSQL") && msg.contains("127.0.0.1"),
+            "{msg}"
+        );
+        assert!(!msg.contains("secret"), "{msg}");
+    }
 }

@@ -1,16 +1,19 @@
-//! Persistence behind one [`Store`] trait, with SQLite as the default backend.
+//! Persistence behind one [`Store`] trait, with SQLite as the default backend and PostgreSQL for
+//! several collectors sharing one database.
 //!
-//! The trait is synchronous: both backends (rusqlite, and the PostgreSQL client later) are
-//! blocking, so the async shell calls them from `spawn_blocking`. Every method that changes more
+//! The trait is synchronous: both backends (rusqlite, the `postgres` client) are blocking, so
+//! the async shell calls them from `spawn_blocking`. Every method that changes more
 //! than one row does it in one transaction, and ingest is idempotent on `(agent_id, seq)`.
 
 use serde::{Deserialize, Serialize};
 use vigil_proto::Envelope;
 
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
 
+pub use self::postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Store errors.

@@ -1,0 +1,984 @@
+//! PostgreSQL backend: several collectors behind one database (DESIGN §9).
+//!
+//! The synchronous `postgres` client drives each connection with a private tokio runtime, and
+//! tokio panics when such a runtime is entered or dropped on a thread that runs async tasks. So
+//! every pooled connection lives on its own worker thread and the [`Store`] methods hand it a job
+//! and wait for the answer: the store is safe to call (and drop) from any thread, async or not,
+//! and a small fixed pool lets concurrent `spawn_blocking` callers run in parallel.
+//!
+//! Correctness with several collectors on one database rests on locks held by transactions:
+//! token consumption locks the token row (`SELECT … FOR UPDATE`), ingest locks the agent row
+//! before it reads `max_seq`, and enrollment takes a transaction-scoped advisory lock on the
+//! machine id. Schema versions are rows of `vigil_schema`; pending [`MIGRATIONS`] are applied at
+//! open in one transaction under an advisory lock per schema, so collectors starting together do
+//! not race.
+//!
+//! Finding bodies are `TEXT` holding serde_json output rather than `JSONB`: `jsonb` rejects the
+//! `\u0000` escape, so a hostile agent could otherwise send a batch that never ingests. Sorted
+//! text columns use `COLLATE "C"` so listings have SQLite's byte order whatever the database
+//! locale. Connections are plaintext (`NoTls`); a TLS connector is future work, so keep the
+//! database on loopback or a trusted network until then.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ::postgres::error::SqlState;
+use ::postgres::{Client, GenericClient, NoTls, Row, Statement};
+use tracing::{error, info, warn};
+use vigil_proto::{Envelope, Finding};
+
+use super::{
+    Agency, AgentRecord, EnrollOutcome, FindingFilter, Gap, Heartbeat, IngestOutcome, NewAgent,
+    Result, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
+};
+
+/// Schema migrations; index + 1 is the version after applying.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE agencies (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT NOT NULL,
+    level SMALLINT NOT NULL,
+    parent TEXT COLLATE "C"
+);
+CREATE TABLE tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    agency TEXT COLLATE "C" NOT NULL REFERENCES agencies(id),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    max_uses BIGINT NOT NULL,
+    uses BIGINT NOT NULL DEFAULT 0,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE agents (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    agency TEXT COLLATE "C" NOT NULL REFERENCES agencies(id),
+    machine_id TEXT NOT NULL,
+    hostname TEXT COLLATE "C" NOT NULL,
+    os TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'workstation',
+    enrolled_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL DEFAULT 0,
+    agent_version TEXT NOT NULL DEFAULT '',
+    cert_serial TEXT NOT NULL,
+    cert_not_after BIGINT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE,
+    replaced_by TEXT,
+    token_id TEXT,
+    max_seq BIGINT NOT NULL DEFAULT 0,
+    spool_depth BIGINT NOT NULL DEFAULT 0,
+    clock_skew_ms BIGINT NOT NULL DEFAULT 0,
+    inventory TEXT
+);
+CREATE INDEX agents_machine ON agents(machine_id);
+CREATE TABLE findings (
+    agent_id TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    observed_at BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+);
+CREATE INDEX findings_recv ON findings(received_at);
+CREATE TABLE gaps (
+    agent_id TEXT COLLATE "C" NOT NULL,
+    from_seq BIGINT NOT NULL,
+    to_seq BIGINT NOT NULL,
+    detected_at BIGINT NOT NULL
+);
+CREATE INDEX gaps_agent ON gaps(agent_id);
+CREATE TABLE audit (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"#];
+
+/// Connections (and worker threads) per store unless the caller says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+
+/// Advisory-lock class ids (first key of the two-key form); the second key is a hash of the
+/// schema (migrations) or the machine id (enrollment).
+const LOCK_MIGRATE: i32 = 0x5647_0001;
+const LOCK_ENROLL: i32 = 0x5647_0002;
+
+/// How long a connection attempt may take when the URL does not say.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// PostgreSQL-backed [`Store`]: a fixed pool of connections, each on its own worker thread.
+#[derive(Debug)]
+pub struct PostgresStore {
+    jobs: Option<mpsc::Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/db`), uses the connection's
+    /// default `search_path`, and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the URL is invalid, the server cannot be reached, or the schema is
+    /// from a newer Vigil.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, None, DEFAULT_POOL_SIZE)
+    }
+
+    /// Like [`open`](Self::open) but keeps every table in `schema` (created if missing), set as
+    /// the `search_path` of each pooled connection. Tests use this to isolate themselves.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and when `schema` is not a plain lower-case identifier.
+    pub fn open_with_schema(url: &str, schema: &str) -> Result<Self> {
+        Self::open_with(url, Some(schema), DEFAULT_POOL_SIZE)
+    }
+
+    /// Opens with an optional schema and a pool of `pool` connections (at least one).
+    ///
+    /// # Errors
+    /// As [`open_with_schema`](Self::open_with_schema).
+    pub fn open_with(url: &str, schema: Option<&str>, pool: usize) -> Result<Self> {
+        if let Some(s) = schema {
+            check_schema_name(s)?;
+        }
+        // The parse error never echoes the URL, which may carry a password.
+        let mut config: ::postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            // Lets a DBA tell collector sessions apart in pg_stat_activity.
+            config.application_name("vigil-collector");
+        }
+        let spec = Arc::new(Spec {
+            config,
+            schema: schema.map(str::to_owned),
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        // Built before the workers so that an early return joins the ones already started.
+        let mut store = Self {
+            jobs: Some(tx),
+            workers: Vec::new(),
+        };
+        for i in 0..pool.max(1) {
+            let (spec, rx) = (spec.clone(), rx.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("vigil-pg-{i}"))
+                .spawn(move || worker(spec, &rx))
+                .map_err(|e| StoreError::Db(format!("starting a store worker: {e}")))?;
+            store.workers.push(h);
+        }
+        let schema = schema.map(str::to_owned);
+        store.call(move |c| migrate(c, schema.as_deref()))?;
+        Ok(store)
+    }
+
+    /// Runs `f` on a pooled connection and waits for its result.
+    fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.call_conn(move |conn| conn.client().and_then(f))
+    }
+
+    /// Like [`call`](Self::call), with the connection's statement cache.
+    fn call_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn: &mut Conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::Db("the store is closed".into()))?
+            .send(job)
+            .map_err(|_| StoreError::Db("the store is closed".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Db("a store worker failed during the call".into()))?
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing the queue ends the workers, which drop their connections on their own threads.
+        drop(self.jobs.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        Self::Db(message(&e))
+    }
+}
+
+/// The useful text of a client error.
+fn message(e: &::postgres::Error) -> String {
+    // The top-level message of a server error is only "db error"; the detail is below.
+    if let Some(db) = e.as_db_error() {
+        return db.to_string();
+    }
+    // Likewise "error connecting to server" hides the reason (refused, timed out, …).
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+/// How to (re)connect.
+struct Spec {
+    config: ::postgres::Config,
+    schema: Option<String>,
+}
+
+impl Spec {
+    fn connect(&self) -> Result<Client> {
+        let mut c = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Db(format!("{}: {}", target(&self.config), message(&e))))?;
+        if let Some(s) = &self.schema {
+            // `s` passed `check_schema_name`, so quoting cannot be escaped.
+            c.batch_execute(&format!("SET search_path TO \"{s}\""))?;
+        }
+        Ok(c)
+    }
+}
+
+/// One worker's connection, opened on first use and reopened after it breaks, with the
+/// statements prepared on it (the hot ingest path saves a round trip per statement).
+struct Conn {
+    spec: Arc<Spec>,
+    client: Option<Client>,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            if self.client.take().is_some() {
+                warn!("PostgreSQL connection lost; reconnecting.");
+            }
+            self.statements.clear();
+            self.client = Some(self.spec.connect()?);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Db("no database connection".into()))
+    }
+
+    fn prepare(&mut self, sql: &'static str) -> Result<Statement> {
+        // Connect (or reconnect, which empties the cache) before looking the statement up.
+        self.client()?;
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client()?.prepare(sql)?;
+        self.statements.insert(sql, st.clone());
+        Ok(st)
+    }
+}
+
+fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
+    let mut conn = Conn {
+        spec,
+        client: None,
+        statements: HashMap::new(),
+    };
+    loop {
+        // The guard is released at the end of this statement, before the job runs.
+        let job = match jobs.lock().unwrap_or_else(PoisonError::into_inner).recv() {
+            Ok(j) => j,
+            Err(_) => return,
+        };
+        if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+            // The job's transaction may still be open: start over on a fresh connection.
+            error!("A store job panicked; dropping its PostgreSQL connection.");
+            conn.client = None;
+            conn.statements.clear();
+        }
+    }
+}
+
+/// `user@host:port/db` for messages: everything an operator needs but the password.
+fn target(c: &::postgres::Config) -> String {
+    use ::postgres::config::Host;
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            // One port applies to every host; otherwise there is one per host.
+            let port = c.get_ports().get(i).or(c.get_ports().first()).copied();
+            format!("{host}:{}", port.unwrap_or(5432))
+        })
+        .collect();
+    format!(
+        "{}@{}/{}",
+        c.get_user().unwrap_or(""),
+        hosts.join(","),
+        c.get_dbname().unwrap_or("")
+    )
+}
+
+fn check_schema_name(s: &str) -> Result<()> {
+    let mut chars = s.chars();
+    let ok = s.len() <= 63
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Db(format!(
+            "invalid schema name {s:?}: expected 1-63 of a-z, 0-9 and _, not starting with a digit"
+        )))
+    }
+}
+
+fn migrate(c: &mut Client, schema: Option<&str>) -> Result<()> {
+    let mut tx = c.transaction()?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2::text, current_schema()::text, '')))",
+        &[&LOCK_MIGRATE, &schema],
+    )?;
+    if let Some(s) = schema {
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS vigil_schema (
+             version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let version: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM vigil_schema", &[])?
+        .try_get(0)?;
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if version > known {
+        return Err(StoreError::Db(format!(
+            "database schema version {version} is newer than this collector ({known}); \
+             upgrade the collector"
+        )));
+    }
+    for (v, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(version).unwrap_or(0))
+    {
+        tx.batch_execute(sql)?;
+        tx.execute("INSERT INTO vigil_schema (version) VALUES ($1)", &[&v])?;
+    }
+    tx.commit()?;
+    if version < known {
+        info!(
+            from = version,
+            to = known,
+            "Migrated the PostgreSQL schema."
+        );
+    }
+    Ok(())
+}
+
+fn corrupt(what: &str, v: i64) -> StoreError {
+    StoreError::Corrupt(format!("{what} {v} out of range"))
+}
+
+fn agency_from_row(r: &Row) -> Result<Agency> {
+    let level: i16 = r.try_get("level")?;
+    Ok(Agency {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        level: u8::try_from(level).map_err(|_| corrupt("agency level", level.into()))?,
+    })
+}
+
+fn token_from_row(r: &Row) -> Result<TokenRecord> {
+    let count = |col: &str| -> Result<u32> {
+        let v: i64 = r.try_get(col)?;
+        u32::try_from(v).map_err(|_| corrupt(col, v))
+    };
+    Ok(TokenRecord {
+        id: r.try_get("id")?,
+        secret_hash: r.try_get("secret_hash")?,
+        agency: r.try_get("agency")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        max_uses: count("max_uses")?,
+        uses: count("uses")?,
+        revoked: r.try_get("revoked")?,
+    })
+}
+
+fn agent_from_row(r: &Row) -> Result<AgentRecord> {
+    let unsigned = |col: &str| -> Result<u64> {
+        let v: i64 = r.try_get(col)?;
+        u64::try_from(v).map_err(|_| corrupt(col, v))
+    };
+    let inv: Option<String> = r.try_get("inventory")?;
+    Ok(AgentRecord {
+        id: r.try_get("id")?,
+        agency: r.try_get("agency")?,
+        machine_id: r.try_get("machine_id")?,
+        hostname: r.try_get("hostname")?,
+        os: r.try_get("os")?,
+        role: r.try_get("role")?,
+        enrolled_at: r.try_get("enrolled_at")?,
+        last_seen: r.try_get("last_seen")?,
+        agent_version: r.try_get("agent_version")?,
+        cert_serial: r.try_get("cert_serial")?,
+        cert_not_after: r.try_get("cert_not_after")?,
+        revoked: r.try_get("revoked")?,
+        max_seq: unsigned("max_seq")?,
+        spool_depth: unsigned("spool_depth")?,
+        clock_skew_ms: r.try_get("clock_skew_ms")?,
+        inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
+    })
+}
+
+fn gap_from_row(r: &Row) -> Result<Gap> {
+    let unsigned = |col: &str| -> Result<u64> {
+        let v: i64 = r.try_get(col)?;
+        u64::try_from(v).map_err(|_| corrupt(col, v))
+    };
+    Ok(Gap {
+        agent_id: r.try_get("agent_id")?,
+        from_seq: unsigned("from_seq")?,
+        to_seq: unsigned("to_seq")?,
+        detected_at: r.try_get("detected_at")?,
+    })
+}
+
+fn collect<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+/// Parent path of an agency path, `None` for a root.
+fn parent_of(id: &str) -> Option<&str> {
+    id.rsplit_once('/').map(|(p, _)| p)
+}
+
+fn insert_audit(
+    c: &mut impl GenericClient,
+    at: i64,
+    actor: &str,
+    action: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    c.execute(
+        "INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
+        &[&at, &actor, &action, &detail.to_string()],
+    )?;
+    Ok(())
+}
+
+/// A batch prepared for one multi-row insert: columns as arrays, first occurrence of each seq.
+struct Rows {
+    seq: Vec<i64>,
+    kind: Vec<&'static str>,
+    observed_at: Vec<i64>,
+    body: Vec<String>,
+    inventory: Vec<bool>,
+    /// Repeats of a seq within the batch (counted as duplicates, like a replay).
+    repeats: usize,
+}
+
+impl Rows {
+    fn new(batch: &[Envelope]) -> Result<Self> {
+        let mut rows = Self {
+            seq: Vec::with_capacity(batch.len()),
+            kind: Vec::with_capacity(batch.len()),
+            observed_at: Vec::with_capacity(batch.len()),
+            body: Vec::with_capacity(batch.len()),
+            inventory: Vec::with_capacity(batch.len()),
+            repeats: 0,
+        };
+        let mut seen = HashSet::with_capacity(batch.len());
+        for e in batch {
+            let seq = i64::try_from(e.seq)
+                .map_err(|_| StoreError::Corrupt(format!("seq {} out of range", e.seq)))?;
+            if !seen.insert(seq) {
+                rows.repeats += 1;
+                continue;
+            }
+            rows.seq.push(seq);
+            rows.kind.push(e.finding.kind_name());
+            rows.observed_at.push(e.observed_at);
+            rows.body.push(
+                serde_json::to_string(&e.finding)
+                    .map_err(|err| StoreError::Corrupt(err.to_string()))?,
+            );
+            rows.inventory
+                .push(matches!(e.finding, Finding::Inventory(_)));
+        }
+        Ok(rows)
+    }
+}
+
+fn ingest_rows(
+    conn: &mut Conn,
+    agent_id: &str,
+    rows: &Rows,
+    received_at: i64,
+) -> Result<IngestOutcome> {
+    let lock_agent = conn.prepare("SELECT max_seq FROM agents WHERE id = $1 FOR UPDATE")?;
+    let insert = conn.prepare(
+        "INSERT INTO findings (agent_id, seq, kind, observed_at, received_at, body)
+         SELECT $1, s, k, o, $2, b
+         FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(s, k, o, b)
+         ON CONFLICT (agent_id, seq) DO NOTHING
+         RETURNING seq",
+    )?;
+    let update_agent = conn.prepare(
+        "UPDATE agents SET max_seq = $2, last_seen = GREATEST(last_seen, $3),
+                inventory = COALESCE($4, inventory)
+         WHERE id = $1",
+    )?;
+    let mut tx = conn.client()?.transaction()?;
+    // The row lock serialises batches of one agent across collectors, so max_seq and the gaps
+    // derived from it are read after any concurrent batch has committed.
+    let stored_max: i64 = tx
+        .query_opt(&lock_agent, &[&agent_id])?
+        .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?
+        .try_get(0)?;
+    let mut max = u64::try_from(stored_max).map_err(|_| corrupt("max_seq", stored_max))?;
+    let inserted: HashSet<i64> = if rows.seq.is_empty() {
+        HashSet::new()
+    } else {
+        tx.query(
+            &insert,
+            &[
+                &agent_id,
+                &received_at,
+                &rows.seq,
+                &rows.kind,
+                &rows.observed_at,
+                &rows.body,
+            ],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<std::result::Result<_, _>>()?
+    };
+    let mut out = IngestOutcome {
+        duplicates: rows.repeats,
+        ..IngestOutcome::default()
+    };
+    let mut inventory: Option<&str> = None;
+    // Walk in batch order so gaps are the ones SQLite reports for the same batch.
+    for (i, &seq) in rows.seq.iter().enumerate() {
+        if !inserted.contains(&seq) {
+            out.duplicates += 1;
+            continue;
+        }
+        out.stored += 1;
+        // Non-negative: it came from a u64 through i64::try_from.
+        let seq = seq as u64;
+        if seq > max + 1 {
+            out.gaps.push((max + 1, seq - 1));
+        }
+        max = max.max(seq);
+        if rows.inventory[i] {
+            inventory = Some(&rows.body[i]);
+        }
+    }
+    if !out.gaps.is_empty() {
+        // Gap ends are at most a stored seq, so they fit in i64.
+        let from: Vec<i64> = out.gaps.iter().map(|g| g.0 as i64).collect();
+        let to: Vec<i64> = out.gaps.iter().map(|g| g.1 as i64).collect();
+        tx.execute(
+            "INSERT INTO gaps (agent_id, from_seq, to_seq, detected_at)
+             SELECT $1, f, t, $2 FROM unnest($3::bigint[], $4::bigint[]) AS g(f, t)",
+            &[&agent_id, &received_at, &from, &to],
+        )?;
+    }
+    tx.execute(
+        &update_agent,
+        &[&agent_id, &(max as i64), &(received_at / 1000), &inventory],
+    )?;
+    tx.commit()?;
+    out.max_seq = max;
+    Ok(out)
+}
+
+impl Store for PostgresStore {
+    fn agency_add(&self, a: &Agency) -> Result<()> {
+        let a = a.clone();
+        self.call(move |c| {
+            let parent = parent_of(&a.id);
+            if let Some(p) = parent
+                && c.query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&p])?
+                    .is_none()
+            {
+                return Err(StoreError::NotFound(format!("parent agency {p:?}")));
+            }
+            match c.execute(
+                "INSERT INTO agencies (id, name, level, parent) VALUES ($1, $2, $3, $4)",
+                &[&a.id, &a.name, &i16::from(a.level), &parent],
+            ) {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    Err(StoreError::Conflict(format!("agency {:?}", a.id)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn agency(&self, id: &str) -> Result<Option<Agency>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            c.query_opt("SELECT id, name, level FROM agencies WHERE id = $1", &[&id])?
+                .as_ref()
+                .map(agency_from_row)
+                .transpose()
+        })
+    }
+
+    fn agencies(&self) -> Result<Vec<Agency>> {
+        self.call(|c| {
+            collect(
+                &c.query("SELECT id, name, level FROM agencies ORDER BY id", &[])?,
+                agency_from_row,
+            )
+        })
+    }
+
+    fn token_add(&self, t: &TokenRecord) -> Result<()> {
+        let t = t.clone();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO tokens
+                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &t.id,
+                    &t.secret_hash,
+                    &t.agency,
+                    &t.created_at,
+                    &t.expires_at,
+                    &i64::from(t.max_uses),
+                    &i64::from(t.uses),
+                    &t.revoked,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn token_consume(
+        &self,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
+        let secret_hash = secret_hash.to_owned();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            // FOR UPDATE makes a concurrent consumer (in any collector) wait and then see our
+            // increment, so the use count is never exceeded.
+            let Some(row) = tx.query_opt(
+                "SELECT * FROM tokens WHERE secret_hash = $1 FOR UPDATE",
+                &[&secret_hash],
+            )?
+            else {
+                return Ok(Err(TokenRefusal::Unknown));
+            };
+            let mut tok = token_from_row(&row)?;
+            let refusal = if tok.revoked {
+                Some(TokenRefusal::Revoked)
+            } else if now >= tok.expires_at {
+                Some(TokenRefusal::Expired)
+            } else if tok.uses >= tok.max_uses {
+                Some(TokenRefusal::UsedUp)
+            } else {
+                None
+            };
+            if let Some(r) = refusal {
+                return Ok(Err(r));
+            }
+            tx.execute(
+                "UPDATE tokens SET uses = uses + 1 WHERE id = $1",
+                &[&tok.id],
+            )?;
+            tx.commit()?;
+            tok.uses += 1;
+            Ok(Ok(tok))
+        })
+    }
+
+    fn token_revoke(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            Ok(c.execute("UPDATE tokens SET revoked = TRUE WHERE id = $1", &[&id])? > 0)
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.call(|c| {
+            collect(
+                &c.query("SELECT * FROM tokens ORDER BY created_at, id", &[])?,
+                token_from_row,
+            )
+        })
+    }
+
+    fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
+        let a = a.clone();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            // Two collectors enrolling the same machine at once would each see no live agent
+            // and both insert one; the advisory lock makes the second wait for the first.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&LOCK_ENROLL, &a.machine_id],
+            )?;
+            let replaced: Vec<String> = tx
+                .query(
+                    "SELECT id FROM agents WHERE machine_id = $1 AND NOT revoked
+                     ORDER BY id FOR UPDATE",
+                    &[&a.machine_id],
+                )?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            for old in &replaced {
+                tx.execute(
+                    "UPDATE agents SET revoked = TRUE, replaced_by = $2 WHERE id = $1",
+                    &[old, &a.id],
+                )?;
+                insert_audit(
+                    &mut tx,
+                    now,
+                    "enrollment",
+                    "agent.replaced",
+                    &serde_json::json!({"old": old, "new": a.id, "machine_id": a.machine_id}),
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at,
+                                     agent_version, cert_serial, cert_not_after, token_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &a.id,
+                    &a.agency,
+                    &a.machine_id,
+                    &a.hostname,
+                    &a.os,
+                    &now,
+                    &a.agent_version,
+                    &a.cert_serial,
+                    &a.cert_not_after,
+                    &a.token_id,
+                ],
+            )?;
+            insert_audit(
+                &mut tx,
+                now,
+                "enrollment",
+                "agent.enrolled",
+                &serde_json::json!({"agent": a.id, "agency": a.agency, "hostname": a.hostname, "token": a.token_id}),
+            )?;
+            tx.commit()?;
+            Ok(EnrollOutcome { replaced })
+        })
+    }
+
+    fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            c.query_opt("SELECT * FROM agents WHERE id = $1", &[&id])?
+                .as_ref()
+                .map(agent_from_row)
+                .transpose()
+        })
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>> {
+        self.call(|c| {
+            collect(
+                &c.query(
+                    "SELECT * FROM agents ORDER BY revoked, agency, hostname, id",
+                    &[],
+                )?,
+                agent_from_row,
+            )
+        })
+    }
+
+    fn revoked_serials(&self) -> Result<Vec<String>> {
+        self.call(|c| {
+            c.query("SELECT cert_serial FROM agents WHERE revoked", &[])?
+                .iter()
+                .map(|r| Ok(r.try_get(0)?))
+                .collect()
+        })
+    }
+
+    fn agent_revoke(&self, id: &str, now: i64) -> Result<bool> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute("UPDATE agents SET revoked = TRUE WHERE id = $1", &[&id])?;
+            if n > 0 {
+                insert_audit(
+                    &mut tx,
+                    now,
+                    "cli",
+                    "agent.revoked",
+                    &serde_json::json!({"agent": id}),
+                )?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn agent_seen(
+        &self,
+        id: &str,
+        now: i64,
+        agent_version: Option<&str>,
+        hb: Option<Heartbeat>,
+    ) -> Result<()> {
+        let id = id.to_owned();
+        let version = agent_version.map(str::to_owned);
+        let spool = hb.map(|h| i64::try_from(h.spool_depth).unwrap_or(i64::MAX));
+        let skew = hb.map(|h| h.clock_skew_ms);
+        self.call(move |c| {
+            c.execute(
+                "UPDATE agents SET last_seen = GREATEST(last_seen, $2),
+                        agent_version = COALESCE($3, agent_version),
+                        spool_depth = COALESCE($4, spool_depth),
+                        clock_skew_ms = COALESCE($5, clock_skew_ms)
+                 WHERE id = $1",
+                &[&id, &now, &version, &spool, &skew],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn ingest(
+        &self,
+        agent_id: &str,
+        batch: &[Envelope],
+        received_at: i64,
+    ) -> Result<IngestOutcome> {
+        // Serialise on the caller's thread so the worker only talks to the database.
+        let rows = Rows::new(batch)?;
+        let agent_id = agent_id.to_owned();
+        self.call_conn(move |conn| ingest_rows(conn, &agent_id, &rows, received_at))
+    }
+
+    fn max_seq(&self, agent_id: &str) -> Result<u64> {
+        let agent_id = agent_id.to_owned();
+        self.call(move |c| {
+            let v: Option<i64> = c
+                .query_opt("SELECT max_seq FROM agents WHERE id = $1", &[&agent_id])?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            let v = v.unwrap_or(0);
+            u64::try_from(v).map_err(|_| corrupt("max_seq", v))
+        })
+    }
+
+    fn findings(&self, f: &FindingFilter) -> Result<Vec<StoredFinding>> {
+        let f = f.clone();
+        let limit = (f.limit != 0).then(|| i64::try_from(f.limit).unwrap_or(i64::MAX));
+        self.call(move |c| {
+            let rows = c.query(
+                "SELECT agent_id, seq, kind, observed_at, received_at, body FROM findings
+                 WHERE ($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR kind = $2)
+                   AND ($3::bigint IS NULL OR received_at >= $3)
+                 ORDER BY received_at DESC, agent_id, seq DESC LIMIT $4",
+                &[&f.agent_id, &f.kind, &f.since_ms, &limit],
+            )?;
+            collect(&rows, |r| {
+                let seq: i64 = r.try_get("seq")?;
+                let body: String = r.try_get("body")?;
+                Ok(StoredFinding {
+                    agent_id: r.try_get("agent_id")?,
+                    seq: u64::try_from(seq).map_err(|_| corrupt("seq", seq))?,
+                    kind: r.try_get("kind")?,
+                    observed_at: r.try_get("observed_at")?,
+                    received_at: r.try_get("received_at")?,
+                    finding: serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+        })
+    }
+
+    fn finding_count(&self, agent_id: &str) -> Result<u64> {
+        let agent_id = agent_id.to_owned();
+        self.call(move |c| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM findings WHERE agent_id = $1",
+                    &[&agent_id],
+                )?
+                .try_get(0)?;
+            u64::try_from(n).map_err(|_| corrupt("count", n))
+        })
+    }
+
+    fn gaps(&self, agent_id: Option<&str>) -> Result<Vec<Gap>> {
+        let agent_id = agent_id.map(str::to_owned);
+        self.call(move |c| {
+            collect(
+                &c.query(
+                    "SELECT agent_id, from_seq, to_seq, detected_at FROM gaps
+                     WHERE ($1::text IS NULL OR agent_id = $1)
+                     ORDER BY detected_at, agent_id, from_seq",
+                    &[&agent_id],
+                )?,
+                gap_from_row,
+            )
+        })
+    }
+
+    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
+        let (actor, action, detail) = (actor.to_owned(), action.to_owned(), detail.clone());
+        self.call(move |c| insert_audit(c, now, &actor, &action, &detail))
+    }
+
+    fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
+        self.call(|c| {
+            collect(
+                &c.query(
+                    "SELECT at, actor, action, detail FROM audit ORDER BY id",
+                    &[],
+                )?,
+                |r| {
+                    let d: String = r.try_get("detail")?;
+                    Ok((
+                        r.try_get("at")?,
+                        r.try_get("actor")?,
+                        r.try_get("action")?,
+                        serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+                    ))
+                },
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
