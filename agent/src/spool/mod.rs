@@ -50,9 +50,13 @@
 //! renames it over the old one.
 //!
 //! # Memory
-//! The index keeps 12 bytes per unacknowledged record on disk (seq delta, offset, length and
-//! severity), grouped per segment, so reads seek straight to a record: about 12 MB per million
-//! records (measured figures are in the `bench_200k` test output).
+//! The index keeps 12 bytes per record on disk (seq delta, offset, length and severity), grouped
+//! per segment, so a read seeks straight to its first record and fetches a batch with one
+//! `pread` per segment. Measured (`index_memory_1m`): opening a spool of one million records adds
+//! 12.5 MiB to the resident set and takes about 0.1 s.
+//!
+//! A spool opened with a smaller `max_bytes` than it holds keeps its records; appends then evict
+//! as above until it fits again.
 
 mod config;
 mod format;
@@ -488,6 +492,36 @@ impl Spool {
         Ok(())
     }
 
+    /// Continues numbering after `seq` when the collector already holds seqs up to it from this
+    /// agent although the spool never assigned them (the spool was wiped or restored from an
+    /// older copy), then acknowledges up to `seq`. Without this, new findings would reuse seqs the
+    /// collector has and be discarded as duplicates. Records still spooled with `seq` or lower
+    /// are treated as acknowledged: the collector would discard them for the same reason.
+    ///
+    /// The uplink calls it with the `acked_seq` of the collector's `Welcome`; for a seq already
+    /// assigned it is the same as [`ack`](Self::ack).
+    ///
+    /// # Errors
+    /// [`SpoolError::InvalidAck`] for a seq above 2^62 (no agent gets there; only a broken or
+    /// hostile peer), and I/O errors.
+    pub fn fast_forward(&mut self, seq: u64) -> Result<(), SpoolError> {
+        if seq > 1 << 62 {
+            return Err(SpoolError::InvalidAck {
+                up_to_seq: seq,
+                last_seq: self.next_seq - 1,
+            });
+        }
+        if seq >= self.next_seq {
+            warn!(
+                from = self.next_seq,
+                to = seq + 1,
+                "The collector holds seqs this spool never assigned; continuing after them."
+            );
+            self.next_seq = seq + 1;
+        }
+        self.ack(seq)
+    }
+
     /// Makes everything appended so far durable: fdatasyncs the segments written since the last
     /// sync, fsyncs the directory if segments were created, and persists changed drop counts and
     /// the next seq. Call it before sending records (see the module documentation).
@@ -683,7 +717,7 @@ impl Spool {
             garbage[i] = if live.is_empty() {
                 seg.len
             } else {
-                seg.len - SEG_HDR - live_bytes
+                seg.len.saturating_sub(SEG_HDR + live_bytes)
             };
             free_total += garbage[i];
             candidates += live

@@ -215,6 +215,34 @@ fn ack_of_an_unassigned_seq_is_refused() {
 }
 
 #[test]
+fn fast_forward_continues_after_the_collectors_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut sp = Spool::open(dir.path(), SpoolConfig::default()).expect("open");
+        for i in 1..=3 {
+            sp.append(0, &finding(Severity::Low, i)).expect("append");
+        }
+        sp.fast_forward(2)
+            .expect("behaves as ack for assigned seqs");
+        assert_eq!((sp.acked_seq(), sp.next_seq(), sp.depth()), (2, 4, 1));
+        sp.fast_forward(500).expect("fast forward");
+        assert_eq!((sp.acked_seq(), sp.next_seq(), sp.depth()), (500, 501, 0));
+        assert!(segment_files(dir.path()).is_empty());
+        assert!(matches!(
+            sp.fast_forward(u64::MAX),
+            Err(SpoolError::InvalidAck { .. })
+        ));
+    }
+    let mut sp = Spool::open(dir.path(), SpoolConfig::default()).expect("reopen");
+    assert_eq!((sp.acked_seq(), sp.next_seq()), (500, 501));
+    assert_eq!(
+        sp.append(0, &finding(Severity::Low, 9)).expect("append"),
+        501
+    );
+    assert_eq!(seqs(&read_all(&mut sp)), vec![501]);
+}
+
+#[test]
 fn crc_corruption_in_the_middle_is_skipped_and_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, off) = {
