@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use vigil_proto::units::{parse_duration, parse_size};
+use vigil_proto::units::parse_duration;
 
 use crate::spool::SpoolConfig;
 
@@ -23,7 +23,7 @@ pub struct RawConfig {
     pub uplink: RawUplink,
     /// `[spool]`.
     #[serde(default)]
-    pub spool: RawSpool,
+    pub spool: crate::spool::RawSpoolConfig,
     /// `[inventory]`.
     #[serde(default)]
     pub inventory: RawInventory,
@@ -46,14 +46,6 @@ pub struct RawUplink {
     pub batch_size: Option<usize>,
     /// Longest reconnect backoff, default `60s`.
     pub max_backoff: Option<String>,
-}
-
-/// `[spool]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSpool {
-    /// Disk budget, default `256MiB`.
-    pub max_size: Option<String>,
 }
 
 /// `[inventory]`.
@@ -161,16 +153,13 @@ impl RawConfig {
                 "{f}: uplink.batch_size: {batch_size} is out of range 1..=5000"
             ));
         }
-        let mut spool = SpoolConfig::default();
-        match self.spool.max_size.as_deref().map(parse_size) {
-            None => {}
-            Some(Ok(n)) if n >= 1 << 20 => {
-                spool.max_bytes = n;
-                spool.segment_bytes = spool.segment_bytes.min((n / 4).max(64 << 10));
+        let spool = match self.spool.validate() {
+            Ok(c) => c,
+            Err(es) => {
+                errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
+                SpoolConfig::default()
             }
-            Some(Ok(_)) => errs.push(format!("{f}: spool.max_size: must be at least 1MiB")),
-            Some(Err(e)) => errs.push(format!("{f}: spool.max_size: {e}")),
-        }
+        };
         let fim = match self.fim.validate() {
             Ok(c) => Some(c),
             Err(es) => {

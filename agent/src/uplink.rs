@@ -78,6 +78,16 @@ impl FindingSink for SpoolSink {
                 self.counters.findings.fetch_add(1, Ordering::Relaxed);
                 self.wake.notify_one();
             }
+            // Refused for lack of space: already counted by the spool and reported as a
+            // SpoolDropped finding once the link is back; not an error of the agent.
+            Err(
+                crate::spool::SpoolError::Full { .. } | crate::spool::SpoolError::TooLarge { .. },
+            ) => {
+                tracing::debug!(
+                    kind = finding.kind_name(),
+                    "Spool full; finding dropped and counted."
+                );
+            }
             Err(e) => {
                 self.counters.spool_errors.fetch_add(1, Ordering::Relaxed);
                 warn!(error = %e, kind = finding.kind_name(), "Spool refused a finding.");
@@ -312,8 +322,11 @@ impl Uplink {
                     AgentEvent::Welcomed { acked_seq, .. } => {
                         {
                             let mut sp = lock(&self.spool);
-                            sp.ack(acked_seq)?;
+                            // fast_forward, not ack: after a wiped spool the collector may be
+                            // ahead, and numbering must continue after its position.
+                            sp.fast_forward(acked_seq)?;
                             cursor = acked_seq.max(sp.acked_seq()) + 1;
+                            report_drops(&mut sp)?;
                         }
                         info!(collector = %addr, acked = acked_seq, "Connected to the collector.");
                         self.update_status(|s| {
@@ -403,6 +416,30 @@ impl Uplink {
             cert_not_after: self.identity.cert_not_after,
         }
     }
+}
+
+/// Turns the spool's drop counters into one `SpoolDropped` finding (sent once the link is back).
+fn report_drops(sp: &mut Spool) -> Result<(), crate::spool::SpoolError> {
+    let dropped = sp.take_dropped();
+    let total: u64 = dropped.values().sum();
+    if total == 0 {
+        return Ok(());
+    }
+    let counts = dropped
+        .iter()
+        .map(|(s, n)| (s.as_str().to_string(), *n))
+        .collect();
+    warn!(
+        total,
+        "Findings were dropped while the spool was full; reporting the counts."
+    );
+    let f = Finding::AgentHealth(vigil_proto::AgentHealth {
+        kind: vigil_proto::HealthKind::SpoolDropped,
+        message: format!("{total} findings were dropped because the spool was full"),
+        counts,
+        severity: vigil_proto::Severity::High,
+    });
+    sp.append(now_ms(), &f).map(|_| ())
 }
 
 async fn flush(sess: &mut AgentSession, send: &mut quinn::SendStream) {
