@@ -738,7 +738,7 @@ impl Ctx<'_, '_> {
                 | UserField::WarnDays
                 | UserField::Inactive
                 | UserField::Expire
-        ) || u.select == UserSelect::Login;
+        ) || matches!(u.select, UserSelect::Login | UserSelect::HumanLogin);
         if needs_shadow && !acc.shadow_read {
             return error("/etc/shadow not found or unreadable");
         }
@@ -751,6 +751,11 @@ impl Ctx<'_, '_> {
                     .is_some_and(|s| !s[0].starts_with('!') && !s[0].starts_with('*')),
                 UserSelect::Human => a.uid >= acc.uid_min && a.name != "nobody" && a.uid != 65534,
                 UserSelect::System => a.uid > 0 && a.uid < acc.uid_min,
+                UserSelect::HumanLogin => {
+                    a.uid >= acc.uid_min
+                        && a.uid != 65534
+                        && a.shadow.as_ref().is_some_and(|s| !s[0].starts_with(['!', '*']))
+                }
             };
             by_select
                 && u.names.as_ref().is_none_or(|n| n.contains(&a.name))
@@ -991,5 +996,394 @@ fn field(a: &Account, f: UserField) -> String {
         UserField::WarnDays => sh(4),
         UserField::Inactive => sh(5),
         UserField::Expire => sh(6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::RootFacts;
+    use crate::pack::parse_pack;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    struct Tree(tempfile::TempDir);
+
+    impl Tree {
+        fn new() -> Tree {
+            let t = Tree(tempfile::tempdir().expect("tempdir"));
+            t.write("/etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+            t.write("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
+            t.write("/etc/group", "root:x:0:\nshadow:x:42:\n");
+            t
+        }
+        fn path(&self, p: &str) -> std::path::PathBuf {
+            self.0.path().join(p.trim_start_matches('/'))
+        }
+        fn write(&self, p: &str, text: &str) {
+            let f = self.path(p);
+            std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+            std::fs::write(f, text).expect("write");
+        }
+        fn link(&self, p: &str, target: &str) {
+            let f = self.path(p);
+            std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+            symlink(target, f).expect("symlink");
+        }
+        fn chmod(&self, p: &str, mode: u32) {
+            std::fs::set_permissions(self.path(p), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+        }
+        fn facts(&self) -> RootFacts {
+            RootFacts::new(self.0.path(), SystemTime::now())
+        }
+    }
+
+    /// Builds a one-rule pack around `checks` (YAML, indented for a rule body) and runs it.
+    fn run(tree: &Tree, extra: &str, level: u8) -> CheckResult {
+        let text = format!(
+            "id: t\nversion: \"1\"\ntitle: {{vi: t, en: t}}\napplies_to: [{{os: debian, versions: \
+             [\"12\"]}}]\nrules:\n  - id: r\n    title: {{vi: t, en: t}}\n    rationale: {{vi: t, \
+             en: t}}\n    remediation: {{vi: t, en: t}}\n    severity: high\n    group: \
+             hardening\n    controls: [x]\n{extra}"
+        );
+        let pack = parse_pack(&text, Path::new("t.yaml")).expect("valid pack");
+        let lv = Level::new(level).expect("level");
+        evaluate(&pack, &tree.facts(), lv)
+            .pop()
+            .expect("one result")
+    }
+
+    fn status(tree: &Tree, extra: &str) -> Status {
+        run(tree, extra, 1).status
+    }
+
+    #[test]
+    fn file_attributes_and_keys() {
+        let t = Tree::new();
+        t.write(
+            "/etc/ssh/sshd_config",
+            "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\n",
+        );
+        t.write(
+            "/etc/ssh/sshd_config.d/10-hard.conf",
+            "x11forwarding no\nMaxAuthTries 4\n",
+        );
+        t.chmod("/etc/ssh/sshd_config", 0o600);
+        let key = |k: &str, v: &str, occ: &str| {
+            format!(
+                "    checks:\n      - kind: file\n        path: [/etc/ssh/sshd_config.d/*.conf, \
+                 /etc/ssh/sshd_config]\n        key: {k}\n        value: \"{v}\"\n        \
+                 occurrence: {occ}\n        default: \"6\"\n"
+            )
+        };
+        assert_eq!(
+            status(&t, &key("X11Forwarding", "== no", "first")),
+            Status::Pass
+        );
+        assert_eq!(
+            status(&t, &key("X11Forwarding", "== no", "last")),
+            Status::Fail
+        );
+        assert_eq!(
+            status(&t, &key("MaxAuthTries", "<= 4", "first")),
+            Status::Pass
+        );
+        assert_eq!(
+            status(&t, &key("MaxSessions", "<= 4", "first")),
+            Status::Fail,
+            "default 6"
+        );
+        let mode = |m: &str| {
+            format!(
+                "    checks:\n      - {{kind: file, path: /etc/ssh/sshd_config, max_mode: \"{m}\", owner: root, group: [root, shadow]}}\n"
+            )
+        };
+        assert_eq!(status(&t, &mode("0600")), Status::Pass);
+        t.chmod("/etc/ssh/sshd_config", 0o644);
+        let r = run(&t, &mode("0600"), 1);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.evidence.contains("0644"), "{}", r.evidence);
+        let missing = "    checks:\n      - {kind: file, path: /etc/nope, max_mode: \"0600\"}\n";
+        assert_eq!(status(&t, missing), Status::Fail);
+        let missing_ok = "    checks:\n      - {kind: file, path: /etc/nope, max_mode: \"0600\", missing: pass}\n";
+        assert_eq!(status(&t, missing_ok), Status::Pass);
+        let absent = "    checks:\n      - {kind: file, path: /etc/nope, exists: false}\n";
+        assert_eq!(status(&t, absent), Status::Pass);
+    }
+
+    #[test]
+    fn file_lines_content_and_age() {
+        let t = Tree::new();
+        t.write(
+            "/etc/profile.d/tmout.sh",
+            "readonly TMOUT=600\nexport TMOUT\n",
+        );
+        let line = |v: &str| {
+            format!(
+                "    checks:\n      - kind: file\n        path: /etc/profile.d/*.sh\n        line: '^\\s*(?:readonly\\s+|export\\s+)?TMOUT=(\\d+)'\n        value: \"{v}\"\n"
+            )
+        };
+        assert_eq!(status(&t, &line("<= 900")), Status::Pass);
+        assert_eq!(status(&t, &line("<= 300")), Status::Fail);
+        let no_line =
+            "    checks:\n      - {kind: file, path: /etc/profile.d/*.sh, no_line: 'TMOUT=0'}\n";
+        assert_eq!(status(&t, no_line), Status::Pass);
+        t.write("/etc/nftables.conf", "table inet f {\n chain input {\n  type filter hook input priority 0;\n  policy drop;\n }\n}\n");
+        let content = "    checks:\n      - {kind: file, path: /etc/nftables.conf, content: '(?s)hook\\s+input[^}]*policy\\s+drop'}\n";
+        assert_eq!(status(&t, content), Status::Pass);
+        t.write("/var/lib/clamav/daily.cld", "x");
+        let age = |a: &str| {
+            format!(
+                "    params: {{age: [7d, 7d, 3d, 1d, 1d]}}\n    checks:\n      - {{kind: file, path: \"/var/lib/clamav/daily.c[lv]d\", max_age: \"{a}\"}}\n"
+            )
+        };
+        assert_eq!(status(&t, &age("7d")), Status::Pass);
+        let old = SystemTime::now() - Duration::from_secs(3 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(t.path("/var/lib/clamav/daily.cld"))
+            .expect("open")
+            .set_modified(old)
+            .expect("set mtime");
+        assert_eq!(status(&t, &age("7d")), Status::Pass);
+        assert_eq!(status(&t, &age("2d")), Status::Fail);
+        assert_eq!(
+            run(&t, &age("${age}"), 2).status,
+            Status::Pass,
+            "level 2 allows 7 days"
+        );
+        assert_eq!(
+            run(&t, &age("${age}"), 4).status,
+            Status::Fail,
+            "level 4 allows 1 day"
+        );
+    }
+
+    #[test]
+    fn dir_entries() {
+        let t = Tree::new();
+        t.write("/etc/cron.d/job", "");
+        t.chmod("/etc/cron.d", 0o700);
+        let d = "    checks:\n      - {kind: dir, path: /etc/cron.d, max_mode: \"0700\", entry: '^job$', no_entry: '\\.bak$'}\n";
+        assert_eq!(status(&t, d), Status::Pass);
+        t.write("/etc/cron.d/job.bak", "");
+        assert_eq!(status(&t, d), Status::Fail);
+    }
+
+    #[test]
+    fn sysctl_runtime_persistent_and_offline_default() {
+        let t = Tree::new();
+        let c = "    checks:\n      - {kind: sysctl, key: net.ipv4.ip_forward, value: \"== 0\", default: 0}\n";
+        let r = run(&t, c, 1);
+        assert_eq!(r.status, Status::Pass, "offline default: {}", r.evidence);
+        t.write("/usr/lib/sysctl.d/50-x.conf", "net.ipv4.ip_forward = 1\n");
+        assert_eq!(status(&t, c), Status::Fail, "vendor file sets 1");
+        t.write("/etc/sysctl.d/50-x.conf", "net/ipv4/ip_forward=0\n");
+        assert_eq!(status(&t, c), Status::Pass, "/etc overrides the same name");
+        t.write("/proc/sys/net/ipv4/ip_forward", "1\n");
+        assert_eq!(status(&t, c), Status::Fail, "runtime disagrees");
+        t.write("/proc/sys/net/ipv4/ip_forward", "0\n");
+        assert_eq!(status(&t, c), Status::Pass);
+        let no_default = "    checks:\n      - {kind: sysctl, key: kernel.x, value: \"== 1\"}\n";
+        assert_eq!(status(&t, no_default), Status::Error);
+    }
+
+    #[test]
+    fn services_from_unit_files_and_cgroups() {
+        let t = Tree::new();
+        t.link("/lib", "usr/lib");
+        t.write("/usr/lib/systemd/system/ssh.service", "[Unit]\n");
+        t.write("/usr/lib/systemd/system/avahi-daemon.service", "[Unit]\n");
+        let en = |n: &str, e: bool| {
+            format!("    checks:\n      - {{kind: service, name: {n}, enabled: {e}}}\n")
+        };
+        assert_eq!(status(&t, &en("ssh", true)), Status::Fail);
+        t.link(
+            "/etc/systemd/system/multi-user.target.wants/ssh.service",
+            "/lib/systemd/system/ssh.service",
+        );
+        assert_eq!(status(&t, &en("ssh", true)), Status::Pass);
+        assert_eq!(
+            status(&t, &en("telnet", false)),
+            Status::Pass,
+            "absent is not enabled"
+        );
+        t.link(
+            "/etc/systemd/system/multi-user.target.wants/avahi-daemon.service",
+            "/lib/systemd/system/avahi-daemon.service",
+        );
+        assert_eq!(status(&t, &en("avahi-daemon", false)), Status::Fail);
+        t.link("/etc/systemd/system/avahi-daemon.service", "/dev/null");
+        assert_eq!(
+            status(&t, &en("avahi-daemon", false)),
+            Status::Pass,
+            "masked"
+        );
+        let act = "    checks:\n      - {kind: service, name: ssh, active: true}\n";
+        let r = run(&t, act, 1);
+        assert_eq!(
+            r.status,
+            Status::Error,
+            "offline without cgroups: {}",
+            r.evidence
+        );
+        t.write("/sys/fs/cgroup/system.slice/ssh.service/cgroup.procs", "");
+        assert_eq!(status(&t, act), Status::Fail);
+        t.write(
+            "/sys/fs/cgroup/system.slice/ssh.service/cgroup.procs",
+            "412\n",
+        );
+        assert_eq!(status(&t, act), Status::Pass);
+    }
+
+    #[test]
+    fn packages_users_and_pam() {
+        let t = Tree::new();
+        t.write(
+            "/var/lib/dpkg/status",
+            "Package: openssh-server\nStatus: install ok installed\nVersion: 1:9.2p1-2+deb12u3\n\n\
+             Package: telnetd\nStatus: deinstall ok config-files\nVersion: 1\n",
+        );
+        let pkg = |n: &str, extra: &str| {
+            format!("    checks:\n      - {{kind: package, name: {n}{extra}}}\n")
+        };
+        assert_eq!(
+            status(
+                &t,
+                &pkg("openssh-server", ", version: \">= 1:9.2p1-2+deb12u3\"")
+            ),
+            Status::Pass
+        );
+        assert_eq!(
+            status(
+                &t,
+                &pkg("openssh-server", ", version: \">= 1:9.2p1-2+deb12u4\"")
+            ),
+            Status::Fail
+        );
+        assert_eq!(
+            status(&t, &pkg("telnetd", ", installed: false")),
+            Status::Pass
+        );
+        t.write(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/bash\n",
+        );
+        t.write(
+            "/etc/shadow",
+            "root:$y$h:19000:0:99999:7:::\ntoor:!:19000::::::\nu::19000:0:99999:7:::\n",
+        );
+        let uid0 =
+            "    checks:\n      - {kind: user, field: uid, value: \"!= 0\", allow: [root]}\n";
+        let r = run(&t, uid0, 1);
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.evidence.contains("toor"), "{}", r.evidence);
+        let empty =
+            "    checks:\n      - {kind: user, select: login, field: password, value: \"~ .\"}\n";
+        let r = run(&t, empty, 1);
+        assert_eq!(r.status, Status::Fail);
+        assert!(
+            r.evidence.contains('u') && !r.evidence.contains("$y$"),
+            "{}",
+            r.evidence
+        );
+        let idle =
+            "    checks:\n      - {kind: user, select: human, field: inactive, value: \"<= 45\"}\n";
+        assert_eq!(status(&t, idle), Status::Fail);
+        t.write(
+            "/etc/shadow",
+            "root:$y$h:19000:0:99999:7:::\ntoor:!:19000::::::\nu:$y$x:19000:0:99999:7:30::\n",
+        );
+        assert_eq!(status(&t, idle), Status::Pass);
+        t.write("/etc/pam.d/common-auth", "auth required pam_faillock.so preauth deny=5\nauth [success=1 default=ignore] pam_unix.so nullok\n");
+        t.write(
+            "/etc/pam.d/sshd",
+            "@include common-auth\naccount required pam_nologin.so\n",
+        );
+        let pam = |extra: &str| {
+            format!(
+                "    checks:\n      - {{kind: pam, service: sshd, type: auth, module: pam_faillock.so{extra}}}\n"
+            )
+        };
+        assert_eq!(
+            status(&t, &pam(", arg: deny, value: \"<= 10\"")),
+            Status::Pass
+        );
+        assert_eq!(
+            status(&t, &pam(", arg: deny, value: \"<= 3\"")),
+            Status::Fail
+        );
+        let nullok = "    checks:\n      - {kind: pam, service: common-auth, module: pam_unix.so, arg: nullok, present: false}\n";
+        assert_eq!(status(&t, nullok), Status::Fail);
+    }
+
+    #[test]
+    fn mounts_and_sockets() {
+        let t = Tree::new();
+        t.write(
+            "/etc/fstab",
+            "UUID=1 / ext4 defaults 0 1\ntmpfs /tmp tmpfs nodev,nosuid 0 0\n",
+        );
+        let m =
+            |o: &str| format!("    checks:\n      - {{kind: mount, path: /tmp, options: [{o}]}}\n");
+        assert_eq!(status(&t, &m("nodev, nosuid")), Status::Pass);
+        assert_eq!(status(&t, &m("noexec")), Status::Fail);
+        let media =
+            "    checks:\n      - {kind: mount, under: /media, options: [noexec], missing: pass}\n";
+        assert_eq!(status(&t, media), Status::Pass);
+        t.write("/proc/mounts", "/dev/sdb1 /media/usb vfat rw,nosuid 0 0\n");
+        assert_eq!(
+            status(&t, media),
+            Status::Fail,
+            "/proc/mounts wins over fstab"
+        );
+        let l = "    checks:\n      - {kind: listening, port: [23, 513], proto: tcp}\n";
+        assert_eq!(status(&t, l), Status::Error, "offline: unknown");
+        t.write(
+            "/proc/net/tcp",
+            "sl local rem st\n 0: 0100007F:0017 00000000:0000 0A\n",
+        );
+        assert_eq!(status(&t, l), Status::Fail);
+        let exposed = "    checks:\n      - {kind: listening, port: 23, exposed: true}\n";
+        assert_eq!(status(&t, exposed), Status::Pass, "loopback only");
+    }
+
+    #[test]
+    fn conditions_levels_platforms_and_commands() {
+        let t = Tree::new();
+        let any = "    condition: any\n    checks:\n      - {kind: file, path: /etc/a}\n      - {kind: file, path: /etc/os-release}\n";
+        assert_eq!(status(&t, any), Status::Pass);
+        let none =
+            "    condition: none\n    checks:\n      - {kind: file, path: /etc/os-release}\n";
+        assert_eq!(status(&t, none), Status::Fail);
+        let nested = "    checks:\n      - kind: any\n        checks:\n          - {kind: file, path: /etc/a}\n          - kind: all\n            checks:\n              - {kind: file, path: /etc/passwd}\n              - {kind: file, path: /etc/group}\n";
+        assert_eq!(status(&t, nested), Status::Pass);
+        let cmd = "    checks:\n      - {kind: command, run: [/bin/echo, hi], output: hi}\n";
+        let r = run(&t, cmd, 1);
+        assert_eq!(r.status, Status::Error);
+        assert!(r.evidence.contains("not run"), "{}", r.evidence);
+        // An error in an `all` does not hide a failure; in `any` a pass wins over an error.
+        let mixed = "    condition: any\n    checks:\n      - {kind: command, run: [/bin/true]}\n      - {kind: file, path: /etc/passwd}\n";
+        assert_eq!(status(&t, mixed), Status::Pass);
+        let lvl = "    min_level: 3\n    checks:\n      - {kind: file, path: /etc/a}\n";
+        assert_eq!(run(&t, lvl, 2).status, Status::NotApplicable);
+        assert_eq!(run(&t, lvl, 3).status, Status::Fail);
+        t.write("/etc/os-release", "ID=fedora\nVERSION_ID=40\n");
+        let r = run(&t, lvl, 3);
+        assert_eq!(r.status, Status::NotApplicable);
+        assert!(r.evidence.contains("fedora"), "{}", r.evidence);
+        std::fs::remove_file(t.path("/etc/os-release")).expect("rm");
+        assert_eq!(
+            run(&t, lvl, 3).status,
+            Status::Error,
+            "unknown OS is not n/a"
+        );
+        t.write(
+            "/usr/lib/os-release",
+            "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"12\"\n",
+        );
+        assert_eq!(run(&t, lvl, 3).status, Status::Fail, "ID_LIKE matches");
     }
 }

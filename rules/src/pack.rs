@@ -487,6 +487,8 @@ pub enum UserSelect {
     Human,
     /// 0 < uid < `UID_MIN`.
     System,
+    /// `human` accounts that can log in (as `login`).
+    HumanLogin,
 }
 
 /// Account field compared by a `user` check.
