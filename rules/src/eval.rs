@@ -754,7 +754,9 @@ impl Ctx<'_, '_> {
                 UserSelect::HumanLogin => {
                     a.uid >= acc.uid_min
                         && a.uid != 65534
-                        && a.shadow.as_ref().is_some_and(|s| !s[0].starts_with(['!', '*']))
+                        && a.shadow
+                            .as_ref()
+                            .is_some_and(|s| !s[0].starts_with(['!', '*']))
                 }
             };
             by_select
