@@ -79,7 +79,7 @@ pub struct Pack {
 }
 
 /// A text in Vietnamese and English.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Text {
     /// Vietnamese.
