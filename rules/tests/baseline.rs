@@ -407,6 +407,9 @@ fn whole_pack_over_this_host_is_fast() {
         count(Status::Error),
         count(Status::NotApplicable)
     );
+    for r in res.iter().filter(|r| r.status == Status::Error) {
+        println!("  error {}: {}", r.rule_id, r.evidence);
+    }
     assert_eq!(res.len(), pack.rules.len());
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
