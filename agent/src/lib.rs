@@ -7,6 +7,7 @@
 /// Size and duration parsing shared with the collector (defined in `vigil-proto`).
 pub use vigil_proto::units;
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod enroll;

@@ -1,0 +1,156 @@
+//! systemd unit state read from files, so an offline tree can be checked without `systemctl`.
+//!
+//! Enablement comes from the unit files and the `*.wants`/`*.requires` symlinks under
+//! `/etc/systemd/system` (administrator) and the vendor directories (static units); a symlink to
+//! `/dev/null` masks a unit. Whether a unit is running is read from its cgroup
+//! (`/sys/fs/cgroup/.../system.slice/<unit>/cgroup.procs`); on the live host without a cgroup entry
+//! `systemctl is-active` is asked, offline the state is unknown.
+
+use std::time::Duration;
+
+use crate::cache::{Cache, FactError};
+
+/// Unit search path, highest priority first.
+const UNIT_DIRS: [&str; 5] = [
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// What the unit files say about a unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UnitState {
+    /// A unit file exists.
+    pub(crate) exists: bool,
+    /// Host path of the unit file.
+    pub(crate) path: Option<String>,
+    /// Linked from a `.wants`/`.requires` directory.
+    pub(crate) enabled: bool,
+    /// Where the enabling link is.
+    pub(crate) enabled_by: Option<String>,
+    /// Linked to `/dev/null` (or empty) in `/etc` or `/run`.
+    pub(crate) masked: bool,
+}
+
+/// Adds `.service` to a bare unit name.
+pub(crate) fn unit_name(name: &str) -> String {
+    const SUFFIXES: [&str; 8] = [
+        ".service", ".socket", ".timer", ".mount", ".target", ".path", ".slice", ".scope",
+    ];
+    if SUFFIXES.iter().any(|s| name.ends_with(s)) {
+        name.to_string()
+    } else {
+        format!("{name}.service")
+    }
+}
+
+pub(crate) fn unit_state(cache: &Cache<'_>, unit: &str) -> UnitState {
+    let host = cache.host;
+    let mut st = UnitState::default();
+    for dir in &UNIT_DIRS[..2] {
+        let p = format!("{dir}/{unit}");
+        if let Ok(meta) = host.lstat(&p) {
+            let to_null = host
+                .read_link(&p)
+                .map(|t| t == "/dev/null")
+                .unwrap_or(false);
+            if to_null || meta.size == 0 && meta.file_type == vigil_proto::FileType::File {
+                st.masked = true;
+                st.path = Some(p);
+                return st;
+            }
+        }
+    }
+    for dir in UNIT_DIRS {
+        let p = format!("{dir}/{unit}");
+        if host.stat(&p).is_ok() {
+            st.exists = true;
+            st.path = Some(p);
+            break;
+        }
+    }
+    // Template instances (`getty@tty1.service`) are backed by `getty@.service`.
+    if !st.exists
+        && let Some((base, rest)) = unit.split_once('@')
+        && let Some((_, suffix)) = rest.rsplit_once('.')
+    {
+        let template = format!("{base}@.{suffix}");
+        for dir in UNIT_DIRS {
+            let p = format!("{dir}/{template}");
+            if host.stat(&p).is_ok() {
+                st.exists = true;
+                st.path = Some(p);
+                break;
+            }
+        }
+    }
+    for dir in UNIT_DIRS {
+        let Ok(entries) = host.list_dir(dir) else {
+            continue;
+        };
+        let mut wants: Vec<&String> = entries
+            .iter()
+            .filter(|e| e.ends_with(".wants") || e.ends_with(".requires"))
+            .collect();
+        wants.sort();
+        for w in wants {
+            let link = format!("{dir}/{w}/{unit}");
+            if host.lstat(&link).is_ok() {
+                st.enabled = st.exists;
+                st.enabled_by = Some(link);
+                return st;
+            }
+        }
+    }
+    st
+}
+
+/// Whether a unit is running: `Ok(Some(true/false))`, or an error when it cannot be known.
+pub(crate) fn unit_active(cache: &Cache<'_>, unit: &str) -> Result<bool, String> {
+    let host = cache.host;
+    let slices = [
+        "/sys/fs/cgroup/system.slice",
+        "/sys/fs/cgroup/unified/system.slice",
+        "/sys/fs/cgroup/systemd/system.slice",
+    ];
+    let mut have_tree = false;
+    for s in slices {
+        if host.stat(s).is_ok() {
+            have_tree = true;
+        }
+        match cache.text(&format!("{s}/{unit}/cgroup.procs")) {
+            Ok(t) if t.split_whitespace().next().is_some() => return Ok(true),
+            Ok(_) | Err(FactError::NotFound(_)) => {}
+            Err(e) => return Err(e.message()),
+        }
+    }
+    if host.is_live() {
+        if host.stat("/run/systemd/system").is_err() {
+            // systemd is not the init of this host (a container): nothing is an active unit.
+            return Ok(false);
+        }
+        for systemctl in ["/usr/bin/systemctl", "/bin/systemctl"] {
+            if host.stat(systemctl).is_err() {
+                continue;
+            }
+            let argv = vec![
+                systemctl.to_string(),
+                "is-active".to_string(),
+                unit.to_string(),
+            ];
+            let out = host.run(&argv, Duration::from_secs(5), 4096)?;
+            // `is-active` prints the state; "activating"/"reloading" count as running.
+            let state = out.stdout.trim();
+            return Ok(matches!(state, "active" | "activating" | "reloading"));
+        }
+        return Err("systemctl not found on the live host".into());
+    }
+    if have_tree {
+        return Ok(false);
+    }
+    Err(format!(
+        "active state of {unit} unknown: no systemd runtime state under the root (offline tree)"
+    ))
+}
