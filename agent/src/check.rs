@@ -201,7 +201,12 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
     } else {
         opts.packs.clone()
     };
-    let packs = load_packs(&pack_paths)?;
+    // Without installed packs (no /etc/vigil/packs), the pack built into the binary applies.
+    let packs = if opts.packs.is_empty() && !std::path::Path::new(DEFAULT_PACK_DIR).exists() {
+        vigil_rules::builtin_packs()?
+    } else {
+        load_packs(&pack_paths)?
+    };
     if packs.is_empty() {
         return Err(CheckError::Usage(format!(
             "--pack: no *.yaml pack found in {}",
@@ -248,9 +253,18 @@ struct JsonReport<'a> {
     level: u8,
     packs: Vec<JsonPack<'a>>,
     summary: Summary,
-    /// Reserved for the host score (added by the scoring module); always `null` for now.
-    score: Option<serde_json::Value>,
+    /// Host score from `vigil_rules::score` (the collector's scoring code), with its breakdown.
+    score: Option<vigil_rules::score::HostScore>,
     results: Vec<JsonResult<'a>>,
+}
+
+/// The host score from the collector's scoring code, for a host that reports now.
+fn host_score(opts: &CheckOptions, results: &[CheckResult]) -> vigil_rules::score::HostScore {
+    let now_ms = opts
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    vigil_rules::score::score_check_results("local", results, Some(now_ms), now_ms)
 }
 
 fn rule_of<'a>(packs: &'a [Pack], r: &CheckResult) -> Option<&'a vigil_rules::Rule> {
@@ -280,7 +294,7 @@ fn write_json(
             })
             .collect(),
         summary,
-        score: None,
+        score: Some(host_score(opts, results)),
         results: results
             .iter()
             .map(|r| JsonResult {
@@ -362,7 +376,33 @@ fn write_table(
         }
     }
     writeln!(out)?;
-    // Host score: printed here by the scoring module once it lands (kept out of this module).
+    let s = host_score(opts, results);
+    let verdict = match opts.lang {
+        Lang::Vi => s.verdict.label_vi().to_string(),
+        Lang::En => format!("{:?}", s.verdict).to_lowercase(),
+    };
+    let colour = if s.score >= 80.0 {
+        "32"
+    } else if s.score >= 50.0 {
+        "33"
+    } else {
+        "31"
+    };
+    writeln!(
+        out,
+        "{}: {} ({verdict}){}",
+        if opts.lang == Lang::Vi {
+            "Điểm cấu hình"
+        } else {
+            "Configuration score"
+        },
+        paint(colour, &format!("{:.1}/100", s.score)),
+        if s.critical_failed {
+            " — a critical rule failed"
+        } else {
+            ""
+        }
+    )?;
     writeln!(
         out,
         "Summary: {} pass, {} fail, {} error, {} n/a",
@@ -605,7 +645,8 @@ rules:
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["schema"], JSON_SCHEMA);
         assert_eq!(v["summary"]["pass"], 2);
-        assert!(v["score"].is_null());
+        let score = v["score"]["score"].as_f64().expect("host score");
+        assert!((0.0..=100.0).contains(&score), "{score}");
         let r = &v["results"][0];
         assert_eq!(r["rule_id"], "has-hosts");
         assert_eq!(r["pack"], "t@2");

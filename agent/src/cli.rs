@@ -61,6 +61,33 @@ pub enum Command {
     /// File integrity: record a baseline, or compare the trees with it (exit 1 on changes).
     #[command(subcommand)]
     Fim(FimCmd),
+    /// Evaluate hardening rule packs locally (no network); exit 1 when a rule fails.
+    Check {
+        /// Directory standing for `/` (check an offline image or container tree).
+        #[arg(long, default_value = "/", value_name = "DIR")]
+        root: PathBuf,
+        /// Pack file or directory (repeatable); default: `[checks] packs`, else the built-in pack.
+        #[arg(long = "pack", value_name = "FILE|DIR")]
+        packs: Vec<PathBuf>,
+        /// Security level of the host's system, 1–5; default: `[checks] level`.
+        #[arg(long)]
+        level: Option<u8>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Language of rule titles in the table.
+        #[arg(long, value_enum, default_value_t = LangArg::Vi)]
+        lang: LangArg,
+    },
+}
+
+/// Title language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    /// Tiếng Việt.
+    Vi,
+    /// English.
+    En,
 }
 
 /// `fim` subcommands.
@@ -253,6 +280,42 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 crate::fim::run_check(&cfg.fim, &opts, &state.dir, &mut out)
             };
             r.map_err(|e| Failure {
+                code: e.exit_code(),
+                err: e.into(),
+            })
+        }
+        Command::Check {
+            root,
+            packs,
+            level,
+            format,
+            lang,
+        } => {
+            let cfg = config::load(&cfg_path, explicit)?;
+            use std::io::IsTerminal as _;
+            let mut opts = crate::check::CheckOptions::new(root);
+            // Empty = the default pack dir if installed, else the pack built into the binary.
+            opts.packs = if !packs.is_empty() {
+                packs
+            } else if cfg.checks.packs != crate::check::ChecksConfig::default().packs {
+                cfg.checks.packs.clone()
+            } else {
+                Vec::new()
+            };
+            opts.level = level.unwrap_or(cfg.checks.level.get());
+            opts.format = match format {
+                Format::Table => crate::check::Format::Table,
+                Format::Json => crate::check::Format::Json,
+            };
+            opts.lang = match lang {
+                LangArg::Vi => crate::check::Lang::Vi,
+                LangArg::En => crate::check::Lang::En,
+            };
+            let no_color = std::env::var("NO_COLOR").ok();
+            opts.color = crate::check::ColorMode::Auto
+                .enabled(std::io::stdout().is_terminal(), no_color.as_deref());
+            let mut out = std::io::stdout().lock();
+            crate::check::run_check(&opts, &mut out).map_err(|e| Failure {
                 code: e.exit_code(),
                 err: e.into(),
             })

@@ -30,6 +30,9 @@ pub struct RawConfig {
     /// `[fim]` (see docs/fim.md).
     #[serde(default)]
     pub fim: crate::fim::config::RawFimConfig,
+    /// `[checks]` (see docs/rules-format.md).
+    #[serde(default)]
+    pub checks: crate::check::RawChecksConfig,
 }
 
 /// `[uplink]`.
@@ -75,6 +78,8 @@ pub struct AgentConfig {
     pub inventory_interval: Duration,
     /// File integrity monitoring; no paths = disabled.
     pub fim: crate::fim::config::FimConfig,
+    /// Hardening checks.
+    pub checks: crate::check::ChecksConfig,
 }
 
 impl Default for AgentConfig {
@@ -160,6 +165,10 @@ impl RawConfig {
                 SpoolConfig::default()
             }
         };
+        let checks = self.checks.validate().unwrap_or_else(|es| {
+            errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
+            crate::check::ChecksConfig::default()
+        });
         let fim = match self.fim.validate() {
             Ok(c) => Some(c),
             Err(es) => {
@@ -172,6 +181,7 @@ impl RawConfig {
         };
         Ok(AgentConfig {
             fim,
+            checks,
             collector: self.uplink.collector,
             heartbeat_interval,
             idle_timeout,

@@ -60,6 +60,11 @@ pub async fn run(
         shutdown.clone(),
     ));
     tasks.spawn(sync_loop(spool.clone(), shutdown.clone()));
+    tasks.spawn(checks_loop(
+        cfg.checks.clone(),
+        sink.clone(),
+        shutdown.clone(),
+    ));
     let up = Uplink::new(identity, state, cfg, spool.clone(), wake, counters);
     up.run(shutdown).await;
     tasks.shutdown().await;
@@ -86,6 +91,56 @@ async fn inventory_loop(mut sink: SpoolSink, every: Duration, mut shutdown: watc
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// How often every check result is re-sent even if unchanged, so the collector can verify state.
+const CHECK_DIGEST_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Evaluates the rule packs every `interval` and sends the results that changed (plus a daily
+/// digest). A pack that fails to load is reported once per run as an agent-health finding.
+async fn checks_loop(
+    cfg: crate::check::ChecksConfig,
+    mut sink: SpoolSink,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tracker = crate::check::CheckTracker::new(CHECK_DIGEST_EVERY);
+    loop {
+        let c = cfg.clone();
+        let run = tokio::task::spawn_blocking(
+            move || -> Result<Vec<vigil_proto::CheckResult>, String> {
+                let default_dir = std::path::Path::new(crate::check::DEFAULT_PACK_DIR);
+                let packs = if c.packs == [default_dir.to_path_buf()] && !default_dir.exists() {
+                    vigil_rules::builtin_packs()
+                } else {
+                    vigil_rules::load_packs(&c.packs)
+                }
+                .map_err(|e| e.to_string())?;
+                let facts = vigil_rules::RootFacts::new("/", std::time::SystemTime::now());
+                Ok(packs
+                    .iter()
+                    .flat_map(|p| vigil_rules::evaluate(p, &facts, c.level))
+                    .collect())
+            },
+        )
+        .await;
+        match run {
+            Ok(Ok(results)) => {
+                let sent = tracker.push(&results, std::time::SystemTime::now(), &mut sink);
+                tracing::info!(rules = results.len(), sent, "Checks evaluated.");
+            }
+            Ok(Err(e)) => sink.emit(Finding::AgentHealth(AgentHealth {
+                kind: HealthKind::Other,
+                message: format!("rule packs could not be loaded: {e}"),
+                counts: BTreeMap::new(),
+                severity: Severity::High,
+            })),
+            Err(e) => tracing::error!(error = %e, "Check run panicked."),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.interval) => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -73,12 +73,51 @@ impl From<AgentRecord> for HostRow {
 /// # Errors
 /// Store errors.
 pub fn hosts(store: &dyn Store, include_revoked: bool) -> Result<Vec<HostRow>> {
-    Ok(store
+    let mut rows: Vec<HostRow> = store
         .agents()?
         .into_iter()
         .filter(|a| include_revoked || !a.revoked)
         .map(HostRow::from)
-        .collect())
+        .collect();
+    for r in &mut rows {
+        let checks = latest_checks(store, &r.id)?;
+        if !checks.is_empty() {
+            let last = (r.last_seen > 0).then(|| r.last_seen.saturating_mul(1000));
+            let s = vigil_rules::score::score_check_results(
+                &r.id,
+                &checks,
+                last,
+                crate::server::now_ms(),
+            );
+            r.score = Some((s.score * 10.0).round() / 10.0);
+        }
+    }
+    Ok(rows)
+}
+
+/// The latest result of every rule an agent reported (by pack and rule id).
+///
+/// # Errors
+/// Store errors.
+pub fn latest_checks(store: &dyn Store, agent_id: &str) -> Result<Vec<vigil_proto::CheckResult>> {
+    let f = FindingFilter {
+        agent_id: Some(agent_id.to_string()),
+        kind: Some("check".into()),
+        since_ms: None,
+        limit: 0,
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    // Newest first: the first result per rule is the current one.
+    for sf in store.findings(&f)? {
+        if let Ok(vigil_proto::Finding::CheckResult(c)) =
+            serde_json::from_value::<vigil_proto::Finding>(sf.finding)
+            && seen.insert((c.pack.clone(), c.rule_id.clone()))
+        {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// `{"hosts": [...]}`.

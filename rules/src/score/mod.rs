@@ -473,3 +473,33 @@ struct GroupAcc<'a> {
     applicable: Vec<(&'a RuleResult, f64, f64)>,
     unverified: usize,
 }
+
+/// Scores one host from its latest check results, last reported at `last_report_ms`, as of
+/// `now_ms`, with no alerts: the score `vigil-agent check` prints (reported now) and the collector
+/// shows until alerts exist. The rule-pack version is taken from the results (`pack` field),
+/// sorted and joined when there are several.
+pub fn score_check_results(
+    host_id: &str,
+    results: &[vigil_proto::CheckResult],
+    last_report_ms: Option<i64>,
+    now_ms: i64,
+) -> HostScore {
+    let mut packs: Vec<&str> = results.iter().map(|r| r.pack.as_str()).collect();
+    packs.sort_unstable();
+    packs.dedup();
+    let host = HostInput {
+        host_id: host_id.to_string(),
+        results: results
+            .iter()
+            .map(|c| RuleResult::from_check(c, false))
+            .collect(),
+        level_results: None,
+        alerts: Vec::new(),
+        last_report_at: last_report_ms,
+    };
+    let ctx = ScoreContext {
+        now: now_ms,
+        rule_pack_version: packs.join(","),
+    };
+    Scoring::default().score_host(&host, View::Full, &ctx)
+}

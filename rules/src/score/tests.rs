@@ -1301,3 +1301,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn score_check_results_uses_freshness_and_pack_versions() {
+    use vigil_proto::{CheckResult, Severity, Status};
+    let r = |id: &str, status| CheckResult {
+        rule_id: id.into(),
+        pack: "p@1".into(),
+        status,
+        severity: Severity::High,
+        group: "hardening".into(),
+        controls: vec![],
+        evidence: String::new(),
+    };
+    let results = vec![r("a", Status::Pass), r("b", Status::Fail)];
+    let now = 10 * 24 * 3_600_000;
+    let fresh = super::score_check_results("h", &results, Some(now), now);
+    let stale = super::score_check_results("h", &results, Some(0), now);
+    assert_eq!(fresh.rule_pack_version, "p@1");
+    assert!(fresh.score > 0.0);
+    assert_eq!(stale.score, 0.0, "ten days without a report: freshness 0");
+    let never = super::score_check_results("h", &results, None, now);
+    assert_eq!(never.score, 0.0);
+}
