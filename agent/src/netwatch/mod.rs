@@ -1,0 +1,1 @@
+//! Network watch (work in progress).
