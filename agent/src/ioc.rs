@@ -166,7 +166,7 @@ impl IocSet {
                 }
             }
         }
-        self.cidrs.sort_by(|a, b| b.0.cmp(&a.0));
+        self.cidrs.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
         self.domains.upsert(additions.domains);
         self.sha256.upsert(additions.sha256);
         self.md5.upsert(additions.md5);
@@ -685,9 +685,9 @@ mod tests {
     fn memory_of_100k_indicators() {
         let before = rss_kib();
         let mut s = IocSet::new();
-        let mut version = 0;
         // Built in deltas of 10,000 so the input vectors stay small next to the set.
         for chunk in 0..10u32 {
+            let version = u64::from(chunk);
             let mut add = Vec::with_capacity(10_000);
             for i in 0..10_000u32 {
                 let n = chunk * 10_000 + i;
@@ -715,7 +715,6 @@ mod tests {
             }
             let r = s.apply(version + 1, version, &add, &[]).expect("apply");
             assert!(r.rejected.is_empty(), "{:?}", r.rejected.first());
-            version += 1;
         }
         assert_eq!(s.len(), 100_000);
         let after = rss_kib();

@@ -78,10 +78,11 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
             let words: Vec<&str> = s.split_whitespace().collect();
             words == ["install", "ok", "installed"]
         });
-        if let (true, Some(n), Some(v)) = (installed, name, version) {
-            if !n.is_empty() && !v.is_empty() {
-                found.push((n.to_string(), arch.to_string(), v.to_string()));
-            }
+        if let (true, Some(n), Some(v)) = (installed, name, version)
+            && !n.is_empty()
+            && !v.is_empty()
+        {
+            found.push((n.to_string(), arch.to_string(), v.to_string()));
         }
     }
     let mut per_name: HashMap<&str, usize> = HashMap::new();

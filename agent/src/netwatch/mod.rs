@@ -35,8 +35,7 @@ use crate::units::parse_duration;
 pub const IOC_REPEAT_MS: i64 = 10 * 60 * 1000;
 
 /// Note attached to listeners flagged on workstations.
-pub const NOTE_WORKSTATION_LISTENER: &str =
-    "listens on a non-loopback address on a workstation";
+pub const NOTE_WORKSTATION_LISTENER: &str = "listens on a non-loopback address on a workstation";
 
 /// `[netwatch]` as written in the agent config file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -179,13 +178,7 @@ impl Netwatch {
     /// Diffs `snap` against the previous poll and emits the changes and IOC hits.
     ///
     /// `now_ms` is milliseconds since the Unix epoch (IOC expiry and repeat suppression).
-    pub fn poll(
-        &mut self,
-        snap: Snapshot,
-        ioc: &IocSet,
-        now_ms: i64,
-        sink: &mut dyn FindingSink,
-    ) {
+    pub fn poll(&mut self, snap: Snapshot, ioc: &IocSet, now_ms: i64, sink: &mut dyn FindingSink) {
         let owner_of = |s: &SocketEntry| -> Owner {
             let info = s.pid.and_then(|p| snap.procs.get(&p));
             let uid = info.and_then(|i| i.uid).unwrap_or(s.uid);
@@ -223,14 +216,24 @@ impl Netwatch {
                     ev.note = Some(NOTE_WORKSTATION_LISTENER.to_string());
                     ev.severity = Severity::Medium;
                 }
-                opened.push(Pending::new(ev, (*proto, *local, None), local.ip(), local.port()));
+                opened.push(Pending::new(
+                    ev,
+                    (*proto, *local, None),
+                    local.ip(),
+                    local.port(),
+                ));
             }
         }
         let mut closed = Vec::new();
         for ((proto, local), o) in &self.listeners {
             if !listeners.contains_key(&(*proto, *local)) {
                 let ev = net_event(NetEventKind::ListenClosed, *proto, *local, None, o);
-                closed.push(Pending::new(ev, (*proto, *local, None), local.ip(), local.port()));
+                closed.push(Pending::new(
+                    ev,
+                    (*proto, *local, None),
+                    local.ip(),
+                    local.port(),
+                ));
             }
         }
         self.emit_capped(opened, "new listeners", sink);
@@ -248,7 +251,13 @@ impl Netwatch {
         let mut closed = Vec::new();
         for ((proto, local, remote), o) in &self.conns {
             if !conns.contains_key(&(*proto, *local, *remote)) {
-                let ev = net_event(NetEventKind::ConnectClosed, *proto, *local, Some(*remote), o);
+                let ev = net_event(
+                    NetEventKind::ConnectClosed,
+                    *proto,
+                    *local,
+                    Some(*remote),
+                    o,
+                );
                 let key = (*proto, *local, Some(*remote));
                 closed.push(Pending::new(ev, key, remote.ip(), remote.port()));
             }
@@ -310,7 +319,8 @@ impl Netwatch {
                 first_socket.entry(p).or_insert(s);
             }
         }
-        self.exe_hits.retain(|(pid, _)| snap.procs.contains_key(pid));
+        self.exe_hits
+            .retain(|(pid, _)| snap.procs.contains_key(pid));
         let mut pids: Vec<&u32> = snap.procs.keys().collect();
         pids.sort_unstable();
         for pid in pids {
@@ -342,7 +352,12 @@ impl Netwatch {
                 ev.proto = String::new();
                 ev.local = String::new();
             }
-            ioc_fields(&mut ev, &m, "executable", info.cmdline.as_deref().map(str::to_string));
+            ioc_fields(
+                &mut ev,
+                &m,
+                "executable",
+                info.cmdline.as_deref().map(str::to_string),
+            );
             let addr = sock.map_or(unspecified, |s| s.local);
             hits.push(Pending::new(ev, (Proto::Tcp, addr, None), addr.ip(), 0));
         }
@@ -353,7 +368,7 @@ impl Netwatch {
     /// with one final line for what still does not fit.
     fn emit_capped(&self, mut pending: Vec<Pending>, what: &str, sink: &mut dyn FindingSink) {
         let cap = self.max_events;
-        pending.sort_by(|a, b| a.key.cmp(&b.key));
+        pending.sort_by_key(|p| p.key);
         if pending.len() <= cap {
             for p in pending {
                 sink.emit(Finding::NetEvent(p.ev));
@@ -432,10 +447,10 @@ impl Pending {
 
 /// One event for a group: the event itself when alone, else a summary naming count and ports.
 fn summarise(mut group: Vec<Pending>, what: &str, cap: usize) -> NetEvent {
-    if group.len() == 1 {
-        if let Some(p) = group.pop() {
-            return p.ev;
-        }
+    if group.len() == 1
+        && let Some(p) = group.pop()
+    {
+        return p.ev;
     }
     let n = group.len();
     let severity = group

@@ -178,7 +178,8 @@ pub struct ProcReader {
     /// Whether an fd scan was ever done (the maps above mean something).
     scanned: bool,
     hashes: HashMap<FileId, Digests>,
-    passwd: Option<(i64, i64, Arc<HashMap<u32, Arc<str>>>)>,
+    /// `/etc/passwd` mtime and the uid → name map read from it.
+    passwd: Option<((i64, i64), UserMap)>,
     buf: Vec<u8>,
     stats: ReadStats,
 }
@@ -247,12 +248,9 @@ impl ProcReader {
 
         let users = self.users();
         let mut procs: HashMap<u32, ProcInfo> = HashMap::new();
-        for s in &sockets {
-            if let Some(pid) = s.pid {
-                if !procs.contains_key(&pid) {
-                    let info = self.proc_info(pid, opts, true);
-                    procs.insert(pid, info);
-                }
+        for pid in sockets.iter().filter_map(|s| s.pid) {
+            if let std::collections::hash_map::Entry::Vacant(e) = procs.entry(pid) {
+                e.insert(self.proc_info(pid, opts, true));
             }
         }
         if opts.hash_executables {
@@ -287,8 +285,9 @@ impl ProcReader {
         // when an owner is gone.
         let owners_alive = all_known && {
             let pids: HashSet<u32> = self.inode_owner.values().copied().collect();
-            pids.iter()
-                .all(|p| std::fs::symlink_metadata(self.root.join("proc").join(p.to_string())).is_ok())
+            pids.iter().all(|p| {
+                std::fs::symlink_metadata(self.root.join("proc").join(p.to_string())).is_ok()
+            })
         };
         if self.scanned && all_known && owners_alive {
             self.stats.fd_scans_skipped += 1;
@@ -413,10 +412,12 @@ impl ProcReader {
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
         };
-        if let Some(d) = self.hashes.get(&id) {
-            if !want_md5 || d.md5.is_some() {
-                return Some(*d);
-            }
+        if let Some(d) = self
+            .hashes
+            .get(&id)
+            .filter(|d| !want_md5 || d.md5.is_some())
+        {
+            return Some(*d);
         }
         let mut f = std::fs::File::open(exe_link).ok()?;
         let mut sha = Sha256::new();
@@ -447,24 +448,25 @@ impl ProcReader {
     }
 
     /// Uid → name from `<root>/etc/passwd`, re-read when its mtime changes.
-    fn users(&mut self) -> Arc<HashMap<u32, Arc<str>>> {
+    fn users(&mut self) -> UserMap {
         let path = self.root.join("etc/passwd");
         let stamp = std::fs::metadata(&path)
             .map(|m| (m.mtime(), m.mtime_nsec()))
             .unwrap_or((0, 0));
-        if let Some((s, ns, map)) = &self.passwd {
-            if (*s, *ns) == stamp {
-                return map.clone();
-            }
+        if let Some((_, map)) = self.passwd.as_ref().filter(|(s, _)| *s == stamp) {
+            return map.clone();
         }
         let map: HashMap<u32, Arc<str>> = std::fs::read_to_string(&path)
             .map(|t| parse_passwd(&t))
             .unwrap_or_default();
         let map = Arc::new(map);
-        self.passwd = Some((stamp.0, stamp.1, map.clone()));
+        self.passwd = Some((stamp, map.clone()));
         map
     }
 }
+
+/// Uid → user name.
+type UserMap = Arc<HashMap<u32, Arc<str>>>;
 
 /// Identity of an executable's content for the hash cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -484,7 +486,14 @@ struct Digests {
 
 /// Whether an executable path is somewhere users or attackers can write (or not a file at all).
 pub fn is_writable_location(exe: &str) -> bool {
-    const PREFIXES: [&str; 6] = ["/tmp/", "/var/tmp/", "/dev/shm/", "/home/", "/root/", "/run/user/"];
+    const PREFIXES: [&str; 6] = [
+        "/tmp/",
+        "/var/tmp/",
+        "/dev/shm/",
+        "/home/",
+        "/root/",
+        "/run/user/",
+    ];
     PREFIXES.iter().any(|p| exe.starts_with(p))
         || exe.starts_with("/memfd:")
         || exe.ends_with(" (deleted)")
@@ -642,7 +651,13 @@ mod tests {
             parse_addr(b"0000000000000000FFFF00000100007F:0035"),
             Some("[::ffff:127.0.0.1]:53".parse().expect("addr"))
         );
-        for bad in [&b""[..], b"0100007F", b"0100007:0050", b"0100007G:0050", b"0100007F:1FFFF"] {
+        for bad in [
+            &b""[..],
+            b"0100007F",
+            b"0100007:0050",
+            b"0100007G:0050",
+            b"0100007F:1FFFF",
+        ] {
             assert_eq!(parse_addr(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -692,7 +707,9 @@ mod tests {
         assert_eq!(socket_inode(b"/dev/null"), None);
         assert_eq!(status_euid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(0));
         assert_eq!(parse_dec(b"99999999999999999999999"), None);
-        let pw = parse_passwd("root:x:0:0:root:/root:/bin/bash\nbad\nalice:x:1000:1000::/home/a:/bin/sh\n");
+        let pw = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nbad\nalice:x:1000:1000::/home/a:/bin/sh\n",
+        );
         assert_eq!(pw.get(&1000).map(|s| &**s), Some("alice"));
         assert!(is_writable_location("/tmp/x"));
         assert!(is_writable_location("/home/a/.cache/x"));

@@ -26,8 +26,16 @@ fn sock(proto: Proto, local: &str, remote: &str, state: u8, inode: u64, pid: u32
 }
 
 fn listen(local: &str, inode: u64, pid: u32) -> SocketEntry {
-    let proto = if local.starts_with('[') { Proto::Tcp6 } else { Proto::Tcp };
-    let any = if local.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+    let proto = if local.starts_with('[') {
+        Proto::Tcp6
+    } else {
+        Proto::Tcp
+    };
+    let any = if local.starts_with('[') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
     sock(proto, local, any, STATE_LISTEN, inode, pid)
 }
 
@@ -170,7 +178,14 @@ fn listener_diff_new_unchanged_closed() {
 fn workstation_non_loopback_listeners_are_flagged() {
     let mut nw = engine(HostRole::Workstation, 100);
     let mut out = Vec::new();
-    let udp = sock(Proto::Udp, "0.0.0.0:5353", "0.0.0.0:0", STATE_CLOSE, 14, 300);
+    let udp = sock(
+        Proto::Udp,
+        "0.0.0.0:5353",
+        "0.0.0.0:0",
+        STATE_CLOSE,
+        14,
+        300,
+    );
     nw.poll(
         snapshot(vec![
             listen("0.0.0.0:22", 10, 100),
@@ -352,12 +367,17 @@ fn ioc_peer_hit_is_critical_and_not_repeated_within_the_window() {
 
     // An indicator arriving later matches connections that already existed.
     let mut ioc2 = ioc_with(&[("cidr", "203.0.113.0/24")]);
-    ioc2.apply(2, 1, &[Indicator {
-        kind: "ip".into(),
-        value: "198.51.100.3".into(),
-        source: String::new(),
-        expires_at: 0,
-    }], &[])
+    ioc2.apply(
+        2,
+        1,
+        &[Indicator {
+            kind: "ip".into(),
+            value: "198.51.100.3".into(),
+            source: String::new(),
+            expires_at: 0,
+        }],
+        &[],
+    )
     .expect("delta");
     out.clear();
     nw.poll(snap(), &ioc2, NOW + IOC_REPEAT_MS + 2, &mut out);
@@ -396,7 +416,10 @@ fn ioc_executable_hash_hit_reported_once_per_process() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].pid, Some(666));
     assert_eq!(hits[0].local, "0.0.0.0:4444");
-    assert_eq!(hits[0].indicator, Some(format!("sha256:{}", hex::encode(digest))));
+    assert_eq!(
+        hits[0].indicator,
+        Some(format!("sha256:{}", hex::encode(digest)))
+    );
     out.clear();
     nw.poll(snap, &ioc, NOW + 5000, &mut out);
     assert!(out.is_empty(), "{out:?}");
@@ -417,7 +440,10 @@ impl Fixture {
         let f = Self {
             dir: tempfile::tempdir().expect("tempdir"),
         };
-        f.write("etc/passwd", "root:x:0:0:root:/root:/bin/bash\nsshd:x:105:65534::/run/sshd:/usr/sbin/nologin\n");
+        f.write(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nsshd:x:105:65534::/run/sshd:/usr/sbin/nologin\n",
+        );
         for t in ["tcp", "tcp6", "udp", "udp6"] {
             f.write(&format!("proc/net/{t}"), TCP_HEADER);
         }
@@ -455,12 +481,19 @@ impl Fixture {
         cl.push('\0');
         self.write(&format!("proc/{pid}/cmdline"), &cl);
         // fd 0..2 are not sockets.
-        for (fd, target) in [(0, "/dev/null"), (1, "pipe:[999]"), (2, "anon_inode:[eventfd]")] {
+        for (fd, target) in [
+            (0, "/dev/null"),
+            (1, "pipe:[999]"),
+            (2, "anon_inode:[eventfd]"),
+        ] {
             let _ = std::os::unix::fs::symlink(target, base.join(format!("fd/{fd}")));
         }
         for (i, inode) in inodes.iter().enumerate() {
-            std::os::unix::fs::symlink(format!("socket:[{inode}]"), base.join(format!("fd/{}", i + 3)))
-                .expect("fd link");
+            std::os::unix::fs::symlink(
+                format!("socket:[{inode}]"),
+                base.join(format!("fd/{}", i + 3)),
+            )
+            .expect("fd link");
         }
     }
 }
@@ -479,7 +512,13 @@ fn reader_attributes_sockets_from_a_fixture_tree() {
         &[
             &line("00000000:0016", "00000000:0000", STATE_LISTEN, 0, 5001),
             &line("0F02000A:0016", "0200000A:C350", STATE_ESTABLISHED, 0, 5002),
-            &line("0F02000A:9C40", "077100CB:01BB", STATE_ESTABLISHED, 1000, 5003),
+            &line(
+                "0F02000A:9C40",
+                "077100CB:01BB",
+                STATE_ESTABLISHED,
+                1000,
+                5003,
+            ),
         ],
     );
     fx.table(
@@ -494,12 +533,24 @@ fn reader_attributes_sockets_from_a_fixture_tree() {
     );
     fx.table(
         "udp",
-        &[&line("0100007F:0035", "00000000:0000", STATE_CLOSE, 101, 5005)],
+        &[&line(
+            "0100007F:0035",
+            "00000000:0000",
+            STATE_CLOSE,
+            101,
+            5005,
+        )],
     );
     // udp6 absent entirely: a host without IPv6.
     std::fs::remove_file(fx.root().join("proc/net/udp6")).expect("rm");
     fx.process(1, "/sbin/init", 0, &["/sbin/init"], &[]);
-    fx.process(412, "/usr/sbin/sshd", 0, &["sshd: /usr/sbin/sshd -D"], &[5001, 5004]);
+    fx.process(
+        412,
+        "/usr/sbin/sshd",
+        0,
+        &["sshd: /usr/sbin/sshd -D"],
+        &[5001, 5004],
+    );
     fx.process(900, "/usr/sbin/sshd", 105, &["sshd: alice"], &[5002]);
     // A child sharing the listener: the lowest pid owns it.
     fx.process(901, "/usr/sbin/sshd", 0, &["sshd: child"], &[5001]);
@@ -564,7 +615,10 @@ fn reader_attributes_sockets_from_a_fixture_tree() {
     let snap = r.read(ReadOptions::default()).expect("read");
     assert_eq!(r.stats().fd_scans, 3);
     assert_eq!(
-        snap.sockets.iter().find(|s| s.inode == 5006).and_then(|s| s.pid),
+        snap.sockets
+            .iter()
+            .find(|s| s.inode == 5006)
+            .and_then(|s| s.pid),
         None
     );
 }
@@ -628,7 +682,12 @@ fn real_listener_is_reported_and_then_closed() {
     let mut nw = engine(HostRole::Server, 100_000);
     let ioc = IocSet::new();
     let mut out = Vec::new();
-    nw.poll(reader.read(ReadOptions::default()).expect("read"), &ioc, NOW, &mut out);
+    nw.poll(
+        reader.read(ReadOptions::default()).expect("read"),
+        &ioc,
+        NOW,
+        &mut out,
+    );
     let ev = net_events(&out);
     let mine = ev
         .iter()
@@ -641,7 +700,12 @@ fn real_listener_is_reported_and_then_closed() {
 
     drop(listener);
     out.clear();
-    nw.poll(reader.read(ReadOptions::default()).expect("read"), &ioc, NOW + 5000, &mut out);
+    nw.poll(
+        reader.read(ReadOptions::default()).expect("read"),
+        &ioc,
+        NOW + 5000,
+        &mut out,
+    );
     let ev = net_events(&out);
     let closed = ev
         .iter()
@@ -649,7 +713,8 @@ fn real_listener_is_reported_and_then_closed() {
         .unwrap_or_else(|| panic!("close of {local} not reported in {ev:#?}"));
     assert_eq!(closed.pid, Some(own_pid()));
     assert!(
-        !ev.iter().any(|e| e.kind == NetEventKind::Listen && e.local == local),
+        !ev.iter()
+            .any(|e| e.kind == NetEventKind::Listen && e.local == local),
         "not reported twice"
     );
 }
@@ -665,7 +730,12 @@ fn real_connection_to_a_listed_loopback_address_is_an_ioc_hit() {
     let mut reader = ProcReader::new("/");
     let mut nw = engine(HostRole::Server, 100_000);
     let mut out = Vec::new();
-    nw.poll(reader.read(ReadOptions::default()).expect("read"), &ioc, NOW, &mut out);
+    nw.poll(
+        reader.read(ReadOptions::default()).expect("read"),
+        &ioc,
+        NOW,
+        &mut out,
+    );
     let ev = net_events(&out);
     let hit = ev
         .iter()
@@ -704,7 +774,10 @@ fn sha256_file(p: &Path) -> String {
 #[test]
 fn real_executable_owning_a_socket_matches_its_sha256() {
     let _listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let ioc = ioc_with(&[("sha256", &sha256_file(&std::env::current_exe().expect("exe")))]);
+    let ioc = ioc_with(&[(
+        "sha256",
+        &sha256_file(&std::env::current_exe().expect("exe")),
+    )]);
     let mut reader = ProcReader::new("/");
     let mut nw = engine(HostRole::Server, 100_000);
     let mut out = Vec::new();
@@ -720,7 +793,12 @@ fn real_executable_owning_a_socket_matches_its_sha256() {
         .collect();
     assert_eq!(hits.len(), 1, "{hits:#?}");
     assert_eq!(hits[0].pid, Some(own_pid()));
-    assert!(hits[0].indicator.as_deref().is_some_and(|i| i.starts_with("sha256:")));
+    assert!(
+        hits[0]
+            .indicator
+            .as_deref()
+            .is_some_and(|i| i.starts_with("sha256:"))
+    );
     assert_eq!(hits[0].exe.as_deref(), Some(own_exe().as_str()));
 }
 
@@ -766,7 +844,10 @@ fn real_process_running_from_tmp_matches_without_sockets() {
     let hit = found.expect("IOC hit for the copied binary");
     assert_eq!(hit.pid, Some(child.id()));
     assert_eq!(hit.exe.as_deref(), Some(copy.to_str().expect("utf8")));
-    assert_eq!(hit.cmdline.as_deref(), Some(format!("{} 30", copy.display()).as_str()));
+    assert_eq!(
+        hit.cmdline.as_deref(),
+        Some(format!("{} 30", copy.display()).as_str())
+    );
     assert_eq!(hit.local, "", "no socket");
 }
 
@@ -796,7 +877,13 @@ fn runner_polls_a_fixture_root_until_stopped() {
     let fx = Fixture::new();
     fx.table(
         "tcp",
-        &[&line("00000000:0016", "00000000:0000", STATE_LISTEN, 0, 7001)],
+        &[&line(
+            "00000000:0016",
+            "00000000:0000",
+            STATE_LISTEN,
+            0,
+            7001,
+        )],
     );
     fx.process(10, "/usr/sbin/sshd", 0, &["sshd"], &[7001]);
     let (tx, rx) = mpsc::channel();
@@ -812,7 +899,9 @@ fn runner_polls_a_fixture_root_until_stopped() {
         Box::new(ChannelSink(tx)),
     )
     .expect("spawn");
-    let first = rx.recv_timeout(Duration::from_secs(5)).expect("listen event");
+    let first = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("listen event");
     match first {
         Finding::NetEvent(e) => {
             assert_eq!(e.kind, NetEventKind::Listen);
@@ -824,10 +913,15 @@ fn runner_polls_a_fixture_root_until_stopped() {
     }
     // Remove the listener; the next poll reports it closed.
     fx.table("tcp", &[]);
-    let next = rx.recv_timeout(Duration::from_secs(5)).expect("closed event");
+    let next = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("closed event");
     assert!(matches!(next, Finding::NetEvent(ref e) if e.kind == NetEventKind::ListenClosed));
     h.stop();
-    assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "stopped");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(100)).is_err(),
+        "stopped"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
