@@ -12,6 +12,7 @@
 //! Inbound connections (local port = a listening port) are matched against IOCs but not diffed:
 //! on a server they are the service's normal traffic and would flood the uplink.
 
+mod netlink;
 pub mod procfs;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

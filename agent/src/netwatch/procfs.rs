@@ -17,6 +17,8 @@ use std::sync::Arc;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
+use super::netlink::DiagSocket;
+
 /// Errors reading a snapshot.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -159,10 +161,14 @@ pub struct ReadOptions {
 /// Counters about the reader's work, for measurement and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Full `/proc/*/fd` scans done.
+    /// Full `/proc/*/fd` scans done (reading every fd link).
     pub fd_scans: u64,
     /// Scans skipped because every socket inode was already known.
     pub fd_scans_skipped: u64,
+    /// Incremental scans (only new fd numbers read) that found every new inode.
+    pub fd_scans_incremental: u64,
+    /// Socket tables read over netlink rather than `/proc/net`.
+    pub netlink_dumps: u64,
     /// Executables hashed (cache misses).
     pub files_hashed: u64,
 }
@@ -177,6 +183,11 @@ pub struct ProcReader {
     inode_unowned: HashSet<u64>,
     /// Whether an fd scan was ever done (the maps above mean something).
     scanned: bool,
+    /// Per pid, fd number → socket inode (0: not a socket) as read at the last scan.
+    fd_seen: HashMap<u32, HashMap<u32, u64>>,
+    /// Whether to ask the kernel over netlink instead of reading `/proc/net` (root `/` only).
+    netlink: bool,
+    diag: Option<DiagSocket>,
     hashes: HashMap<FileId, Digests>,
     /// `/etc/passwd` mtime and the uid → name map read from it.
     passwd: Option<((i64, i64), UserMap)>,
@@ -190,18 +201,30 @@ const MAX_HASH_BYTES: u64 = 512 << 20;
 const MAX_HASH_CACHE: usize = 4096;
 
 impl ProcReader {
-    /// A reader of `<root>/proc` (`/` for the running host).
+    /// A reader of `<root>/proc` (`/` for the running host, where socket tables come from netlink
+    /// `sock_diag` when available).
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let netlink = root == Path::new("/");
         Self {
-            root: root.into(),
+            netlink,
+            root,
             inode_owner: HashMap::new(),
             inode_unowned: HashSet::new(),
             scanned: false,
+            fd_seen: HashMap::new(),
+            diag: None,
             hashes: HashMap::new(),
             passwd: None,
             buf: Vec::with_capacity(64 << 10),
             stats: ReadStats::default(),
         }
+    }
+
+    /// Reads socket tables from `/proc/net` even for the root `/` (for comparison and tests).
+    pub fn without_netlink(mut self) -> Self {
+        self.netlink = false;
+        self
     }
 
     /// Work done so far.
@@ -221,6 +244,11 @@ impl ProcReader {
         let mut first_err = None;
         let mut any = false;
         for proto in Proto::ALL {
+            if self.netlink && self.dump_netlink(proto, &mut sockets) {
+                any = true;
+                self.stats.netlink_dumps += 1;
+                continue;
+            }
             let path = self.root.join("proc/net").join(proto.as_str());
             match read_into(&path, &mut self.buf) {
                 Ok(()) => {
@@ -274,68 +302,151 @@ impl ProcReader {
         })
     }
 
-    /// Fills `pid` of each socket, rescanning `/proc/*/fd` only when needed.
+    /// Appends `proto`'s table from netlink; false (and `sockets` unchanged) when unavailable.
+    fn dump_netlink(&mut self, proto: Proto, sockets: &mut Vec<SocketEntry>) -> bool {
+        if self.diag.is_none() {
+            match DiagSocket::open() {
+                Ok(d) => self.diag = Some(d),
+                Err(e) => {
+                    tracing::debug!(error = %e, "No sock_diag; reading /proc/net.");
+                    self.netlink = false;
+                    return false;
+                }
+            }
+        }
+        let Some(diag) = self.diag.as_mut() else {
+            return false;
+        };
+        let before = sockets.len();
+        match diag.dump(proto, sockets) {
+            Ok(()) => true,
+            Err(e) => {
+                // E.g. udp_diag not loaded: this table comes from /proc/net. The socket may hold
+                // unread replies now, so the next dump starts on a fresh one.
+                tracing::debug!(proto = proto.as_str(), error = %e, "sock_diag dump failed.");
+                sockets.truncate(before);
+                self.diag = None;
+                false
+            }
+        }
+    }
+
+    /// Fills `pid` of each socket. The expensive part, a `readlink` of every fd on the host, is
+    /// avoided when it can be: no walk at all when every inode is known and its owner alive; an
+    /// incremental walk when new inodes appeared, which lists every fd directory but reads only
+    /// the links that may have changed (see [`ProcReader::scan_fds`]); a full walk when that does
+    /// not find them all or an owner exited.
     fn attribute(&mut self, sockets: &mut [SocketEntry]) {
-        let all_known = sockets.iter().all(|s| {
-            s.inode == 0
-                || self.inode_owner.contains_key(&s.inode)
-                || self.inode_unowned.contains(&s.inode)
-        });
-        // A process that exited may have handed its sockets to another (fork, SCM_RIGHTS): rescan
-        // when an owner is gone.
-        let owners_alive = all_known && {
+        let unknown: HashSet<u64> = sockets
+            .iter()
+            .map(|s| s.inode)
+            .filter(|i| {
+                *i != 0 && !self.inode_owner.contains_key(i) && !self.inode_unowned.contains(i)
+            })
+            .collect();
+        let owners_alive = self.scanned && {
             let pids: HashSet<u32> = self.inode_owner.values().copied().collect();
             pids.iter().all(|p| {
                 std::fs::symlink_metadata(self.root.join("proc").join(p.to_string())).is_ok()
             })
         };
-        if self.scanned && all_known && owners_alive {
+        let mut found = None;
+        if owners_alive && unknown.is_empty() {
             self.stats.fd_scans_skipped += 1;
-        } else {
-            self.stats.fd_scans += 1;
-            self.scanned = true;
-            let found = self.scan_fds();
-            self.inode_owner.clear();
-            self.inode_unowned.clear();
-            for s in sockets.iter().filter(|s| s.inode != 0) {
-                match found.get(&s.inode) {
-                    Some(pid) => {
-                        self.inode_owner.insert(s.inode, *pid);
-                    }
-                    None => {
-                        self.inode_unowned.insert(s.inode);
-                    }
-                }
+            found = Some(HashMap::new());
+        } else if owners_alive {
+            let live: HashSet<u64> = sockets.iter().map(|s| s.inode).collect();
+            let f = self.scan_fds(Some(&live));
+            if unknown.iter().all(|i| f.contains_key(i)) {
+                self.stats.fd_scans_incremental += 1;
+                found = Some(f);
             }
         }
-        for s in sockets.iter_mut() {
-            s.pid = self.inode_owner.get(&s.inode).copied();
+        let (found, full) = match found {
+            Some(f) => (f, false),
+            None => {
+                self.stats.fd_scans += 1;
+                (self.scan_fds(None), true)
+            }
+        };
+        self.scanned = true;
+        let old = std::mem::take(&mut self.inode_owner);
+        self.inode_unowned.clear();
+        for s in sockets.iter_mut().filter(|s| s.inode != 0) {
+            let owner = found
+                .get(&s.inode)
+                .or_else(|| (!full).then(|| old.get(&s.inode)).flatten())
+                .copied();
+            match owner {
+                Some(pid) => {
+                    self.inode_owner.insert(s.inode, pid);
+                }
+                None => {
+                    self.inode_unowned.insert(s.inode);
+                }
+            }
+            s.pid = owner;
         }
     }
 
     /// Socket inode → lowest pid holding it, over every readable `/proc/PID/fd`.
-    fn scan_fds(&self) -> HashMap<u64, u32> {
+    ///
+    /// A full scan (`live == None`) reads every link. An incremental one trusts an fd number that
+    /// held a socket still in the tables (`live`) at the previous scan, and reads the rest: new fd
+    /// numbers, non-socket fds (a closed file's number may now be a socket) and fds whose socket
+    /// is gone (the number may have been reused). Only an fd closed and reused for a new socket
+    /// while its old socket lives on elsewhere (shared) escapes it; the caller then falls back to
+    /// a full scan because the new inode is not found.
+    fn scan_fds(&mut self, live: Option<&HashSet<u64>>) -> HashMap<u64, u32> {
+        use rustix::fs::{Dir, Mode, OFlags};
         let mut found: HashMap<u64, u32> = HashMap::new();
-        let mut fd_dir = PathBuf::new();
-        for pid in self.pids() {
-            fd_dir.clone_from(&self.root);
-            fd_dir.push("proc");
-            fd_dir.push(pid.to_string());
-            fd_dir.push("fd");
-            let Ok(entries) = std::fs::read_dir(&fd_dir) else {
+        let pids = self.pids();
+        let alive: HashSet<u32> = pids.iter().copied().collect();
+        self.fd_seen.retain(|p, _| alive.contains(p));
+        let mut link = [0u8; 64];
+        for pid in pids {
+            let path = self.pid_path(pid, "fd");
+            let Ok(fd) = rustix::fs::open(
+                &path,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let Ok(target) = std::fs::read_link(entry.path()) else {
+            let Ok(mut dir) = Dir::new(fd) else { continue };
+            let previous = live.and_then(|_| self.fd_seen.remove(&pid));
+            let mut seen = HashMap::with_capacity(previous.as_ref().map_or(16, HashMap::len));
+            while let Some(Ok(entry)) = dir.read() {
+                let name = entry.file_name();
+                let Some(n) = std::str::from_utf8(name.to_bytes())
+                    .ok()
+                    .and_then(|n| n.parse::<u32>().ok())
+                else {
+                    continue; // "." and ".."
+                };
+                let trusted = previous
+                    .as_ref()
+                    .and_then(|p| p.get(&n))
+                    .filter(|i| **i != 0 && live.is_some_and(|l| l.contains(i)));
+                if let Some(inode) = trusted {
+                    seen.insert(n, *inode);
+                    continue;
+                }
+                let Ok(dirfd) = dir.fd() else { break };
+                // `socket:[N]` fits easily; longer targets are truncated and are not sockets.
+                let Ok(len) = rustix::fs::readlinkat_raw(dirfd, name, &mut link[..]) else {
                     continue;
                 };
-                if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
+                let inode = socket_inode(&link[..len.min(link.len())]).unwrap_or(0);
+                seen.insert(n, inode);
+                if inode != 0 {
                     found
                         .entry(inode)
                         .and_modify(|p| *p = (*p).min(pid))
                         .or_insert(pid);
                 }
             }
+            self.fd_seen.insert(pid, seen);
         }
         found
     }

@@ -606,11 +606,71 @@ fn reader_attributes_sockets_from_a_fixture_tree() {
     );
     fx.process(950, "/usr/sbin/avahi-daemon", 0, &["avahi-daemon"], &[5006]);
     let snap = r.read(ReadOptions::default()).expect("read");
-    assert_eq!(r.stats().fd_scans, 2);
+    assert_eq!(
+        (r.stats().fd_scans, r.stats().fd_scans_incremental),
+        (1, 1),
+        "found by reading only new fds"
+    );
     let s = snap.sockets.iter().find(|s| s.inode == 5006).expect("new");
     assert_eq!(s.pid, Some(950));
     assert_eq!(s.local, addr("0.0.0.0:5353"));
-    // An owner that exited: rescan.
+    assert_eq!(
+        snap.sockets
+            .iter()
+            .find(|s| s.inode == 5001)
+            .and_then(|s| s.pid),
+        Some(412),
+        "known owners kept"
+    );
+
+    // An fd number reused for a new socket: the incremental scan cannot see it, a full one does.
+    let fd3 = fx.root().join("proc/900/fd/3");
+    std::fs::remove_file(&fd3).expect("rm");
+    std::os::unix::fs::symlink("socket:[5007]", &fd3).expect("relink");
+    fx.table(
+        "udp",
+        &[
+            &line("0100007F:0035", "00000000:0000", STATE_CLOSE, 101, 5005),
+            &line("00000000:14E9", "00000000:0000", STATE_CLOSE, 0, 5006),
+            &line("00000000:0045", "00000000:0000", STATE_CLOSE, 0, 5007),
+        ],
+    );
+    let snap = r.read(ReadOptions::default()).expect("read");
+    assert_eq!(r.stats().fd_scans, 2);
+    assert_eq!(
+        snap.sockets
+            .iter()
+            .find(|s| s.inode == 5007)
+            .and_then(|s| s.pid),
+        Some(900)
+    );
+
+    // A socket closed and its fd number reused for a new one (the usual lowest-free-fd case):
+    // the incremental scan re-reads fds whose socket is gone and finds it.
+    let fd4 = fx.root().join("proc/412/fd/4");
+    std::fs::remove_file(&fd4).expect("rm");
+    std::os::unix::fs::symlink("socket:[5008]", &fd4).expect("relink");
+    fx.table(
+        "tcp6",
+        &[&line(
+            "00000000000000000000000000000000:0050",
+            "00000000000000000000000000000000:0000",
+            STATE_LISTEN,
+            0,
+            5008,
+        )],
+    );
+    let snap = r.read(ReadOptions::default()).expect("read");
+    assert_eq!((r.stats().fd_scans, r.stats().fd_scans_incremental), (2, 2));
+    assert_eq!(
+        snap.sockets
+            .iter()
+            .find(|s| s.inode == 5008)
+            .and_then(|s| s.pid),
+        Some(412)
+    );
+
+    // An owner that exited: full rescan, its socket is no longer attributed to it.
     std::fs::remove_dir_all(fx.root().join("proc/950")).expect("rm");
     let snap = r.read(ReadOptions::default()).expect("read");
     assert_eq!(r.stats().fd_scans, 3);
@@ -620,6 +680,11 @@ fn reader_attributes_sockets_from_a_fixture_tree() {
             .find(|s| s.inode == 5006)
             .and_then(|s| s.pid),
         None
+    );
+    assert_eq!(
+        r.stats().netlink_dumps,
+        0,
+        "fixture roots never use netlink"
     );
 }
 
@@ -717,6 +782,45 @@ fn real_listener_is_reported_and_then_closed() {
             .any(|e| e.kind == NetEventKind::Listen && e.local == local),
         "not reported twice"
     );
+}
+
+#[test]
+fn netlink_and_proc_net_agree_on_a_real_socket() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let local = listener.local_addr().expect("addr");
+    let mut via_netlink = ProcReader::new("/");
+    let mut via_proc = ProcReader::new("/").without_netlink();
+    let a = via_netlink
+        .read(ReadOptions::default())
+        .expect("netlink read");
+    let b = via_proc.read(ReadOptions::default()).expect("proc read");
+    assert!(
+        via_netlink.stats().netlink_dumps >= 2,
+        "tcp and tcp6 over sock_diag"
+    );
+    assert_eq!(via_proc.stats().netlink_dumps, 0);
+    let find = |snap: &Snapshot| {
+        snap.sockets
+            .iter()
+            .find(|s| s.local == local && s.state == STATE_LISTEN)
+            .cloned()
+            .unwrap_or_else(|| panic!("{local} missing"))
+    };
+    let (x, y) = (find(&a), find(&b));
+    assert_eq!(x, y);
+    assert_eq!(x.pid, Some(own_pid()));
+    assert_ne!(x.inode, 0);
+    // Both see the same listening sockets of the host (other tests open and close sockets
+    // meanwhile, so only other processes' listeners are compared).
+    let listeners = |snap: &Snapshot| -> HashSet<(Proto, SocketAddr)> {
+        snap.sockets
+            .iter()
+            .filter(|s| s.proto.is_tcp() && s.is_listener() && s.pid != Some(own_pid()))
+            .map(|s| (s.proto, s.local))
+            .collect()
+    };
+    assert_eq!(listeners(&a), listeners(&b));
+    drop(listener);
 }
 
 #[test]
@@ -953,63 +1057,86 @@ fn cost_of_a_poll_with_10k_sockets() {
         listeners.push(l);
     }
     let ioc = ioc_with(&[("cidr", "203.0.113.0/24"), ("ip", "198.51.100.1")]);
-    let mut reader = ProcReader::new("/");
-    let mut nw = engine(HostRole::Server, 100);
+    let ms = |ns: u64, rounds: u64| ns as f64 / 1e6 / rounds as f64;
+    let rounds = 10u64;
+    let mut now = NOW;
 
-    let t0 = thread_cpu_ns();
-    let snap = reader.read(ReadOptions::default()).expect("read");
-    let t1 = thread_cpu_ns();
-    let n = snap.sockets.len();
-    let mut out = Vec::new();
-    nw.poll(snap, &ioc, NOW, &mut out);
-    let t2 = thread_cpu_ns();
-    assert!(n >= 10_050, "{n} sockets");
-    println!(
-        "sockets={n} first read (fd scan) {:.1} ms CPU, first diff {:.1} ms CPU, {} findings",
-        (t1 - t0) as f64 / 1e6,
-        (t2 - t1) as f64 / 1e6,
-        out.len()
-    );
-    assert!(out.len() <= 4 * 100, "capped");
+    for netlink in [true, false] {
+        let fresh = || {
+            let r = ProcReader::new("/");
+            if netlink { r } else { r.without_netlink() }
+        };
+        let label = if netlink { "netlink" } else { "/proc/net" };
+        // Full fd scan: a fresh reader (what happens at start and after an fd number reuse).
+        let mut full_ns = 0;
+        let mut n = 0;
+        for _ in 0..rounds {
+            let mut r = fresh();
+            let mut nw = engine(HostRole::Server, 100);
+            let a = thread_cpu_ns();
+            let snap = r.read(ReadOptions::default()).expect("read");
+            n = snap.sockets.len();
+            let mut out = Vec::new();
+            nw.poll(snap, &ioc, now, &mut out);
+            full_ns += thread_cpu_ns() - a;
+            assert!(out.len() <= 4 * 100, "capped: {}", out.len());
+            assert_eq!(r.stats().fd_scans, 1);
+        }
+        assert!(n >= 10_050, "{n} sockets");
 
-    let rounds = 10;
-    let mut read_ns = 0;
-    let mut poll_ns = 0;
-    for i in 0..rounds {
-        let a = thread_cpu_ns();
-        let snap = reader.read(ReadOptions::default()).expect("read");
-        let b = thread_cpu_ns();
+        let mut reader = fresh();
+        let mut nw = engine(HostRole::Server, 100);
         let mut out = Vec::new();
-        nw.poll(snap, &ioc, NOW + 5000 * (i + 1), &mut out);
-        let c = thread_cpu_ns();
-        read_ns += b - a;
-        poll_ns += c - b;
-        assert!(out.is_empty(), "steady state: {out:?}");
+        nw.poll(
+            reader.read(ReadOptions::default()).expect("read"),
+            &ioc,
+            now,
+            &mut out,
+        );
+        // Steady state: nothing changed, no fd scan.
+        let (mut read_ns, mut diff_ns) = (0, 0);
+        for _ in 0..rounds {
+            now += 5000;
+            let a = thread_cpu_ns();
+            let snap = reader.read(ReadOptions::default()).expect("read");
+            let b = thread_cpu_ns();
+            let mut out = Vec::new();
+            nw.poll(snap, &ioc, now, &mut out);
+            diff_ns += thread_cpu_ns() - b;
+            read_ns += b - a;
+            assert!(out.is_empty(), "steady state: {out:?}");
+        }
+        // A new socket every poll: incremental fd scan (only new fd numbers read).
+        let mut incr_ns = 0;
+        let mut extra = Vec::new();
+        for _ in 0..rounds {
+            now += 5000;
+            extra.push(TcpListener::bind("127.0.0.1:0").expect("bind"));
+            let a = thread_cpu_ns();
+            let snap = reader.read(ReadOptions::default()).expect("read");
+            let mut out = Vec::new();
+            nw.poll(snap, &ioc, now, &mut out);
+            incr_ns += thread_cpu_ns() - a;
+            assert_eq!(out.len(), 1, "{out:?}");
+        }
+        let st = reader.stats();
+        println!(
+            "[{label}] sockets={n}: full fd scan {:.1} ms CPU/poll; steady {:.1} ms \
+             (read {:.1} + diff {:.1}); new socket each poll {:.1} ms \
+             (skipped {}, incremental {}, full {})",
+            ms(full_ns, rounds),
+            ms(read_ns + diff_ns, rounds),
+            ms(read_ns, rounds),
+            ms(diff_ns, rounds),
+            ms(incr_ns, rounds),
+            st.fd_scans_skipped,
+            st.fd_scans_incremental,
+            st.fd_scans
+        );
+        if netlink {
+            assert!(ms(read_ns + diff_ns, rounds) < 50.0);
+            assert!(ms(incr_ns, rounds) < 50.0);
+        }
     }
-    let stats = reader.stats();
-    println!(
-        "steady state (fd scan skipped {}x): read {:.1} ms + diff {:.1} ms CPU per poll",
-        stats.fd_scans_skipped,
-        read_ns as f64 / 1e6 / rounds as f64,
-        poll_ns as f64 / 1e6 / rounds as f64
-    );
-    // Force the worst case: a new socket every poll means a full fd scan every poll.
-    let mut scan_ns = 0;
-    let mut extra = Vec::new();
-    for i in 0..rounds {
-        extra.push(TcpListener::bind("127.0.0.1:0").expect("bind"));
-        let a = thread_cpu_ns();
-        let snap = reader.read(ReadOptions::default()).expect("read");
-        let mut out = Vec::new();
-        nw.poll(snap, &ioc, NOW + 100_000 + 5000 * i, &mut out);
-        scan_ns += thread_cpu_ns() - a;
-    }
-    println!(
-        "with a full fd scan: {:.1} ms CPU per poll (read + diff); fd scans {}",
-        scan_ns as f64 / 1e6 / rounds as f64,
-        reader.stats().fd_scans
-    );
-    let per_poll_ms = scan_ns as f64 / 1e6 / rounds as f64;
-    assert!(per_poll_ms < 50.0, "{per_poll_ms} ms");
     drop(pairs);
 }
