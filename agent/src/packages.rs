@@ -391,4 +391,27 @@ Version: 5.2.15-2+b7
             ]
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn comparison_is_antisymmetric_reflexive_and_transitive(
+            a in "([0-9]{1,2}:)?[0-9a-z.+~]{0,6}(-[0-9a-z.+~]{0,4})?",
+            b in "([0-9]{1,2}:)?[0-9a-z.+~]{0,6}(-[0-9a-z.+~]{0,4})?",
+            c in "([0-9]{1,2}:)?[0-9a-z.+~]{0,6}(-[0-9a-z.+~]{0,4})?",
+        ) {
+            proptest::prop_assert_eq!(compare_debian_versions(&a, &a), Ordering::Equal);
+            proptest::prop_assert_eq!(
+                compare_debian_versions(&a, &b),
+                compare_debian_versions(&b, &a).reverse()
+            );
+            let mut v = [a.as_str(), b.as_str(), c.as_str()];
+            v.sort_by(|x, y| compare_debian_versions(x, y));
+            proptest::prop_assert!(compare_debian_versions(v[0], v[2]) != Ordering::Greater);
+        }
+
+        #[test]
+        fn arbitrary_status_files_do_not_panic(text in "\\PC{0,400}") {
+            let _ = parse_dpkg_status(&text);
+        }
+    }
 }

@@ -577,4 +577,20 @@ mod tests {
         assert!(split_csv("\"a\"b").is_err());
         assert!(split_csv("\"a").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_files_do_not_panic(text in "\\PC{0,300}") {
+            let _ = parse_import(&text, &defaults());
+        }
+
+        #[test]
+        fn accepted_values_are_already_normal(
+            value in "([0-9]{1,3}\\.){3}[0-9]{1,3}(/[0-9]{1,2})?|[a-zA-Z0-9-]{1,8}\\.[a-zA-Z]{2,4}|[0-9a-fA-F]{32}|[0-9a-fA-F]{64}"
+        ) {
+            if let Ok((kind, v)) = normalise(None, &value) {
+                proptest::prop_assert_eq!(normalise(Some(&kind), &v), Ok((kind.clone(), v.clone())));
+            }
+        }
+    }
 }

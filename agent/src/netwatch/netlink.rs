@@ -249,4 +249,12 @@ mod tests {
         assert_eq!((r[16], r[17]), (AF_INET6, IPPROTO_UDP));
         assert_eq!(&r[20..24], &[0xff; 4]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_replies_do_not_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let mut out = Vec::new();
+            let _ = parse_replies(&bytes, Proto::Tcp, 0, &mut out);
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! Reads a [`Snapshot`] of sockets and their owning processes from a `/proc` tree under a root.
 //!
 //! Design choice: everything the engine needs is gathered here in one pass so the diff logic in
-//! [`super::Netwatch`] stays pure. Each `/proc/net/{tcp,tcp6,udp,udp6}` file is read once into a
-//! reused buffer and parsed without per-line allocation. Mapping socket inodes to processes means
-//! a `readlink` of every file descriptor on the host, the expensive part; it is skipped when every
-//! socket inode was already accounted for by the previous scan. Executables are hashed once per
+//! [`super::Netwatch`] stays pure. Socket tables come from netlink `sock_diag` on the real root
+//! (binary, several times cheaper) or from `/proc/net/{tcp,tcp6,udp,udp6}`, each read once into a
+//! reused buffer and parsed without per-line allocation. Mapping socket inodes to processes needs
+//! a `readlink` of file descriptors under `/proc/*/fd`, the expensive part: it is skipped when
+//! every inode is already accounted for, and otherwise limited to the fds that may have changed
+//! (incremental scan), with a full scan as the fallback. Executables are hashed once per
 //! (device, inode, size, mtime) and only when hash indicators exist.
 
 use std::collections::{HashMap, HashSet};
@@ -278,7 +280,7 @@ impl ProcReader {
         let mut procs: HashMap<u32, ProcInfo> = HashMap::new();
         for pid in sockets.iter().filter_map(|s| s.pid) {
             if let std::collections::hash_map::Entry::Vacant(e) = procs.entry(pid) {
-                e.insert(self.proc_info(pid, opts, true));
+                e.insert(self.proc_info(pid, opts));
             }
         }
         if opts.hash_executables {
@@ -290,7 +292,7 @@ impl ProcReader {
                     continue;
                 };
                 if is_writable_location(&exe.to_string_lossy()) {
-                    let info = self.proc_info(pid, opts, true);
+                    let info = self.proc_info(pid, opts);
                     procs.insert(pid, info);
                 }
             }
@@ -468,7 +470,7 @@ impl ProcReader {
         p
     }
 
-    fn proc_info(&mut self, pid: u32, opts: ReadOptions, with_cmdline: bool) -> ProcInfo {
+    fn proc_info(&mut self, pid: u32, opts: ReadOptions) -> ProcInfo {
         let exe_link = self.pid_path(pid, "exe");
         let exe = std::fs::read_link(&exe_link)
             .ok()
@@ -476,22 +478,18 @@ impl ProcReader {
         let uid = std::fs::read_to_string(self.pid_path(pid, "status"))
             .ok()
             .and_then(|s| status_euid(&s));
-        let cmdline = if with_cmdline {
-            std::fs::read(self.pid_path(pid, "cmdline"))
-                .ok()
-                .filter(|b| !b.is_empty())
-                .map(|b| {
-                    let joined: Vec<u8> = b
-                        .strip_suffix(&[0])
-                        .unwrap_or(&b)
-                        .iter()
-                        .map(|&c| if c == 0 { b' ' } else { c })
-                        .collect();
-                    Arc::from(String::from_utf8_lossy(&joined).as_ref())
-                })
-        } else {
-            None
-        };
+        let cmdline = std::fs::read(self.pid_path(pid, "cmdline"))
+            .ok()
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                let joined: Vec<u8> = b
+                    .strip_suffix(&[0])
+                    .unwrap_or(&b)
+                    .iter()
+                    .map(|&c| if c == 0 { b' ' } else { c })
+                    .collect();
+                Arc::from(String::from_utf8_lossy(&joined).as_ref())
+            });
         let (sha256, md5) = if opts.hash_executables {
             match self.digests(&exe_link, opts.md5) {
                 Some(d) => (Some(d.sha256), d.md5),
@@ -828,5 +826,21 @@ mod tests {
         assert!(is_writable_location("/usr/bin/x (deleted)"));
         assert!(!is_writable_location("/usr/bin/ssh"));
         assert!(!is_writable_location("/tmpfoo"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_tables_do_not_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let mut out = Vec::new();
+            parse_table(&bytes, Proto::Tcp6, &mut out);
+            let _ = parse_addr(&bytes);
+        }
+
+        #[test]
+        fn encoded_addresses_round_trip(ip in proptest::num::u32::ANY, port in proptest::num::u16::ANY) {
+            let a = Ipv4Addr::from(ip);
+            let field = format!("{:08X}:{port:04X}", u32::from_ne_bytes(a.octets()));
+            proptest::prop_assert_eq!(parse_addr(field.as_bytes()), Some(SocketAddr::new(a.into(), port)));
+        }
     }
 }
