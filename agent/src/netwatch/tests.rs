@@ -1140,3 +1140,9 @@ fn cost_of_a_poll_with_10k_sockets() {
     }
     drop(pairs);
 }
+
+#[test]
+fn the_uplink_sink_can_be_handed_to_the_runner() {
+    fn runner_sink<T: FindingSink + Send + 'static>() {}
+    runner_sink::<crate::uplink::SpoolSink>();
+}
