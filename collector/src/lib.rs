@@ -10,6 +10,7 @@ pub mod demo;
 pub mod enroll;
 pub mod fsutil;
 pub mod http;
+pub mod ioc;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -1,0 +1,417 @@
+//! Installed packages from the dpkg status file, and Debian version ordering.
+//!
+//! The status file (`<root>/var/lib/dpkg/status`) is parsed as RFC 822-style stanzas; only
+//! packages whose `Status` is `install ok installed` count. The list is sorted so its
+//! [`packages_hash`] is stable and the collector can tell whether it already holds the current
+//! state. [`compare_debian_versions`] implements dpkg's ordering (epoch, upstream, revision, `~`
+//! sorting before everything) so the collector can answer "which hosts run X below version Y".
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use vigil_proto::Package;
+
+/// Where dpkg keeps its database, relative to the root.
+pub const DPKG_STATUS: &str = "var/lib/dpkg/status";
+
+/// Errors reading the package database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackagesError {
+    /// The status file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Reads the installed packages under `root` (`/` for the running host).
+///
+/// A host without dpkg (no status file) has no packages: `Ok(vec![])`.
+///
+/// # Errors
+/// [`PackagesError::Io`] when the status file exists but cannot be read.
+pub fn read_dpkg(root: &Path) -> Result<Vec<Package>, PackagesError> {
+    let path = root.join(DPKG_STATUS);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(parse_dpkg_status(&String::from_utf8_lossy(&bytes))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(PackagesError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Parses the text of a dpkg status file into a sorted list of installed packages.
+///
+/// A package installed for several architectures (multi-arch `same`) is listed once per
+/// architecture as `name:arch`, as `dpkg-query` shows it; other names are plain. Stanzas without a
+/// name or version are ignored.
+pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
+    // (name, arch, version) of installed stanzas.
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    for stanza in stanzas(text) {
+        let (mut name, mut arch, mut version, mut status) = (None, "", None, None);
+        for line in stanza.lines() {
+            if line.starts_with([' ', '\t']) {
+                continue; // continuation of a multi-line field (Description, Conffiles)
+            }
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key {
+                "Package" => name = Some(value),
+                "Architecture" => arch = value,
+                "Version" => version = Some(value),
+                "Status" => status = Some(value),
+                _ => {}
+            }
+        }
+        let installed = status.is_some_and(|s| {
+            let words: Vec<&str> = s.split_whitespace().collect();
+            words == ["install", "ok", "installed"]
+        });
+        if let (true, Some(n), Some(v)) = (installed, name, version)
+            && !n.is_empty()
+            && !v.is_empty()
+        {
+            found.push((n.to_string(), arch.to_string(), v.to_string()));
+        }
+    }
+    let mut per_name: HashMap<&str, usize> = HashMap::new();
+    for (n, _, _) in &found {
+        *per_name.entry(n.as_str()).or_default() += 1;
+    }
+    let mut out: Vec<Package> = found
+        .iter()
+        .map(|(n, a, v)| {
+            let name = if per_name.get(n.as_str()).copied().unwrap_or(0) > 1 && !a.is_empty() {
+                format!("{n}:{a}")
+            } else {
+                n.clone()
+            };
+            Package {
+                name,
+                version: v.clone(),
+            }
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A stable hash of a package list: hex SHA-256 over `name version\n` lines in sorted order.
+///
+/// The input is sorted first, so callers need not care about order.
+pub fn packages_hash(packages: &[Package]) -> String {
+    let mut sorted: Vec<&Package> = packages.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for p in sorted {
+        h.update(p.name.as_bytes());
+        h.update(b" ");
+        h.update(p.version.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Compares two Debian version strings the way dpkg does.
+///
+/// A version is `[epoch:]upstream[-revision]`: the epoch (digits before the first `:`, default 0)
+/// is compared numerically, then upstream, then revision (after the last `-`, default empty), each
+/// with dpkg's mixed comparison: alternating non-digit runs (letters sort before non-letters, `~`
+/// sorts before everything including the end of the string) and digit runs compared numerically.
+/// Malformed input never panics; a non-numeric epoch is treated as part of the upstream version.
+pub fn compare_debian_versions(a: &str, b: &str) -> Ordering {
+    let (ea, ua, ra) = split_version(a.trim());
+    let (eb, ub, rb) = split_version(b.trim());
+    ea.cmp(&eb)
+        .then_with(|| compare_part(ua.as_bytes(), ub.as_bytes()))
+        .then_with(|| compare_part(ra.as_bytes(), rb.as_bytes()))
+}
+
+/// Splits into (epoch, upstream, revision).
+fn split_version(v: &str) -> (u64, &str, &str) {
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, rest)) if !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit()) => {
+            // An absurdly long epoch saturates rather than failing.
+            (e.parse::<u64>().unwrap_or(u64::MAX), rest)
+        }
+        _ => (0, v),
+    };
+    match rest.rsplit_once('-') {
+        Some((up, rev)) => (epoch, up, rev),
+        None => (epoch, rest, ""),
+    }
+}
+
+/// Sort weight of one non-digit position; `None` is the end of the string.
+fn weight(c: Option<u8>) -> i32 {
+    match c {
+        None => 0,
+        Some(c) if c.is_ascii_digit() => 0,
+        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+        Some(b'~') => -1,
+        Some(c) => i32::from(c) + 256,
+    }
+}
+
+/// dpkg's comparison of an upstream version or a revision.
+fn compare_part(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut i, mut j) = (0usize, 0usize);
+    let is_digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
+    while i < a.len() || j < b.len() {
+        // Non-digit run, position by position.
+        while (i < a.len() && !is_digit(a, i)) || (j < b.len() && !is_digit(b, j)) {
+            let (wa, wb) = (weight(a.get(i).copied()), weight(b.get(j).copied()));
+            if wa != wb {
+                return wa.cmp(&wb);
+            }
+            i += 1;
+            j += 1;
+        }
+        // Digit run, numerically: skip leading zeros, then the longer run wins, else the first
+        // differing digit decides.
+        while a.get(i) == Some(&b'0') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'0') {
+            j += 1;
+        }
+        let mut first_diff = Ordering::Equal;
+        while is_digit(a, i) && is_digit(b, j) {
+            if first_diff == Ordering::Equal {
+                first_diff = a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if is_digit(a, i) {
+            return Ordering::Greater;
+        }
+        if is_digit(b, j) {
+            return Ordering::Less;
+        }
+        if first_diff != Ordering::Equal {
+            return first_diff;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Blank-line separated stanzas.
+fn stanzas(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\n\n").filter(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATUS: &str = "\
+Package: openssh-server
+Status: install ok installed
+Priority: optional
+Architecture: amd64
+Version: 1:9.2p1-2+deb12u3
+Description: secure shell (SSH) server
+ OpenSSH is a FREE version of the SSH connectivity tools.
+ .
+ Version: 99 (a continuation line that must not count)
+
+Package: removed-but-configured
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0-1
+
+Package: libc6
+Status: install ok installed
+Architecture: amd64
+Multi-Arch: same
+Version: 2.36-9+deb12u7
+
+Package: libc6
+Status: install ok installed
+Architecture: i386
+Multi-Arch: same
+Version: 2.36-9+deb12u7
+
+Package: half-installed
+Status: install ok half-installed
+Version: 3
+
+Package: bash
+Status: install ok installed
+Architecture: amd64
+Version: 5.2.15-2+b7
+";
+
+    #[test]
+    fn parses_only_installed_packages_sorted() {
+        let p = parse_dpkg_status(STATUS);
+        let got: Vec<(&str, &str)> = p
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("bash", "5.2.15-2+b7"),
+                ("libc6:amd64", "2.36-9+deb12u7"),
+                ("libc6:i386", "2.36-9+deb12u7"),
+                ("openssh-server", "1:9.2p1-2+deb12u3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_from_a_root_and_tolerates_a_missing_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(read_dpkg(dir.path()).expect("no dpkg").is_empty());
+        let status = dir.path().join(DPKG_STATUS);
+        std::fs::create_dir_all(status.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&status, STATUS).expect("write");
+        assert_eq!(read_dpkg(dir.path()).expect("read").len(), 4);
+    }
+
+    #[test]
+    fn hash_is_stable_and_order_independent_but_content_sensitive() {
+        let p = parse_dpkg_status(STATUS);
+        let mut rev = p.clone();
+        rev.reverse();
+        assert_eq!(packages_hash(&p), packages_hash(&rev));
+        assert_eq!(packages_hash(&p).len(), 64);
+        let mut bumped = p.clone();
+        bumped[0].version = "5.2.15-2+b8".into();
+        assert_ne!(packages_hash(&p), packages_hash(&bumped));
+        assert_ne!(packages_hash(&p), packages_hash(&[]));
+    }
+
+    fn lt(a: &str, b: &str) {
+        assert_eq!(compare_debian_versions(a, b), Ordering::Less, "{a} < {b}");
+        assert_eq!(
+            compare_debian_versions(b, a),
+            Ordering::Greater,
+            "{b} > {a}"
+        );
+    }
+
+    fn eq(a: &str, b: &str) {
+        assert_eq!(compare_debian_versions(a, b), Ordering::Equal, "{a} == {b}");
+    }
+
+    #[test]
+    fn tilde_sorts_before_everything() {
+        lt("1.0~rc1", "1.0");
+        lt("1.0~rc1", "1.0~rc2");
+        lt("1.0~~", "1.0~");
+        lt("1.0~~a", "1.0~");
+        lt("1.0~", "1.0");
+        lt("1.0", "1.0a");
+        lt("2.36-9~bpo1", "2.36-9");
+    }
+
+    #[test]
+    fn epochs_dominate() {
+        lt("2.0", "1:1.0");
+        lt("1:1.0", "2:0.1");
+        eq("0:1.0", "1.0");
+        eq("00:1.0", "1.0");
+        lt("1:9.2p1-2", "2:1");
+    }
+
+    #[test]
+    fn revisions_compare_after_upstream() {
+        lt("1.0-1", "1.0-2");
+        lt("1.0-2", "1.0-10");
+        lt("1.0", "1.0-1");
+        lt("1.0-1", "1.0.1-1");
+        lt("9.2p1-2+deb12u2", "9.2p1-2+deb12u3");
+        lt("1.0-1+b1", "1.0-1+b10");
+        // The revision is after the last hyphen; upstream may contain hyphens.
+        lt("1.2-3-4", "1.2-3-5");
+        lt("1.2-3-9", "1.2-4-1");
+    }
+
+    #[test]
+    fn digits_letters_and_punctuation() {
+        lt("1.2", "1.10");
+        eq("1.02", "1.2");
+        eq("1.000", "1.0");
+        lt("1.0a", "1.0b");
+        lt("1.0a", "1.0+");
+        lt("1.0Z", "1.0a");
+        lt("1.0", "1.0.0");
+        lt("1.0+dfsg", "1.0.1");
+        lt("1a", "1.0");
+        lt("9", "10");
+        lt("0.9.8", "0.9.10");
+        lt("3.0.11", "3.0.11+deb12u1");
+        eq("5.2.15-2+b7", " 5.2.15-2+b7 ");
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for (a, b) in [
+            ("", ""),
+            ("x:1", "1"),
+            ("99999999999999999999999:1", "1"),
+            ("-", "--"),
+            ("~", ""),
+            ("1.0-", "1.0"),
+            ("\u{e9}", "e"),
+        ] {
+            let _ = compare_debian_versions(a, b);
+            let _ = compare_debian_versions(b, a);
+        }
+        lt("", "0.1");
+        lt("~", "");
+        lt("1", "99999999999999999999999:1");
+    }
+
+    #[test]
+    fn ordering_is_a_total_order_on_a_sample() {
+        let mut v = vec![
+            "1.0", "1.0~rc1", "1:0.5", "1.0-1", "1.0a", "0.9", "1.0+b1", "1.0.1", "2.0~beta",
+        ];
+        v.sort_by(|a, b| compare_debian_versions(a, b));
+        assert_eq!(
+            v,
+            [
+                "0.9", "1.0~rc1", "1.0", "1.0-1", "1.0a", "1.0+b1", "1.0.1", "2.0~beta", "1:0.5"
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn comparison_is_antisymmetric_reflexive_and_transitive(
+            a in "([0-9]{1,2}:)?[0-9a-z.+~]{0,6}(-[0-9a-z.+~]{0,4})?",
+            b in "([0-9]{1,2}:)?[0-9a-z.+~]{0,6}(-[0-9a-z.+~]{0,4})?",
+            c in "([0-9]{1,2}:)?[0-9a-z.+~]{0,6}(-[0-9a-z.+~]{0,4})?",
+        ) {
+            proptest::prop_assert_eq!(compare_debian_versions(&a, &a), Ordering::Equal);
+            proptest::prop_assert_eq!(
+                compare_debian_versions(&a, &b),
+                compare_debian_versions(&b, &a).reverse()
+            );
+            let mut v = [a.as_str(), b.as_str(), c.as_str()];
+            v.sort_by(|x, y| compare_debian_versions(x, y));
+            proptest::prop_assert!(compare_debian_versions(v[0], v[2]) != Ordering::Greater);
+        }
+
+        #[test]
+        fn arbitrary_status_files_do_not_panic(text in "\\PC{0,400}") {
+            let _ = parse_dpkg_status(&text);
+        }
+    }
+}
