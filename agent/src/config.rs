@@ -33,6 +33,20 @@ pub struct RawConfig {
     /// `[checks]` (see docs/rules-format.md).
     #[serde(default)]
     pub checks: crate::check::RawChecksConfig,
+    /// `[netwatch]` (see docs/netwatch.md).
+    #[serde(default)]
+    pub netwatch: crate::netwatch::RawNetwatchConfig,
+    /// `[host]`.
+    #[serde(default)]
+    pub host: RawHost,
+}
+
+/// `[host]`: facts about this machine the agent cannot discover.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    /// `workstation` (default) or `server`: a workstation listening on the network is flagged.
+    pub role: Option<String>,
 }
 
 /// `[uplink]`.
@@ -80,6 +94,10 @@ pub struct AgentConfig {
     pub fim: crate::fim::config::FimConfig,
     /// Hardening checks.
     pub checks: crate::check::ChecksConfig,
+    /// Network watch.
+    pub netwatch: crate::netwatch::NetwatchConfig,
+    /// Role of this host.
+    pub role: crate::netwatch::HostRole,
 }
 
 impl Default for AgentConfig {
@@ -165,6 +183,18 @@ impl RawConfig {
                 SpoolConfig::default()
             }
         };
+        let netwatch = self.netwatch.validate().unwrap_or_else(|es| {
+            errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
+            crate::netwatch::NetwatchConfig::default()
+        });
+        let role = match self.host.role.as_deref().map(str::parse::<crate::netwatch::HostRole>) {
+            None => crate::netwatch::HostRole::Workstation,
+            Some(Ok(r)) => r,
+            Some(Err(_)) => {
+                errs.push(format!("{f}: host.role: expected workstation or server"));
+                crate::netwatch::HostRole::Workstation
+            }
+        };
         let checks = self.checks.validate().unwrap_or_else(|es| {
             errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
             crate::check::ChecksConfig::default()
@@ -182,6 +212,8 @@ impl RawConfig {
         Ok(AgentConfig {
             fim,
             checks,
+            netwatch,
+            role,
             collector: self.uplink.collector,
             heartbeat_interval,
             idle_timeout,

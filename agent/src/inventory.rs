@@ -25,7 +25,7 @@ pub fn collect() -> Inventory {
         })
         .collect();
     disk_list.sort_by(|a, b| a.mount.cmp(&b.mount));
-    Inventory {
+    let mut inv = Inventory {
         hostname: System::host_name().unwrap_or_default(),
         os: System::name().unwrap_or_default(),
         os_version: System::os_version().unwrap_or_default(),
@@ -44,7 +44,13 @@ pub fn collect() -> Inventory {
         uptime_s: System::uptime().unwrap_or(0),
         packages: Vec::new(),
         packages_hash: None,
+    };
+    // Installed packages (Debian family); absent elsewhere.
+    if let Ok(pkgs) = crate::packages::read_dpkg(std::path::Path::new("/var/lib/dpkg/status")) {
+        inv.packages_hash = Some(crate::packages::packages_hash(&pkgs));
+        inv.packages = pkgs;
     }
+    inv
 }
 
 /// A fingerprint of the parts of an inventory that matter for change detection (not uptime or

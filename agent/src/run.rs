@@ -53,6 +53,15 @@ pub async fn run(
             .context("starting file integrity monitoring")?,
         )
     };
+    let ioc: crate::ioc::SharedIoc = Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new()));
+    let netwatch = if cfg.netwatch.enabled {
+        Some(
+            crate::netwatch::spawn(cfg.netwatch.clone(), std::path::PathBuf::from("/"), cfg.role, ioc.clone(), Box::new(sink.clone()))
+                .context("starting the network watch")?,
+        )
+    } else {
+        None
+    };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(inventory_loop(
         sink.clone(),
@@ -65,9 +74,12 @@ pub async fn run(
         sink.clone(),
         shutdown.clone(),
     ));
-    let up = Uplink::new(identity, state, cfg, spool.clone(), wake, counters);
+    let up = Uplink::new(identity, state, cfg, spool.clone(), wake, counters).with_ioc(ioc);
     up.run(shutdown).await;
     tasks.shutdown().await;
+    if let Some(n) = netwatch {
+        tokio::task::spawn_blocking(move || n.stop()).await.context("stopping netwatch")?;
+    }
     if let Some(f) = fim {
         tokio::task::spawn_blocking(move || f.shutdown())
             .await

@@ -167,6 +167,7 @@ pub struct Uplink {
     counters: Arc<Counters>,
     started: Instant,
     status: Mutex<Status>,
+    ioc: crate::ioc::SharedIoc,
 }
 
 enum SessionEnd {
@@ -198,7 +199,14 @@ impl Uplink {
             counters,
             started: Instant::now(),
             status: Mutex::new(status),
+            ioc: Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new())),
         }
+    }
+
+    /// Shares the IOC set that `IocUpdate`s from the collector are applied to.
+    pub fn with_ioc(mut self, ioc: crate::ioc::SharedIoc) -> Self {
+        self.ioc = ioc;
+        self
     }
 
     fn collectors(&self) -> Vec<String> {
@@ -309,7 +317,7 @@ impl Uplink {
                 agent_id: self.identity.agent_id.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").into(),
                 policy_hash: None,
-                ioc_version: 0,
+                ioc_version: self.ioc.read().map_or(0, |s| s.version()),
             },
         );
         let mut cursor = 0u64; // next seq to send; set at Welcome
@@ -359,10 +367,29 @@ impl Uplink {
                             r.message, r.code
                         ));
                     }
-                    AgentEvent::PolicyUpdate(_)
-                    | AgentEvent::IocUpdate { .. }
-                    | AgentEvent::RotateCert
-                    | AgentEvent::CertIssued(_) => {
+                    AgentEvent::IocUpdate { version, from_version, add, remove } => {
+                        let mut set = self.ioc.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        match set.apply(version, from_version, &add, &remove) {
+                            Ok(report) => info!(
+                                version,
+                                added = add.len(),
+                                removed = remove.len(),
+                                rejected = report.rejected.len(),
+                                "IOC set updated."
+                            ),
+                            Err(e) => {
+                                // Start over from an empty set: the next Hello reports version 0
+                                // and the collector answers with the full set.
+                                warn!(error = %e, "IOC delta does not apply; reconnecting for a full set.");
+                                *set = crate::ioc::IocSet::new();
+                                drop(set);
+                                conn.close(code::OK.into(), b"IOC set out of step");
+                                endpoint.wait_idle().await;
+                                break 'session SessionEnd::Closed("IOC set out of step; reconnecting for a full set".into());
+                            }
+                        }
+                    }
+                    AgentEvent::PolicyUpdate(_) | AgentEvent::RotateCert | AgentEvent::CertIssued(_) => {
                         debug!("Collector push not handled by this agent version yet.");
                     }
                 }

@@ -309,13 +309,15 @@ impl Agent {
         let state_dir = base.join(name);
         let config = base.join(format!("{name}.toml"));
         // Engines that scan the whole host are off unless a test configures them.
-        let fim = if extra_config.contains("[fim]") {
-            ""
-        } else {
-            "[fim]\npaths = []\n"
-        };
+        let mut defaults = String::new();
+        if !extra_config.contains("[fim]") {
+            defaults.push_str("[fim]\npaths = []\n");
+        }
+        if !extra_config.contains("[netwatch]") {
+            defaults.push_str("[netwatch]\nenabled = false\n");
+        }
         let text = format!(
-            "{fim}[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}"
+            "{defaults}[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"1s\"\n{extra_config}"
         );
         std::fs::write(&config, text).expect("config");
         Self {

@@ -46,6 +46,8 @@ pub struct RawNetwatchConfig {
     pub interval: Option<String>,
     /// Itemised events per kind and poll before summarising, default 100.
     pub max_events: Option<usize>,
+    /// Run the engine (default true).
+    pub enabled: Option<bool>,
 }
 
 /// Validated `[netwatch]`.
@@ -55,6 +57,8 @@ pub struct NetwatchConfig {
     pub interval: Duration,
     /// Itemised events per kind and poll.
     pub max_events: usize,
+    /// Whether `vigil-agent run` starts the engine.
+    pub enabled: bool,
 }
 
 impl Default for NetwatchConfig {
@@ -62,6 +66,7 @@ impl Default for NetwatchConfig {
         Self {
             interval: Duration::from_secs(5),
             max_events: 100,
+            enabled: true,
         }
     }
 }
@@ -74,6 +79,7 @@ impl RawNetwatchConfig {
     pub fn validate(self) -> Result<NetwatchConfig, Vec<String>> {
         let mut errs = Vec::new();
         let mut cfg = NetwatchConfig::default();
+        cfg.enabled = self.enabled.unwrap_or(true);
         if let Some(s) = self.interval {
             match parse_duration(&s) {
                 Ok(d) if d >= Duration::from_secs(1) => cfg.interval = d,
