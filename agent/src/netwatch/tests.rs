@@ -81,6 +81,7 @@ fn engine(role: HostRole, max_events: usize) -> Netwatch {
         &NetwatchConfig {
             interval: Duration::from_secs(5),
             max_events,
+            enabled: true,
         },
         role,
     )
