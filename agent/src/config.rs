@@ -187,7 +187,12 @@ impl RawConfig {
             errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
             crate::netwatch::NetwatchConfig::default()
         });
-        let role = match self.host.role.as_deref().map(str::parse::<crate::netwatch::HostRole>) {
+        let role = match self
+            .host
+            .role
+            .as_deref()
+            .map(str::parse::<crate::netwatch::HostRole>)
+        {
             None => crate::netwatch::HostRole::Workstation,
             Some(Ok(r)) => r,
             Some(Err(_)) => {

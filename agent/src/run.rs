@@ -56,8 +56,14 @@ pub async fn run(
     let ioc: crate::ioc::SharedIoc = Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new()));
     let netwatch = if cfg.netwatch.enabled {
         Some(
-            crate::netwatch::spawn(cfg.netwatch.clone(), std::path::PathBuf::from("/"), cfg.role, ioc.clone(), Box::new(sink.clone()))
-                .context("starting the network watch")?,
+            crate::netwatch::spawn(
+                cfg.netwatch.clone(),
+                std::path::PathBuf::from("/"),
+                cfg.role,
+                ioc.clone(),
+                Box::new(sink.clone()),
+            )
+            .context("starting the network watch")?,
         )
     } else {
         None
@@ -78,7 +84,9 @@ pub async fn run(
     up.run(shutdown).await;
     tasks.shutdown().await;
     if let Some(n) = netwatch {
-        tokio::task::spawn_blocking(move || n.stop()).await.context("stopping netwatch")?;
+        tokio::task::spawn_blocking(move || n.stop())
+            .await
+            .context("stopping netwatch")?;
     }
     if let Some(f) = fim {
         tokio::task::spawn_blocking(move || f.shutdown())

@@ -367,9 +367,26 @@ impl Uplink {
                             r.message, r.code
                         ));
                     }
-                    AgentEvent::IocUpdate { version, from_version, add, remove } => {
-                        let mut set = self.ioc.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        match set.apply(version, from_version, &add, &remove) {
+                    AgentEvent::IocUpdate {
+                        version,
+                        from_version,
+                        add,
+                        remove,
+                    } => {
+                        let applied = {
+                            let mut set = self
+                                .ioc
+                                .write()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let r = set.apply(version, from_version, &add, &remove);
+                            if r.is_err() {
+                                // Start over: the next Hello reports version 0 and the collector
+                                // answers with the full set.
+                                *set = crate::ioc::IocSet::new();
+                            }
+                            r
+                        };
+                        match applied {
                             Ok(report) => info!(
                                 version,
                                 added = add.len(),
@@ -378,18 +395,18 @@ impl Uplink {
                                 "IOC set updated."
                             ),
                             Err(e) => {
-                                // Start over from an empty set: the next Hello reports version 0
-                                // and the collector answers with the full set.
                                 warn!(error = %e, "IOC delta does not apply; reconnecting for a full set.");
-                                *set = crate::ioc::IocSet::new();
-                                drop(set);
                                 conn.close(code::OK.into(), b"IOC set out of step");
                                 endpoint.wait_idle().await;
-                                break 'session SessionEnd::Closed("IOC set out of step; reconnecting for a full set".into());
+                                break 'session SessionEnd::Closed(
+                                    "IOC set out of step; reconnecting for a full set".into(),
+                                );
                             }
                         }
                     }
-                    AgentEvent::PolicyUpdate(_) | AgentEvent::RotateCert | AgentEvent::CertIssued(_) => {
+                    AgentEvent::PolicyUpdate(_)
+                    | AgentEvent::RotateCert
+                    | AgentEvent::CertIssued(_) => {
                         debug!("Collector push not handled by this agent version yet.");
                     }
                 }
