@@ -997,6 +997,7 @@ fn runner_polls_a_fixture_root_until_stopped() {
         NetwatchConfig {
             interval: Duration::from_millis(20),
             max_events: 100,
+            enabled: true,
         },
         fx.root().to_path_buf(),
         HostRole::Workstation,
