@@ -46,7 +46,7 @@ pub fn collect() -> Inventory {
         packages_hash: None,
     };
     // Installed packages (Debian family); absent elsewhere.
-    if let Ok(pkgs) = crate::packages::read_dpkg(std::path::Path::new("/var/lib/dpkg/status")) {
+    if let Ok(pkgs) = crate::packages::read_dpkg(std::path::Path::new("/")) {
         inv.packages_hash = Some(crate::packages::packages_hash(&pkgs));
         inv.packages = pkgs;
     }
@@ -98,6 +98,13 @@ mod tests {
             fingerprint(&other),
             "uptime is not a change"
         );
+        if std::path::Path::new("/var/lib/dpkg/status").exists() {
+            assert!(
+                !inv.packages.is_empty(),
+                "dpkg packages are part of the inventory"
+            );
+            assert!(inv.packages_hash.is_some());
+        }
         other.kernel.push('x');
         assert_ne!(fingerprint(&inv), fingerprint(&other));
     }

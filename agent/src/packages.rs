@@ -6,7 +6,6 @@
 //! state. [`compare_debian_versions`] implements dpkg's ordering (epoch, upstream, revision, `~`
 //! sorting before everything) so the collector can answer "which hosts run X below version Y".
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -124,89 +123,9 @@ pub fn packages_hash(packages: &[Package]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Compares two Debian version strings the way dpkg does.
-///
-/// A version is `[epoch:]upstream[-revision]`: the epoch (digits before the first `:`, default 0)
-/// is compared numerically, then upstream, then revision (after the last `-`, default empty), each
-/// with dpkg's mixed comparison: alternating non-digit runs (letters sort before non-letters, `~`
-/// sorts before everything including the end of the string) and digit runs compared numerically.
-/// Malformed input never panics; a non-numeric epoch is treated as part of the upstream version.
-pub fn compare_debian_versions(a: &str, b: &str) -> Ordering {
-    let (ea, ua, ra) = split_version(a.trim());
-    let (eb, ub, rb) = split_version(b.trim());
-    ea.cmp(&eb)
-        .then_with(|| compare_part(ua.as_bytes(), ub.as_bytes()))
-        .then_with(|| compare_part(ra.as_bytes(), rb.as_bytes()))
-}
-
-/// Splits into (epoch, upstream, revision).
-fn split_version(v: &str) -> (u64, &str, &str) {
-    let (epoch, rest) = match v.split_once(':') {
-        Some((e, rest)) if !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit()) => {
-            // An absurdly long epoch saturates rather than failing.
-            (e.parse::<u64>().unwrap_or(u64::MAX), rest)
-        }
-        _ => (0, v),
-    };
-    match rest.rsplit_once('-') {
-        Some((up, rev)) => (epoch, up, rev),
-        None => (epoch, rest, ""),
-    }
-}
-
-/// Sort weight of one non-digit position; `None` is the end of the string.
-fn weight(c: Option<u8>) -> i32 {
-    match c {
-        None => 0,
-        Some(c) if c.is_ascii_digit() => 0,
-        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
-        Some(b'~') => -1,
-        Some(c) => i32::from(c) + 256,
-    }
-}
-
-/// dpkg's comparison of an upstream version or a revision.
-fn compare_part(a: &[u8], b: &[u8]) -> Ordering {
-    let (mut i, mut j) = (0usize, 0usize);
-    let is_digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
-    while i < a.len() || j < b.len() {
-        // Non-digit run, position by position.
-        while (i < a.len() && !is_digit(a, i)) || (j < b.len() && !is_digit(b, j)) {
-            let (wa, wb) = (weight(a.get(i).copied()), weight(b.get(j).copied()));
-            if wa != wb {
-                return wa.cmp(&wb);
-            }
-            i += 1;
-            j += 1;
-        }
-        // Digit run, numerically: skip leading zeros, then the longer run wins, else the first
-        // differing digit decides.
-        while a.get(i) == Some(&b'0') {
-            i += 1;
-        }
-        while b.get(j) == Some(&b'0') {
-            j += 1;
-        }
-        let mut first_diff = Ordering::Equal;
-        while is_digit(a, i) && is_digit(b, j) {
-            if first_diff == Ordering::Equal {
-                first_diff = a[i].cmp(&b[j]);
-            }
-            i += 1;
-            j += 1;
-        }
-        if is_digit(a, i) {
-            return Ordering::Greater;
-        }
-        if is_digit(b, j) {
-            return Ordering::Less;
-        }
-        if first_diff != Ordering::Equal {
-            return first_diff;
-        }
-    }
-    Ordering::Equal
-}
+/// Debian version order (epoch, upstream, revision, `~` sorts first): one implementation for the
+/// whole workspace, in `vigil-rules`.
+pub use vigil_rules::compare_debian_versions;
 
 /// Blank-line separated stanzas.
 fn stanzas(text: &str) -> impl Iterator<Item = &str> {
@@ -216,6 +135,7 @@ fn stanzas(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     const STATUS: &str = "\
 Package: openssh-server

@@ -100,6 +100,52 @@ pub enum Command {
     },
     /// Run everything on this machine: collector on SQLite plus a local agent; prints the URL.
     Demo(DemoArgs),
+    /// Indicators of compromise pushed to agents.
+    #[command(subcommand)]
+    Ioc(IocCmd),
+    /// Questions across all hosts.
+    #[command(subcommand)]
+    Query(QueryCmd),
+}
+
+/// `ioc` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IocCmd {
+    /// Import a plain list (one IP, CIDR, domain, SHA-256 or MD5 per line) or a CSV with a header
+    /// (type,value,source,expires). All or nothing: any bad line rejects the whole file.
+    Import {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The file.
+        file: PathBuf,
+        /// Source for lines without one (default: the file name).
+        #[arg(long)]
+        source: Option<String>,
+        /// Expiry for lines without one: RFC 3339 date/time or Unix seconds.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+}
+
+/// `query` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QueryCmd {
+    /// Hosts with package NAME installed (optionally: at a version below VERSION).
+    Packages {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Package name.
+        #[arg(long)]
+        name: String,
+        /// Only hosts whose installed version sorts below this one (Debian version order).
+        #[arg(long, value_name = "VERSION")]
+        below: Option<String>,
+        /// Print `{"hosts": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `init` arguments.
@@ -492,6 +538,64 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo(a) => crate::demo::run(a),
+        Command::Ioc(IocCmd::Import {
+            dir,
+            file,
+            source,
+            expires,
+        }) => {
+            let cfg = load(&dir)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let expires_at = match expires.as_deref().map(crate::ioc::parse_expiry) {
+                None => 0,
+                Some(Ok(t)) => t,
+                Some(Err(e)) => return Err(Failure::usage(anyhow::anyhow!("--expires: {e}"))),
+            };
+            let source = source.unwrap_or_else(|| {
+                file.file_name()
+                    .map_or_else(|| "import".into(), |n| n.to_string_lossy().into_owned())
+            });
+            let defaults = crate::ioc::ImportDefaults { source, expires_at };
+            let list = crate::ioc::parse_import(&text, &defaults).map_err(|e| {
+                Failure::usage(anyhow::anyhow!(
+                    "{}: nothing imported:\n{}",
+                    file.display(),
+                    e.0.join("\n")
+                ))
+            })?;
+            let store = open_store(&cfg)?;
+            let before = store.ioc_version()?;
+            let version = store.ioc_import(&list)?;
+            store.audit("cli", "ioc.import", &serde_json::json!({"file": file.display().to_string(), "indicators": list.len(), "version": version}), now_s())?;
+            println!(
+                "imported {} indicators from {} (IOC version {before} -> {version}); running collectors push them to agents within seconds",
+                list.len(),
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Query(QueryCmd::Packages {
+            dir,
+            name,
+            below,
+            json,
+        }) => {
+            let store = open_store(&load(&dir)?)?;
+            let rows = views::package_query(&*store, &name, below.as_deref())?;
+            if json {
+                println!("{}", serde_json::json!({ "hosts": rows }));
+            } else {
+                for r in &rows {
+                    println!(
+                        "{:<36}  {:<24} {:<20} {} {}",
+                        r.id, r.agency, r.hostname, name, r.version
+                    );
+                }
+                eprintln!("{} host(s)", rows.len());
+            }
+            Ok(())
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Ctx {
     pub revoked: RevokedSerials,
     /// Session tunables.
     pub session: SessionConfig,
+    /// Current IOC version in the store, refreshed by the accept loop; sessions push deltas when
+    /// it moves (imports run in another process).
+    pub ioc_version: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -113,6 +116,7 @@ impl QuicServer {
             idle_timeout: cfg.idle_timeout,
             ..SessionConfig::default()
         };
+        let (ioc_version, _) = watch::channel(store.ioc_version()?);
         Ok(Self {
             endpoint,
             ctx: Arc::new(Ctx {
@@ -120,6 +124,7 @@ impl QuicServer {
                 ca,
                 revoked,
                 session,
+                ioc_version,
             }),
             rate: cfg.max_new_connections_per_sec,
         })
@@ -160,6 +165,9 @@ impl QuicServer {
                         && let Ok(mut set) = self.ctx.revoked.write()
                     {
                         set.extend(serials);
+                    }
+                    if let Ok(v) = blocking(&self.ctx.store, |s| s.ioc_version()).await {
+                        self.ctx.ioc_version.send_if_modified(|cur| std::mem::replace(cur, v) != v);
                     }
                 }
             }
@@ -287,6 +295,40 @@ async fn enroll_conn(ctx: &Arc<Ctx>, conn: &quinn::Connection) -> anyhow::Result
     Ok(())
 }
 
+/// Indicators per `IocUpdate` frame (about 100 bytes each, well under the frame limit).
+const IOC_CHUNK: usize = 2000;
+
+/// Brings an agent holding IOC version `have` up to the store's version: a delta when it is
+/// behind, the full set when it holds nothing or a version this store never had. Large sets go
+/// in several frames; every frame after the first applies to the version the first one set.
+/// Returns the version the agent holds afterwards.
+async fn push_iocs(ctx: &Arc<Ctx>, sess: &mut CollectorSession, have: u64) -> anyhow::Result<u64> {
+    let current = blocking(&ctx.store, |s| s.ioc_version()).await?;
+    if current == have {
+        return Ok(have);
+    }
+    let from = if have == 0 || have > current { 0 } else { have };
+    let (version, list) = blocking(&ctx.store, move |s| s.ioc_since(from)).await?;
+    let mut chunks = list.chunks(IOC_CHUNK);
+    let first = chunks.next().unwrap_or(&[]);
+    sess.push(&CollectorMsg::IocUpdate {
+        version,
+        from_version: from,
+        add: first.to_vec(),
+        remove: vec![],
+    })?;
+    for c in chunks {
+        sess.push(&CollectorMsg::IocUpdate {
+            version,
+            from_version: version,
+            add: c.to_vec(),
+            remove: vec![],
+        })?;
+    }
+    debug!(from, version, indicators = list.len(), "IOC update pushed.");
+    Ok(version)
+}
+
 fn peer_identity(conn: &quinn::Connection) -> Result<pki::CertIdentity, String> {
     let certs = conn
         .peer_identity()
@@ -346,6 +388,9 @@ async fn run_session(
     let mut sess = CollectorSession::new(Instant::now(), ctx.session.clone());
     let mut buf = vec![0u8; 64 * 1024];
     let mut max_seq = 0u64;
+    let mut ioc_rx = ctx.ioc_version.subscribe();
+    // IOC version the agent holds; None until its Hello.
+    let mut agent_ioc: Option<u64> = None;
     loop {
         while let Some(ev) = sess.poll_event() {
             match ev {
@@ -353,6 +398,7 @@ async fn run_session(
                     agent_id: claimed,
                     agent_version,
                     proto_version,
+                    ioc_version,
                     ..
                 } => {
                     if claimed != agent_id {
@@ -370,7 +416,9 @@ async fn run_session(
                     })
                     .await?;
                     info!(proto_version, acked = max_seq, "Agent connected.");
-                    sess.accept(serde_json::Value::Null, 0, max_seq)?;
+                    let current = *ioc_rx.borrow_and_update();
+                    sess.accept(serde_json::Value::Null, current, max_seq)?;
+                    agent_ioc = Some(push_iocs(ctx, &mut sess, ioc_version).await?);
                 }
                 CollectorEvent::Batch { findings, .. } => {
                     let a = agent_id.clone();
@@ -456,6 +504,11 @@ async fn run_session(
             },
             _ = tokio::time::sleep_until(deadline.into()) => sess.handle_timeout(Instant::now()),
             _ = shutdown.changed() => sess.reject(code::UNAVAILABLE, "collector shutting down; reconnect later"),
+            Ok(()) = ioc_rx.changed(), if agent_ioc.is_some() => {
+                if let Some(have) = agent_ioc {
+                    agent_ioc = Some(push_iocs(ctx, &mut sess, have).await?);
+                }
+            }
         }
     }
 }

@@ -135,3 +135,55 @@ pub fn hosts_json(store: &dyn Store, include_revoked: bool) -> Result<Value> {
 pub fn findings_json(store: &dyn Store, f: &FindingFilter) -> Result<Value> {
     Ok(json!({ "findings": store.findings(f)? }))
 }
+
+/// A host answering a package query.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageHit {
+    /// Agent id.
+    pub id: String,
+    /// Agency.
+    pub agency: String,
+    /// Host name.
+    pub hostname: String,
+    /// Installed version.
+    pub version: String,
+}
+
+/// Live hosts whose latest inventory has package `name`, optionally below version `below`.
+///
+/// # Errors
+/// Store errors.
+pub fn package_query(
+    store: &dyn Store,
+    name: &str,
+    below: Option<&str>,
+) -> Result<Vec<PackageHit>> {
+    let mut out = Vec::new();
+    for a in store.agents()?.into_iter().filter(|a| !a.revoked) {
+        let Some(pkgs) = a
+            .inventory
+            .as_ref()
+            .and_then(|i| i.get("packages"))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        for p in pkgs {
+            if p["name"] != name {
+                continue;
+            }
+            let version = p["version"].as_str().unwrap_or_default().to_string();
+            let hit =
+                below.is_none_or(|b| vigil_rules::compare_debian_versions(&version, b).is_lt());
+            if hit {
+                out.push(PackageHit {
+                    id: a.id.clone(),
+                    agency: a.agency.clone(),
+                    hostname: a.hostname.clone(),
+                    version,
+                });
+            }
+        }
+    }
+    Ok(out)
+}

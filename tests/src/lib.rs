@@ -86,21 +86,42 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 
 /// Runs a command to completion with a time bound, capturing output.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Output {
-    let child = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let pid = child.id();
-    let guard = std::thread::spawn(move || {
-        std::thread::sleep(timeout);
-        // Best effort: the process may have exited already.
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    // Drain the pipes on threads so a chatty child cannot block, and kill it only while it is
+    // still ours (polled with try_wait, so an exited pid is never signalled).
+    let mut so = child.stdout.take().expect("stdout");
+    let mut se = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut so, &mut b);
+        b
     });
-    let out = child.wait_with_output().expect("wait");
-    drop(guard);
-    out
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut se, &mut b);
+        b
+    });
+    let end = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
 }
 
 /// A child process killed on drop.

@@ -78,8 +78,10 @@ impl RawNetwatchConfig {
     /// Every problem, each as `netwatch.<field>: what was expected` (the caller prefixes the file).
     pub fn validate(self) -> Result<NetwatchConfig, Vec<String>> {
         let mut errs = Vec::new();
-        let mut cfg = NetwatchConfig::default();
-        cfg.enabled = self.enabled.unwrap_or(true);
+        let mut cfg = NetwatchConfig {
+            enabled: self.enabled.unwrap_or(true),
+            ..NetwatchConfig::default()
+        };
         if let Some(s) = self.interval {
             match parse_duration(&s) {
                 Ok(d) if d >= Duration::from_secs(1) => cfg.interval = d,

@@ -289,4 +289,13 @@ pub trait Store: Send + Sync {
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()>;
     /// Audit entries, oldest first: (time, actor, action, detail).
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>>;
+
+    /// Adds or updates indicators of compromise in one transaction; returns the new IOC version
+    /// (unchanged when the import changed nothing).
+    fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64>;
+    /// Current IOC version (0 = no indicators).
+    fn ioc_version(&self) -> Result<u64>;
+    /// Indicators added or changed after `from_version` (all of them for 0), with the version
+    /// they bring the agent to.
+    fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)>;
 }

@@ -16,7 +16,8 @@ use super::{
 };
 
 /// Schema migrations; index + 1 is the version after applying.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE agencies (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -77,7 +78,19 @@ CREATE TABLE audit (
     action TEXT NOT NULL,
     detail TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE iocs (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    source TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+CREATE INDEX iocs_version ON iocs(version);
+"#,
+];
 
 /// SQLite-backed [`Store`].
 #[derive(Debug)]
@@ -591,6 +604,60 @@ impl Store for SqliteStore {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let current: i64 = tx.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
+            r.get(0)
+        })?;
+        let next = current + 1;
+        let mut changed = 0usize;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO iocs (kind, value, source, expires_at, version) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(kind, value) DO UPDATE SET source = excluded.source,
+                     expires_at = excluded.expires_at, version = excluded.version
+                 WHERE iocs.source <> excluded.source OR iocs.expires_at <> excluded.expires_at",
+            )?;
+            for i in indicators {
+                changed += st.execute(params![i.kind, i.value, i.source, i.expires_at, next])?;
+            }
+        }
+        tx.commit()?;
+        Ok(if changed == 0 {
+            current as u64
+        } else {
+            next as u64
+        })
+    }
+
+    fn ioc_version(&self) -> Result<u64> {
+        let conn = self.lock();
+        let v: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
+            r.get(0)
+        })?;
+        Ok(v as u64)
+    }
+
+    fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)> {
+        let conn = self.lock();
+        let from = i64::try_from(from_version).unwrap_or(i64::MAX);
+        let version: i64 =
+            conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
+                r.get(0)
+            })?;
+        let mut st = conn.prepare("SELECT kind, value, source, expires_at FROM iocs WHERE version > ?1 ORDER BY kind, value")?;
+        let rows = st.query_map([from], |r| {
+            Ok(vigil_proto::msg::Indicator {
+                kind: r.get(0)?,
+                value: r.get(1)?,
+                source: r.get(2)?,
+                expires_at: r.get(3)?,
+            })
+        })?;
+        Ok((version as u64, rows.collect::<rusqlite::Result<Vec<_>>>()?))
     }
 }
 

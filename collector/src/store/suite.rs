@@ -54,6 +54,52 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     ingest_is_idempotent_and_detects_gaps(&*make());
     inventory_is_kept_on_the_agent(&*make());
     findings_filter(&*make());
+    iocs_are_versioned_and_delta_friendly(&*make());
+}
+
+fn iocs_are_versioned_and_delta_friendly(s: &dyn Store) {
+    use vigil_proto::msg::Indicator;
+    let ind = |kind: &str, value: &str, exp: i64| Indicator {
+        kind: kind.into(),
+        value: value.into(),
+        source: "feed-a".into(),
+        expires_at: exp,
+    };
+    assert_eq!(s.ioc_version().expect("v"), 0);
+    assert_eq!(s.ioc_since(0).expect("since"), (0, vec![]));
+    let v1 = s
+        .ioc_import(&[
+            ind("ip", "203.0.113.7", 0),
+            ind("sha256", &"a".repeat(64), 0),
+        ])
+        .expect("import");
+    assert_eq!(v1, 1);
+    // Re-importing the same indicators changes nothing and keeps the version.
+    assert_eq!(
+        s.ioc_import(&[ind("ip", "203.0.113.7", 0)]).expect("again"),
+        1
+    );
+    let v2 = s
+        .ioc_import(&[
+            ind("cidr", "198.51.100.0/24", 0),
+            ind("ip", "203.0.113.7", 99),
+        ])
+        .expect("more");
+    assert_eq!(v2, 2);
+    let (v, delta) = s.ioc_since(1).expect("delta");
+    assert_eq!(v, 2);
+    let mut kinds: Vec<_> = delta
+        .iter()
+        .map(|i| (i.kind.as_str(), i.expires_at))
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        vec![("cidr", 0), ("ip", 99)],
+        "only what changed after v1"
+    );
+    assert_eq!(s.ioc_since(0).expect("full").1.len(), 3);
+    assert!(s.ioc_since(2).expect("none").1.is_empty());
 }
 
 fn agencies_form_a_tree(s: &dyn Store) {
