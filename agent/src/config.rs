@@ -63,6 +63,8 @@ pub struct RawUplink {
     pub batch_size: Option<usize>,
     /// Longest reconnect backoff, default `60s`.
     pub max_backoff: Option<String>,
+    /// Fraction of the certificate's lifetime after which it is renewed, default 0.667.
+    pub rotate_fraction: Option<f64>,
 }
 
 /// `[inventory]`.
@@ -86,6 +88,8 @@ pub struct AgentConfig {
     pub batch_size: usize,
     /// Maximum reconnect backoff.
     pub max_backoff: Duration,
+    /// Renew the certificate once this fraction of its lifetime has passed.
+    pub rotate_fraction: f64,
     /// Spool sizing.
     pub spool: SpoolConfig,
     /// Inventory interval.
@@ -170,6 +174,12 @@ impl RawConfig {
                 "{f}: uplink.collector: {e}, expected e.g. vigil.example.gov.vn:4433"
             ));
         }
+        let rotate_fraction = self.uplink.rotate_fraction.unwrap_or(2.0 / 3.0);
+        if !(rotate_fraction > 0.0 && rotate_fraction < 1.0) {
+            errs.push(format!(
+                "{f}: uplink.rotate_fraction: {rotate_fraction} is not between 0 and 1"
+            ));
+        }
         let batch_size = self.uplink.batch_size.unwrap_or(500);
         if !(1..=5000).contains(&batch_size) {
             errs.push(format!(
@@ -224,6 +234,7 @@ impl RawConfig {
             idle_timeout,
             batch_size,
             max_backoff,
+            rotate_fraction,
             spool,
             inventory_interval,
         })

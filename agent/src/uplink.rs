@@ -321,6 +321,7 @@ impl Uplink {
             },
         );
         let mut cursor = 0u64; // next seq to send; set at Welcome
+        let mut pending_key: Option<rcgen::KeyPair> = None;
         let mut buf = vec![0u8; 64 * 1024];
         debug!("Session stream open; hello queued.");
         let end = 'session: loop {
@@ -337,6 +338,17 @@ impl Uplink {
                             report_drops(&mut sp)?;
                         }
                         info!(collector = %addr, acked = acked_seq, "Connected to the collector.");
+                        if pending_key.is_none()
+                            && rotation_due(&self.state, self.cfg.rotate_fraction, now_ms() / 1000)
+                        {
+                            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+                            let csr = rcgen::CertificateParams::default()
+                                .serialize_request(&key)?
+                                .pem()?;
+                            sess.send_renew(csr)?;
+                            info!("Certificate past its renewal point; requesting a new one.");
+                            pending_key = Some(key);
+                        }
                         self.update_status(|s| {
                             s.connected = true;
                             s.collector = addr.to_string();
@@ -404,9 +416,19 @@ impl Uplink {
                             }
                         }
                     }
-                    AgentEvent::PolicyUpdate(_)
-                    | AgentEvent::RotateCert
-                    | AgentEvent::CertIssued(_) => {
+                    AgentEvent::CertIssued(pem) => match pending_key.take() {
+                        Some(key) => match install_cert(&self.state, &key, &pem) {
+                            Ok(not_after) => info!(
+                                not_after,
+                                "Certificate renewed; it is used from the next connection."
+                            ),
+                            Err(e) => {
+                                warn!(error = %format!("{e:#}"), "Renewed certificate rejected; keeping the current one.")
+                            }
+                        },
+                        None => warn!("Unrequested certificate from the collector ignored."),
+                    },
+                    AgentEvent::PolicyUpdate(_) | AgentEvent::RotateCert => {
                         debug!("Collector push not handled by this agent version yet.");
                     }
                 }
@@ -462,6 +484,53 @@ impl Uplink {
     }
 }
 
+/// True once `fraction` of the current certificate's lifetime has passed at `now` (Unix seconds).
+/// An unreadable certificate is not rotated here: the handshake will say what is wrong.
+pub fn rotation_due(state: &StatePaths, fraction: f64, now: i64) -> bool {
+    let Ok(pem) = std::fs::read(state.cert()) else {
+        return false;
+    };
+    let Ok(der) = CertificateDer::from_pem_slice(&pem) else {
+        return false;
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return false;
+    };
+    let (nb, na) = (
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    );
+    rotation_point(nb, na, fraction) <= now
+}
+
+/// The instant (Unix seconds) at which a certificate valid from `not_before` to `not_after` is
+/// renewed.
+pub fn rotation_point(not_before: i64, not_after: i64, fraction: f64) -> i64 {
+    not_before + ((not_after - not_before) as f64 * fraction) as i64
+}
+
+/// Checks that a renewed certificate carries `key`, then replaces key and certificate (key
+/// first, each atomically) and the identity's expiry. Returns the new expiry.
+fn install_cert(state: &StatePaths, key: &rcgen::KeyPair, pem: &str) -> anyhow::Result<i64> {
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).context("unreadable certificate")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| anyhow::anyhow!("bad certificate: {e}"))?;
+    anyhow::ensure!(
+        cert.public_key().subject_public_key.data.as_ref() == key.public_key_raw(),
+        "certificate is for another key"
+    );
+    let not_after = cert.validity().not_after.timestamp();
+    write_private(&state.key(), key.serialize_pem().as_bytes())?;
+    write_private(&state.cert(), pem.as_bytes())?;
+    let mut id = state.load_identity()?;
+    id.cert_not_after = not_after;
+    write_private(
+        &state.identity(),
+        serde_json::to_string_pretty(&id)?.as_bytes(),
+    )?;
+    Ok(not_after)
+}
+
 /// Turns the spool's drop counters into one `SpoolDropped` finding (sent once the link is back).
 fn report_drops(sp: &mut Spool) -> Result<(), crate::spool::SpoolError> {
     let dropped = sp.take_dropped();
@@ -510,6 +579,13 @@ pub fn rss_bytes() -> u64 {
 mod tests {
     use super::*;
     use rand::SeedableRng as _;
+
+    #[test]
+    fn rotation_happens_at_two_thirds_of_the_lifetime() {
+        let year = 365 * 86_400;
+        assert_eq!(rotation_point(0, year, 2.0 / 3.0), year * 2 / 3);
+        assert_eq!(rotation_point(1000, 1000 + 300, 0.5), 1150);
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {

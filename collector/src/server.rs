@@ -369,7 +369,10 @@ async fn run_session(
     })
     .await?;
     match rec {
-        Some(r) if !r.revoked && r.cert_serial == id.serial => {}
+        // Any certificate our CA issued for a live agent id is accepted, not only the latest
+        // serial: a renewal whose answer was lost must not lock the agent out. Replaced
+        // identities have their own (revoked) agent ids.
+        Some(r) if !r.revoked => {}
         Some(_) => {
             conn.close(
                 code::UNAUTHORIZED.into(),
@@ -468,7 +471,23 @@ async fn run_session(
                         agency: &agency,
                     };
                     match ca.issue_agent(&csr_pem, &req, time::OffsetDateTime::now_utc()) {
-                        Ok(c) => sess.push(&CollectorMsg::CertIssued { cert_pem: c.pem })?,
+                        Ok(c) => {
+                            // Record the new serial before handing the certificate out: from now
+                            // on only the new certificate opens a session.
+                            let (a, serial, not_after) =
+                                (agent_id.clone(), c.serial.clone(), c.not_after);
+                            let now = now_ms() / 1000;
+                            if blocking(&ctx.store, move |s| {
+                                s.agent_set_cert(&a, &serial, not_after, now)
+                            })
+                            .await?
+                            {
+                                info!(serial = %c.serial, "Agent certificate renewed.");
+                                sess.push(&CollectorMsg::CertIssued { cert_pem: c.pem })?;
+                            } else {
+                                sess.reject(code::UNAUTHORIZED, "agent revoked; renewal refused");
+                            }
+                        }
                         Err(e) => sess.reject(code::PROTOCOL, format!("bad renewal request: {e}")),
                     }
                 }

@@ -221,3 +221,31 @@ async fn hostile_session(agent: &Agent, addr: &str, payload: Vec<u8>) -> Option<
         other => panic!("expected an application close, got {other:?}"),
     }
 }
+
+#[test]
+fn certificates_rotate_over_the_authenticated_channel() {
+    let mut c = Collector::init();
+    c.start();
+    // Rotate at a tiny fraction of the lifetime so the test does not wait eight months.
+    let mut a = Agent::new(c.tmp.path(), "rot", "rotate_fraction = 0.000001\n");
+    a.enroll(&c.token(&[]), "m-rot");
+    let before = std::fs::read_to_string(a.state_dir.join("agent.pem")).expect("cert");
+    a.start();
+    wait_for(Duration::from_secs(20), "the renewal", || {
+        a.log().contains("Certificate renewed").then_some(())
+    });
+    let after = std::fs::read_to_string(a.state_dir.join("agent.pem")).expect("cert");
+    assert_ne!(before, after, "a new certificate was installed");
+    assert!(c.log().contains("Agent certificate renewed"));
+    // The next session uses the new certificate.
+    if let Some(mut p) = a.proc.take() {
+        p.kill9();
+    }
+    std::fs::remove_file(a.state_dir.join("status.json")).expect("reset status");
+    a.start();
+    wait_for(
+        Duration::from_secs(20),
+        "a session with the new certificate",
+        || (a.status()["status"]["connected"] == true).then_some(()),
+    );
+}

@@ -262,6 +262,9 @@ pub trait Store: Send + Sync {
     fn agents(&self) -> Result<Vec<AgentRecord>>;
     /// Serials of revoked agent certificates.
     fn revoked_serials(&self) -> Result<Vec<String>>;
+    /// Records a renewed certificate for a live agent (the previous one stops being accepted);
+    /// false if the agent is unknown or revoked.
+    fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool>;
     /// Revokes an agent; false if unknown.
     fn agent_revoke(&self, id: &str, now: i64) -> Result<bool>;
     /// Records contact (and heartbeat facts).

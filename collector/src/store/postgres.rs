@@ -845,6 +845,26 @@ impl Store for PostgresStore {
         })
     }
 
+    fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
+        let (id, serial) = (id.to_owned(), serial.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE agents SET cert_serial = $2, cert_not_after = $3 WHERE id = $1 AND NOT revoked",
+                &[&id, &serial, &not_after],
+            )?;
+            if n > 0 {
+                let detail = serde_json::json!({"agent": id, "serial": serial, "not_after": not_after}).to_string();
+                tx.execute(
+                    "INSERT INTO audit (at, actor, action, detail) VALUES ($1, 'agent', 'agent.cert_renewed', $2)",
+                    &[&now, &detail],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
     fn agent_revoke(&self, id: &str, now: i64) -> Result<bool> {
         let id = id.to_owned();
         self.call(move |c| {

@@ -390,6 +390,23 @@ impl Store for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE agents SET cert_serial = ?2, cert_not_after = ?3 WHERE id = ?1 AND revoked = 0",
+            params![id, serial, not_after],
+        )?;
+        if n > 0 {
+            tx.execute(
+                "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'agent', 'agent.cert_renewed', ?2)",
+                params![now, serde_json::json!({"agent": id, "serial": serial, "not_after": not_after}).to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     fn agent_revoke(&self, id: &str, now: i64) -> Result<bool> {
         let conn = self.lock();
         let n = conn.execute("UPDATE agents SET revoked = 1 WHERE id = ?1", [id])?;

@@ -201,6 +201,20 @@ fn reenroll_same_machine_replaces(s: &dyn Store) {
         s.revoked_serials().expect("serials"),
         vec!["serial-a1".to_string()]
     );
+    // Renewal updates a live agent's serial; a replaced one cannot be renewed.
+    assert!(
+        s.agent_set_cert("a3", "serial-a3b", 2_100_000_000, 30)
+            .expect("renew")
+    );
+    assert!(
+        !s.agent_set_cert("a1", "serial-a1b", 2_100_000_000, 30)
+            .expect("replaced")
+    );
+    let a3 = s.agent("a3").expect("get").expect("exists");
+    assert_eq!(
+        (a3.cert_serial.as_str(), a3.cert_not_after),
+        ("serial-a3b", 2_100_000_000)
+    );
     let actions: Vec<_> = s
         .audit_log()
         .expect("audit")
