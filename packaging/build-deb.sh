@@ -99,7 +99,8 @@ fi
 export SOURCE_DATE_EPOCH
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+trap 'exit 3' INT TERM
 
 if [ "$build" = yes ]; then
     set --

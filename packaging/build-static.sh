@@ -81,7 +81,8 @@ fi
 version=$("$bin" --version | awk '{print $2}')
 name=vigil-agent-$version-x86_64-linux-musl
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+trap 'exit 3' INT TERM
 dir=$work/$name
 mkdir -p "$dir/systemd" "$dir/sysctl"
 install -m 0755 "$bin" "$dir/vigil-agent"
