@@ -232,6 +232,12 @@ cleanup_chroot() {
     for pid in $agent_pid $collector_pid; do
         kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
+    # Anything still running inside the chroot was started by this test.
+    for p in /proc/[0-9]*; do
+        case "$(readlink "$p/root" 2>/dev/null)" in
+            "$root"|"$root"/*) kill "${p#/proc/}" 2>/dev/null ;;
+        esac
+    done
     for m in "$root/dev" "$root/proc"; do
         if mountpoint -q "$m" 2>/dev/null; then
             umount "$m" 2>/dev/null || umount -l "$m"
@@ -295,14 +301,18 @@ deb1=/tmp/vigil/$(basename "$agent_deb")
 agent_id() {
     jq -r .agent_id "$root/var/lib/vigil/identity.json"
 }
+# A plain background command (not a function, which would fork a subshell): chroot and env exec,
+# so $! is the agent's own pid.
 start_agent() {
-    in_root /usr/bin/vigil-agent --config /etc/vigil/agent.toml --state-dir /var/lib/vigil run \
+    chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        /usr/bin/vigil-agent --config /etc/vigil/agent.toml --state-dir /var/lib/vigil run \
         >>"$tmp/agent.log" 2>&1 &
     agent_pid=$!
 }
 stop_agent() {
     kill "$agent_pid"
     wait "$agent_pid" || true
+    [ ! -d "/proc/$agent_pid" ] || fail "agent $agent_pid did not stop"
     agent_pid=
 }
 # Connected, as reported by this very process (a stale status.json from an earlier run won't do).
@@ -417,5 +427,26 @@ for p in /usr/local/bin/vigil-agent /etc/sysctl.d/60-vigil-inotify.conf /var/lib
     [ ! -e "$root$p" ] || fail "$p remains after --uninstall"
 done
 ok "binary install enrolled as $id2 (replacing $id1) and uninstalled cleanly"
+
+section "chroot test: collector package"
+cp "$collector_deb" "$root/tmp/vigil/"
+cdeb=/tmp/vigil/$(basename "$collector_deb")
+in_root dpkg -i "$cdeb" >"$tmp/cinstall.log" 2>&1 || { cat "$tmp/cinstall.log" >&2; fail "dpkg -i collector"; }
+sed 's/^/    /' "$tmp/cinstall.log"
+in_root getent passwd vigil | grep -q ':/var/lib/vigil-collector:/usr/sbin/nologin$' ||
+    fail "system user vigil missing or wrong"
+# stat inside the chroot: the host's passwd has no vigil user.
+[ "$(in_root stat -c %a:%U:%G /var/lib/vigil-collector)" = 700:vigil:vigil ] ||
+    fail "collector data dir is not 0700 vigil:vigil"
+in_root runuser -u vigil -- vigil-collector init --data-dir /var/lib/vigil-collector \
+    --quic 127.0.0.1:$((port + 2)) --name 127.0.0.1 >"$tmp/cinit.log" 2>&1 ||
+    { cat "$tmp/cinit.log" >&2; fail "collector init as vigil"; }
+in_root runuser -u vigil -- vigil-collector validate \
+    --config /var/lib/vigil-collector/collector.toml >/dev/null || fail "collector validate as vigil"
+in_root dpkg -i "$cdeb" >"$tmp/cinstall2.log" 2>&1 || fail "collector reinstall over itself"
+[ -f "$root/var/lib/vigil-collector/collector.toml" ] || fail "reinstall lost collector.toml"
+in_root dpkg --purge vigil-collector >"$tmp/cpurge.log" 2>&1 || fail "dpkg --purge collector"
+[ ! -e "$root/var/lib/vigil-collector" ] || fail "purge left /var/lib/vigil-collector"
+ok "collector package: user vigil, 0700 data dir, init as vigil, reinstall keeps data, purge"
 
 section "done"
