@@ -301,10 +301,15 @@ deb1=/tmp/vigil/$(basename "$agent_deb")
 agent_id() {
     jq -r .agent_id "$root/var/lib/vigil/identity.json"
 }
-# A plain background command (not a function, which would fork a subshell): chroot and env exec,
-# so $! is the agent's own pid.
+# The agent runs with the unit's capability bounding set and no_new_privs, as under systemd.
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$here/systemd/vigil-agent.service" |
+    tr '[:upper:]' '[:lower:]' | sed 's/cap_/+/g; s/ /,/g')
+[ -n "$caps" ] || fail "no CapabilityBoundingSet= in the agent unit"
+# A plain background command (not a function, which would fork a subshell): chroot, setpriv and
+# env exec, so $! is the agent's own pid.
 start_agent() {
-    chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    chroot "$root" /usr/bin/setpriv --bounding-set "-all,$caps" --no-new-privs \
+        /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
         /usr/bin/vigil-agent --config /etc/vigil/agent.toml --state-dir /var/lib/vigil run \
         >>"$tmp/agent.log" 2>&1 &
     agent_pid=$!
@@ -348,7 +353,10 @@ ok "installed and enrolled as $id1"
 start_agent
 wait_connected
 [ "$(live_hosts)" = "$id1" ] || fail "collector does not list exactly agent $id1"
-ok "agent in the chroot connected to the collector on the host"
+want=$(setpriv --bounding-set "-all,$caps" sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)
+[ "$(sed -n 's/^CapEff:[[:space:]]*//p' "/proc/$agent_pid/status")" = "$want" ] ||
+    fail "the agent's effective capabilities are not the unit's bounding set ($want)"
+ok "agent in the chroot (bounding set $caps) connected to the collector on the host"
 
 section "chroot test: second run is harmless"
 printf '%s\n' "$token" | in_root sh /tmp/vigil/install-agent.sh --token - --deb "$deb1" \
