@@ -93,10 +93,6 @@ esac
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 arch=$(dpkg --print-architecture)
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-    SOURCE_DATE_EPOCH=$(git -C "$workspace" log -1 --format=%ct 2>/dev/null || date +%s)
-fi
-export SOURCE_DATE_EPOCH
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -111,6 +107,12 @@ if [ "$build" = yes ]; then
     (cd "$workspace" && CARGO_TARGET_DIR=$target_dir cargo build --release --locked "$@") ||
         die 3 "cargo build failed"
 fi
+
+# Set only after the build: C build scripts (ring, sqlite) rebuild when SOURCE_DATE_EPOCH changes.
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+    SOURCE_DATE_EPOCH=$(git -C "$workspace" log -1 --format=%ct 2>/dev/null || date +%s)
+fi
+export SOURCE_DATE_EPOCH
 
 (cd "$workspace" && cargo metadata --no-deps --format-version 1 --offline) >"$work/metadata.json" ||
     die 3 "cargo metadata failed"
