@@ -1,0 +1,334 @@
+#!/bin/sh
+# Installs, enrolls and starts the Vigil agent on one host (or removes it), printing each step.
+# Safe to run again: an installed package of the same version, an existing configuration and an
+# existing enrollment are kept. See packaging/README.md.
+set -eu
+
+BIN=/usr/bin/vigil-agent
+LOCAL_BIN=/usr/local/bin/vigil-agent
+CONF_DIR=/etc/vigil
+CONF=$CONF_DIR/agent.toml
+STATE_DIR=/var/lib/vigil
+UNIT=vigil-agent.service
+LOCAL_UNIT=/etc/systemd/system/$UNIT
+LOCAL_SYSCTL=/etc/sysctl.d/60-vigil-inotify.conf
+
+usage() {
+    cat <<'EOF'
+Usage:
+  install-agent.sh --token TOKEN [--collector HOST:PORT] [--deb FILE | --binary FILE] [--force]
+  install-agent.sh --uninstall [--keep-state DIR]
+
+Installs the Vigil agent, writes /etc/vigil/agent.toml (root, 0640) if it is missing, enrolls the
+host with the collector and enables and starts the vigil-agent service. Run as root.
+
+  --token TOKEN        Enrollment token from `vigil-collector token create`; `-` reads it from
+                       standard input (keeps it out of the process list). Also VIGIL_TOKEN.
+  --token-file FILE    Read the token from FILE.
+  --collector H:P      Collector address to use instead of the one in the token.
+  --deb FILE           Install this vigil-agent .deb with dpkg (upgrades an older version).
+  --binary FILE        Install this static vigil-agent binary to /usr/local/bin (hosts without
+                       dpkg), with the systemd unit and sysctl file found next to this script.
+                       Without --deb/--binary: keep an installed agent, else use a
+                       vigil-agent_*.deb (when dpkg exists) or a vigil-agent binary next to this
+                       script.
+  --force              Enroll again even if the host is enrolled already (new identity; the
+                       collector replaces this host's old one).
+  --uninstall          Stop and remove the agent, its configuration and its state.
+  --keep-state DIR     With --uninstall: first save /var/lib/vigil and /etc/vigil to a tarball
+                       in DIR.
+  -h, --help           This help.
+
+Exit codes:
+  0  done (including "nothing to do")
+  2  usage error, not root, or a missing file or tool
+  3  installing or removing the software failed
+  4  enrollment failed (bad or expired token, collector unreachable)
+  5  the service did not start (see: journalctl -u vigil-agent)
+EOF
+}
+
+say() {
+    echo "==> $*"
+}
+
+run() {
+    echo "    \$ $*"
+    "$@"
+}
+
+die() {
+    code=$1
+    shift
+    echo "install-agent: error: $*" >&2
+    exit "$code"
+}
+
+systemd_running() {
+    [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1
+}
+
+here=$(cd "$(dirname "$0")" && pwd)
+token=${VIGIL_TOKEN:-}
+token_file=
+collector=
+deb=
+binary=
+force=no
+uninstall=no
+keep_state=
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --token|--token-file|--collector|--deb|--binary|--keep-state)
+            [ $# -ge 2 ] || die 2 "$1 needs a value (see --help)"
+            case "$1" in
+                --token) token=$2 ;;
+                --token-file) token_file=$2 ;;
+                --collector) collector=$2 ;;
+                --deb) deb=$2 ;;
+                --binary) binary=$2 ;;
+                --keep-state) keep_state=$2 ;;
+            esac
+            shift 2
+            ;;
+        --force) force=yes; shift ;;
+        --uninstall) uninstall=yes; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) die 2 "unknown argument '$1' (see --help)" ;;
+    esac
+done
+
+[ "$(id -u)" = 0 ] || die 2 "run as root (e.g. sudo $0 ...)"
+[ -z "$deb" ] || [ -z "$binary" ] || die 2 "--deb and --binary exclude each other"
+if [ -n "$keep_state" ] && [ "$uninstall" = no ]; then
+    die 2 "--keep-state only goes with --uninstall"
+fi
+
+have_dpkg() {
+    command -v dpkg >/dev/null 2>&1
+}
+
+deb_installed_version() {
+    if have_dpkg; then
+        dpkg-query -W -f '${db:Status-Abbrev} ${Version}\n' vigil-agent 2>/dev/null |
+            sed -n 's/^ii *//p'
+    fi
+}
+
+# Any state dpkg still knows the package in (installed, config files left, half-installed).
+deb_known_status() {
+    if have_dpkg; then
+        dpkg-query -W -f '${db:Status-Abbrev}\n' vigil-agent 2>/dev/null | grep -v '^u' || true
+    fi
+}
+
+agent_bin() {
+    if [ -x "$BIN" ]; then
+        echo "$BIN"
+    elif [ -x "$LOCAL_BIN" ]; then
+        echo "$LOCAL_BIN"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Uninstall.
+# ---------------------------------------------------------------------------------------------
+if [ "$uninstall" = yes ]; then
+    if [ -n "$keep_state" ]; then
+        if [ -d "$STATE_DIR" ] || [ -d "$CONF_DIR" ]; then
+            mkdir -p "$keep_state" || die 2 "cannot create $keep_state"
+            backup=$keep_state/vigil-agent-state-$(hostname 2>/dev/null || echo host)-$(date +%Y%m%dT%H%M%S).tar.gz
+            say "Saving the agent state to $backup"
+            set --
+            [ -d "$STATE_DIR" ] && set -- "$@" "${STATE_DIR#/}"
+            [ -d "$CONF_DIR" ] && set -- "$@" "${CONF_DIR#/}"
+            (umask 077 && run tar -czf "$backup" -C / "$@") || die 3 "could not write $backup"
+        else
+            say "No agent state to save"
+        fi
+    fi
+    if systemd_running; then
+        say "Stopping and disabling $UNIT"
+        run systemctl disable --now "$UNIT" 2>/dev/null || true
+    fi
+    if [ -n "$(deb_known_status)" ]; then
+        say "Purging the vigil-agent package (configuration and state included)"
+        run dpkg --purge vigil-agent || die 3 "dpkg --purge vigil-agent failed"
+    fi
+    removed=no
+    for f in "$LOCAL_BIN" "$LOCAL_UNIT" "$LOCAL_SYSCTL" \
+        "/etc/systemd/system/multi-user.target.wants/$UNIT"; do
+        if [ -e "$f" ] || [ -L "$f" ]; then
+            say "Removing $f"
+            run rm -f "$f"
+            removed=yes
+        fi
+    done
+    for d in "$STATE_DIR" "$CONF_DIR"; do
+        if [ -e "$d" ]; then
+            say "Removing $d"
+            run rm -rf "$d"
+            removed=yes
+        fi
+    done
+    if systemd_running && [ "$removed" = yes ]; then
+        run systemctl daemon-reload || true
+    fi
+    say "The Vigil agent is removed${keep_state:+; state saved in $keep_state}"
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Install.
+# ---------------------------------------------------------------------------------------------
+if [ -z "$deb" ] && [ -z "$binary" ] && [ -z "$(agent_bin)" ]; then
+    found_deb=$(find "$here" -maxdepth 1 -name 'vigil-agent_*.deb' 2>/dev/null | sort | tail -n 1)
+    if have_dpkg && [ -n "$found_deb" ]; then
+        deb=$found_deb
+    elif [ -x "$here/vigil-agent" ]; then
+        binary=$here/vigil-agent
+    else
+        die 2 "vigil-agent is not installed; give --deb FILE or --binary FILE"
+    fi
+fi
+
+if [ -n "$deb" ]; then
+    [ -f "$deb" ] || die 2 "--deb $deb: no such file"
+    have_dpkg || die 2 "dpkg is not available on this host; use --binary with the static build"
+    want=$(dpkg-deb -f "$deb" Version) || die 2 "--deb $deb: not a Debian package"
+    pkg=$(dpkg-deb -f "$deb" Package)
+    [ "$pkg" = vigil-agent ] || die 2 "--deb $deb: this is $pkg, not vigil-agent"
+    have=$(deb_installed_version)
+    if [ "$have" = "$want" ]; then
+        say "vigil-agent $want is installed already"
+    else
+        if [ -n "$have" ]; then
+            say "Upgrading vigil-agent $have to $want (identity, spool and baseline are kept)"
+        else
+            say "Installing vigil-agent $want"
+        fi
+        run dpkg --force-confdef --force-confold -i "$deb" || die 3 "dpkg -i $deb failed"
+    fi
+    bin=$BIN
+elif [ -n "$binary" ]; then
+    [ -f "$binary" ] || die 2 "--binary $binary: no such file"
+    if [ -n "$(deb_installed_version)" ]; then
+        die 2 "the vigil-agent package is installed; upgrade it with --deb, not --binary"
+    fi
+    unit_src=$here/systemd/$UNIT
+    sysctl_src=$here/sysctl/60-vigil-inotify.conf
+    if cmp -s "$binary" "$LOCAL_BIN"; then
+        say "$LOCAL_BIN is up to date"
+    else
+        say "Installing $binary as $LOCAL_BIN"
+        run install -D -m 0755 -o root -g root "$binary" "$LOCAL_BIN" || die 3 "copy failed"
+    fi
+    if [ -f "$sysctl_src" ]; then
+        if ! cmp -s "$sysctl_src" "$LOCAL_SYSCTL"; then
+            say "Installing inotify limits as $LOCAL_SYSCTL"
+            run install -D -m 0644 "$sysctl_src" "$LOCAL_SYSCTL" || die 3 "copy failed"
+            if command -v sysctl >/dev/null 2>&1; then
+                run sysctl -q -p "$LOCAL_SYSCTL" || echo "    (not applied now; applies at boot)"
+            fi
+        fi
+    else
+        echo "    warning: $sysctl_src not found; inotify limits left as they are" >&2
+    fi
+    if command -v systemctl >/dev/null 2>&1; then
+        [ -f "$unit_src" ] || die 2 "$unit_src not found (keep this script next to systemd/)"
+        sed "s|/usr/bin/vigil-agent|$LOCAL_BIN|g" "$unit_src" >"$LOCAL_UNIT.tmp"
+        if cmp -s "$LOCAL_UNIT.tmp" "$LOCAL_UNIT"; then
+            rm -f "$LOCAL_UNIT.tmp"
+        else
+            say "Installing the systemd unit $LOCAL_UNIT"
+            chmod 0644 "$LOCAL_UNIT.tmp"
+            run mv "$LOCAL_UNIT.tmp" "$LOCAL_UNIT"
+        fi
+    fi
+    bin=$LOCAL_BIN
+else
+    bin=$(agent_bin)
+    say "Using the installed $bin"
+fi
+say "$("$bin" --version)"
+
+# Configuration: written only when missing, so an administrator's edits survive.
+if [ -d "$CONF_DIR" ]; then
+    chmod 0750 "$CONF_DIR"
+else
+    run install -d -m 0750 -o root -g root "$CONF_DIR"
+fi
+if [ -f "$CONF" ]; then
+    say "Keeping the existing $CONF"
+else
+    say "Writing $CONF"
+    umask 027
+    if [ -f "$here/agent.toml" ]; then
+        cp "$here/agent.toml" "$CONF.tmp"
+    else
+        printf '%s\n' '# Vigil agent configuration; every key is optional (packaging/README.md).' \
+            '[uplink]' '#collector = "vigil.example.gov.vn:4433"' >"$CONF.tmp"
+    fi
+    if [ -n "$collector" ]; then
+        sed "s|^#collector = .*|collector = \"$collector\"|" "$CONF.tmp" >"$CONF.tmp2"
+        mv "$CONF.tmp2" "$CONF.tmp"
+    fi
+    mv "$CONF.tmp" "$CONF"
+    umask 022
+fi
+chown root:root "$CONF"
+chmod 0640 "$CONF"
+run "$bin" --config "$CONF" validate || die 2 "$CONF is not valid (see above)"
+
+if [ ! -d "$STATE_DIR" ]; then
+    run install -d -m 0700 -o root -g root "$STATE_DIR"
+fi
+chmod 0700 "$STATE_DIR"
+
+# Enrollment.
+enrolled_now=no
+if [ -f "$STATE_DIR/identity.json" ] && [ "$force" = no ]; then
+    say "Already enrolled; not enrolling again (use --force to replace this host's identity)"
+    "$bin" --config "$CONF" --state-dir "$STATE_DIR" status | sed 's/^/    /' || true
+else
+    if [ -n "$token_file" ]; then
+        [ -r "$token_file" ] || die 2 "--token-file $token_file: cannot read it"
+        token=$(head -n 1 "$token_file")
+    elif [ "$token" = - ]; then
+        IFS= read -r token || die 2 "no token on standard input"
+    fi
+    [ -n "$token" ] || die 2 "--token is required to enroll this host (see --help)"
+    if [ "$force" = yes ] && systemd_running; then
+        run systemctl stop "$UNIT" || true
+    fi
+    say "Enrolling with the collector${collector:+ at $collector}"
+    set -- "$bin" --config "$CONF" --state-dir "$STATE_DIR" enroll --token -
+    [ -z "$collector" ] || set -- "$@" --collector "$collector"
+    echo "    \$ $* (token on standard input)"
+    printf '%s\n' "$token" | "$@" || die 4 "enrollment failed (see the error above)"
+    [ -f "$STATE_DIR/identity.json" ] || die 4 "enrollment wrote no $STATE_DIR/identity.json"
+    enrolled_now=yes
+fi
+
+# Service.
+if systemd_running; then
+    say "Enabling and starting $UNIT"
+    run systemctl daemon-reload
+    run systemctl enable "$UNIT"
+    if [ "$enrolled_now" = yes ] && systemctl is-active --quiet "$UNIT"; then
+        run systemctl restart "$UNIT" || true
+    else
+        run systemctl start "$UNIT" || true
+    fi
+    sleep 2
+    if ! systemctl is-active --quiet "$UNIT"; then
+        die 5 "$UNIT is not running; see: journalctl -u vigil-agent -n 50"
+    fi
+    say "The Vigil agent is running; check it with: vigil-agent status"
+else
+    say "systemd is not running here, so the service was not started. Start the agent with:"
+    echo "    $bin --config $CONF --state-dir $STATE_DIR run"
+    echo "    (from your init system or a supervisor; it runs in the foreground)"
+fi
+exit 0
