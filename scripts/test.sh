@@ -15,3 +15,8 @@ fi
 cargo build --workspace --locked --bins
 cargo test --workspace --locked -- --test-threads="${VIGIL_TEST_THREADS:-4}"
 bash scripts/fuzz-smoke.sh
+# Packages, units, lintian, systemd exposure and the debootstrap install/upgrade/uninstall test.
+# They need root and a release build; CI runs them, locally opt in with VIGIL_TEST_PACKAGING=1.
+if [ "${CI:-}" = "true" ] || [ "${VIGIL_TEST_PACKAGING:-}" = "1" ]; then
+  VIGIL_TEST_DEBOOTSTRAP="${VIGIL_TEST_DEBOOTSTRAP:-1}" bash packaging/test-packaging.sh
+fi
