@@ -17,7 +17,9 @@ sleep 1
 "$t/vigil-agent" enroll --token "$tok" --state-dir "$d/a" --machine-id bench-idle >/dev/null
 "$t/vigil-agent" run --state-dir "$d/a" 2>/dev/null &
 apid=$!
-sleep 5  # let start-up work (inventory) settle
+# Let start-up work settle (inventory, first check run, FIM baseline of the default trees).
+settle="${VIGIL_IDLE_SETTLE:-60}"
+sleep "$settle"
 tick=$(getconf CLK_TCK)
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$apid/stat")
 sleep "$secs"
@@ -25,4 +27,4 @@ read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$apid/stat")
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$apid/status")
 cpu_ms=$(( ( (u1 - u0) + (s1 - s0) ) * 1000 / tick ))
-echo "idle agent over ${secs}s: RSS ${rss} KiB (peak ${hwm} KiB), CPU ${cpu_ms} ms = $(awk -v c="$cpu_ms" -v s="$secs" 'BEGIN{printf "%.3f", c/(s*10)}')% of one core"
+echo "idle agent (default config: checks, FIM on the default trees, netwatch) over ${secs}s after ${settle}s settle: RSS ${rss} KiB (peak ${hwm} KiB), CPU ${cpu_ms} ms = $(awk -v c="$cpu_ms" -v s="$secs" 'BEGIN{printf "%.3f", c/(s*10)}')% of one core"

@@ -141,6 +141,59 @@ impl Core {
     }
 }
 
+/// What the two ends have in common for [`feed`]: a [`Core`], the message type they receive,
+/// and how they react to a message or to broken input.
+trait End {
+    type Incoming: serde::de::DeserializeOwned;
+    fn core(&mut self) -> &mut Core;
+    fn on_message(&mut self, msg: Self::Incoming);
+    fn fail(&mut self, code: u32, message: String);
+}
+
+/// Pushes received bytes into an end's decoder and handles every complete message, stopping at
+/// the first broken frame (which closes the session) or when a message closed it.
+fn feed<E: End>(end: &mut E, now: Instant, bytes: &[u8]) {
+    let core = end.core();
+    if core.state == State::Closed {
+        return;
+    }
+    core.last_rx = now;
+    core.decoder.push(bytes);
+    while end.core().state != State::Closed {
+        match end.core().decoder.decode::<E::Incoming>() {
+            Ok(Some(msg)) => end.on_message(msg),
+            Ok(None) => break,
+            Err(e) => end.fail(Core::frame_error_code(&e), e.to_string()),
+        }
+    }
+}
+
+impl End for AgentSession {
+    type Incoming = CollectorMsg;
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+    fn on_message(&mut self, msg: CollectorMsg) {
+        AgentSession::on_message(self, msg);
+    }
+    fn fail(&mut self, code: u32, message: String) {
+        AgentSession::fail(self, code, message);
+    }
+}
+
+impl End for CollectorSession {
+    type Incoming = AgentMsg;
+    fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+    fn on_message(&mut self, msg: AgentMsg) {
+        CollectorSession::on_message(self, msg);
+    }
+    fn fail(&mut self, code: u32, message: String) {
+        CollectorSession::fail(self, code, message);
+    }
+}
+
 /// Events surfaced to the agent shell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AgentEvent {
@@ -264,24 +317,7 @@ impl AgentSession {
 
     /// Feeds bytes received from the collector.
     pub fn handle(&mut self, now: Instant, bytes: &[u8]) {
-        if self.is_closed() {
-            return;
-        }
-        self.core.last_rx = now;
-        self.core.decoder.push(bytes);
-        loop {
-            match self.core.decoder.decode::<CollectorMsg>() {
-                Ok(Some(msg)) => self.on_message(msg),
-                Ok(None) => break,
-                Err(e) => {
-                    self.fail(Core::frame_error_code(&e), e.to_string());
-                    break;
-                }
-            }
-            if self.is_closed() {
-                break;
-            }
-        }
+        feed(self, now, bytes);
     }
 
     fn on_message(&mut self, msg: CollectorMsg) {
@@ -545,24 +581,7 @@ impl CollectorSession {
 
     /// Feeds bytes received from the agent.
     pub fn handle(&mut self, now: Instant, bytes: &[u8]) {
-        if self.is_closed() {
-            return;
-        }
-        self.core.last_rx = now;
-        self.core.decoder.push(bytes);
-        loop {
-            match self.core.decoder.decode::<AgentMsg>() {
-                Ok(Some(msg)) => self.on_message(msg),
-                Ok(None) => break,
-                Err(e) => {
-                    self.fail(Core::frame_error_code(&e), e.to_string());
-                    break;
-                }
-            }
-            if self.is_closed() {
-                break;
-            }
-        }
+        feed(self, now, bytes);
     }
 
     fn on_message(&mut self, msg: AgentMsg) {
