@@ -15,7 +15,10 @@ tok=$("$t/vigil-collector" token create --data-dir "$d/c" --agency p 2>/dev/null
 "$t/vigil-collector" run --data-dir "$d/c" 2>/dev/null &
 sleep 1
 "$t/vigil-agent" enroll --token "$tok" --state-dir "$d/a" --machine-id bench-idle >/dev/null
-"$t/vigil-agent" run --state-dir "$d/a" 2>/dev/null &
+# VIGIL_IDLE_CONFIG: an agent.toml to run with (default: none, built-in defaults).
+cfg_args=()
+[ -n "${VIGIL_IDLE_CONFIG:-}" ] && cfg_args=(--config "$VIGIL_IDLE_CONFIG")
+"$t/vigil-agent" run --state-dir "$d/a" "${cfg_args[@]}" 2>/dev/null &
 apid=$!
 # Let start-up work settle (inventory, first check run, FIM baseline of the default trees).
 settle="${VIGIL_IDLE_SETTLE:-60}"
@@ -27,4 +30,4 @@ read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$apid/stat")
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$apid/status")
 cpu_ms=$(( ( (u1 - u0) + (s1 - s0) ) * 1000 / tick ))
-echo "idle agent (default config: checks, FIM on the default trees, netwatch) over ${secs}s after ${settle}s settle: RSS ${rss} KiB (peak ${hwm} KiB), CPU ${cpu_ms} ms = $(awk -v c="$cpu_ms" -v s="$secs" 'BEGIN{printf "%.3f", c/(s*10)}')% of one core"
+echo "idle agent (${VIGIL_IDLE_CONFIG:-default config: checks, FIM on the default trees, netwatch}) over ${secs}s after ${settle}s settle: RSS ${rss} KiB (peak ${hwm} KiB), CPU ${cpu_ms} ms = $(awk -v c="$cpu_ms" -v s="$secs" 'BEGIN{printf "%.3f", c/(s*10)}')% of one core"
