@@ -480,6 +480,9 @@ pub struct RawChecksConfig {
     /// Security level 1–5.
     #[serde(default)]
     pub level: Option<i64>,
+    /// Run checks in `vigil-agent run` (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 /// The validated `[checks]` section.
@@ -491,6 +494,8 @@ pub struct ChecksConfig {
     pub interval: Duration,
     /// Security level.
     pub level: Level,
+    /// Whether `vigil-agent run` evaluates the packs.
+    pub enabled: bool,
 }
 
 impl Default for ChecksConfig {
@@ -499,6 +504,7 @@ impl Default for ChecksConfig {
             packs: vec![PathBuf::from(DEFAULT_PACK_DIR)],
             interval: Duration::from_secs(3600),
             level: Level::MIN,
+            enabled: true,
         }
     }
 }
@@ -510,7 +516,10 @@ impl RawChecksConfig {
     /// One message per invalid field (`checks.level: ...`).
     pub fn validate(&self) -> Result<ChecksConfig, Vec<String>> {
         let mut errors = Vec::new();
-        let mut cfg = ChecksConfig::default();
+        let mut cfg = ChecksConfig {
+            enabled: self.enabled.unwrap_or(true),
+            ..ChecksConfig::default()
+        };
         if let Some(packs) = &self.packs {
             if packs.is_empty() {
                 errors.push("checks.packs: must list at least one pack file or directory".into());

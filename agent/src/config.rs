@@ -39,6 +39,33 @@ pub struct RawConfig {
     /// `[host]`.
     #[serde(default)]
     pub host: RawHost,
+    /// `[testing]`: fault-injection aids for Vigil's own tests; never set in production.
+    #[serde(default)]
+    pub testing: RawTesting,
+}
+
+/// `[testing]`: makes the agent emit numbered synthetic findings through the same sink as every
+/// engine, so delivery can be checked exactly under faults. Off unless `synthetic_findings > 0`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTesting {
+    /// How many findings to emit after start-up.
+    pub synthetic_findings: Option<u64>,
+    /// Emission rate per second (default 1000).
+    pub synthetic_rate: Option<u64>,
+    /// Every Nth synthetic finding is critical (0 = none).
+    pub synthetic_critical_every: Option<u64>,
+}
+
+/// Validated `[testing]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Testing {
+    /// Findings to emit.
+    pub synthetic_findings: u64,
+    /// Per second.
+    pub synthetic_rate: u64,
+    /// Every Nth is critical (0 = none).
+    pub synthetic_critical_every: u64,
 }
 
 /// `[host]`: facts about this machine the agent cannot discover.
@@ -102,6 +129,8 @@ pub struct AgentConfig {
     pub netwatch: crate::netwatch::NetwatchConfig,
     /// Role of this host.
     pub role: crate::netwatch::HostRole,
+    /// Test facilities (off by default).
+    pub testing: Testing,
 }
 
 impl Default for AgentConfig {
@@ -174,6 +203,14 @@ impl RawConfig {
                 "{f}: uplink.collector: {e}, expected e.g. vigil.example.gov.vn:4433"
             ));
         }
+        let testing = Testing {
+            synthetic_findings: self.testing.synthetic_findings.unwrap_or(0),
+            synthetic_rate: self.testing.synthetic_rate.unwrap_or(1000),
+            synthetic_critical_every: self.testing.synthetic_critical_every.unwrap_or(0),
+        };
+        if testing.synthetic_rate == 0 {
+            errs.push(format!("{f}: testing.synthetic_rate: must be at least 1"));
+        }
         let rotate_fraction = self.uplink.rotate_fraction.unwrap_or(2.0 / 3.0);
         if !(rotate_fraction > 0.0 && rotate_fraction < 1.0) {
             errs.push(format!(
@@ -235,6 +272,7 @@ impl RawConfig {
             batch_size,
             max_backoff,
             rotate_fraction,
+            testing,
             spool,
             inventory_interval,
         })

@@ -75,11 +75,16 @@ pub async fn run(
         shutdown.clone(),
     ));
     tasks.spawn(sync_loop(spool.clone(), shutdown.clone()));
-    tasks.spawn(checks_loop(
-        cfg.checks.clone(),
-        sink.clone(),
-        shutdown.clone(),
-    ));
+    if cfg.checks.enabled {
+        tasks.spawn(checks_loop(
+            cfg.checks.clone(),
+            sink.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if cfg.testing.synthetic_findings > 0 {
+        tasks.spawn(synthetic_loop(cfg.testing, sink.clone(), shutdown.clone()));
+    }
     let up = Uplink::new(identity, state, cfg, spool.clone(), wake, counters).with_ioc(ioc);
     up.run(shutdown).await;
     tasks.shutdown().await;
@@ -114,6 +119,39 @@ async fn inventory_loop(mut sink: SpoolSink, every: Duration, mut shutdown: watc
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// `[testing]`: emits `synthetic_findings` numbered findings (`counts.synthetic` = 0, 1, …) at
+/// `synthetic_rate` per second through the engines' sink, so tests can check delivery exactly.
+async fn synthetic_loop(
+    t: crate::config::Testing,
+    mut sink: SpoolSink,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let per_tick = (t.synthetic_rate / 100).max(1);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut i = 0u64;
+    while i < t.synthetic_findings {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        for _ in 0..per_tick.min(t.synthetic_findings - i) {
+            let critical = t.synthetic_critical_every > 0 && i % t.synthetic_critical_every == 0;
+            sink.emit(Finding::AgentHealth(AgentHealth {
+                kind: HealthKind::Other,
+                message: "synthetic test finding".into(),
+                counts: BTreeMap::from([("synthetic".to_string(), i)]),
+                severity: if critical {
+                    Severity::Critical
+                } else {
+                    Severity::Low
+                },
+            }));
+            i += 1;
+        }
+    }
+    tracing::info!(emitted = i, "Synthetic findings emitted.");
 }
 
 /// How often every check result is re-sent even if unchanged, so the collector can verify state.
