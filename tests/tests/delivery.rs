@@ -212,3 +212,207 @@ fn a_full_spool_on_a_tiny_filesystem_drops_low_first_keeps_critical_and_reports_
         "reported drops match what is missing: {counts}"
     );
 }
+
+/// Two network namespaces joined by a veth pair: the collector in one, the agent in the other.
+/// Everything is deleted on drop, even after a panic.
+struct NetPair {
+    ns_c: String,
+    ns_a: String,
+    veth_c: String,
+    collector_ip: String,
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl NetPair {
+    fn create() -> Option<Self> {
+        let tag = std::process::id() % 10_000;
+        let (ns_c, ns_a) = (format!("vgc{tag}"), format!("vga{tag}"));
+        let (veth_c, veth_a) = (format!("vgc{tag}"), format!("vga{tag}"));
+        // A /30 that exists only inside these two namespaces.
+        let octet = 1 + tag % 250;
+        let (ipc, ipa) = (format!("10.213.{octet}.1"), format!("10.213.{octet}.2"));
+        let p = Self {
+            ns_c: ns_c.clone(),
+            ns_a: ns_a.clone(),
+            veth_c: veth_c.clone(),
+            collector_ip: ipc.clone(),
+        };
+        let ok = ip(&["netns", "add", &ns_c])
+            && ip(&["netns", "add", &ns_a])
+            && ip(&[
+                "link", "add", &veth_c, "netns", &ns_c, "type", "veth", "peer", "name", &veth_a,
+                "netns", &ns_a,
+            ])
+            && ip(&[
+                "-n",
+                &ns_c,
+                "addr",
+                "add",
+                &format!("{ipc}/30"),
+                "dev",
+                &veth_c,
+            ])
+            && ip(&[
+                "-n",
+                &ns_a,
+                "addr",
+                "add",
+                &format!("{ipa}/30"),
+                "dev",
+                &veth_a,
+            ])
+            && ip(&["-n", &ns_c, "link", "set", &veth_c, "up"])
+            && ip(&["-n", &ns_a, "link", "set", &veth_a, "up"])
+            && ip(&["-n", &ns_c, "link", "set", "lo", "up"])
+            && ip(&["-n", &ns_a, "link", "set", "lo", "up"]);
+        ok.then_some(p)
+    }
+
+    fn link(&self, up: bool) {
+        assert!(ip(&[
+            "-n",
+            &self.ns_c,
+            "link",
+            "set",
+            &self.veth_c,
+            if up { "up" } else { "down" }
+        ]));
+    }
+}
+
+impl Drop for NetPair {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.ns_c]);
+        let _ = ip(&["netns", "del", &self.ns_a]);
+    }
+}
+
+#[test]
+fn a_30_second_network_partition_loses_nothing() {
+    let Some(net) = NetPair::create() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root and must create namespaces"
+        );
+        eprintln!("SKIPPED: cannot create network namespaces (not root?)");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("collector");
+    let quic = format!("{}:4433", net.collector_ip);
+    let run_ok = |cmd: &mut Command| {
+        let out = vigil_e2e::run(cmd, Duration::from_secs(30));
+        assert!(out.status.success(), "{}", vigil_e2e::stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coll = |args: &[&str]| {
+        let mut c = Command::new(vigil_e2e::bin("vigil-collector"));
+        c.args(args).arg("--data-dir").arg(&data);
+        c
+    };
+    run_ok(&mut coll(&[
+        "init",
+        "--quic",
+        &quic,
+        "--http",
+        "127.0.0.1:8443",
+    ]));
+    run_ok(&mut coll(&["agency", "add", "--id", "p", "--name", "P"]));
+    let token = run_ok(&mut coll(&["token", "create", "--agency", "p"]))
+        .trim()
+        .to_string();
+    let mut in_ns = |ns: &str, bin: &str| {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(vigil_e2e::bin(bin));
+        c
+    };
+    let mut cmd = in_ns(&net.ns_c, "vigil-collector");
+    cmd.arg("run").arg("--data-dir").arg(&data);
+    let _collector = vigil_e2e::Proc::spawn(&mut cmd, tmp.path().join("collector.log"));
+    let mut a = Agent::new(
+        tmp.path(),
+        "far",
+        "[checks]\nenabled = false\n[testing]\nsynthetic_findings = 6000\nsynthetic_rate = 100\n",
+    );
+    let mut enroll = in_ns(&net.ns_a, "vigil-agent");
+    enroll
+        .args([
+            "enroll",
+            "--token",
+            &token,
+            "--machine-id",
+            "m-far",
+            "--state-dir",
+        ])
+        .arg(&a.state_dir)
+        .arg("--config")
+        .arg(&a.config);
+    wait_for(
+        Duration::from_secs(20),
+        "enrollment across the veth",
+        || {
+            vigil_e2e::run(&mut enroll, Duration::from_secs(20))
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    let id = a.identity()["agent_id"].as_str().expect("id").to_string();
+    let mut run = in_ns(&net.ns_a, "vigil-agent");
+    run.args(["run", "--state-dir"])
+        .arg(&a.state_dir)
+        .arg("--config")
+        .arg(&a.config);
+    a.proc = Some(vigil_e2e::Proc::spawn(
+        &mut run,
+        tmp.path().join("agent.log"),
+    ));
+    let store = || {
+        let out = vigil_e2e::run(
+            &mut coll(&[
+                "findings", "--json", "--limit", "0", "--host", &id, "--kind", "health",
+            ]),
+            Duration::from_secs(30),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["findings"].as_array().cloned().unwrap_or_default()
+    };
+    let count = || {
+        store()
+            .iter()
+            .filter(|f| f["finding"]["counts"]["synthetic"].is_u64())
+            .count()
+    };
+    wait_for(Duration::from_secs(30), "findings flowing", || {
+        (count() >= 500).then_some(())
+    });
+    net.link(false);
+    let during = count();
+    std::thread::sleep(Duration::from_secs(30));
+    let after_partition = count();
+    assert!(
+        after_partition - during < 200,
+        "nothing crosses a down link (got {during} -> {after_partition})"
+    );
+    net.link(true);
+    wait_for(Duration::from_secs(120), "all 6000 after healing", || {
+        (count() >= 6000).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let mut n: Vec<u64> = store()
+        .iter()
+        .filter_map(|f| f["finding"]["counts"]["synthetic"].as_u64())
+        .collect();
+    n.sort_unstable();
+    assert_eq!(
+        n,
+        (0..6000).collect::<Vec<_>>(),
+        "every finding exactly once"
+    );
+}
