@@ -137,7 +137,8 @@ async fn synthetic_loop(
             _ = shutdown.changed() => return,
         }
         for _ in 0..per_tick.min(t.synthetic_findings - i) {
-            let critical = t.synthetic_critical_every > 0 && i % t.synthetic_critical_every == 0;
+            let critical =
+                t.synthetic_critical_every > 0 && i.is_multiple_of(t.synthetic_critical_every);
             sink.emit(Finding::AgentHealth(AgentHealth {
                 kind: HealthKind::Other,
                 message: "synthetic test finding".into(),
