@@ -327,7 +327,7 @@ fn a_30_second_network_partition_loses_nothing() {
     let token = run_ok(&mut coll(&["token", "create", "--agency", "p"]))
         .trim()
         .to_string();
-    let mut in_ns = |ns: &str, bin: &str| {
+    let in_ns = |ns: &str, bin: &str| {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns]).arg(vigil_e2e::bin(bin));
         c
