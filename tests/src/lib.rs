@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod fleet;
+
 /// Directory holding the built binaries (`target/<profile>`), building them once if needed.
 ///
 /// # Panics

@@ -416,3 +416,70 @@ fn a_30_second_network_partition_loses_nothing() {
         "every finding exactly once"
     );
 }
+
+#[test]
+fn two_hundred_agents_reconnecting_after_a_collector_restart_all_get_through() {
+    use vigil_collector::store::{SqliteStore, Store};
+    let n = 200;
+    let mut c = Collector::init();
+    c.start();
+    let token = c.token(&["--uses", "200"]);
+    let cfg_path = c.tmp.path().join("fleet.toml");
+    std::fs::write(
+        &cfg_path,
+        "[uplink]\nheartbeat_interval = \"1s\"\nidle_timeout = \"3s\"\nmax_backoff = \"3s\"\n",
+    )
+    .expect("config");
+    let cfg = vigil_agent::config::load(&cfg_path, true).expect("config");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fleet = rt
+        .block_on(vigil_e2e::fleet::enroll_fleet(
+            &c.tmp.path().join("fleet"),
+            &token,
+            n,
+            &cfg,
+        ))
+        .expect("enroll 200");
+    let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let tasks = vigil_e2e::fleet::run_fleet(&rt, uplinks, &stop_rx);
+    let db = SqliteStore::open(&c.data_dir.join("vigil.db")).expect("store");
+    let all_at = |k: u64| agents.iter().all(|a| db.max_seq(&a.id).unwrap_or(0) >= k);
+    vigil_e2e::fleet::feed(&agents, 20, 0).expect("feed");
+    wait_for(Duration::from_secs(60), "200 agents streaming", || {
+        all_at(20).then_some(())
+    });
+
+    // Kill the collector; every agent must come back on its own and deliver what it spools.
+    c.kill9();
+    vigil_e2e::fleet::feed(&agents, 20, 20).expect("feed while down");
+    std::thread::sleep(Duration::from_secs(2));
+    c.start();
+    wait_for(
+        Duration::from_secs(90),
+        "200 agents reconnected and delivered",
+        || all_at(40).then_some(()),
+    );
+    for a in &agents {
+        assert_eq!(
+            db.finding_count(&a.id).expect("count"),
+            40,
+            "agent {} stored exactly once",
+            a.id
+        );
+    }
+    assert!(
+        !c.log().contains("Storing a batch failed"),
+        "no errors at the collector"
+    );
+    let _ = stop.send(true);
+    rt.block_on(async {
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    });
+}
