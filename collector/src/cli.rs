@@ -92,6 +92,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List sequence gaps: findings an agent numbered but the collector never received.
+    Gaps {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only this agent id.
+        #[arg(long)]
+        host: Option<String>,
+        /// Print `{"gaps": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config file and exit 0 (valid) or 2 (every problem listed).
     Validate {
         /// The collector.toml to check.
@@ -526,6 +538,26 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                         r.finding
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Gaps { dir, host, json } => {
+            let store = open_store(&load(&dir)?)?;
+            let gaps = store.gaps(host.as_deref())?;
+            if json {
+                println!("{}", serde_json::json!({ "gaps": gaps }));
+            } else {
+                for g in &gaps {
+                    println!(
+                        "{}  {}  missing #{}..=#{} ({} findings)",
+                        fmt_time(g.detected_at / 1000),
+                        g.agent_id,
+                        g.from_seq,
+                        g.to_seq,
+                        g.to_seq - g.from_seq + 1
+                    );
+                }
+                eprintln!("{} gap(s)", gaps.len());
             }
             Ok(())
         }

@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 use crate::store::{AgentRecord, FindingFilter, Result, Store};
 
+/// A host is stale once it has not reported for this long (DESIGN §6 freshness: 48 h).
+pub const STALE_AFTER_S: i64 = 48 * 3600;
+
 /// One row of `hosts`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostRow {
@@ -41,6 +44,8 @@ pub struct HostRow {
     pub revoked: bool,
     /// Host score (null until check results arrive).
     pub score: Option<f64>,
+    /// No report for more than 48 h (or never): the freshness term of the score is below 1.
+    pub stale: bool,
     /// Latest inventory.
     pub inventory: Option<Value>,
 }
@@ -63,6 +68,7 @@ impl From<AgentRecord> for HostRow {
             cert_not_after: a.cert_not_after,
             revoked: a.revoked,
             score: None,
+            stale: a.last_seen == 0 || crate::server::now_ms() / 1000 - a.last_seen > STALE_AFTER_S,
             inventory: a.inventory,
         }
     }

@@ -211,6 +211,19 @@ fn a_full_spool_on_a_tiny_filesystem_drops_low_first_keeps_critical_and_reports_
         19_802 - stored_low,
         "reported drops match what is missing: {counts}"
     );
+    // Evicted records had seqs: the collector records them as gaps, listed by `gaps`.
+    let gaps: serde_json::Value =
+        serde_json::from_str(&c.ok(&["gaps", "--json", "--host", &a.id])).expect("json");
+    let missing: u64 = gaps["gaps"]
+        .as_array()
+        .expect("gaps")
+        .iter()
+        .map(|g| g["to_seq"].as_u64().unwrap_or(0) - g["from_seq"].as_u64().unwrap_or(0) + 1)
+        .sum();
+    assert!(
+        missing > 0 && missing <= dropped_low,
+        "{missing} seqs missing for {dropped_low} drops"
+    );
 }
 
 /// Two network namespaces joined by a veth pair: the collector in one, the agent in the other.

@@ -37,6 +37,7 @@ fn three_agents_enroll_report_inventory_and_survive_a_collector_kill() {
     });
     for h in c.hosts() {
         assert_eq!(h["agency"], "p/a");
+        assert_eq!(h["stale"], false, "a reporting host is fresh");
         assert!(
             h["inventory"]["kernel"]
                 .as_str()
@@ -90,6 +91,7 @@ fn reenrolling_a_machine_replaces_its_identity() {
     assert_ne!(first, b.id);
     let live = c.hosts();
     assert_eq!(live.len(), 1, "one live host per machine id: {live:?}");
+    assert_eq!(live[0]["stale"], true, "enrolled but never reported: stale");
     assert_eq!(live[0]["id"], b.id.as_str());
     let all: serde_json::Value =
         serde_json::from_str(&c.ok(&["hosts", "--json", "--all"])).expect("json");
