@@ -4,7 +4,8 @@ use vigil_proto::{AgentHealth, Envelope, Finding, HealthKind, Inventory, Severit
 
 use super::*;
 
-fn agent(id: &str, machine: &str) -> NewAgent {
+/// A new agent in agency `p/a` (shared with backend-specific tests).
+pub(crate) fn agent(id: &str, machine: &str) -> NewAgent {
     NewAgent {
         id: id.into(),
         agency: "p/a".into(),

@@ -72,19 +72,7 @@ fn seed(s: &dyn Store) {
     }
 }
 
-fn new_agent(id: &str, machine: &str) -> NewAgent {
-    NewAgent {
-        id: id.into(),
-        agency: "p/a".into(),
-        machine_id: machine.into(),
-        hostname: format!("host-{id}"),
-        os: "Debian 12".into(),
-        cert_serial: format!("serial-{id}"),
-        cert_not_after: 2_000_000_000,
-        agent_version: "0.1.0".into(),
-        token_id: "tok".into(),
-    }
-}
+use crate::store::suite::agent as new_agent;
 
 /// A realistic check result, about 300 bytes of JSON.
 fn check(seq: u64, evidence: &str) -> Envelope {
