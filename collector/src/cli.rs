@@ -112,12 +112,65 @@ pub enum Command {
     },
     /// Run everything on this machine: collector on SQLite plus a local agent; prints the URL.
     Demo(DemoArgs),
+    /// Alerts: list, acknowledge, resolve (a reason is required), mark false positive.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
     /// Indicators of compromise pushed to agents.
     #[command(subcommand)]
     Ioc(IocCmd),
     /// Questions across all hosts.
     #[command(subcommand)]
     Query(QueryCmd),
+}
+
+/// `alerts` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCmd {
+    /// List alerts, newest first.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only this state.
+        #[arg(long, value_parser = ["open", "acknowledged", "resolved", "false_positive"])]
+        state: Option<String>,
+        /// Print `{"alerts": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alert (someone is on it).
+    Ack {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Alert id.
+        #[arg(long)]
+        id: i64,
+    },
+    /// Resolve an alert; the reason is audited.
+    Resolve {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Alert id.
+        #[arg(long)]
+        id: i64,
+        /// Why it is resolved.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Mark an alert as a false positive; the reason is audited.
+    FalsePositive {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Alert id.
+        #[arg(long)]
+        id: i64,
+        /// Why it is not a real problem.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `ioc` subcommands.
@@ -570,6 +623,41 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo(a) => crate::demo::run(a),
+        Command::Alerts(AlertsCmd::List { dir, state, json }) => {
+            let store = open_store(&load(&dir)?)?;
+            let alerts =
+                store.alerts(state.as_deref().and_then(crate::store::AlertState::parse))?;
+            if json {
+                println!("{}", serde_json::json!({ "alerts": alerts }));
+            } else {
+                for a in &alerts {
+                    println!(
+                        "#{:<5} {:<13} {:<8} {:<21} {}  x{}  {}",
+                        a.id,
+                        a.state.as_str(),
+                        a.severity.as_str(),
+                        a.kind,
+                        a.agent_id,
+                        a.count,
+                        a.title
+                    );
+                }
+                eprintln!("{} alert(s)", alerts.len());
+            }
+            Ok(())
+        }
+        Command::Alerts(AlertsCmd::Ack { dir, id }) => {
+            set_alert(&dir, id, crate::store::AlertState::Acknowledged, None)
+        }
+        Command::Alerts(AlertsCmd::Resolve { dir, id, reason }) => {
+            set_alert(&dir, id, crate::store::AlertState::Resolved, Some(&reason))
+        }
+        Command::Alerts(AlertsCmd::FalsePositive { dir, id, reason }) => set_alert(
+            &dir,
+            id,
+            crate::store::AlertState::FalsePositive,
+            Some(&reason),
+        ),
         Command::Ioc(IocCmd::Import {
             dir,
             file,
@@ -628,6 +716,26 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+fn set_alert(
+    dir: &DirArgs,
+    id: i64,
+    state: crate::store::AlertState,
+    reason: Option<&str>,
+) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    match store.alert_set_state(id, state, "cli", reason, now_s()) {
+        Ok(true) => {
+            println!("alert #{id} is now {}", state.as_str());
+            Ok(())
+        }
+        Ok(false) => Err(Failure::usage(anyhow::anyhow!(
+            "no alert #{id} (see `alerts list`)"
+        ))),
+        Err(crate::store::StoreError::Invalid(m)) => Err(Failure::usage(anyhow::anyhow!(m))),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -427,7 +427,16 @@ async fn run_session(
                     let a = agent_id.clone();
                     let received = now_ms();
                     let n = findings.len();
-                    match blocking(&ctx.store, move |s| s.ingest(&a, &findings, received)).await {
+                    let stored = blocking(&ctx.store, move |s| {
+                        let out = s.ingest(&a, &findings, received)?;
+                        // Alerts are raised after the batch is durable; a replay only counts them
+                        // again on the same (deduplicated) alert.
+                        for alert in crate::alerting::alerts_for(&a, &findings, &out.gaps) {
+                            s.alert_raise(&alert, received / 1000)?;
+                        }
+                        Ok(out)
+                    });
+                    match stored.await {
                         Ok(out) => {
                             if !out.gaps.is_empty() {
                                 warn!(gaps = ?out.gaps, "Sequence gap: findings missing from this agent.");

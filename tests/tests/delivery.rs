@@ -224,6 +224,21 @@ fn a_full_spool_on_a_tiny_filesystem_drops_low_first_keeps_critical_and_reports_
         missing > 0 && missing <= dropped_low,
         "{missing} seqs missing for {dropped_low} drops"
     );
+    // Gaps and drops raise alerts naming them.
+    let alerts: serde_json::Value =
+        serde_json::from_str(&c.ok(&["alerts", "list", "--json"])).expect("json");
+    let list = alerts["alerts"].as_array().expect("alerts");
+    assert!(
+        list.iter().any(|a| a["kind"] == "seq_gap"
+            && a["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("never arrived"))),
+        "{alerts}"
+    );
+    assert!(
+        list.iter().any(|a| a["kind"] == "spool_dropped"),
+        "{alerts}"
+    );
 }
 
 /// Two network namespaces joined by a veth pair: the collector in one, the agent in the other.

@@ -59,6 +59,32 @@ fn a_connection_to_an_ioc_address_is_a_critical_finding_within_10s() {
         "{hit}"
     );
     drop(conn);
+    // The hit is also an open critical alert, which can be acknowledged and resolved (with a
+    // reason, which is required).
+    let alerts: serde_json::Value =
+        serde_json::from_str(&c.ok(&["alerts", "list", "--json", "--state", "open"]))
+            .expect("json");
+    let alert = alerts["alerts"]
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["kind"] == "ioc_hit"))
+        .cloned()
+        .expect("ioc_hit alert");
+    assert_eq!(alert["severity"], "critical");
+    let id = alert["id"].as_i64().expect("id").to_string();
+    c.ok(&["alerts", "ack", "--id", &id]);
+    let out = vigil_e2e::run(
+        &mut c.cmd(&["alerts", "resolve", "--id", &id, "--reason", " "]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&out), 2, "a blank reason is refused: {}", stderr(&out));
+    c.ok(&[
+        "alerts",
+        "resolve",
+        "--id",
+        &id,
+        "--reason",
+        "test listener on 127.0.0.9",
+    ]);
 
     // An indicator imported while the agent runs reaches it without a restart.
     let more = c.tmp.path().join("more.txt");

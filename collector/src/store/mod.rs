@@ -29,6 +29,9 @@ pub enum StoreError {
     /// A row exists already.
     #[error("{0} exists already")]
     Conflict(String),
+    /// The request is not valid (e.g. resolving without a reason).
+    #[error("{0}")]
+    Invalid(String),
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -232,6 +235,139 @@ pub struct Gap {
     pub detected_at: i64,
 }
 
+/// Lifecycle of an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// New or re-raised.
+    Open,
+    /// Someone is on it.
+    Acknowledged,
+    /// Fixed (reason required).
+    Resolved,
+    /// Not a real problem (reason required).
+    FalsePositive,
+}
+
+impl AlertState {
+    /// Name used in the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+            Self::FalsePositive => "false_positive",
+        }
+    }
+
+    /// Parses [`AlertState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Open,
+            Self::Acknowledged,
+            Self::Resolved,
+            Self::FalsePositive,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// Open or acknowledged: still counts against the host's score.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Open | Self::Acknowledged)
+    }
+}
+
+/// An alert to raise; alerts with the same `key` are one alert (count and last seen grow).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    /// Dedupe key, e.g. `gap:<agent>:<from>-<to>`.
+    pub key: String,
+    /// Rule that raised it (`seq_gap`, `ioc_hit`, `critical_rule_failed`, …).
+    pub kind: String,
+    /// Severity.
+    pub severity: vigil_proto::Severity,
+    /// Host concerned.
+    pub agent_id: String,
+    /// One-line description.
+    pub title: String,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Id.
+    pub id: i64,
+    /// Dedupe key.
+    pub key: String,
+    /// Alert rule.
+    pub kind: String,
+    /// Severity.
+    pub severity: vigil_proto::Severity,
+    /// Host.
+    pub agent_id: String,
+    /// Description.
+    pub title: String,
+    /// State.
+    pub state: AlertState,
+    /// Times raised.
+    pub count: u64,
+    /// First raised (SLA clock), Unix seconds.
+    pub opened_at: i64,
+    /// Last raised, Unix seconds.
+    pub last_seen: i64,
+    /// Reason given when resolved or marked false positive.
+    pub reason: Option<String>,
+}
+
+/// An alert row as both backends read it, before its enums are checked.
+#[derive(Debug)]
+pub(crate) struct RawAlert {
+    pub(crate) id: i64,
+    pub(crate) key: String,
+    pub(crate) kind: String,
+    pub(crate) severity: String,
+    pub(crate) agent_id: String,
+    pub(crate) title: String,
+    pub(crate) state: String,
+    pub(crate) count: i64,
+    pub(crate) opened_at: i64,
+    pub(crate) last_seen: i64,
+    pub(crate) reason: Option<String>,
+}
+
+impl RawAlert {
+    pub(crate) fn decode(self) -> Result<Alert> {
+        Ok(Alert {
+            id: self.id,
+            key: self.key,
+            kind: self.kind,
+            severity: self.severity.parse().map_err(StoreError::Corrupt)?,
+            agent_id: self.agent_id,
+            title: self.title,
+            state: AlertState::parse(&self.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("alert state {:?}", self.state)))?,
+            count: u64::try_from(self.count).unwrap_or(0),
+            opened_at: self.opened_at,
+            last_seen: self.last_seen,
+            reason: self.reason,
+        })
+    }
+}
+
+/// Resolving or marking an alert false positive needs a reason (audited).
+pub(crate) fn require_reason(state: AlertState, reason: Option<&str>) -> Result<()> {
+    if matches!(state, AlertState::Resolved | AlertState::FalsePositive)
+        && reason.is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(StoreError::Invalid(format!(
+            "a reason is required to mark an alert {}",
+            state.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// The persistence seam of the collector.
 pub trait Store: Send + Sync {
     /// Adds an agency; its parent path must exist unless it is a root.
@@ -298,6 +434,21 @@ pub trait Store: Send + Sync {
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64>;
     /// Current IOC version (0 = no indicators).
     fn ioc_version(&self) -> Result<u64>;
+    /// Raises an alert, or counts it again when an active alert with the same key exists (a
+    /// resolved one is reopened). Returns the alert id and whether it was new.
+    fn alert_raise(&self, a: &NewAlert, now: i64) -> Result<(i64, bool)>;
+    /// Alerts, newest first, optionally in one state.
+    fn alerts(&self, state: Option<AlertState>) -> Result<Vec<Alert>>;
+    /// Moves an alert to `state`, audited under `actor`. Resolving or marking false positive
+    /// needs a reason. Returns false if the alert does not exist.
+    fn alert_set_state(
+        &self,
+        id: i64,
+        state: AlertState,
+        actor: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool>;
     /// Indicators added or changed after `from_version` (all of them for 0), with the version
     /// they bring the agent to.
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)>;

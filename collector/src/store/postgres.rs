@@ -111,6 +111,22 @@ CREATE TABLE iocs (
 );
 CREATE INDEX iocs_version ON iocs(version);
 "#,
+    r#"
+CREATE TABLE alerts (
+    id BIGSERIAL PRIMARY KEY,
+    key TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    state TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX alerts_key ON alerts(key);
+"#,
 ];
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
@@ -1009,6 +1025,104 @@ impl Store for PostgresStore {
                     ))
                 },
             )
+        })
+    }
+
+    fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
+        let a = a.clone();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            // Serialise raisers of one key across collectors so a key never gets two rows.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))", &[&a.key])?;
+            let last = tx.query_opt("SELECT id, state FROM alerts WHERE key = $1 ORDER BY id DESC LIMIT 1", &[&a.key])?;
+            let out = match last {
+                Some(row) => {
+                    let id: i64 = row.try_get(0)?;
+                    let state: String = row.try_get(1)?;
+                    let reopen = state == super::AlertState::Resolved.as_str();
+                    tx.execute(
+                        "UPDATE alerts SET count = count + 1, last_seen = $2,
+                             state = CASE WHEN $3 THEN 'open' ELSE state END,
+                             reason = CASE WHEN $3 THEN NULL ELSE reason END
+                         WHERE id = $1",
+                        &[&id, &now, &reopen],
+                    )?;
+                    if reopen {
+                        let d = serde_json::json!({"id": id, "key": a.key}).to_string();
+                        tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, 'collector', 'alert.reopened', $2)", &[&now, &d])?;
+                    }
+                    (id, false)
+                }
+                None => {
+                    let sev = a.severity.as_str();
+                    let id: i64 = tx
+                        .query_one(
+                            "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at, last_seen)
+                             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6) RETURNING id",
+                            &[&a.key, &a.kind, &sev, &a.agent_id, &a.title, &now],
+                        )?
+                        .try_get(0)?;
+                    let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind}).to_string();
+                    tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, 'collector', 'alert.raised', $2)", &[&now, &d])?;
+                    (id, true)
+                }
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
+        let st = state.map(|s| s.as_str().to_string());
+        self.call(move |c| {
+            let rows = c.query(
+                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason
+                 FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
+                &[&st],
+            )?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(
+                    super::RawAlert {
+                        id: r.try_get(0)?,
+                        key: r.try_get(1)?,
+                        kind: r.try_get(2)?,
+                        severity: r.try_get(3)?,
+                        agent_id: r.try_get(4)?,
+                        title: r.try_get(5)?,
+                        state: r.try_get(6)?,
+                        count: r.try_get(7)?,
+                        opened_at: r.try_get(8)?,
+                        last_seen: r.try_get(9)?,
+                        reason: r.try_get(10)?,
+                    }
+                    .decode()?,
+                );
+            }
+            Ok(out)
+        })
+    }
+
+    fn alert_set_state(
+        &self,
+        id: i64,
+        state: super::AlertState,
+        actor: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        super::require_reason(state, reason)?;
+        let (actor, reason) = (actor.to_owned(), reason.map(str::to_owned));
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let st = state.as_str();
+            let n = tx.execute("UPDATE alerts SET state = $2, reason = $3 WHERE id = $1", &[&id, &st, &reason])?;
+            if n > 0 {
+                let d = serde_json::json!({"id": id, "state": st, "reason": reason}).to_string();
+                tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, 'alert.state', $3)", &[&now, &actor, &d])?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
         })
     }
 

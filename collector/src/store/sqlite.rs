@@ -90,6 +90,22 @@ CREATE TABLE iocs (
 );
 CREATE INDEX iocs_version ON iocs(version);
 "#,
+    r#"
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    state TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    reason TEXT
+);
+CREATE INDEX alerts_key ON alerts(key);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -206,6 +222,22 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         revoked: r.get::<_, i64>("revoked")? != 0,
     })
 }
+
+fn audit_row(
+    tx: &rusqlite::Transaction<'_>,
+    now: i64,
+    actor: &str,
+    action: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![now, actor, action, detail.to_string()],
+    )?;
+    Ok(())
+}
+
+use super::RawAlert;
 
 /// Parent path of an agency path, `None` for a root.
 fn parent_of(id: &str) -> Option<&str> {
@@ -675,6 +707,110 @@ impl Store for SqliteStore {
             })
         })?;
         Ok((version as u64, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+    }
+
+    fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, state FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT 1",
+                [&a.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let out = match last {
+            Some((id, state)) => {
+                let reopen = state == super::AlertState::Resolved.as_str();
+                tx.execute(
+                    "UPDATE alerts SET count = count + 1, last_seen = ?2,
+                         state = CASE WHEN ?3 THEN 'open' ELSE state END,
+                         reason = CASE WHEN ?3 THEN NULL ELSE reason END
+                     WHERE id = ?1",
+                    params![id, now, reopen],
+                )?;
+                if reopen {
+                    audit_row(
+                        &tx,
+                        now,
+                        "collector",
+                        "alert.reopened",
+                        &serde_json::json!({"id": id, "key": a.key}),
+                    )?;
+                }
+                (id, false)
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at, last_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6)",
+                    params![a.key, a.kind, a.severity.as_str(), a.agent_id, a.title, now],
+                )?;
+                let id = tx.last_insert_rowid();
+                audit_row(
+                    &tx,
+                    now,
+                    "collector",
+                    "alert.raised",
+                    &serde_json::json!({"id": id, "key": a.key, "kind": a.kind}),
+                )?;
+                (id, true)
+            }
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason
+             FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
+        )?;
+        let rows = st.query_map([state.map(super::AlertState::as_str)], |r| {
+            Ok(RawAlert {
+                id: r.get(0)?,
+                key: r.get(1)?,
+                kind: r.get(2)?,
+                severity: r.get(3)?,
+                agent_id: r.get(4)?,
+                title: r.get(5)?,
+                state: r.get(6)?,
+                count: r.get(7)?,
+                opened_at: r.get(8)?,
+                last_seen: r.get(9)?,
+                reason: r.get(10)?,
+            })
+        })?;
+        rows.map(|r| r?.decode()).collect()
+    }
+
+    fn alert_set_state(
+        &self,
+        id: i64,
+        state: super::AlertState,
+        actor: &str,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        super::require_reason(state, reason)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE alerts SET state = ?2, reason = ?3 WHERE id = ?1",
+            params![id, state.as_str(), reason],
+        )?;
+        if n > 0 {
+            audit_row(
+                &tx,
+                now,
+                actor,
+                "alert.state",
+                &serde_json::json!({"id": id, "state": state.as_str(), "reason": reason}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
     }
 }
 

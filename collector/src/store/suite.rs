@@ -56,6 +56,73 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     inventory_is_kept_on_the_agent(&*make());
     findings_filter(&*make());
     iocs_are_versioned_and_delta_friendly(&*make());
+    alerts_dedupe_and_change_state_with_audit(&*make());
+}
+
+fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
+    let gap = NewAlert {
+        key: "gap:a1:5-6".into(),
+        kind: "seq_gap".into(),
+        severity: Severity::High,
+        agent_id: "a1".into(),
+        title: "findings 5..=6 never arrived".into(),
+    };
+    let (id, new) = s.alert_raise(&gap, 100).expect("raise");
+    assert!(new);
+    assert_eq!(
+        s.alert_raise(&gap, 200).expect("again"),
+        (id, false),
+        "same key: same alert"
+    );
+    let open = s.alerts(Some(AlertState::Open)).expect("list");
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].count, open[0].opened_at, open[0].last_seen),
+        (2, 100, 200)
+    );
+    assert_eq!(open[0].severity, Severity::High);
+    assert!(
+        matches!(
+            s.alert_set_state(id, AlertState::Resolved, "analyst", None, 300),
+            Err(StoreError::Invalid(_))
+        ),
+        "resolving needs a reason"
+    );
+    assert!(
+        s.alert_set_state(id, AlertState::Acknowledged, "analyst", None, 300)
+            .expect("ack")
+    );
+    assert!(
+        s.alert_set_state(
+            id,
+            AlertState::Resolved,
+            "analyst",
+            Some("agent spool resized"),
+            400
+        )
+        .expect("resolve")
+    );
+    assert!(
+        !s.alert_set_state(999, AlertState::Acknowledged, "analyst", None, 400)
+            .expect("unknown")
+    );
+    // Raised again after resolution: reopened, not duplicated.
+    assert_eq!(s.alert_raise(&gap, 500).expect("reopen").0, id);
+    let all = s.alerts(None).expect("all");
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0].state, all[0].count, all[0].reason.clone()),
+        (AlertState::Open, 3, None)
+    );
+    let actions: Vec<String> = s
+        .audit_log()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, _, a, _)| a)
+        .collect();
+    for a in ["alert.raised", "alert.state", "alert.reopened"] {
+        assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
+    }
 }
 
 fn iocs_are_versioned_and_delta_friendly(s: &dyn Store) {
