@@ -12,6 +12,9 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+mod tree;
+
+pub(crate) use tree::{DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move, count, leaf_of, parent_of};
 
 pub use self::postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -141,6 +144,8 @@ pub struct AgentRecord {
     pub os: String,
     /// Role: `workstation` or `server`.
     pub role: String,
+    /// Security level of the host's system (1–5); `None` means the agency's required level.
+    pub level: Option<u8>,
     /// Enrollment time, Unix seconds.
     pub enrolled_at: i64,
     /// Last contact, Unix seconds (0 = never).
@@ -318,6 +323,8 @@ pub struct Alert {
     pub last_seen: i64,
     /// Reason given when resolved or marked false positive.
     pub reason: Option<String>,
+    /// Who is working on it.
+    pub assignee: Option<String>,
 }
 
 /// An alert row as both backends read it, before its enums are checked.
@@ -334,6 +341,7 @@ pub(crate) struct RawAlert {
     pub(crate) opened_at: i64,
     pub(crate) last_seen: i64,
     pub(crate) reason: Option<String>,
+    pub(crate) assignee: Option<String>,
 }
 
 impl RawAlert {
@@ -351,6 +359,7 @@ impl RawAlert {
             opened_at: self.opened_at,
             last_seen: self.last_seen,
             reason: self.reason,
+            assignee: self.assignee,
         })
     }
 }
@@ -368,6 +377,139 @@ pub(crate) fn require_reason(state: AlertState, reason: Option<&str>) -> Result<
     Ok(())
 }
 
+/// A registered asset (a machine in the agency's inventory, with or without an agent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    /// Agency path.
+    pub agency: String,
+    /// Host name, lower-case (agents match it case-insensitively, short name or FQDN).
+    pub hostname: String,
+    /// `workstation` or `server`.
+    pub role: String,
+    /// Security level of its system (1–5).
+    pub level: u8,
+}
+
+/// What an asset import changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct AssetImport {
+    /// Assets that were not registered before.
+    pub added: usize,
+    /// Assets whose role or level changed.
+    pub updated: usize,
+    /// Assets already registered as given.
+    pub unchanged: usize,
+}
+
+/// The latest result of one rule on one host, as kept for scoring (`[pack, rule, group,
+/// severity, status, observed_at]` in JSON: compact, because a province has millions of them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckState(
+    pub String,
+    pub String,
+    pub String,
+    pub vigil_proto::Severity,
+    pub vigil_proto::Status,
+    pub i64,
+);
+
+impl CheckState {
+    /// Rule id.
+    pub fn rule_id(&self) -> &str {
+        &self.1
+    }
+}
+
+/// Merges check results delivered in a batch into an agent's stored state (JSON array of
+/// [`CheckState`]): the newer observation of a `(pack, rule)` wins, so a replayed or reordered
+/// batch never moves a result back in time. Returns `None` when the batch holds no check result.
+pub(crate) fn merge_check_state<'a>(
+    old: Option<&str>,
+    new: impl Iterator<Item = (&'a vigil_proto::CheckResult, i64)>,
+) -> Result<Option<String>> {
+    let mut new = new.peekable();
+    if new.peek().is_none() {
+        return Ok(None);
+    }
+    let mut state: Vec<CheckState> = match old {
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| StoreError::Corrupt(format!("check state: {e}")))?,
+        None => Vec::new(),
+    };
+    let mut index: std::collections::HashMap<(String, String), usize> = state
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.0.clone(), c.1.clone()), i))
+        .collect();
+    for (c, observed_at) in new {
+        let entry = CheckState(
+            c.pack.clone(),
+            c.rule_id.clone(),
+            c.group.clone(),
+            c.severity,
+            c.status,
+            observed_at,
+        );
+        match index.get(&(c.pack.clone(), c.rule_id.clone())) {
+            Some(&i) if state[i].5 <= observed_at => state[i] = entry,
+            Some(_) => {}
+            None => {
+                index.insert((c.pack.clone(), c.rule_id.clone()), state.len());
+                state.push(entry);
+            }
+        }
+    }
+    serde_json::to_string(&state)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// One point of a score time series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScorePoint {
+    /// `host` or `agency`.
+    pub scope: String,
+    /// Agent id or agency path.
+    pub id: String,
+    /// `full`, `common` or `level`.
+    pub view: String,
+    /// The score.
+    pub score: f64,
+    /// Coverage (agencies only).
+    pub coverage: Option<f64>,
+    /// Rule-pack version in force.
+    pub rule_pack_version: String,
+    /// Scoring configuration version.
+    pub scoring_version: String,
+    /// When it was computed, ms since the epoch.
+    pub computed_at: i64,
+}
+
+/// What moving a subtree of the organisation changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct MoveOutcome {
+    /// Agencies renamed (the subtree).
+    pub agencies: usize,
+    /// Agents that now belong to a new path.
+    pub agents: usize,
+    /// Registered assets moved.
+    pub assets: usize,
+    /// Enrollment tokens moved.
+    pub tokens: usize,
+    /// Score history points carried over to the new paths.
+    pub history: usize,
+}
+
+impl std::ops::AddAssign for MoveOutcome {
+    fn add_assign(&mut self, o: Self) {
+        self.agencies += o.agencies;
+        self.agents += o.agents;
+        self.assets += o.assets;
+        self.tokens += o.tokens;
+        self.history += o.history;
+    }
+}
+
 /// The persistence seam of the collector.
 pub trait Store: Send + Sync {
     /// Adds an agency; its parent path must exist unless it is a root.
@@ -376,6 +518,38 @@ pub trait Store: Send + Sync {
     fn agency(&self, id: &str) -> Result<Option<Agency>>;
     /// All agencies, sorted by path.
     fn agencies(&self) -> Result<Vec<Agency>>;
+    /// Changes an agency's display name (audited); false if unknown.
+    fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool>;
+    /// Moves the subtree at `from` to the new path `to` (whose parent must exist), carrying its
+    /// agents, assets, tokens and score history, in one audited transaction.
+    fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome>;
+    /// Abolishes an agency: its children move up to its parent (keeping their history), its own
+    /// agents, assets and tokens go to the parent, and it is removed; one audited transaction.
+    fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome>;
+
+    /// Sets a host's role and/or security level (audited); false if the agent is unknown.
+    fn agent_set_profile(
+        &self,
+        id: &str,
+        role: Option<&str>,
+        level: Option<u8>,
+        actor: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Latest check result of every rule, per live agent (agent id, state).
+    fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>>;
+
+    /// Registers or updates assets in one transaction; every agency must exist.
+    fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport>;
+    /// All registered assets, by agency then host name.
+    fn assets(&self) -> Result<Vec<Asset>>;
+
+    /// Appends score points to the history and makes them the latest, in one transaction.
+    fn scores_record(&self, points: &[ScorePoint]) -> Result<()>;
+    /// The latest point of every series.
+    fn scores_latest(&self) -> Result<Vec<ScorePoint>>;
+    /// One series (`scope`, `id`), oldest first, computed at or after `since_ms`.
+    fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>>;
 
     /// Records a token.
     fn token_add(&self, t: &TokenRecord) -> Result<()>;
@@ -449,6 +623,9 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool>;
+    /// Assigns an alert to someone (or nobody), audited under `actor`; false if unknown.
+    fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64)
+    -> Result<bool>;
     /// Indicators added or changed after `from_version` (all of them for 0), with the version
     /// they bring the agent to.
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)>;

@@ -31,8 +31,9 @@ use tracing::{error, info, warn};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
-    Agency, AgentRecord, EnrollOutcome, FindingFilter, Gap, Heartbeat, IngestOutcome, NewAgent,
-    Result, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
+    Agency, AgentRecord, Asset, AssetImport, CheckState, EnrollOutcome, FindingFilter, Gap,
+    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Param, Result, ScorePoint, Store, StoreError,
+    StoredFinding, TokenRecord, TokenRefusal, parent_of,
 };
 
 /// Schema migrations; index + 1 is the version after applying.
@@ -126,6 +127,45 @@ CREATE TABLE alerts (
     reason TEXT
 );
 CREATE INDEX alerts_key ON alerts(key);
+"#,
+    r#"
+ALTER TABLE agents ADD COLUMN level SMALLINT;
+ALTER TABLE alerts ADD COLUMN assignee TEXT;
+CREATE TABLE check_state (
+    agent_id TEXT COLLATE "C" PRIMARY KEY,
+    results TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE assets (
+    agency TEXT COLLATE "C" NOT NULL,
+    hostname TEXT COLLATE "C" NOT NULL,
+    role TEXT NOT NULL,
+    level SMALLINT NOT NULL,
+    imported_at BIGINT NOT NULL,
+    PRIMARY KEY (agency, hostname)
+);
+CREATE TABLE score_history (
+    scope TEXT NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    view TEXT NOT NULL,
+    score DOUBLE PRECISION NOT NULL,
+    coverage DOUBLE PRECISION,
+    rule_pack_version TEXT NOT NULL,
+    scoring_version TEXT NOT NULL,
+    computed_at BIGINT NOT NULL
+);
+CREATE INDEX score_history_series ON score_history(scope, id, computed_at);
+CREATE TABLE score_latest (
+    scope TEXT NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
+    view TEXT NOT NULL,
+    score DOUBLE PRECISION NOT NULL,
+    coverage DOUBLE PRECISION,
+    rule_pack_version TEXT NOT NULL,
+    scoring_version TEXT NOT NULL,
+    computed_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, id, view)
+);
 "#,
 ];
 
@@ -470,6 +510,7 @@ fn agent_from_row(r: &Row) -> Result<AgentRecord> {
         hostname: r.try_get("hostname")?,
         os: r.try_get("os")?,
         role: r.try_get("role")?,
+        level: level(r.try_get("level")?)?,
         enrolled_at: r.try_get("enrolled_at")?,
         last_seen: r.try_get("last_seen")?,
         agent_version: r.try_get("agent_version")?,
@@ -500,9 +541,71 @@ fn collect<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
     rows.iter().map(f).collect()
 }
 
-/// Parent path of an agency path, `None` for a root.
-fn parent_of(id: &str) -> Option<&str> {
-    id.rsplit_once('/').map(|(p, _)| p)
+/// A stored security level (SMALLINT) checked back into 1–5.
+fn level<T: From<u8>>(v: Option<i16>) -> Result<Option<T>> {
+    v.map(|v| match u8::try_from(v) {
+        Ok(l @ 1..=5) => Ok(T::from(l)),
+        _ => Err(corrupt("level", i64::from(v))),
+    })
+    .transpose()
+}
+
+const SCORE_COLS: &str =
+    "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
+
+fn score_from_row(r: &Row) -> Result<ScorePoint> {
+    Ok(ScorePoint {
+        scope: r.try_get(0)?,
+        id: r.try_get(1)?,
+        view: r.try_get(2)?,
+        score: r.try_get(3)?,
+        coverage: r.try_get(4)?,
+        rule_pack_version: r.try_get(5)?,
+        scoring_version: r.try_get(6)?,
+        computed_at: r.try_get(7)?,
+    })
+}
+
+/// Runs the shared subtree-move statements inside `tx` (after checking both ends).
+fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
+    super::check_move(from, to)?;
+    let mut exists = |id: &str| -> Result<bool> {
+        Ok(tx
+            .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
+            .is_some())
+    };
+    if !exists(from)? {
+        return Err(StoreError::NotFound(format!("agency {from:?}")));
+    }
+    if exists(to)? {
+        return Err(StoreError::Conflict(format!("agency {to:?}")));
+    }
+    let parent = parent_of(to);
+    if let Some(p) = parent
+        && !exists(p)?
+    {
+        return Err(StoreError::NotFound(format!("parent agency {p:?}")));
+    }
+    let len = |s: &str| i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()));
+    let (from_len, to_len) = (len(from)?, len(to)?);
+    let mut out = MoveOutcome::default();
+    for (sql, params, what) in super::MOVE_SUBTREE {
+        let values: Vec<&(dyn ::postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| -> &(dyn ::postgres::types::ToSql + Sync) {
+                match p {
+                    Param::From => &from,
+                    Param::To => &to,
+                    Param::FromLen => &from_len,
+                    Param::ToLen => &to_len,
+                    Param::Parent => &parent,
+                }
+            })
+            .collect();
+        let n = tx.execute(*sql, &values)?;
+        super::count(&mut out, *what, n);
+    }
+    Ok(out)
 }
 
 fn insert_audit(
@@ -526,6 +629,8 @@ struct Rows {
     observed_at: Vec<i64>,
     body: Vec<String>,
     inventory: Vec<bool>,
+    /// Check results with their seq and observation time, for the scoring state.
+    checks: Vec<(i64, vigil_proto::CheckResult, i64)>,
     /// Repeats of a seq within the batch (counted as duplicates, like a replay).
     repeats: usize,
 }
@@ -538,6 +643,7 @@ impl Rows {
             observed_at: Vec::with_capacity(batch.len()),
             body: Vec::with_capacity(batch.len()),
             inventory: Vec::with_capacity(batch.len()),
+            checks: Vec::new(),
             repeats: 0,
         };
         let mut seen = HashSet::with_capacity(batch.len());
@@ -557,6 +663,9 @@ impl Rows {
             );
             rows.inventory
                 .push(matches!(e.finding, Finding::Inventory(_)));
+            if let Finding::CheckResult(c) = &e.finding {
+                rows.checks.push((seq, c.clone(), e.observed_at));
+            }
         }
         Ok(rows)
     }
@@ -643,6 +752,26 @@ fn ingest_rows(
         &update_agent,
         &[&agent_id, &(max as i64), &(received_at / 1000), &inventory],
     )?;
+    let mut checks = rows
+        .checks
+        .iter()
+        .filter(|(seq, _, _)| inserted.contains(seq))
+        .map(|(_, c, at)| (c, *at))
+        .peekable();
+    if checks.peek().is_some() {
+        // The agent row is locked above, so no other collector merges into this state meanwhile.
+        let old: Option<String> = tx
+            .query_opt("SELECT results FROM check_state WHERE agent_id = $1", &[&agent_id])?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if let Some(state) = super::merge_check_state(old.as_deref(), checks)? {
+            tx.execute(
+                "INSERT INTO check_state (agent_id, results, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (agent_id) DO UPDATE SET results = $2, updated_at = $3",
+                &[&agent_id, &state, &received_at],
+            )?;
+        }
+    }
     tx.commit()?;
     out.max_seq = max;
     Ok(out)
@@ -1076,7 +1205,7 @@ impl Store for PostgresStore {
         let st = state.map(|s| s.as_str().to_string());
         self.call(move |c| {
             let rows = c.query(
-                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason
+                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee
                  FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
                 &[&st],
             )?;
@@ -1095,11 +1224,246 @@ impl Store for PostgresStore {
                         opened_at: r.try_get(8)?,
                         last_seen: r.try_get(9)?,
                         reason: r.try_get(10)?,
+                        assignee: r.try_get(11)?,
                     }
                     .decode()?,
                 );
             }
             Ok(out)
+        })
+    }
+
+    fn alert_assign(
+        &self,
+        id: i64,
+        assignee: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (actor, assignee) = (actor.to_owned(), assignee.map(str::to_owned));
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute("UPDATE alerts SET assignee = $2 WHERE id = $1", &[&id, &assignee])?;
+            if n > 0 {
+                let d = serde_json::json!({"id": id, "assignee": assignee});
+                insert_audit(&mut tx, now, &actor, "alert.assign", &d)?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
+        let (id, name, actor) = (id.to_owned(), name.to_owned(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute("UPDATE agencies SET name = $2 WHERE id = $1", &[&id, &name])?;
+            if n > 0 {
+                let d = serde_json::json!({"id": id, "name": name});
+                insert_audit(&mut tx, now, &actor, "agency.rename", &d)?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
+        let (from, to, actor) = (from.to_owned(), to.to_owned(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            // Tree changes are rare; one at a time keeps concurrent moves from interleaving.
+            tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
+            let out = move_subtree(&mut tx, &from, &to)?;
+            let d = serde_json::json!({"from": from, "to": to, "moved": out});
+            insert_audit(&mut tx, now, &actor, "agency.move", &d)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
+        let parent = parent_of(id)
+            .ok_or_else(|| StoreError::Invalid(format!("{id:?} is a root agency: it has no parent to take its place")))?
+            .to_owned();
+        let (id, actor) = (id.to_owned(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
+            if tx.query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?.is_none() {
+                return Err(StoreError::NotFound(format!("agency {id:?}")));
+            }
+            let children: Vec<String> = tx
+                .query("SELECT id FROM agencies WHERE parent = $1 ORDER BY id", &[&id])?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            let mut out = MoveOutcome::default();
+            for ch in &children {
+                out += move_subtree(&mut tx, ch, &format!("{parent}/{}", super::leaf_of(ch)))?;
+            }
+            for (sql, what) in super::DISSOLVE_MEMBERS {
+                let n = tx.execute(*sql, &[&id, &parent])?;
+                super::count(&mut out, *what, n);
+            }
+            tx.execute("DELETE FROM agencies WHERE id = $1", &[&id])?;
+            out.agencies += 1;
+            let d = serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
+            insert_audit(&mut tx, now, &actor, "agency.dissolve", &d)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn agent_set_profile(
+        &self,
+        id: &str,
+        role: Option<&str>,
+        level: Option<u8>,
+        actor: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let (id, role, actor) = (id.to_owned(), role.map(str::to_owned), actor.to_owned());
+        let level = level.map(i16::from);
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE agents SET role = COALESCE($2, role), level = COALESCE($3, level) WHERE id = $1",
+                &[&id, &role, &level],
+            )?;
+            if n > 0 {
+                let d = serde_json::json!({"id": id, "role": role, "level": level});
+                insert_audit(&mut tx, now, &actor, "host.set", &d)?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
+        self.call(move |c| {
+            let rows = c.query(
+                "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
+                 WHERE NOT a.revoked ORDER BY c.agent_id",
+                &[],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    let id: String = r.try_get(0)?;
+                    let results: &str = r.try_get(1)?;
+                    let state = serde_json::from_str(results)
+                        .map_err(|e| StoreError::Corrupt(format!("check state of {id}: {e}")))?;
+                    Ok((id, state))
+                })
+                .collect()
+        })
+    }
+
+    fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
+        let (assets, actor) = (assets.to_vec(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let mut out = AssetImport::default();
+            let agency = tx.prepare("SELECT 1 FROM agencies WHERE id = $1")?;
+            let old = tx.prepare("SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE")?;
+            let put = tx.prepare(
+                "INSERT INTO assets (agency, hostname, role, level, imported_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (agency, hostname) DO UPDATE SET role = $3, level = $4, imported_at = $5",
+            )?;
+            for a in &assets {
+                if tx.query_opt(&agency, &[&a.agency])?.is_none() {
+                    return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
+                }
+                let lv = i16::from(a.level);
+                match tx.query_opt(&old, &[&a.agency, &a.hostname])? {
+                    None => out.added += 1,
+                    Some(r) if r.try_get::<_, String>(0)? == a.role && r.try_get::<_, i16>(1)? == lv => {
+                        out.unchanged += 1;
+                    }
+                    Some(_) => out.updated += 1,
+                }
+                tx.execute(&put, &[&a.agency, &a.hostname, &a.role, &lv, &now])?;
+            }
+            let d = serde_json::json!({"rows": assets.len(), "result": out});
+            insert_audit(&mut tx, now, &actor, "assets.import", &d)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn assets(&self) -> Result<Vec<Asset>> {
+        self.call(move |c| {
+            let rows = c.query(
+                "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname",
+                &[],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Asset {
+                        agency: r.try_get(0)?,
+                        hostname: r.try_get(1)?,
+                        role: r.try_get(2)?,
+                        level: level(r.try_get(3)?)?.unwrap_or(1),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<f64>) = Default::default();
+        let mut more: (Vec<Option<f64>>, Vec<String>, Vec<String>, Vec<i64>) = Default::default();
+        for p in points {
+            cols.0.push(p.scope.clone());
+            cols.1.push(p.id.clone());
+            cols.2.push(p.view.clone());
+            cols.3.push(p.score);
+            more.0.push(p.coverage);
+            more.1.push(p.rule_pack_version.clone());
+            more.2.push(p.scoring_version.clone());
+            more.3.push(p.computed_at);
+        }
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let src = "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[], $7::text[], $8::bigint[])";
+            let params: [&(dyn ::postgres::types::ToSql + Sync); 8] =
+                [&cols.0, &cols.1, &cols.2, &cols.3, &more.0, &more.1, &more.2, &more.3];
+            tx.execute(&format!("INSERT INTO score_history ({SCORE_COLS}) {src}"), &params)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO score_latest ({SCORE_COLS}) {src}
+                     ON CONFLICT (scope, id, view) DO UPDATE SET score = EXCLUDED.score,
+                       coverage = EXCLUDED.coverage, rule_pack_version = EXCLUDED.rule_pack_version,
+                       scoring_version = EXCLUDED.scoring_version, computed_at = EXCLUDED.computed_at
+                     WHERE score_latest.computed_at <= EXCLUDED.computed_at"
+                ),
+                &params,
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
+        self.call(move |c| {
+            let rows = c.query(&format!("SELECT {SCORE_COLS} FROM score_latest"), &[])?;
+            rows.iter().map(score_from_row).collect()
+        })
+    }
+
+    fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
+        let (scope, id) = (scope.to_owned(), id.to_owned());
+        self.call(move |c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT {SCORE_COLS} FROM score_history
+                     WHERE scope = $1 AND id = $2 AND computed_at >= $3 ORDER BY computed_at, view"
+                ),
+                &[&scope, &id, &since_ms],
+            )?;
+            rows.iter().map(score_from_row).collect()
         })
     }
 

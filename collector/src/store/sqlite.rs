@@ -106,6 +106,45 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_key ON alerts(key);
 "#,
+    r#"
+ALTER TABLE agents ADD COLUMN level INTEGER;
+ALTER TABLE alerts ADD COLUMN assignee TEXT;
+CREATE TABLE check_state (
+    agent_id TEXT PRIMARY KEY,
+    results TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE assets (
+    agency TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    role TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    imported_at INTEGER NOT NULL,
+    PRIMARY KEY (agency, hostname)
+);
+CREATE TABLE score_history (
+    scope TEXT NOT NULL,
+    id TEXT NOT NULL,
+    view TEXT NOT NULL,
+    score REAL NOT NULL,
+    coverage REAL,
+    rule_pack_version TEXT NOT NULL,
+    scoring_version TEXT NOT NULL,
+    computed_at INTEGER NOT NULL
+);
+CREATE INDEX score_history_series ON score_history(scope, id, computed_at);
+CREATE TABLE score_latest (
+    scope TEXT NOT NULL,
+    id TEXT NOT NULL,
+    view TEXT NOT NULL,
+    score REAL NOT NULL,
+    coverage REAL,
+    rule_pack_version TEXT NOT NULL,
+    scoring_version TEXT NOT NULL,
+    computed_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, id, view)
+);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -197,6 +236,7 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         hostname: r.get("hostname")?,
         os: r.get("os")?,
         role: r.get("role")?,
+        level: r.get("level")?,
         enrolled_at: r.get("enrolled_at")?,
         last_seen: r.get("last_seen")?,
         agent_version: r.get("agent_version")?,
@@ -237,12 +277,67 @@ fn audit_row(
     Ok(())
 }
 
-use super::RawAlert;
+use super::{
+    Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of,
+};
 
-/// Parent path of an agency path, `None` for a root.
-fn parent_of(id: &str) -> Option<&str> {
-    id.rsplit_once('/').map(|(p, _)| p)
+/// Runs the shared subtree-move statements inside `tx` (after checking both ends).
+fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
+    super::check_move(from, to)?;
+    let exists = |id: &str| -> Result<bool> {
+        Ok(tx
+            .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    };
+    if !exists(from)? {
+        return Err(StoreError::NotFound(format!("agency {from:?}")));
+    }
+    if exists(to)? {
+        return Err(StoreError::Conflict(format!("agency {to:?}")));
+    }
+    let parent = parent_of(to);
+    if let Some(p) = parent
+        && !exists(p)?
+    {
+        return Err(StoreError::NotFound(format!("parent agency {p:?}")));
+    }
+    let mut out = MoveOutcome::default();
+    for (sql, params, what) in super::MOVE_SUBTREE {
+        // `$N` in the shared SQL; SQLite numbers `?N` by N (and `$N` by first appearance).
+        let sql = sql.replace('$', "?");
+        let mut st = tx.prepare_cached(&sql)?;
+        let values: Vec<rusqlite::types::Value> = params
+            .iter()
+            .map(|p| match p {
+                Param::From => from.to_owned().into(),
+                Param::To => to.to_owned().into(),
+                Param::FromLen => (from.len() as i64).into(),
+                Param::ToLen => (to.len() as i64).into(),
+                Param::Parent => parent.map(str::to_owned).into(),
+            })
+            .collect();
+        let n = st.execute(rusqlite::params_from_iter(values))?;
+        super::count(&mut out, *what, n as u64);
+    }
+    Ok(out)
 }
+
+fn score_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScorePoint> {
+    Ok(ScorePoint {
+        scope: r.get(0)?,
+        id: r.get(1)?,
+        view: r.get(2)?,
+        score: r.get(3)?,
+        coverage: r.get(4)?,
+        rule_pack_version: r.get(5)?,
+        scoring_version: r.get(6)?,
+        computed_at: r.get(7)?,
+    })
+}
+
+const SCORE_COLS: &str =
+    "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
 
 impl Store for SqliteStore {
     fn agency_add(&self, a: &Agency) -> Result<()> {
@@ -297,6 +392,225 @@ impl Store for SqliteStore {
                 level: r.get(2)?,
             })
         })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE agencies SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )?;
+        if n > 0 {
+            audit_row(
+                &tx,
+                now,
+                actor,
+                "agency.rename",
+                &serde_json::json!({"id": id, "name": name}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = move_subtree(&tx, from, to)?;
+        audit_row(
+            &tx,
+            now,
+            actor,
+            "agency.move",
+            &serde_json::json!({"from": from, "to": to, "moved": out}),
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
+        let parent = parent_of(id)
+            .ok_or_else(|| StoreError::Invalid(format!("{id:?} is a root agency: it has no parent to take its place")))?;
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let children: Vec<String> = {
+            let mut st = tx.prepare("SELECT id FROM agencies WHERE parent = ?1 ORDER BY id")?;
+            st.query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        if tx
+            .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(format!("agency {id:?}")));
+        }
+        let mut out = MoveOutcome::default();
+        for c in &children {
+            out += move_subtree(&tx, c, &format!("{parent}/{}", super::leaf_of(c)))?;
+        }
+        for (sql, what) in super::DISSOLVE_MEMBERS {
+            let n = tx.execute(&sql.replace('$', "?"), params![id, parent])?;
+            super::count(&mut out, *what, n as u64);
+        }
+        tx.execute("DELETE FROM agencies WHERE id = ?1", [id])?;
+        out.agencies += 1;
+        audit_row(
+            &tx,
+            now,
+            actor,
+            "agency.dissolve",
+            &serde_json::json!({"id": id, "into": parent, "children": children, "moved": out}),
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn agent_set_profile(
+        &self,
+        id: &str,
+        role: Option<&str>,
+        level: Option<u8>,
+        actor: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE agents SET role = COALESCE(?2, role), level = COALESCE(?3, level) WHERE id = ?1",
+            params![id, role, level],
+        )?;
+        if n > 0 {
+            audit_row(
+                &tx,
+                now,
+                actor,
+                "host.set",
+                &serde_json::json!({"id": id, "role": role, "level": level}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
+             WHERE a.revoked = 0 ORDER BY c.agent_id",
+        )?;
+        let mut rows = st.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let results = r.get_ref(1)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let state = serde_json::from_str(results)
+                .map_err(|e| StoreError::Corrupt(format!("check state of {id}: {e}")))?;
+            out.push((id, state));
+        }
+        Ok(out)
+    }
+
+    fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let mut out = AssetImport::default();
+        {
+            let mut agency = tx.prepare_cached("SELECT 1 FROM agencies WHERE id = ?1")?;
+            let mut old = tx.prepare_cached(
+                "SELECT role, level FROM assets WHERE agency = ?1 AND hostname = ?2",
+            )?;
+            let mut put = tx.prepare_cached(
+                "INSERT INTO assets (agency, hostname, role, level, imported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (agency, hostname) DO UPDATE SET role = ?3, level = ?4, imported_at = ?5",
+            )?;
+            for a in assets {
+                if !agency.exists([&a.agency])? {
+                    return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
+                }
+                let before: Option<(String, u8)> = old
+                    .query_row(params![a.agency, a.hostname], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                match before {
+                    None => out.added += 1,
+                    Some((role, level)) if role == a.role && level == a.level => out.unchanged += 1,
+                    Some(_) => out.updated += 1,
+                }
+                put.execute(params![a.agency, a.hostname, a.role, a.level, now])?;
+            }
+        }
+        audit_row(
+            &tx,
+            now,
+            actor,
+            "assets.import",
+            &serde_json::json!({"rows": assets.len(), "result": out}),
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn assets(&self) -> Result<Vec<Asset>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare("SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname")?;
+        let rows = st.query_map([], |r| {
+            Ok(Asset {
+                agency: r.get(0)?,
+                hostname: r.get(1)?,
+                role: r.get(2)?,
+                level: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut hist = tx.prepare_cached(&format!(
+                "INSERT INTO score_history ({SCORE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?;
+            let mut latest = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO score_latest ({SCORE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?;
+            for p in points {
+                let v = params![
+                    p.scope,
+                    p.id,
+                    p.view,
+                    p.score,
+                    p.coverage,
+                    p.rule_pack_version,
+                    p.scoring_version,
+                    p.computed_at
+                ];
+                hist.execute(v)?;
+                latest.execute(v)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!("SELECT {SCORE_COLS} FROM score_latest"))?;
+        let rows = st.query_map([], score_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!(
+            "SELECT {SCORE_COLS} FROM score_history
+             WHERE scope = ?1 AND id = ?2 AND computed_at >= ?3 ORDER BY computed_at, view"
+        ))?;
+        let rows = st.query_map(params![scope, id, since_ms], score_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -496,6 +810,7 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))? as u64;
         let mut out = IngestOutcome::default();
         let mut inventory: Option<String> = None;
+        let mut checks: Vec<(&vigil_proto::CheckResult, i64)> = Vec::new();
         {
             let mut ins = tx.prepare_cached(
                 "INSERT OR IGNORE INTO findings (agent_id, seq, kind, observed_at, received_at, body)
@@ -525,9 +840,26 @@ impl Store for SqliteStore {
                 if e.seq > max {
                     max = e.seq;
                 }
-                if let Finding::Inventory(_) = &e.finding {
-                    inventory = Some(body);
+                match &e.finding {
+                    Finding::Inventory(_) => inventory = Some(body),
+                    Finding::CheckResult(c) => checks.push((c, e.observed_at)),
+                    _ => {}
                 }
+            }
+        }
+        if !checks.is_empty() {
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT results FROM check_state WHERE agent_id = ?1",
+                    [agent_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(state) = super::merge_check_state(old.as_deref(), checks.into_iter())? {
+                tx.execute(
+                    "INSERT OR REPLACE INTO check_state (agent_id, results, updated_at) VALUES (?1, ?2, ?3)",
+                    params![agent_id, state, received_at],
+                )?;
             }
         }
         for (from, to) in &out.gaps {
@@ -764,7 +1096,7 @@ impl Store for SqliteStore {
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason
+            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee
              FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
         )?;
         let rows = st.query_map([state.map(super::AlertState::as_str)], |r| {
@@ -780,9 +1112,36 @@ impl Store for SqliteStore {
                 opened_at: r.get(8)?,
                 last_seen: r.get(9)?,
                 reason: r.get(10)?,
+                assignee: r.get(11)?,
             })
         })?;
         rows.map(|r| r?.decode()).collect()
+    }
+
+    fn alert_assign(
+        &self,
+        id: i64,
+        assignee: Option<&str>,
+        actor: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE alerts SET assignee = ?2 WHERE id = ?1",
+            params![id, assignee],
+        )?;
+        if n > 0 {
+            audit_row(
+                &tx,
+                now,
+                actor,
+                "alert.assign",
+                &serde_json::json!({"id": id, "assignee": assignee}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
     }
 
     fn alert_set_state(

@@ -57,6 +57,280 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     findings_filter(&*make());
     iocs_are_versioned_and_delta_friendly(&*make());
     alerts_dedupe_and_change_state_with_audit(&*make());
+    alerts_are_assigned_with_audit(&*make());
+    check_state_keeps_the_newest_result_per_rule(&*make());
+    assets_import_counts_and_is_all_or_nothing(&*make());
+    hosts_get_a_role_and_level(&*make());
+    score_history_keeps_series_and_latest(&*make());
+    dissolving_a_district_moves_communes_with_their_history(&*make());
+    moves_and_renames_are_checked(&*make());
+}
+
+fn check(rule: &str, status: vigil_proto::Status) -> Finding {
+    Finding::CheckResult(vigil_proto::CheckResult {
+        rule_id: rule.into(),
+        pack: "linux-baseline@1.0.0".into(),
+        status,
+        severity: Severity::High,
+        group: "hardening".into(),
+        controls: vec![],
+        evidence: String::new(),
+    })
+}
+
+fn alerts_are_assigned_with_audit(s: &dyn Store) {
+    let a = NewAlert {
+        key: "k".into(),
+        kind: "ioc_hit".into(),
+        severity: Severity::Critical,
+        agent_id: "a1".into(),
+        title: "t".into(),
+    };
+    let (id, _) = s.alert_raise(&a, 1).expect("raise");
+    assert!(s.alert_assign(id, Some("lan.nt"), "admin", 2).expect("assign"));
+    assert_eq!(s.alerts(None).expect("list")[0].assignee.as_deref(), Some("lan.nt"));
+    assert!(s.alert_assign(id, None, "admin", 3).expect("unassign"));
+    assert_eq!(s.alerts(None).expect("list")[0].assignee, None);
+    assert!(!s.alert_assign(999, Some("x"), "admin", 3).expect("unknown"));
+    let assigns = s
+        .audit_log()
+        .expect("audit")
+        .into_iter()
+        .filter(|(_, actor, a, _)| a == "alert.assign" && actor == "admin")
+        .count();
+    assert_eq!(assigns, 2);
+}
+
+fn check_state_keeps_the_newest_result_per_rule(s: &dyn Store) {
+    use vigil_proto::Status;
+    seed(s);
+    s.agent_enroll(&agent("a1", "m1"), 1).expect("enroll");
+    s.agent_enroll(&agent("a2", "m2"), 1).expect("enroll");
+    let e = |seq, at, f| Envelope {
+        seq,
+        observed_at: at,
+        finding: f,
+    };
+    s.ingest(
+        "a1",
+        &[
+            e(1, 100, check("r1", Status::Fail)),
+            e(2, 100, check("r2", Status::Pass)),
+            e(3, 100, env(3).finding),
+        ],
+        1_000,
+    )
+    .expect("ingest");
+    // r1 fixed later; an older r2 result arriving late (seq 5, observed earlier) changes nothing.
+    s.ingest(
+        "a1",
+        &[
+            e(4, 200, check("r1", Status::Pass)),
+            e(5, 50, check("r2", Status::Fail)),
+        ],
+        2_000,
+    )
+    .expect("ingest");
+    // A replay stores nothing and changes nothing.
+    s.ingest("a1", &[e(1, 100, check("r1", Status::Fail))], 3_000)
+        .expect("replay");
+    s.ingest("a2", &[e(1, 100, check("r1", Status::Fail))], 3_000)
+        .expect("a2");
+    let states = s.check_states().expect("states");
+    assert_eq!(states.len(), 2);
+    let (id, st) = &states[0];
+    assert_eq!(id, "a1");
+    let mut got: Vec<(String, Status, i64)> =
+        st.iter().map(|c| (c.1.clone(), c.4, c.5)).collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![("r1".into(), Status::Pass, 200), ("r2".into(), Status::Pass, 100)]
+    );
+    assert_eq!(st[0].2, "hardening");
+    // Revoked agents are not scored.
+    assert!(s.agent_revoke("a2", 5).expect("revoke"));
+    assert_eq!(s.check_states().expect("states").len(), 1);
+}
+
+fn asset(agency: &str, host: &str, role: &str, level: u8) -> Asset {
+    Asset {
+        agency: agency.into(),
+        hostname: host.into(),
+        role: role.into(),
+        level,
+    }
+}
+
+fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
+    seed(s);
+    let r = s
+        .assets_import(
+            &[asset("p/a", "pc-01", "workstation", 2), asset("p/a", "srv-01", "server", 3)],
+            "admin",
+            10,
+        )
+        .expect("import");
+    assert_eq!((r.added, r.updated, r.unchanged), (2, 0, 0));
+    let r = s
+        .assets_import(
+            &[asset("p/a", "pc-01", "workstation", 2), asset("p/a", "srv-01", "server", 4)],
+            "admin",
+            11,
+        )
+        .expect("again");
+    assert_eq!((r.added, r.updated, r.unchanged), (0, 1, 1));
+    let bad = s.assets_import(
+        &[asset("p/a", "pc-02", "workstation", 2), asset("p/nowhere", "pc-03", "workstation", 2)],
+        "admin",
+        12,
+    );
+    assert!(matches!(bad, Err(StoreError::NotFound(_))), "{bad:?}");
+    let all = s.assets().expect("assets");
+    assert_eq!(
+        all,
+        vec![asset("p/a", "pc-01", "workstation", 2), asset("p/a", "srv-01", "server", 4)],
+        "the failed import left nothing behind"
+    );
+}
+
+fn hosts_get_a_role_and_level(s: &dyn Store) {
+    seed(s);
+    s.agent_enroll(&agent("a1", "m1"), 1).expect("enroll");
+    assert_eq!(s.agent("a1").expect("get").expect("a1").level, None);
+    assert!(s.agent_set_profile("a1", Some("server"), Some(4), "admin", 2).expect("set"));
+    let a = s.agent("a1").expect("get").expect("a1");
+    assert_eq!((a.role.as_str(), a.level), ("server", Some(4)));
+    // Only what is given changes.
+    assert!(s.agent_set_profile("a1", None, Some(3), "admin", 3).expect("set"));
+    let a = s.agent("a1").expect("get").expect("a1");
+    assert_eq!((a.role.as_str(), a.level), ("server", Some(3)));
+    assert!(!s.agent_set_profile("nope", Some("server"), None, "admin", 3).expect("unknown"));
+}
+
+fn point(scope: &str, id: &str, view: &str, score: f64, at: i64) -> ScorePoint {
+    ScorePoint {
+        scope: scope.into(),
+        id: id.into(),
+        view: view.into(),
+        score,
+        coverage: (scope == "agency").then_some(0.5),
+        rule_pack_version: "linux-baseline@1.0.0".into(),
+        scoring_version: "vigil-scoring-1".into(),
+        computed_at: at,
+    }
+}
+
+fn score_history_keeps_series_and_latest(s: &dyn Store) {
+    s.scores_record(&[point("agency", "p/a", "full", 50.0, 100), point("host", "a1", "full", 60.0, 100)])
+        .expect("record");
+    s.scores_record(&[point("agency", "p/a", "full", 55.5, 200)]).expect("record");
+    s.scores_record(&[]).expect("nothing to record");
+    let h = s.score_history("agency", "p/a", 0).expect("history");
+    assert_eq!(h.iter().map(|p| p.score).collect::<Vec<_>>(), vec![50.0, 55.5]);
+    assert_eq!(h[0], point("agency", "p/a", "full", 50.0, 100));
+    assert_eq!(s.score_history("agency", "p/a", 150).expect("since").len(), 1);
+    let mut latest = s.scores_latest().expect("latest");
+    latest.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(
+        latest,
+        vec![point("host", "a1", "full", 60.0, 100), point("agency", "p/a", "full", 55.5, 200)]
+    );
+}
+
+fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
+    let add = |id: &str, level| {
+        s.agency_add(&Agency {
+            id: id.into(),
+            name: id.into(),
+            level,
+        })
+        .expect("agency");
+    };
+    add("p", 2);
+    add("p/h", 2);
+    add("p/h/x1", 3);
+    add("p/h/x1/school", 1);
+    add("p/h/x2", 2);
+    let mut a = agent("a1", "m1");
+    a.agency = "p/h/x1".into();
+    s.agent_enroll(&a, 1).expect("enroll");
+    let mut b = agent("b1", "m2");
+    b.agency = "p/h".into();
+    s.agent_enroll(&b, 1).expect("enroll");
+    s.assets_import(&[asset("p/h/x1/school", "pc-1", "workstation", 1)], "admin", 1)
+        .expect("assets");
+    s.token_add(&TokenRecord {
+        id: "t1".into(),
+        secret_hash: "h1".into(),
+        agency: "p/h/x2".into(),
+        created_at: 0,
+        expires_at: i64::MAX,
+        max_uses: 1,
+        uses: 0,
+        revoked: false,
+    })
+    .expect("token");
+    s.scores_record(&[
+        point("agency", "p/h/x1", "full", 70.0, 100),
+        point("agency", "p/h/x1/school", "full", 40.0, 100),
+        point("agency", "p/h", "full", 65.0, 100),
+    ])
+    .expect("history");
+
+    let out = s.agency_dissolve("p/h", "admin", 500).expect("dissolve");
+    assert_eq!(
+        (out.agencies, out.agents, out.assets, out.tokens, out.history),
+        (4, 2, 1, 1, 2),
+        "{out:?}"
+    );
+    let ids: Vec<String> = s.agencies().expect("list").into_iter().map(|a| a.id).collect();
+    assert_eq!(ids, vec!["p", "p/x1", "p/x1/school", "p/x2"]);
+    assert_eq!(s.agency("p/x1").expect("get").expect("moved").level, 3, "attributes kept");
+    assert_eq!(s.agent("a1").expect("get").expect("a1").agency, "p/x1");
+    assert_eq!(s.agent("b1").expect("get").expect("b1").agency, "p", "district hosts go up");
+    assert_eq!(s.assets().expect("assets")[0].agency, "p/x1/school");
+    assert_eq!(s.tokens().expect("tokens")[0].agency, "p/x2");
+    let h = s.score_history("agency", "p/x1", 0).expect("history");
+    assert_eq!(h.len(), 1, "the commune keeps its history under the new path");
+    assert_eq!(h[0].score, 70.0);
+    assert_eq!(s.score_history("agency", "p/x1/school", 0).expect("h").len(), 1);
+    assert_eq!(s.score_history("agency", "p/h", 0).expect("h").len(), 1, "kept");
+    let latest: Vec<String> = s.scores_latest().expect("latest").into_iter().map(|p| p.id).collect();
+    assert!(latest.contains(&"p/x1".to_string()) && !latest.contains(&"p/h/x1".to_string()));
+    let audit = s.audit_log().expect("audit");
+    let (_, actor, _, detail) = audit
+        .iter()
+        .find(|(_, _, a, _)| a == "agency.dissolve")
+        .expect("audited");
+    assert_eq!(actor, "admin");
+    assert_eq!(detail["into"], "p");
+}
+
+fn moves_and_renames_are_checked(s: &dyn Store) {
+    seed(s);
+    s.agency_add(&Agency {
+        id: "p/b".into(),
+        name: "B".into(),
+        level: 2,
+    })
+    .expect("b");
+    assert!(matches!(s.agency_move("p/a", "p/a/x", "admin", 1), Err(StoreError::Invalid(_))));
+    assert!(matches!(s.agency_move("p/a", "p/b", "admin", 1), Err(StoreError::Conflict(_))));
+    assert!(matches!(s.agency_move("p/zz", "p/c", "admin", 1), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.agency_move("p/a", "q/a", "admin", 1), Err(StoreError::NotFound(_))));
+    assert!(matches!(s.agency_dissolve("p", "admin", 1), Err(StoreError::Invalid(_))));
+    assert!(matches!(s.agency_dissolve("p/zz", "admin", 1), Err(StoreError::NotFound(_))));
+    // Nothing changed by the refused moves.
+    assert_eq!(s.agencies().expect("list").len(), 3);
+    let out = s.agency_move("p/a", "p/b/a", "admin", 2).expect("move");
+    assert_eq!(out.agencies, 1);
+    let moved = s.agency("p/b/a").expect("get").expect("moved");
+    assert_eq!((moved.name.as_str(), moved.level), ("A", 3));
+    assert!(s.agency("p/a").expect("get").is_none());
+    assert!(s.agency_rename("p/b/a", "Sở A", "admin", 3).expect("rename"));
+    assert_eq!(s.agency("p/b/a").expect("get").expect("a").name, "Sở A");
+    assert!(!s.agency_rename("p/zz", "x", "admin", 3).expect("unknown"));
 }
 
 fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {

@@ -332,6 +332,34 @@ impl Scoring {
         view: View,
         ctx: &ScoreContext,
     ) -> AgencyScore {
+        self.agency_score(agency_id, assets, view, ctx, true)
+    }
+
+    /// Like [`score_agency`](Self::score_agency), but the breakdown sums each `(kind, key)`
+    /// over all assets (largest first, `asset` unset) instead of listing every asset's items:
+    /// "which rule costs this agency most", in a size that does not grow with the number of
+    /// hosts. It is just as exact: `100 − A = Σ points`.
+    pub fn score_agency_totals(
+        &self,
+        agency_id: &str,
+        assets: &[AssetRef<'_>],
+        view: View,
+        ctx: &ScoreContext,
+    ) -> AgencyScore {
+        self.agency_score(agency_id, assets, view, ctx, false)
+    }
+
+    fn agency_score(
+        &self,
+        agency_id: &str,
+        assets: &[AssetRef<'_>],
+        view: View,
+        ctx: &ScoreContext,
+        per_asset: bool,
+    ) -> AgencyScore {
+        use std::collections::hash_map::{Entry, HashMap};
+        // Totals mode: where each (kind, key) sits in `breakdown`.
+        let mut totals: HashMap<(CostKind, &str), usize> = HashMap::new();
         let weights: Vec<f64> = assets
             .iter()
             .map(|a| self.asset_weight(a.role, a.level))
@@ -366,12 +394,37 @@ impl Scoring {
                     label: format!("asset {} has no agent (scores 0)", a.asset_id),
                     points: 100.0 * scale,
                 }),
-                Some(s) => breakdown.extend(s.breakdown.iter().map(|it| CostItem {
+                Some(s) if per_asset => breakdown.extend(s.breakdown.iter().map(|it| CostItem {
                     asset: Some(a.asset_id.to_owned()),
                     points: it.points * scale,
                     ..it.clone()
                 })),
+                Some(s) => {
+                    for it in &s.breakdown {
+                        match totals.entry((it.kind, it.key.as_str())) {
+                            Entry::Occupied(at) => breakdown[*at.get()].points += it.points * scale,
+                            Entry::Vacant(at) => {
+                                at.insert(breakdown.len());
+                                breakdown.push(CostItem {
+                                    asset: None,
+                                    points: it.points * scale,
+                                    ..it.clone()
+                                });
+                            }
+                        }
+                    }
+                }
             }
+        }
+        if !per_asset {
+            for it in &mut breakdown {
+                it.asset = None;
+            }
+            breakdown.sort_by(|a, b| {
+                b.points
+                    .total_cmp(&a.points)
+                    .then_with(|| (a.kind, &a.key).cmp(&(b.kind, &b.key)))
+            });
         }
         let (score, coverage) = if total > 0.0 {
             (weighted / total, fresh_w / total)

@@ -1240,6 +1240,41 @@ proptest! {
     }
 
     #[test]
+    fn totals_breakdown_is_the_per_asset_breakdown_summed_by_key(
+        sc in scoring(),
+        assets in agency_assets(),
+        v in view(),
+    ) {
+        let c = ctx(NOW);
+        let scores: Vec<Option<HostScore>> = assets
+            .iter()
+            .map(|a| a.host.as_ref().map(|h| sc.score_host(h, v, &c)))
+            .collect();
+        let refs: Vec<AssetRef<'_>> = assets
+            .iter()
+            .zip(&scores)
+            .map(|(a, s)| AssetRef { asset_id: &a.asset_id, role: a.role, level: a.level, score: s.as_ref() })
+            .collect();
+        let per_asset = sc.score_agency("a", &refs, v, &c);
+        let totals = sc.score_agency_totals("a", &refs, v, &c);
+        prop_assert_eq!(per_asset.score, totals.score);
+        prop_assert_eq!(per_asset.coverage, totals.coverage);
+        prop_assert!((sum(&totals.breakdown) - (100.0 - totals.score)).abs() < EPS);
+        prop_assert!(totals.breakdown.iter().all(|i| i.asset.is_none()));
+        prop_assert!(totals.breakdown.windows(2).all(|w| w[0].points >= w[1].points));
+        let want = totals_by_key(&per_asset.breakdown);
+        prop_assert_eq!(want.len(), totals.breakdown.len());
+        for (i, (kind, key, points)) in want.iter().enumerate() {
+            let got = totals
+                .breakdown
+                .iter()
+                .find(|t| t.kind == *kind && &t.key == key)
+                .ok_or_else(|| TestCaseError::fail(format!("{kind} {key} missing (#{i})")))?;
+            prop_assert!((got.points - points).abs() < EPS, "{} {}: {} vs {}", kind, key, got.points, points);
+        }
+    }
+
+    #[test]
     fn failing_one_more_rule_never_raises_the_host_score(
         sc in scoring(),
         h in host_input("h".into()),

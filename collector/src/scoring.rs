@@ -1,0 +1,481 @@
+//! Scores of every host and agency, computed from what the store holds (DESIGN §6).
+//!
+//! [`Inputs::load`] reads everything scoring needs in a handful of queries; [`compute`] is pure
+//! (time is an argument) and turns it into host scores and, for every node of the organisation
+//! tree, the agency scores `A`, `A_common` and `A_level` over all registered assets of its
+//! subtree. [`history_points`] decides which scores are worth a new point in the time series.
+//!
+//! How the collector fills the scorer's inputs:
+//! - **Assets** of an agency are its registered assets (`assets import`) plus every live agent
+//!   of the agency that matches none of them; an agent matches an asset of its own agency with
+//!   the same host name (case-insensitive, short name or FQDN). Role comes from the asset when
+//!   there is one, else from the agent; the security level from `host set --level`, else the
+//!   asset, else the agency's required level.
+//! - **Common baseline** (`A_common`): rules the collector's rule catalogue knows to apply at
+//!   every level (no `min_level` above 1), so every agency is compared on the same controls.
+//! - **Required level** (`A_level`): rules that apply at the agency's level. A rule the host
+//!   skipped because its own level is lower counts as unverified; one that only applies above
+//!   the agency's level is left out.
+//! - **Alerts**: open and acknowledged alerts of the host (`m(h)`, with SLA ageing).
+//! - **Freshness**: the agent's last contact.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use vigil_proto::Status;
+use vigil_rules::score::{
+    AgencyScore, AssetRef, HostInput, HostScore, OpenAlert, Outcome, Role, RuleResult,
+    ScoreContext, Scoring, View,
+};
+
+use crate::store::{Agency, AgentRecord, Alert, Asset, CheckState, Result, ScorePoint, Store};
+
+/// What the scorer knows about rules beyond what agents report: the lowest level each applies to.
+#[derive(Debug, Clone, Default)]
+pub struct RuleCatalog {
+    min_level: HashMap<String, u8>,
+}
+
+impl RuleCatalog {
+    /// The catalogue of the rule packs built into this collector.
+    pub fn builtin() -> Self {
+        let mut min_level = HashMap::new();
+        // The built-in packs are compiled in and tested; should one ever fail to parse, every
+        // rule is simply treated as unknown (not common, level unchanged).
+        for pack in vigil_rules::builtin_packs().unwrap_or_default() {
+            for r in pack.rules {
+                min_level.insert(r.id, r.min_level.map_or(1, |l| l.get()));
+            }
+        }
+        Self { min_level }
+    }
+
+    /// A catalogue from `(rule id, min level)` pairs (tests, benchmarks).
+    pub fn from_levels(levels: impl IntoIterator<Item = (String, u8)>) -> Self {
+        Self {
+            min_level: levels.into_iter().collect(),
+        }
+    }
+
+    /// True when the rule applies at every level (part of the common baseline).
+    fn is_common(&self, rule_id: &str) -> bool {
+        self.min_level.get(rule_id) == Some(&1)
+    }
+}
+
+/// Everything scoring reads from the store.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// The organisation tree.
+    pub agencies: Vec<Agency>,
+    /// Live agents.
+    pub agents: Vec<AgentRecord>,
+    /// Registered assets.
+    pub assets: Vec<Asset>,
+    /// Latest check results per agent id.
+    pub checks: HashMap<String, Vec<CheckState>>,
+    /// Open and acknowledged alerts.
+    pub alerts: Vec<Alert>,
+}
+
+impl Inputs {
+    /// Reads the inputs.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn load(store: &dyn Store) -> Result<Self> {
+        let mut agents = store.agents()?;
+        agents.retain(|a| !a.revoked);
+        let mut alerts = store.alerts(None)?;
+        alerts.retain(|a| a.state.is_active());
+        Ok(Self {
+            agencies: store.agencies()?,
+            agents,
+            assets: store.assets()?,
+            checks: store.check_states()?.into_iter().collect(),
+            alerts,
+        })
+    }
+}
+
+/// The three scores of one host.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostScores {
+    /// Agent id.
+    pub id: String,
+    /// Agency path.
+    pub agency: String,
+    /// Host name.
+    pub hostname: String,
+    /// Role used for the weight.
+    pub role: Role,
+    /// Security level used for the weight and `A_level`.
+    pub level: u8,
+    /// `H` over the host's own results, with its breakdown.
+    pub full: HostScore,
+    /// Over the common baseline.
+    pub common: HostScore,
+    /// At the agency's required level.
+    pub level_view: HostScore,
+}
+
+/// Scores of one node of the organisation tree, over all assets of its subtree.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgencyScores {
+    /// Path.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Required security level.
+    pub level: u8,
+    /// `A`.
+    pub full: AgencyScore,
+    /// `A_common`.
+    pub common: AgencyScore,
+    /// `A_level`.
+    pub level_view: AgencyScore,
+    /// Hosts whose verdict is "Không đạt".
+    pub hosts_failing: usize,
+    /// Open or acknowledged alerts per severity.
+    pub open_alerts: BTreeMap<String, usize>,
+}
+
+/// Scores of the whole organisation at one instant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scores {
+    /// When they were computed for, ms since the epoch.
+    pub computed_at: i64,
+    /// Rule packs behind the results (`id@version`, sorted, comma-separated).
+    pub rule_pack_version: String,
+    /// Scoring configuration version.
+    pub scoring_version: String,
+    /// Every agency, by path.
+    pub agencies: Vec<AgencyScores>,
+    /// Every host with an agent, by agency then host name.
+    pub hosts: Vec<HostScores>,
+}
+
+/// One asset of an agency as scored.
+struct Slot {
+    asset_id: String,
+    agency: String,
+    role: Role,
+    level: u8,
+    /// Index into the host scores, for assets with an agent.
+    host: Option<usize>,
+}
+
+fn role(s: &str) -> Role {
+    if s.eq_ignore_ascii_case("server") {
+        Role::Server
+    } else {
+        Role::Workstation
+    }
+}
+
+fn short_name(h: &str) -> String {
+    h.split('.').next().unwrap_or(h).to_ascii_lowercase()
+}
+
+fn outcome(s: Status) -> Outcome {
+    s.into()
+}
+
+/// True when `id` is `root` or below it.
+pub fn in_subtree(id: &str, root: &str) -> bool {
+    id == root || (id.starts_with(root) && id.as_bytes().get(root.len()) == Some(&b'/'))
+}
+
+/// Computes every score as of `now_ms`.
+pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms: i64) -> Scores {
+    let agency_level: HashMap<&str, u8> = inputs
+        .agencies
+        .iter()
+        .map(|a| (a.id.as_str(), a.level))
+        .collect();
+    let mut alerts: HashMap<&str, Vec<OpenAlert>> = HashMap::new();
+    let mut alert_counts: HashMap<&str, BTreeMap<String, usize>> = HashMap::new();
+    let agent_agency: HashMap<&str, &str> = inputs
+        .agents
+        .iter()
+        .map(|a| (a.id.as_str(), a.agency.as_str()))
+        .collect();
+    for a in &inputs.alerts {
+        alerts.entry(&a.agent_id).or_default().push(OpenAlert {
+            id: a.id.to_string(),
+            severity: a.severity,
+            opened_at: a.opened_at.saturating_mul(1000),
+        });
+        if let Some(ag) = agent_agency.get(a.agent_id.as_str()) {
+            *alert_counts
+                .entry(ag)
+                .or_default()
+                .entry(a.severity.as_str().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let mut all_packs = BTreeSet::new();
+
+    // Match agents to registered assets of their agency.
+    let mut by_name: HashMap<(&str, String), usize> = HashMap::new();
+    for (i, a) in inputs.assets.iter().enumerate() {
+        by_name.insert((a.agency.as_str(), short_name(&a.hostname)), i);
+    }
+    let mut asset_host: Vec<Option<usize>> = vec![None; inputs.assets.len()];
+    let mut hosts = Vec::with_capacity(inputs.agents.len());
+    let mut slots: Vec<Slot> = Vec::with_capacity(inputs.assets.len() + inputs.agents.len());
+    for ag in &inputs.agents {
+        let matched = by_name
+            .get(&(ag.agency.as_str(), short_name(&ag.hostname)))
+            .copied()
+            .filter(|&i| asset_host[i].is_none());
+        let asset = matched.map(|i| &inputs.assets[i]);
+        let required = agency_level.get(ag.agency.as_str()).copied().unwrap_or(1);
+        let level = ag.level.or(asset.map(|a| a.level)).unwrap_or(required);
+        let r = asset.map_or_else(|| role(&ag.role), |a| role(&a.role));
+        let states = inputs.checks.get(&ag.id).map_or(&[][..], Vec::as_slice);
+        let packs: BTreeSet<&str> = states.iter().map(|c| c.0.as_str()).collect();
+        all_packs.extend(packs.iter().map(|p| (*p).to_owned()));
+        let ctx = ScoreContext {
+            now: now_ms,
+            rule_pack_version: packs.into_iter().collect::<Vec<_>>().join(","),
+        };
+        let results: Vec<RuleResult> = states
+            .iter()
+            .map(|c| RuleResult {
+                rule_id: c.1.clone(),
+                group: c.2.clone(),
+                severity: c.3,
+                outcome: outcome(c.4),
+                common: catalog.is_common(&c.1),
+            })
+            .collect();
+        let level_results = (level != required).then(|| {
+            results
+                .iter()
+                .filter_map(|r| {
+                    let Some(&min) = catalog.min_level.get(&r.rule_id) else {
+                        return Some(r.clone());
+                    };
+                    if min > required {
+                        None
+                    } else if min > level && r.outcome == Outcome::NotApplicable {
+                        Some(RuleResult {
+                            outcome: Outcome::Unknown,
+                            ..r.clone()
+                        })
+                    } else {
+                        Some(r.clone())
+                    }
+                })
+                .collect()
+        });
+        let input = HostInput {
+            host_id: ag.id.clone(),
+            results,
+            level_results,
+            alerts: alerts.remove(ag.id.as_str()).unwrap_or_default(),
+            last_report_at: (ag.last_seen > 0).then(|| ag.last_seen.saturating_mul(1000)),
+        };
+        let idx = hosts.len();
+        hosts.push(HostScores {
+            id: ag.id.clone(),
+            agency: ag.agency.clone(),
+            hostname: ag.hostname.clone(),
+            role: r,
+            level,
+            full: scoring.score_host(&input, View::Full, &ctx),
+            common: scoring.score_host(&input, View::Common, &ctx),
+            level_view: scoring.score_host(&input, View::Level, &ctx),
+        });
+        match matched {
+            Some(i) => asset_host[i] = Some(idx),
+            None => slots.push(Slot {
+                asset_id: ag.id.clone(),
+                agency: ag.agency.clone(),
+                role: r,
+                level,
+                host: Some(idx),
+            }),
+        }
+    }
+    for (a, host) in inputs.assets.iter().zip(asset_host) {
+        slots.push(Slot {
+            asset_id: host.map_or_else(
+                || format!("{}/{}", a.agency, a.hostname),
+                |h| hosts[h].id.clone(),
+            ),
+            agency: a.agency.clone(),
+            role: role(&a.role),
+            level: host.map_or(a.level, |h| hosts[h].level),
+            host,
+        });
+    }
+    slots.sort_by(|a, b| a.agency.cmp(&b.agency).then(a.asset_id.cmp(&b.asset_id)));
+
+    let ctx = ScoreContext {
+        now: now_ms,
+        rule_pack_version: all_packs.into_iter().collect::<Vec<_>>().join(","),
+    };
+    let agencies = inputs
+        .agencies
+        .iter()
+        .map(|ag| {
+            // Slots are sorted by agency path, and a subtree's paths sort together after it.
+            let start = slots.partition_point(|s| s.agency.as_str() < ag.id.as_str());
+            let sub: Vec<&Slot> = slots[start..]
+                .iter()
+                .take_while(|s| in_subtree(&s.agency, &ag.id))
+                .collect();
+            let view = |pick: fn(&HostScores) -> &HostScore, v: View| {
+                let refs: Vec<AssetRef<'_>> = sub
+                    .iter()
+                    .map(|s| AssetRef {
+                        asset_id: &s.asset_id,
+                        role: s.role,
+                        level: s.level,
+                        score: s.host.map(|h| pick(&hosts[h])),
+                    })
+                    .collect();
+                scoring.score_agency_totals(&ag.id, &refs, v, &ctx)
+            };
+            let mut open_alerts = BTreeMap::new();
+            for (a, counts) in &alert_counts {
+                if in_subtree(a, &ag.id) {
+                    for (sev, n) in counts {
+                        *open_alerts.entry(sev.clone()).or_default() += n;
+                    }
+                }
+            }
+            AgencyScores {
+                id: ag.id.clone(),
+                name: ag.name.clone(),
+                level: ag.level,
+                full: view(|h| &h.full, View::Full),
+                common: view(|h| &h.common, View::Common),
+                level_view: view(|h| &h.level_view, View::Level),
+                hosts_failing: sub
+                    .iter()
+                    .filter_map(|s| s.host)
+                    .filter(|&h| hosts[h].full.verdict == vigil_rules::score::Verdict::Fail)
+                    .count(),
+                open_alerts,
+            }
+        })
+        .collect();
+    Scores {
+        computed_at: now_ms,
+        rule_pack_version: ctx.rule_pack_version,
+        scoring_version: scoring.version().to_owned(),
+        agencies,
+        hosts,
+    }
+}
+
+/// A new history point is written when a score moves by more than this many points.
+const HISTORY_EPSILON: f64 = 0.05;
+/// ... or when the series' latest point is older than this (a point at least daily).
+const HISTORY_MAX_GAP_MS: i64 = 24 * 3_600_000;
+
+/// The points of `scores` worth recording given the latest stored ones: every series whose
+/// score or coverage moved, whose rule-pack or scoring version changed, or whose last point is
+/// a day old.
+pub fn history_points(scores: &Scores, latest: &[ScorePoint]) -> Vec<ScorePoint> {
+    let last: HashMap<(&str, &str, &str), &ScorePoint> = latest
+        .iter()
+        .map(|p| ((p.scope.as_str(), p.id.as_str(), p.view.as_str()), p))
+        .collect();
+    let mut out = Vec::new();
+    let mut push = |scope: &str, id: &str, view: &str, s: &HostScoreLike<'_>| {
+        let p = ScorePoint {
+            scope: scope.into(),
+            id: id.into(),
+            view: view.into(),
+            score: s.score,
+            coverage: s.coverage,
+            rule_pack_version: s.rule_pack_version.into(),
+            scoring_version: s.scoring_version.into(),
+            computed_at: scores.computed_at,
+        };
+        let changed = last.get(&(scope, id, view)).is_none_or(|l| {
+            (l.score - p.score).abs() > HISTORY_EPSILON
+                || match (l.coverage, p.coverage) {
+                    (Some(a), Some(b)) => (a - b).abs() > 1e-3,
+                    (a, b) => a.is_some() != b.is_some(),
+                }
+                || l.rule_pack_version != p.rule_pack_version
+                || l.scoring_version != p.scoring_version
+                || p.computed_at - l.computed_at >= HISTORY_MAX_GAP_MS
+        });
+        if changed {
+            out.push(p);
+        }
+    };
+    for h in &scores.hosts {
+        for (v, s) in [
+            ("full", &h.full),
+            ("common", &h.common),
+            ("level", &h.level_view),
+        ] {
+            push("host", &h.id, v, &HostScoreLike::host(s));
+        }
+    }
+    for a in &scores.agencies {
+        for (v, s) in [
+            ("full", &a.full),
+            ("common", &a.common),
+            ("level", &a.level_view),
+        ] {
+            push("agency", &a.id, v, &HostScoreLike::agency(s));
+        }
+    }
+    out
+}
+
+/// The fields a history point takes from a host or agency score.
+struct HostScoreLike<'a> {
+    score: f64,
+    coverage: Option<f64>,
+    rule_pack_version: &'a str,
+    scoring_version: &'a str,
+}
+
+impl<'a> HostScoreLike<'a> {
+    fn host(s: &'a HostScore) -> Self {
+        Self {
+            score: s.score,
+            coverage: None,
+            rule_pack_version: &s.rule_pack_version,
+            scoring_version: &s.scoring_version,
+        }
+    }
+
+    fn agency(s: &'a AgencyScore) -> Self {
+        Self {
+            score: s.score,
+            coverage: Some(s.coverage),
+            rule_pack_version: &s.rule_pack_version,
+            scoring_version: &s.scoring_version,
+        }
+    }
+}
+
+/// Loads, computes and records the history points that changed; returns the scores.
+///
+/// # Errors
+/// Store errors.
+pub fn recompute(
+    store: &dyn Store,
+    scoring: &Scoring,
+    catalog: &RuleCatalog,
+    now_ms: i64,
+) -> Result<(Scores, usize)> {
+    let inputs = Inputs::load(store)?;
+    let scores = compute(&inputs, scoring, catalog, now_ms);
+    let points = history_points(&scores, &store.scores_latest()?);
+    store.scores_record(&points)?;
+    Ok((scores, points.len()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! Organisation-tree moves shared by both backends: the checks and the SQL (written in the
+//! dialect SQLite and PostgreSQL share) that re-roots a subtree in one transaction.
+//!
+//! A move inserts the subtree under its new paths, points every row that names an agency
+//! (agents, assets, tokens, agency score history) at the new paths, then deletes the old
+//! agency rows; nothing is copied or lost, so a commune keeps its history when its district is
+//! abolished.
+
+use super::{Result, StoreError};
+
+/// A bind parameter of a [`MOVE_SUBTREE`] statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// The old path.
+    From,
+    /// The new path.
+    To,
+    /// Length in bytes of the old path (SQL `substr` positions are 1-based).
+    FromLen,
+    /// Length in bytes of the new path.
+    ToLen,
+    /// Parent of the new path (NULL for a root).
+    Parent,
+}
+
+/// What a statement's affected-row count adds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counts {
+    Agencies,
+    Agents,
+    Assets,
+    Tokens,
+    History,
+    Nothing,
+}
+
+/// The statements of a move, in order, with their parameters (`$1`… in the order given).
+pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
+    (
+        "INSERT INTO agencies (id, name, level, parent)
+         SELECT CAST($2 AS TEXT) || substr(id, $3 + 1), name, level,
+                CASE WHEN id = $1 THEN CAST($4 AS TEXT) ELSE CAST($2 AS TEXT) || substr(parent, $3 + 1) END
+         FROM agencies WHERE id = $1 OR substr(id, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen, Param::Parent],
+        Counts::Agencies,
+    ),
+    (
+        "UPDATE agents SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
+         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Agents,
+    ),
+    (
+        "UPDATE assets SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
+         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Assets,
+    ),
+    (
+        "UPDATE tokens SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
+         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Tokens,
+    ),
+    // A series left behind by an agency that once had the new path gives way to the moved one.
+    (
+        "DELETE FROM score_latest WHERE scope = 'agency'
+         AND (id = $1 OR substr(id, 1, $2 + 1) = $1 || '/')",
+        &[Param::To, Param::ToLen],
+        Counts::Nothing,
+    ),
+    (
+        "UPDATE score_latest SET id = CAST($2 AS TEXT) || substr(id, $3 + 1)
+         WHERE scope = 'agency' AND (id = $1 OR substr(id, 1, $3 + 1) = $1 || '/')",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Nothing,
+    ),
+    (
+        "UPDATE score_history SET id = CAST($2 AS TEXT) || substr(id, $3 + 1)
+         WHERE scope = 'agency' AND (id = $1 OR substr(id, 1, $3 + 1) = $1 || '/')",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::History,
+    ),
+    (
+        "DELETE FROM agencies WHERE id = $1 OR substr(id, 1, $2 + 1) = $1 || '/'",
+        &[Param::From, Param::FromLen],
+        Counts::Nothing,
+    ),
+];
+
+/// Statements that hand an abolished agency's own rows to its parent (`$1` the agency, `$2` the
+/// parent), before the agency row itself is deleted.
+pub(crate) const DISSOLVE_MEMBERS: &[(&str, Counts)] = &[
+    ("UPDATE agents SET agency = $2 WHERE agency = $1", Counts::Agents),
+    ("UPDATE assets SET agency = $2 WHERE agency = $1", Counts::Assets),
+    ("UPDATE tokens SET agency = $2 WHERE agency = $1", Counts::Tokens),
+];
+
+/// Parent path of an agency (`None` for a root).
+pub(crate) fn parent_of(id: &str) -> Option<&str> {
+    id.rsplit_once('/').map(|(p, _)| p)
+}
+
+/// Last component of an agency path.
+pub(crate) fn leaf_of(id: &str) -> &str {
+    id.rsplit_once('/').map_or(id, |(_, l)| l)
+}
+
+/// Checks a move that needs no database: not onto itself, not into its own subtree.
+pub(crate) fn check_move(from: &str, to: &str) -> Result<()> {
+    if from == to {
+        return Err(StoreError::Invalid(format!(
+            "agency {from:?} is already at that path"
+        )));
+    }
+    if to.starts_with(from) && to.as_bytes().get(from.len()) == Some(&b'/') {
+        return Err(StoreError::Invalid(format!(
+            "cannot move agency {from:?} into its own subtree ({to:?})"
+        )));
+    }
+    Ok(())
+}
+
+/// Adds a statement's affected rows to the outcome.
+pub(crate) fn count(out: &mut super::MoveOutcome, what: Counts, n: u64) {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    match what {
+        Counts::Agencies => out.agencies += n,
+        Counts::Agents => out.agents += n,
+        Counts::Assets => out.assets += n,
+        Counts::Tokens => out.tokens += n,
+        Counts::History => out.history += n,
+        Counts::Nothing => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_and_moves_into_self_are_refused() {
+        assert_eq!(parent_of("p/h/x"), Some("p/h"));
+        assert_eq!(parent_of("p"), None);
+        assert_eq!(leaf_of("p/h/x"), "x");
+        assert_eq!(leaf_of("p"), "p");
+        assert!(check_move("p/h", "p/h").is_err());
+        assert!(check_move("p/h", "p/h/x").is_err());
+        assert!(check_move("p/h", "p/hx").is_ok());
+        assert!(check_move("p/h/x", "p/x").is_ok());
+    }
+}
