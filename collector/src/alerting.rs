@@ -1,13 +1,401 @@
-//! Built-in alert rules applied to what an agent delivers (pure: findings in, alerts out).
+//! Built-in alert rules.
 //!
 //! Each alert has a dedupe key, so a condition seen again counts on the same alert instead of
-//! opening a new one. Rules so far: sequence gap, IOC hit, failed critical rule, change on a
-//! critical file path, spool drops. (Silence, new listeners on servers, duplicate machine ids and
-//! certificate expiry need the periodic evaluator that comes with the rest of the alert engine.)
+//! opening a new one. Two kinds of rules:
+//! - on what an agent delivers ([`alerts_for`], pure): sequence gap, IOC hit, failed critical
+//!   rule, change on a critical file path, spool drops, and new listeners on servers (raised only
+//!   for a listener the collector has not seen on that host before, after its first report);
+//! - periodic, over the agent table ([`periodic`], pure): agent silent past a threshold, two
+//!   live agents with one machine id, agent certificate near expiry. These also resolve their
+//!   own alerts once the condition is gone (the agent reports again, the certificate is renewed).
+//!
+//! [`AlertSettings`] holds the thresholds and disabled kinds, for the whole organisation and per
+//! agency subtree (`[alerts]` and `[[alerts.subtree]]` in collector.toml).
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use vigil_proto::units::parse_duration;
 use vigil_proto::{Envelope, FileEventKind, Finding, HealthKind, NetEventKind, Severity, Status};
 
-use crate::store::NewAlert;
+use crate::config::{RawAlertRules, RawAlerts};
+use crate::store::{AgentRecord, Alert, AlertState, NewAlert, Result, Store};
+
+/// Every alert kind the collector raises.
+pub const KINDS: &[&str] = &[
+    "seq_gap",
+    "ioc_hit",
+    "critical_rule_failed",
+    "fim_critical_path",
+    "spool_dropped",
+    "new_listener_on_server",
+    "agent_silent",
+    "duplicate_machine_id",
+    "cert_expiring",
+];
+
+/// The alert settings in force for one agency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRules {
+    /// Silence that raises `agent_silent`.
+    pub silent_after: Duration,
+    /// Certificate lifetime left that raises `cert_expiring`.
+    pub cert_expiry_warning: Duration,
+    /// Kinds not raised.
+    pub disabled: BTreeSet<String>,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            silent_after: Duration::from_secs(24 * 3600),
+            cert_expiry_warning: Duration::from_secs(30 * 86_400),
+            disabled: BTreeSet::new(),
+        }
+    }
+}
+
+impl AlertRules {
+    /// True unless the kind is disabled here.
+    pub fn enabled(&self, kind: &str) -> bool {
+        !self.disabled.contains(kind)
+    }
+}
+
+/// Settings given for a scope; `None` keeps what the enclosing scope says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Partial {
+    silent_after: Option<Duration>,
+    cert_expiry_warning: Option<Duration>,
+    disabled: Option<BTreeSet<String>>,
+}
+
+impl Partial {
+    fn parse(raw: &RawAlertRules, at: &str, errs: &mut Vec<String>) -> Self {
+        let mut dur = |field: &str, v: &Option<String>| {
+            v.as_deref().and_then(|s| match parse_duration(s) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => {
+                    errs.push(format!("{at}.{field}: must be longer than 0"));
+                    None
+                }
+                Err(e) => {
+                    errs.push(format!("{at}.{field}: {e}"));
+                    None
+                }
+            })
+        };
+        let silent_after = dur("silent_after", &raw.silent_after);
+        let cert_expiry_warning = dur("cert_expiry_warning", &raw.cert_expiry_warning);
+        for k in &raw.disabled {
+            if !KINDS.contains(&k.as_str()) {
+                errs.push(format!(
+                    "{at}.disabled: {k:?} is not an alert kind, expected one of {}",
+                    KINDS.join(", ")
+                ));
+            }
+        }
+        Self {
+            silent_after,
+            cert_expiry_warning,
+            disabled: (!raw.disabled.is_empty()).then(|| raw.disabled.iter().cloned().collect()),
+        }
+    }
+
+    fn apply(&self, to: &mut AlertRules) {
+        if let Some(d) = self.silent_after {
+            to.silent_after = d;
+        }
+        if let Some(d) = self.cert_expiry_warning {
+            to.cert_expiry_warning = d;
+        }
+        if let Some(d) = &self.disabled {
+            to.disabled.clone_from(d);
+        }
+    }
+}
+
+/// Alert settings for the organisation and its subtrees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertSettings {
+    base: AlertRules,
+    /// (agency path, settings), shallowest first.
+    subtrees: Vec<(String, Partial)>,
+}
+
+impl AlertSettings {
+    /// Validates `[alerts]`; every problem is reported, naming the field.
+    ///
+    /// # Errors
+    /// The list of problems.
+    pub fn from_raw(raw: &RawAlerts) -> std::result::Result<Self, Vec<String>> {
+        let mut errs = Vec::new();
+        let mut base = AlertRules::default();
+        Partial::parse(&raw.rules, "alerts", &mut errs).apply(&mut base);
+        let mut subtrees = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, st) in raw.subtree.iter().enumerate() {
+            let at = format!("alerts.subtree[{i}]");
+            let path = st.agency.trim_end_matches('/');
+            if path.is_empty() {
+                errs.push(format!("{at}.agency: must name an agency path"));
+            } else if !seen.insert(path.to_owned()) {
+                errs.push(format!("{at}.agency: {path:?} is configured twice"));
+            }
+            subtrees.push((path.to_owned(), Partial::parse(&st.rules, &at, &mut errs)));
+        }
+        subtrees.sort_by_key(|(p, _)| p.matches('/').count());
+        if errs.is_empty() {
+            Ok(Self { base, subtrees })
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// The settings for an agency: the organisation's, overridden key by key by every subtree
+    /// that contains it, deepest last.
+    pub fn for_agency(&self, agency: &str) -> AlertRules {
+        let mut r = self.base.clone();
+        for (path, p) in &self.subtrees {
+            if crate::scoring::in_subtree(agency, path) {
+                p.apply(&mut r);
+            }
+        }
+        r
+    }
+}
+
+/// Dedupe key of a `new_listener_on_server` alert (also the listener's identity in the store).
+fn listener_key(agent_id: &str, proto: &str, local: &str) -> String {
+    format!("listen:{agent_id}:{proto}:{local}")
+}
+
+/// Raises the alerts of a stored batch, as the agent's agency settings allow.
+///
+/// # Errors
+/// Store errors.
+pub fn raise_for_batch(
+    store: &dyn Store,
+    settings: &AlertSettings,
+    agent_id: &str,
+    batch: &[Envelope],
+    gaps: &[(u64, u64)],
+    now_s: i64,
+) -> Result<usize> {
+    let alerts = alerts_for(agent_id, batch, gaps);
+    if alerts.is_empty() {
+        return Ok(0);
+    }
+    let Some(agent) = store.agent(agent_id)? else {
+        return Ok(0);
+    };
+    let rules = settings.for_agency(&agent.agency);
+    let listeners: Vec<String> = alerts
+        .iter()
+        .filter(|a| a.kind == "new_listener_on_server")
+        .map(|a| a.key.clone())
+        .collect();
+    // Every host learns its listeners (so a later role change does not flag old ones); the
+    // first report of a host is its baseline, not news.
+    let (known_before, new) = if listeners.is_empty() {
+        (0, Vec::new())
+    } else {
+        store.listeners_learn(agent_id, &listeners, now_s)?
+    };
+    let new: HashSet<String> = new.into_iter().collect();
+    let mut raised = 0;
+    for a in alerts {
+        if !rules.enabled(&a.kind) {
+            continue;
+        }
+        if a.kind == "new_listener_on_server"
+            && !(agent.role == "server" && known_before > 0 && new.contains(&a.key))
+        {
+            continue;
+        }
+        store.alert_raise(&a, now_s)?;
+        raised += 1;
+    }
+    Ok(raised)
+}
+
+/// What one run of the periodic rules decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Periodic {
+    /// Alerts to raise (conditions with no active alert yet).
+    pub raise: Vec<NewAlert>,
+    /// Active alerts whose condition is gone: (alert id, reason).
+    pub resolve: Vec<(i64, String)>,
+}
+
+fn human(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// The periodic rules over the agent table at `now_s` (Unix seconds), given the active alerts.
+pub fn periodic(
+    agents: &[AgentRecord],
+    active: &[Alert],
+    settings: &AlertSettings,
+    now_s: i64,
+) -> Periodic {
+    let live: Vec<&AgentRecord> = agents.iter().filter(|a| !a.revoked).collect();
+    let by_id: HashMap<&str, &AgentRecord> = live.iter().map(|a| (a.id.as_str(), *a)).collect();
+    let active_keys: HashSet<&str> = active
+        .iter()
+        .filter(|a| a.state.is_active())
+        .map(|a| a.key.as_str())
+        .collect();
+    let mut out = Periodic::default();
+    let mut want: HashSet<String> = HashSet::new();
+    let mut raise = |out: &mut Periodic, a: NewAlert| {
+        want.insert(a.key.clone());
+        if !active_keys.contains(a.key.as_str()) {
+            out.raise.push(a);
+        }
+    };
+    for a in &live {
+        let rules = settings.for_agency(&a.agency);
+        let since = if a.last_seen > 0 {
+            a.last_seen
+        } else {
+            a.enrolled_at
+        };
+        let silent = now_s - since;
+        if rules.enabled("agent_silent")
+            && silent > i64::try_from(rules.silent_after.as_secs()).unwrap_or(i64::MAX)
+        {
+            raise(
+                &mut out,
+                NewAlert {
+                    key: format!("silent:{}", a.id),
+                    kind: "agent_silent".into(),
+                    severity: if a.role == "server" {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    },
+                    agent_id: a.id.clone(),
+                    title: if a.last_seen > 0 {
+                        format!("{} has not reported for {}", a.hostname, human(silent))
+                    } else {
+                        format!(
+                            "{} enrolled {} ago and never reported",
+                            a.hostname,
+                            human(silent)
+                        )
+                    },
+                },
+            );
+        }
+        let left = a.cert_not_after - now_s;
+        if rules.enabled("cert_expiring")
+            && left < i64::try_from(rules.cert_expiry_warning.as_secs()).unwrap_or(i64::MAX)
+        {
+            raise(
+                &mut out,
+                NewAlert {
+                    key: format!("cert:{}:{}", a.id, a.cert_serial),
+                    kind: "cert_expiring".into(),
+                    severity: Severity::High,
+                    agent_id: a.id.clone(),
+                    title: if left > 0 {
+                        format!(
+                            "the agent certificate of {} expires in {} and has not been renewed",
+                            a.hostname,
+                            human(left)
+                        )
+                    } else {
+                        format!("the agent certificate of {} has expired", a.hostname)
+                    },
+                },
+            );
+        }
+    }
+    let mut by_machine: HashMap<&str, Vec<&AgentRecord>> = HashMap::new();
+    for a in &live {
+        by_machine.entry(a.machine_id.as_str()).or_default().push(a);
+    }
+    let mut dups: Vec<_> = by_machine
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .collect();
+    dups.sort_by_key(|(m, _)| *m);
+    for (machine, ids) in dups {
+        if !settings
+            .for_agency(&ids[0].agency)
+            .enabled("duplicate_machine_id")
+        {
+            continue;
+        }
+        let list: Vec<&str> = ids.iter().map(|a| a.id.as_str()).collect();
+        raise(
+            &mut out,
+            NewAlert {
+                key: format!("dupmid:{machine}"),
+                kind: "duplicate_machine_id".into(),
+                severity: Severity::High,
+                agent_id: ids[0].id.clone(),
+                title: format!(
+                    "{} live agents share machine id {machine}: {} (a cloned disk or image?)",
+                    list.len(),
+                    list.join(", ")
+                ),
+            },
+        );
+    }
+    // Periodic alerts whose condition is gone resolve themselves.
+    for a in active.iter().filter(|a| a.state.is_active()) {
+        let reason = match a.kind.as_str() {
+            "agent_silent" if !want.contains(&a.key) => match by_id.get(a.agent_id.as_str()) {
+                Some(ag) if ag.last_seen > 0 => Some(format!(
+                    "the agent reported again (last seen {}s ago)",
+                    now_s - ag.last_seen
+                )),
+                Some(_) => None,
+                None => Some("the agent was revoked".to_owned()),
+            },
+            "cert_expiring" if !want.contains(&a.key) => {
+                Some("the agent certificate was renewed (or the agent revoked)".to_owned())
+            }
+            "duplicate_machine_id" if !want.contains(&a.key) => {
+                Some("only one live agent has this machine id now".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(r) = reason {
+            out.resolve.push((a.id, r));
+        }
+    }
+    out
+}
+
+/// Runs the periodic rules against the store; returns (raised, resolved).
+///
+/// # Errors
+/// Store errors.
+pub fn run_periodic(
+    store: &dyn Store,
+    settings: &AlertSettings,
+    now_s: i64,
+) -> Result<(usize, usize)> {
+    let agents = store.agents()?;
+    let mut active = store.alerts(Some(AlertState::Open))?;
+    active.extend(store.alerts(Some(AlertState::Acknowledged))?);
+    let p = periodic(&agents, &active, settings, now_s);
+    for a in &p.raise {
+        store.alert_raise(a, now_s)?;
+    }
+    for (id, reason) in &p.resolve {
+        store.alert_set_state(*id, AlertState::Resolved, "collector", Some(reason), now_s)?;
+    }
+    Ok((p.raise.len(), p.resolve.len()))
+}
 
 /// Alerts raised by one stored batch and the gaps it revealed.
 pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Vec<NewAlert> {
@@ -26,6 +414,17 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
         .collect();
     for e in batch {
         let alert = match &e.finding {
+            Finding::NetEvent(n) if n.kind == NetEventKind::Listen => Some((
+                "new_listener_on_server",
+                Severity::High,
+                listener_key(agent_id, &n.proto, &n.local),
+                format!(
+                    "new {} listener on {} ({})",
+                    n.proto,
+                    n.local,
+                    n.exe.as_deref().unwrap_or("unknown process")
+                ),
+            )),
             Finding::NetEvent(n) if n.kind == NetEventKind::IocHit => {
                 let what = n.indicator.as_deref().unwrap_or("?");
                 let who = n.exe.as_deref().unwrap_or("unknown process");
@@ -130,5 +529,260 @@ mod tests {
         assert_eq!(a[2].severity, Severity::Critical);
         // The same condition twice gives the same key (deduplicated by the store).
         assert_eq!(alerts_for("a1", &batch[..1], &[])[0].key, a[1].key);
+    }
+
+    fn settings(toml_text: &str) -> AlertSettings {
+        let raw: crate::config::RawAlerts = toml::from_str(toml_text).expect("toml");
+        AlertSettings::from_raw(&raw).expect("valid")
+    }
+
+    #[test]
+    fn subtree_settings_override_key_by_key_deepest_last() {
+        let s = settings(
+            r#"
+silent_after = "12h"
+disabled = ["spool_dropped"]
+[[subtree]]
+agency = "p/so-yte/benh-vien"
+silent_after = "2h"
+[[subtree]]
+agency = "p/so-yte"
+silent_after = "72h"
+cert_expiry_warning = "10d"
+disabled = ["new_listener_on_server"]
+"#,
+        );
+        let h = Duration::from_secs(3600);
+        let root = s.for_agency("p/xa-a");
+        assert_eq!(root.silent_after, 12 * h);
+        assert_eq!(root.cert_expiry_warning, 30 * 24 * h);
+        assert!(!root.enabled("spool_dropped") && root.enabled("new_listener_on_server"));
+        let so = s.for_agency("p/so-yte/phong-1");
+        assert_eq!(
+            (so.silent_after, so.cert_expiry_warning),
+            (72 * h, 10 * 24 * h)
+        );
+        assert!(so.enabled("spool_dropped") && !so.enabled("new_listener_on_server"));
+        let bv = s.for_agency("p/so-yte/benh-vien");
+        assert_eq!(
+            (bv.silent_after, bv.cert_expiry_warning),
+            (2 * h, 10 * 24 * h)
+        );
+        // A sibling whose name only starts the same is not in the subtree.
+        assert_eq!(s.for_agency("p/so-yte-2").silent_after, 12 * h);
+    }
+
+    #[test]
+    fn bad_alert_settings_name_every_field() {
+        let raw: crate::config::RawAlerts = toml::from_str(
+            r#"
+silent_after = "soon"
+disabled = ["no_such_kind"]
+[[subtree]]
+agency = ""
+cert_expiry_warning = "0s"
+"#,
+        )
+        .expect("toml");
+        let e = AlertSettings::from_raw(&raw).expect_err("invalid");
+        let all = e.join("\n");
+        for needle in [
+            "alerts.silent_after",
+            "\"no_such_kind\" is not an alert kind",
+            "alerts.subtree[0].agency",
+            "alerts.subtree[0].cert_expiry_warning",
+        ] {
+            assert!(all.contains(needle), "{needle} in {all}");
+        }
+    }
+
+    fn agent(id: &str, machine: &str, last_seen: i64, cert_not_after: i64) -> AgentRecord {
+        AgentRecord {
+            id: id.into(),
+            agency: "p/a".into(),
+            machine_id: machine.into(),
+            hostname: format!("pc-{id}"),
+            os: String::new(),
+            role: "workstation".into(),
+            level: None,
+            enrolled_at: 0,
+            last_seen,
+            agent_version: String::new(),
+            cert_serial: format!("s-{id}"),
+            cert_not_after,
+            revoked: false,
+            max_seq: 0,
+            spool_depth: 0,
+            clock_skew_ms: 0,
+            inventory: None,
+        }
+    }
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    #[test]
+    fn periodic_rules_raise_once_and_resolve_when_the_condition_is_gone() {
+        let s = AlertSettings::default();
+        let far = NOW + 365 * DAY;
+        let mut agents = vec![
+            agent("fresh", "m1", NOW - 60, far),
+            agent("silent", "m2", NOW - 2 * DAY, far),
+            agent("expiring", "m3", NOW - 60, NOW + 5 * DAY),
+            agent("clone-a", "m4", NOW - 60, far),
+            agent("clone-b", "m4", NOW - 60, far),
+        ];
+        agents.push(AgentRecord {
+            revoked: true,
+            ..agent("old", "m1", 0, 0)
+        });
+        let p = periodic(&agents, &[], &s, NOW);
+        let mut kinds: Vec<(&str, &str)> = p
+            .raise
+            .iter()
+            .map(|a| (a.kind.as_str(), a.agent_id.as_str()))
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            vec![
+                ("agent_silent", "silent"),
+                ("cert_expiring", "expiring"),
+                ("duplicate_machine_id", "clone-a"),
+            ],
+            "the revoked agent neither counts as silent nor as a duplicate"
+        );
+        assert!(
+            p.raise.iter().any(|a| a.title.contains("2d0h")),
+            "{:?}",
+            p.raise
+        );
+        assert!(p.resolve.is_empty());
+
+        // Stored as alerts; the next run raises nothing new.
+        let stored: Vec<Alert> = p
+            .raise
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Alert {
+                id: i as i64 + 1,
+                key: a.key.clone(),
+                kind: a.kind.clone(),
+                severity: a.severity,
+                agent_id: a.agent_id.clone(),
+                title: a.title.clone(),
+                state: AlertState::Open,
+                count: 1,
+                opened_at: NOW,
+                last_seen: NOW,
+                reason: None,
+                assignee: None,
+            })
+            .collect();
+        assert_eq!(periodic(&agents, &stored, &s, NOW + 60).raise, vec![]);
+
+        // The silent agent reports, the certificate is renewed, a clone is revoked.
+        agents[1].last_seen = NOW + 100;
+        agents[2].cert_serial = "renewed".into();
+        agents[2].cert_not_after = far;
+        agents[4].revoked = true;
+        let p = periodic(&agents, &stored, &s, NOW + 120);
+        assert_eq!(p.raise, vec![]);
+        let mut resolved: Vec<i64> = p.resolve.iter().map(|r| r.0).collect();
+        resolved.sort_unstable();
+        assert_eq!(resolved, vec![1, 2, 3]);
+        assert!(p.resolve.iter().all(|(_, why)| !why.is_empty()));
+
+        // Disabled per subtree: nothing raised there.
+        let off =
+            settings("disabled = [\"agent_silent\", \"cert_expiring\", \"duplicate_machine_id\"]");
+        assert_eq!(
+            periodic(&agents[..2], &[], &off, NOW + 10 * DAY).raise,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn new_listeners_alert_only_on_servers_and_only_after_the_first_report() {
+        use crate::store::{Agency, NewAgent, SqliteStore, Store};
+        let store = SqliteStore::open_in_memory().expect("store");
+        for (id, level) in [("p", 2), ("p/a", 2)] {
+            store
+                .agency_add(&Agency {
+                    id: id.into(),
+                    name: id.into(),
+                    level,
+                })
+                .expect("agency");
+        }
+        for id in ["srv", "pc"] {
+            store
+                .agent_enroll(
+                    &NewAgent {
+                        id: id.into(),
+                        agency: "p/a".into(),
+                        machine_id: format!("m-{id}"),
+                        hostname: id.into(),
+                        os: String::new(),
+                        cert_serial: format!("s-{id}"),
+                        cert_not_after: 0,
+                        agent_version: String::new(),
+                        token_id: String::new(),
+                    },
+                    1,
+                )
+                .expect("enroll");
+        }
+        store
+            .agent_set_profile("srv", Some("server"), None, "admin", 1)
+            .expect("role");
+        let listen = |seq, port: u16| {
+            env(
+                seq,
+                Finding::NetEvent(NetEvent {
+                    kind: NetEventKind::Listen,
+                    proto: "tcp".into(),
+                    local: format!("0.0.0.0:{port}"),
+                    remote: None,
+                    pid: Some(1),
+                    exe: Some("/usr/sbin/sshd".into()),
+                    user: None,
+                    cmdline: None,
+                    indicator: None,
+                    note: None,
+                    severity: Severity::Low,
+                }),
+            )
+        };
+        let s = AlertSettings::default();
+        // First report: the baseline, on both hosts.
+        for id in ["srv", "pc"] {
+            let n = raise_for_batch(&store, &s, id, &[listen(1, 22), listen(2, 80)], &[], 10)
+                .expect("raise");
+            assert_eq!(n, 0);
+        }
+        // The agent restarts and reports the same listeners again: nothing new.
+        assert_eq!(
+            raise_for_batch(&store, &s, "srv", &[listen(3, 22)], &[], 20).expect("raise"),
+            0
+        );
+        // A new port on the server is news; on the workstation it is not an alert.
+        assert_eq!(
+            raise_for_batch(&store, &s, "srv", &[listen(4, 4444)], &[], 30).expect("raise"),
+            1
+        );
+        assert_eq!(
+            raise_for_batch(&store, &s, "pc", &[listen(3, 4444)], &[], 30).expect("raise"),
+            0
+        );
+        let alerts = store.alerts(None).expect("alerts");
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].kind, "new_listener_on_server");
+        assert!(alerts[0].title.contains("0.0.0.0:4444") && alerts[0].title.contains("sshd"));
+        // Seen again later: no second alert.
+        assert_eq!(
+            raise_for_batch(&store, &s, "srv", &[listen(5, 4444)], &[], 40).expect("raise"),
+            0
+        );
     }
 }

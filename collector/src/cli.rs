@@ -969,9 +969,19 @@ pub async fn serve(
         let _ = r.send((quic_addr, http_addr));
     }
     let app = http::app(http::AppState {
-        store,
+        store: store.clone(),
         name: cfg.name.clone().into(),
     });
+    let sched = tokio::spawn(crate::schedule::run(
+        store.clone(),
+        crate::schedule::Schedule {
+            scoring: cfg.scoring.clone(),
+            recompute: cfg.recompute_interval,
+            alerts: cfg.alerts.clone(),
+            alert_rules: cfg.alert_rules_interval,
+        },
+        shutdown.clone(),
+    ));
     let mut http_sd = shutdown.clone();
     let http_task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -982,6 +992,7 @@ pub async fn serve(
     });
     quic.serve(shutdown).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), http_task).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), sched).await;
     info!("Collector stopped.");
     Ok(())
 }

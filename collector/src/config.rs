@@ -33,6 +33,61 @@ pub struct RawConfig {
     /// Session tunables.
     #[serde(default)]
     pub session: RawSession,
+    /// Every constant of the scoring formulas, versioned (DESIGN §6); defaults when absent.
+    #[serde(default)]
+    pub scoring: Option<vigil_rules::score::ScoringConfig>,
+    /// When scores are recomputed and stored.
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    /// Alert rules and their per-subtree settings.
+    #[serde(default)]
+    pub alerts: RawAlerts,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// How often scores are recomputed (and history points written), default `5m`.
+    pub recompute: Option<String>,
+    /// How often the periodic alert rules run, default `1m`.
+    pub alert_rules: Option<String>,
+}
+
+/// `[alerts]` and each `[[alerts.subtree]]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertRules {
+    /// An agent silent for this long raises `agent_silent` (default `24h`).
+    pub silent_after: Option<String>,
+    /// A client certificate expiring within this raises `cert_expiring` (default `30d`).
+    pub cert_expiry_warning: Option<String>,
+    /// Alert kinds not raised at all (e.g. `new_listener_on_server`).
+    #[serde(default)]
+    pub disabled: Vec<String>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// Settings for the whole organisation.
+    #[serde(flatten)]
+    pub rules: RawAlertRules,
+    /// Settings for one agency subtree; the deepest matching subtree wins, key by key.
+    #[serde(default)]
+    pub subtree: Vec<RawSubtreeAlerts>,
+}
+
+/// `[[alerts.subtree]]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubtreeAlerts {
+    /// Agency path the settings apply to (and everything below it).
+    pub agency: String,
+    /// The settings.
+    #[serde(flatten)]
+    pub rules: RawAlertRules,
 }
 
 /// `[quic]`.
@@ -110,6 +165,14 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Maximum frame size.
     pub max_frame: usize,
+    /// Validated scoring configuration.
+    pub scoring: vigil_rules::score::Scoring,
+    /// Score recompute interval.
+    pub recompute_interval: Duration,
+    /// Periodic alert rule interval.
+    pub alert_rules_interval: Duration,
+    /// Alert rule settings.
+    pub alerts: crate::alerting::AlertSettings,
 }
 
 /// A configuration that could not be loaded: every problem found, each naming file and field.
@@ -187,6 +250,16 @@ impl RawConfig {
             self.session.idle_timeout,
             Duration::from_secs(120),
         );
+        let recompute_interval = dur(
+            "schedule.recompute",
+            self.schedule.recompute,
+            Duration::from_secs(300),
+        );
+        let alert_rules_interval = dur(
+            "schedule.alert_rules",
+            self.schedule.alert_rules,
+            Duration::from_secs(60),
+        );
         if idle_timeout <= heartbeat_interval {
             errs.push(format!(
                 "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
@@ -228,6 +301,29 @@ impl RawConfig {
                 StoreConfig::Sqlite(data_dir.join("vigil.db"))
             }
         };
+        for (field, d) in [
+            ("schedule.recompute", recompute_interval),
+            ("schedule.alert_rules", alert_rules_interval),
+        ] {
+            if d < Duration::from_secs(1) {
+                errs.push(format!("{f}: {field} must be at least 1s"));
+            }
+        }
+        let alerts = crate::alerting::AlertSettings::from_raw(&self.alerts).unwrap_or_else(|e| {
+            errs.extend(e.into_iter().map(|m| format!("{f}: {m}")));
+            crate::alerting::AlertSettings::default()
+        });
+        let scoring = match self
+            .scoring
+            .map(vigil_rules::score::ScoringConfig::validate)
+        {
+            None => vigil_rules::score::Scoring::default(),
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                errs.extend(e.0.iter().map(|m| format!("{f}: scoring: {m}")));
+                vigil_rules::score::Scoring::default()
+            }
+        };
         let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
         if rate == 0 {
             errs.push(format!(
@@ -248,6 +344,10 @@ impl RawConfig {
             heartbeat_interval,
             idle_timeout,
             max_frame,
+            scoring,
+            recompute_interval,
+            alert_rules_interval,
+            alerts,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod http;
 pub mod ioc;
 pub mod pki;
+pub mod schedule;
 pub mod scoring;
 pub mod server;
 pub mod store;

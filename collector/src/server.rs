@@ -43,6 +43,8 @@ pub struct Ctx {
     /// Current IOC version in the store, refreshed by the accept loop; sessions push deltas when
     /// it moves (imports run in another process).
     pub ioc_version: watch::Sender<u64>,
+    /// Alert thresholds and disabled kinds, per agency subtree.
+    pub alerts: Arc<crate::alerting::AlertSettings>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -125,6 +127,7 @@ impl QuicServer {
                 revoked,
                 session,
                 ioc_version,
+                alerts: Arc::new(cfg.alerts.clone()),
             }),
             rate: cfg.max_new_connections_per_sec,
         })
@@ -427,13 +430,19 @@ async fn run_session(
                     let a = agent_id.clone();
                     let received = now_ms();
                     let n = findings.len();
+                    let settings = ctx.alerts.clone();
                     let stored = blocking(&ctx.store, move |s| {
                         let out = s.ingest(&a, &findings, received)?;
                         // Alerts are raised after the batch is durable; a replay only counts them
                         // again on the same (deduplicated) alert.
-                        for alert in crate::alerting::alerts_for(&a, &findings, &out.gaps) {
-                            s.alert_raise(&alert, received / 1000)?;
-                        }
+                        crate::alerting::raise_for_batch(
+                            s,
+                            &settings,
+                            &a,
+                            &findings,
+                            &out.gaps,
+                            received / 1000,
+                        )?;
                         Ok(out)
                     });
                     match stored.await {

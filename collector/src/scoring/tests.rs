@@ -92,7 +92,12 @@ fn healthy_fresh_hosts_score_100_and_parents_cover_their_subtree() {
     let s = compute(&province(), &Scoring::default(), &catalog(), NOW);
     assert_eq!(s.hosts.len(), 3);
     for h in &s.hosts {
-        assert!((h.full.score - 100.0).abs() < 1e-9, "{}: {}", h.id, h.full.score);
+        assert!(
+            (h.full.score - 100.0).abs() < 1e-9,
+            "{}: {}",
+            h.id,
+            h.full.score
+        );
     }
     let p = find(&s, "p");
     assert_eq!((p.full.hosts, p.full.hosts_fresh), (3, 3));
@@ -125,7 +130,11 @@ fn registered_assets_without_agents_count_as_zero_and_agents_match_by_host_name(
     let x1 = find(&s, "p/x1");
     assert_eq!((x1.full.hosts, x1.full.hosts_with_agent), (3, 2));
     // ω: server at level 3 = 5, workstations 1 + 1 (missing): A = 100·6/7, κ = 6/7.
-    assert!((x1.full.score - 600.0 / 7.0).abs() < 1e-9, "{}", x1.full.score);
+    assert!(
+        (x1.full.score - 600.0 / 7.0).abs() < 1e-9,
+        "{}",
+        x1.full.score
+    );
     assert!((x1.full.coverage - 6.0 / 7.0).abs() < 1e-12);
     let missing = &x1.full.breakdown[0];
     assert_eq!(missing.kind.as_str(), "missing_agent");
@@ -141,8 +150,18 @@ fn views_follow_the_catalogue_and_the_required_level() {
     // a3 sits in a level-3 agency but is configured as level 2: the level-3 rule was skipped.
     i.agents[2].level = Some(2);
     let mut st = healthy();
-    st.push(state("hist-3", "accounts", Severity::Medium, Status::NotApplicable));
-    st.push(state("lvl5", "hardening", Severity::High, Status::NotApplicable));
+    st.push(state(
+        "hist-3",
+        "accounts",
+        Severity::Medium,
+        Status::NotApplicable,
+    ));
+    st.push(state(
+        "lvl5",
+        "hardening",
+        Severity::High,
+        Status::NotApplicable,
+    ));
     st.push(state("custom", "hardening", Severity::High, Status::Fail));
     i.checks.insert("a3".into(), st);
     let s = compute(&i, &Scoring::default(), &catalog(), NOW);
@@ -150,7 +169,11 @@ fn views_follow_the_catalogue_and_the_required_level() {
     // Full view: the custom failure counts; not-applicable rules do not.
     assert!(a3.full.score < 100.0);
     // Common view: only catalogue rules at level 1, so the custom failure is left out.
-    assert!((a3.common.score - 100.0).abs() < 1e-9, "{}", a3.common.score);
+    assert!(
+        (a3.common.score - 100.0).abs() < 1e-9,
+        "{}",
+        a3.common.score
+    );
     // Level view at 3: hist-3 is unverified, lvl5 stays out.
     assert_eq!(a3.level_view.unverified, vec!["hist-3".to_string()]);
     assert!(a3.level_view.score < a3.full.score);
@@ -190,12 +213,16 @@ fn switching_off_half_the_agents_lowers_score_and_coverage_over_time() {
     let mut i = province();
     for n in 0..7 {
         let id = format!("w{n}");
-        i.agents.push(agent(&id, "p/x1", &format!("w{n}"), NOW - HOUR));
+        i.agents
+            .push(agent(&id, "p/x1", &format!("w{n}"), NOW - HOUR));
         i.checks.insert(id, healthy());
     }
     let before = compute(&i, &Scoring::default(), &catalog(), NOW);
     // Half of them stop reporting; time moves on by a day, then by a week.
-    let mut prev = (find(&before, "p").full.score, find(&before, "p").full.coverage);
+    let mut prev = (
+        find(&before, "p").full.score,
+        find(&before, "p").full.coverage,
+    );
     for a in i.agents.iter_mut().step_by(2) {
         a.last_seen = (NOW - HOUR) / 1000;
     }
@@ -206,7 +233,12 @@ fn switching_off_half_the_agents_lowers_score_and_coverage_over_time() {
         }
         let s = compute(&i, &Scoring::default(), &catalog(), later);
         let p = find(&s, "p");
-        assert!(p.full.score <= prev.0 + 1e-9, "{} → {}", prev.0, p.full.score);
+        assert!(
+            p.full.score <= prev.0 + 1e-9,
+            "{} → {}",
+            prev.0,
+            p.full.score
+        );
         assert!(p.full.coverage <= prev.1 + 1e-12);
         prev = (p.full.score, p.full.coverage);
     }
@@ -217,14 +249,21 @@ fn switching_off_half_the_agents_lowers_score_and_coverage_over_time() {
 #[test]
 fn failing_critical_rule_makes_a_failing_host() {
     let mut i = province();
-    i.checks
-        .get_mut("a2")
-        .expect("a2")
-        .push(state("crit", "hardening", Severity::Critical, Status::Fail));
+    i.checks.get_mut("a2").expect("a2").push(state(
+        "crit",
+        "hardening",
+        Severity::Critical,
+        Status::Fail,
+    ));
     let s = compute(&i, &Scoring::default(), &catalog(), NOW);
     assert_eq!(find(&s, "p").hosts_failing, 1);
     assert_eq!(
-        s.hosts.iter().find(|h| h.id == "a2").expect("a2").full.verdict,
+        s.hosts
+            .iter()
+            .find(|h| h.id == "a2")
+            .expect("a2")
+            .full
+            .verdict,
         Verdict::Fail
     );
 }
@@ -237,7 +276,10 @@ fn history_is_written_on_change_on_version_change_and_daily() {
     let points = history_points(&first, &[]);
     // 3 hosts and 3 agencies, 3 views each.
     assert_eq!(points.len(), 18);
-    assert_eq!(history_points(&compute(&i, &sc, &catalog(), NOW + HOUR), &points).len(), 0);
+    assert_eq!(
+        history_points(&compute(&i, &sc, &catalog(), NOW + HOUR), &points).len(),
+        0
+    );
     // One host gets worse: its three views and its ancestors' change.
     let mut worse = i.clone();
     worse.checks.get_mut("a3").expect("a3")[0].4 = Status::Fail;
@@ -251,13 +293,23 @@ fn history_is_written_on_change_on_version_change_and_daily() {
             c.0 = "linux-baseline@1.1.0".into();
         }
     }
-    assert_eq!(history_points(&compute(&upgraded, &sc, &catalog(), NOW + HOUR), &points).len(), 18);
+    assert_eq!(
+        history_points(&compute(&upgraded, &sc, &catalog(), NOW + HOUR), &points).len(),
+        18
+    );
     // A day later, every series gets its daily point.
     let mut next_day = i;
     for a in &mut next_day.agents {
         a.last_seen = (NOW + 24 * HOUR) / 1000;
     }
-    assert_eq!(history_points(&compute(&next_day, &sc, &catalog(), NOW + 25 * HOUR), &points).len(), 18);
+    assert_eq!(
+        history_points(
+            &compute(&next_day, &sc, &catalog(), NOW + 25 * HOUR),
+            &points
+        )
+        .len(),
+        18
+    );
 }
 
 #[test]

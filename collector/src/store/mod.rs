@@ -14,7 +14,9 @@ pub mod sqlite;
 mod suite;
 mod tree;
 
-pub(crate) use tree::{DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move, count, leaf_of, parent_of};
+pub(crate) use tree::{
+    DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move, count, leaf_of, parent_of,
+};
 
 pub use self::postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -432,8 +434,9 @@ pub(crate) fn merge_check_state<'a>(
         return Ok(None);
     }
     let mut state: Vec<CheckState> = match old {
-        Some(s) => serde_json::from_str(s)
-            .map_err(|e| StoreError::Corrupt(format!("check state: {e}")))?,
+        Some(s) => {
+            serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("check state: {e}")))?
+        }
         None => Vec::new(),
     };
     let mut index: std::collections::HashMap<(String, String), usize> = state
@@ -623,9 +626,16 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool>;
+    /// Records listeners (`listen:…` keys) seen on an agent; returns how many it had before and
+    /// which of `keys` are new.
+    fn listeners_learn(
+        &self,
+        agent_id: &str,
+        keys: &[String],
+        now: i64,
+    ) -> Result<(usize, Vec<String>)>;
     /// Assigns an alert to someone (or nobody), audited under `actor`; false if unknown.
-    fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64)
-    -> Result<bool>;
+    fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool>;
     /// Indicators added or changed after `from_version` (all of them for 0), with the version
     /// they bring the agent to.
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)>;

@@ -166,6 +166,12 @@ CREATE TABLE score_latest (
     computed_at BIGINT NOT NULL,
     PRIMARY KEY (scope, id, view)
 );
+CREATE TABLE known_listeners (
+    agent_id TEXT COLLATE "C" NOT NULL,
+    key TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    PRIMARY KEY (agent_id, key)
+);
 "#,
 ];
 
@@ -586,7 +592,9 @@ fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> R
     {
         return Err(StoreError::NotFound(format!("parent agency {p:?}")));
     }
-    let len = |s: &str| i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()));
+    let len = |s: &str| {
+        i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()))
+    };
     let (from_len, to_len) = (len(from)?, len(to)?);
     let mut out = MoveOutcome::default();
     for (sql, params, what) in super::MOVE_SUBTREE {
@@ -761,7 +769,10 @@ fn ingest_rows(
     if checks.peek().is_some() {
         // The agent row is locked above, so no other collector merges into this state meanwhile.
         let old: Option<String> = tx
-            .query_opt("SELECT results FROM check_state WHERE agent_id = $1", &[&agent_id])?
+            .query_opt(
+                "SELECT results FROM check_state WHERE agent_id = $1",
+                &[&agent_id],
+            )?
             .map(|r| r.try_get(0))
             .transpose()?;
         if let Some(state) = super::merge_check_state(old.as_deref(), checks)? {
@@ -1233,17 +1244,44 @@ impl Store for PostgresStore {
         })
     }
 
-    fn alert_assign(
+    fn listeners_learn(
         &self,
-        id: i64,
-        assignee: Option<&str>,
-        actor: &str,
+        agent_id: &str,
+        keys: &[String],
         now: i64,
-    ) -> Result<bool> {
+    ) -> Result<(usize, Vec<String>)> {
+        let (agent_id, keys) = (agent_id.to_owned(), keys.to_vec());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let before: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM known_listeners WHERE agent_id = $1",
+                    &[&agent_id],
+                )?
+                .try_get(0)?;
+            let new: Vec<String> = tx
+                .query(
+                    "INSERT INTO known_listeners (agent_id, key, first_seen)
+                     SELECT $1, k, $3 FROM unnest($2::text[]) AS u(k)
+                     ON CONFLICT DO NOTHING RETURNING key",
+                    &[&agent_id, &keys, &now],
+                )?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            tx.commit()?;
+            Ok((usize::try_from(before).unwrap_or(0), new))
+        })
+    }
+
+    fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
         let (actor, assignee) = (actor.to_owned(), assignee.map(str::to_owned));
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute("UPDATE alerts SET assignee = $2 WHERE id = $1", &[&id, &assignee])?;
+            let n = tx.execute(
+                "UPDATE alerts SET assignee = $2 WHERE id = $1",
+                &[&id, &assignee],
+            )?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "assignee": assignee});
                 insert_audit(&mut tx, now, &actor, "alert.assign", &d)?;
@@ -1283,17 +1321,27 @@ impl Store for PostgresStore {
 
     fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
         let parent = parent_of(id)
-            .ok_or_else(|| StoreError::Invalid(format!("{id:?} is a root agency: it has no parent to take its place")))?
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "{id:?} is a root agency: it has no parent to take its place"
+                ))
+            })?
             .to_owned();
         let (id, actor) = (id.to_owned(), actor.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;
             tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            if tx.query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?.is_none() {
+            if tx
+                .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
+                .is_none()
+            {
                 return Err(StoreError::NotFound(format!("agency {id:?}")));
             }
             let children: Vec<String> = tx
-                .query("SELECT id FROM agencies WHERE parent = $1 ORDER BY id", &[&id])?
+                .query(
+                    "SELECT id FROM agencies WHERE parent = $1 ORDER BY id",
+                    &[&id],
+                )?
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?;
@@ -1307,7 +1355,8 @@ impl Store for PostgresStore {
             }
             tx.execute("DELETE FROM agencies WHERE id = $1", &[&id])?;
             out.agencies += 1;
-            let d = serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
+            let d =
+                serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
             insert_audit(&mut tx, now, &actor, "agency.dissolve", &d)?;
             tx.commit()?;
             Ok(out)

@@ -144,6 +144,12 @@ CREATE TABLE score_latest (
     computed_at INTEGER NOT NULL,
     PRIMARY KEY (scope, id, view)
 );
+CREATE TABLE known_listeners (
+    agent_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, key)
+);
 "#,
 ];
 
@@ -277,9 +283,7 @@ fn audit_row(
     Ok(())
 }
 
-use super::{
-    Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of,
-};
+use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of};
 
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
 fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
@@ -431,8 +435,11 @@ impl Store for SqliteStore {
     }
 
     fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let parent = parent_of(id)
-            .ok_or_else(|| StoreError::Invalid(format!("{id:?} is a root agency: it has no parent to take its place")))?;
+        let parent = parent_of(id).ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "{id:?} is a root agency: it has no parent to take its place"
+            ))
+        })?;
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let children: Vec<String> = {
@@ -505,7 +512,10 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
-            let results = r.get_ref(1)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let results = r
+                .get_ref(1)?
+                .as_str()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let state = serde_json::from_str(results)
                 .map_err(|e| StoreError::Corrupt(format!("check state of {id}: {e}")))?;
             out.push((id, state));
@@ -532,7 +542,9 @@ impl Store for SqliteStore {
                     return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
                 }
                 let before: Option<(String, u8)> = old
-                    .query_row(params![a.agency, a.hostname], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row(params![a.agency, a.hostname], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .optional()?;
                 match before {
                     None => out.added += 1,
@@ -555,8 +567,9 @@ impl Store for SqliteStore {
 
     fn assets(&self) -> Result<Vec<Asset>> {
         let conn = self.lock();
-        let mut st = conn
-            .prepare("SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname")?;
+        let mut st = conn.prepare(
+            "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname",
+        )?;
         let rows = st.query_map([], |r| {
             Ok(Asset {
                 agency: r.get(0)?,
@@ -1118,13 +1131,35 @@ impl Store for SqliteStore {
         rows.map(|r| r?.decode()).collect()
     }
 
-    fn alert_assign(
+    fn listeners_learn(
         &self,
-        id: i64,
-        assignee: Option<&str>,
-        actor: &str,
+        agent_id: &str,
+        keys: &[String],
         now: i64,
-    ) -> Result<bool> {
+    ) -> Result<(usize, Vec<String>)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let before: i64 = tx.query_row(
+            "SELECT count(*) FROM known_listeners WHERE agent_id = ?1",
+            [agent_id],
+            |r| r.get(0),
+        )?;
+        let mut new = Vec::new();
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO known_listeners (agent_id, key, first_seen) VALUES (?1, ?2, ?3)",
+            )?;
+            for k in keys {
+                if ins.execute(params![agent_id, k, now])? > 0 {
+                    new.push(k.clone());
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((usize::try_from(before).unwrap_or(0), new))
+    }
+
+    fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let n = tx.execute(

@@ -64,6 +64,27 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     score_history_keeps_series_and_latest(&*make());
     dissolving_a_district_moves_communes_with_their_history(&*make());
     moves_and_renames_are_checked(&*make());
+    listeners_are_learned_once(&*make());
+}
+
+fn listeners_are_learned_once(s: &dyn Store) {
+    let keys = |v: &[&str]| v.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        s.listeners_learn("a1", &keys(&["tcp:22", "tcp:80"]), 1)
+            .expect("learn"),
+        (0, keys(&["tcp:22", "tcp:80"]))
+    );
+    assert_eq!(
+        s.listeners_learn("a1", &keys(&["tcp:22", "tcp:443"]), 2)
+            .expect("learn"),
+        (2, keys(&["tcp:443"]))
+    );
+    assert_eq!(
+        s.listeners_learn("a2", &keys(&["tcp:22"]), 3)
+            .expect("other agent")
+            .0,
+        0
+    );
 }
 
 fn check(rule: &str, status: vigil_proto::Status) -> Finding {
@@ -87,8 +108,14 @@ fn alerts_are_assigned_with_audit(s: &dyn Store) {
         title: "t".into(),
     };
     let (id, _) = s.alert_raise(&a, 1).expect("raise");
-    assert!(s.alert_assign(id, Some("lan.nt"), "admin", 2).expect("assign"));
-    assert_eq!(s.alerts(None).expect("list")[0].assignee.as_deref(), Some("lan.nt"));
+    assert!(
+        s.alert_assign(id, Some("lan.nt"), "admin", 2)
+            .expect("assign")
+    );
+    assert_eq!(
+        s.alerts(None).expect("list")[0].assignee.as_deref(),
+        Some("lan.nt")
+    );
     assert!(s.alert_assign(id, None, "admin", 3).expect("unassign"));
     assert_eq!(s.alerts(None).expect("list")[0].assignee, None);
     assert!(!s.alert_assign(999, Some("x"), "admin", 3).expect("unknown"));
@@ -140,12 +167,14 @@ fn check_state_keeps_the_newest_result_per_rule(s: &dyn Store) {
     assert_eq!(states.len(), 2);
     let (id, st) = &states[0];
     assert_eq!(id, "a1");
-    let mut got: Vec<(String, Status, i64)> =
-        st.iter().map(|c| (c.1.clone(), c.4, c.5)).collect();
+    let mut got: Vec<(String, Status, i64)> = st.iter().map(|c| (c.1.clone(), c.4, c.5)).collect();
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         got,
-        vec![("r1".into(), Status::Pass, 200), ("r2".into(), Status::Pass, 100)]
+        vec![
+            ("r1".into(), Status::Pass, 200),
+            ("r2".into(), Status::Pass, 100)
+        ]
     );
     assert_eq!(st[0].2, "hardening");
     // Revoked agents are not scored.
@@ -166,7 +195,10 @@ fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
     seed(s);
     let r = s
         .assets_import(
-            &[asset("p/a", "pc-01", "workstation", 2), asset("p/a", "srv-01", "server", 3)],
+            &[
+                asset("p/a", "pc-01", "workstation", 2),
+                asset("p/a", "srv-01", "server", 3),
+            ],
             "admin",
             10,
         )
@@ -174,14 +206,20 @@ fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
     assert_eq!((r.added, r.updated, r.unchanged), (2, 0, 0));
     let r = s
         .assets_import(
-            &[asset("p/a", "pc-01", "workstation", 2), asset("p/a", "srv-01", "server", 4)],
+            &[
+                asset("p/a", "pc-01", "workstation", 2),
+                asset("p/a", "srv-01", "server", 4),
+            ],
             "admin",
             11,
         )
         .expect("again");
     assert_eq!((r.added, r.updated, r.unchanged), (0, 1, 1));
     let bad = s.assets_import(
-        &[asset("p/a", "pc-02", "workstation", 2), asset("p/nowhere", "pc-03", "workstation", 2)],
+        &[
+            asset("p/a", "pc-02", "workstation", 2),
+            asset("p/nowhere", "pc-03", "workstation", 2),
+        ],
         "admin",
         12,
     );
@@ -189,7 +227,10 @@ fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
     let all = s.assets().expect("assets");
     assert_eq!(
         all,
-        vec![asset("p/a", "pc-01", "workstation", 2), asset("p/a", "srv-01", "server", 4)],
+        vec![
+            asset("p/a", "pc-01", "workstation", 2),
+            asset("p/a", "srv-01", "server", 4)
+        ],
         "the failed import left nothing behind"
     );
 }
@@ -198,14 +239,23 @@ fn hosts_get_a_role_and_level(s: &dyn Store) {
     seed(s);
     s.agent_enroll(&agent("a1", "m1"), 1).expect("enroll");
     assert_eq!(s.agent("a1").expect("get").expect("a1").level, None);
-    assert!(s.agent_set_profile("a1", Some("server"), Some(4), "admin", 2).expect("set"));
+    assert!(
+        s.agent_set_profile("a1", Some("server"), Some(4), "admin", 2)
+            .expect("set")
+    );
     let a = s.agent("a1").expect("get").expect("a1");
     assert_eq!((a.role.as_str(), a.level), ("server", Some(4)));
     // Only what is given changes.
-    assert!(s.agent_set_profile("a1", None, Some(3), "admin", 3).expect("set"));
+    assert!(
+        s.agent_set_profile("a1", None, Some(3), "admin", 3)
+            .expect("set")
+    );
     let a = s.agent("a1").expect("get").expect("a1");
     assert_eq!((a.role.as_str(), a.level), ("server", Some(3)));
-    assert!(!s.agent_set_profile("nope", Some("server"), None, "admin", 3).expect("unknown"));
+    assert!(
+        !s.agent_set_profile("nope", Some("server"), None, "admin", 3)
+            .expect("unknown")
+    );
 }
 
 fn point(scope: &str, id: &str, view: &str, score: f64, at: i64) -> ScorePoint {
@@ -222,19 +272,32 @@ fn point(scope: &str, id: &str, view: &str, score: f64, at: i64) -> ScorePoint {
 }
 
 fn score_history_keeps_series_and_latest(s: &dyn Store) {
-    s.scores_record(&[point("agency", "p/a", "full", 50.0, 100), point("host", "a1", "full", 60.0, 100)])
+    s.scores_record(&[
+        point("agency", "p/a", "full", 50.0, 100),
+        point("host", "a1", "full", 60.0, 100),
+    ])
+    .expect("record");
+    s.scores_record(&[point("agency", "p/a", "full", 55.5, 200)])
         .expect("record");
-    s.scores_record(&[point("agency", "p/a", "full", 55.5, 200)]).expect("record");
     s.scores_record(&[]).expect("nothing to record");
     let h = s.score_history("agency", "p/a", 0).expect("history");
-    assert_eq!(h.iter().map(|p| p.score).collect::<Vec<_>>(), vec![50.0, 55.5]);
+    assert_eq!(
+        h.iter().map(|p| p.score).collect::<Vec<_>>(),
+        vec![50.0, 55.5]
+    );
     assert_eq!(h[0], point("agency", "p/a", "full", 50.0, 100));
-    assert_eq!(s.score_history("agency", "p/a", 150).expect("since").len(), 1);
+    assert_eq!(
+        s.score_history("agency", "p/a", 150).expect("since").len(),
+        1
+    );
     let mut latest = s.scores_latest().expect("latest");
     latest.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(
         latest,
-        vec![point("host", "a1", "full", 60.0, 100), point("agency", "p/a", "full", 55.5, 200)]
+        vec![
+            point("host", "a1", "full", 60.0, 100),
+            point("agency", "p/a", "full", 55.5, 200)
+        ]
     );
 }
 
@@ -258,8 +321,12 @@ fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
     let mut b = agent("b1", "m2");
     b.agency = "p/h".into();
     s.agent_enroll(&b, 1).expect("enroll");
-    s.assets_import(&[asset("p/h/x1/school", "pc-1", "workstation", 1)], "admin", 1)
-        .expect("assets");
+    s.assets_import(
+        &[asset("p/h/x1/school", "pc-1", "workstation", 1)],
+        "admin",
+        1,
+    )
+    .expect("assets");
     s.token_add(&TokenRecord {
         id: "t1".into(),
         secret_hash: "h1".into(),
@@ -280,23 +347,60 @@ fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
 
     let out = s.agency_dissolve("p/h", "admin", 500).expect("dissolve");
     assert_eq!(
-        (out.agencies, out.agents, out.assets, out.tokens, out.history),
+        (
+            out.agencies,
+            out.agents,
+            out.assets,
+            out.tokens,
+            out.history
+        ),
         (4, 2, 1, 1, 2),
         "{out:?}"
     );
-    let ids: Vec<String> = s.agencies().expect("list").into_iter().map(|a| a.id).collect();
+    let ids: Vec<String> = s
+        .agencies()
+        .expect("list")
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
     assert_eq!(ids, vec!["p", "p/x1", "p/x1/school", "p/x2"]);
-    assert_eq!(s.agency("p/x1").expect("get").expect("moved").level, 3, "attributes kept");
+    assert_eq!(
+        s.agency("p/x1").expect("get").expect("moved").level,
+        3,
+        "attributes kept"
+    );
     assert_eq!(s.agent("a1").expect("get").expect("a1").agency, "p/x1");
-    assert_eq!(s.agent("b1").expect("get").expect("b1").agency, "p", "district hosts go up");
+    assert_eq!(
+        s.agent("b1").expect("get").expect("b1").agency,
+        "p",
+        "district hosts go up"
+    );
     assert_eq!(s.assets().expect("assets")[0].agency, "p/x1/school");
     assert_eq!(s.tokens().expect("tokens")[0].agency, "p/x2");
     let h = s.score_history("agency", "p/x1", 0).expect("history");
-    assert_eq!(h.len(), 1, "the commune keeps its history under the new path");
+    assert_eq!(
+        h.len(),
+        1,
+        "the commune keeps its history under the new path"
+    );
     assert_eq!(h[0].score, 70.0);
-    assert_eq!(s.score_history("agency", "p/x1/school", 0).expect("h").len(), 1);
-    assert_eq!(s.score_history("agency", "p/h", 0).expect("h").len(), 1, "kept");
-    let latest: Vec<String> = s.scores_latest().expect("latest").into_iter().map(|p| p.id).collect();
+    assert_eq!(
+        s.score_history("agency", "p/x1/school", 0)
+            .expect("h")
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.score_history("agency", "p/h", 0).expect("h").len(),
+        1,
+        "kept"
+    );
+    let latest: Vec<String> = s
+        .scores_latest()
+        .expect("latest")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
     assert!(latest.contains(&"p/x1".to_string()) && !latest.contains(&"p/h/x1".to_string()));
     let audit = s.audit_log().expect("audit");
     let (_, actor, _, detail) = audit
@@ -315,12 +419,30 @@ fn moves_and_renames_are_checked(s: &dyn Store) {
         level: 2,
     })
     .expect("b");
-    assert!(matches!(s.agency_move("p/a", "p/a/x", "admin", 1), Err(StoreError::Invalid(_))));
-    assert!(matches!(s.agency_move("p/a", "p/b", "admin", 1), Err(StoreError::Conflict(_))));
-    assert!(matches!(s.agency_move("p/zz", "p/c", "admin", 1), Err(StoreError::NotFound(_))));
-    assert!(matches!(s.agency_move("p/a", "q/a", "admin", 1), Err(StoreError::NotFound(_))));
-    assert!(matches!(s.agency_dissolve("p", "admin", 1), Err(StoreError::Invalid(_))));
-    assert!(matches!(s.agency_dissolve("p/zz", "admin", 1), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.agency_move("p/a", "p/a/x", "admin", 1),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.agency_move("p/a", "p/b", "admin", 1),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.agency_move("p/zz", "p/c", "admin", 1),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.agency_move("p/a", "q/a", "admin", 1),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.agency_dissolve("p", "admin", 1),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.agency_dissolve("p/zz", "admin", 1),
+        Err(StoreError::NotFound(_))
+    ));
     // Nothing changed by the refused moves.
     assert_eq!(s.agencies().expect("list").len(), 3);
     let out = s.agency_move("p/a", "p/b/a", "admin", 2).expect("move");
@@ -328,7 +450,10 @@ fn moves_and_renames_are_checked(s: &dyn Store) {
     let moved = s.agency("p/b/a").expect("get").expect("moved");
     assert_eq!((moved.name.as_str(), moved.level), ("A", 3));
     assert!(s.agency("p/a").expect("get").is_none());
-    assert!(s.agency_rename("p/b/a", "Sở A", "admin", 3).expect("rename"));
+    assert!(
+        s.agency_rename("p/b/a", "Sở A", "admin", 3)
+            .expect("rename")
+    );
     assert_eq!(s.agency("p/b/a").expect("get").expect("a").name, "Sở A");
     assert!(!s.agency_rename("p/zz", "x", "admin", 3).expect("unknown"));
 }

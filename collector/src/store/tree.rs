@@ -91,9 +91,18 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
 /// Statements that hand an abolished agency's own rows to its parent (`$1` the agency, `$2` the
 /// parent), before the agency row itself is deleted.
 pub(crate) const DISSOLVE_MEMBERS: &[(&str, Counts)] = &[
-    ("UPDATE agents SET agency = $2 WHERE agency = $1", Counts::Agents),
-    ("UPDATE assets SET agency = $2 WHERE agency = $1", Counts::Assets),
-    ("UPDATE tokens SET agency = $2 WHERE agency = $1", Counts::Tokens),
+    (
+        "UPDATE agents SET agency = $2 WHERE agency = $1",
+        Counts::Agents,
+    ),
+    (
+        "UPDATE assets SET agency = $2 WHERE agency = $1",
+        Counts::Assets,
+    ),
+    (
+        "UPDATE tokens SET agency = $2 WHERE agency = $1",
+        Counts::Tokens,
+    ),
 ];
 
 /// Parent path of an agency (`None` for a root).

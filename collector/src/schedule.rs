@@ -1,0 +1,78 @@
+//! Work the collector does on a clock: recomputing scores (and writing their history) and running
+//! the periodic alert rules. Several collectors sharing one PostgreSQL database may all run it:
+//! both jobs are idempotent (a score point is only written when something changed, an alert is
+//! deduplicated by key).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::alerting::{self, AlertSettings};
+use crate::scoring::{self, RuleCatalog};
+use crate::server::now_ms;
+use crate::store::Store;
+use vigil_rules::score::Scoring;
+
+/// What the scheduler needs.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Scoring configuration.
+    pub scoring: Scoring,
+    /// Score recompute interval.
+    pub recompute: Duration,
+    /// Alert rules.
+    pub alerts: AlertSettings,
+    /// Periodic alert rule interval.
+    pub alert_rules: Duration,
+}
+
+/// Runs both jobs until `shutdown` flips. The first run of each happens at once.
+pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Receiver<bool>) {
+    let catalog = Arc::new(RuleCatalog::builtin());
+    let scoring = Arc::new(sched.scoring);
+    let settings = Arc::new(sched.alerts);
+    let mut recompute = tokio::time::interval(sched.recompute);
+    let mut rules = tokio::time::interval(sched.alert_rules);
+    for t in [&mut recompute, &mut rules] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = rules.tick() => {
+                let (store, settings) = (store.clone(), settings.clone());
+                match tokio::task::spawn_blocking(move || {
+                    alerting::run_periodic(&*store, &settings, now_ms() / 1000)
+                })
+                .await
+                {
+                    Ok(Ok((0, 0))) => {}
+                    Ok(Ok((raised, resolved))) => info!(raised, resolved, "Periodic alert rules ran."),
+                    Ok(Err(e)) => warn!(error = %e, "Periodic alert rules failed; retrying at the next tick."),
+                    Err(e) => warn!(error = %e, "Periodic alert rules panicked."),
+                }
+            }
+            _ = recompute.tick() => {
+                let (store, scoring, catalog) = (store.clone(), scoring.clone(), catalog.clone());
+                let started = std::time::Instant::now();
+                match tokio::task::spawn_blocking(move || {
+                    scoring::recompute(&*store, &scoring, &catalog, now_ms())
+                })
+                .await
+                {
+                    Ok(Ok((scores, points))) => debug!(
+                        hosts = scores.hosts.len(),
+                        agencies = scores.agencies.len(),
+                        points,
+                        ms = started.elapsed().as_millis() as u64,
+                        "Scores recomputed."
+                    ),
+                    Ok(Err(e)) => warn!(error = %e, "Recomputing scores failed; retrying at the next tick."),
+                    Err(e) => warn!(error = %e, "Recomputing scores panicked."),
+                }
+            }
+        }
+    }
+}
