@@ -20,6 +20,8 @@ use crate::pki::{self, Ca, PkiPaths, ServerNames};
 use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
+mod org;
+
 /// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
 #[derive(Debug, Parser)]
 #[command(name = "vigil-collector", version, about, long_about = None, propagate_version = true)]
@@ -121,6 +123,80 @@ pub enum Command {
     /// Questions across all hosts.
     #[command(subcommand)]
     Query(QueryCmd),
+    /// Host and agency scores (DESIGN §6), the province ranking and "why not 100".
+    ///
+    /// Computed now from what the store holds, with the collector's `[scoring]` configuration.
+    /// A is the score over each host's own results, A_COMMON over the baseline every level
+    /// shares (used for the ranking), A_LEVEL against the agency's required level; agencies
+    /// count every registered asset, and an asset without an agent scores 0.
+    Score {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only this agency and its subtree; also lists its hosts and what costs it points.
+        #[arg(long, value_name = "PATH")]
+        agency: Option<String>,
+        /// With --agency: the stored history of its score since this long ago (e.g. `30d`)
+        /// or this Unix time.
+        #[arg(long, requires = "agency")]
+        since: Option<String>,
+        /// Print one JSON object (`agencies`, `ranking`, `not_ranked`, `hosts`, `history`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a host's role and security level (they choose its weight in the agency score).
+    #[command(subcommand)]
+    Host(HostCmd),
+    /// Registered assets: the agency's machines, with or without an agent.
+    #[command(subcommand)]
+    Assets(AssetsCmd),
+}
+
+/// `host` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Change a host's role and/or security level (audited).
+    Set {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+        /// Role.
+        #[arg(long, value_parser = ["workstation", "server"])]
+        role: Option<String>,
+        /// Security level of the host's system (1–5).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        level: Option<u8>,
+    },
+}
+
+/// `assets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AssetsCmd {
+    /// Import a CSV with the header `agency,hostname,role,level` (any order, other columns
+    /// ignored). All or nothing: any bad line rejects the whole file. Agents are matched to
+    /// assets of their agency by host name.
+    Import {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The CSV file.
+        file: PathBuf,
+        /// Check the file and report, without importing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List registered assets.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"assets": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `alerts` subcommands.
@@ -158,6 +234,21 @@ pub enum AlertsCmd {
         /// Why it is resolved.
         #[arg(long)]
         reason: String,
+    },
+    /// Assign an alert to someone, or to nobody.
+    Assign {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Alert id.
+        #[arg(long)]
+        id: i64,
+        /// Who takes it.
+        #[arg(long, value_name = "USER", required_unless_present = "nobody")]
+        to: Option<String>,
+        /// Remove the assignee.
+        #[arg(long, conflicts_with = "to")]
+        nobody: bool,
     },
     /// Mark an alert as a false positive; the reason is audited.
     FalsePositive {
@@ -253,6 +344,42 @@ pub enum AgencyCmd {
         /// Required security level of its systems (1–5).
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=5))]
         level: u8,
+    },
+    /// Move an agency and its whole subtree to a new path, with its hosts, assets, tokens and
+    /// score history (e.g. a commune moved directly under the province).
+    Move {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Current path.
+        #[arg(long)]
+        id: String,
+        /// New path (its parent must exist).
+        #[arg(long)]
+        to: String,
+    },
+    /// Change an agency's display name.
+    Rename {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Path.
+        #[arg(long)]
+        id: String,
+        /// New display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Abolish agencies: each one's children move up to its parent keeping their history, its
+    /// own hosts, assets and tokens go to the parent, and it is removed. This is the 2025
+    /// district abolition in one command: `agency dissolve --id tinh/huyen-a --id tinh/huyen-b`.
+    Dissolve {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Path of an agency to abolish (repeatable).
+        #[arg(long, required = true)]
+        id: Vec<String>,
     },
     /// List agencies.
     List {
@@ -448,6 +575,30 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             println!("added agency {id}");
             Ok(())
         }
+        Command::Agency(AgencyCmd::Move { dir, id, to }) => org::agency_move(&dir, &id, &to),
+        Command::Agency(AgencyCmd::Rename { dir, id, name }) => {
+            org::agency_rename(&dir, &id, &name)
+        }
+        Command::Agency(AgencyCmd::Dissolve { dir, id }) => org::agency_dissolve(&dir, &id),
+        Command::Score {
+            dir,
+            agency,
+            since,
+            json,
+        } => org::score(&dir, agency.as_deref(), since.as_deref(), json),
+        Command::Host(HostCmd::Set {
+            dir,
+            id,
+            role,
+            level,
+        }) => org::host_set(&dir, &id, role.as_deref(), level),
+        Command::Assets(AssetsCmd::Import { dir, file, dry_run }) => {
+            org::assets_import(&dir, &file, dry_run)
+        }
+        Command::Assets(AssetsCmd::List { dir, json }) => org::assets_list(&dir, json),
+        Command::Alerts(AlertsCmd::Assign { dir, id, to, .. }) => {
+            org::alert_assign(&dir, id, to.as_deref())
+        }
         Command::Agency(AgencyCmd::List { dir, json }) => {
             let store = open_store(&load(&dir)?)?;
             let all = store.agencies()?;
@@ -551,11 +702,12 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Hosts { dir, json, all } => {
-            let store = open_store(&load(&dir)?)?;
+            let cfg = load(&dir)?;
+            let store = open_store(&cfg)?;
             if json {
-                println!("{}", views::hosts_json(&*store, all)?);
+                println!("{}", views::hosts_json(&*store, all, &cfg.scoring)?);
             } else {
-                print_hosts(&views::hosts(&*store, all)?);
+                print_hosts(&views::hosts(&*store, all, &cfg.scoring)?);
             }
             Ok(())
         }
@@ -740,15 +892,7 @@ fn set_alert(
 }
 
 fn validate_agency_id(id: &str) -> Result<(), Failure> {
-    let ok = !id.is_empty()
-        && id.len() <= 200
-        && id.split('/').all(|seg| {
-            !seg.is_empty()
-                && seg
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        });
-    if ok {
+    if crate::assets::valid_agency_path(id) {
         Ok(())
     } else {
         Err(Failure::usage(anyhow::anyhow!(
@@ -971,6 +1115,7 @@ pub async fn serve(
     let app = http::app(http::AppState {
         store: store.clone(),
         name: cfg.name.clone().into(),
+        scoring: Arc::new(cfg.scoring.clone()),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),

@@ -21,6 +21,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Organisation name.
     pub name: Arc<str>,
+    /// Scoring configuration.
+    pub scoring: Arc<vigil_rules::score::Scoring>,
 }
 
 /// The one error type of the API.
@@ -50,8 +52,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn api_hosts(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let store = st.store.clone();
-    let v = tokio::task::spawn_blocking(move || views::hosts_json(&*store, false)).await??;
+    let (store, scoring) = (st.store.clone(), st.scoring.clone());
+    let v =
+        tokio::task::spawn_blocking(move || views::hosts_json(&*store, false, &scoring)).await??;
     Ok(axum::Json(v).into_response())
 }
 
@@ -77,8 +80,9 @@ fn ago(now: i64, t: i64) -> String {
 }
 
 async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let store = st.store.clone();
-    let hosts = tokio::task::spawn_blocking(move || views::hosts(&*store, false)).await??;
+    let (store, scoring) = (st.store.clone(), st.scoring.clone());
+    let hosts =
+        tokio::task::spawn_blocking(move || views::hosts(&*store, false, &scoring)).await??;
     let now = crate::server::now_ms() / 1000;
     let mut rows = String::new();
     for h in &hosts {
@@ -162,6 +166,7 @@ mod tests {
         AppState {
             store: Arc::new(s),
             name: "Test".into(),
+            scoring: Arc::default(),
         }
     }
 

@@ -261,7 +261,7 @@ impl Header {
 }
 
 /// Splits one CSV line; fields may be double-quoted with `""` for a quote.
-fn split_csv(line: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_csv(line: &str) -> Result<Vec<String>, String> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = line.chars().peekable();

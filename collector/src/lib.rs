@@ -5,6 +5,7 @@
 //! and serves the API. `main.rs` only parses arguments and calls into [`cli`].
 
 pub mod alerting;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod demo;

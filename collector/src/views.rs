@@ -6,6 +6,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use vigil_rules::score::Scoring;
+
 use crate::store::{AgentRecord, FindingFilter, Result, Store};
 
 /// A host is stale once it has not reported for this long (DESIGN §6 freshness: 48 h).
@@ -78,25 +80,29 @@ impl From<AgentRecord> for HostRow {
 ///
 /// # Errors
 /// Store errors.
-pub fn hosts(store: &dyn Store, include_revoked: bool) -> Result<Vec<HostRow>> {
+pub fn hosts(store: &dyn Store, include_revoked: bool, scoring: &Scoring) -> Result<Vec<HostRow>> {
     let mut rows: Vec<HostRow> = store
         .agents()?
         .into_iter()
         .filter(|a| include_revoked || !a.revoked)
         .map(HostRow::from)
         .collect();
+    // The same scores `score` shows: alerts, freshness and the configured constants included.
+    let inputs = crate::scoring::Inputs::load(store)?;
+    let scores = crate::scoring::compute(
+        &inputs,
+        scoring,
+        &crate::scoring::RuleCatalog::builtin(),
+        crate::server::now_ms(),
+    );
+    let by_id: std::collections::HashMap<&str, f64> = scores
+        .hosts
+        .iter()
+        .filter(|h| inputs.checks.contains_key(&h.id))
+        .map(|h| (h.id.as_str(), h.full.score))
+        .collect();
     for r in &mut rows {
-        let checks = latest_checks(store, &r.id)?;
-        if !checks.is_empty() {
-            let last = (r.last_seen > 0).then(|| r.last_seen.saturating_mul(1000));
-            let s = vigil_rules::score::score_check_results(
-                &r.id,
-                &checks,
-                last,
-                crate::server::now_ms(),
-            );
-            r.score = Some((s.score * 10.0).round() / 10.0);
-        }
+        r.score = by_id.get(r.id.as_str()).map(|s| (s * 10.0).round() / 10.0);
     }
     Ok(rows)
 }
@@ -130,8 +136,8 @@ pub fn latest_checks(store: &dyn Store, agent_id: &str) -> Result<Vec<vigil_prot
 ///
 /// # Errors
 /// Store errors.
-pub fn hosts_json(store: &dyn Store, include_revoked: bool) -> Result<Value> {
-    Ok(json!({ "hosts": hosts(store, include_revoked)? }))
+pub fn hosts_json(store: &dyn Store, include_revoked: bool, scoring: &Scoring) -> Result<Value> {
+    Ok(json!({ "hosts": hosts(store, include_revoked, scoring)? }))
 }
 
 /// `{"findings": [...]}`.

@@ -1,0 +1,445 @@
+//! `agency move|rename|dissolve`, `host set`, `assets import|list`, `score` and `alerts assign`:
+//! the organisation tree and the numbers the province reads.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow};
+use serde_json::json;
+use vigil_rules::score::{AgencyScore, Ineligible, Verdict};
+
+use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
+use crate::scoring::{self, AgencyScores, RuleCatalog, Scores, in_subtree};
+use crate::store::{MoveOutcome, StoreError};
+
+fn store_err(e: StoreError) -> Failure {
+    match e {
+        StoreError::NotFound(_) | StoreError::Conflict(_) | StoreError::Invalid(_) => {
+            Failure::usage(anyhow!(e))
+        }
+        other => other.into(),
+    }
+}
+
+fn moved(out: &MoveOutcome) -> String {
+    format!(
+        "{} agencies, {} agents, {} assets, {} tokens, {} score history points",
+        out.agencies, out.agents, out.assets, out.tokens, out.history
+    )
+}
+
+/// `agency move --id FROM --to TO`.
+pub(super) fn agency_move(dir: &DirArgs, id: &str, to: &str) -> Result<(), Failure> {
+    validate_agency_id(id)?;
+    validate_agency_id(to)?;
+    let store = open_store(&load(dir)?)?;
+    let out = store
+        .agency_move(id, to, "cli", now_s())
+        .map_err(store_err)?;
+    println!("moved {id} -> {to}: {}", moved(&out));
+    Ok(())
+}
+
+/// `agency rename --id PATH --name NAME`.
+pub(super) fn agency_rename(dir: &DirArgs, id: &str, name: &str) -> Result<(), Failure> {
+    if name.trim().is_empty() {
+        return Err(Failure::usage(anyhow!("--name must not be empty")));
+    }
+    let store = open_store(&load(dir)?)?;
+    if !store.agency_rename(id, name.trim(), "cli", now_s())? {
+        return Err(Failure::usage(anyhow!(
+            "no agency {id:?} (see `agency list`)"
+        )));
+    }
+    println!("agency {id} is now named {:?}", name.trim());
+    Ok(())
+}
+
+/// `agency dissolve --id PATH...`: each in its own transaction, in the order given.
+pub(super) fn agency_dissolve(dir: &DirArgs, ids: &[String]) -> Result<(), Failure> {
+    for id in ids {
+        validate_agency_id(id)?;
+    }
+    let store = open_store(&load(dir)?)?;
+    let mut total = MoveOutcome::default();
+    for (i, id) in ids.iter().enumerate() {
+        let out = store.agency_dissolve(id, "cli", now_s()).map_err(|e| {
+            let done = if i == 0 {
+                String::new()
+            } else {
+                format!(
+                    " ({} dissolved before it stay dissolved)",
+                    ids[..i].join(", ")
+                )
+            };
+            Failure::usage(anyhow!("dissolving {id}: {e}{done}"))
+        })?;
+        let parent = crate::store::parent_of(id).unwrap_or_default();
+        println!("dissolved {id} into {parent}: {}", moved(&out));
+        total += out;
+    }
+    if ids.len() > 1 {
+        println!("total: {}", moved(&total));
+    }
+    Ok(())
+}
+
+/// `host set --id AGENT [--role R] [--level N]`.
+pub(super) fn host_set(
+    dir: &DirArgs,
+    id: &str,
+    role: Option<&str>,
+    level: Option<u8>,
+) -> Result<(), Failure> {
+    if role.is_none() && level.is_none() {
+        return Err(Failure::usage(anyhow!(
+            "give --role and/or --level to change"
+        )));
+    }
+    let store = open_store(&load(dir)?)?;
+    if !store.agent_set_profile(id, role, level, "cli", now_s())? {
+        return Err(Failure::usage(anyhow!(
+            "no agent with id {id:?} (see `hosts`)"
+        )));
+    }
+    let a = store
+        .agent(id)?
+        .ok_or_else(|| anyhow!("agent {id} vanished"))?;
+    println!(
+        "{id} ({}): role {}, level {}",
+        a.hostname,
+        a.role,
+        a.level
+            .map_or_else(|| "of its agency".to_owned(), |l| l.to_string())
+    );
+    Ok(())
+}
+
+/// `assets import FILE [--dry-run]`.
+pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result<(), Failure> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let assets = crate::assets::parse_assets(&text).map_err(|e| {
+        Failure::usage(anyhow!(
+            "{}: nothing imported:\n{}",
+            file.display(),
+            e.0.join("\n")
+        ))
+    })?;
+    let store = open_store(&load(dir)?)?;
+    let known: HashSet<String> = store.agencies()?.into_iter().map(|a| a.id).collect();
+    let missing = crate::assets::unknown_agencies(&assets, &known);
+    if !missing.is_empty() {
+        return Err(Failure::usage(anyhow!(
+            "{}: nothing imported:\n{}",
+            file.display(),
+            missing.join("\n")
+        )));
+    }
+    if dry_run {
+        println!(
+            "{}: {} assets are valid (dry run, nothing imported)",
+            file.display(),
+            assets.len()
+        );
+        return Ok(());
+    }
+    let out = store
+        .assets_import(&assets, "cli", now_s())
+        .map_err(store_err)?;
+    println!(
+        "{}: {} assets: {} added, {} updated, {} unchanged",
+        file.display(),
+        assets.len(),
+        out.added,
+        out.updated,
+        out.unchanged
+    );
+    Ok(())
+}
+
+/// `assets list [--json]`.
+pub(super) fn assets_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    let all = store.assets()?;
+    if json {
+        println!("{}", json!({ "assets": all }));
+    } else {
+        let mut out = std::io::stdout().lock();
+        for a in &all {
+            let _ = writeln!(
+                out,
+                "{:<32} {:<32} {:<12} level {}",
+                a.agency, a.hostname, a.role, a.level
+            );
+        }
+        eprintln!("{} asset(s)", all.len());
+    }
+    Ok(())
+}
+
+/// `alerts assign --id N (--to USER | --nobody)`.
+pub(super) fn alert_assign(dir: &DirArgs, id: i64, to: Option<&str>) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    if !store.alert_assign(id, to, "cli", now_s())? {
+        return Err(Failure::usage(anyhow!(
+            "no alert #{id} (see `alerts list`)"
+        )));
+    }
+    match to {
+        Some(u) => println!("alert #{id} is assigned to {u}"),
+        None => println!("alert #{id} is unassigned"),
+    }
+    Ok(())
+}
+
+fn reasons(s: &AgencyScore) -> String {
+    s.ranking
+        .reasons
+        .iter()
+        .map(|r| match r {
+            Ineligible::TooFewHosts { hosts, min } => format!("{hosts} hosts (< {min})"),
+            Ineligible::LowCoverage { coverage, min } => {
+                format!("coverage {:.0}% (< {:.0}%)", coverage * 100.0, min * 100.0)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Agencies ranked by `A_common` among the leaves of the tree (or the subtree of `under`), and
+/// those left out with their reasons.
+fn ranking<'a>(
+    scores: &'a Scores,
+    under: Option<&str>,
+) -> (Vec<&'a AgencyScores>, Vec<&'a AgencyScores>) {
+    let ids: Vec<&str> = scores.agencies.iter().map(|a| a.id.as_str()).collect();
+    let is_leaf = |id: &str| !ids.iter().any(|o| *o != id && in_subtree(o, id));
+    let mut ranked = Vec::new();
+    let mut apart = Vec::new();
+    for a in &scores.agencies {
+        if !is_leaf(&a.id) || under.is_some_and(|u| !in_subtree(&a.id, u)) {
+            continue;
+        }
+        if a.common.ranking.eligible {
+            ranked.push(a);
+        } else {
+            apart.push(a);
+        }
+    }
+    ranked.sort_by(|a, b| {
+        b.common
+            .score
+            .total_cmp(&a.common.score)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    (ranked, apart)
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+/// `score [--agency PATH] [--since DUR] [--json]`.
+pub(super) fn score(
+    dir: &DirArgs,
+    agency: Option<&str>,
+    since: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
+    let cfg = load(dir)?;
+    let store = open_store(&cfg)?;
+    let now = crate::server::now_ms();
+    let inputs = scoring::Inputs::load(&*store)?;
+    if let Some(a) = agency
+        && !inputs.agencies.iter().any(|x| x.id == a)
+    {
+        return Err(Failure::usage(anyhow!(
+            "no agency {a:?} (see `agency list`)"
+        )));
+    }
+    let since_ms = since
+        .map(super::parse_since)
+        .transpose()
+        .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
+    let scores = scoring::compute(&inputs, &cfg.scoring, &RuleCatalog::builtin(), now);
+    let (ranked, apart) = ranking(&scores, agency);
+    let shown: Vec<&AgencyScores> = scores
+        .agencies
+        .iter()
+        .filter(|a| agency.is_none_or(|root| in_subtree(&a.id, root)))
+        .collect();
+    let history = match (agency, since_ms) {
+        (Some(a), Some(t)) => Some(store.score_history("agency", a, t)?),
+        _ => None,
+    };
+    if json {
+        let hosts: Vec<_> = agency.map_or_else(Vec::new, |root| {
+            scores
+                .hosts
+                .iter()
+                .filter(|h| in_subtree(&h.agency, root))
+                .collect()
+        });
+        let v = json!({
+            "computed_at": scores.computed_at,
+            "rule_pack_version": scores.rule_pack_version,
+            "scoring_version": scores.scoring_version,
+            "agencies": shown,
+            "ranking": ranked.iter().enumerate().map(|(i, a)| json!({
+                "rank": i + 1, "agency": a.id, "name": a.name, "a_common": a.common.score,
+                "a": a.full.score, "a_level": a.level_view.score, "coverage": a.full.coverage,
+            })).collect::<Vec<_>>(),
+            "not_ranked": apart.iter().map(|a| json!({
+                "agency": a.id, "name": a.name, "reasons": a.common.ranking.reasons,
+            })).collect::<Vec<_>>(),
+            "hosts": hosts,
+            "history": history,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Scores at {} (rule packs: {}; scoring: {})",
+        fmt_time(now / 1000),
+        if scores.rule_pack_version.is_empty() {
+            "no results yet"
+        } else {
+            &scores.rule_pack_version
+        },
+        scores.scoring_version
+    );
+    let _ = writeln!(
+        out,
+        "{:<36} {:>6} {:>8} {:>7} {:>8} {:>6} {:>6} {:>8} {:>5} {:>5}",
+        "AGENCY",
+        "A",
+        "A_COMMON",
+        "A_LEVEL",
+        "COVERAGE",
+        "HOSTS",
+        "AGENTS",
+        "FAILING",
+        "CRIT",
+        "HIGH"
+    );
+    for a in &shown {
+        let depth = a.id.matches('/').count();
+        let _ = writeln!(
+            out,
+            "{:<36} {:>6.1} {:>8.1} {:>7.1} {:>7.0}% {:>6} {:>6} {:>8} {:>5} {:>5}",
+            format!("{}{}", "  ".repeat(depth), a.id),
+            a.full.score,
+            a.common.score,
+            a.level_view.score,
+            a.full.coverage * 100.0,
+            a.full.hosts,
+            a.full.hosts_with_agent,
+            a.hosts_failing,
+            a.open_alerts.get("critical").copied().unwrap_or(0),
+            a.open_alerts.get("high").copied().unwrap_or(0),
+        );
+    }
+    let min = &cfg.scoring.config().ranking;
+    let _ = writeln!(
+        out,
+        "\nRanking by A_common (at least {} hosts and {:.0}% coverage):",
+        min.min_hosts,
+        min.min_coverage * 100.0
+    );
+    for (i, a) in ranked.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3}. {:<36} {:>6.1}  {}",
+            i + 1,
+            a.id,
+            a.common.score,
+            a.name
+        );
+    }
+    if ranked.is_empty() {
+        let _ = writeln!(out, "     (no agency qualifies yet)");
+    }
+    if !apart.is_empty() {
+        let _ = writeln!(out, "Not ranked:");
+        for a in &apart {
+            let _ = writeln!(out, "     {:<36} {}", a.id, reasons(&a.common));
+        }
+    }
+    if let Some(root) = agency
+        && let Some(a) = shown.first()
+    {
+        let _ = writeln!(
+            out,
+            "\nWhy {} is not 100 (A = {:.1}; largest costs first):",
+            root, a.full.score
+        );
+        for it in a.full.breakdown.iter().take(15) {
+            let _ = writeln!(
+                out,
+                "  -{:>6.2}  {:<16} {}",
+                it.points,
+                it.kind.as_str(),
+                it.label
+            );
+        }
+        if a.full.breakdown.len() > 15 {
+            let rest: f64 = a.full.breakdown[15..].iter().map(|i| i.points).sum();
+            let _ = writeln!(
+                out,
+                "  -{rest:>6.2}  ({} smaller items)",
+                a.full.breakdown.len() - 15
+            );
+        }
+        let _ = writeln!(out, "\nHosts:");
+        for h in scores.hosts.iter().filter(|h| in_subtree(&h.agency, root)) {
+            let _ = writeln!(
+                out,
+                "  {:<36} {:<24} {:>6.1}  {:<10} {}",
+                h.id,
+                h.hostname,
+                h.full.score,
+                h.full.verdict.label_vi(),
+                if h.full.fresh { "" } else { "stale" }
+            );
+        }
+    }
+    if let Some(h) = history {
+        let _ = writeln!(
+            out,
+            "\nHistory of A since {}:",
+            fmt_time(since_ms.unwrap_or(0) / 1000)
+        );
+        for p in h.iter().filter(|p| p.view == "full") {
+            let _ = writeln!(
+                out,
+                "  {}  {:>6.1}  coverage {:>3.0}%  {}",
+                fmt_time(p.computed_at / 1000),
+                p.score,
+                p.coverage.unwrap_or(0.0) * 100.0,
+                p.rule_pack_version
+            );
+        }
+        let full: Vec<_> = h.iter().filter(|p| p.view == "full").collect();
+        if let (Some(first), Some(last)) = (full.first(), full.last()) {
+            let _ = writeln!(
+                out,
+                "  change: {:+.1} points",
+                round(last.score - first.score, 1)
+            );
+        }
+    }
+    let failing = scores
+        .hosts
+        .iter()
+        .filter(|h| {
+            agency.is_none_or(|r| in_subtree(&h.agency, r)) && h.full.verdict == Verdict::Fail
+        })
+        .count();
+    eprintln!("{failing} host(s) \"Không đạt\"");
+    Ok(())
+}
