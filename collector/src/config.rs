@@ -63,7 +63,7 @@ pub struct RawAlertRules {
     /// A client certificate expiring within this raises `cert_expiring` (default `30d`).
     pub cert_expiry_warning: Option<String>,
     /// Alert kinds not raised at all (e.g. `new_listener_on_server`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disabled: Vec<String>,
 }
 
@@ -75,7 +75,7 @@ pub struct RawAlerts {
     #[serde(flatten)]
     pub rules: RawAlertRules,
     /// Settings for one agency subtree; the deepest matching subtree wins, key by key.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subtree: Vec<RawSubtreeAlerts>,
 }
 

@@ -222,6 +222,16 @@ pub struct Collector {
 impl Collector {
     /// `init` plus an agency `p` and `p/a`.
     pub fn init() -> Self {
+        let c = Self::init_bare();
+        c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
+        c.ok(&[
+            "agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3",
+        ]);
+        c
+    }
+
+    /// `init` only: no agencies.
+    pub fn init_bare() -> Self {
         let tmp = tempfile::tempdir().expect("tmp");
         let data_dir = tmp.path().join("collector");
         let quic = format!("127.0.0.1:{}", free_udp_port());
@@ -234,11 +244,54 @@ impl Collector {
             proc: None,
         };
         c.ok(&["init", "--quic", &c.quic, "--http", &c.http]);
-        c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
-        c.ok(&[
-            "agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3",
-        ]);
         c
+    }
+
+    /// Replaces whole tables of collector.toml (each `[table]` in `tables` drops the existing
+    /// table of that name) and appends `tables`.
+    pub fn set_config_tables(&self, tables: &str) {
+        let path = self.data_dir.join("collector.toml");
+        let text = std::fs::read_to_string(&path).expect("collector.toml");
+        let replaced: Vec<&str> = tables
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with('[') && !l.starts_with("[["))
+            .collect();
+        let mut out = String::new();
+        let mut skip = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                skip = replaced.contains(&t);
+            }
+            if !skip {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out.push_str(tables);
+        std::fs::write(&path, out).expect("write collector.toml");
+    }
+
+    /// A second collector node: a copy of this data dir (same CA, server certificate and
+    /// configuration, so the same database) listening on its own free ports.
+    pub fn clone_node(&self) -> Self {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let data_dir = tmp.path().join("collector");
+        let quic = format!("127.0.0.1:{}", free_udp_port());
+        let http = format!("127.0.0.1:{}", free_tcp_port());
+        copy_dir(&self.data_dir, &data_dir);
+        let cfg = data_dir.join("collector.toml");
+        let text = std::fs::read_to_string(&cfg).expect("collector.toml");
+        let text = text.replace(&self.quic, &quic).replace(&self.http, &http);
+        std::fs::write(&cfg, text).expect("write collector.toml");
+        Self {
+            tmp,
+            data_dir,
+            quic,
+            http,
+            proc: None,
+        }
     }
 
     /// A `vigil-collector` command on this data dir (flag appended after the subcommand words).
@@ -410,6 +463,22 @@ impl Agent {
     /// The agent's log.
     pub fn log(&self) -> String {
         self.proc.as_ref().map(Proc::log_text).unwrap_or_default()
+    }
+}
+
+/// Copies a directory tree, keeping file modes (private keys stay 0600).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("entry");
+        let dst = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dst);
+            let mode = std::fs::metadata(e.path()).expect("meta").permissions();
+            std::fs::set_permissions(&dst, mode).expect("chmod");
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
     }
 }
 
