@@ -84,16 +84,25 @@ impl Inputs {
     /// # Errors
     /// Store errors.
     pub fn load(store: &dyn Store) -> Result<Self> {
-        let mut agents = store.agents()?;
-        agents.retain(|a| !a.revoked);
-        let mut alerts = store.alerts(None)?;
-        alerts.retain(|a| a.state.is_active());
-        Ok(Self {
-            agencies: store.agencies()?,
-            agents,
-            assets: store.assets()?,
-            checks: store.check_states()?.into_iter().collect(),
-            alerts,
+        // The check states are most of the data; the other reads overlap with them.
+        std::thread::scope(|s| {
+            let checks = s.spawn(|| store.check_states());
+            let mut agents = store.agents()?;
+            agents.retain(|a| !a.revoked);
+            let mut alerts = store.alerts(None)?;
+            alerts.retain(|a| a.state.is_active());
+            let agencies = store.agencies()?;
+            let assets = store.assets()?;
+            let checks = checks.join().map_err(|_| {
+                crate::store::StoreError::Db("reading check states panicked".into())
+            })??;
+            Ok(Self {
+                agencies,
+                agents,
+                assets,
+                checks: checks.into_iter().collect(),
+                alerts,
+            })
         })
     }
 }
@@ -222,9 +231,10 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
         by_name.insert((a.agency.as_str(), short_name(&a.hostname)), i);
     }
     let mut asset_host: Vec<Option<usize>> = vec![None; inputs.assets.len()];
-    let mut hosts = Vec::with_capacity(inputs.agents.len());
     let mut slots: Vec<Slot> = Vec::with_capacity(inputs.assets.len() + inputs.agents.len());
-    for ag in &inputs.agents {
+    // Who each agent is (sequential: matching consumes assets), then its scores (in parallel).
+    let mut profiles = Vec::with_capacity(inputs.agents.len());
+    for (idx, ag) in inputs.agents.iter().enumerate() {
         let matched = by_name
             .get(&(ag.agency.as_str(), short_name(&ag.hostname)))
             .copied()
@@ -234,60 +244,11 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
         let level = ag.level.or(asset.map(|a| a.level)).unwrap_or(required);
         let r = asset.map_or_else(|| role(&ag.role), |a| role(&a.role));
         let states = inputs.checks.get(&ag.id).map_or(&[][..], Vec::as_slice);
-        let packs: BTreeSet<&str> = states.iter().map(|c| c.0.as_str()).collect();
-        all_packs.extend(packs.iter().map(|p| (*p).to_owned()));
-        let ctx = ScoreContext {
-            now: now_ms,
-            rule_pack_version: packs.into_iter().collect::<Vec<_>>().join(","),
-        };
-        let results: Vec<RuleResult> = states
-            .iter()
-            .map(|c| RuleResult {
-                rule_id: c.1.clone(),
-                group: c.2.clone(),
-                severity: c.3,
-                outcome: outcome(c.4),
-                common: catalog.is_common(&c.1),
-            })
-            .collect();
-        let level_results = (level != required).then(|| {
-            results
-                .iter()
-                .filter_map(|r| {
-                    let Some(&min) = catalog.min_level.get(&r.rule_id) else {
-                        return Some(r.clone());
-                    };
-                    if min > required {
-                        None
-                    } else if min > level && r.outcome == Outcome::NotApplicable {
-                        Some(RuleResult {
-                            outcome: Outcome::Unknown,
-                            ..r.clone()
-                        })
-                    } else {
-                        Some(r.clone())
-                    }
-                })
-                .collect()
-        });
-        let input = HostInput {
-            host_id: ag.id.clone(),
-            results,
-            level_results,
-            alerts: alerts.remove(ag.id.as_str()).unwrap_or_default(),
-            last_report_at: (ag.last_seen > 0).then(|| ag.last_seen.saturating_mul(1000)),
-        };
-        let idx = hosts.len();
-        hosts.push(HostScores {
-            id: ag.id.clone(),
-            agency: ag.agency.clone(),
-            hostname: ag.hostname.clone(),
-            role: r,
-            level,
-            full: scoring.score_host(&input, View::Full, &ctx),
-            common: scoring.score_host(&input, View::Common, &ctx),
-            level_view: scoring.score_host(&input, View::Level, &ctx),
-        });
+        for c in states {
+            if !all_packs.contains(c.0.as_str()) {
+                all_packs.insert(c.0.clone());
+            }
+        }
         match matched {
             Some(i) => asset_host[i] = Some(idx),
             None => slots.push(Slot {
@@ -298,7 +259,28 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
                 host: Some(idx),
             }),
         }
+        profiles.push((
+            ag,
+            states,
+            required,
+            level,
+            r,
+            alerts.remove(ag.id.as_str()),
+        ));
     }
+    let hosts: Vec<HostScores> = par_map(&profiles, |(ag, states, required, level, r, alerts)| {
+        score_one(
+            scoring,
+            catalog,
+            now_ms,
+            ag,
+            states,
+            *required,
+            *level,
+            *r,
+            alerts.clone(),
+        )
+    });
     for (a, host) in inputs.assets.iter().zip(asset_host) {
         slots.push(Slot {
             asset_id: host.map_or_else(
@@ -317,58 +299,143 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
         now: now_ms,
         rule_pack_version: all_packs.into_iter().collect::<Vec<_>>().join(","),
     };
-    let agencies = inputs
-        .agencies
-        .iter()
-        .map(|ag| {
-            // Slots are sorted by agency path, and a subtree's paths sort together after it.
-            let start = slots.partition_point(|s| s.agency.as_str() < ag.id.as_str());
-            let sub: Vec<&Slot> = slots[start..]
+    let agencies = par_map(&inputs.agencies, |ag| {
+        // Slots are sorted by agency path, and a subtree's paths sort together after it.
+        let start = slots.partition_point(|s| s.agency.as_str() < ag.id.as_str());
+        let sub: Vec<&Slot> = slots[start..]
+            .iter()
+            .take_while(|s| in_subtree(&s.agency, &ag.id))
+            .collect();
+        let view = |pick: fn(&HostScores) -> &HostScore, v: View| {
+            let refs: Vec<AssetRef<'_>> = sub
                 .iter()
-                .take_while(|s| in_subtree(&s.agency, &ag.id))
+                .map(|s| AssetRef {
+                    asset_id: &s.asset_id,
+                    role: s.role,
+                    level: s.level,
+                    score: s.host.map(|h| pick(&hosts[h])),
+                })
                 .collect();
-            let view = |pick: fn(&HostScores) -> &HostScore, v: View| {
-                let refs: Vec<AssetRef<'_>> = sub
-                    .iter()
-                    .map(|s| AssetRef {
-                        asset_id: &s.asset_id,
-                        role: s.role,
-                        level: s.level,
-                        score: s.host.map(|h| pick(&hosts[h])),
-                    })
-                    .collect();
-                scoring.score_agency_totals(&ag.id, &refs, v, &ctx)
-            };
-            let mut open_alerts = BTreeMap::new();
-            for (a, counts) in &alert_counts {
-                if in_subtree(a, &ag.id) {
-                    for (sev, n) in counts {
-                        *open_alerts.entry(sev.clone()).or_default() += n;
-                    }
+            scoring.score_agency_totals(&ag.id, &refs, v, &ctx)
+        };
+        let mut open_alerts = BTreeMap::new();
+        for (a, counts) in &alert_counts {
+            if in_subtree(a, &ag.id) {
+                for (sev, n) in counts {
+                    *open_alerts.entry(sev.clone()).or_default() += n;
                 }
             }
-            AgencyScores {
-                id: ag.id.clone(),
-                name: ag.name.clone(),
-                level: ag.level,
-                full: view(|h| &h.full, View::Full),
-                common: view(|h| &h.common, View::Common),
-                level_view: view(|h| &h.level_view, View::Level),
-                hosts_failing: sub
-                    .iter()
-                    .filter_map(|s| s.host)
-                    .filter(|&h| hosts[h].full.verdict == vigil_rules::score::Verdict::Fail)
-                    .count(),
-                open_alerts,
-            }
-        })
-        .collect();
+        }
+        AgencyScores {
+            id: ag.id.clone(),
+            name: ag.name.clone(),
+            level: ag.level,
+            full: view(|h| &h.full, View::Full),
+            common: view(|h| &h.common, View::Common),
+            level_view: view(|h| &h.level_view, View::Level),
+            hosts_failing: sub
+                .iter()
+                .filter_map(|s| s.host)
+                .filter(|&h| hosts[h].full.verdict == vigil_rules::score::Verdict::Fail)
+                .count(),
+            open_alerts,
+        }
+    });
     Scores {
         computed_at: now_ms,
         rule_pack_version: ctx.rule_pack_version,
         scoring_version: scoring.version().to_owned(),
         agencies,
         hosts,
+    }
+}
+
+/// Maps `items` on all cores, keeping their order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| match p.join() {
+                Ok(v) => v,
+                Err(e) => std::panic::resume_unwind(e),
+            })
+            .collect()
+    })
+}
+
+/// The three scores of one host.
+#[allow(clippy::too_many_arguments)]
+fn score_one(
+    scoring: &Scoring,
+    catalog: &RuleCatalog,
+    now_ms: i64,
+    ag: &AgentRecord,
+    states: &[CheckState],
+    required: u8,
+    level: u8,
+    role: Role,
+    alerts: Option<Vec<OpenAlert>>,
+) -> HostScores {
+    let packs: BTreeSet<&str> = states.iter().map(|c| c.0.as_str()).collect();
+    let ctx = ScoreContext {
+        now: now_ms,
+        rule_pack_version: packs.into_iter().collect::<Vec<_>>().join(","),
+    };
+    let results: Vec<RuleResult> = states
+        .iter()
+        .map(|c| RuleResult {
+            rule_id: c.1.clone(),
+            group: c.2.clone(),
+            severity: c.3,
+            outcome: outcome(c.4),
+            common: catalog.is_common(&c.1),
+        })
+        .collect();
+    let level_results = (level != required).then(|| {
+        results
+            .iter()
+            .filter_map(|r| {
+                let Some(&min) = catalog.min_level.get(&r.rule_id) else {
+                    return Some(r.clone());
+                };
+                if min > required {
+                    None
+                } else if min > level && r.outcome == Outcome::NotApplicable {
+                    Some(RuleResult {
+                        outcome: Outcome::Unknown,
+                        ..r.clone()
+                    })
+                } else {
+                    Some(r.clone())
+                }
+            })
+            .collect()
+    });
+    let input = HostInput {
+        host_id: ag.id.clone(),
+        results,
+        level_results,
+        alerts: alerts.unwrap_or_default(),
+        last_report_at: (ag.last_seen > 0).then(|| ag.last_seen.saturating_mul(1000)),
+    };
+    HostScores {
+        id: ag.id.clone(),
+        agency: ag.agency.clone(),
+        hostname: ag.hostname.clone(),
+        role,
+        level,
+        full: scoring.score_host(&input, View::Full, &ctx),
+        common: scoring.score_host(&input, View::Common, &ctx),
+        level_view: scoring.score_host(&input, View::Level, &ctx),
     }
 }
 

@@ -269,6 +269,15 @@ impl PostgresStore {
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        Self::wait(&self.submit(f)?)
+    }
+
+    /// Queues `f` for a pooled connection; [`wait`](Self::wait) for its result. Several
+    /// submissions run in parallel on different connections.
+    fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+    ) -> Result<mpsc::Receiver<Result<T>>> {
         let (tx, rx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |conn: &mut Conn| {
             let _ = tx.send(f(conn));
@@ -278,6 +287,10 @@ impl PostgresStore {
             .ok_or_else(|| StoreError::Db("the store is closed".into()))?
             .send(job)
             .map_err(|_| StoreError::Db("the store is closed".into()))?;
+        Ok(rx)
+    }
+
+    fn wait<T>(rx: &mpsc::Receiver<Result<T>>) -> Result<T> {
         rx.recv()
             .map_err(|_| StoreError::Db("a store worker failed during the call".into()))?
     }
@@ -1389,22 +1402,36 @@ impl Store for PostgresStore {
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
-        self.call(move |c| {
-            let rows = c.query(
-                "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
-                 WHERE NOT a.revoked ORDER BY c.agent_id",
-                &[],
-            )?;
-            rows.iter()
-                .map(|r| {
-                    let id: String = r.try_get(0)?;
-                    let results: &str = r.try_get(1)?;
-                    let state = serde_json::from_str(results)
-                        .map_err(|e| StoreError::Corrupt(format!("check state of {id}: {e}")))?;
-                    Ok((id, state))
+        // A province holds millions of results: read and decode them in slices, one per pooled
+        // connection, in parallel.
+        let parts = i32::try_from(self.workers.len().max(1)).unwrap_or(1);
+        let slices = (0..parts)
+            .map(|part| {
+                self.submit(move |conn| {
+                    let rows = conn.client()?.query(
+                        "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
+                         WHERE NOT a.revoked AND (hashtext(c.agent_id) % $1 + $1) % $1 = $2",
+                        &[&parts, &part],
+                    )?;
+                    rows.iter()
+                        .map(|r| {
+                            let id: String = r.try_get(0)?;
+                            let results: &str = r.try_get(1)?;
+                            let state = serde_json::from_str(results).map_err(|e| {
+                                StoreError::Corrupt(format!("check state of {id}: {e}"))
+                            })?;
+                            Ok((id, state))
+                        })
+                        .collect::<Result<Vec<_>>>()
                 })
-                .collect()
-        })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::new();
+        for rx in &slices {
+            out.extend(Self::wait(rx)?);
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
