@@ -1554,6 +1554,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Hostile rule strings are translated or listed, never a panic, and whatever is kept loads.
+        #[test]
+        fn arbitrary_rules_never_panic(
+            rules in proptest::collection::vec(
+                proptest::string::string_regex(
+                    r"(not )?[fdcpr!x]:[/a-z$ ]{0,6}( -> ([!]?[rn]:)?[a-z()\\.*+?|^$\[\]{}0-9 ]{0,10}( compare [<>=!]{1,2} -?[0-9]{1,3})?( && )?){0,3}",
+                )
+                .expect("strategy"),
+                1..4,
+            ),
+            dialect in proptest::sample::select(vec![Dialect::Auto, Dialect::OsRegex, Dialect::Pcre2]),
+        ) {
+            let body: String = rules
+                .iter()
+                .map(|r| format!("      - {}\n", serde_yaml::to_string(r).unwrap_or_default().trim_end()))
+                .collect();
+            let text = format!(
+                "policy: {{id: fuzz}}\nchecks:\n  - id: 1\n    name: n\n    condition: any\n    rules:\n{body}"
+            );
+            let opts = ImportOptions { dialect, ..ImportOptions::default() };
+            let imp = import_sca(&text, "fuzz.yml", &opts).expect("a well-formed policy imports");
+            proptest::prop_assert_eq!(imp.translated + imp.untranslated.len(), 1);
+        }
+    }
+
     #[test]
     fn requirements_become_platforms() {
         let v: Value = serde_yaml::from_str(
