@@ -79,6 +79,97 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = LangArg::Vi)]
         lang: LangArg,
     },
+    /// Rule-pack tools (import from other formats).
+    #[command(subcommand)]
+    Rules(RulesCmd),
+}
+
+/// `rules` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCmd {
+    /// Translate a Wazuh SCA policy (4.x or 5.x YAML) into a Vigil rule pack.
+    ///
+    /// Each SCA check becomes one rule with the same condition (all/any/none); its `f:`, `d:`,
+    /// `c:` and `r:` rules become file, dir, command and registry checks, `not` a `none` group,
+    /// `r:`/`n:`/`!r:` terms per-line regexes and comparisons. `requirements` that name the OS
+    /// become the pack's `applies_to`; `compliance` and `mitre` become `controls`. Checks that
+    /// cannot be translated whole (process rules, commands that need a shell, regex features
+    /// the Rust engine lacks, ...) are left out and listed by rule id with the reason, on stderr
+    /// and in the pack's header comment. Exit 0 when a pack was written, 2 when the policy
+    /// cannot be read or parsed, 3 when the pack cannot be written. See docs/sca-import.md.
+    #[command(verbatim_doc_comment)]
+    ImportSca {
+        /// The SCA policy file.
+        #[arg(value_name = "POLICY.yml")]
+        policy: PathBuf,
+        /// Where to write the pack (`-` for standard output).
+        #[arg(short, long, value_name = "PACK.yaml")]
+        output: PathBuf,
+        /// Regex dialect: auto reads `regex_type`, else OSRegex for 4.x policies (checks with
+        /// `title`) and PCRE2 for 5.x (checks with `name`).
+        #[arg(long, value_enum, default_value_t = DialectArg::Auto)]
+        dialect: DialectArg,
+        /// Severity of every imported rule (SCA has none).
+        #[arg(long, value_enum, default_value_t = SeverityArg::Medium)]
+        severity: SeverityArg,
+        /// Scoring group of every rule; `auto` picks one from words of the check name
+        /// (password → accounts, audit/log → logging, ...; default hardening).
+        #[arg(long, value_enum, default_value_t = GroupArg::Auto)]
+        group: GroupArg,
+        /// Pack id (default `sca-<policy id>`).
+        #[arg(long)]
+        id: Option<String>,
+        /// Pack version.
+        #[arg(long, default_value = "1.0.0")]
+        pack_version: String,
+    },
+}
+
+/// `--dialect` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectArg {
+    /// Decide from the policy.
+    Auto,
+    /// Wazuh 4.x OSRegex.
+    Osregex,
+    /// PCRE2 (Wazuh 5.x).
+    Pcre2,
+}
+
+/// `--severity` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeverityArg {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+/// `--group` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GroupArg {
+    /// From keywords of each check name.
+    Auto,
+    /// Anti-malware.
+    Malware,
+    /// Updates.
+    Patching,
+    /// Accounts.
+    Accounts,
+    /// Hardening.
+    Hardening,
+    /// Logging.
+    Logging,
+    /// Removable media.
+    RemovableMedia,
+    /// Backup.
+    Backup,
+    /// Integrity.
+    Integrity,
 }
 
 /// Title language.
@@ -319,6 +410,61 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 code: e.exit_code(),
                 err: e.into(),
             })
+        }
+        Command::Rules(RulesCmd::ImportSca {
+            policy,
+            output,
+            dialect,
+            severity,
+            group,
+            id,
+            pack_version,
+        }) => {
+            use vigil_rules::Group;
+            use vigil_rules::sca::{Dialect, ImportOptions};
+            let opts = ImportOptions {
+                dialect: match dialect {
+                    DialectArg::Auto => Dialect::Auto,
+                    DialectArg::Osregex => Dialect::OsRegex,
+                    DialectArg::Pcre2 => Dialect::Pcre2,
+                },
+                severity: match severity {
+                    SeverityArg::Low => vigil_proto::Severity::Low,
+                    SeverityArg::Medium => vigil_proto::Severity::Medium,
+                    SeverityArg::High => vigil_proto::Severity::High,
+                    SeverityArg::Critical => vigil_proto::Severity::Critical,
+                },
+                group: match group {
+                    GroupArg::Auto => None,
+                    GroupArg::Malware => Some(Group::Malware),
+                    GroupArg::Patching => Some(Group::Patching),
+                    GroupArg::Accounts => Some(Group::Accounts),
+                    GroupArg::Hardening => Some(Group::Hardening),
+                    GroupArg::Logging => Some(Group::Logging),
+                    GroupArg::RemovableMedia => Some(Group::RemovableMedia),
+                    GroupArg::Backup => Some(Group::Backup),
+                    GroupArg::Integrity => Some(Group::Integrity),
+                },
+                pack_id: id,
+                pack_version,
+            };
+            let output = if output.as_os_str() == "-" {
+                crate::rules_cmd::Output::Stdout
+            } else {
+                crate::rules_cmd::Output::File(output)
+            };
+            crate::rules_cmd::import_sca_file(
+                &policy,
+                &output,
+                &opts,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .map_err(|e| Failure {
+                code: e.exit_code(),
+                err: e.into(),
+            })?;
+            Ok(0)
         }
         Command::Status { json } => {
             let id = state.load_identity()?;

@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod ioc;
 pub mod netwatch;
 pub mod packages;
+pub mod rules_cmd;
 pub mod run;
 pub mod spool;
 pub mod state;

@@ -16,8 +16,8 @@ use crate::compare::{CmpMode, Comparison, Operand, parse_timespan};
 use crate::facts::HostFacts;
 use crate::pack::{
     Check, CommandCheck, Condition, DirCheck, FileCheck, Level, ListeningCheck, Missing,
-    MountCheck, Occurrence, OneOrMany, Pack, PackageCheck, PamCheck, Platform, Proto, Rule,
-    ServiceCheck, SysctlCheck, SysctlSource, UserCheck, UserField, UserSelect,
+    MountCheck, Occurrence, OneOrMany, Pack, PackageCheck, PamCheck, Patterns, Platform, Proto,
+    Rule, ServiceCheck, SysctlCheck, SysctlSource, UserCheck, UserField, UserSelect,
 };
 use crate::systemd;
 
@@ -381,24 +381,18 @@ impl Ctx<'_, '_> {
                 None => return fail(format!("no content in {shown} matches /{}/", re.0.as_str())),
             }
         }
-        if let Some(re) = &f.line {
+        if let Some(pats) = &f.line {
             let hits: Vec<(String, String)> = texts
                 .iter()
                 .flat_map(|(p, t)| {
-                    t.lines().filter_map(move |l| {
-                        re.0.captures(l).map(|c| {
-                            let v = c
-                                .get(1)
-                                .or_else(|| c.get(0))
-                                .map(|m| m.as_str())
-                                .unwrap_or("");
-                            (p.clone(), v.to_string())
-                        })
-                    })
+                    line_hits(t, pats, f.line_unless.as_ref()).map(move |v| (p.clone(), v))
                 })
                 .collect();
             if hits.is_empty() {
-                return fail(format!("no line in {shown} matches /{}/", re.0.as_str()));
+                return fail(format!(
+                    "no line in {shown} matches {}",
+                    shown_line(f.line.as_ref(), f.line_unless.as_ref())
+                ));
             }
             match &f.value {
                 None => notes.push(format!("{}: line matches", hits[0].0)),
@@ -449,9 +443,24 @@ impl Ctx<'_, '_> {
         let chosen: Vec<&(String, String)> = match occ {
             Occurrence::First => hits.first().into_iter().collect(),
             Occurrence::Last => hits.last().into_iter().collect(),
-            Occurrence::All => hits.iter().collect(),
+            Occurrence::All | Occurrence::Any => hits.iter().collect(),
         };
         let want = self.cmp_text(cmp);
+        if occ == Occurrence::Any {
+            let mut last = None;
+            for (p, v) in &chosen {
+                if self.holds(cmp, v, CmpMode::Auto)? {
+                    return Ok(pass(format!("{p}: {v:?} satisfies {want}")));
+                }
+                last = Some((p, v));
+            }
+            let (p, v) = last
+                .map(|(p, v)| (p.as_str(), v.as_str()))
+                .unwrap_or(("", ""));
+            return Ok(fail(format!(
+                "{p}: {v:?} does not satisfy {want} (nor does any other match)"
+            )));
+        }
         for (p, v) in &chosen {
             if !self.holds(cmp, v, CmpMode::Auto)? {
                 return Ok(fail(format!("{p}: {v:?} does not satisfy {want}")));
@@ -978,8 +987,55 @@ impl Ctx<'_, '_> {
                 re.0.as_str()
             ));
         }
+        if let Some(pats) = &c.line {
+            let hits: Vec<(String, String)> = line_hits(&out.stdout, pats, c.line_unless.as_ref())
+                .map(|v| (shown.clone(), v))
+                .collect();
+            if hits.is_empty() {
+                return fail(format!(
+                    "no line of {shown} matches {}",
+                    shown_line(c.line.as_ref(), c.line_unless.as_ref())
+                ));
+            }
+            if let Some(cmp) = &c.value {
+                match self.pick(&hits, c.occurrence, cmp) {
+                    Ok(o) => return o,
+                    Err(e) => return error(e),
+                }
+            }
+        }
         pass(format!("{shown} ok"))
     }
+}
+
+/// Values of the lines of `text` that match every pattern of `pats` and none of `unless`: the first
+/// capture group of the first pattern, or its whole match.
+fn line_hits<'t>(
+    text: &'t str,
+    pats: &'t Patterns,
+    unless: Option<&'t Patterns>,
+) -> impl Iterator<Item = String> + 't {
+    text.lines().filter_map(move |l| {
+        if !pats.all_match(l) || unless.is_some_and(|u| u.any_match(l)) {
+            return None;
+        }
+        // `pats` is non-empty (checked at load time), and all patterns matched this line.
+        let c = pats.0.first()?.0.captures(l)?;
+        Some(
+            c.get(1)
+                .or_else(|| c.get(0))
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default(),
+        )
+    })
+}
+
+fn shown_line(pats: Option<&Patterns>, unless: Option<&Patterns>) -> String {
+    let mut s = pats.map(Patterns::shown).unwrap_or_default();
+    if let Some(u) = unless {
+        s.push_str(&format!(" unless {}", u.shown()));
+    }
+    s
 }
 
 fn field(a: &Account, f: UserField) -> String {

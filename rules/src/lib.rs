@@ -4,13 +4,14 @@
 //! is a directory tree for real hosts ([`RootFacts`], `/` or an offline image) and a fixture tree in
 //! tests. Evaluation reads the host only through that seam and takes the time from it, so the same
 //! pack gives the same results on the same tree. The format is documented in
-//! `docs/rules-format.md`.
+//! `docs/rules-format.md`. [`sca`] translates Wazuh SCA policies into packs.
 
 mod cache;
 pub mod compare;
 mod eval;
 pub mod facts;
 pub mod pack;
+pub mod sca;
 pub mod score;
 mod systemd;
 

@@ -336,6 +336,8 @@ pub enum Occurrence {
     Last,
     /// Every one must satisfy the comparison.
     All,
+    /// At least one must satisfy the comparison (Wazuh SCA `n:` semantics).
+    Any,
 }
 
 /// `file` check. See `docs/rules-format.md`.
@@ -362,9 +364,13 @@ pub struct FileCheck {
     /// Maximal age of the modification time (`7d`, or `${param}`).
     #[serde(default)]
     pub max_age: Option<Operand>,
-    /// Some line matches; with `value`, the first capture group (or the match) is compared.
+    /// Some line matches every pattern (one or a list); with `value`, the first capture group of
+    /// the first pattern (or its match) is compared.
     #[serde(default)]
-    pub line: Option<Pattern>,
+    pub line: Option<Patterns>,
+    /// Lines matching any of these patterns do not count for `line`.
+    #[serde(default)]
+    pub line_unless: Option<Patterns>,
     /// No line matches.
     #[serde(default)]
     pub no_line: Option<Pattern>,
@@ -624,9 +630,21 @@ pub struct CommandCheck {
     /// stdout must match.
     #[serde(default)]
     pub output: Option<Pattern>,
-    /// stdout must not match.
+    /// No line of stdout matches.
     #[serde(default)]
     pub no_output: Option<Pattern>,
+    /// Some line of stdout matches every pattern, as `line` of a `file` check.
+    #[serde(default)]
+    pub line: Option<Patterns>,
+    /// Lines matching any of these patterns do not count for `line`.
+    #[serde(default)]
+    pub line_unless: Option<Patterns>,
+    /// Comparison applied to the capture of `line`.
+    #[serde(default)]
+    pub value: Option<Comparison>,
+    /// Which matching line counts for `value` (default `last`).
+    #[serde(default)]
+    pub occurrence: Occurrence,
     /// Expected exit status.
     #[serde(default)]
     pub exit: Option<i32>,
@@ -662,6 +680,50 @@ impl<'de> Deserialize<'de> for Pattern {
         Regex::new(&s)
             .map(Pattern)
             .map_err(|e| serde::de::Error::custom(format!("invalid regular expression {s:?}: {e}")))
+    }
+}
+
+/// One or more regular expressions that must all match the same line.
+#[derive(Debug, Clone)]
+pub struct Patterns(pub Vec<Pattern>);
+
+impl Patterns {
+    /// Whether every pattern matches `line`.
+    pub fn all_match(&self, line: &str) -> bool {
+        self.0.iter().all(|p| p.0.is_match(line))
+    }
+
+    /// Whether some pattern matches `line`.
+    pub fn any_match(&self, line: &str) -> bool {
+        self.0.iter().any(|p| p.0.is_match(line))
+    }
+
+    /// The patterns joined with ` && `, for evidence.
+    pub fn shown(&self) -> String {
+        self.0
+            .iter()
+            .map(|p| format!("/{}/", p.0.as_str()))
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let OneOrMany(v) = OneOrMany::deserialize(d)?;
+        if v.is_empty() {
+            return Err(serde::de::Error::custom(
+                "at least one regular expression is required",
+            ));
+        }
+        v.iter()
+            .map(|s| {
+                Regex::new(s).map(Pattern).map_err(|e| {
+                    serde::de::Error::custom(format!("invalid regular expression {s:?}: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Patterns)
     }
 }
 
@@ -1019,6 +1081,9 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
             if f.key.is_some() && f.line.is_some() {
                 return Err("file: use either `key` or `line`, not both".into());
             }
+            if f.line_unless.is_some() && f.line.is_none() {
+                return Err("file: `line_unless` needs `line`".into());
+            }
         }
         Check::Dir(_) | Check::Service(_) => {}
         Check::Sysctl(s) => {
@@ -1055,6 +1120,13 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
             }
             if let Some(t) = &cmd.timeout {
                 param_known(t)?;
+            }
+            cmp_known(&cmd.value)?;
+            if cmd.value.is_some() && cmd.line.is_none() {
+                return Err("command: `value` needs `line`".into());
+            }
+            if cmd.line_unless.is_some() && cmd.line.is_none() {
+                return Err("command: `line_unless` needs `line`".into());
             }
         }
         Check::Registry(r) => cmp_known(&r.value)?,
