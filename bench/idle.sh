@@ -23,6 +23,15 @@ apid=$!
 # Let start-up work settle (inventory, first check run, FIM baseline of the default trees).
 settle="${VIGIL_IDLE_SETTLE:-60}"
 sleep "$settle"
+# VIGIL_IDLE_RESTART=1: measure a restarted agent (baseline loaded from disk, not created), the
+# steady state of a long-running host.
+if [ -n "${VIGIL_IDLE_RESTART:-}" ]; then
+    kill "$apid"
+    wait "$apid" 2>/dev/null || true
+    "$t/vigil-agent" run --state-dir "$d/a" "${cfg_args[@]}" 2>/dev/null &
+    apid=$!
+    sleep "$settle"
+fi
 tick=$(getconf CLK_TCK)
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$apid/stat")
 sleep "$secs"

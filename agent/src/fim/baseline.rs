@@ -2,12 +2,12 @@
 //!
 //! The file is a fixed header, a payload of entries sorted by path (each path stored as the length
 //! of the prefix it shares with the previous one plus the rest, numbers as LEB128 varints) and a
-//! BLAKE3 checksum of everything before it. Writes go to a temporary file that is fsynced, the
+//! BLAKE3 checksum of everything before it. In memory the entries stay in (almost) that encoding,
+//! see [`super::entries`]. Writes go to a temporary file that is fsynced, the
 //! current file is hard-linked to `*.prev`, the temporary file is renamed over the current one and
 //! the directory is fsynced: a crash at any point leaves a complete baseline, and a file that fails
 //! its checksum (truncation, bit rot) is refused and the previous one is used instead.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,9 @@ use vigil_proto::FileType;
 
 use super::FimError;
 use super::config::HashAlgo;
+use super::entries::{
+    Entries, EntriesBuilder, Reader, decode_entry, encode_entry, put_bytes, put_var,
+};
 
 /// A point in time as seconds and nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -61,53 +64,22 @@ pub struct Baseline {
     pub started_at: Timestamp,
     /// Roots of the trees it covers.
     pub scope: Vec<String>,
-    /// Entries, sorted by path.
-    pub entries: BTreeMap<Vec<u8>, Entry>,
+    /// Entries, sorted by path, in a compact shared store.
+    pub entries: Entries,
 }
 
 const MAGIC: &[u8; 8] = b"VGFIMBL\0";
 const VERSION: u16 = 1;
 const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 + 4 + 8 + 8;
 const SUM_LEN: usize = 32;
+/// Offset of the entry count in the header (patched once the payload is written).
+const COUNT_AT: usize = 8 + 2 + 1 + 1 + 8 + 4;
 
 impl Baseline {
     /// Serialises to the on-disk form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut payload = Vec::with_capacity(self.entries.len() * 48);
-        put_var(&mut payload, self.scope.len() as u64);
-        for s in &self.scope {
-            put_bytes(&mut payload, s.as_bytes());
-        }
-        let mut prev: &[u8] = &[];
-        for (path, e) in &self.entries {
-            let common = prev
-                .iter()
-                .zip(path.iter())
-                .take_while(|(a, b)| a == b)
-                .count();
-            put_var(&mut payload, common as u64);
-            put_bytes(&mut payload, &path[common..]);
-            prev = path;
-            payload.push(type_code(e.file_type));
-            let flags = u8::from(e.hash.is_some()) | (u8::from(e.link_target.is_some()) << 1);
-            payload.push(flags);
-            put_var(&mut payload, e.size);
-            put_var(&mut payload, u64::from(e.mode));
-            put_var(&mut payload, u64::from(e.uid));
-            put_var(&mut payload, u64::from(e.gid));
-            put_var(&mut payload, zigzag(e.mtime.secs));
-            put_var(&mut payload, u64::from(e.mtime.nanos));
-            put_var(&mut payload, zigzag(e.ctime.secs));
-            put_var(&mut payload, u64::from(e.ctime.nanos));
-            put_var(&mut payload, e.ino);
-            if let Some(t) = &e.link_target {
-                put_bytes(&mut payload, t);
-            }
-            if let Some(h) = &e.hash {
-                payload.extend_from_slice(h);
-            }
-        }
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + SUM_LEN);
+        // Header, payload and checksum in one buffer: the payload is the bulk of the memory.
+        let mut out = Vec::with_capacity(HEADER_LEN + self.entries.heap_bytes() + 1024);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.push(match self.algo {
@@ -118,8 +90,22 @@ impl Baseline {
         out.extend_from_slice(&self.started_at.secs.to_le_bytes());
         out.extend_from_slice(&self.started_at.nanos.to_le_bytes());
         out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
+        out.extend_from_slice(&0u64.to_le_bytes());
+        put_var(&mut out, self.scope.len() as u64);
+        for s in &self.scope {
+            put_bytes(&mut out, s.as_bytes());
+        }
+        // One prefix-coded stream over all entries (the store restarts it at each block).
+        let mut prev: Vec<u8> = Vec::new();
+        let mut c = self.entries.cursor();
+        while c.valid() {
+            encode_entry(&mut out, &prev, c.path(), c.entry());
+            prev.clear();
+            prev.extend_from_slice(c.path());
+            c.advance();
+        }
+        let plen = (out.len() - HEADER_LEN) as u64;
+        out[COUNT_AT + 8..HEADER_LEN].copy_from_slice(&plen.to_le_bytes());
         let sum = blake3::hash(&out);
         out.extend_from_slice(sum.as_bytes());
         out
@@ -167,59 +153,12 @@ impl Baseline {
             let s = r.bytes()?;
             scope.push(String::from_utf8(s.to_vec()).map_err(|_| bad("scope is not UTF-8"))?);
         }
-        let mut entries = BTreeMap::new();
-        let mut prev: Vec<u8> = Vec::new();
+        // The in-memory store takes about as much as the payload.
+        let mut entries = EntriesBuilder::with_capacity(body.len() - r.pos);
+        let mut path: Vec<u8> = Vec::new();
         for _ in 0..count {
-            let common = usize::try_from(r.var()?).map_err(|_| bad("bad prefix"))?;
-            if common > prev.len() {
-                return Err(bad("bad path prefix"));
-            }
-            let mut path = prev[..common].to_vec();
-            path.extend_from_slice(r.bytes()?);
-            if path <= prev && !prev.is_empty() {
-                return Err(bad("paths out of order"));
-            }
-            let file_type = type_from(r.byte()?).ok_or_else(|| bad("bad file type"))?;
-            let flags = r.byte()?;
-            let size = r.var()?;
-            let mode = r.var32()?;
-            let uid = r.var32()?;
-            let gid = r.var32()?;
-            let mtime = Timestamp {
-                secs: unzigzag(r.var()?),
-                nanos: r.var32()?,
-            };
-            let ctime = Timestamp {
-                secs: unzigzag(r.var()?),
-                nanos: r.var32()?,
-            };
-            let ino = r.var()?;
-            let link_target = if flags & 2 != 0 {
-                Some(r.bytes()?.to_vec())
-            } else {
-                None
-            };
-            let hash = if flags & 1 != 0 {
-                Some(r.array::<32>()?)
-            } else {
-                None
-            };
-            entries.insert(
-                path.clone(),
-                Entry {
-                    file_type,
-                    size,
-                    mode,
-                    uid,
-                    gid,
-                    mtime,
-                    ctime,
-                    ino,
-                    link_target,
-                    hash,
-                },
-            );
-            prev = path;
+            let e = decode_entry(&mut r, &mut path)?;
+            entries.push(&path, &e)?;
         }
         if r.pos != body.len() {
             return Err(bad("trailing bytes"));
@@ -228,7 +167,7 @@ impl Baseline {
             algo,
             started_at,
             scope,
-            entries,
+            entries: entries.finish(),
         })
     }
 
@@ -328,100 +267,14 @@ fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn type_code(t: FileType) -> u8 {
-    match t {
-        FileType::File => 1,
-        FileType::Dir => 2,
-        FileType::Symlink => 3,
-        FileType::Other => 4,
-    }
-}
-
-fn type_from(b: u8) -> Option<FileType> {
-    Some(match b {
-        1 => FileType::File,
-        2 => FileType::Dir,
-        3 => FileType::Symlink,
-        4 => FileType::Other,
-        _ => return None,
-    })
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_var(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], FimError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| FimError::Corrupt("unexpected end of data".into()))?;
-        let s = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn byte(&mut self) -> Result<u8, FimError> {
-        Ok(self.take(1)?[0])
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], FimError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-    fn var(&mut self) -> Result<u64, FimError> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(FimError::Corrupt("varint too long".into()))
-    }
-    fn var32(&mut self) -> Result<u32, FimError> {
-        u32::try_from(self.var()?).map_err(|_| FimError::Corrupt("value out of range".into()))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], FimError> {
-        let n = usize::try_from(self.var()?)
-            .map_err(|_| FimError::Corrupt("length out of range".into()))?;
-        self.take(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     pub(crate) fn sample(n: usize) -> Baseline {
-        let mut entries = BTreeMap::new();
-        for i in 0..n {
+        let entries = (0..n).map(|i| {
             let path = format!("/etc/dir{}/file-{i}", i % 7).into_bytes();
-            entries.insert(
+            (
                 path,
                 Entry {
                     file_type: if i % 5 == 0 {
@@ -445,13 +298,13 @@ mod tests {
                     link_target: (i % 5 == 0).then(|| b"../x\xff".to_vec()),
                     hash: (i % 5 != 0).then_some([i as u8; 32]),
                 },
-            );
-        }
+            )
+        });
         Baseline {
             algo: HashAlgo::Sha256,
             started_at: Timestamp { secs: 42, nanos: 7 },
             scope: vec!["/etc".into()],
-            entries,
+            entries: entries.collect(),
         }
     }
 

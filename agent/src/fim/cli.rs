@@ -16,8 +16,8 @@ use vigil_proto::{FileEvent, FileEventKind};
 use super::FimError;
 use super::baseline::{self, Baseline, Timestamp};
 use super::config::{FimConfig, is_under};
-use super::diff::{diff, thousands, to_event};
-use super::scan::{ScanRequest, ScanStats, bytes_of, scan, top_level_targets};
+use super::diff::{thousands, to_event};
+use super::scan::{ScanRequest, ScanStats, bytes_of, scan, scan_diff, top_level_targets};
 
 /// Output format of `fim check` and `fim baseline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,6 +95,7 @@ pub fn run_baseline(
         reuse: None,
         threads: cfg.threads,
         max_read_rate: None,
+        priority: None,
         stop: None,
         progress: progress.as_deref(),
     });
@@ -110,11 +111,10 @@ pub fn run_baseline(
         if let Ok(Some((old, _))) = baseline::load(&path)
             && old.algo == base.algo
         {
-            for (k, v) in old.entries {
-                if !targets.iter().any(|t| is_under(&k, t.as_bytes())) {
-                    base.entries.entry(k).or_insert(v);
-                }
-            }
+            let mut kept = old.entries;
+            kept.retain(|k| !targets.iter().any(|t| is_under(k, t.as_bytes())));
+            kept.apply(base.entries.iter().map(|(k, v)| (k, Some(v))));
+            base.entries = kept;
             for s in old.scope {
                 if !targets.iter().any(|t| is_under(s.as_bytes(), t.as_bytes())) {
                     base.scope.push(s);
@@ -195,7 +195,8 @@ pub fn run_check(
     }
     let clock = Instant::now();
     let progress = progress_fn(opts);
-    let res = scan(&ScanRequest {
+    // Compared while scanning: the current state is never held in memory, only the changes.
+    let req = ScanRequest {
         root: &opts.root,
         cfg: &cfg,
         targets: bytes_of(&targets),
@@ -203,22 +204,24 @@ pub fn run_check(
         reuse: (!opts.full).then_some(&base),
         threads: cfg.threads,
         max_read_rate: None,
+        priority: None,
         stop: None,
         progress: progress.as_deref(),
-    });
+    };
+    let (changes, stats) = scan_diff(&req, &base.entries, &targets);
     end_progress(opts);
-    let changes = diff(&base.entries, &res.entries, &targets);
     let events: Vec<FileEvent> = changes
         .iter()
         .map(|c| to_event(&cfg, base.algo, c, None))
         .collect();
+    drop(changes);
     let elapsed = clock.elapsed();
-    warn_errors(&res.stats);
+    warn_errors(&stats);
     write_report(
         out,
         opts.format,
         &events,
-        &res.stats,
+        &stats,
         &base,
         &path,
         elapsed.as_millis() as u64,

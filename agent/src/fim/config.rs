@@ -79,6 +79,11 @@ pub struct RawFimConfig {
     pub realtime: Option<bool>,
     /// Scanner threads, 0 for one per CPU.
     pub threads: Option<usize>,
+    /// Nice value of scheduled-scan threads, 0 (unchanged) to 19 (default 15).
+    pub scan_nice: Option<i32>,
+    /// I/O class of scheduled-scan threads: `best-effort` (lowest level, default), `idle` or
+    /// `normal` (unchanged).
+    pub scan_io_class: Option<String>,
 }
 
 /// One entry of `fim.paths`: a path, or a table with per-path options.
@@ -146,6 +151,36 @@ impl HashAlgo {
             Self::Sha256 => "sha256",
         }
     }
+}
+
+/// How far scheduled scans lower the priority of their threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanPriority {
+    /// Nice value, 0 (unchanged) to 19; never used to raise the priority.
+    pub nice: i32,
+    /// I/O scheduling class.
+    pub io: IoClass,
+}
+
+impl Default for ScanPriority {
+    fn default() -> Self {
+        // Nicer than the unit's `Nice=10`, so the realtime side keeps precedence.
+        Self {
+            nice: 15,
+            io: IoClass::BestEffortLowest,
+        }
+    }
+}
+
+/// I/O priority of scheduled-scan threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoClass {
+    /// Leave it as it is.
+    Unchanged,
+    /// Best-effort class at its lowest level (7): yields to other I/O but cannot starve.
+    BestEffortLowest,
+    /// Idle class: only reads when no one else uses the disk (a busy disk can starve the scan).
+    Idle,
 }
 
 /// A set of globs: those without `/` match the file name, the others the whole path.
@@ -263,6 +298,8 @@ pub struct FimConfig {
     pub realtime: bool,
     /// Scanner threads (0: one per CPU).
     pub threads: usize,
+    /// Priority of the threads of scheduled scans.
+    pub scan_priority: ScanPriority,
 }
 
 impl Default for FimConfig {
@@ -501,6 +538,31 @@ impl RawFimConfig {
             Some(t) => t,
             None => 0,
         };
+        let scan_nice = match self.scan_nice {
+            None => ScanPriority::default().nice,
+            Some(n @ 0..=19) => n,
+            Some(_) => {
+                err(
+                    "scan_nice",
+                    "must be between 0 (unchanged) and 19".to_string(),
+                );
+                0
+            }
+        };
+        let scan_io = match self.scan_io_class.as_deref() {
+            None | Some("best-effort") => IoClass::BestEffortLowest,
+            Some("idle") => IoClass::Idle,
+            Some("normal") => IoClass::Unchanged,
+            Some(other) => {
+                err(
+                    "scan_io_class",
+                    format!(
+                        "unknown class {other:?}, expected \"best-effort\", \"idle\" or \"normal\""
+                    ),
+                );
+                IoClass::Unchanged
+            }
+        };
 
         if errors.is_empty() {
             Ok(FimConfig {
@@ -514,6 +576,10 @@ impl RawFimConfig {
                 debounce,
                 realtime: self.realtime.unwrap_or(true),
                 threads,
+                scan_priority: ScanPriority {
+                    nice: scan_nice,
+                    io: scan_io,
+                },
             })
         } else {
             Err(errors)
@@ -556,6 +622,14 @@ mod tests {
         assert!(c.critical.is_match(b"/home/an/.ssh/authorized_keys"));
         assert!(!c.critical.is_match(b"/etc/hostname"));
         assert_eq!(c.scan_interval, Duration::from_secs(12 * 3600));
+        assert_eq!(c.max_read_rate, Some(64 << 20));
+        assert_eq!(
+            c.scan_priority,
+            ScanPriority {
+                nice: 15,
+                io: IoClass::BestEffortLowest
+            }
+        );
     }
 
     #[test]
@@ -568,9 +642,18 @@ scan_interval = "6h"
 hash = "sha256"
 max_read_rate = "0"
 storm_threshold = 100
+scan_nice = 19
+scan_io_class = "idle"
 "#,
         )
         .expect("valid");
+        assert_eq!(
+            c.scan_priority,
+            ScanPriority {
+                nice: 19,
+                io: IoClass::Idle
+            }
+        );
         assert_eq!(c.paths.len(), 2);
         assert_eq!(c.paths[0].path, "/etc");
         assert!(!c.paths[1].hash);
@@ -596,6 +679,8 @@ max_read_rate = "10"
 storm_threshold = 0
 debounce = "5m"
 threads = 1000
+scan_nice = -5
+scan_io_class = "realtime"
 "#,
         )
         .expect_err("invalid");
@@ -611,10 +696,12 @@ threads = 1000
             "fim.storm_threshold:",
             "fim.debounce:",
             "fim.threads:",
+            "fim.scan_nice:",
+            "fim.scan_io_class:",
         ] {
             assert!(joined.contains(field), "no error for {field} in:\n{joined}");
         }
-        assert_eq!(errs.len(), 10, "{joined}");
+        assert_eq!(errs.len(), 12, "{joined}");
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //! already report). `ctime` is never reported: it moves on every change, including harmless ones.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use vigil_proto::{FileEvent, FileEventKind, FileMeta, FileType, Severity};
 
 use super::baseline::Entry;
 use super::config::{FimConfig, HashAlgo, is_under};
+use super::entries::Entries;
+use super::scan::EntrySink;
 
 /// One difference between a baseline and a scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,90 +98,115 @@ pub fn compare(
 }
 
 /// All differences between `old` and `new` restricted to paths under one of `scope`
-/// (host paths). Entries outside `scope` in either map are ignored.
-pub fn diff<S: AsRef<[u8]>>(
-    old: &BTreeMap<Vec<u8>, Entry>,
-    new: &BTreeMap<Vec<u8>, Entry>,
-    scope: &[S],
-) -> Vec<Change> {
-    let mut out = Vec::new();
-    for root in scope {
-        let r = root.as_ref();
-        let o = subtree(old, r);
-        let n = subtree(new, r);
-        merge(o, n, &mut out, scope, r);
+/// (host paths). Entries outside `scope` in either store are ignored.
+pub fn diff<S: AsRef<[u8]>>(old: &Entries, new: &Entries, scope: &[S]) -> Vec<Change> {
+    let d = Differ::new(old, scope);
+    for root in &d.scope {
+        new.for_each_under(root, |_, path, e| d.visit(path, e.clone()));
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
+    d.finish()
 }
 
-/// Entries of `map` at or below host path `root`, in order.
-pub fn subtree<'m>(
-    map: &'m BTreeMap<Vec<u8>, Entry>,
-    root: &[u8],
-) -> impl Iterator<Item = (&'m Vec<u8>, &'m Entry)> + 'm {
-    let root = root.to_vec();
-    let r2 = root.clone();
-    map.range::<[u8], _>((Bound::Included(root.as_slice()), Bound::Unbounded))
-        .take_while(move |(k, _)| k.starts_with(&r2))
-        .filter(move |(k, _)| is_under(k, &root))
+/// Streaming comparison with a baseline: feed it every current entry (from any thread, in any
+/// order), then [`Differ::finish`] adds the deletions. It keeps one bit per baseline entry and
+/// the changes, never a second copy of the tree.
+pub struct Differ<'a> {
+    old: &'a Entries,
+    /// Roots, without duplicates or roots nested in another.
+    scope: Vec<Vec<u8>>,
+    /// Baseline entries seen in the current state, by ordinal.
+    seen: Vec<AtomicU64>,
+    changes: Mutex<Vec<Change>>,
 }
 
-fn merge<'m, S: AsRef<[u8]>>(
-    mut o: impl Iterator<Item = (&'m Vec<u8>, &'m Entry)>,
-    mut n: impl Iterator<Item = (&'m Vec<u8>, &'m Entry)>,
-    out: &mut Vec<Change>,
-    scope: &[S],
-    this_root: &[u8],
-) {
-    // A path under two scope roots (nested trees) is reported by the deepest one only.
-    let owned = |p: &[u8]| {
-        !scope.iter().any(|s| {
-            let s = s.as_ref();
-            s.len() > this_root.len() && is_under(s, this_root) && is_under(p, s)
-        })
-    };
-    let mut a = o.next();
-    let mut b = n.next();
-    loop {
-        let (path, old, new) = match (a, b) {
-            (None, None) => break,
-            (Some((k, e)), None) => {
-                a = o.next();
-                (k, Some(e), None)
+impl<'a> Differ<'a> {
+    /// Compares with `old`, restricted to paths under one of `scope`.
+    pub fn new<S: AsRef<[u8]>>(old: &'a Entries, scope: &[S]) -> Self {
+        let mut roots: Vec<Vec<u8>> = Vec::new();
+        for r in scope {
+            let r = r.as_ref();
+            let nested = scope.iter().any(|o| {
+                let o = o.as_ref();
+                o != r && is_under(r, o)
+            });
+            if !nested && !roots.iter().any(|x| x == r) {
+                roots.push(r.to_vec());
             }
-            (None, Some((k, e))) => {
-                b = n.next();
-                (k, None, Some(e))
-            }
-            (Some((ka, ea)), Some((kb, eb))) => match ka.cmp(kb) {
-                std::cmp::Ordering::Less => {
-                    a = o.next();
-                    (ka, Some(ea), None)
-                }
-                std::cmp::Ordering::Greater => {
-                    b = n.next();
-                    (kb, None, Some(eb))
-                }
-                std::cmp::Ordering::Equal => {
-                    a = o.next();
-                    b = n.next();
-                    (ka, Some(ea), Some(eb))
-                }
-            },
-        };
-        if !owned(path) {
-            continue;
         }
-        if let Some((kind, changed)) = compare(old, new) {
-            out.push(Change {
-                path: path.clone(),
+        Self {
+            old,
+            scope: roots,
+            seen: (0..old.len().div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            changes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// One entry of the current state.
+    pub fn visit(&self, path: &[u8], new: Entry) {
+        if !self.scope.iter().any(|r| is_under(path, r)) {
+            return;
+        }
+        let old = match self.old.find(path) {
+            Some((i, old)) => {
+                let bit = 1u64 << (i % 64);
+                let Some(word) = self.seen.get(i / 64) else {
+                    return;
+                };
+                if word.fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+                    return; // already compared
+                }
+                Some(old)
+            }
+            None => None,
+        };
+        if let Some((kind, changed)) = compare(old.as_ref(), Some(&new)) {
+            self.push(Change {
+                path: path.to_vec(),
                 kind,
-                old: old.cloned(),
-                new: new.cloned(),
+                old,
+                new: Some(new),
                 changed,
             });
         }
+    }
+
+    /// The changes, with the baseline entries never visited reported as deleted, sorted by path.
+    pub fn finish(self) -> Vec<Change> {
+        let mut out = self.changes.into_inner().unwrap_or_else(|e| e.into_inner());
+        for root in &self.scope {
+            self.old.for_each_under(root, |i, path, e| {
+                let seen = self
+                    .seen
+                    .get(i / 64)
+                    .is_some_and(|w| w.load(Ordering::Relaxed) & (1u64 << (i % 64)) != 0);
+                if !seen {
+                    out.push(Change {
+                        path: path.to_vec(),
+                        kind: FileEventKind::Deleted,
+                        old: Some(e.clone()),
+                        new: None,
+                        changed: Vec::new(),
+                    });
+                }
+            });
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+
+    fn push(&self, c: Change) {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(c);
+    }
+}
+
+impl EntrySink for Differ<'_> {
+    fn entry(&self, _worker: usize, path: &[u8], entry: Entry) {
+        self.visit(path, entry);
     }
 }
 
@@ -341,7 +369,7 @@ mod tests {
         }
     }
 
-    fn map(items: &[(&str, Entry)]) -> BTreeMap<Vec<u8>, Entry> {
+    fn map(items: &[(&str, Entry)]) -> Entries {
         items
             .iter()
             .map(|(p, e)| (p.as_bytes().to_vec(), e.clone()))

@@ -13,6 +13,8 @@ pub mod baseline;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod entries;
+pub mod priority;
 pub mod realtime;
 pub mod scan;
 
@@ -20,7 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use cli::{FimCliOptions, OutputFormat, baseline_path, run_baseline, run_check};
-pub use config::{FimConfig, HashAlgo, PathSpec, RawFimConfig};
+pub use config::{FimConfig, HashAlgo, IoClass, PathSpec, RawFimConfig, ScanPriority};
 pub use realtime::{EngineOptions, FimHandle, spawn, spawn_with};
 
 /// Errors of the FIM module.

@@ -7,8 +7,11 @@
 //! (`need_rescan`) or a full internal queue triggers an immediate rescan of every tree, reported
 //! as a `QueueOverflow` health finding followed by the differences found; trees that cannot be
 //! watched (inotify watch limit, missing roots) are reported once and covered by scheduled scans.
-//! Scheduled full scans run throttled on their own thread; paths the realtime side touched while
-//! such a scan ran keep the realtime result, which is newer. Only this shell reads the clock.
+//! Scheduled full scans run throttled (byte-rate cap, lower CPU and I/O priority) on their own
+//! thread against a snapshot of the baseline (the store is shared, not copied); paths the
+//! realtime side touched while such a scan ran keep the realtime result, which is newer, and
+//! every other difference is checked again against the current baseline before it is reported.
+//! Only this shell reads the clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -29,8 +32,11 @@ use super::FimError;
 use super::baseline::{self, Baseline, Entry};
 use super::cli::{baseline_path, now};
 use super::config::{FimConfig, is_under};
-use super::diff::{Change, compare, diff, storm_control};
-use super::scan::{ScanOutput, ScanRequest, bytes_of, fs_path, scan, scan_one, top_level_targets};
+use super::diff::{Change, compare, storm_control};
+use super::entries::Entries;
+use super::scan::{
+    ScanRequest, ScanStats, bytes_of, fs_path, scan, scan_diff, scan_one, top_level_targets,
+};
 
 /// Tuning of the realtime engine (defaults suit production).
 #[derive(Debug, Clone)]
@@ -245,7 +251,7 @@ struct BgScan {
     targets: Vec<String>,
     why: &'static str,
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<ScanOutput>,
+    thread: JoinHandle<(Vec<Change>, ScanStats)>,
 }
 
 struct Engine {
@@ -368,12 +374,12 @@ impl Engine {
         match loaded {
             Some((base, _)) if base.algo == self.cfg.hash => {
                 self.base = base;
-                let out = self.scan_now(&bytes_of(&targets), true);
-                self.apply_scan(out, &targets, "startup", None);
+                let (changes, stats) = self.scan_now(&targets, true);
+                self.apply_scan(changes, &stats, &targets, "startup");
             }
             _ => {
                 let started_at = now();
-                let out = self.scan_now(&bytes_of(&targets), false);
+                let out = scan(&self.request(bytes_of(&targets), false));
                 self.base = Baseline {
                     algo: self.cfg.hash,
                     started_at,
@@ -524,8 +530,12 @@ impl Engine {
             severity: Severity::Medium,
         }));
         let targets = self.targets.clone();
-        let out = self.scan_now(&bytes_of(&targets), true);
-        self.apply_scan(out, &targets, "queue overflow", None);
+        let (changes, stats) = self.scan_now(&targets, true);
+        if self.bg.is_some() {
+            // A running scheduled scan compares with an older snapshot: these are handled.
+            self.touched.extend(changes.iter().map(|c| c.path.clone()));
+        }
+        self.apply_scan(changes, &stats, &targets, "queue overflow");
     }
 
     /// Processes debounced paths: re-read, compare, emit, update the baseline.
@@ -547,7 +557,7 @@ impl Engine {
                     continue;
                 }
             };
-            let old = self.base.entries.get(&host).cloned();
+            let old = self.base.entries.get(&host);
             let is_dir = |e: &Option<Entry>| {
                 e.as_ref()
                     .is_some_and(|e| e.file_type == vigil_proto::FileType::Dir)
@@ -556,12 +566,8 @@ impl Engine {
                 (structural || is_dir(&old) != is_dir(&new)) && (is_dir(&old) || is_dir(&new));
             if recursive {
                 covered.push(host.clone());
-                let out = self.scan_now(std::slice::from_ref(&host), false);
-                changes.extend(diff(
-                    &self.base.entries,
-                    &out.entries,
-                    std::slice::from_ref(&host),
-                ));
+                let (sub, _) = self.scan_now(std::slice::from_ref(&host), false);
+                changes.extend(sub);
             } else if let Some((kind, changed)) = compare(old.as_ref(), new.as_ref()) {
                 changes.push(Change {
                     path: host,
@@ -604,16 +610,10 @@ impl Engine {
         for ev in events {
             self.sink.emit(Finding::FileEvent(ev));
         }
-        for c in changes {
-            match &c.new {
-                Some(e) => {
-                    self.base.entries.insert(c.path.clone(), e.clone());
-                }
-                None => {
-                    self.base.entries.remove(&c.path);
-                }
-            }
-        }
+        // One rebuild of the compact store per batch.
+        self.base
+            .entries
+            .apply(changes.iter().map(|c| (c.path.clone(), c.new.clone())));
         self.dirty = true;
     }
 
@@ -626,27 +626,36 @@ impl Engine {
         package_manager_active(&mtimes, SystemTime::now(), self.opts.package_window)
     }
 
-    /// Synchronous, unthrottled scan (startup, overflow, realtime subtrees).
-    fn scan_now(&self, targets: &[Vec<u8>], reuse: bool) -> ScanOutput {
-        scan(&ScanRequest {
+    /// Synchronous, unthrottled scan (startup, overflow, realtime subtrees) compared with the
+    /// baseline as it goes.
+    fn scan_now<S: AsRef<[u8]>>(&self, targets: &[S], reuse: bool) -> (Vec<Change>, ScanStats) {
+        let t: Vec<Vec<u8>> = targets.iter().map(|t| t.as_ref().to_vec()).collect();
+        scan_diff(&self.request(t, reuse), &self.base.entries, targets)
+    }
+
+    fn request(&self, targets: Vec<Vec<u8>>, reuse: bool) -> ScanRequest<'_> {
+        ScanRequest {
             root: &self.root,
             cfg: &self.cfg,
-            targets: targets.to_vec(),
-            algo: self.base.algo,
-            reuse: reuse.then_some(&self.base),
             threads: if targets.len() == 1 {
                 1
             } else {
                 self.cfg.threads
             },
+            targets,
+            algo: self.base.algo,
+            reuse: reuse.then_some(&self.base),
             max_read_rate: None,
+            priority: None,
             stop: Some(&self.stop),
             progress: None,
-        })
+        }
     }
 
     fn start_bg(&mut self, targets: Vec<String>, why: &'static str) {
         let stop = Arc::new(AtomicBool::new(false));
+        // A snapshot: the realtime side rebuilds its own store meanwhile.
+        let snapshot: Entries = self.base.entries.clone();
         let (cfg, root, algo, t2, s2) = (
             self.cfg.clone(),
             self.root.clone(),
@@ -657,7 +666,7 @@ impl Engine {
         let thread = std::thread::Builder::new()
             .name("vigil-fim-scan".into())
             .spawn(move || {
-                scan(&ScanRequest {
+                let req = ScanRequest {
                     root: &root,
                     cfg: &cfg,
                     targets: bytes_of(&t2),
@@ -665,9 +674,11 @@ impl Engine {
                     reuse: None,
                     threads: 1,
                     max_read_rate: cfg.max_read_rate,
+                    priority: Some(cfg.scan_priority),
                     stop: Some(&s2),
                     progress: None,
-                })
+                };
+                scan_diff(&req, &snapshot, &t2)
             });
         match thread {
             Ok(thread) => {
@@ -689,30 +700,42 @@ impl Engine {
         }
         let Some(bg) = self.bg.take() else { return };
         match bg.thread.join() {
-            Ok(out) if out.stats.complete => {
+            Ok((changes, stats)) if stats.complete => {
                 let touched = std::mem::take(&mut self.touched);
-                self.apply_scan(out, &bg.targets, bg.why, Some(&touched));
+                // Paths handled by realtime processing after the scan started keep that newer
+                // state; the rest is compared again with the current baseline, so nothing the
+                // engine already recorded is reported twice.
+                let changes: Vec<Change> = changes
+                    .into_iter()
+                    .filter(|c| !touched.iter().any(|s| is_under(&c.path, s)))
+                    .filter_map(|c| {
+                        let old = self.base.entries.get(&c.path);
+                        let (kind, changed) = compare(old.as_ref(), c.new.as_ref())?;
+                        Some(Change {
+                            kind,
+                            changed,
+                            old,
+                            ..c
+                        })
+                    })
+                    .collect();
+                self.apply_scan(changes, &stats, &bg.targets, bg.why);
             }
             Ok(_) => {}
             Err(_) => warn!("FIM scan thread panicked."),
         }
     }
 
-    /// Reports and applies a scan's differences. Paths under `skip` were handled by realtime
-    /// processing after the scan started and keep that newer state.
+    /// Reports and applies a complete scan's differences.
     fn apply_scan(
         &mut self,
-        out: ScanOutput,
+        changes: Vec<Change>,
+        stats: &ScanStats,
         targets: &[String],
         why: &str,
-        skip: Option<&[Vec<u8>]>,
     ) {
-        if !out.stats.complete {
+        if !stats.complete {
             return;
-        }
-        let mut changes = diff(&self.base.entries, &out.entries, targets);
-        if let Some(skip) = skip {
-            changes.retain(|c| !skip.iter().any(|s| is_under(&c.path, s)));
         }
         let n = changes.len() as u64;
         self.sink.emit(Finding::FileEvent(FileEvent {
@@ -725,7 +748,7 @@ impl Engine {
             tag: None,
             summary: Some(format!(
                 "{why} scan of {} paths found {n} changes ({} unverified)",
-                out.stats.entries, out.stats.error_count
+                stats.entries, stats.error_count
             )),
             count: Some(n),
             severity: Severity::Low,

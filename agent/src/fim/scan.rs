@@ -7,9 +7,11 @@
 //! scan, and atimes are left alone) and hashed with large buffered reads. In fast mode a file whose
 //! size, mtime, ctime and inode match the previous baseline keeps its old hash, unless it changed
 //! within a second of that baseline's start (timestamps are coarse, so it might have changed
-//! again unseen, as git's "racy" entries). An optional byte-rate cap sleeps the workers.
+//! again unseen, as git's "racy" entries). An optional byte-rate cap sleeps the workers, and
+//! scheduled scans lower the workers' CPU and I/O priority. Entries go to an [`EntrySink`]:
+//! collected into a compact store for a baseline, or compared with the baseline on the fly
+//! ([`scan_diff`]) so a check never holds a second copy of the tree.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -23,7 +25,10 @@ use sha2::Digest as _;
 use vigil_proto::FileType;
 
 use super::baseline::{Baseline, Entry, Timestamp};
-use super::config::{FimConfig, HashAlgo, PathSpec, is_under};
+use super::config::{FimConfig, HashAlgo, PathSpec, ScanPriority, is_under};
+use super::diff::{Change, Differ};
+use super::entries::{Entries, EntriesCollector};
+use super::priority;
 
 /// What to scan and how.
 pub struct ScanRequest<'a> {
@@ -42,6 +47,8 @@ pub struct ScanRequest<'a> {
     pub threads: usize,
     /// Cap on bytes read per second, across workers.
     pub max_read_rate: Option<u64>,
+    /// Lower the CPU and I/O priority of the worker threads (scheduled scans).
+    pub priority: Option<ScanPriority>,
     /// Set to abandon the scan (the result is then incomplete).
     pub stop: Option<&'a AtomicBool>,
     /// Called about five times a second with progress, from the calling thread.
@@ -71,10 +78,26 @@ pub struct ScanStats {
 #[derive(Debug, Default)]
 pub struct ScanOutput {
     /// Entries by host path.
-    pub entries: BTreeMap<Vec<u8>, Entry>,
+    pub entries: Entries,
     /// Counters.
     pub stats: ScanStats,
 }
+
+/// Receives every recorded path of a scan, from the worker threads (`worker` is the index of the
+/// calling thread, `0..=threads`, so sinks can keep per-thread state).
+pub trait EntrySink: Sync {
+    /// One recorded path.
+    fn entry(&self, worker: usize, path: &[u8], entry: Entry);
+}
+
+impl EntrySink for EntriesCollector {
+    fn entry(&self, worker: usize, path: &[u8], entry: Entry) {
+        self.add(worker, path, &entry);
+    }
+}
+
+/// Name of scanner worker threads (also how tests find them in `/proc`).
+pub const WORKER_NAME: &str = "vigil-fim-work";
 
 /// The top-level trees of `cfg` (those not nested in another), as scan targets.
 pub fn top_level_targets(cfg: &FimConfig) -> Vec<String> {
@@ -96,12 +119,38 @@ pub fn bytes_of(targets: &[String]) -> Vec<Vec<u8>> {
     targets.iter().map(|t| t.as_bytes().to_vec()).collect()
 }
 
-/// Scans the targets in parallel.
+/// Scans the targets in parallel and collects the entries.
 pub fn scan(req: &ScanRequest<'_>) -> ScanOutput {
-    let threads = match req.threads {
+    let collector = EntriesCollector::new(thread_count(req) + 1);
+    let stats = scan_into(req, &collector);
+    ScanOutput {
+        entries: collector.finish(),
+        stats,
+    }
+}
+
+/// Scans the targets and compares them with `old` as they are read, without keeping the new
+/// entries: returns the changes under `scope` (see [`super::diff::diff`]) sorted by path.
+pub fn scan_diff<S: AsRef<[u8]>>(
+    req: &ScanRequest<'_>,
+    old: &Entries,
+    scope: &[S],
+) -> (Vec<Change>, ScanStats) {
+    let differ = Differ::new(old, scope);
+    let stats = scan_into(req, &differ);
+    (differ.finish(), stats)
+}
+
+fn thread_count(req: &ScanRequest<'_>) -> usize {
+    match req.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
-    };
+    }
+}
+
+/// Scans the targets in parallel, handing every entry to `sink`.
+pub fn scan_into(req: &ScanRequest<'_>, sink: &dyn EntrySink) -> ScanStats {
+    let threads = thread_count(req);
     let mut shared = Shared::new(req);
     shared.limiter = req.max_read_rate.map(|rate| Limiter {
         rate,
@@ -109,10 +158,16 @@ pub fn scan(req: &ScanRequest<'_>) -> ScanOutput {
         bytes: AtomicU64::new(0),
     });
 
-    // Targets themselves are recorded by the calling thread.
-    let mut first: Vec<(Vec<u8>, Entry)> = Vec::new();
+    // Targets themselves are recorded by the calling thread (sink slot `threads`).
+    let mut first: u64 = 0;
+    let mut seen_targets: Vec<&[u8]> = Vec::new();
     let mut files: Vec<FileJob> = Vec::new();
     for t in &req.targets {
+        // A target inside another one would be recorded twice.
+        if req.targets.iter().any(|o| o != t && is_under(t, o)) || seen_targets.contains(&&t[..]) {
+            continue;
+        }
+        seen_targets.push(t);
         let Some(spec_idx) = spec_index(req.cfg, t) else {
             continue;
         };
@@ -130,7 +185,8 @@ pub fn scan(req: &ScanRequest<'_>) -> ScanOutput {
             Ok(md) => {
                 let is_dir = md.is_dir();
                 let e = shared.entry_for(&host, spec, &md);
-                first.push((host.clone(), e));
+                sink.entry(threads, &host, e);
+                first += 1;
                 if is_dir {
                     shared.lock_queue().jobs.push(Job::Dir(host, spec_idx));
                 }
@@ -142,13 +198,30 @@ pub fn scan(req: &ScanRequest<'_>) -> ScanOutput {
     if !files.is_empty() {
         shared.lock_queue().jobs.push(Job::Files(files));
     }
-    shared
-        .entries
-        .fetch_add(first.len() as u64, Ordering::Relaxed);
+    shared.entries.fetch_add(first, Ordering::Relaxed);
 
-    let mut parts: Vec<Vec<(Vec<u8>, Entry)>> = Vec::new();
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| shared.work())).collect();
+        let shared = &shared;
+        let mut handles = Vec::new();
+        for worker in 0..threads {
+            let spawned = std::thread::Builder::new()
+                .name(WORKER_NAME.into())
+                .spawn_scoped(s, move || {
+                    if let Some(p) = &req.priority
+                        && let Err(e) = priority::lower_current_thread(p)
+                    {
+                        shared.priority_error(&e);
+                    }
+                    shared.work(worker, sink)
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => shared.error(b"(scanner)", &e),
+            }
+        }
+        if handles.is_empty() {
+            shared.stopped.store(true, Ordering::Relaxed);
+        }
         if let Some(progress) = req.progress {
             while !handles.iter().all(|h| h.is_finished()) {
                 progress(&shared.stats());
@@ -157,24 +230,16 @@ pub fn scan(req: &ScanRequest<'_>) -> ScanOutput {
             progress(&shared.stats());
         }
         for h in handles {
-            match h.join() {
-                Ok(p) => parts.push(p),
-                Err(_) => {
-                    shared.stopped.store(true, Ordering::Relaxed);
-                    shared.error(b"(scanner)", &io::Error::other("scanner thread panicked"));
-                }
+            if h.join().is_err() {
+                shared.stopped.store(true, Ordering::Relaxed);
+                shared.error(b"(scanner)", &io::Error::other("scanner thread panicked"));
             }
         }
     });
 
-    let mut entries: BTreeMap<Vec<u8>, Entry> = first.into_iter().collect();
-    for p in parts {
-        entries.extend(p);
-    }
     let mut stats = shared.stats();
-    stats.entries = entries.len() as u64;
     stats.complete = !shared.stopped.load(Ordering::Relaxed);
-    ScanOutput { entries, stats }
+    stats
 }
 
 /// Records one path (no descent), as the realtime engine does for a single changed file.
@@ -208,6 +273,7 @@ pub fn scan_one(
         reuse: None,
         threads: 1,
         max_read_rate: None,
+        priority: None,
         stop: None,
         progress: None,
     };
@@ -286,6 +352,7 @@ struct Shared<'a> {
     reused: AtomicU64,
     errors: Mutex<(Vec<String>, u64)>,
     limiter: Option<Limiter>,
+    priority_warned: AtomicBool,
 }
 
 impl<'a> Shared<'a> {
@@ -304,6 +371,14 @@ impl<'a> Shared<'a> {
             reused: AtomicU64::new(0),
             errors: Mutex::new((Vec::new(), 0)),
             limiter: None,
+            priority_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Not being able to lower the priority is worth one warning per scan, not a failure.
+    fn priority_error(&self, e: &io::Error) {
+        if !self.priority_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %e, "Cannot lower the priority of FIM scan threads.");
         }
     }
 
@@ -369,18 +444,17 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn work(&self) -> Vec<(Vec<u8>, Entry)> {
-        let mut out = Vec::new();
+    fn work(&self, worker: usize, sink: &dyn EntrySink) {
         let mut buf = Vec::new();
         while let Some(job) = self.pop() {
             let new_jobs = match job {
-                Job::Dir(path, spec) => self.list_dir(&path, spec, &mut out),
+                Job::Dir(path, spec) => self.list_dir(&path, spec, worker, sink),
                 Job::Files(files) => {
                     for f in files {
                         let spec = &self.req.cfg.paths[f.spec];
                         if let Some(e) = self.hash_file(&f.path, spec, f.md, &mut buf) {
                             self.entries.fetch_add(1, Ordering::Relaxed);
-                            out.push((f.path, e));
+                            sink.entry(worker, &f.path, e);
                         }
                     }
                     Vec::new()
@@ -388,10 +462,15 @@ impl<'a> Shared<'a> {
             };
             self.finish(new_jobs);
         }
-        out
     }
 
-    fn list_dir(&self, dir: &[u8], spec_idx: usize, out: &mut Vec<(Vec<u8>, Entry)>) -> Vec<Job> {
+    fn list_dir(
+        &self,
+        dir: &[u8],
+        spec_idx: usize,
+        worker: usize,
+        sink: &dyn EntrySink,
+    ) -> Vec<Job> {
         let cfg = self.req.cfg;
         let mut jobs = Vec::new();
         let rd = match fs::read_dir(fs_path(self.req.root, dir)) {
@@ -451,10 +530,10 @@ impl<'a> Shared<'a> {
             }
             let e = self.entry_for(&child, spec, &md);
             self.entries.fetch_add(1, Ordering::Relaxed);
+            sink.entry(worker, &child, e);
             if md.is_dir() {
-                jobs.push(Job::Dir(child.clone(), spec_idx));
+                jobs.push(Job::Dir(child, spec_idx));
             }
-            out.push((child, e));
         }
         if !files.is_empty() {
             jobs.push(Job::Files(files));
@@ -736,9 +815,14 @@ mod tests {
             reuse: None,
             threads: 3,
             max_read_rate: None,
+            priority: None,
             stop: None,
             progress: None,
         }
+    }
+
+    fn get(e: &Entries, path: &[u8]) -> Entry {
+        e.get(path).expect("entry present")
     }
 
     #[test]
@@ -759,20 +843,21 @@ mod tests {
         let out = scan(&req(r, &cfg));
         assert!(out.stats.complete);
         let e = &out.entries;
-        assert_eq!(e[b"/etc".as_slice()].file_type, FileType::Dir);
+        assert_eq!(get(e, b"/etc").file_type, FileType::Dir);
         assert_eq!(
-            e[b"/etc/passwd".as_slice()].hash,
+            get(e, b"/etc/passwd").hash,
             Some(hash_bytes(HashAlgo::Blake3, b"root:x:0:0"))
         );
         assert_eq!(
-            e[b"/etc/sub/link".as_slice()].link_target.as_deref(),
+            get(e, b"/etc/sub/link").link_target.as_deref(),
             Some(b"../passwd".as_slice())
         );
-        assert_eq!(e[b"/etc/sub/link".as_slice()].hash, None);
-        assert!(e.contains_key(b"/etc/sub/\xff-binary-name".as_slice()));
-        assert!(!e.contains_key(b"/etc/.x.swp".as_slice()));
-        assert!(e.contains_key(b"/etc/sub/deep/f".as_slice()));
+        assert_eq!(get(e, b"/etc/sub/link").hash, None);
+        assert!(e.contains(b"/etc/sub/\xff-binary-name"));
+        assert!(!e.contains(b"/etc/.x.swp"));
+        assert!(e.contains(b"/etc/sub/deep/f"));
         assert_eq!(e.len(), 1 + 1 + 1 + 1 + 1 + 1 + 1 + 100);
+        assert_eq!(out.stats.entries, e.len() as u64);
     }
 
     #[test]
@@ -798,7 +883,7 @@ mod tests {
         .expect("valid");
         let out = scan(&req(r, &cfg));
         assert_eq!(
-            out.entries[b"/etc/abs".as_slice()].hash,
+            get(&out.entries, b"/etc/abs").hash,
             Some(hash_bytes(HashAlgo::Blake3, b"content"))
         );
         assert_eq!(join_clamped(b"/a/b", b"../../../c"), b"/c".to_vec());
@@ -823,14 +908,14 @@ mod tests {
             entries: first.entries.clone(),
         };
         // Poison the stored hash: reuse must carry it over unchanged.
-        if let Some(e) = base.entries.get_mut(b"/etc/a".as_slice()) {
-            e.hash = Some([9; 32]);
-        }
+        let mut poisoned = get(&base.entries, b"/etc/a");
+        poisoned.hash = Some([9; 32]);
+        base.entries.apply([(b"/etc/a".to_vec(), Some(poisoned))]);
         let mut rq = req(r, &cfg);
         rq.reuse = Some(&base);
         let out = scan(&rq);
         assert_eq!(out.stats.reused, 1);
-        assert_eq!(out.entries[b"/etc/a".as_slice()].hash, Some([9; 32]));
+        assert_eq!(get(&out.entries, b"/etc/a").hash, Some([9; 32]));
         // A racy baseline (started now) forces a re-hash.
         base.started_at.secs = 0;
         let mut rq = req(r, &cfg);
@@ -838,9 +923,72 @@ mod tests {
         let out = scan(&rq);
         assert_eq!(out.stats.reused, 0);
         assert_eq!(
-            out.entries[b"/etc/a".as_slice()].hash,
+            get(&out.entries, b"/etc/a").hash,
             Some(hash_bytes(HashAlgo::Blake3, b"aaaa"))
         );
+    }
+
+    /// Scheduled scans: every worker thread runs at the configured nice value and I/O class
+    /// (read back from the running threads), the calling thread is untouched, and the byte-rate
+    /// cap bounds the throughput.
+    #[test]
+    fn throttled_scan_lowers_worker_priority_and_caps_the_rate() {
+        use crate::fim::config::IoClass;
+        let t = tempfile::tempdir().expect("tmp");
+        let r = t.path();
+        fs::create_dir_all(r.join("etc")).expect("mkdir");
+        for i in 0..3 {
+            fs::write(r.join(format!("etc/f{i}")), vec![i as u8; 200 * 1024]).expect("w");
+        }
+        let cfg = cfg_for(&["/etc"]);
+        let mut rq = req(r, &cfg);
+        rq.threads = 2;
+        rq.max_read_rate = Some(1 << 20);
+        // Unusual values, so threads of tests running concurrently cannot be mistaken for ours.
+        rq.priority = Some(ScanPriority {
+            nice: 13,
+            io: IoClass::Idle,
+        });
+        let seen = Mutex::new(std::collections::BTreeSet::new());
+        let watch = |_: &ScanStats| {
+            for (tid, nice, io) in worker_priorities() {
+                if nice == 13 && io.0 == 3 {
+                    seen.lock().expect("lock").insert(tid);
+                }
+            }
+        };
+        rq.progress = Some(&watch);
+        let caller_nice = priority::nice_of(0).expect("nice");
+        let start = Instant::now();
+        let out = scan(&rq);
+        let elapsed = start.elapsed();
+        assert!(out.stats.complete);
+        assert_eq!(out.stats.hashed_bytes, 3 * 200 * 1024);
+        // 600 KiB at 1 MiB/s: at least ~0.59 s (the first read is not delayed before it).
+        assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+        assert_eq!(seen.lock().expect("lock").len(), 2, "both workers lowered");
+        assert_eq!(priority::nice_of(0).expect("nice"), caller_nice);
+    }
+
+    /// (tid, nice, (io class, level)) of the scanner workers alive in this process.
+    fn worker_priorities() -> Vec<(i32, i32, (u32, u32))> {
+        let Ok(dir) = fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for d in dir.flatten() {
+            let Some(tid) = d.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let comm = fs::read_to_string(d.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != WORKER_NAME {
+                continue;
+            }
+            if let (Ok(n), Ok(io)) = (priority::nice_of(tid), priority::io_priority_of(tid)) {
+                out.push((tid, n, io));
+            }
+        }
+        out
     }
 
     #[test]

@@ -525,13 +525,8 @@ fn sha256_baseline_is_checked_with_sha256() {
 const CRASH_ENV: &str = "VIGIL_FIM_CRASH_TEST_FILE";
 
 fn big_baseline(n: usize, tag: u8) -> baseline::Baseline {
-    let mut b = baseline::Baseline {
-        algo: HashAlgo::Blake3,
-        scope: vec!["/usr".into()],
-        ..Default::default()
-    };
-    for i in 0..n {
-        b.entries.insert(
+    let entries = (0..n).map(|i| {
+        (
             format!("/usr/lib/pkg{}/file{i}.so", i % 97).into_bytes(),
             baseline::Entry {
                 file_type: vigil_proto::FileType::File,
@@ -545,9 +540,14 @@ fn big_baseline(n: usize, tag: u8) -> baseline::Baseline {
                 link_target: None,
                 hash: Some([tag; 32]),
             },
-        );
+        )
+    });
+    baseline::Baseline {
+        algo: HashAlgo::Blake3,
+        scope: vec!["/usr".into()],
+        entries: entries.collect(),
+        ..Default::default()
     }
-    b
 }
 
 /// Child half of `killed_writer_never_corrupts_the_baseline`: rewrites the baseline forever.
@@ -601,7 +601,12 @@ fn killed_writer_never_corrupts_the_baseline() {
         let _ = child.wait();
         let (b, fell_back) = baseline::load(&path).expect("loadable").expect("present");
         assert!(!fell_back, "the current file must never be partial");
-        let tag = b.entries.values().next().and_then(|e| e.hash).map(|h| h[0]);
+        let tag = b
+            .entries
+            .iter()
+            .next()
+            .and_then(|(_, e)| e.hash)
+            .map(|h| h[0]);
         assert!(matches!(tag, Some(1 | 2 | 9)), "unexpected content");
         seen.insert(tag);
     }
