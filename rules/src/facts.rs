@@ -17,6 +17,11 @@ use vigil_proto::FileType;
 pub const MAX_READ: u64 = 64 << 20;
 
 /// Binaries a `command` check may run on the live host unless the caller sets its own list.
+///
+/// Only programs that cannot change the system whatever their arguments: status queries
+/// (`systemctl`, the firewall listings, `auditctl -l`, `sshd -T`, `aa-status`) and read-only
+/// query tools that imported Wazuh SCA policies rely on (`findmnt`, `dpkg-query`, `stat`).
+/// `dpkg`, `useradd`, `passwd` and `augenrules` stay out: with other arguments they write.
 pub const DEFAULT_ALLOWED_COMMANDS: &[&str] = &[
     "/usr/bin/systemctl",
     "/bin/systemctl",
@@ -28,6 +33,9 @@ pub const DEFAULT_ALLOWED_COMMANDS: &[&str] = &[
     "/usr/sbin/sshd",
     "/usr/sbin/aa-status",
     "/usr/bin/timedatectl",
+    "/usr/bin/findmnt",
+    "/usr/bin/dpkg-query",
+    "/usr/bin/stat",
 ];
 
 /// Attributes of a filesystem object.
