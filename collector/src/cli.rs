@@ -1191,6 +1191,10 @@ pub async fn serve(
         store: store.clone(),
         name: cfg.name.clone().into(),
         scoring: Arc::new(cfg.scoring.clone()),
+        enroll: Some(Arc::new(http::EnrollSettings {
+            ca: Ca::load(&PkiPaths::new(&cfg.data_dir))?,
+            advertise: cfg.advertise.clone(),
+        })),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),
