@@ -13,13 +13,17 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::{ApiError, AppState};
 use crate::auth;
-use crate::store::{self, AlertState, SessionRecord, StoreError, User};
+use crate::scoring::AgencyScores;
+use crate::store::{self, Alert, AlertState, SessionRecord, StoreError, User, UserRole};
+use crate::views::HostRow;
 
 /// Name of the session cookie.
 pub(crate) const SESSION_COOKIE: &str = "vigil_session";
@@ -43,7 +47,139 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/{id}/resolve", post(alert_resolve))
         .route("/api/v1/alerts/{id}/assign", post(alert_assign))
         .route("/api/v1/tokens", post(token_create))
+        .route("/api/v1/openapi.json", get(openapi_json))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The OpenAPI document, generated from the handlers' annotations below.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vigil collector API",
+        description = "Hosts, agency scores, alerts and enrollment tokens of one Vigil collector \
+                       (docs/api.md). Cookie-authenticated requests other than GET need the \
+                       X-CSRF-Token header."
+    ),
+    paths(
+        login,
+        logout,
+        me,
+        hosts,
+        agencies,
+        alerts,
+        alert_ack,
+        alert_resolve,
+        alert_assign,
+        token_create
+    ),
+    components(schemas(
+        LoginRequest,
+        SessionInfo,
+        ErrorBody,
+        HostList,
+        AgencyList,
+        AlertList,
+        AlertBody,
+        ResolveRequest,
+        AssignRequest,
+        TokenRequest,
+        TokenCreated
+    )),
+    modifiers(&SecuritySchemes)
+)]
+pub(crate) struct ApiDoc;
+
+/// Declares the two ways to authenticate.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = doc.components.as_mut() {
+            c.add_security_scheme(
+                "session",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
+            );
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// `GET /api/v1/openapi.json` (public: it describes the API, not its data).
+async fn openapi_json() -> Response {
+    json_response(StatusCode::OK, ApiDoc::openapi())
+}
+
+/// Every error body.
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    /// What went wrong.
+    error: String,
+}
+
+/// Who is logged in.
+#[derive(Serialize, ToSchema)]
+struct SessionInfo {
+    /// User name.
+    name: String,
+    /// `admin`, `analyst` or `viewer`.
+    #[schema(value_type = String)]
+    role: UserRole,
+    /// Agency subtree; empty for the whole organisation.
+    scope: String,
+    /// CSRF token of the cookie session (null for API tokens).
+    csrf: Option<String>,
+}
+
+/// `{"hosts": [...]}` (schema of `hosts --json`, docs/cli-json.md).
+#[derive(Serialize, ToSchema)]
+struct HostList {
+    #[schema(value_type = Vec<Object>)]
+    hosts: Vec<HostRow>,
+}
+
+/// Agency scores computed now (docs/scoring.md).
+#[derive(Serialize, ToSchema)]
+struct AgencyList {
+    /// Computed for this instant, ms since the epoch.
+    computed_at: i64,
+    /// Rule packs behind the results.
+    rule_pack_version: String,
+    /// Scoring configuration version.
+    scoring_version: String,
+    #[schema(value_type = Vec<Object>)]
+    agencies: Vec<AgencyScores>,
+}
+
+/// `{"alerts": [...]}`, newest first.
+#[derive(Serialize, ToSchema)]
+struct AlertList {
+    #[schema(value_type = Vec<Object>)]
+    alerts: Vec<Alert>,
+}
+
+/// One alert after a change.
+#[derive(Serialize, ToSchema)]
+struct AlertBody {
+    #[schema(value_type = Object)]
+    alert: Alert,
+}
+
+/// A new enrollment token (its text is shown only here).
+#[derive(Serialize, ToSchema)]
+struct TokenCreated {
+    /// Public id (for listing and revoking).
+    id: String,
+    /// The token to give `vigil-agent enroll`.
+    token: String,
+    /// Agency the enrolled hosts join.
+    agency: String,
+    /// Expiry, Unix seconds.
+    expires_at: i64,
+    /// Hosts that may enroll with it.
+    max_uses: u32,
 }
 
 /// The authenticated user of a request.
@@ -166,7 +302,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn json_response(status: StatusCode, v: serde_json::Value) -> Response {
+fn json_response(status: StatusCode, v: impl Serialize) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response()
 }
 
@@ -177,7 +313,8 @@ fn session_cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiEr
     .map_err(|e| ApiError::Internal(e.into()))
 }
 
-#[derive(Deserialize)]
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     name: String,
@@ -185,6 +322,10 @@ struct LoginRequest {
 }
 
 /// `POST /api/v1/login`: a session cookie and, in the body, the CSRF token.
+#[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, responses(
+    (status = 200, description = "Logged in; sets the vigil_session cookie", body = SessionInfo),
+    (status = 401, description = "Wrong name or password, or a disabled user", body = ErrorBody),
+))]
 async fn login(
     State(st): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
@@ -210,7 +351,12 @@ async fn login(
     };
     let mut r = json_response(
         StatusCode::OK,
-        json!({"name": user.name, "role": user.role, "scope": user.scope, "csrf": session.csrf}),
+        SessionInfo {
+            name: user.name,
+            role: user.role,
+            scope: user.scope,
+            csrf: Some(session.csrf),
+        },
     );
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -220,6 +366,11 @@ async fn login(
 }
 
 /// `POST /api/v1/logout`: ends the cookie session (a no-op for API tokens).
+#[utoipa::path(post, path = "/api/v1/logout", security(("session" = []), ("bearer" = [])), responses(
+    (status = 204, description = "Logged out; clears the cookie"),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Missing or wrong X-CSRF-Token", body = ErrorBody),
+))]
 async fn logout(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
     let mut r = StatusCode::NO_CONTENT.into_response();
     if let Some(s) = p.session {
@@ -237,27 +388,39 @@ async fn logout(State(st): State<AppState>, p: Principal) -> Result<Response, Ap
 
 /// `GET /api/v1/me`: who the caller is (and the CSRF token of a cookie session, so a reloaded
 /// page can find it again; cross-origin pages cannot read this response).
+#[utoipa::path(get, path = "/api/v1/me", security(("session" = []), ("bearer" = [])), responses(
+    (status = 200, description = "The caller", body = SessionInfo),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+))]
 async fn me(p: Principal) -> Response {
     json_response(
         StatusCode::OK,
-        json!({
-            "name": p.user.name,
-            "role": p.user.role,
-            "scope": p.user.scope,
-            "csrf": p.session.map(|s| s.csrf),
-        }),
+        SessionInfo {
+            name: p.user.name,
+            role: p.user.role,
+            scope: p.user.scope,
+            csrf: p.session.map(|s| s.csrf),
+        },
     )
 }
 
 /// `GET /api/v1/hosts`: the hosts of the caller's scope with their scores.
+#[utoipa::path(get, path = "/api/v1/hosts", security(("session" = []), ("bearer" = [])), responses(
+    (status = 200, description = "Live hosts of the caller's scope", body = HostList),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+))]
 async fn hosts(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
     let (store, scoring) = (st.store.clone(), st.scoring.clone());
     let rows = blocking(move || crate::views::hosts(&*store, false, &scoring)).await?;
     let rows: Vec<_> = rows.into_iter().filter(|h| p.sees(&h.agency)).collect();
-    Ok(json_response(StatusCode::OK, json!({ "hosts": rows })))
+    Ok(json_response(StatusCode::OK, HostList { hosts: rows }))
 }
 
 /// `GET /api/v1/agencies`: every agency of the caller's scope with its scores.
+#[utoipa::path(get, path = "/api/v1/agencies", security(("session" = []), ("bearer" = [])), responses(
+    (status = 200, description = "Agencies of the caller's scope, scored now", body = AgencyList),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+))]
 async fn agencies(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
     let (store, scoring) = (st.store.clone(), st.scoring.clone());
     let scores = blocking(move || {
@@ -277,12 +440,12 @@ async fn agencies(State(st): State<AppState>, p: Principal) -> Result<Response, 
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        json!({
-            "computed_at": scores.computed_at,
-            "rule_pack_version": scores.rule_pack_version,
-            "scoring_version": scores.scoring_version,
-            "agencies": rows,
-        }),
+        AgencyList {
+            computed_at: scores.computed_at,
+            rule_pack_version: scores.rule_pack_version,
+            scoring_version: scores.scoring_version,
+            agencies: rows,
+        },
     ))
 }
 
@@ -293,6 +456,14 @@ struct AlertsQuery {
 }
 
 /// `GET /api/v1/alerts[?state=open]`: alerts on hosts of the caller's scope, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", security(("session" = []), ("bearer" = [])),
+    params(("state" = Option<String>, Query,
+            description = "open, acknowledged, resolved or false_positive")),
+    responses(
+        (status = 200, description = "Alerts of the caller's scope", body = AlertList),
+        (status = 400, description = "Unknown state", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ))]
 async fn alerts(
     State(st): State<AppState>,
     p: Principal,
@@ -312,7 +483,7 @@ async fn alerts(
         .into_iter()
         .filter(|a| p.sees(agency.get(&a.agent_id).map_or("", String::as_str)))
         .collect();
-    Ok(json_response(StatusCode::OK, json!({ "alerts": rows })))
+    Ok(json_response(StatusCode::OK, AlertList { alerts: rows }))
 }
 
 /// What an analyst does to an alert.
@@ -322,19 +493,27 @@ enum AlertAction {
     Assign(Option<String>),
 }
 
-#[derive(Deserialize)]
+/// Why the alert is resolved (audited).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveRequest {
     reason: String,
 }
 
-#[derive(Deserialize)]
+/// Who takes the alert (null: nobody).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssignRequest {
     assignee: Option<String>,
 }
 
 /// `POST /api/v1/alerts/{id}/ack`.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", security(("session" = []), ("bearer" = [])), params(("id" = i64, Path, description = "Alert id")), responses(
+    (status = 200, description = "The changed alert", body = AlertBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "A viewer, or a missing X-CSRF-Token", body = ErrorBody),
+    (status = 404, description = "No such alert in the caller's scope", body = ErrorBody),
+))]
 async fn alert_ack(
     State(st): State<AppState>,
     p: Principal,
@@ -344,6 +523,14 @@ async fn alert_ack(
 }
 
 /// `POST /api/v1/alerts/{id}/resolve` with `{"reason": "..."}`.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", security(("session" = []), ("bearer" = [])), params(("id" = i64, Path, description = "Alert id")),
+    request_body = ResolveRequest, responses(
+    (status = 200, description = "The changed alert", body = AlertBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "A viewer, or a missing X-CSRF-Token", body = ErrorBody),
+    (status = 404, description = "No such alert in the caller's scope", body = ErrorBody),
+    (status = 400, description = "Blank reason", body = ErrorBody),
+))]
 async fn alert_resolve(
     State(st): State<AppState>,
     p: Principal,
@@ -354,6 +541,14 @@ async fn alert_resolve(
 }
 
 /// `POST /api/v1/alerts/{id}/assign` with `{"assignee": "name"}` or `{"assignee": null}`.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/assign", security(("session" = []), ("bearer" = [])), params(("id" = i64, Path, description = "Alert id")),
+    request_body = AssignRequest, responses(
+    (status = 200, description = "The changed alert", body = AlertBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "A viewer, or a missing X-CSRF-Token", body = ErrorBody),
+    (status = 404, description = "No such alert in the caller's scope", body = ErrorBody),
+    (status = 400, description = "Not a user name", body = ErrorBody),
+))]
 async fn alert_assign(
     State(st): State<AppState>,
     p: Principal,
@@ -410,12 +605,14 @@ async fn act_on_alert(
         find()?.ok_or_else(|| StoreError::NotFound(format!("alert #{id}")))
     })
     .await?;
-    Ok(json_response(StatusCode::OK, json!({ "alert": alert })))
+    Ok(json_response(StatusCode::OK, AlertBody { alert }))
 }
 
-#[derive(Deserialize)]
+/// An enrollment token to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TokenRequest {
+    /// Agency path the enrolled hosts join.
     agency: String,
     /// Lifetime such as `24h` (default 24 h).
     ttl: Option<String>,
@@ -424,6 +621,13 @@ struct TokenRequest {
 }
 
 /// `POST /api/v1/tokens`: an enrollment token for an agency of the caller's scope (admins).
+#[utoipa::path(post, path = "/api/v1/tokens", security(("session" = []), ("bearer" = [])), request_body = TokenRequest, responses(
+    (status = 201, description = "Created; the token text is shown only here", body = TokenCreated),
+    (status = 400, description = "Bad ttl or uses", body = ErrorBody),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Not an admin, agency outside the scope, or no X-CSRF-Token", body = ErrorBody),
+    (status = 404, description = "No such agency", body = ErrorBody),
+))]
 async fn token_create(
     State(st): State<AppState>,
     p: Principal,
@@ -467,13 +671,13 @@ async fn token_create(
     match created {
         Ok((text, rec)) => Ok(json_response(
             StatusCode::CREATED,
-            json!({
-                "id": rec.id,
-                "token": text,
-                "agency": rec.agency,
-                "expires_at": rec.expires_at,
-                "max_uses": rec.max_uses,
-            }),
+            TokenCreated {
+                id: rec.id,
+                token: text,
+                agency: rec.agency,
+                expires_at: rec.expires_at,
+                max_uses: rec.max_uses,
+            },
         )),
         Err(crate::enroll::TokenCreateError::NoAgency(_)) => Err(ApiError::not_found()),
         Err(crate::enroll::TokenCreateError::Invalid(m)) => Err(ApiError::bad_request(m)),

@@ -277,28 +277,31 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// Every route that needs authentication (all but login and the OpenAPI document).
+const PROTECTED: [(&str, &str); 9] = [
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/hosts"),
+    ("GET", "/api/v1/agencies"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/logout"),
+    ("POST", "/api/v1/alerts/{id}/ack"),
+    ("POST", "/api/v1/alerts/{id}/resolve"),
+    ("POST", "/api/v1/alerts/{id}/assign"),
+    ("POST", "/api/v1/tokens"),
+];
+
 #[tokio::test]
 async fn every_route_refuses_requests_without_valid_authentication() {
     let f = fixture();
-    let routes = [
-        ("GET", "/api/v1/me"),
-        ("GET", "/api/v1/hosts"),
-        ("GET", "/api/v1/agencies"),
-        ("GET", "/api/v1/alerts"),
-        ("POST", "/api/v1/logout"),
-        ("POST", "/api/v1/alerts/1/ack"),
-        ("POST", "/api/v1/alerts/1/resolve"),
-        ("POST", "/api/v1/alerts/1/assign"),
-        ("POST", "/api/v1/tokens"),
-    ];
     let bogus = crate::auth::new_secret();
-    for (m, uri) in routes {
+    for (m, route) in PROTECTED {
+        let uri = route.replace("{id}", "1");
         for auth in [
             Auth::None,
             Auth::Bearer(&bogus),
             Auth::Cookie(&bogus, Some("x")),
         ] {
-            let (st, v, _) = call(&f.app, m, uri, auth, Some(json!({}))).await;
+            let (st, v, _) = call(&f.app, m, &uri, auth, Some(json!({}))).await;
             assert_eq!(st, StatusCode::UNAUTHORIZED, "{m} {uri}: {v}");
             assert_eq!(v["error"], "authentication required");
         }
@@ -307,6 +310,54 @@ async fn every_route_refuses_requests_without_valid_authentication() {
     assert_eq!(
         (st, v["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("not found"))
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_routes() {
+    let f = fixture();
+    let (st, doc, _) = call(&f.app, "GET", "/api/v1/openapi.json", Auth::None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    let mut documented: Vec<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .expect("operations")
+                .keys()
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    documented.sort();
+    let mut expected: Vec<String> = PROTECTED
+        .iter()
+        .map(|(m, p)| format!("{m} {p}"))
+        .chain(["POST /api/v1/login".to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    // Each documented operation exists in the router (an empty login body is a 4xx, not 404).
+    for op in &documented {
+        let (m, path) = op.split_once(' ').expect("op");
+        let (st, _, _) = call(&f.app, m, &path.replace("{id}", "1"), Auth::None, None).await;
+        assert!(
+            st != StatusCode::NOT_FOUND && st != StatusCode::METHOD_NOT_ALLOWED,
+            "{op}: {st}"
+        );
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "vigil_session");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert!(
+        doc["components"]["schemas"]["ResolveRequest"]["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("reason")))
     );
 }
 
