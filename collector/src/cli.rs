@@ -665,7 +665,13 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             role,
             scope,
             password_stdin,
-        }) => users::user_add(&dir, &name, &role, scope.as_deref(), password_stdin),
+        }) => users::user_add(
+            &dir,
+            &name,
+            &role,
+            scope.as_deref(),
+            users::password_source(password_stdin),
+        ),
         Command::User(UserCmd::List { dir, json }) => users::user_list(&dir, json),
         Command::User(UserCmd::Disable { dir, name }) => users::user_disable(&dir, &name),
         Command::ApiToken(ApiTokenCmd::Create { dir, user }) => {

@@ -12,13 +12,25 @@ use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency
 use crate::auth;
 use crate::store::{StoreError, User, UserRole};
 
-/// `user add --name N --role R [--scope PATH] [--password-stdin]`.
+/// Where `user add` reads the password from.
+pub(super) fn password_source(password_stdin: bool) -> impl FnOnce() -> Result<String, Failure> {
+    move || {
+        if password_stdin {
+            read_password_line()
+        } else {
+            prompt_password()
+        }
+    }
+}
+
+/// `user add --name N --role R [--scope PATH]`, reading the password from `password` once the
+/// other arguments are checked.
 pub(super) fn user_add(
     dir: &DirArgs,
     name: &str,
     role: &str,
     scope: Option<&str>,
-    password_stdin: bool,
+    password: impl FnOnce() -> Result<String, Failure>,
 ) -> Result<(), Failure> {
     if !auth::valid_user_name(name) {
         return Err(Failure::usage(anyhow!(
@@ -37,11 +49,7 @@ pub(super) fn user_add(
             "--scope {scope:?}: no such agency (see `agency list`)"
         )));
     }
-    let password = if password_stdin {
-        read_password_line()?
-    } else {
-        prompt_password()?
-    };
+    let password = password()?;
     auth::check_new_password(&password).map_err(|e| Failure::usage(anyhow!(e)))?;
     let user = User {
         name: name.to_owned(),
@@ -173,4 +181,102 @@ fn prompt_once(prompt: &str) -> Result<String, Failure> {
     eprintln!();
     restored.context("restoring the terminal mode")?;
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{InitArgs, init};
+
+    fn data_dir() -> (tempfile::TempDir, DirArgs) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("c");
+        init(&InitArgs {
+            data_dir: dir.clone(),
+            quic: "127.0.0.1:0".parse().expect("addr"),
+            http: "127.0.0.1:0".parse().expect("addr"),
+            names: vec![],
+            advertise: vec!["collector.test:4433".into()],
+            org: "Test".into(),
+        })
+        .expect("init");
+        (
+            tmp,
+            DirArgs {
+                data_dir: Some(dir),
+                config: None,
+            },
+        )
+    }
+
+    fn pw(p: &'static str) -> impl FnOnce() -> Result<String, Failure> {
+        move || Ok(p.to_owned())
+    }
+
+    #[test]
+    fn users_are_added_checked_disabled_and_get_api_tokens() {
+        let (_tmp, dir) = data_dir();
+        let store = open_store(&load(&dir).expect("config")).expect("store");
+        store
+            .agency_add(&crate::store::Agency {
+                id: "p".into(),
+                name: "P".into(),
+                level: 1,
+            })
+            .expect("agency");
+        user_add(&dir, "an", "analyst", Some("p"), pw("a long password")).expect("add");
+        let u = store.user("an").expect("get").expect("stored");
+        assert_eq!((u.role, u.scope.as_str()), (UserRole::Analyst, "p"));
+        assert!(u.password_hash.starts_with("$argon2id$"));
+        assert!(auth::verify_password("a long password", &u.password_hash));
+
+        let refused = |r: Result<(), Failure>| r.expect_err("refused").code;
+        assert_eq!(
+            refused(user_add(&dir, "an", "viewer", None, pw("a long password"))),
+            2
+        );
+        assert_eq!(
+            refused(user_add(&dir, "bo", "viewer", None, pw("short"))),
+            2
+        );
+        assert_eq!(
+            refused(user_add(&dir, "Bo", "viewer", None, pw("a long password"))),
+            2
+        );
+        assert_eq!(
+            refused(user_add(
+                &dir,
+                "bo",
+                "viewer",
+                Some("p/none"),
+                pw("a long password")
+            )),
+            2
+        );
+        let never = || -> Result<String, Failure> { panic!("asked for a password for a bad name") };
+        assert_eq!(refused(user_add(&dir, "-x", "viewer", None, never)), 2);
+        assert_eq!(store.users().expect("list").len(), 1);
+
+        api_token_create(&dir, "an").expect("token");
+        assert_eq!(refused(api_token_create(&dir, "ghost")), 2);
+        user_disable(&dir, "an").expect("disable");
+        assert!(store.user("an").expect("get").is_some_and(|u| u.disabled));
+        assert_eq!(refused(api_token_create(&dir, "an")), 2);
+        assert_eq!(refused(user_disable(&dir, "ghost")), 2);
+        let actions: Vec<_> = store
+            .audit_log()
+            .expect("audit")
+            .into_iter()
+            .map(|(_, actor, action, _)| format!("{actor} {action}"))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "cli collector.init",
+                "cli user.add",
+                "cli api_token.create",
+                "cli user.disable"
+            ]
+        );
+    }
 }
