@@ -21,6 +21,7 @@ use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
 mod org;
+mod users;
 
 /// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
 #[derive(Debug, Parser)]
@@ -150,6 +151,68 @@ pub enum Command {
     /// Registered assets: the agency's machines, with or without an agent.
     #[command(subcommand)]
     Assets(AssetsCmd),
+    /// Console and API users (argon2 password hashes; roles admin, analyst, viewer).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// API tokens for scripts, acting as a user.
+    #[command(subcommand)]
+    ApiToken(ApiTokenCmd),
+}
+
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user. The password is prompted for (without echo) or read from standard input with
+    /// --password-stdin; it is never given on the command line.
+    Add {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Login name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// Role: admin (everything), analyst (acts on alerts), viewer (reads).
+        #[arg(long, value_parser = ["admin", "analyst", "viewer"])]
+        role: String,
+        /// Agency subtree the user sees and acts on (default: the whole organisation).
+        #[arg(long, value_name = "PATH")]
+        scope: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (never their password hashes).
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"users": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they cannot log in, their sessions end and their API tokens stop working.
+    Disable {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `api-token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCmd {
+    /// Create a token acting as USER; prints it once on stdout (only its hash is stored).
+    Create {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The user the token acts as.
+        #[arg(long, value_name = "USER")]
+        user: String,
+    },
 }
 
 /// `host` subcommands.
@@ -596,6 +659,24 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             org::assets_import(&dir, &file, dry_run)
         }
         Command::Assets(AssetsCmd::List { dir, json }) => org::assets_list(&dir, json),
+        Command::User(UserCmd::Add {
+            dir,
+            name,
+            role,
+            scope,
+            password_stdin,
+        }) => users::user_add(
+            &dir,
+            &name,
+            &role,
+            scope.as_deref(),
+            users::password_source(password_stdin),
+        ),
+        Command::User(UserCmd::List { dir, json }) => users::user_list(&dir, json),
+        Command::User(UserCmd::Disable { dir, name }) => users::user_disable(&dir, &name),
+        Command::ApiToken(ApiTokenCmd::Create { dir, user }) => {
+            users::api_token_create(&dir, &user)
+        }
         Command::Alerts(AlertsCmd::Assign { dir, id, to, .. }) => {
             org::alert_assign(&dir, id, to.as_deref())
         }
@@ -1116,6 +1197,10 @@ pub async fn serve(
         store: store.clone(),
         name: cfg.name.clone().into(),
         scoring: Arc::new(cfg.scoring.clone()),
+        enroll: Some(Arc::new(http::EnrollSettings {
+            ca: Ca::load(&PkiPaths::new(&cfg.data_dir))?,
+            advertise: cfg.advertise.clone(),
+        })),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),

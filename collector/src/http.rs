@@ -1,7 +1,8 @@
-//! Minimal HTTP surface: a hosts page and `/api/v1/hosts` (the full console is its own work).
+//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and, for now, a plain hosts page at `/`.
 //!
 //! `app(state)` builds the router so tests call it with `oneshot` and no socket. Errors reach
-//! clients as a generic body; the detail goes to the log.
+//! clients as `{"error": "..."}` with a status code; the detail of internal errors goes only to
+//! the log.
 
 use std::sync::Arc;
 
@@ -11,8 +12,11 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
+use crate::pki::Ca;
 use crate::store::Store;
 use crate::views;
+
+mod api;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -23,22 +27,75 @@ pub struct AppState {
     pub name: Arc<str>,
     /// Scoring configuration.
     pub scoring: Arc<vigil_rules::score::Scoring>,
+    /// What creating enrollment tokens needs; `None` refuses it.
+    pub enroll: Option<Arc<EnrollSettings>>,
 }
 
-/// The one error type of the API.
+/// What the API needs to create enrollment tokens.
 #[derive(Debug)]
-pub struct ApiError(anyhow::Error);
+pub struct EnrollSettings {
+    /// The collector CA (its fingerprint goes into tokens).
+    pub ca: Ca,
+    /// Collector addresses written into tokens (`quic.advertise`).
+    pub advertise: Vec<String>,
+}
+
+/// The one error type of the API: a status with a message for the client, or an internal error
+/// whose detail is logged and never sent.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A client error with the message it is told.
+    Client(StatusCode, String),
+    /// Anything else: 500 with a generic body.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// 401: no valid session or token (the same answer whatever was wrong).
+    pub fn unauthenticated() -> Self {
+        Self::Client(StatusCode::UNAUTHORIZED, "authentication required".into())
+    }
+
+    /// 403 with a reason.
+    pub fn forbidden(why: &str) -> Self {
+        Self::Client(StatusCode::FORBIDDEN, why.into())
+    }
+
+    /// 404.
+    pub fn not_found() -> Self {
+        Self::Client(StatusCode::NOT_FOUND, "not found".into())
+    }
+
+    /// 400 with a reason.
+    pub fn bad_request(why: impl Into<String>) -> Self {
+        Self::Client(StatusCode::BAD_REQUEST, why.into())
+    }
+}
 
 impl<E: Into<anyhow::Error>> From<E> for ApiError {
     fn from(e: E) -> Self {
-        Self(e.into())
+        Self::Internal(e.into())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "API request failed.");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        let (status, message) = match self {
+            Self::Client(status, message) => (status, message),
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "API request failed.");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                )
+            }
+        };
+        (
+            status,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response()
     }
 }
 
@@ -47,15 +104,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/api/v1/hosts", get(api_hosts))
+        .merge(api::routes())
+        .fallback(|| async { ApiError::not_found() })
         .with_state(state)
-}
-
-async fn api_hosts(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let (store, scoring) = (st.store.clone(), st.scoring.clone());
-    let v =
-        tokio::task::spawn_blocking(move || views::hosts_json(&*store, false, &scoring)).await??;
-    Ok(axum::Json(v).into_response())
 }
 
 fn esc(s: &str) -> String {
@@ -133,70 +184,4 @@ td,th{{border-bottom:1px solid #d0d7de;padding:.4rem .6rem;text-align:left}}th{{
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{Agency, NewAgent, SqliteStore};
-    use axum::body::Body;
-    use axum::http::Request;
-    use tower::ServiceExt as _;
-
-    fn state() -> AppState {
-        let s = SqliteStore::open_in_memory().expect("store");
-        s.agency_add(&Agency {
-            id: "p".into(),
-            name: "P".into(),
-            level: 1,
-        })
-        .expect("agency");
-        s.agent_enroll(
-            &NewAgent {
-                id: "a1".into(),
-                agency: "p".into(),
-                machine_id: "m".into(),
-                hostname: "<script>pc</script>".into(),
-                os: "Debian".into(),
-                cert_serial: "s".into(),
-                cert_not_after: 0,
-                agent_version: "0.1.0".into(),
-                token_id: "t".into(),
-            },
-            0,
-        )
-        .expect("enroll");
-        AppState {
-            store: Arc::new(s),
-            name: "Test".into(),
-            scoring: Arc::default(),
-        }
-    }
-
-    #[tokio::test]
-    async fn hosts_api_and_page() {
-        let app = app(state());
-        let r = app
-            .clone()
-            .oneshot(
-                Request::get("/api/v1/hosts")
-                    .body(Body::empty())
-                    .expect("req"),
-            )
-            .await
-            .expect("resp");
-        assert_eq!(r.status(), StatusCode::OK);
-        let b = axum::body::to_bytes(r.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
-        assert_eq!(v["hosts"][0]["id"], "a1");
-        let r = app
-            .oneshot(Request::get("/").body(Body::empty()).expect("req"))
-            .await
-            .expect("resp");
-        let b = axum::body::to_bytes(r.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let html = String::from_utf8_lossy(&b);
-        assert!(html.contains("&lt;script&gt;pc"), "host names are escaped");
-        assert!(!html.contains("<script>pc"));
-    }
-}
+mod tests;

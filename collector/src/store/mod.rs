@@ -513,6 +513,111 @@ impl std::ops::AddAssign for MoveOutcome {
     }
 }
 
+/// What a console or API user may do (DESIGN §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    /// Everything in their scope: users' agencies, enrollment tokens, alerts.
+    Admin,
+    /// Reads and acts on alerts.
+    Analyst,
+    /// Reads only.
+    Viewer,
+}
+
+impl UserRole {
+    /// Name used in the database, the CLI and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Analyst => "analyst",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// Parses [`UserRole::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Admin, Self::Analyst, Self::Viewer]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
+    /// May acknowledge, resolve and assign alerts.
+    pub fn may_act_on_alerts(self) -> bool {
+        matches!(self, Self::Admin | Self::Analyst)
+    }
+
+    /// May administer: enrollment tokens, users, settings.
+    pub fn may_administer(self) -> bool {
+        self == Self::Admin
+    }
+}
+
+/// A local user of the console and API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Login name (primary key).
+    pub name: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: UserRole,
+    /// Agency subtree the user sees and acts on; empty means the whole organisation.
+    pub scope: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Disabled users cannot log in and their sessions and API tokens stop working.
+    pub disabled: bool,
+}
+
+/// A console login session (the cookie value itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie secret, hex.
+    pub id_hash: String,
+    /// User name.
+    pub user: String,
+    /// CSRF token the session's state-changing requests must carry.
+    pub csrf: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// An API token for scripts (the secret itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    /// Short public id (first 12 hex chars of the secret hash).
+    pub id: String,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    /// User the token acts as.
+    pub user: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Revoked.
+    pub revoked: bool,
+}
+
+/// What both backends read from a user row, before the role is checked.
+pub(crate) fn decode_user(
+    name: String,
+    password_hash: String,
+    role: &str,
+    scope: String,
+    created_at: i64,
+    disabled: bool,
+) -> Result<User> {
+    Ok(User {
+        name,
+        password_hash,
+        role: UserRole::parse(role)
+            .ok_or_else(|| StoreError::Corrupt(format!("user role {role:?}")))?,
+        scope,
+        created_at,
+        disabled,
+    })
+}
+
 /// The persistence seam of the collector.
 pub trait Store: Send + Sync {
     /// Adds an agency; its parent path must exist unless it is a root.
@@ -639,4 +744,23 @@ pub trait Store: Send + Sync {
     /// Indicators added or changed after `from_version` (all of them for 0), with the version
     /// they bring the agent to.
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)>;
+
+    /// Adds a user (audited as `user.add`); [`StoreError::Conflict`] if the name is taken.
+    fn user_add(&self, u: &User, actor: &str, now: i64) -> Result<()>;
+    /// One user.
+    fn user(&self, name: &str) -> Result<Option<User>>;
+    /// All users, by name.
+    fn users(&self) -> Result<Vec<User>>;
+    /// Disables a user and ends their sessions, in one audited transaction; false if unknown.
+    fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool>;
+    /// Records a login session.
+    fn session_add(&self, s: &SessionRecord) -> Result<()>;
+    /// The session with this id hash, if it exists and has not expired at `now`.
+    fn session(&self, id_hash: &str, now: i64) -> Result<Option<SessionRecord>>;
+    /// Ends a session (and drops every expired one); false if it did not exist.
+    fn session_delete(&self, id_hash: &str, now: i64) -> Result<bool>;
+    /// Records an API token (audited as `api_token.create`); the user must exist.
+    fn api_token_add(&self, t: &ApiTokenRecord, actor: &str, now: i64) -> Result<()>;
+    /// The API token with this secret hash, revoked or not.
+    fn api_token(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>>;
 }

@@ -173,6 +173,30 @@ CREATE TABLE known_listeners (
     PRIMARY KEY (agent_id, key)
 );
 "#,
+    r#"
+CREATE TABLE users (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer')),
+    scope TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    "user" TEXT COLLATE "C" NOT NULL REFERENCES users(name),
+    csrf TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions("user");
+CREATE TABLE api_tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    "user" TEXT COLLATE "C" NOT NULL REFERENCES users(name),
+    created_at BIGINT NOT NULL,
+    revoked BOOLEAN NOT NULL DEFAULT FALSE
+);
+"#,
 ];
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
@@ -1620,6 +1644,172 @@ impl Store for PostgresStore {
             Ok((u64::try_from(v).map_err(|_| corrupt("ioc version", v))?, list))
         })
     }
+
+    fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
+        let (u, actor) = (u.clone(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute(
+                "INSERT INTO users (name, password_hash, role, scope, created_at, disabled)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+                &[
+                    &u.name,
+                    &u.password_hash,
+                    &u.role.as_str(),
+                    &u.scope,
+                    &u.created_at,
+                    &u.disabled,
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("user {:?}", u.name)));
+            }
+            let d = serde_json::json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope});
+            insert_audit(&mut tx, now, &actor, "user.add", &d)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn user(&self, name: &str) -> Result<Option<super::User>> {
+        let name = name.to_owned();
+        self.call(move |c| {
+            c.query_opt(
+                "SELECT name, password_hash, role, scope, created_at, disabled
+                 FROM users WHERE name = $1",
+                &[&name],
+            )?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+        })
+    }
+
+    fn users(&self) -> Result<Vec<super::User>> {
+        self.call(|c| {
+            collect(
+                &c.query(
+                    "SELECT name, password_hash, role, scope, created_at, disabled
+                     FROM users ORDER BY name",
+                    &[],
+                )?,
+                user_from_row,
+            )
+        })
+    }
+
+    fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool> {
+        let (name, actor) = (name.to_owned(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute("UPDATE users SET disabled = TRUE WHERE name = $1", &[&name])?;
+            if n > 0 {
+                tx.execute(r#"DELETE FROM sessions WHERE "user" = $1"#, &[&name])?;
+                let d = serde_json::json!({"name": name});
+                insert_audit(&mut tx, now, &actor, "user.disable", &d)?;
+            }
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn session_add(&self, s: &super::SessionRecord) -> Result<()> {
+        let s = s.clone();
+        self.call(move |c| {
+            c.execute(
+                r#"INSERT INTO sessions (id_hash, "user", csrf, expires_at)
+                   VALUES ($1, $2, $3, $4)"#,
+                &[&s.id_hash, &s.user, &s.csrf, &s.expires_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, id_hash: &str, now: i64) -> Result<Option<super::SessionRecord>> {
+        let id_hash = id_hash.to_owned();
+        self.call(move |c| {
+            let Some(r) = c.query_opt(
+                r#"SELECT id_hash, "user", csrf, expires_at FROM sessions
+                   WHERE id_hash = $1 AND expires_at > $2"#,
+                &[&id_hash, &now],
+            )?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(super::SessionRecord {
+                id_hash: r.try_get(0)?,
+                user: r.try_get(1)?,
+                csrf: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+            }))
+        })
+    }
+
+    fn session_delete(&self, id_hash: &str, now: i64) -> Result<bool> {
+        let id_hash = id_hash.to_owned();
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let n = tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash])?;
+            tx.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn api_token_add(&self, t: &super::ApiTokenRecord, actor: &str, now: i64) -> Result<()> {
+        let (t, actor) = (t.clone(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            if tx
+                .query_opt("SELECT name FROM users WHERE name = $1", &[&t.user])?
+                .is_none()
+            {
+                return Err(StoreError::NotFound(format!("user {:?}", t.user)));
+            }
+            tx.execute(
+                r#"INSERT INTO api_tokens (id, secret_hash, "user", created_at, revoked)
+                   VALUES ($1, $2, $3, $4, $5)"#,
+                &[&t.id, &t.secret_hash, &t.user, &t.created_at, &t.revoked],
+            )?;
+            let d = serde_json::json!({"id": t.id, "user": t.user});
+            insert_audit(&mut tx, now, &actor, "api_token.create", &d)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn api_token(&self, secret_hash: &str) -> Result<Option<super::ApiTokenRecord>> {
+        let secret_hash = secret_hash.to_owned();
+        self.call(move |c| {
+            let Some(r) = c.query_opt(
+                r#"SELECT id, secret_hash, "user", created_at, revoked FROM api_tokens
+                   WHERE secret_hash = $1"#,
+                &[&secret_hash],
+            )?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(super::ApiTokenRecord {
+                id: r.try_get(0)?,
+                secret_hash: r.try_get(1)?,
+                user: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+                revoked: r.try_get(4)?,
+            }))
+        })
+    }
+}
+
+fn user_from_row(r: &Row) -> Result<super::User> {
+    let role: String = r.try_get("role")?;
+    super::decode_user(
+        r.try_get("name")?,
+        r.try_get("password_hash")?,
+        &role,
+        r.try_get("scope")?,
+        r.try_get("created_at")?,
+        r.try_get("disabled")?,
+    )
 }
 
 #[cfg(test)]

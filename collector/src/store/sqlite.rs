@@ -151,6 +151,30 @@ CREATE TABLE known_listeners (
     PRIMARY KEY (agent_id, key)
 );
 "#,
+    r#"
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer')),
+    scope TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users(name),
+    csrf TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    user TEXT NOT NULL REFERENCES users(name),
+    created_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -1206,6 +1230,171 @@ impl Store for SqliteStore {
         tx.commit()?;
         Ok(n > 0)
     }
+
+    fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "INSERT INTO users (name, password_hash, role, scope, created_at, disabled)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING",
+            params![
+                u.name,
+                u.password_hash,
+                u.role.as_str(),
+                u.scope,
+                u.created_at,
+                u.disabled as i64
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Conflict(format!("user {:?}", u.name)));
+        }
+        audit_row(
+            &tx,
+            now,
+            actor,
+            "user.add",
+            &serde_json::json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn user(&self, name: &str) -> Result<Option<super::User>> {
+        let conn = self.lock();
+        conn.query_row(
+            &format!("SELECT {USER_COLS} FROM users WHERE name = ?1"),
+            [name],
+            user_from_row,
+        )
+        .optional()?
+        .transpose()
+    }
+
+    fn users(&self) -> Result<Vec<super::User>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))?;
+        let rows = st.query_map([], user_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .collect()
+    }
+
+    fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name])?;
+        if n > 0 {
+            tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
+            audit_row(
+                &tx,
+                now,
+                actor,
+                "user.disable",
+                &serde_json::json!({"name": name}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn session_add(&self, s: &super::SessionRecord) -> Result<()> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO sessions (id_hash, user, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![s.id_hash, s.user, s.csrf, s.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn session(&self, id_hash: &str, now: i64) -> Result<Option<super::SessionRecord>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT id_hash, user, csrf, expires_at FROM sessions
+                 WHERE id_hash = ?1 AND expires_at > ?2",
+                params![id_hash, now],
+                |r| {
+                    Ok(super::SessionRecord {
+                        id_hash: r.get(0)?,
+                        user: r.get(1)?,
+                        csrf: r.get(2)?,
+                        expires_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn session_delete(&self, id_hash: &str, now: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn api_token_add(&self, t: &super::ApiTokenRecord, actor: &str, now: i64) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let known: Option<String> = tx
+            .query_row("SELECT name FROM users WHERE name = ?1", [&t.user], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if known.is_none() {
+            return Err(StoreError::NotFound(format!("user {:?}", t.user)));
+        }
+        tx.execute(
+            "INSERT INTO api_tokens (id, secret_hash, user, created_at, revoked)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![t.id, t.secret_hash, t.user, t.created_at, t.revoked as i64],
+        )?;
+        audit_row(
+            &tx,
+            now,
+            actor,
+            "api_token.create",
+            &serde_json::json!({"id": t.id, "user": t.user}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn api_token(&self, secret_hash: &str) -> Result<Option<super::ApiTokenRecord>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT id, secret_hash, user, created_at, revoked FROM api_tokens
+                 WHERE secret_hash = ?1",
+                [secret_hash],
+                |r| {
+                    Ok(super::ApiTokenRecord {
+                        id: r.get(0)?,
+                        secret_hash: r.get(1)?,
+                        user: r.get(2)?,
+                        created_at: r.get(3)?,
+                        revoked: r.get::<_, i64>(4)? != 0,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+const USER_COLS: &str = "name, password_hash, role, scope, created_at, disabled";
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<super::User>> {
+    let role: String = r.get(2)?;
+    Ok(super::decode_user(
+        r.get(0)?,
+        r.get(1)?,
+        &role,
+        r.get(3)?,
+        r.get(4)?,
+        r.get::<_, i64>(5)? != 0,
+    ))
 }
 
 #[cfg(test)]

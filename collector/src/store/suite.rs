@@ -65,6 +65,114 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     dissolving_a_district_moves_communes_with_their_history(&*make());
     moves_and_renames_are_checked(&*make());
     listeners_are_learned_once(&*make());
+    users_sessions_and_api_tokens(&*make());
+}
+
+fn user(name: &str, role: UserRole, scope: &str) -> User {
+    User {
+        name: name.into(),
+        password_hash: format!("$argon2id$stand-in-for-{name}"),
+        role,
+        scope: scope.into(),
+        created_at: 5,
+        disabled: false,
+    }
+}
+
+fn users_sessions_and_api_tokens(s: &dyn Store) {
+    s.user_add(&user("viet", UserRole::Viewer, "p/a"), "cli", 10)
+        .expect("add");
+    s.user_add(&user("an", UserRole::Admin, ""), "cli", 11)
+        .expect("add");
+    assert!(matches!(
+        s.user_add(&user("an", UserRole::Viewer, "p"), "cli", 12),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.user("an").expect("get"),
+        Some(user("an", UserRole::Admin, ""))
+    );
+    assert_eq!(s.user("nobody").expect("get"), None);
+    let names: Vec<_> = s
+        .users()
+        .expect("list")
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["an", "viet"]);
+
+    let sess = SessionRecord {
+        id_hash: "h1".into(),
+        user: "viet".into(),
+        csrf: "c1".into(),
+        expires_at: 100,
+    };
+    s.session_add(&sess).expect("session");
+    s.session_add(&SessionRecord {
+        id_hash: "old".into(),
+        expires_at: 20,
+        ..sess.clone()
+    })
+    .expect("session");
+    assert_eq!(s.session("h1", 99).expect("get"), Some(sess.clone()));
+    assert_eq!(s.session("h1", 100).expect("get"), None, "expired");
+    assert_eq!(s.session("nope", 0).expect("get"), None);
+    assert!(s.session_delete("h1", 50).expect("delete"));
+    assert!(!s.session_delete("h1", 50).expect("delete twice"));
+    assert_eq!(
+        s.session("old", 0).expect("get"),
+        None,
+        "expired ones are swept"
+    );
+
+    s.session_add(&sess).expect("session again");
+    assert!(s.user_disable("viet", "admin-an", 30).expect("disable"));
+    assert!(!s.user_disable("nobody", "admin-an", 30).expect("disable"));
+    assert!(s.user("viet").expect("get").is_some_and(|u| u.disabled));
+    assert_eq!(
+        s.session("h1", 0).expect("get"),
+        None,
+        "disabling ends sessions"
+    );
+
+    let tok = ApiTokenRecord {
+        id: "t1".into(),
+        secret_hash: "sh1".into(),
+        user: "an".into(),
+        created_at: 40,
+        revoked: false,
+    };
+    s.api_token_add(&tok, "cli", 40).expect("token");
+    assert_eq!(s.api_token("sh1").expect("get"), Some(tok.clone()));
+    assert_eq!(s.api_token("t1").expect("looked up by hash only"), None);
+    assert!(matches!(
+        s.api_token_add(
+            &ApiTokenRecord {
+                id: "t2".into(),
+                secret_hash: "sh2".into(),
+                user: "ghost".into(),
+                ..tok
+            },
+            "cli",
+            41
+        ),
+        Err(StoreError::NotFound(_))
+    ));
+    let log: Vec<_> = s
+        .audit_log()
+        .expect("audit")
+        .into_iter()
+        .map(|(_, actor, action, _)| format!("{actor} {action}"))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "cli user.add",
+            "cli user.add",
+            "admin-an user.disable",
+            "cli api_token.create"
+        ]
+    );
 }
 
 fn listeners_are_learned_once(s: &dyn Store) {

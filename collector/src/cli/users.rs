@@ -1,0 +1,282 @@
+//! `user add|list|disable` and `api-token create`: the console's local users (DESIGN §10).
+//!
+//! Passwords never appear on the command line (where `ps` and shell history would keep them):
+//! they are read from standard input with `--password-stdin`, or prompted for without echo.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use anyhow::{Context as _, anyhow};
+use serde_json::json;
+
+use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
+use crate::auth;
+use crate::store::{StoreError, User, UserRole};
+
+/// Where `user add` reads the password from.
+pub(super) fn password_source(password_stdin: bool) -> impl FnOnce() -> Result<String, Failure> {
+    move || {
+        if password_stdin {
+            read_password_line()
+        } else {
+            prompt_password()
+        }
+    }
+}
+
+/// `user add --name N --role R [--scope PATH]`, reading the password from `password` once the
+/// other arguments are checked.
+pub(super) fn user_add(
+    dir: &DirArgs,
+    name: &str,
+    role: &str,
+    scope: Option<&str>,
+    password: impl FnOnce() -> Result<String, Failure>,
+) -> Result<(), Failure> {
+    if !auth::valid_user_name(name) {
+        return Err(Failure::usage(anyhow!(
+            "--name {name:?}: expected 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+        )));
+    }
+    // clap's value parser only lets the three names through.
+    let role = UserRole::parse(role).ok_or_else(|| Failure::usage(anyhow!("--role {role:?}")))?;
+    let scope = scope.unwrap_or_default();
+    if !scope.is_empty() {
+        validate_agency_id(scope)?;
+    }
+    let store = open_store(&load(dir)?)?;
+    if !scope.is_empty() && store.agency(scope)?.is_none() {
+        return Err(Failure::usage(anyhow!(
+            "--scope {scope:?}: no such agency (see `agency list`)"
+        )));
+    }
+    let password = password()?;
+    auth::check_new_password(&password).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let user = User {
+        name: name.to_owned(),
+        password_hash: auth::hash_password(&password)?,
+        role,
+        scope: scope.to_owned(),
+        created_at: now_s(),
+        disabled: false,
+    };
+    match store.user_add(&user, "cli", now_s()) {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(Failure::usage(anyhow!("user {name:?} exists already")));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let scope_text = if scope.is_empty() {
+        "the whole organisation"
+    } else {
+        scope
+    };
+    println!("added {} {name}, scope {scope_text}", role.as_str());
+    Ok(())
+}
+
+/// `user list [--json]`; password hashes are never shown.
+pub(super) fn user_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    let users = store.users()?;
+    if json {
+        let rows: Vec<_> = users
+            .iter()
+            .map(|u| {
+                json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope,
+                       "created_at": u.created_at, "disabled": u.disabled})
+            })
+            .collect();
+        println!("{}", json!({ "users": rows }));
+    } else {
+        for u in &users {
+            println!(
+                "{:<24} {:<8} {:<30} {}{}",
+                u.name,
+                u.role.as_str(),
+                if u.scope.is_empty() {
+                    "(all)"
+                } else {
+                    &u.scope
+                },
+                fmt_time(u.created_at),
+                if u.disabled { "  disabled" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `user disable --name N`.
+pub(super) fn user_disable(dir: &DirArgs, name: &str) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    if !store.user_disable(name, "cli", now_s())? {
+        return Err(Failure::usage(anyhow!(
+            "no user {name:?} (see `user list`)"
+        )));
+    }
+    println!("disabled {name}; their sessions are ended and their API tokens stop working");
+    Ok(())
+}
+
+/// `api-token create --user N`: prints the token once on stdout.
+pub(super) fn api_token_create(dir: &DirArgs, user: &str) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    match store.user(user)? {
+        None => {
+            return Err(Failure::usage(anyhow!(
+                "no user {user:?} (see `user list`)"
+            )));
+        }
+        Some(u) if u.disabled => {
+            return Err(Failure::usage(anyhow!("user {user:?} is disabled")));
+        }
+        Some(_) => {}
+    }
+    let (text, rec) = auth::create_api_token(&*store, user, "cli", now_s())?;
+    eprintln!(
+        "API token {} for {user}: send it as `Authorization: Bearer <token>`; it is shown only once",
+        rec.id
+    );
+    println!("{text}");
+    Ok(())
+}
+
+fn read_password_line() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn prompt_password() -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Failure::usage(anyhow!(
+            "no terminal to ask for the password on; pipe it in with --password-stdin"
+        )));
+    }
+    let first = prompt_once("Password: ")?;
+    let again = prompt_once("Repeat password: ")?;
+    if first != again {
+        return Err(Failure::usage(anyhow!("the passwords differ")));
+    }
+    Ok(first)
+}
+
+/// Reads one line from the terminal with echo off, restoring the terminal afterwards.
+fn prompt_once(prompt: &str) -> Result<String, Failure> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).context("reading the terminal mode")?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning echo off")?;
+    let line = read_password_line();
+    let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
+    eprintln!();
+    restored.context("restoring the terminal mode")?;
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{InitArgs, init};
+
+    fn data_dir() -> (tempfile::TempDir, DirArgs) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("c");
+        init(&InitArgs {
+            data_dir: dir.clone(),
+            quic: "127.0.0.1:0".parse().expect("addr"),
+            http: "127.0.0.1:0".parse().expect("addr"),
+            names: vec![],
+            advertise: vec!["collector.test:4433".into()],
+            org: "Test".into(),
+        })
+        .expect("init");
+        (
+            tmp,
+            DirArgs {
+                data_dir: Some(dir),
+                config: None,
+            },
+        )
+    }
+
+    fn pw(p: &'static str) -> impl FnOnce() -> Result<String, Failure> {
+        move || Ok(p.to_owned())
+    }
+
+    #[test]
+    fn users_are_added_checked_disabled_and_get_api_tokens() {
+        let (_tmp, dir) = data_dir();
+        let store = open_store(&load(&dir).expect("config")).expect("store");
+        store
+            .agency_add(&crate::store::Agency {
+                id: "p".into(),
+                name: "P".into(),
+                level: 1,
+            })
+            .expect("agency");
+        user_add(&dir, "an", "analyst", Some("p"), pw("a long password")).expect("add");
+        let u = store.user("an").expect("get").expect("stored");
+        assert_eq!((u.role, u.scope.as_str()), (UserRole::Analyst, "p"));
+        assert!(u.password_hash.starts_with("$argon2id$"));
+        assert!(auth::verify_password("a long password", &u.password_hash));
+
+        let refused = |r: Result<(), Failure>| r.expect_err("refused").code;
+        assert_eq!(
+            refused(user_add(&dir, "an", "viewer", None, pw("a long password"))),
+            2
+        );
+        assert_eq!(
+            refused(user_add(&dir, "bo", "viewer", None, pw("short"))),
+            2
+        );
+        assert_eq!(
+            refused(user_add(&dir, "Bo", "viewer", None, pw("a long password"))),
+            2
+        );
+        assert_eq!(
+            refused(user_add(
+                &dir,
+                "bo",
+                "viewer",
+                Some("p/none"),
+                pw("a long password")
+            )),
+            2
+        );
+        let never = || -> Result<String, Failure> { panic!("asked for a password for a bad name") };
+        assert_eq!(refused(user_add(&dir, "-x", "viewer", None, never)), 2);
+        assert_eq!(store.users().expect("list").len(), 1);
+
+        api_token_create(&dir, "an").expect("token");
+        assert_eq!(refused(api_token_create(&dir, "ghost")), 2);
+        user_disable(&dir, "an").expect("disable");
+        assert!(store.user("an").expect("get").is_some_and(|u| u.disabled));
+        assert_eq!(refused(api_token_create(&dir, "an")), 2);
+        assert_eq!(refused(user_disable(&dir, "ghost")), 2);
+        let actions: Vec<_> = store
+            .audit_log()
+            .expect("audit")
+            .into_iter()
+            .map(|(_, actor, action, _)| format!("{actor} {action}"))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "cli collector.init",
+                "cli user.add",
+                "cli api_token.create",
+                "cli user.disable"
+            ]
+        );
+    }
+}

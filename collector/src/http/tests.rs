@@ -1,0 +1,667 @@
+//! `oneshot` tests of every route: success, authentication, CSRF, roles and agency scopes.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::store::AlertState as AlertStateT;
+use crate::store::{Agency, NewAgent, NewAlert, SqliteStore, User, UserRole};
+
+const PW: &str = "a-good-long-password";
+
+struct Fixture {
+    app: Router,
+    store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn agent(id: &str, agency: &str, hostname: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        agency: agency.into(),
+        machine_id: format!("m-{id}"),
+        hostname: hostname.into(),
+        os: "Debian".into(),
+        cert_serial: format!("s-{id}"),
+        cert_not_after: 0,
+        agent_version: "0.1.0".into(),
+        token_id: "t".into(),
+    }
+}
+
+/// Agencies `p`, `p/a`, `p/b`; host `a1` in `p/a`, `b1` in `p/b`, one open alert on each (ids 1
+/// and 2); users `root` (admin of everything), `adm-a` (admin of `p/a`), `ana` (analyst of
+/// `p/a`), `vie` (viewer of `p/a`) and `off` (disabled admin).
+fn fixture() -> Fixture {
+    let s = SqliteStore::open_in_memory().expect("store");
+    for (id, level) in [("p", 1), ("p/a", 2), ("p/b", 2)] {
+        s.agency_add(&Agency {
+            id: id.into(),
+            name: id.to_uppercase(),
+            level,
+        })
+        .expect("agency");
+    }
+    s.agent_enroll(&agent("a1", "p/a", "<script>pc</script>"), 0)
+        .expect("enroll");
+    s.agent_enroll(&agent("b1", "p/b", "pc-b"), 0)
+        .expect("enroll");
+    for host in ["a1", "b1"] {
+        s.alert_raise(
+            &NewAlert {
+                key: format!("k-{host}"),
+                kind: "ioc_hit".into(),
+                severity: vigil_proto::Severity::High,
+                agent_id: host.into(),
+                title: format!("hit on {host}"),
+            },
+            1,
+        )
+        .expect("alert");
+    }
+    let hash =
+        crate::auth::hash_password_with(PW, argon2::Params::new(64, 1, 1, None).expect("params"))
+            .expect("hash");
+    for (name, role, scope, disabled) in [
+        ("root", UserRole::Admin, "", false),
+        ("adm-a", UserRole::Admin, "p/a", false),
+        ("ana", UserRole::Analyst, "p/a", false),
+        ("vie", UserRole::Viewer, "p/a", false),
+        ("off", UserRole::Admin, "", true),
+    ] {
+        s.user_add(
+            &User {
+                name: name.into(),
+                password_hash: hash.clone(),
+                role,
+                scope: scope.into(),
+                created_at: 1,
+                disabled,
+            },
+            "test",
+            1,
+        )
+        .expect("user");
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(dir.path().join("pki")).expect("pki dir");
+    let ca = crate::pki::init(
+        &crate::pki::PkiPaths::new(dir.path()),
+        "Test",
+        &crate::pki::ServerNames::default(),
+    )
+    .expect("ca");
+    let store = Arc::new(s);
+    let app = app(AppState {
+        store: store.clone(),
+        name: "Test".into(),
+        scoring: Arc::default(),
+        enroll: Some(Arc::new(EnrollSettings {
+            ca,
+            advertise: vec!["collector.test:4433".into()],
+        })),
+    });
+    Fixture {
+        app,
+        store,
+        _dir: dir,
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    /// Session cookie, with the CSRF header when given.
+    Cookie(&'a str, Option<&'a str>),
+    Bearer(&'a str),
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    auth: Auth<'_>,
+    body: Option<Value>,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let mut b = Request::builder().method(method).uri(uri);
+    match auth {
+        Auth::None => {}
+        Auth::Cookie(c, csrf) => {
+            b = b.header(header::COOKIE, format!("theme=dark; vigil_session={c}"));
+            if let Some(t) = csrf {
+                b = b.header("X-CSRF-Token", t);
+            }
+        }
+        Auth::Bearer(t) => b = b.header(header::AUTHORIZATION, format!("Bearer {t}")),
+    }
+    let req = match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string())),
+        None => b.body(Body::empty()),
+    }
+    .expect("request");
+    let r = app.clone().oneshot(req).await.expect("response");
+    let (status, headers) = (r.status(), r.headers().clone());
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 22)
+        .await
+        .expect("body");
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+    };
+    (status, v, headers)
+}
+
+/// Logs in and returns (cookie value, CSRF token).
+async fn login(app: &Router, name: &str) -> (String, String) {
+    let (st, v, h) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        Auth::None,
+        Some(json!({"name": name, "password": PW})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let cookie = h
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .expect("set-cookie");
+    let value = cookie
+        .strip_prefix("vigil_session=")
+        .and_then(|c| c.split(';').next())
+        .expect("cookie value");
+    let csrf = v["csrf"].as_str().expect("csrf");
+    (value.to_owned(), csrf.to_owned())
+}
+
+fn ids(v: &Value, list: &str, field: &str) -> Vec<String> {
+    v[list]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|x| x[field].to_string().trim_matches('"').to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_cookie_and_me_answers() {
+    let f = fixture();
+    let (st, v, h) = call(
+        &f.app,
+        "POST",
+        "/api/v1/login",
+        Auth::None,
+        Some(json!({"name": "ana", "password": PW})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let cookie = h
+        .get(header::SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .expect("cookie");
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert_eq!(v["role"], "analyst");
+    assert_eq!(v["scope"], "p/a");
+    let secret = cookie
+        .strip_prefix("vigil_session=")
+        .and_then(|c| c.split(';').next())
+        .expect("value");
+    let stored = f
+        .store
+        .session(&crate::auth::secret_hash(secret), 2)
+        .expect("lookup");
+    assert!(stored.is_some(), "only the hash of the cookie is stored");
+    assert_eq!(f.store.session(secret, 2).expect("lookup"), None);
+
+    let (st, me, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/me",
+        Auth::Cookie(secret, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(me["name"], "ana");
+    assert_eq!(me["csrf"], v["csrf"]);
+    let log = f.store.audit_log().expect("audit");
+    assert!(
+        log.iter()
+            .any(|(_, a, act, _)| a == "ana" && act == "session.login")
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
+    let f = fixture();
+    let mut answers = Vec::new();
+    for (name, pw) in [("ana", "wrong password!"), ("ghost", PW), ("off", PW)] {
+        let (st, v, h) = call(
+            &f.app,
+            "POST",
+            "/api/v1/login",
+            Auth::None,
+            Some(json!({"name": name, "password": pw})),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{name}");
+        assert!(h.get(header::SET_COOKIE).is_none());
+        answers.push(v);
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[1], answers[2]);
+    assert_eq!(answers[0]["error"], "invalid name or password");
+    // Malformed and oversized bodies are refused with JSON errors.
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/login",
+        Auth::None,
+        Some(json!({"name": 1})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(v["error"].is_string(), "{v}");
+    let big = json!({"name": "ana", "password": "x".repeat(64 * 1024)});
+    let (st, _, _) = call(&f.app, "POST", "/api/v1/login", Auth::None, Some(big)).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// Every route that needs authentication (all but login and the OpenAPI document).
+const PROTECTED: [(&str, &str); 9] = [
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/hosts"),
+    ("GET", "/api/v1/agencies"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/logout"),
+    ("POST", "/api/v1/alerts/{id}/ack"),
+    ("POST", "/api/v1/alerts/{id}/resolve"),
+    ("POST", "/api/v1/alerts/{id}/assign"),
+    ("POST", "/api/v1/tokens"),
+];
+
+#[tokio::test]
+async fn every_route_refuses_requests_without_valid_authentication() {
+    let f = fixture();
+    let bogus = crate::auth::new_secret();
+    for (m, route) in PROTECTED {
+        let uri = route.replace("{id}", "1");
+        for auth in [
+            Auth::None,
+            Auth::Bearer(&bogus),
+            Auth::Cookie(&bogus, Some("x")),
+        ] {
+            let (st, v, _) = call(&f.app, m, &uri, auth, Some(json!({}))).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED, "{m} {uri}: {v}");
+            assert_eq!(v["error"], "authentication required");
+        }
+    }
+    let (st, v, _) = call(&f.app, "GET", "/api/v1/nothing", Auth::None, None).await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not found"))
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_routes() {
+    let f = fixture();
+    let (st, doc, _) = call(&f.app, "GET", "/api/v1/openapi.json", Auth::None, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    let mut documented: Vec<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .expect("operations")
+                .keys()
+                .map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    documented.sort();
+    let mut expected: Vec<String> = PROTECTED
+        .iter()
+        .map(|(m, p)| format!("{m} {p}"))
+        .chain(["POST /api/v1/login".to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected);
+    // Each documented operation exists in the router (an empty login body is a 4xx, not 404).
+    for op in &documented {
+        let (m, path) = op.split_once(' ').expect("op");
+        let (st, _, _) = call(&f.app, m, &path.replace("{id}", "1"), Auth::None, None).await;
+        assert!(
+            st != StatusCode::NOT_FOUND && st != StatusCode::METHOD_NOT_ALLOWED,
+            "{op}: {st}"
+        );
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "vigil_session");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert!(
+        doc["components"]["schemas"]["ResolveRequest"]["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("reason")))
+    );
+}
+
+#[tokio::test]
+async fn cookie_writes_need_the_csrf_header_and_bearer_tokens_do_not() {
+    let f = fixture();
+    let (cookie, csrf) = login(&f.app, "ana").await;
+    let ack = "/api/v1/alerts/1/ack";
+    for sent in [None, Some("wrong"), Some("")] {
+        let (st, v, _) = call(&f.app, "POST", ack, Auth::Cookie(&cookie, sent), None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{sent:?}: {v}");
+    }
+    assert_eq!(
+        f.store
+            .alerts(Some(AlertStateT::Open))
+            .expect("alerts")
+            .len(),
+        2
+    );
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        ack,
+        Auth::Cookie(&cookie, Some(&csrf)),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["alert"]["state"], "acknowledged");
+
+    let (token, _) = crate::auth::create_api_token(&*f.store, "ana", "test", 1).expect("api token");
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/alerts/1/assign",
+        Auth::Bearer(&token),
+        Some(json!({"assignee": "ana"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["alert"]["assignee"], "ana");
+    // A disabled user's token stops working.
+    f.store.user_disable("ana", "test", 2).expect("disable");
+    let (st, _, _) = call(&f.app, "GET", "/api/v1/me", Auth::Bearer(&token), None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, _, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/me",
+        Auth::Cookie(&cookie, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "disabling ended the session");
+}
+
+#[tokio::test]
+async fn listings_are_limited_to_the_scope() {
+    let f = fixture();
+    let (cookie, _) = login(&f.app, "vie").await;
+    let me = Auth::Cookie(&cookie, None);
+    let (st, v, _) = call(&f.app, "GET", "/api/v1/hosts", me, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ids(&v, "hosts", "id"), ["a1"]);
+    let (_, v, _) = call(&f.app, "GET", "/api/v1/alerts", me, None).await;
+    assert_eq!(ids(&v, "alerts", "agent_id"), ["a1"]);
+    let (_, v, _) = call(&f.app, "GET", "/api/v1/alerts?state=resolved", me, None).await;
+    assert_eq!(v["alerts"], json!([]));
+    let (st, _, _) = call(&f.app, "GET", "/api/v1/alerts?state=bogus", me, None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, v, _) = call(&f.app, "GET", "/api/v1/agencies", me, None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ids(&v, "agencies", "id"), ["p/a"]);
+
+    let (cookie, _) = login(&f.app, "root").await;
+    let root = Auth::Cookie(&cookie, None);
+    let (_, v, _) = call(&f.app, "GET", "/api/v1/hosts", root, None).await;
+    let mut hosts = ids(&v, "hosts", "id");
+    hosts.sort();
+    assert_eq!(hosts, ["a1", "b1"]);
+    let (_, v, _) = call(&f.app, "GET", "/api/v1/agencies", root, None).await;
+    assert_eq!(ids(&v, "agencies", "id"), ["p", "p/a", "p/b"]);
+    let (_, v, _) = call(&f.app, "GET", "/api/v1/alerts", root, None).await;
+    assert_eq!(v["alerts"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn roles_and_scopes_limit_what_can_be_changed() {
+    let f = fixture();
+    // A viewer cannot act on an alert of their own scope.
+    let (cookie, csrf) = login(&f.app, "vie").await;
+    let vie = Auth::Cookie(&cookie, Some(&csrf));
+    let (st, _, _) = call(&f.app, "POST", "/api/v1/alerts/1/ack", vie, None).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // An analyst of p/a cannot see or change the alert of p/b (id 2), nor a missing one.
+    let (cookie, csrf) = login(&f.app, "ana").await;
+    let ana = Auth::Cookie(&cookie, Some(&csrf));
+    for uri in [
+        "/api/v1/alerts/2/ack",
+        "/api/v1/alerts/99/ack",
+        "/api/v1/alerts/x/ack",
+    ] {
+        let (st, v, _) = call(&f.app, "POST", uri, ana, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{uri}: {v}");
+    }
+    let body = json!({"reason": "cleaned"});
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/alerts/2/resolve",
+        ana,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/alerts/2/assign",
+        ana,
+        Some(json!({"assignee": "ana"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(
+        f.store
+            .alerts(None)
+            .expect("alerts")
+            .iter()
+            .all(|a| a.id != 2 || (a.state == AlertStateT::Open && a.assignee.is_none())),
+        "the alert of p/b is untouched"
+    );
+    // Analysts create no enrollment tokens.
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/tokens",
+        ana,
+        Some(json!({"agency": "p/a"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // An admin of p/a creates them for p/a only.
+    let (cookie, csrf) = login(&f.app, "adm-a").await;
+    let adm = Auth::Cookie(&cookie, Some(&csrf));
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/tokens",
+        adm,
+        Some(json!({"agency": "p/b"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(f.store.tokens().expect("tokens").is_empty());
+}
+
+#[tokio::test]
+async fn resolve_needs_a_reason_and_is_audited_under_the_user() {
+    let f = fixture();
+    let (cookie, csrf) = login(&f.app, "ana").await;
+    let ana = Auth::Cookie(&cookie, Some(&csrf));
+    let uri = "/api/v1/alerts/1/resolve";
+    let (st, v, _) = call(&f.app, "POST", uri, ana, Some(json!({"reason": "  "}))).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, _, _) = call(&f.app, "POST", uri, ana, Some(json!({}))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        uri,
+        ana,
+        Some(json!({"reason": "reimaged"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["alert"]["state"], "resolved");
+    assert_eq!(v["alert"]["reason"], "reimaged");
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/alerts/1/assign",
+        ana,
+        Some(json!({"assignee": "Not A Name"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let log = f.store.audit_log().expect("audit");
+    let (_, actor, _, detail) = log
+        .iter()
+        .find(|(_, _, action, _)| action == "alert.state")
+        .expect("audited");
+    assert_eq!(actor, "ana");
+    assert_eq!(detail["reason"], "reimaged");
+}
+
+#[tokio::test]
+async fn admins_create_enrollment_tokens_in_their_scope() {
+    let f = fixture();
+    let (token, _) =
+        crate::auth::create_api_token(&*f.store, "adm-a", "test", 1).expect("api token");
+    let me = Auth::Bearer(&token);
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/tokens",
+        me,
+        Some(json!({"agency": "p/a", "ttl": "2h", "uses": 3})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let text = v["token"].as_str().expect("token");
+    assert!(text.starts_with("vigil1."), "{text}");
+    let stored = f.store.tokens().expect("tokens");
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].agency.as_str(), stored[0].max_uses), ("p/a", 3));
+    assert_eq!(v["id"], stored[0].id);
+    let log = f.store.audit_log().expect("audit");
+    assert!(
+        log.iter()
+            .any(|(_, a, act, _)| a == "adm-a" && act == "token.create")
+    );
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/tokens",
+        me,
+        Some(json!({"agency": "p/a", "ttl": "soon"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/tokens",
+        me,
+        Some(json!({"agency": "p/a/none"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_needs_csrf() {
+    let f = fixture();
+    let (cookie, csrf) = login(&f.app, "ana").await;
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/logout",
+        Auth::Cookie(&cookie, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, _, h) = call(
+        &f.app,
+        "POST",
+        "/api/v1/logout",
+        Auth::Cookie(&cookie, Some(&csrf)),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let cleared = h
+        .get(header::SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .expect("cookie");
+    assert!(cleared.starts_with("vigil_session=;") && cleared.contains("Max-Age=0"));
+    let (st, _, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/me",
+        Auth::Cookie(&cookie, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn hosts_api_and_page() {
+    let f = fixture();
+    let (cookie, _) = login(&f.app, "root").await;
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/hosts",
+        Auth::Cookie(&cookie, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["hosts"][0]["id"], "a1");
+    let r = f
+        .app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).expect("req"))
+        .await
+        .expect("resp");
+    let b = axum::body::to_bytes(r.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let html = String::from_utf8_lossy(&b);
+    assert!(html.contains("&lt;script&gt;pc"), "host names are escaped");
+    assert!(!html.contains("<script>pc"));
+}
