@@ -17,18 +17,9 @@ use vigil_collector::store::{
     Agency, Asset, NewAgent, NewAlert, PostgresStore, SqliteStore, Store,
 };
 use vigil_proto::{CheckResult, Envelope, Finding, Severity, Status};
+use vigil_rules::pack::GROUPS;
 use vigil_rules::score::Scoring;
 
-const GROUPS: [&str; 8] = [
-    "malware",
-    "patching",
-    "accounts",
-    "hardening",
-    "logging",
-    "removable-media",
-    "backup",
-    "integrity",
-];
 const NOW: i64 = 1_800_000_000_000;
 const TARGET_S: f64 = 2.0;
 

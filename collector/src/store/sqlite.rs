@@ -367,6 +367,29 @@ fn score_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScorePoint> {
 const SCORE_COLS: &str =
     "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
 
+impl SqliteStore {
+    /// Runs one UPDATE and, if it changed a row, records `action` in the audit log, in one
+    /// transaction. Returns whether a row changed.
+    fn update_audited(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        now: i64,
+    ) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let n = tx.execute(sql, params)?;
+        if n > 0 {
+            audit_row(&tx, now, actor, action, detail)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+}
+
 impl Store for SqliteStore {
     fn agency_add(&self, a: &Agency) -> Result<()> {
         let conn = self.lock();
@@ -424,23 +447,14 @@ impl Store for SqliteStore {
     }
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
+        self.update_audited(
             "UPDATE agencies SET name = ?2 WHERE id = ?1",
-            params![id, name],
-        )?;
-        if n > 0 {
-            audit_row(
-                &tx,
-                now,
-                actor,
-                "agency.rename",
-                &serde_json::json!({"id": id, "name": name}),
-            )?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
+            &[&id, &name],
+            actor,
+            "agency.rename",
+            &serde_json::json!({"id": id, "name": name}),
+            now,
+        )
     }
 
     fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
@@ -507,23 +521,14 @@ impl Store for SqliteStore {
         actor: &str,
         now: i64,
     ) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
+        self.update_audited(
             "UPDATE agents SET role = COALESCE(?2, role), level = COALESCE(?3, level) WHERE id = ?1",
-            params![id, role, level],
-        )?;
-        if n > 0 {
-            audit_row(
-                &tx,
-                now,
-                actor,
-                "host.set",
-                &serde_json::json!({"id": id, "role": role, "level": level}),
-            )?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
+            &[&id, &role, &level],
+            actor,
+            "host.set",
+            &serde_json::json!({"id": id, "role": role, "level": level}),
+            now,
+        )
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
@@ -1184,23 +1189,14 @@ impl Store for SqliteStore {
     }
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
+        self.update_audited(
             "UPDATE alerts SET assignee = ?2 WHERE id = ?1",
-            params![id, assignee],
-        )?;
-        if n > 0 {
-            audit_row(
-                &tx,
-                now,
-                actor,
-                "alert.assign",
-                &serde_json::json!({"id": id, "assignee": assignee}),
-            )?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
+            &[&id, &assignee],
+            actor,
+            "alert.assign",
+            &serde_json::json!({"id": id, "assignee": assignee}),
+            now,
+        )
     }
 
     fn alert_set_state(
@@ -1212,23 +1208,14 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         super::require_reason(state, reason)?;
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
+        self.update_audited(
             "UPDATE alerts SET state = ?2, reason = ?3 WHERE id = ?1",
-            params![id, state.as_str(), reason],
-        )?;
-        if n > 0 {
-            audit_row(
-                &tx,
-                now,
-                actor,
-                "alert.state",
-                &serde_json::json!({"id": id, "state": state.as_str(), "reason": reason}),
-            )?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
+            &[&id, &state.as_str(), &reason],
+            actor,
+            "alert.state",
+            &serde_json::json!({"id": id, "state": state.as_str(), "reason": reason}),
+            now,
+        )
     }
 
     fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
