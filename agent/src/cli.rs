@@ -241,26 +241,9 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-/// Caps glibc's malloc arenas at two before any thread starts. By default glibc gives up to eight
-/// arenas per core to threads that allocate, and the memory a burst frees in one (a FIM baseline
-/// built on scan threads, a large inventory) stays there: with a 143k-file baseline the idle agent
-/// measured 45.7 MB RSS with the default and 39.5 MB with two arenas (bench/idle.sh). The agent's
-/// threads rarely allocate at the same time, so contention does not matter. (The static musl build
-/// has its own allocator and is not affected.)
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code, reason = "mallopt has no safe wrapper")]
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt takes two integers, and is called first thing in main, before any other
-    // thread exists or allocates; a refusal (return 0) just keeps glibc's default.
-    let _ = unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 /// Parses arguments, runs the command, returns the exit code.
 pub fn main() -> ExitCode {
-    limit_malloc_arenas();
+    crate::mem::limit_malloc_arenas();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -14,6 +14,7 @@ pub mod enroll;
 pub mod fim;
 pub mod inventory;
 pub mod ioc;
+pub mod mem;
 pub mod netwatch;
 pub mod packages;
 pub mod rules_cmd;

@@ -393,6 +393,7 @@ impl Engine {
         }
         // Trees added to the configuration since the baseline was taken are now covered.
         self.base.scope = targets;
+        crate::mem::trim();
     }
 
     fn handle(&mut self, m: Msg) {
@@ -720,6 +721,7 @@ impl Engine {
                     })
                     .collect();
                 self.apply_scan(changes, &stats, &bg.targets, bg.why);
+                crate::mem::trim();
             }
             Ok(_) => {}
             Err(_) => warn!("FIM scan thread panicked."),
