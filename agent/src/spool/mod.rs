@@ -1032,14 +1032,31 @@ fn lock_dir(dir: &Path) -> Result<File, SpoolError> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let file = opts.open(&path).map_err(io_at(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(SpoolError::Locked {
-            dir: dir.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(source)) => Err(SpoolError::Io { path, source }),
+    // The lock belongs to the open file, which a process exiting (a restart) or a child forked
+    // by this process and not yet exec'd (a `command` check) can still hold for a moment: wait
+    // up to LOCK_WAIT before deciding that another agent owns this spool.
+    let mut tries = 0;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if tries < LOCK_WAIT_TRIES => {
+                tries += 1;
+                std::thread::sleep(LOCK_WAIT_STEP);
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(SpoolError::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => return Err(SpoolError::Io { path, source }),
+        }
     }
 }
+
+/// How long [`lock_dir`] waits for a lock held for a moment: `LOCK_WAIT_TRIES × LOCK_WAIT_STEP`
+/// (1 s).
+const LOCK_WAIT_TRIES: u32 = 100;
+const LOCK_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn open_segment(path: &Path) -> Result<File, SpoolError> {
     OpenOptions::new()
