@@ -15,7 +15,7 @@ mod suite;
 mod tree;
 
 pub(crate) use tree::{
-    DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move, count, leaf_of, parent_of,
+    DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
 };
 
 pub use self::postgres::PostgresStore;

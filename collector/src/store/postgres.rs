@@ -611,24 +611,11 @@ fn score_from_row(r: &Row) -> Result<ScorePoint> {
 
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
 fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
-    super::check_move(from, to)?;
-    let mut exists = |id: &str| -> Result<bool> {
+    let parent = super::check_move_ends(from, to, |id| {
         Ok(tx
             .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
             .is_some())
-    };
-    if !exists(from)? {
-        return Err(StoreError::NotFound(format!("agency {from:?}")));
-    }
-    if exists(to)? {
-        return Err(StoreError::Conflict(format!("agency {to:?}")));
-    }
-    let parent = parent_of(to);
-    if let Some(p) = parent
-        && !exists(p)?
-    {
-        return Err(StoreError::NotFound(format!("parent agency {p:?}")));
-    }
+    })?;
     let len = |s: &str| {
         i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()))
     };

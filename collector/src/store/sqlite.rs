@@ -311,25 +311,12 @@ use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScoreP
 
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
 fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
-    super::check_move(from, to)?;
-    let exists = |id: &str| -> Result<bool> {
+    let parent = super::check_move_ends(from, to, |id| {
         Ok(tx
             .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
             .optional()?
             .is_some())
-    };
-    if !exists(from)? {
-        return Err(StoreError::NotFound(format!("agency {from:?}")));
-    }
-    if exists(to)? {
-        return Err(StoreError::Conflict(format!("agency {to:?}")));
-    }
-    let parent = parent_of(to);
-    if let Some(p) = parent
-        && !exists(p)?
-    {
-        return Err(StoreError::NotFound(format!("parent agency {p:?}")));
-    }
+    })?;
     let mut out = MoveOutcome::default();
     for (sql, params, what) in super::MOVE_SUBTREE {
         // `$N` in the shared SQL; SQLite numbers `?N` by N (and `$N` by first appearance).

@@ -130,6 +130,29 @@ pub(crate) fn check_move(from: &str, to: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks both ends of a move against the database (`exists` looks an agency up): the old path
+/// exists, the new one does not, and its parent does. Returns the new parent (`None` for a root).
+pub(crate) fn check_move_ends<'a>(
+    from: &str,
+    to: &'a str,
+    mut exists: impl FnMut(&str) -> Result<bool>,
+) -> Result<Option<&'a str>> {
+    check_move(from, to)?;
+    if !exists(from)? {
+        return Err(StoreError::NotFound(format!("agency {from:?}")));
+    }
+    if exists(to)? {
+        return Err(StoreError::Conflict(format!("agency {to:?}")));
+    }
+    let parent = parent_of(to);
+    if let Some(p) = parent
+        && !exists(p)?
+    {
+        return Err(StoreError::NotFound(format!("parent agency {p:?}")));
+    }
+    Ok(parent)
+}
+
 /// Adds a statement's affected rows to the outcome.
 pub(crate) fn count(out: &mut super::MoveOutcome, what: Counts, n: u64) {
     let n = usize::try_from(n).unwrap_or(usize::MAX);
