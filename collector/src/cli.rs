@@ -1193,10 +1193,16 @@ pub async fn serve(
     if let Some(r) = ready {
         let _ = r.send((quic_addr, http_addr));
     }
+    // Pages read the scheduler's latest scores; a request computes them itself only when the
+    // scheduler has fallen two intervals behind.
+    let score_cache = Arc::new(crate::scoring::ScoreCache::new(
+        cfg.recompute_interval.saturating_mul(2),
+    ));
     let app = http::app(http::AppState {
         store: store.clone(),
         name: cfg.name.clone().into(),
         scoring: Arc::new(cfg.scoring.clone()),
+        scores: score_cache.clone(),
         enroll: Some(Arc::new(http::EnrollSettings {
             ca: Ca::load(&PkiPaths::new(&cfg.data_dir))?,
             advertise: cfg.advertise.clone(),
@@ -1209,6 +1215,7 @@ pub async fn serve(
             recompute: cfg.recompute_interval,
             alerts: cfg.alerts.clone(),
             alert_rules: cfg.alert_rules_interval,
+            cache: Some(score_cache),
         },
         shutdown.clone(),
     ));

@@ -1,4 +1,4 @@
-//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and, for now, a plain hosts page at `/`.
+//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and the web console at `/` that uses it.
 //!
 //! `app(state)` builds the router so tests call it with `oneshot` and no socket. Errors reach
 //! clients as `{"error": "..."}` with a status code; the detail of internal errors goes only to
@@ -7,16 +7,16 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::pki::Ca;
 use crate::store::Store;
-use crate::views;
 
 mod api;
+mod console;
+mod pages;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -27,6 +27,8 @@ pub struct AppState {
     pub name: Arc<str>,
     /// Scoring configuration.
     pub scoring: Arc<vigil_rules::score::Scoring>,
+    /// The latest scores (refreshed by the scheduler).
+    pub scores: Arc<crate::scoring::ScoreCache>,
     /// What creating enrollment tokens needs; `None` refuses it.
     pub enroll: Option<Arc<EnrollSettings>>,
 }
@@ -102,85 +104,13 @@ impl IntoResponse for ApiError {
 /// Builds the router.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(console::routes())
         .merge(api::routes())
+        .merge(pages::routes())
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::map_response(console::security_headers))
         .with_state(state)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn ago(now: i64, t: i64) -> String {
-    if t == 0 {
-        return "chưa / never".into();
-    }
-    let d = (now - t).max(0);
-    match d {
-        0..60 => format!("{d} s"),
-        60..3600 => format!("{} min", d / 60),
-        3600..86400 => format!("{} h", d / 3600),
-        _ => format!("{} d", d / 86400),
-    }
-}
-
-async fn index(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let (store, scoring) = (st.store.clone(), st.scoring.clone());
-    let hosts =
-        tokio::task::spawn_blocking(move || views::hosts(&*store, false, &scoring)).await??;
-    let now = crate::server::now_ms() / 1000;
-    let mut rows = String::new();
-    for h in &hosts {
-        let inv = h.inventory.as_ref();
-        let get = |k: &str| {
-            inv.and_then(|v| v.get(k))
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .unwrap_or_default()
-        };
-        let mem_gib = inv
-            .and_then(|v| v["memory_bytes"].as_u64())
-            .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
-            .unwrap_or_default();
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>\n",
-            esc(&h.hostname),
-            esc(&h.agency),
-            esc(&get("os")),
-            esc(&get("os_version")),
-            esc(&get("kernel")),
-            esc(&get("cpus")),
-            esc(&mem_gib),
-            esc(&ago(now, h.last_seen)),
-            esc(&h.id),
-        ));
-    }
-    let body = format!(
-        r#"<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Vigil — {name}</title>
-<meta http-equiv="refresh" content="10">
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f24}}table{{border-collapse:collapse;width:100%}}
-td,th{{border-bottom:1px solid #d0d7de;padding:.4rem .6rem;text-align:left}}th{{background:#f6f8fa}}code{{font-size:.8em}}</style>
-</head><body><h1>Vigil — {name}</h1>
-<p>Máy đã đăng ký / enrolled hosts: <b>{n}</b> · JSON: <a href="/api/v1/hosts">/api/v1/hosts</a></p>
-<table><thead><tr><th>Máy / Host</th><th>Đơn vị / Agency</th><th>Hệ điều hành / OS</th><th>Kernel</th><th>CPU</th><th>RAM</th><th>Lần cuối / Last seen</th><th>Agent</th></tr></thead>
-<tbody>
-{rows}</tbody></table></body></html>"#,
-        name = esc(&st.name),
-        n = hosts.len(),
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        Html(body),
-    )
-        .into_response())
 }
 
 #[cfg(test)]

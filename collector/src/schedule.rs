@@ -26,6 +26,8 @@ pub struct Schedule {
     pub alerts: AlertSettings,
     /// Periodic alert rule interval.
     pub alert_rules: Duration,
+    /// Where every recompute publishes its scores for the console.
+    pub cache: Option<Arc<scoring::ScoreCache>>,
 }
 
 /// Runs both jobs until `shutdown` flips. The first run of each happens at once.
@@ -56,19 +58,25 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
             }
             _ = recompute.tick() => {
                 let (store, scoring, catalog) = (store.clone(), scoring.clone(), catalog.clone());
+                let cache = sched.cache.clone();
                 let started = std::time::Instant::now();
                 match tokio::task::spawn_blocking(move || {
                     scoring::recompute(&*store, &scoring, &catalog, now_ms())
                 })
                 .await
                 {
-                    Ok(Ok((scores, points))) => debug!(
-                        hosts = scores.hosts.len(),
-                        agencies = scores.agencies.len(),
-                        points,
-                        ms = started.elapsed().as_millis() as u64,
-                        "Scores recomputed."
-                    ),
+                    Ok(Ok((scores, points))) => {
+                        debug!(
+                            hosts = scores.hosts.len(),
+                            agencies = scores.agencies.len(),
+                            points,
+                            ms = started.elapsed().as_millis() as u64,
+                            "Scores recomputed."
+                        );
+                        if let Some(c) = &cache {
+                            c.publish(Arc::new(scores));
+                        }
+                    }
                     Ok(Err(e)) => warn!(error = %e, "Recomputing scores failed; retrying at the next tick."),
                     Err(e) => warn!(error = %e, "Recomputing scores panicked."),
                 }

@@ -126,6 +126,8 @@ pub struct HostScores {
     pub common: HostScore,
     /// At the agency's required level.
     pub level_view: HostScore,
+    /// True when the agent has reported check results (until then its score means little).
+    pub reported: bool,
 }
 
 /// Scores of one node of the organisation tree, over all assets of its subtree.
@@ -436,6 +438,7 @@ fn score_one(
         full: scoring.score_host(&input, View::Full, &ctx),
         common: scoring.score_host(&input, View::Common, &ctx),
         level_view: scoring.score_host(&input, View::Level, &ctx),
+        reported: !states.is_empty(),
     }
 }
 
@@ -542,6 +545,92 @@ pub fn recompute(
     let points = history_points(&scores, &store.scores_latest()?);
     store.scores_record(&points)?;
     Ok((scores, points.len()))
+}
+
+/// The latest computed [`Scores`], shared by the scheduler (which refreshes them on every
+/// recompute) and the console, whose pages must not pay for a full computation (over a second
+/// for a province of 20,000 hosts) on every request.
+#[derive(Debug)]
+pub struct ScoreCache {
+    latest: std::sync::Mutex<Option<std::sync::Arc<Scores>>>,
+    /// Scores older than this are computed again on demand.
+    max_age_ms: i64,
+    /// One on-demand computation at a time; the others wait for its result.
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl ScoreCache {
+    /// An empty cache whose entries serve requests for `max_age`.
+    pub fn new(max_age: std::time::Duration) -> Self {
+        Self {
+            latest: std::sync::Mutex::new(None),
+            max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Replaces the cached scores (when newer than what is there).
+    pub fn publish(&self, scores: std::sync::Arc<Scores>) {
+        let mut g = self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.as_ref()
+            .is_none_or(|s| s.computed_at <= scores.computed_at)
+        {
+            *g = Some(scores);
+        }
+    }
+
+    /// Forgets the cached scores, so the next reader computes them again (after a change the
+    /// reader must see, such as a resolved alert).
+    pub fn invalidate(&self) {
+        *self
+            .latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn fresh(&self, now_ms: i64) -> Option<std::sync::Arc<Scores>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .filter(|s| now_ms.saturating_sub(s.computed_at) <= self.max_age_ms)
+            .cloned()
+    }
+
+    /// The cached scores if fresh enough, else scores computed now (once, however many callers
+    /// ask at the same time).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn get(
+        &self,
+        store: std::sync::Arc<dyn Store>,
+        scoring: std::sync::Arc<Scoring>,
+    ) -> anyhow::Result<std::sync::Arc<Scores>> {
+        if let Some(s) = self.fresh(crate::server::now_ms()) {
+            return Ok(s);
+        }
+        let _turn = self.gate.lock().await;
+        if let Some(s) = self.fresh(crate::server::now_ms()) {
+            return Ok(s);
+        }
+        let scores = tokio::task::spawn_blocking(move || -> Result<Scores> {
+            let inputs = Inputs::load(&*store)?;
+            Ok(compute(
+                &inputs,
+                &scoring,
+                &RuleCatalog::builtin(),
+                crate::server::now_ms(),
+            ))
+        })
+        .await??;
+        let scores = std::sync::Arc::new(scores);
+        self.publish(scores.clone());
+        Ok(scores)
+    }
 }
 
 #[cfg(test)]

@@ -70,7 +70,10 @@ pub(super) fn routes() -> Router<AppState> {
         alert_ack,
         alert_resolve,
         alert_assign,
-        token_create
+        token_create,
+        super::pages::overview,
+        super::pages::agency,
+        super::pages::host
     ),
     components(schemas(
         LoginRequest,
@@ -83,7 +86,11 @@ pub(super) fn routes() -> Router<AppState> {
         ResolveRequest,
         AssignRequest,
         TokenRequest,
-        TokenCreated
+        TokenCreated,
+        super::pages::Overview,
+        super::pages::AgencyRow,
+        super::pages::AgencyPage,
+        super::pages::HostPage
     )),
     modifiers(&SecuritySchemes)
 )]
@@ -114,7 +121,7 @@ async fn openapi_json() -> Response {
 
 /// Every error body.
 #[derive(Serialize, ToSchema)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong.
     error: String,
 }
@@ -157,7 +164,18 @@ struct AgencyList {
 #[derive(Serialize, ToSchema)]
 struct AlertList {
     #[schema(value_type = Vec<Object>)]
-    alerts: Vec<Alert>,
+    alerts: Vec<AlertRow>,
+}
+
+/// An alert with the host it is about.
+#[derive(Serialize)]
+struct AlertRow {
+    #[serde(flatten)]
+    alert: Alert,
+    /// Host name of the agent.
+    hostname: String,
+    /// Agency path of the agent.
+    agency: String,
 }
 
 /// One alert after a change.
@@ -184,7 +202,7 @@ struct TokenCreated {
 
 /// The authenticated user of a request.
 pub(crate) struct Principal {
-    user: User,
+    pub(crate) user: User,
     /// The session when authenticated by cookie (`None` for an API token).
     session: Option<SessionRecord>,
 }
@@ -255,7 +273,7 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
-    fn sees(&self, agency: &str) -> bool {
+    pub(crate) fn sees(&self, agency: &str) -> bool {
         auth::in_scope(agency, &self.user.scope)
     }
 }
@@ -286,12 +304,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     crate::server::now_ms() / 1000
 }
 
 /// Runs blocking store work off the async threads and maps store errors to API errors.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> store::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await? {
@@ -302,7 +320,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn json_response(status: StatusCode, v: impl Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, v: impl Serialize) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response()
 }
 
@@ -478,10 +496,20 @@ async fn alerts(
     };
     let store = st.store.clone();
     let (all, agents) = blocking(move || Ok((store.alerts(state)?, store.agents()?))).await?;
-    let agency: HashMap<String, String> = agents.into_iter().map(|a| (a.id, a.agency)).collect();
+    let agents: HashMap<String, (String, String)> = agents
+        .into_iter()
+        .map(|a| (a.id, (a.hostname, a.agency)))
+        .collect();
     let rows: Vec<_> = all
         .into_iter()
-        .filter(|a| p.sees(agency.get(&a.agent_id).map_or("", String::as_str)))
+        .filter_map(|alert| {
+            let (hostname, agency) = agents.get(&alert.agent_id)?;
+            p.sees(agency).then(|| AlertRow {
+                alert,
+                hostname: hostname.clone(),
+                agency: agency.clone(),
+            })
+        })
         .collect();
     Ok(json_response(StatusCode::OK, AlertList { alerts: rows }))
 }
@@ -573,6 +601,10 @@ async fn act_on_alert(
         return Err(ApiError::forbidden("viewers cannot change alerts"));
     }
     let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
+    // A resolved alert no longer weighs on its host's score: the next page must not show the
+    // cached score from before.
+    let rescore = matches!(action, AlertAction::Resolve(_));
+    let cache = st.scores.clone();
     let (store, now, actor, scope) = (st.store.clone(), now_s(), p.user.name, p.user.scope);
     let alert = blocking(move || {
         // Alerts outside the caller's scope are answered like missing ones.
@@ -605,6 +637,9 @@ async fn act_on_alert(
         find()?.ok_or_else(|| StoreError::NotFound(format!("alert #{id}")))
     })
     .await?;
+    if rescore {
+        cache.invalidate();
+    }
     Ok(json_response(StatusCode::OK, AlertBody { alert }))
 }
 

@@ -100,6 +100,9 @@ fn fixture() -> Fixture {
         store: store.clone(),
         name: "Test".into(),
         scoring: Arc::default(),
+        scores: Arc::new(crate::scoring::ScoreCache::new(
+            std::time::Duration::from_secs(60),
+        )),
         enroll: Some(Arc::new(EnrollSettings {
             ca,
             advertise: vec!["collector.test:4433".into()],
@@ -278,7 +281,7 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
 }
 
 /// Every route that needs authentication (all but login and the OpenAPI document).
-const PROTECTED: [(&str, &str); 9] = [
+const PROTECTED: [(&str, &str); 12] = [
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/hosts"),
     ("GET", "/api/v1/agencies"),
@@ -288,6 +291,9 @@ const PROTECTED: [(&str, &str); 9] = [
     ("POST", "/api/v1/alerts/{id}/resolve"),
     ("POST", "/api/v1/alerts/{id}/assign"),
     ("POST", "/api/v1/tokens"),
+    ("GET", "/api/v1/overview"),
+    ("GET", "/api/v1/agencies/{id}"),
+    ("GET", "/api/v1/hosts/{id}"),
 ];
 
 #[tokio::test]
@@ -662,6 +668,272 @@ async fn hosts_api_and_page() {
         .await
         .expect("body");
     let html = String::from_utf8_lossy(&b);
-    assert!(html.contains("&lt;script&gt;pc"), "host names are escaped");
-    assert!(!html.contains("<script>pc"));
+    assert!(html.contains("/console/app.js"), "{html}");
+    assert!(!html.contains("pc"), "the page itself carries no data");
+}
+
+/// One failed SSH rule on `a1` and a file change, so its host page has content.
+fn seed_host_a1(f: &Fixture) {
+    let now = crate::server::now_ms();
+    let batch = [
+        vigil_proto::Envelope {
+            seq: 1,
+            observed_at: now,
+            finding: vigil_proto::Finding::CheckResult(vigil_proto::CheckResult {
+                rule_id: "lnx-ssh-root-login".into(),
+                pack: "linux-baseline@1.0.0".into(),
+                status: vigil_proto::Status::Fail,
+                severity: vigil_proto::Severity::High,
+                group: "hardening".into(),
+                controls: vec!["cis-debian12:5.2.7".into()],
+                evidence: "PermitRootLogin yes".into(),
+            }),
+        },
+        vigil_proto::Envelope {
+            seq: 2,
+            observed_at: now,
+            finding: vigil_proto::Finding::FileEvent(vigil_proto::FileEvent {
+                path: "/etc/passwd".into(),
+                kind: vigil_proto::FileEventKind::Modified,
+                old: None,
+                new: None,
+                changed: vec!["hash".into()],
+                process: None,
+                tag: None,
+                summary: None,
+                count: None,
+                severity: vigil_proto::Severity::High,
+            }),
+        },
+    ];
+    f.store.ingest("a1", &batch, now).expect("ingest");
+}
+
+#[tokio::test]
+async fn overview_lists_the_callers_subtree_with_ranking_fields() {
+    let f = fixture();
+    let (root, _) = login(&f.app, "root").await;
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/overview",
+        Auth::Cookie(&root, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(ids(&v, "agencies", "id"), ["p", "p/a", "p/b"]);
+    let leaf: Vec<bool> = v["agencies"]
+        .as_array()
+        .expect("agencies")
+        .iter()
+        .map(|a| a["leaf"].as_bool().expect("leaf"))
+        .collect();
+    assert_eq!(leaf, [false, true, true]);
+    // One registered host each, below the default minimum for ranking: listed apart with why.
+    assert_eq!(v["agencies"][1]["eligible"], false);
+    assert_eq!(v["agencies"][1]["reasons"][0]["reason"], "too_few_hosts");
+    assert_eq!(v["agencies"][1]["open_alerts"]["high"], 1);
+    assert!(v["sla_hours"]["critical"].as_f64().expect("sla") > 0.0);
+
+    let (ana, _) = login(&f.app, "ana").await;
+    let (_, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/overview",
+        Auth::Cookie(&ana, None),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&v, "agencies", "id"), ["p/a"]);
+    let (st, _, _) = call(&f.app, "GET", "/api/v1/overview", Auth::None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn agency_page_is_scoped_and_explains_the_score() {
+    let f = fixture();
+    seed_host_a1(&f);
+    let (ana, _) = login(&f.app, "ana").await;
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/agencies/p%2Fa",
+        Auth::Cookie(&ana, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["agency"]["id"], "p/a");
+    assert_eq!(ids(&v, "hosts", "id"), ["a1"]);
+    assert_eq!(v["hosts_total"], 1);
+    // 100 − A is fully explained by the listed items.
+    let lost: f64 = v["breakdown"]
+        .as_array()
+        .expect("breakdown")
+        .iter()
+        .map(|c| c["points"].as_f64().expect("points"))
+        .sum::<f64>()
+        + v["breakdown_rest"].as_f64().expect("rest");
+    let a = v["agency"]["a"].as_f64().expect("a");
+    assert!((100.0 - a - lost).abs() < 0.2, "A {a}, lost {lost}: {v}");
+    let ssh = v["breakdown"]
+        .as_array()
+        .expect("breakdown")
+        .iter()
+        .find(|c| c["key"] == "lnx-ssh-root-login")
+        .expect("the failed rule costs points");
+    assert_eq!(ssh["kind"], "rule_failed");
+    assert_eq!(ssh["title_vi"], "SSH không cho root đăng nhập trực tiếp");
+    for (path, who) in [
+        ("/api/v1/agencies/p%2Fb", &ana),
+        ("/api/v1/agencies/p", &ana),
+    ] {
+        let (st, _, _) = call(&f.app, "GET", path, Auth::Cookie(who, None), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path} is outside p/a");
+    }
+    let (root, _) = login(&f.app, "root").await;
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/agencies/p",
+        Auth::Cookie(&root, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(ids(&v, "children", "id"), ["p/a", "p/b"]);
+    assert_eq!(v["hosts_total"], 2);
+    let (st, _, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/agencies/nowhere",
+        Auth::Cookie(&root, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn host_page_has_checks_with_remediation_events_and_alerts() {
+    let f = fixture();
+    seed_host_a1(&f);
+    let (vie, _) = login(&f.app, "vie").await;
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/hosts/a1",
+        Auth::Cookie(&vie, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["host"]["hostname"], "<script>pc</script>");
+    assert_eq!(v["checks"][0]["rule_id"], "lnx-ssh-root-login");
+    assert_eq!(v["checks"][0]["status"], "fail");
+    assert!(
+        v["checks"][0]["remediation_en"]
+            .as_str()
+            .expect("remediation")
+            .contains("PermitRootLogin no")
+    );
+    assert_eq!(v["files"][0]["path"], "/etc/passwd");
+    assert_eq!(v["alerts"][0]["title"], "hit on a1");
+    assert!(v["score"]["a"].as_f64().expect("score") < 100.0);
+    let (st, _, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/hosts/b1",
+        Auth::Cookie(&vie, None),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "b1 is in p/b");
+    let (st, _, _) = call(&f.app, "GET", "/api/v1/hosts/a1", Auth::None, None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn alerts_name_their_host_and_resolving_refreshes_scores() {
+    let f = fixture();
+    let (ana, csrf) = login(&f.app, "ana").await;
+    let (_, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/alerts",
+        Auth::Cookie(&ana, None),
+        None,
+    )
+    .await;
+    assert_eq!(v["alerts"][0]["hostname"], "<script>pc</script>");
+    assert_eq!(v["alerts"][0]["agency"], "p/a");
+    let before = call(
+        &f.app,
+        "GET",
+        "/api/v1/agencies/p%2Fa",
+        Auth::Cookie(&ana, None),
+        None,
+    )
+    .await
+    .1["agency"]["open_alerts"]["high"]
+        .clone();
+    assert_eq!(before, 1);
+    let id = v["alerts"][0]["id"].as_i64().expect("id");
+    let (st, _, _) = call(
+        &f.app,
+        "POST",
+        &format!("/api/v1/alerts/{id}/resolve"),
+        Auth::Cookie(&ana, Some(&csrf)),
+        Some(json!({"reason": "patched"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/agencies/p%2Fa",
+        Auth::Cookie(&ana, None),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["agency"]["open_alerts"],
+        json!({}),
+        "the cached scores were dropped"
+    );
+}
+
+#[tokio::test]
+async fn console_is_served_with_security_headers() {
+    let f = fixture();
+    for (path, ty) in [
+        ("/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+        ("/api/v1/me", "application/json"),
+    ] {
+        let (_, _, h) = call(&f.app, "GET", path, Auth::None, None).await;
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            get("content-type").starts_with(ty),
+            "{path}: {}",
+            get("content-type")
+        );
+        assert!(
+            get("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert!(
+            !get("content-security-policy").contains("unsafe-inline"),
+            "{path}"
+        );
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+    }
 }
