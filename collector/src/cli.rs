@@ -1183,7 +1183,12 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Failure> {
     let store = open_store(&cfg)?;
-    let quic = server::QuicServer::bind(&cfg, store.clone())?;
+    // Pages read the latest scores: the scheduler's, or a refresh once they are 15 s old or new
+    // findings arrived, so new results show quickly whatever the recompute interval.
+    let score_cache = Arc::new(crate::scoring::ScoreCache::new(
+        std::time::Duration::from_secs(15),
+    ));
+    let quic = server::QuicServer::bind(&cfg, store.clone(), score_cache.clone())?;
     let quic_addr = quic.local_addr()?;
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
@@ -1193,11 +1198,6 @@ pub async fn serve(
     if let Some(r) = ready {
         let _ = r.send((quic_addr, http_addr));
     }
-    // Pages read the scheduler's latest scores; a request computes them itself only when the
-    // scheduler has fallen two intervals behind.
-    let score_cache = Arc::new(crate::scoring::ScoreCache::new(
-        cfg.recompute_interval.saturating_mul(2),
-    ));
     let app = http::app(http::AppState {
         store: store.clone(),
         name: cfg.name.clone().into(),

@@ -547,34 +547,60 @@ pub fn recompute(
     Ok((scores, points.len()))
 }
 
-/// The latest computed [`Scores`], shared by the scheduler (which refreshes them on every
-/// recompute) and the console, whose pages must not pay for a full computation (over a second
-/// for a province of 20,000 hosts) on every request.
+/// The latest computed [`Scores`], shared by the scheduler (which publishes every recompute) and
+/// the console, whose pages must not pay for a full computation (over a second for a province of
+/// 20,000 hosts) on every request.
+///
+/// Once the cached scores are older than `max_age`, the first reader starts one background
+/// recompute and every reader waits for it at most [`ScoreCache::STALE_WAIT`]: a small province
+/// always sees scores at most `max_age` old, and a large one (where computing takes over a
+/// second) gets the previous scores at once rather than a slow page. Only an empty cache
+/// (start-up, or after [`ScoreCache::invalidate`]) makes a reader wait for the computation, and
+/// concurrent readers then share one.
 #[derive(Debug)]
 pub struct ScoreCache {
     latest: std::sync::Mutex<Option<std::sync::Arc<Scores>>>,
-    /// Scores older than this are computed again on demand.
     max_age_ms: i64,
-    /// One on-demand computation at a time; the others wait for its result.
+    refreshing: std::sync::atomic::AtomicBool,
+    /// Findings that may change scores were stored since the last computation began.
+    changed: std::sync::atomic::AtomicBool,
+    refreshed: tokio::sync::Notify,
     gate: tokio::sync::Mutex<()>,
 }
 
 impl ScoreCache {
-    /// An empty cache whose entries serve requests for `max_age`.
+    /// How long a reader waits for a background refresh before taking the previous scores.
+    pub const STALE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+    /// Scores at least this old are refreshed once new findings have been stored.
+    const CHANGED_AGE_MS: i64 = 2_000;
+
+    /// Notes that stored findings may have changed scores (new check results, inventory).
+    pub fn mark_changed(&self) {
+        self.changed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// An empty cache whose entries are refreshed once older than `max_age`.
     pub fn new(max_age: std::time::Duration) -> Self {
         Self {
             latest: std::sync::Mutex::new(None),
             max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
+            refreshing: std::sync::atomic::AtomicBool::new(false),
+            changed: std::sync::atomic::AtomicBool::new(false),
+            refreshed: tokio::sync::Notify::new(),
             gate: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Replaces the cached scores (when newer than what is there).
-    pub fn publish(&self, scores: std::sync::Arc<Scores>) {
-        let mut g = self
-            .latest
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<std::sync::Arc<Scores>>> {
+        self.latest
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the cached scores (unless they are newer than `scores`).
+    pub fn publish(&self, scores: std::sync::Arc<Scores>) {
+        let mut g = self.slot();
         if g.as_ref()
             .is_none_or(|s| s.computed_at <= scores.computed_at)
         {
@@ -582,41 +608,61 @@ impl ScoreCache {
         }
     }
 
-    /// Forgets the cached scores, so the next reader computes them again (after a change the
+    /// Forgets the cached scores, so the next reader waits for new ones (after a change the
     /// reader must see, such as a resolved alert).
     pub fn invalidate(&self) {
-        *self
-            .latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self.slot() = None;
     }
 
-    fn fresh(&self, now_ms: i64) -> Option<std::sync::Arc<Scores>> {
-        self.latest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .filter(|s| now_ms.saturating_sub(s.computed_at) <= self.max_age_ms)
-            .cloned()
-    }
-
-    /// The cached scores if fresh enough, else scores computed now (once, however many callers
-    /// ask at the same time).
+    /// The cached scores (refreshed in the background when old), or scores computed now when
+    /// there are none.
     ///
     /// # Errors
-    /// Store errors.
+    /// Store errors of a computation this call had to wait for.
     pub async fn get(
+        self: &std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn Store>,
+        scoring: std::sync::Arc<Scoring>,
+    ) -> anyhow::Result<std::sync::Arc<Scores>> {
+        use std::sync::atomic::Ordering;
+        let cached = self.slot().clone();
+        if let Some(s) = cached {
+            let age = crate::server::now_ms().saturating_sub(s.computed_at);
+            let old = age > self.max_age_ms
+                || (age > Self::CHANGED_AGE_MS && self.changed.load(Ordering::Acquire));
+            if !old {
+                return Ok(s);
+            }
+            // Registered before the refresh can finish, so its wake-up is not missed.
+            let refreshed = self.refreshed.notified();
+            if !self.refreshing.swap(true, Ordering::AcqRel) {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = me.compute(store, scoring).await {
+                        tracing::warn!(error = %e, "Refreshing the console's scores failed.");
+                    }
+                    me.refreshing.store(false, Ordering::Release);
+                    me.refreshed.notify_waiters();
+                });
+            }
+            let _ = tokio::time::timeout(Self::STALE_WAIT, refreshed).await;
+            return Ok(self.slot().clone().unwrap_or(s));
+        }
+        let _turn = self.gate.lock().await;
+        if let Some(s) = self.slot().clone() {
+            return Ok(s);
+        }
+        self.compute(store, scoring).await
+    }
+
+    async fn compute(
         &self,
         store: std::sync::Arc<dyn Store>,
         scoring: std::sync::Arc<Scoring>,
     ) -> anyhow::Result<std::sync::Arc<Scores>> {
-        if let Some(s) = self.fresh(crate::server::now_ms()) {
-            return Ok(s);
-        }
-        let _turn = self.gate.lock().await;
-        if let Some(s) = self.fresh(crate::server::now_ms()) {
-            return Ok(s);
-        }
+        // Findings stored from now on are not in this computation: they mark it again.
+        self.changed
+            .store(false, std::sync::atomic::Ordering::Release);
         let scores = tokio::task::spawn_blocking(move || -> Result<Scores> {
             let inputs = Inputs::load(&*store)?;
             Ok(compute(

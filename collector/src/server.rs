@@ -45,6 +45,8 @@ pub struct Ctx {
     pub ioc_version: watch::Sender<u64>,
     /// Alert thresholds and disabled kinds, per agency subtree.
     pub alerts: Arc<crate::alerting::AlertSettings>,
+    /// The console's cached scores, told when stored findings change them.
+    pub scores: Arc<crate::scoring::ScoreCache>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -84,7 +86,11 @@ impl QuicServer {
     ///
     /// # Errors
     /// When the PKI files are missing/invalid or the address cannot be bound.
-    pub fn bind(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    pub fn bind(
+        cfg: &Config,
+        store: Arc<dyn Store>,
+        scores: Arc<crate::scoring::ScoreCache>,
+    ) -> anyhow::Result<Self> {
         let paths = PkiPaths::new(&cfg.data_dir);
         let ca = Arc::new(
             Ca::load(&paths)
@@ -128,6 +134,7 @@ impl QuicServer {
                 session,
                 ioc_version,
                 alerts: Arc::new(cfg.alerts.clone()),
+                scores,
             }),
             rate: cfg.max_new_connections_per_sec,
         })
@@ -456,6 +463,9 @@ async fn run_session(
                                 dup = out.duplicates,
                                 "Batch stored."
                             );
+                            if out.stored > 0 {
+                                ctx.scores.mark_changed();
+                            }
                             max_seq = out.max_seq;
                             sess.ack(max_seq);
                         }

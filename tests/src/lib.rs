@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod fleet;
+pub mod webdriver;
 
 /// Directory holding the built binaries (`target/<profile>`), building them once if needed.
 ///
