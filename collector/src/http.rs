@@ -1,4 +1,5 @@
-//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and, for now, a plain hosts page at `/`.
+//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and, for now, a plain hosts page at `/`,
+//! served over TLS ([`serve`]) unless configured as plain HTTP on loopback.
 //!
 //! `app(state)` builds the router so tests call it with `oneshot` and no socket. Errors reach
 //! clients as `{"error": "..."}` with a status code; the detail of internal errors goes only to
@@ -16,7 +17,10 @@ use crate::pki::Ca;
 use crate::store::Store;
 use crate::views;
 
+mod admin;
 mod api;
+pub mod listen;
+pub mod ratelimit;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -29,6 +33,8 @@ pub struct AppState {
     pub scoring: Arc<vigil_rules::score::Scoring>,
     /// What creating enrollment tokens needs; `None` refuses it.
     pub enroll: Option<Arc<EnrollSettings>>,
+    /// Failed-login counters (`[http] login_max_failures`, `login_window`).
+    pub login_limit: Arc<ratelimit::LoginLimiter>,
 }
 
 /// What the API needs to create enrollment tokens.
@@ -105,8 +111,46 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
         .merge(api::routes())
+        .merge(admin::routes())
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::login_guard,
+        ))
         .with_state(state)
+}
+
+/// Serves `app` on `tcp` until `shutdown` flips: over TLS with `tls`, else plain HTTP (which the
+/// configuration allows on loopback only). Handlers see the client address as
+/// `ConnectInfo<ratelimit::Peer>`.
+pub async fn serve(
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    match tls {
+        Some(cfg) => {
+            let listener = listen::TlsListener::new(tcp, cfg)?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<ratelimit::Peer>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
+        }
+        None => {
+            axum::serve(
+                tcp,
+                app.into_make_service_with_connect_info::<ratelimit::Peer>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
+        }
+    }
 }
 
 fn esc(s: &str) -> String {

@@ -19,6 +19,7 @@ use serde_json::json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::admin::AdminDoc;
 use super::{ApiError, AppState};
 use crate::auth;
 use crate::scoring::AgencyScores;
@@ -85,7 +86,7 @@ pub(super) fn routes() -> Router<AppState> {
         TokenRequest,
         TokenCreated
     )),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &AdminDoc)
 )]
 pub(crate) struct ApiDoc;
 
@@ -114,7 +115,7 @@ async fn openapi_json() -> Response {
 
 /// Every error body.
 #[derive(Serialize, ToSchema)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong.
     error: String,
 }
@@ -180,13 +181,16 @@ struct TokenCreated {
     expires_at: i64,
     /// Hosts that may enroll with it.
     max_uses: u32,
+    /// Shell command that installs and enrolls an agent with this token (run as root in the
+    /// directory of the unpacked agent package).
+    install_command: String,
 }
 
 /// The authenticated user of a request.
 pub(crate) struct Principal {
-    user: User,
+    pub(crate) user: User,
     /// The session when authenticated by cookie (`None` for an API token).
-    session: Option<SessionRecord>,
+    pub(crate) session: Option<SessionRecord>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -255,7 +259,7 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
-    fn sees(&self, agency: &str) -> bool {
+    pub(crate) fn sees(&self, agency: &str) -> bool {
         auth::in_scope(agency, &self.user.scope)
     }
 }
@@ -273,7 +277,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A JSON body whose rejections are API errors (JSON, with the right status).
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -286,12 +290,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     crate::server::now_ms() / 1000
 }
 
 /// Runs blocking store work off the async threads and maps store errors to API errors.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> store::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await? {
@@ -302,7 +306,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn json_response(status: StatusCode, v: impl Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, v: impl Serialize) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response()
 }
 
@@ -673,6 +677,7 @@ async fn token_create(
             StatusCode::CREATED,
             TokenCreated {
                 id: rec.id,
+                install_command: super::admin::install_command(&text),
                 token: text,
                 agency: rec.agency,
                 expires_at: rec.expires_at,
