@@ -637,7 +637,7 @@ async function pageAdmin() {
   };
   const drawTokens = async () => {
     const r = await api('GET', '/api/v1/api-tokens');
-    tokens.replaceChildren(table(['ID', t('user'), t('created'), t('state'), ''], (r.tokens || []).map((k) => h('tr', {},
+    tokens.replaceChildren(table(['ID', t('user'), t('created'), t('state'), ''], (r.api_tokens || []).map((k) => h('tr', {},
       h('td', {}, h('code', {}, k.id)), h('td', {}, k.user), h('td', {}, fmtTime((k.created_at || 0) * 1000)), h('td', {}, k.revoked ? t('revoked') : ''),
       h('td', {}, k.revoked ? '' : h('button', { type: 'button', class: 'danger', onclick: async () => {
         if (!confirm(t('confirmRevoke', k.id))) return;

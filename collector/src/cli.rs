@@ -157,6 +157,24 @@ pub enum Command {
     /// API tokens for scripts, acting as a user.
     #[command(subcommand)]
     ApiToken(ApiTokenCmd),
+    /// The collector's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCmd),
+}
+
+/// `ca` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// Print the CA certificate (PEM) on stdout, or write it to --out: install it in browsers
+    /// to trust the console's HTTPS certificate. Its SHA-256 goes to stderr for checking.
+    Export {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Write the certificate to this file (0644) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `user` subcommands.
@@ -212,6 +230,27 @@ pub enum ApiTokenCmd {
         /// The user the token acts as.
         #[arg(long, value_name = "USER")]
         user: String,
+    },
+    /// List API tokens (ids, users, creation, revoked); never the tokens themselves.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only the tokens of this user.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Print `{"api_tokens": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token by id: it stops authenticating at once.
+    Revoke {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Token id from `api-token list`.
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -376,9 +415,12 @@ pub struct InitArgs {
     /// QUIC listen address for agents.
     #[arg(long, default_value = "0.0.0.0:4433")]
     pub quic: SocketAddr,
-    /// HTTP listen address for the console (loopback only in this version).
+    /// HTTPS listen address for the console (with --plain-http: plain HTTP, loopback only).
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub http: SocketAddr,
+    /// Serve the console over plain HTTP (`[http] tls = false`); allowed on loopback only.
+    #[arg(long)]
+    pub plain_http: bool,
     /// DNS name or IP agents use for this collector (repeatable); goes into the server cert.
     #[arg(long = "name", value_name = "HOST")]
     pub names: Vec<String>,
@@ -677,6 +719,11 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         Command::ApiToken(ApiTokenCmd::Create { dir, user }) => {
             users::api_token_create(&dir, &user)
         }
+        Command::ApiToken(ApiTokenCmd::List { dir, user, json }) => {
+            users::api_token_list(&dir, user.as_deref(), json)
+        }
+        Command::ApiToken(ApiTokenCmd::Revoke { dir, id }) => users::api_token_revoke(&dir, &id),
+        Command::Ca(CaCmd::Export { dir, out }) => ca_export(&dir, out.as_deref()),
         Command::Alerts(AlertsCmd::Assign { dir, id, to, .. }) => {
             org::alert_assign(&dir, id, to.as_deref())
         }
@@ -1048,9 +1095,10 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
             a.data_dir.display()
         )));
     }
-    if !a.http.ip().is_loopback() {
+    if a.plain_http && !a.http.ip().is_loopback() {
         return Err(Failure::usage(anyhow::anyhow!(
-            "--http {}: plain HTTP is allowed on loopback only in this version",
+            "--http {} with --plain-http: plain HTTP is allowed on a loopback address only \
+             (leave out --plain-http to serve HTTPS)",
             a.http
         )));
     }
@@ -1075,8 +1123,11 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         IpAddr::from([127, 0, 0, 1]),
         IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
     ]);
-    if !a.quic.ip().is_unspecified() {
-        names.ips.push(a.quic.ip());
+    // The one server certificate serves QUIC and the console's HTTPS.
+    for ip in [a.quic.ip(), a.http.ip()] {
+        if !ip.is_unspecified() {
+            names.ips.push(ip);
+        }
     }
     names.dns.dedup();
     names.ips.sort();
@@ -1103,6 +1154,8 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         },
         http: config::RawHttp {
             listen: Some(a.http.to_string()),
+            tls: a.plain_http.then_some(false),
+            ..Default::default()
         },
         ..Default::default()
     };
@@ -1132,6 +1185,13 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         .collect();
     println!("  server certificate names: {}", shown.join(", "));
     println!("  agents connect to: {}", cfg.advertise.join(", "));
+    println!("  console: {}", console_url(&cfg, cfg.http_listen));
+    if cfg.http_tls.is_some() {
+        println!(
+            "  browsers trust the console once they trust the CA: vigil-collector ca export --data-dir {} --out vigil-ca.pem",
+            a.data_dir.display()
+        );
+    }
     println!(
         "next: vigil-collector agency add --data-dir {} --id <path> --name <name>",
         a.data_dir.display()
@@ -1190,11 +1250,18 @@ pub async fn serve(
     ));
     let quic = server::QuicServer::bind(&cfg, store.clone(), score_cache.clone())?;
     let quic_addr = quic.local_addr()?;
+    let tls = match &cfg.http_tls {
+        Some(t) => Some(Arc::new(
+            http::listen::server_config(&t.cert, &t.key)
+                .context("loading the console's certificate ([http] cert and key)")?,
+        )),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .with_context(|| format!("binding HTTP on {}", cfg.http_listen))?;
     let http_addr = listener.local_addr()?;
-    info!(quic = %quic_addr, http = %http_addr, data_dir = %cfg.data_dir.display(), "Collector listening.");
+    info!(quic = %quic_addr, console = %console_url(&cfg, http_addr), data_dir = %cfg.data_dir.display(), "Collector listening.");
     if let Some(r) = ready {
         let _ = r.send((quic_addr, http_addr));
     }
@@ -1207,6 +1274,7 @@ pub async fn serve(
             ca: Ca::load(&PkiPaths::new(&cfg.data_dir))?,
             advertise: cfg.advertise.clone(),
         })),
+        login_limit: Arc::new(http::ratelimit::LoginLimiter::new(cfg.login_limit)),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),
@@ -1219,18 +1287,37 @@ pub async fn serve(
         },
         shutdown.clone(),
     ));
-    let mut http_sd = shutdown.clone();
-    let http_task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_sd.changed().await;
-            })
-            .await;
-    });
+    let http_task = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
     quic.serve(shutdown).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), http_task).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), sched).await;
     info!("Collector stopped.");
+    Ok(())
+}
+
+/// The console's URL at `addr`: `https://` unless the config serves plain HTTP.
+pub(crate) fn console_url(cfg: &Config, addr: SocketAddr) -> String {
+    let scheme = if cfg.http_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{addr}/")
+}
+
+/// `ca export [--out FILE]`.
+fn ca_export(dir: &DirArgs, out: Option<&Path>) -> Result<(), Failure> {
+    let cfg = load(dir)?;
+    let ca = Ca::load(&PkiPaths::new(&cfg.data_dir))?;
+    match out {
+        Some(p) => {
+            // A certificate is public; 0644 lets whoever installs it read it.
+            std::fs::write(p, ca.cert_pem()).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => print!("{}", ca.cert_pem()),
+    }
+    eprintln!("CA certificate SHA-256: {}", hex::encode(ca.fingerprint()));
     Ok(())
 }
 

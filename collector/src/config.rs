@@ -107,8 +107,20 @@ pub struct RawQuic {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
-    /// Listen address, default `127.0.0.1:8443`. Plain HTTP is allowed on loopback only.
+    /// Listen address, default `127.0.0.1:8443`.
     pub listen: Option<String>,
+    /// Serve HTTPS (default true). Plain HTTP (`false`) is allowed on a loopback address only.
+    pub tls: Option<bool>,
+    /// PEM certificate chain to serve instead of the collector's own server certificate
+    /// (relative to the data dir); needs `key`.
+    pub cert: Option<String>,
+    /// PEM private key of `cert`.
+    pub key: Option<String>,
+    /// Failed logins allowed per client address and per user name within `login_window`
+    /// (default 5); then 429 until the window ends.
+    pub login_max_failures: Option<u32>,
+    /// Window of the login limit (default `15m`).
+    pub login_window: Option<String>,
 }
 
 /// `[store]`.
@@ -155,8 +167,12 @@ pub struct Config {
     pub advertise: Vec<String>,
     /// Connection-rate limit.
     pub max_new_connections_per_sec: u32,
-    /// HTTP listen address (loopback).
+    /// HTTP listen address.
     pub http_listen: SocketAddr,
+    /// Certificate and key of the console; `None` serves plain HTTP (loopback only).
+    pub http_tls: Option<HttpTls>,
+    /// Failed-login limit of the console.
+    pub login_limit: crate::http::ratelimit::LoginLimit,
     /// Storage.
     pub store: StoreConfig,
     /// Heartbeat interval pushed to agents.
@@ -173,6 +189,15 @@ pub struct Config {
     pub alert_rules_interval: Duration,
     /// Alert rule settings.
     pub alerts: crate::alerting::AlertSettings,
+}
+
+/// Where the console's certificate chain and key are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 /// A configuration that could not be loaded: every problem found, each naming file and field.
@@ -217,12 +242,41 @@ impl RawConfig {
         };
         let quic_listen = addr("quic.listen", self.quic.listen, "0.0.0.0:4433");
         let http_listen = addr("http.listen", self.http.listen, "127.0.0.1:8443");
-        if !http_listen.ip().is_loopback() {
-            errs.push(format!(
-                "{f}: http.listen: {http_listen} is not a loopback address; this version serves plain HTTP, \
-                 which is allowed on loopback only (put a TLS reverse proxy in front)"
-            ));
-        }
+        let http_tls = match (self.http.tls.unwrap_or(true), self.http.cert, self.http.key) {
+            (false, None, None) => {
+                if !http_listen.ip().is_loopback() {
+                    errs.push(format!(
+                        "{f}: http.tls = false serves plain HTTP, which is allowed on a loopback \
+                         address only, and http.listen is {http_listen}: remove http.tls (HTTPS is \
+                         the default) or listen on 127.0.0.1"
+                    ));
+                }
+                None
+            }
+            (false, _, _) => {
+                errs.push(format!(
+                    "{f}: http.cert/http.key are set but http.tls = false; remove one or the other"
+                ));
+                None
+            }
+            (true, None, None) => {
+                let pki = crate::pki::PkiPaths::new(data_dir);
+                Some(HttpTls {
+                    cert: pki.server_cert,
+                    key: pki.server_key,
+                })
+            }
+            (true, Some(cert), Some(key)) => Some(HttpTls {
+                cert: data_dir.join(cert),
+                key: data_dir.join(key),
+            }),
+            (true, Some(_), None) | (true, None, Some(_)) => {
+                errs.push(format!(
+                    "{f}: http.cert and http.key go together: give both or neither"
+                ));
+                None
+            }
+        };
         for a in &self.quic.advertise {
             if !a.contains(':')
                 || a.rsplit_once(':')
@@ -240,6 +294,11 @@ impl RawConfig {
                 }),
             }
         };
+        let login_window = dur(
+            "http.login_window",
+            self.http.login_window,
+            crate::http::ratelimit::LoginLimit::default().window,
+        );
         let heartbeat_interval = dur(
             "session.heartbeat_interval",
             self.session.heartbeat_interval,
@@ -324,6 +383,13 @@ impl RawConfig {
                 vigil_rules::score::Scoring::default()
             }
         };
+        let login_max_failures = self.http.login_max_failures.unwrap_or(5);
+        if login_max_failures == 0 {
+            errs.push(format!("{f}: http.login_max_failures must be at least 1"));
+        }
+        if login_window < Duration::from_secs(1) {
+            errs.push(format!("{f}: http.login_window must be at least 1s"));
+        }
         let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
         if rate == 0 {
             errs.push(format!(
@@ -340,6 +406,12 @@ impl RawConfig {
             advertise: self.quic.advertise,
             max_new_connections_per_sec: rate,
             http_listen,
+            http_tls,
+            login_limit: crate::http::ratelimit::LoginLimit {
+                max_failures: login_max_failures,
+                window: login_window,
+                ..Default::default()
+            },
             store,
             heartbeat_interval,
             idle_timeout,
@@ -393,6 +465,62 @@ mod tests {
         assert_eq!(c.quic_listen.port(), 4433);
         assert!(c.http_listen.ip().is_loopback());
         assert_eq!(c.store, StoreConfig::Sqlite(PathBuf::from("/d/vigil.db")));
+        assert_eq!(
+            c.http_tls,
+            Some(HttpTls {
+                cert: PathBuf::from("/d/pki/server.pem"),
+                key: PathBuf::from("/d/pki/server.key"),
+            }),
+            "HTTPS with the collector's own certificate by default"
+        );
+        assert_eq!(c.login_limit.max_failures, 5);
+        assert_eq!(c.login_limit.window, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_and_certificates_in_pairs() {
+        let c = parse("[http]\nlisten = \"0.0.0.0:8443\"\n").expect("HTTPS on any address");
+        assert!(c.http_tls.is_some());
+        let c = parse("[http]\nlisten = \"[::1]:80\"\ntls = false\n").expect("loopback");
+        assert_eq!(c.http_tls, None);
+        for bad in [
+            "[http]\nlisten = \"0.0.0.0:80\"\ntls = false\n",
+            "[http]\nlisten = \"192.0.2.1:80\"\ntls = false\n",
+        ] {
+            let e = parse(bad).expect_err("plain HTTP off loopback").to_string();
+            assert!(
+                e.contains("http.tls") && e.contains("http.listen") && e.contains("loopback"),
+                "{e}"
+            );
+        }
+        let e = parse("[http]\ncert = \"c.pem\"\n")
+            .expect_err("no key")
+            .to_string();
+        assert!(e.contains("http.key"), "{e}");
+        let e = parse("[http]\ntls = false\ncert = \"c.pem\"\nkey = \"k.pem\"\n")
+            .expect_err("cert without TLS")
+            .to_string();
+        assert!(e.contains("http.cert"), "{e}");
+        let c = parse("[http]\ncert = \"c.pem\"\nkey = \"/etc/k.pem\"\n").expect("own cert");
+        assert_eq!(
+            c.http_tls,
+            Some(HttpTls {
+                cert: PathBuf::from("/d/c.pem"),
+                key: PathBuf::from("/etc/k.pem"),
+            })
+        );
+        let c = parse("[http]\nlogin_max_failures = 3\nlogin_window = \"1h\"\n").expect("limit");
+        assert_eq!(
+            (c.login_limit.max_failures, c.login_limit.window),
+            (3, Duration::from_secs(3600))
+        );
+        let e = parse("[http]\nlogin_max_failures = 0\nlogin_window = \"soon\"\n")
+            .expect_err("bad limit")
+            .to_string();
+        assert!(
+            e.contains("http.login_max_failures") && e.contains("http.login_window"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -404,7 +532,7 @@ mod tests {
     #[test]
     fn all_errors_reported_at_once() {
         let e = parse(
-            "[quic]\nlisten = \"nowhere\"\n[http]\nlisten = \"0.0.0.0:80\"\n[session]\nidle_timeout = \"forever\"\n[store]\nbackend = \"oracle\"\n",
+            "[quic]\nlisten = \"nowhere\"\n[http]\nlisten = \"0.0.0.0:80\"\ntls = false\n[session]\nidle_timeout = \"forever\"\n[store]\nbackend = \"oracle\"\n",
         )
         .expect_err("bad");
         let msg = e.to_string();

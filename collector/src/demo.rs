@@ -24,6 +24,9 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
             data_dir: a.data_dir.clone(),
             quic: a.quic,
             http: a.http,
+            // A browser does not trust the collector's private CA; the demo's console is plain
+            // HTTP on loopback (a secure context for browsers, so the Secure cookie works).
+            plain_http: a.http.ip().is_loopback(),
             names: vec![],
             advertise: vec![a.quic.to_string()],
             org: "Tỉnh Demo".into(),
@@ -73,7 +76,13 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
             .with_context(|| format!("starting {}", agent_bin.display()))?;
         println!();
         println!("Vigil demo is running: collector on QUIC {quic}, one local agent.");
-        println!("Dashboard: http://{http}/");
+        println!("Dashboard: {}", cli::console_url(&cfg, http));
+        if cfg.http_tls.is_some() {
+            println!(
+                "  (HTTPS with the collector's own CA: `vigil-collector ca export --data-dir {}` gives the certificate to trust)",
+                cfg.data_dir.display()
+            );
+        }
         println!("Press Ctrl-C to stop.");
         tokio::select! {
             _ = cli::wait_for_signal() => {}

@@ -1,4 +1,5 @@
-//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and the web console at `/` that uses it.
+//! HTTP surface: the JSON API `/api/v1` (docs/api.md) and the web console at `/` that uses it,
+//! served over TLS ([`serve`]) unless configured as plain HTTP on loopback.
 //!
 //! `app(state)` builds the router so tests call it with `oneshot` and no socket. Errors reach
 //! clients as `{"error": "..."}` with a status code; the detail of internal errors goes only to
@@ -14,9 +15,12 @@ use axum::routing::get;
 use crate::pki::Ca;
 use crate::store::Store;
 
+mod admin;
 mod api;
 mod console;
+pub mod listen;
 mod pages;
+pub mod ratelimit;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -31,6 +35,8 @@ pub struct AppState {
     pub scores: Arc<crate::scoring::ScoreCache>,
     /// What creating enrollment tokens needs; `None` refuses it.
     pub enroll: Option<Arc<EnrollSettings>>,
+    /// Failed-login counters (`[http] login_max_failures`, `login_window`).
+    pub login_limit: Arc<ratelimit::LoginLimiter>,
 }
 
 /// What the API needs to create enrollment tokens.
@@ -108,9 +114,47 @@ pub fn app(state: AppState) -> Router {
         .merge(console::routes())
         .merge(api::routes())
         .merge(pages::routes())
+        .merge(admin::routes())
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::login_guard,
+        ))
         .layer(axum::middleware::map_response(console::security_headers))
         .with_state(state)
+}
+
+/// Serves `app` on `tcp` until `shutdown` flips: over TLS with `tls`, else plain HTTP (which the
+/// configuration allows on loopback only). Handlers see the client address as
+/// `ConnectInfo<ratelimit::Peer>`.
+pub async fn serve(
+    tcp: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    match tls {
+        Some(cfg) => {
+            let listener = listen::TlsListener::new(tcp, cfg)?;
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<ratelimit::Peer>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
+        }
+        None => {
+            axum::serve(
+                tcp,
+                app.into_make_service_with_connect_info::<ratelimit::Peer>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,53 @@ pub(super) fn api_token_create(dir: &DirArgs, user: &str) -> Result<(), Failure>
     Ok(())
 }
 
+/// `api-token list [--user N] [--json]`: ids and owners, never the tokens.
+pub(super) fn api_token_list(dir: &DirArgs, user: Option<&str>, json: bool) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    let tokens: Vec<_> = store
+        .api_tokens()?
+        .into_iter()
+        .filter(|t| user.is_none_or(|u| t.user == u))
+        .collect();
+    if json {
+        let rows: Vec<_> = tokens
+            .iter()
+            .map(|t| {
+                json!({"id": t.id, "user": t.user, "created_at": t.created_at,
+                       "revoked": t.revoked})
+            })
+            .collect();
+        println!("{}", json!({ "api_tokens": rows }));
+    } else {
+        for t in &tokens {
+            println!(
+                "{:<12}  {:<24} {}{}",
+                t.id,
+                t.user,
+                fmt_time(t.created_at),
+                if t.revoked { "  revoked" } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `api-token revoke --id ID`: the token stops authenticating at once.
+pub(super) fn api_token_revoke(dir: &DirArgs, id: &str) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    if store.api_token_revoke(id, "cli", now_s())? {
+        println!("revoked API token {id}");
+        return Ok(());
+    }
+    if store.api_tokens()?.iter().any(|t| t.id == id) {
+        println!("API token {id} was revoked already");
+        return Ok(());
+    }
+    Err(Failure::usage(anyhow!(
+        "no API token {id:?} (see `api-token list`)"
+    )))
+}
+
 fn read_password_line() -> Result<String, Failure> {
     let mut line = String::new();
     std::io::stdin()
@@ -195,6 +242,7 @@ mod tests {
             data_dir: dir.clone(),
             quic: "127.0.0.1:0".parse().expect("addr"),
             http: "127.0.0.1:0".parse().expect("addr"),
+            plain_http: false,
             names: vec![],
             advertise: vec!["collector.test:4433".into()],
             org: "Test".into(),
@@ -259,6 +307,12 @@ mod tests {
 
         api_token_create(&dir, "an").expect("token");
         assert_eq!(refused(api_token_create(&dir, "ghost")), 2);
+        let id = store.api_tokens().expect("list")[0].id.clone();
+        api_token_list(&dir, None, true).expect("list");
+        api_token_revoke(&dir, &id).expect("revoke");
+        api_token_revoke(&dir, &id).expect("revoking twice is fine");
+        assert!(store.api_tokens().expect("list")[0].revoked);
+        assert_eq!(refused(api_token_revoke(&dir, "nope")), 2);
         user_disable(&dir, "an").expect("disable");
         assert!(store.user("an").expect("get").is_some_and(|u| u.disabled));
         assert_eq!(refused(api_token_create(&dir, "an")), 2);
@@ -275,6 +329,7 @@ mod tests {
                 "cli collector.init",
                 "cli user.add",
                 "cli api_token.create",
+                "cli api_token.revoke",
                 "cli user.disable"
             ]
         );

@@ -19,6 +19,7 @@ use serde_json::json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::admin::AdminDoc;
 use super::{ApiError, AppState};
 use crate::auth;
 use crate::scoring::AgencyScores;
@@ -92,7 +93,7 @@ pub(super) fn routes() -> Router<AppState> {
         super::pages::AgencyPage,
         super::pages::HostPage
     )),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &AdminDoc)
 )]
 pub(crate) struct ApiDoc;
 
@@ -198,13 +199,16 @@ struct TokenCreated {
     expires_at: i64,
     /// Hosts that may enroll with it.
     max_uses: u32,
+    /// Shell command that installs and enrolls an agent with this token (run as root in the
+    /// directory of the unpacked agent package).
+    install_command: String,
 }
 
 /// The authenticated user of a request.
 pub(crate) struct Principal {
     pub(crate) user: User,
     /// The session when authenticated by cookie (`None` for an API token).
-    session: Option<SessionRecord>,
+    pub(crate) session: Option<SessionRecord>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -291,7 +295,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A JSON body whose rejections are API errors (JSON, with the right status).
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -708,6 +712,7 @@ async fn token_create(
             StatusCode::CREATED,
             TokenCreated {
                 id: rec.id,
+                install_command: super::admin::install_command(&text),
                 token: text,
                 agency: rec.agency,
                 expires_at: rec.expires_at,

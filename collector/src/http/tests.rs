@@ -11,11 +11,11 @@ use super::*;
 use crate::store::AlertState as AlertStateT;
 use crate::store::{Agency, NewAgent, NewAlert, SqliteStore, User, UserRole};
 
-const PW: &str = "a-good-long-password";
+pub(super) const PW: &str = "a-good-long-password";
 
-struct Fixture {
-    app: Router,
-    store: Arc<SqliteStore>,
+pub(super) struct Fixture {
+    pub(super) app: Router,
+    pub(super) store: Arc<SqliteStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,7 +36,7 @@ fn agent(id: &str, agency: &str, hostname: &str) -> NewAgent {
 /// Agencies `p`, `p/a`, `p/b`; host `a1` in `p/a`, `b1` in `p/b`, one open alert on each (ids 1
 /// and 2); users `root` (admin of everything), `adm-a` (admin of `p/a`), `ana` (analyst of
 /// `p/a`), `vie` (viewer of `p/a`) and `off` (disabled admin).
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let s = SqliteStore::open_in_memory().expect("store");
     for (id, level) in [("p", 1), ("p/a", 2), ("p/b", 2)] {
         s.agency_add(&Agency {
@@ -107,6 +107,7 @@ fn fixture() -> Fixture {
             ca,
             advertise: vec!["collector.test:4433".into()],
         })),
+        login_limit: Arc::default(),
     });
     Fixture {
         app,
@@ -117,14 +118,14 @@ fn fixture() -> Fixture {
 
 /// How a request authenticates.
 #[derive(Clone, Copy)]
-enum Auth<'a> {
+pub(super) enum Auth<'a> {
     None,
     /// Session cookie, with the CSRF header when given.
     Cookie(&'a str, Option<&'a str>),
     Bearer(&'a str),
 }
 
-async fn call(
+pub(super) async fn call(
     app: &Router,
     method: &str,
     uri: &str,
@@ -163,7 +164,7 @@ async fn call(
 }
 
 /// Logs in and returns (cookie value, CSRF token).
-async fn login(app: &Router, name: &str) -> (String, String) {
+pub(super) async fn login(app: &Router, name: &str) -> (String, String) {
     let (st, v, h) = call(
         app,
         "POST",
@@ -344,13 +345,19 @@ async fn openapi_document_matches_the_routes() {
         .iter()
         .map(|(m, p)| format!("{m} {p}"))
         .chain(["POST /api/v1/login".to_owned()])
+        .chain(
+            super::admin::tests::ROUTES
+                .iter()
+                .map(|(m, p)| format!("{m} {p}")),
+        )
         .collect();
     expected.sort();
     assert_eq!(documented, expected);
     // Each documented operation exists in the router (an empty login body is a 4xx, not 404).
     for op in &documented {
         let (m, path) = op.split_once(' ').expect("op");
-        let (st, _, _) = call(&f.app, m, &path.replace("{id}", "1"), Auth::None, None).await;
+        let uri = path.replace("{id}", "1").replace("{name}", "x");
+        let (st, _, _) = call(&f.app, m, &uri, Auth::None, None).await;
         assert!(
             st != StatusCode::NOT_FOUND && st != StatusCode::METHOD_NOT_ALLOWED,
             "{op}: {st}"

@@ -598,6 +598,21 @@ pub struct ApiTokenRecord {
     pub revoked: bool,
 }
 
+/// One row of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Increasing id (the pagination cursor).
+    pub id: i64,
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Who: a user name, `cli`, `enrollment`, ...
+    pub actor: String,
+    /// What, such as `user.add`.
+    pub action: String,
+    /// Details (JSON object; null when the stored text is not JSON).
+    pub detail: serde_json::Value,
+}
+
 /// What both backends read from a user row, before the role is checked.
 pub(crate) fn decode_user(
     name: String,
@@ -763,4 +778,11 @@ pub trait Store: Send + Sync {
     fn api_token_add(&self, t: &ApiTokenRecord, actor: &str, now: i64) -> Result<()>;
     /// The API token with this secret hash, revoked or not.
     fn api_token(&self, secret_hash: &str) -> Result<Option<ApiTokenRecord>>;
+    /// Every API token (revoked ones too), oldest first.
+    fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
+    /// Revokes the API token with this public id (audited as `api_token.revoke`). False when no
+    /// live token has that id (unknown or revoked already).
+    fn api_token_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool>;
+    /// Up to `limit` audit entries with an id below `before` (all when `None`), newest first.
+    fn audit_page(&self, before: Option<i64>, limit: usize) -> Result<Vec<AuditEntry>>;
 }

@@ -1689,10 +1689,14 @@ impl Store for PostgresStore {
         let (name, actor) = (name.to_owned(), actor.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;
+            let scope: Option<String> = tx
+                .query_opt("SELECT scope FROM users WHERE name = $1", &[&name])?
+                .map(|r| r.try_get(0))
+                .transpose()?;
             let n = tx.execute("UPDATE users SET disabled = TRUE WHERE name = $1", &[&name])?;
             if n > 0 {
                 tx.execute(r#"DELETE FROM sessions WHERE "user" = $1"#, &[&name])?;
-                let d = serde_json::json!({"name": name});
+                let d = serde_json::json!({"name": name, "scope": scope});
                 insert_audit(&mut tx, now, &actor, "user.disable", &d)?;
             }
             tx.commit()?;
@@ -1776,15 +1780,76 @@ impl Store for PostgresStore {
             else {
                 return Ok(None);
             };
-            Ok(Some(super::ApiTokenRecord {
-                id: r.try_get(0)?,
-                secret_hash: r.try_get(1)?,
-                user: r.try_get(2)?,
-                created_at: r.try_get(3)?,
-                revoked: r.try_get(4)?,
-            }))
+            Ok(Some(api_token_from_row(&r)?))
         })
     }
+
+    fn api_tokens(&self) -> Result<Vec<super::ApiTokenRecord>> {
+        self.call(|c| {
+            collect(
+                &c.query(
+                    r#"SELECT id, secret_hash, "user", created_at, revoked FROM api_tokens
+                       ORDER BY created_at, id"#,
+                    &[],
+                )?,
+                api_token_from_row,
+            )
+        })
+    }
+
+    fn api_token_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
+        let (id, actor) = (id.to_owned(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let Some(r) = tx.query_opt(
+                r#"UPDATE api_tokens SET revoked = TRUE WHERE id = $1 AND NOT revoked
+                   RETURNING "user""#,
+                &[&id],
+            )?
+            else {
+                return Ok(false);
+            };
+            let user: String = r.try_get(0)?;
+            let d = serde_json::json!({"id": id, "user": user});
+            insert_audit(&mut tx, now, &actor, "api_token.revoke", &d)?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn audit_page(&self, before: Option<i64>, limit: usize) -> Result<Vec<super::AuditEntry>> {
+        let before = before.unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            collect(
+                &c.query(
+                    "SELECT id, at, actor, action, detail FROM audit WHERE id < $1
+                     ORDER BY id DESC LIMIT $2",
+                    &[&before, &limit],
+                )?,
+                |r| {
+                    let d: String = r.try_get("detail")?;
+                    Ok(super::AuditEntry {
+                        id: r.try_get("id")?,
+                        at: r.try_get("at")?,
+                        actor: r.try_get("actor")?,
+                        action: r.try_get("action")?,
+                        detail: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+                    })
+                },
+            )
+        })
+    }
+}
+
+fn api_token_from_row(r: &Row) -> Result<super::ApiTokenRecord> {
+    Ok(super::ApiTokenRecord {
+        id: r.try_get(0)?,
+        secret_hash: r.try_get(1)?,
+        user: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        revoked: r.try_get(4)?,
+    })
 }
 
 fn user_from_row(r: &Row) -> Result<super::User> {

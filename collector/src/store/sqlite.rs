@@ -1257,6 +1257,11 @@ impl Store for SqliteStore {
     fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
+        let scope: Option<String> = tx
+            .query_row("SELECT scope FROM users WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
         let n = tx.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name])?;
         if n > 0 {
             tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
@@ -1265,7 +1270,7 @@ impl Store for SqliteStore {
                 now,
                 actor,
                 "user.disable",
-                &serde_json::json!({"name": name}),
+                &serde_json::json!({"name": name, "scope": scope}),
             )?;
         }
         tx.commit()?;
@@ -1340,21 +1345,82 @@ impl Store for SqliteStore {
         let conn = self.lock();
         Ok(conn
             .query_row(
-                "SELECT id, secret_hash, user, created_at, revoked FROM api_tokens
-                 WHERE secret_hash = ?1",
+                &format!("SELECT {API_TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?1"),
                 [secret_hash],
-                |r| {
-                    Ok(super::ApiTokenRecord {
-                        id: r.get(0)?,
-                        secret_hash: r.get(1)?,
-                        user: r.get(2)?,
-                        created_at: r.get(3)?,
-                        revoked: r.get::<_, i64>(4)? != 0,
-                    })
-                },
+                api_token_from_row,
             )
             .optional()?)
     }
+
+    fn api_tokens(&self) -> Result<Vec<super::ApiTokenRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(&format!(
+            "SELECT {API_TOKEN_COLS} FROM api_tokens ORDER BY created_at, id"
+        ))?;
+        let rows = st.query_map([], api_token_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn api_token_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let user: Option<String> = tx
+            .query_row(
+                "UPDATE api_tokens SET revoked = 1 WHERE id = ?1 AND revoked = 0 RETURNING user",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(user) = user else {
+            return Ok(false);
+        };
+        audit_row(
+            &tx,
+            now,
+            actor,
+            "api_token.revoke",
+            &serde_json::json!({"id": id, "user": user}),
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn audit_page(&self, before: Option<i64>, limit: usize) -> Result<Vec<super::AuditEntry>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT id, at, actor, action, detail FROM audit WHERE id < ?1
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = st.query_map(
+            params![
+                before.unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                let d: String = r.get(4)?;
+                Ok(super::AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    detail: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+const API_TOKEN_COLS: &str = "id, secret_hash, user, created_at, revoked";
+
+fn api_token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<super::ApiTokenRecord> {
+    Ok(super::ApiTokenRecord {
+        id: r.get(0)?,
+        secret_hash: r.get(1)?,
+        user: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked: r.get::<_, i64>(4)? != 0,
+    })
 }
 
 const USER_COLS: &str = "name, password_hash, role, scope, created_at, disabled";

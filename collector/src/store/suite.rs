@@ -66,6 +66,8 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     moves_and_renames_are_checked(&*make());
     listeners_are_learned_once(&*make());
     users_sessions_and_api_tokens(&*make());
+    api_tokens_are_listed_and_revoked_with_audit(&*make());
+    audit_pages_go_newest_first(&*make());
 }
 
 fn user(name: &str, role: UserRole, scope: &str) -> User {
@@ -173,6 +175,94 @@ fn users_sessions_and_api_tokens(s: &dyn Store) {
             "cli api_token.create"
         ]
     );
+}
+
+fn api_tokens_are_listed_and_revoked_with_audit(s: &dyn Store) {
+    s.user_add(&user("an", UserRole::Admin, ""), "cli", 1)
+        .expect("add");
+    s.user_add(&user("bo", UserRole::Viewer, "p/a"), "cli", 1)
+        .expect("add");
+    let tok = |id: &str, user: &str, at: i64| ApiTokenRecord {
+        id: id.into(),
+        secret_hash: format!("hash-{id}"),
+        user: user.into(),
+        created_at: at,
+        revoked: false,
+    };
+    for t in [
+        tok("t2", "bo", 20),
+        tok("t1", "an", 10),
+        tok("t3", "an", 20),
+    ] {
+        s.api_token_add(&t, "cli", t.created_at).expect("token");
+    }
+    let ids = |s: &dyn Store| -> Vec<(String, bool)> {
+        s.api_tokens()
+            .expect("list")
+            .into_iter()
+            .map(|t| (t.id, t.revoked))
+            .collect()
+    };
+    assert_eq!(
+        ids(s),
+        [
+            ("t1".into(), false),
+            ("t2".into(), false),
+            ("t3".into(), false)
+        ]
+    );
+    assert!(s.api_token_revoke("t2", "an", 30).expect("revoke"));
+    assert!(
+        !s.api_token_revoke("t2", "an", 31).expect("twice"),
+        "a revoked token is not revoked again"
+    );
+    assert!(!s.api_token_revoke("nope", "an", 31).expect("unknown"));
+    assert_eq!(
+        s.api_token("hash-t2").expect("get").map(|t| t.revoked),
+        Some(true)
+    );
+    assert_eq!(ids(s)[1], ("t2".into(), true));
+    let log = s.audit_log().expect("audit");
+    let revokes: Vec<_> = log
+        .iter()
+        .filter(|(_, _, action, _)| action == "api_token.revoke")
+        .collect();
+    assert_eq!(revokes.len(), 1, "only the real revocation is audited");
+    assert_eq!(revokes[0].0, 30);
+    assert_eq!(revokes[0].1, "an");
+    assert_eq!(revokes[0].3, serde_json::json!({"id": "t2", "user": "bo"}));
+    // Disabling records the user's scope, so the audit view can filter by agency.
+    assert!(s.user_disable("bo", "an", 40).expect("disable"));
+    let last = s.audit_log().expect("audit").pop().expect("entry");
+    assert_eq!(last.3, serde_json::json!({"name": "bo", "scope": "p/a"}));
+}
+
+fn audit_pages_go_newest_first(s: &dyn Store) {
+    assert!(s.audit_page(None, 10).expect("empty").is_empty());
+    for i in 0..5 {
+        s.audit(
+            "cli",
+            &format!("a.{i}"),
+            &serde_json::json!({"i": i}),
+            100 + i,
+        )
+        .expect("audit");
+    }
+    let first = s.audit_page(None, 2).expect("page");
+    let actions: Vec<_> = first.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["a.4", "a.3"]);
+    assert_eq!(first[0].at, 104);
+    assert_eq!(first[0].detail, serde_json::json!({"i": 4}));
+    assert!(first[0].id > first[1].id);
+    let next = s.audit_page(Some(first[1].id), 10).expect("page");
+    let actions: Vec<_> = next.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["a.2", "a.1", "a.0"]);
+    assert!(
+        s.audit_page(Some(next[2].id), 10)
+            .expect("past the end")
+            .is_empty()
+    );
+    assert!(s.audit_page(None, 0).expect("zero").is_empty());
 }
 
 fn listeners_are_learned_once(s: &dyn Store) {
