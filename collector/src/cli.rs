@@ -627,7 +627,7 @@ fn load(dir: &DirArgs) -> Result<Config, Failure> {
     )?)
 }
 
-fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, Failure> {
+pub(crate) fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, Failure> {
     match &cfg.store {
         StoreConfig::Sqlite(p) => Ok(Arc::new(
             SqliteStore::open(p).with_context(|| format!("opening {}", p.display()))?,

@@ -34,6 +34,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     };
     cli::ensure_agency(&cfg, "demo", "Tỉnh Demo", 2)?;
     cli::ensure_agency(&cfg, "demo/so-khcn", "Sở Khoa học và Công nghệ", 2)?;
+    let login = demo_login(&cfg)?;
     let agent_bin = find_agent(a.agent_bin)?;
     let state_dir = std::fs::canonicalize(&cfg.data_dir)?.join("agent");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -77,6 +78,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         println!();
         println!("Vigil demo is running: collector on QUIC {quic}, one local agent.");
         println!("Dashboard: {}", cli::console_url(&cfg, http));
+        println!("  log in as admin / {login}");
         if cfg.http_tls.is_some() {
             println!(
                 "  (HTTPS with the collector's own CA: `vigil-collector ca export --data-dir {}` gives the certificate to trust)",
@@ -93,6 +95,33 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         let _ = sd_tx.send(true);
         server.await.context("collector task")?
     })
+}
+
+/// The demo's console user `admin`: created with a random password on the first run, which is
+/// kept (0600) in the data directory so later runs can print it again.
+fn demo_login(cfg: &config::Config) -> Result<String, Failure> {
+    let file = cfg.data_dir.join("demo-admin-password");
+    if let Ok(p) = std::fs::read_to_string(&file) {
+        return Ok(p.trim().to_owned());
+    }
+    let password = crate::auth::new_secret()[..20].to_owned();
+    let store = cli::open_store(cfg)?;
+    let now = crate::server::now_ms() / 1000;
+    store.user_add(
+        &crate::store::User {
+            name: "admin".into(),
+            password_hash: crate::auth::hash_password(&password)?,
+            role: crate::store::UserRole::Admin,
+            scope: String::new(),
+            created_at: now,
+            disabled: false,
+        },
+        "demo",
+        now,
+    )?;
+    crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())
+        .with_context(|| format!("writing {}", file.display()))?;
+    Ok(password)
 }
 
 fn find_agent(explicit: Option<PathBuf>) -> Result<PathBuf, Failure> {
