@@ -303,7 +303,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(e) => Err(ApiError::Client(e.status(), e.body_text())),
+            // Every malformed body (wrong content type, bad JSON, unknown field, too large) is
+            // the one documented 400, with the reason.
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
 }
@@ -346,6 +348,7 @@ struct LoginRequest {
 /// `POST /api/v1/login`: a session cookie and, in the body, the CSRF token.
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginRequest, responses(
     (status = 200, description = "Logged in; sets the vigil_session cookie", body = SessionInfo),
+    (status = 400, description = "Not a JSON body of this shape", body = ErrorBody),
     (status = 401, description = "Wrong name or password, or a disabled user", body = ErrorBody),
 ))]
 async fn login(
