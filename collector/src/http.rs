@@ -17,6 +17,7 @@ use crate::store::Store;
 use crate::views;
 
 mod api;
+mod report;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct AppState {
     pub scoring: Arc<vigil_rules::score::Scoring>,
     /// What creating enrollment tokens needs; `None` refuses it.
     pub enroll: Option<Arc<EnrollSettings>>,
+    /// Report settings (the PDF font).
+    pub reports: Arc<crate::config::ReportsConfig>,
 }
 
 /// What the API needs to create enrollment tokens.
@@ -105,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
         .merge(api::routes())
+        .merge(report::routes())
         .fallback(|| async { ApiError::not_found() })
         .with_state(state)
 }

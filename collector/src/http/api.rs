@@ -70,7 +70,8 @@ pub(super) fn routes() -> Router<AppState> {
         alert_ack,
         alert_resolve,
         alert_assign,
-        token_create
+        token_create,
+        super::report::get_report
     ),
     components(schemas(
         LoginRequest,
@@ -255,8 +256,14 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
-    fn sees(&self, agency: &str) -> bool {
+    /// True when `agency` is inside the principal's scope.
+    pub(crate) fn sees(&self, agency: &str) -> bool {
         auth::in_scope(agency, &self.user.scope)
+    }
+
+    /// The principal's agency subtree; empty for the whole organisation.
+    pub(crate) fn scope(&self) -> &str {
+        &self.user.scope
     }
 }
 
