@@ -58,7 +58,7 @@ pub fn render(r: &Report, lang: Lang) -> String {
 <style>body{{font-family:"DejaVu Sans",system-ui,sans-serif;margin:2rem;color:#1b1f24}}
 h1{{font-size:1.4rem}}h2{{font-size:1.1rem;margin-top:2rem}}table{{border-collapse:collapse;width:100%}}
 td,th{{border-bottom:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:middle}}
-th{{background:#f6f8fa}}td.n{{text-align:right;white-space:nowrap}}dl{{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}}
+th{{background:#f6f8fa}}td.n,th.n{{text-align:right}}td.n{{white-space:nowrap}}dl{{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}}
 dt{{font-weight:bold}}dd{{margin:0}}p.note{{color:#57606a;font-size:.9em}}</style>
 </head><body>
 <h1>{title}</h1>
@@ -78,8 +78,9 @@ dt{{font-weight:bold}}dd{{margin:0}}p.note{{color:#57606a;font-size:.9em}}</styl
             continue;
         }
         out.push_str("<table><thead><tr>");
-        for c in &t.columns {
-            let _ = write!(out, "<th>{}</th>", esc(&c.label));
+        for (c, right) in t.columns.iter().zip(super::pdf::right_aligned(t)) {
+            let class = if right { r#" class="n""# } else { "" };
+            let _ = write!(out, "<th{class}>{}</th>", esc(&c.label));
         }
         out.push_str("</tr></thead>\n<tbody>\n");
         for row in &t.rows {

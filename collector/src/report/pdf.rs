@@ -466,12 +466,18 @@ fn table(c: &mut Canvas<'_>, t: &Table) {
         c.y -= 6.0;
         return;
     }
+    let numeric = right_aligned(t);
     let header = |c: &mut Canvas<'_>| {
         c.rect(MARGIN, c.y - head_h, full, head_h, 0.92);
         let mut x = MARGIN;
-        for (lines, w) in heads.iter().zip(&widths) {
+        for ((lines, w), right) in heads.iter().zip(&widths).zip(&numeric) {
             for (i, l) in lines.iter().take(3).enumerate() {
-                c.text(x + 2.0, c.y - 9.0 - 8.5 * i as f32, 7.0, 0.0, l);
+                let lx = if *right {
+                    x + w - 2.0 - c.width(l, 7.0)
+                } else {
+                    x + 2.0
+                };
+                c.text(lx, c.y - 9.0 - 8.5 * i as f32, 7.0, 0.0, l);
             }
             x += w;
         }
@@ -530,6 +536,18 @@ fn table(c: &mut Canvas<'_>, t: &Table) {
         c.y -= row_h;
     }
     c.y -= 4.0;
+}
+
+/// Which columns hold numbers (their headers align right too).
+pub(crate) fn right_aligned(t: &Table) -> Vec<bool> {
+    (0..t.columns.len())
+        .map(|i| {
+            t.rows
+                .first()
+                .and_then(|r| r.get(i))
+                .is_some_and(|c| matches!(c, Cell::Num(_)))
+        })
+        .collect()
 }
 
 /// A sparkline of scores in [0, 100] in the box (x, y, w, h).
