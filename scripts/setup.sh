@@ -13,6 +13,11 @@ command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # downloaded browser).
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+# The OpenAPI conformance run (tests/openapi/schemathesis.sh) installs schemathesis in a venv.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# Reports: the PDF font and the text extractor its tests use.
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

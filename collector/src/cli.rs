@@ -21,6 +21,7 @@ use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
 mod org;
+mod report;
 mod users;
 
 /// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
@@ -145,6 +146,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Posture report of the province or of one agency for a period, as HTML, PDF or CSV
+    /// (docs/reports.md); prints the path of the file written.
+    Report(ReportArgs),
     /// Set a host's role and security level (they choose its weight in the agency score).
     #[command(subcommand)]
     Host(HostCmd),
@@ -175,6 +179,41 @@ pub enum CaCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Data directory or config file.
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Only this agency and its subtree (default: the whole province).
+    #[arg(long, value_name = "PATH")]
+    pub agency: Option<String>,
+    /// First day of the period (Vietnam time).
+    #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "period")]
+    pub from: Option<String>,
+    /// Last day of the period (default: today).
+    #[arg(
+        long,
+        value_name = "YYYY-MM-DD",
+        requires = "from",
+        conflicts_with = "period"
+    )]
+    pub to: Option<String>,
+    /// A calendar month (default: the last full month).
+    #[arg(long, value_name = "YYYY-MM")]
+    pub period: Option<String>,
+    /// Output format.
+    #[arg(long, value_parser = ["html", "pdf", "csv"], default_value = "pdf")]
+    pub format: String,
+    /// Language of the labels.
+    #[arg(long, value_parser = ["vi", "en"], default_value = "vi")]
+    pub lang: String,
+    /// Output file (`-` for standard output; default: a name from the scope and period in the
+    /// current directory).
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `user` subcommands.
@@ -691,6 +730,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             since,
             json,
         } => org::score(&dir, agency.as_deref(), since.as_deref(), json),
+        Command::Report(a) => report::report(&a),
         Command::Host(HostCmd::Set {
             dir,
             id,
@@ -1274,7 +1314,11 @@ pub async fn serve(
             ca: Ca::load(&PkiPaths::new(&cfg.data_dir))?,
             advertise: cfg.advertise.clone(),
         })),
+<<<<<<< HEAD
         login_limit: Arc::new(http::ratelimit::LoginLimiter::new(cfg.login_limit)),
+=======
+        reports: Arc::new(cfg.reports.clone()),
+>>>>>>> report
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),
@@ -1283,7 +1327,12 @@ pub async fn serve(
             recompute: cfg.recompute_interval,
             alerts: cfg.alerts.clone(),
             alert_rules: cfg.alert_rules_interval,
+<<<<<<< HEAD
             cache: Some(score_cache),
+=======
+            org: cfg.name.clone(),
+            reports: cfg.reports.clone(),
+>>>>>>> report
         },
         shutdown.clone(),
     ));

@@ -42,6 +42,59 @@ pub struct RawConfig {
     /// Alert rules and their per-subtree settings.
     #[serde(default)]
     pub alerts: RawAlerts,
+    /// Scheduled posture reports.
+    #[serde(default)]
+    pub reports: RawReports,
+}
+
+/// `[reports]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReports {
+    /// Directory scheduled reports are written to (relative to the data dir), default `reports`.
+    pub dir: Option<String>,
+    /// `monthly` (default), `weekly` or `off`.
+    pub schedule: Option<String>,
+    /// TrueType font embedded in PDF reports, default DejaVu Sans (`fonts-dejavu-core`).
+    pub font: Option<String>,
+    /// Language of scheduled reports: `vi` (default) or `en`.
+    pub lang: Option<String>,
+}
+
+/// How often the province report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportSchedule {
+    /// Last month's report, at the start of each month.
+    #[default]
+    Monthly,
+    /// Last week's report (Monday to Sunday), at the start of each week.
+    Weekly,
+    /// No scheduled reports.
+    Off,
+}
+
+/// Validated `[reports]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportsConfig {
+    /// Where scheduled reports go.
+    pub dir: PathBuf,
+    /// How often.
+    pub schedule: ReportSchedule,
+    /// The PDF font.
+    pub font: PathBuf,
+    /// Language of scheduled reports.
+    pub lang: crate::report::Lang,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("reports"),
+            schedule: ReportSchedule::default(),
+            font: PathBuf::from(crate::report::pdf::DEFAULT_FONT),
+            lang: crate::report::Lang::default(),
+        }
+    }
 }
 
 /// `[schedule]`.
@@ -189,6 +242,8 @@ pub struct Config {
     pub alert_rules_interval: Duration,
     /// Alert rule settings.
     pub alerts: crate::alerting::AlertSettings,
+    /// Posture reports.
+    pub reports: ReportsConfig,
 }
 
 /// Where the console's certificate chain and key are.
@@ -383,12 +438,49 @@ impl RawConfig {
                 vigil_rules::score::Scoring::default()
             }
         };
+<<<<<<< HEAD
         let login_max_failures = self.http.login_max_failures.unwrap_or(5);
         if login_max_failures == 0 {
             errs.push(format!("{f}: http.login_max_failures must be at least 1"));
         }
         if login_window < Duration::from_secs(1) {
             errs.push(format!("{f}: http.login_window must be at least 1s"));
+=======
+        let reports = ReportsConfig {
+            dir: data_dir.join(self.reports.dir.as_deref().unwrap_or("reports")),
+            schedule: match self.reports.schedule.as_deref().unwrap_or("monthly") {
+                "monthly" => ReportSchedule::Monthly,
+                "weekly" => ReportSchedule::Weekly,
+                "off" => ReportSchedule::Off,
+                other => {
+                    errs.push(format!(
+                        "{f}: reports.schedule: {other:?} is not a schedule, expected monthly, weekly or off"
+                    ));
+                    ReportSchedule::Off
+                }
+            },
+            font: self.reports.font.as_deref().map_or_else(
+                || PathBuf::from(crate::report::pdf::DEFAULT_FONT),
+                |p| data_dir.join(p),
+            ),
+            lang: match self.reports.lang.as_deref() {
+                None => crate::report::Lang::default(),
+                Some(l) => crate::report::Lang::parse(l).unwrap_or_else(|| {
+                    errs.push(format!(
+                        "{f}: reports.lang: {l:?} is not a language, expected vi or en"
+                    ));
+                    crate::report::Lang::default()
+                }),
+            },
+        };
+        for (field, v) in [
+            ("reports.dir", &self.reports.dir),
+            ("reports.font", &self.reports.font),
+        ] {
+            if v.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                errs.push(format!("{f}: {field} must not be empty"));
+            }
+>>>>>>> report
         }
         let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
         if rate == 0 {
@@ -420,6 +512,7 @@ impl RawConfig {
             recompute_interval,
             alert_rules_interval,
             alerts,
+            reports,
         })
     }
 }
@@ -465,6 +558,7 @@ mod tests {
         assert_eq!(c.quic_listen.port(), 4433);
         assert!(c.http_listen.ip().is_loopback());
         assert_eq!(c.store, StoreConfig::Sqlite(PathBuf::from("/d/vigil.db")));
+<<<<<<< HEAD
         assert_eq!(
             c.http_tls,
             Some(HttpTls {
@@ -521,6 +615,41 @@ mod tests {
             e.contains("http.login_max_failures") && e.contains("http.login_window"),
             "{e}"
         );
+=======
+        assert_eq!(c.reports.dir, PathBuf::from("/d/reports"));
+        assert_eq!(c.reports.schedule, ReportSchedule::Monthly);
+        assert_eq!(
+            c.reports.font,
+            PathBuf::from(crate::report::pdf::DEFAULT_FONT)
+        );
+    }
+
+    #[test]
+    fn reports_section_is_validated_with_every_bad_key_named() {
+        let c = parse(
+            "[reports]\ndir = \"out\"\nschedule = \"weekly\"\nfont = \"/f/x.ttf\"\nlang = \"en\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.reports.dir, PathBuf::from("/d/out"));
+        assert_eq!(c.reports.schedule, ReportSchedule::Weekly);
+        assert_eq!(c.reports.font, PathBuf::from("/f/x.ttf"));
+        assert_eq!(c.reports.lang, crate::report::Lang::En);
+        let off = parse("[reports]\nschedule = \"off\"\n").expect("off");
+        assert_eq!(off.reports.schedule, ReportSchedule::Off);
+        let e = parse("[reports]\ndir = \" \"\nschedule = \"daily\"\nlang = \"fr\"\nfont = \"\"\n")
+            .expect_err("bad");
+        let msg = e.to_string();
+        for needle in [
+            "reports.dir",
+            "reports.schedule",
+            "reports.lang",
+            "reports.font",
+        ] {
+            assert!(msg.contains(needle), "missing {needle} in {msg}");
+        }
+        let e = parse("[reports]\nevery = \"month\"\n").expect_err("unknown");
+        assert!(e.to_string().contains("every"), "{e}");
+>>>>>>> report
     }
 
     #[test]

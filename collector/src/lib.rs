@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod http;
 pub mod ioc;
 pub mod pki;
+pub mod report;
 pub mod schedule;
 pub mod scoring;
 pub mod server;

@@ -1,7 +1,8 @@
-//! Work the collector does on a clock: recomputing scores (and writing their history) and running
-//! the periodic alert rules. Several collectors sharing one PostgreSQL database may all run it:
-//! both jobs are idempotent (a score point is only written when something changed, an alert is
-//! deduplicated by key).
+//! Work the collector does on a clock: recomputing scores (and writing their history), running
+//! the periodic alert rules and writing the scheduled province report. Several collectors
+//! sharing one PostgreSQL database may all run it: every job is idempotent (a score point is
+//! only written when something changed, an alert is deduplicated by key, a report file is
+//! written only when it does not exist yet).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +27,19 @@ pub struct Schedule {
     pub alerts: AlertSettings,
     /// Periodic alert rule interval.
     pub alert_rules: Duration,
+<<<<<<< HEAD
     /// Where every recompute publishes its scores for the console.
     pub cache: Option<Arc<scoring::ScoreCache>>,
+=======
+    /// Organisation name (the province report's title).
+    pub org: String,
+    /// Scheduled reports.
+    pub reports: crate::config::ReportsConfig,
+>>>>>>> report
 }
+
+/// How often the report job looks whether a period has ended.
+const REPORT_CHECK: Duration = Duration::from_secs(3600);
 
 /// Runs both jobs until `shutdown` flips. The first run of each happens at once.
 pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Receiver<bool>) {
@@ -37,7 +48,15 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
     let settings = Arc::new(sched.alerts);
     let mut recompute = tokio::time::interval(sched.recompute);
     let mut rules = tokio::time::interval(sched.alert_rules);
-    for t in [&mut recompute, &mut rules] {
+    let mut reports = tokio::time::interval(REPORT_CHECK);
+    let report_cfg = Arc::new(sched.reports);
+    let org: Arc<str> = sched.org.into();
+    if report_cfg.schedule != crate::config::ReportSchedule::Off
+        && let Err(e) = crate::report::pdf::load_font(&report_cfg.font)
+    {
+        warn!(error = %e, "Scheduled PDF reports will fail until the font is available.");
+    }
+    for t in [&mut recompute, &mut rules, &mut reports] {
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     loop {
@@ -54,6 +73,23 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
                     Ok(Ok((raised, resolved))) => info!(raised, resolved, "Periodic alert rules ran."),
                     Ok(Err(e)) => warn!(error = %e, "Periodic alert rules failed; retrying at the next tick."),
                     Err(e) => warn!(error = %e, "Periodic alert rules panicked."),
+                }
+            }
+            _ = reports.tick(), if report_cfg.schedule != crate::config::ReportSchedule::Off => {
+                let (store, scoring, cfg, org) =
+                    (store.clone(), scoring.clone(), report_cfg.clone(), org.clone());
+                match tokio::task::spawn_blocking(move || {
+                    crate::report::write_scheduled(&*store, &scoring, &org, &cfg, now_ms())
+                })
+                .await
+                {
+                    Ok(Ok(files)) => {
+                        for f in files {
+                            info!(file = %f.display(), "Scheduled report written.");
+                        }
+                    }
+                    Ok(Err(e)) => warn!(error = %e, "Writing the scheduled report failed; retrying in an hour."),
+                    Err(e) => warn!(error = %e, "Writing the scheduled report panicked."),
                 }
             }
             _ = recompute.tick() => {

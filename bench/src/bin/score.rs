@@ -6,6 +6,9 @@
 //! agents and open alerts, then times `scoring::recompute` (load + compute + history write)
 //! three times: the first writes every history point, the next ones write only what changed.
 //!
+//! Then times the province posture report of the month before (docs/reports.md): building
+//! its model from the store, and rendering it as PDF (target < 5 s in all), HTML and CSV.
+//!
 //! `cargo run --release -p vigil-bench --bin score -- [HOSTS] [AGENCIES]`
 //! PostgreSQL: `VIGIL_TEST_PG` (default `postgres://postgres@127.0.0.1/test`), in a temporary
 //! schema dropped at the end.
@@ -151,6 +154,46 @@ fn measure(name: &str, store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+const REPORT_TARGET_S: f64 = 5.0;
+
+fn measure_reports(name: &str, store: &dyn Store) -> anyhow::Result<()> {
+    use vigil_collector::report::{Format, Lang, Period, Report, pdf::DEFAULT_FONT};
+    let font = std::path::Path::new(DEFAULT_FONT);
+    let now = NOW + 10_000;
+    let period = Period::last_full_month(now);
+    let t = Instant::now();
+    let report = Report::build(store, &Scoring::default(), "Tỉnh", None, period, now)?;
+    let build = t.elapsed().as_secs_f64();
+    let mut line = format!(
+        "{name:<10} report {}: model {build:.3} s ({} agencies, {} failing hosts)",
+        period.slug(),
+        report.agencies.len(),
+        report.failing_hosts.len()
+    );
+    for (f, label) in [
+        (Format::Pdf, "pdf"),
+        (Format::Html, "html"),
+        (Format::Csv, "csv"),
+    ] {
+        let t = Instant::now();
+        let bytes = report.render(f, Lang::Vi, font)?;
+        let render = t.elapsed().as_secs_f64();
+        line.push_str(&format!(
+            ", {label} +{render:.3} s = {:.3} s ({} KiB)",
+            build + render,
+            bytes.len() / 1024
+        ));
+        if f == Format::Pdf {
+            line.push_str(&format!(
+                " → {:.2}× the {REPORT_TARGET_S} s target",
+                (build + render) / REPORT_TARGET_S
+            ));
+        }
+    }
+    println!("{line}");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let hosts: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
@@ -162,6 +205,7 @@ fn main() -> anyhow::Result<()> {
     let sqlite = SqliteStore::open(&dir.path().join("bench.db"))?;
     fill(&sqlite, hosts, agencies, rules)?;
     measure("sqlite", &sqlite)?;
+    measure_reports("sqlite", &sqlite)?;
     drop(sqlite);
 
     let url = std::env::var("VIGIL_TEST_PG")
@@ -170,7 +214,9 @@ fn main() -> anyhow::Result<()> {
     match PostgresStore::open_with_schema(&url, &schema) {
         Ok(pg) => {
             eprintln!("PostgreSQL:");
-            let res = fill(&pg, hosts, agencies, rules).and_then(|()| measure("postgres", &pg));
+            let res = fill(&pg, hosts, agencies, rules)
+                .and_then(|()| measure("postgres", &pg))
+                .and_then(|()| measure_reports("postgres", &pg));
             drop(pg);
             if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
                 let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));

@@ -72,9 +72,13 @@ pub(super) fn routes() -> Router<AppState> {
         alert_resolve,
         alert_assign,
         token_create,
+<<<<<<< HEAD
         super::pages::overview,
         super::pages::agency,
         super::pages::host
+=======
+        super::report::get_report
+>>>>>>> report
     ),
     components(schemas(
         LoginRequest,
@@ -277,8 +281,17 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
+<<<<<<< HEAD
+=======
+    /// True when `agency` is inside the principal's scope.
+>>>>>>> report
     pub(crate) fn sees(&self, agency: &str) -> bool {
         auth::in_scope(agency, &self.user.scope)
+    }
+
+    /// The principal's agency subtree; empty for the whole organisation.
+    pub(crate) fn scope(&self) -> &str {
+        &self.user.scope
     }
 }
 
