@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod seed;
+
 use vigil_proto::{
     AgentHealth, CheckResult, Envelope, FileEvent, FileEventKind, FileMeta, FileType, Finding,
     HealthKind, Severity, Status,

@@ -1314,11 +1314,8 @@ pub async fn serve(
             ca: Ca::load(&PkiPaths::new(&cfg.data_dir))?,
             advertise: cfg.advertise.clone(),
         })),
-<<<<<<< HEAD
         login_limit: Arc::new(http::ratelimit::LoginLimiter::new(cfg.login_limit)),
-=======
         reports: Arc::new(cfg.reports.clone()),
->>>>>>> report
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),
@@ -1327,12 +1324,9 @@ pub async fn serve(
             recompute: cfg.recompute_interval,
             alerts: cfg.alerts.clone(),
             alert_rules: cfg.alert_rules_interval,
-<<<<<<< HEAD
             cache: Some(score_cache),
-=======
             org: cfg.name.clone(),
             reports: cfg.reports.clone(),
->>>>>>> report
         },
         shutdown.clone(),
     ));

@@ -438,14 +438,13 @@ impl RawConfig {
                 vigil_rules::score::Scoring::default()
             }
         };
-<<<<<<< HEAD
         let login_max_failures = self.http.login_max_failures.unwrap_or(5);
         if login_max_failures == 0 {
             errs.push(format!("{f}: http.login_max_failures must be at least 1"));
         }
         if login_window < Duration::from_secs(1) {
             errs.push(format!("{f}: http.login_window must be at least 1s"));
-=======
+        }
         let reports = ReportsConfig {
             dir: data_dir.join(self.reports.dir.as_deref().unwrap_or("reports")),
             schedule: match self.reports.schedule.as_deref().unwrap_or("monthly") {
@@ -480,7 +479,6 @@ impl RawConfig {
             if v.as_deref().is_some_and(|p| p.trim().is_empty()) {
                 errs.push(format!("{f}: {field} must not be empty"));
             }
->>>>>>> report
         }
         let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
         if rate == 0 {
@@ -558,7 +556,6 @@ mod tests {
         assert_eq!(c.quic_listen.port(), 4433);
         assert!(c.http_listen.ip().is_loopback());
         assert_eq!(c.store, StoreConfig::Sqlite(PathBuf::from("/d/vigil.db")));
-<<<<<<< HEAD
         assert_eq!(
             c.http_tls,
             Some(HttpTls {
@@ -615,7 +612,11 @@ mod tests {
             e.contains("http.login_max_failures") && e.contains("http.login_window"),
             "{e}"
         );
-=======
+    }
+
+    #[test]
+    fn reports_defaults() {
+        let c = parse("").expect("empty is valid");
         assert_eq!(c.reports.dir, PathBuf::from("/d/reports"));
         assert_eq!(c.reports.schedule, ReportSchedule::Monthly);
         assert_eq!(
@@ -649,7 +650,6 @@ mod tests {
         }
         let e = parse("[reports]\nevery = \"month\"\n").expect_err("unknown");
         assert!(e.to_string().contains("every"), "{e}");
->>>>>>> report
     }
 
     #[test]

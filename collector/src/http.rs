@@ -17,14 +17,11 @@ use crate::store::Store;
 
 mod admin;
 mod api;
-<<<<<<< HEAD
 mod console;
 pub mod listen;
 mod pages;
 pub mod ratelimit;
-=======
 mod report;
->>>>>>> report
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -39,13 +36,10 @@ pub struct AppState {
     pub scores: Arc<crate::scoring::ScoreCache>,
     /// What creating enrollment tokens needs; `None` refuses it.
     pub enroll: Option<Arc<EnrollSettings>>,
-<<<<<<< HEAD
     /// Failed-login counters (`[http] login_max_failures`, `login_window`).
     pub login_limit: Arc<ratelimit::LoginLimiter>,
-=======
     /// Report settings (the PDF font).
     pub reports: Arc<crate::config::ReportsConfig>,
->>>>>>> report
 }
 
 /// What the API needs to create enrollment tokens.
@@ -122,12 +116,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(console::routes())
         .merge(api::routes())
-<<<<<<< HEAD
         .merge(pages::routes())
         .merge(admin::routes())
-=======
         .merge(report::routes())
->>>>>>> report
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

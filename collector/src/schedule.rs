@@ -27,15 +27,12 @@ pub struct Schedule {
     pub alerts: AlertSettings,
     /// Periodic alert rule interval.
     pub alert_rules: Duration,
-<<<<<<< HEAD
     /// Where every recompute publishes its scores for the console.
     pub cache: Option<Arc<scoring::ScoreCache>>,
-=======
     /// Organisation name (the province report's title).
     pub org: String,
     /// Scheduled reports.
     pub reports: crate::config::ReportsConfig,
->>>>>>> report
 }
 
 /// How often the report job looks whether a period has ended.

@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         scores: Arc::new(ScoreCache::new(Duration::from_secs(3600))),
         enroll: None,
         login_limit: Arc::default(),
+        reports: Arc::default(),
     });
     let login = Request::post("/api/v1/login")
         .header(header::CONTENT_TYPE, "application/json")
@@ -127,7 +128,9 @@ async fn main() -> anyhow::Result<()> {
         .map(|i| format!("/api/v1/agencies/tinh%2Fxa-{:03}", (i * 7) % agencies))
         .collect();
     measure(&router, &cookie, "agency page", &agency, PAGE_TARGET_MS).await;
-    let province: Vec<String> = (0..requests.min(10)).map(|_| "/api/v1/agencies/tinh".into()).collect();
+    let province: Vec<String> = (0..requests.min(10))
+        .map(|_| "/api/v1/agencies/tinh".into())
+        .collect();
     measure(&router, &cookie, "province page", &province, PAGE_TARGET_MS).await;
     let alerts: Vec<String> = (0..requests).map(|_| "/api/v1/alerts".into()).collect();
     measure(&router, &cookie, "alert queue", &alerts, PAGE_TARGET_MS).await;

@@ -72,13 +72,10 @@ pub(super) fn routes() -> Router<AppState> {
         alert_resolve,
         alert_assign,
         token_create,
-<<<<<<< HEAD
         super::pages::overview,
         super::pages::agency,
-        super::pages::host
-=======
+        super::pages::host,
         super::report::get_report
->>>>>>> report
     ),
     components(schemas(
         LoginRequest,
@@ -281,10 +278,7 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 impl Principal {
-<<<<<<< HEAD
-=======
     /// True when `agency` is inside the principal's scope.
->>>>>>> report
     pub(crate) fn sees(&self, agency: &str) -> bool {
         auth::in_scope(agency, &self.user.scope)
     }

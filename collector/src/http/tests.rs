@@ -107,11 +107,8 @@ pub(super) fn fixture() -> Fixture {
             ca,
             advertise: vec!["collector.test:4433".into()],
         })),
-<<<<<<< HEAD
         login_limit: Arc::default(),
-=======
         reports: Arc::default(),
->>>>>>> report
     });
     Fixture {
         app,
@@ -286,12 +283,8 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
 }
 
 /// Every route that needs authentication (all but login and the OpenAPI document).
-<<<<<<< HEAD
-const PROTECTED: [(&str, &str); 12] = [
-=======
-const PROTECTED: [(&str, &str); 10] = [
+const PROTECTED: [(&str, &str); 13] = [
     ("GET", "/api/v1/reports"),
->>>>>>> report
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/hosts"),
     ("GET", "/api/v1/agencies"),
