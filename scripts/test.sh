@@ -15,6 +15,12 @@ fi
 cargo build --workspace --locked --bins
 cargo test --workspace --locked -- --test-threads="${VIGIL_TEST_THREADS:-4}"
 bash scripts/fuzz-smoke.sh
+# The OpenAPI document against the running server (schemathesis from PyPI, bounded in time).
+if [ "${CI:-}" = "true" ] || [ "${VIGIL_TEST_OPENAPI:-}" = "1" ]; then
+  bash tests/openapi/schemathesis.sh
+else
+  echo "test: SKIPPED the schemathesis run of the OpenAPI document (CI=true or VIGIL_TEST_OPENAPI=1 runs it)"
+fi
 # Packages, units, lintian, systemd exposure and the debootstrap install/upgrade/uninstall test.
 # They need root and a release build; CI runs them, locally opt in with VIGIL_TEST_PACKAGING=1.
 if [ "${CI:-}" = "true" ] || [ "${VIGIL_TEST_PACKAGING:-}" = "1" ]; then

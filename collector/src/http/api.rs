@@ -310,8 +310,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            // Every malformed body (wrong content type, bad JSON, unknown field, too large) is
-            // the one documented 400, with the reason.
+            // A body over the limit is 413; every other malformed body (wrong content type, bad
+            // JSON, unknown or missing field) is the one documented 400, with the reason.
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::Client(e.status(), e.body_text()))
+            }
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
@@ -357,6 +360,7 @@ struct LoginRequest {
     (status = 200, description = "Logged in; sets the vigil_session cookie", body = SessionInfo),
     (status = 400, description = "Not a JSON body of this shape", body = ErrorBody),
     (status = 401, description = "Wrong name or password, or a disabled user", body = ErrorBody),
+    (status = 429, description = "Too many failed logins from this address or for this name; see Retry-After", body = ErrorBody),
 ))]
 async fn login(
     State(st): State<AppState>,
