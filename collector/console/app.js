@@ -44,6 +44,9 @@ const I18N = {
     k_group_no_data: 'Nhóm không có dữ liệu', k_critical_gate: 'Trần điểm do lỗi nghiêm trọng', k_alert: 'Cảnh báo đang mở',
     k_stale: 'Máy lâu không báo cáo', k_never_reported: 'Máy chưa từng báo cáo', k_missing_agent: 'Tài sản chưa cài agent', k_no_assets: 'Đơn vị chưa khai báo tài sản',
     adminOnly: 'Chỉ quản trị viên mới dùng được trang này.', saved: 'Đã lưu.',
+    settings: 'Cài đặt đang áp dụng', settingsNote: 'Sửa trong collector.toml rồi khởi động lại máy chủ thu thập (docs/collector-config.md).',
+    rankingRule: 'Điều kiện xếp hạng', minHosts: 'Số tài sản tối thiểu', minCoverage: 'Độ phủ tối thiểu', slaHours: 'Hạn xử lý cảnh báo (giờ)',
+    verdictBands: 'Ngưỡng kết luận', scheduledReports: 'Báo cáo định kỳ', directory: 'Thư mục', scoringVersion: 'Phiên bản cách tính điểm',
   },
   en: {
     overview: 'Overview', alerts: 'Alerts', enroll: 'Enrollment', reports: 'Reports', admin: 'Administration',
@@ -85,6 +88,9 @@ const I18N = {
     k_group_no_data: 'Group without data', k_critical_gate: 'Critical-rule ceiling', k_alert: 'Open alert',
     k_stale: 'Host not reporting', k_never_reported: 'Host never reported', k_missing_agent: 'Asset without agent', k_no_assets: 'Agency without assets',
     adminOnly: 'Only administrators can use this page.', saved: 'Saved.',
+    settings: 'Settings in force', settingsNote: 'Edit collector.toml and restart the collector to change them (docs/collector-config.md).',
+    rankingRule: 'Ranking thresholds', minHosts: 'Minimum assets', minCoverage: 'Minimum coverage', slaHours: 'Alert SLA (hours)',
+    verdictBands: 'Verdict bands', scheduledReports: 'Scheduled reports', directory: 'Directory', scoringVersion: 'Scoring version',
   },
 };
 
@@ -671,8 +677,21 @@ async function pageAdmin() {
     } catch (e) { msg.textContent = t('error') + ': ' + e.message; }
   } }, h('label', {}, t('name'), nm), h('label', {}, t('password'), pw), h('label', {}, t('role'), role), h('label', {}, t('scope'), scope),
   h('button', { type: 'submit' }, t('addUser')));
-  show(h('h1', {}, t('admin')), msg, h('h2', {}, t('users')), users, form, h('h2', {}, t('apiTokens')), tokens, h('h2', {}, t('auditLog')), audit);
-  await Promise.all([drawUsers(), drawTokens(), drawAudit()].map((p) => p.catch((e) => { msg.textContent = e.message; })));
+  const settings = h('div', { 'data-test': 'settings' });
+  const drawSettings = async () => {
+    const c = await api('GET', '/api/v1/settings');
+    const sc = c.scoring, sev = ['critical', 'high', 'medium', 'low'];
+    settings.replaceChildren(h('p', { class: 'muted small' }, t('settingsNote')), table([t('item'), ''], [
+      h('tr', {}, h('td', {}, t('scoringVersion')), h('td', {}, sc.version)),
+      h('tr', {}, h('td', {}, t('rankingRule')), h('td', {}, `${t('minHosts')}: ${sc.ranking.min_hosts} · ${t('minCoverage')}: ${fmtPct(sc.ranking.min_coverage)}`)),
+      h('tr', {}, h('td', {}, t('verdictBands')), h('td', {}, `${t('good')} ≥ ${sc.verdict.good} · ${t('passV')} ≥ ${sc.verdict.pass}`)),
+      h('tr', {}, h('td', {}, t('slaHours')), h('td', {}, sev.map((k) => `${t('sev_' + k)}: ${sc.alerts.sla_hours[k]}`).join(' · '))),
+      h('tr', {}, h('td', {}, t('scheduledReports')), h('td', {}, `${c.reports.schedule} · ${t('directory')}: ${c.reports.dir} · ${c.reports.lang}`)),
+    ]));
+  };
+  show(h('h1', {}, t('admin')), msg, h('h2', {}, t('users')), users, form, h('h2', {}, t('apiTokens')), tokens,
+    h('h2', {}, t('settings')), settings, h('h2', {}, t('auditLog')), audit);
+  await Promise.all([drawUsers(), drawTokens(), drawSettings(), drawAudit()].map((p) => p.catch((e) => { msg.textContent = e.message; })));
 }
 
 window.addEventListener('hashchange', route);

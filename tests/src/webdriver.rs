@@ -39,6 +39,14 @@ pub struct Browser {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
+impl Element {
+    /// The driver's id of the element (to pass it to a script as
+    /// `{"element-6066-11e4-a52e-4f735466cecf": id}`).
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Browser {
     /// Starts chromedriver on a free loopback port and opens a session with a fresh profile.
     pub fn start(base: &Path) -> Self {

@@ -237,15 +237,41 @@ fn console_in_headless_chromium() {
     let audit = c.ok(&["alerts", "list", "--json"]);
     assert!(audit.contains("Đã gỡ phần mềm độc hại"), "{audit}");
 
+    // Enrollment: a token for "Sở B" and the ready install command.
+    let nav = b.wait("[data-test=nav-enroll]");
+    b.click(&nav);
+    let create = b.wait("[data-test=create-token]");
+    let agency = b.wait("[data-test=agency-select]");
+    b.exec(
+        "arguments[0].value = 'p/b'; arguments[0].dispatchEvent(new Event('change'))",
+        serde_json::json!([{ "element-6066-11e4-a52e-4f735466cecf": agency.id() }]),
+    );
+    b.click(&create);
+    let cmd = b.wait("[data-test=install-cmd]");
+    let cmd = b.text(&cmd);
+    assert!(cmd.contains("install-agent.sh --token 'vigil1."), "{cmd}");
+    b.wait("[data-test=tokens] [data-test=revoke-token]");
+    b.screenshot(&shots.join("5-enroll.png"));
+    let tokens = c.ok(&["token", "list", "--json"]);
+    assert!(tokens.contains("\"p/b\""), "{tokens}");
+
+    // Administration: users, settings in force, the audit log with the triage above.
+    let nav = b.wait("[data-test=nav-admin]");
+    b.click(&nav);
+    b.wait("[data-test=users] tbody tr");
+    b.wait_text("Điều kiện xếp hạng");
+    b.wait_text("alert.state");
+    b.screenshot(&shots.join("6-admin.png"));
+
     // English.
     let lang = b.wait("[data-test=lang]");
     b.click(&lang);
-    b.wait_text("Alert queue");
+    b.wait_text("Settings in force");
     let nav = b.wait("[data-test=nav-overview]");
     assert_eq!(b.text(&nav), "Overview");
     b.click(&nav);
     b.wait_text("Agency ranking");
-    b.screenshot(&shots.join("5-overview-en.png"));
+    b.screenshot(&shots.join("7-overview-en.png"));
 
     // Back to Vietnamese for the PDF report.
     let lang = b.wait("[data-test=lang]");
@@ -264,7 +290,7 @@ fn console_in_headless_chromium() {
             .find(|p| p.extension().is_some_and(|x| x == "pdf"))
             .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0))
     });
-    b.screenshot(&shots.join("6-reports.png"));
+    b.screenshot(&shots.join("8-reports.png"));
     let _ = std::fs::copy(&pdf, shots.join("report.pdf"));
     let text = Command::new("pdftotext")
         .arg(&pdf)

@@ -35,6 +35,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/tokens", get(tokens))
         .route("/api/v1/tokens/{id}/revoke", post(token_revoke))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/settings", get(settings))
 }
 
 /// The OpenAPI part of these routes, merged into the API document.
@@ -48,7 +49,8 @@ pub(super) fn routes() -> Router<AppState> {
         api_token_revoke,
         tokens,
         token_revoke,
-        audit
+        audit,
+        settings
     ),
     components(schemas(
         UserInfo,
@@ -59,7 +61,8 @@ pub(super) fn routes() -> Router<AppState> {
         TokenInfo,
         TokenList,
         AuditPage,
-        AuditEntryBody
+        AuditEntryBody,
+        Settings
     ))
 )]
 pub(crate) struct AdminDoc;
@@ -577,3 +580,41 @@ async fn audit(
 
 #[cfg(test)]
 pub(super) mod tests;
+
+/// The settings in force (read-only: they live in collector.toml, docs/collector-config.md).
+#[derive(Serialize, ToSchema)]
+struct Settings {
+    /// Organisation name.
+    organisation: String,
+    /// The scoring constants (`[scoring]`, docs/scoring.md), ranking thresholds and alert SLAs
+    /// included.
+    #[schema(value_type = Object)]
+    scoring: vigil_rules::score::ScoringConfig,
+    /// Scheduled reports: directory, `monthly`/`weekly`/`off`, language.
+    #[schema(value_type = Object)]
+    reports: serde_json::Value,
+}
+
+/// `GET /api/v1/settings`: the configuration the collector runs with (admins).
+#[utoipa::path(get, path = "/api/v1/settings", security(("session" = []), ("bearer" = [])), responses(
+    (status = 200, description = "The settings in force", body = Settings),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Not an admin", body = ErrorBody),
+))]
+async fn settings(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    require_admin(&p, "read the settings")?;
+    let r = &st.reports;
+    let schedule = match r.schedule {
+        crate::config::ReportSchedule::Monthly => "monthly",
+        crate::config::ReportSchedule::Weekly => "weekly",
+        crate::config::ReportSchedule::Off => "off",
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        Settings {
+            organisation: st.name.to_string(),
+            scoring: st.scoring.config().clone(),
+            reports: json!({"dir": r.dir, "schedule": schedule, "lang": r.lang.code()}),
+        },
+    ))
+}

@@ -16,7 +16,7 @@ use crate::http::tests::{Auth, PW, call, fixture, login};
 use crate::store::Store as _;
 
 /// Every administration route (all need authentication).
-pub(in crate::http) const ROUTES: [(&str, &str); 8] = [
+pub(in crate::http) const ROUTES: [(&str, &str); 9] = [
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("POST", "/api/v1/users/{name}/disable"),
@@ -25,6 +25,7 @@ pub(in crate::http) const ROUTES: [(&str, &str); 8] = [
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens/{id}/revoke"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/settings"),
 ];
 
 fn uri(route: &str) -> String {
@@ -497,4 +498,25 @@ async fn failed_logins_are_limited_per_address_and_per_name() {
         let (st, _) = login_from(&f.app, [198, 51, 100, 3], "root", "wrong password!").await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "counting started again");
     }
+}
+
+#[tokio::test]
+async fn admins_read_the_settings_in_force() {
+    let f = fixture();
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/settings",
+        Auth::Bearer(&bearer(&f, "adm-a")),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["organisation"], "Test");
+    assert_eq!(v["scoring"]["ranking"]["min_hosts"], 5);
+    assert!(
+        v["scoring"]["alerts"]["sla_hours"]["critical"].is_number(),
+        "{v}"
+    );
+    assert_eq!(v["reports"]["schedule"], "monthly");
 }
