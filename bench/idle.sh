@@ -26,6 +26,12 @@ sleep "$settle"
 # VIGIL_IDLE_RESTART=1: measure a restarted agent (baseline loaded from disk, not created), the
 # steady state of a long-running host.
 if [ -n "${VIGIL_IDLE_RESTART:-}" ]; then
+    # Stopped before its first baseline is complete, the agent saves none and the restart would
+    # create it again: wait (up to 10 min) until it is saved.
+    for _ in $(seq 600); do
+        [ -e "$d/a/fim/baseline.bin" ] && break
+        sleep 1
+    done
     kill "$apid"
     wait "$apid" 2>/dev/null || true
     "$t/vigil-agent" run --state-dir "$d/a" "${cfg_args[@]}" 2>/dev/null &

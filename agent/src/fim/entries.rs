@@ -473,7 +473,8 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, prev: &[u8], path: &[u8], e: &Entr
     }
 }
 
-/// Decodes one entry; `path` holds the previous path and is replaced by this one.
+/// Decodes one entry; `path` holds the previous path and is replaced by this one (only when the
+/// entry decodes).
 ///
 /// # Errors
 /// [`FimError::Corrupt`] on truncated or invalid data.
@@ -483,8 +484,7 @@ pub(crate) fn decode_entry(r: &mut Reader<'_>, path: &mut Vec<u8>) -> Result<Ent
     if common > path.len() {
         return Err(bad("bad path prefix"));
     }
-    path.truncate(common);
-    path.extend_from_slice(r.bytes()?);
+    let rest = r.bytes()?;
     let file_type = type_from(r.byte()?).ok_or_else(|| bad("bad file type"))?;
     let flags = r.byte()?;
     let size = r.var()?;
@@ -510,6 +510,9 @@ pub(crate) fn decode_entry(r: &mut Reader<'_>, path: &mut Vec<u8>) -> Result<Ent
     } else {
         None
     };
+    // `path` changes only on success: a caller reading a stream retries with more data.
+    path.truncate(common);
+    path.extend_from_slice(rest);
     Ok(Entry {
         file_type,
         size,
@@ -564,6 +567,9 @@ pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// The error of reading past the end of a [`Reader`]'s bytes (a stream reader then reads more).
+pub(crate) const END_OF_DATA: &str = "unexpected end of data";
+
 /// A bounds-checked reader over encoded bytes.
 pub(crate) struct Reader<'a> {
     pub(crate) buf: &'a [u8],
@@ -576,7 +582,7 @@ impl<'a> Reader<'a> {
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| FimError::Corrupt("unexpected end of data".into()))?;
+            .ok_or_else(|| FimError::Corrupt(END_OF_DATA.into()))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)

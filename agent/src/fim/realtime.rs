@@ -56,6 +56,9 @@ pub struct EngineOptions {
     /// Test hook: every tree but the first fails as if the inotify watch limit were reached.
     #[cfg(test)]
     pub(crate) simulate_watch_limit: bool,
+    /// Test hook: a shutdown arrives as the first baseline scan starts.
+    #[cfg(test)]
+    pub(crate) stop_during_baseline: bool,
 }
 
 impl Default for EngineOptions {
@@ -69,6 +72,8 @@ impl Default for EngineOptions {
             pause: None,
             #[cfg(test)]
             simulate_watch_limit: false,
+            #[cfg(test)]
+            stop_during_baseline: false,
         }
     }
 }
@@ -379,7 +384,17 @@ impl Engine {
             }
             _ => {
                 let started_at = now();
+                #[cfg(test)]
+                if self.opts.stop_during_baseline {
+                    self.stop.store(true, Ordering::Relaxed);
+                }
                 let out = scan(&self.request(bytes_of(&targets), false));
+                if !out.stats.complete {
+                    // Stopped mid-scan (the agent is shutting down): saving this part would make
+                    // the next start report everything not yet scanned as created.
+                    info!("FIM baseline not completed; it is created again at the next start.");
+                    return;
+                }
                 self.base = Baseline {
                     algo: self.cfg.hash,
                     started_at,

@@ -769,6 +769,59 @@ fn queue_overflow_triggers_rescan_that_reports_the_lost_changes() {
 }
 
 #[test]
+fn baseline_interrupted_by_shutdown_is_not_saved() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let state = tmp.path().join("state");
+    for i in 0..20 {
+        fs::create_dir_all(root.join(format!("srv/d{i}"))).expect("mkdir");
+        fs::write(root.join(format!("srv/d{i}/f")), format!("{i}")).expect("w");
+    }
+    let c = cfg(&["/srv"]);
+    let path = baseline_path(&state, &root);
+    let eo = EngineOptions {
+        stop_during_baseline: true,
+        ..Default::default()
+    };
+    let sink = SharedSink::default();
+    let h = spawn_with(
+        c.clone(),
+        root.clone(),
+        state.clone(),
+        Box::new(sink.clone()),
+        eo,
+    )
+    .expect("spawn");
+    h.shutdown();
+    // A part of the tree saved as the baseline would make the next start report the rest as
+    // created.
+    assert!(!path.exists(), "an incomplete baseline was saved");
+    assert!(!baseline::prev_path(&path).exists());
+    // The next start creates the whole baseline.
+    let sink = SharedSink::default();
+    let h = spawn_with(
+        c,
+        root.clone(),
+        state,
+        Box::new(sink.clone()),
+        EngineOptions::default(),
+    )
+    .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.shutdown();
+    let (b, _) = baseline::load(&path).expect("load").expect("created");
+    assert_eq!(b.entries.len(), 41, "the root, 20 directories and 20 files");
+    let f = sink.0.lock().expect("lock").clone();
+    assert!(
+        !f.iter().any(|x| matches!(x, Finding::FileEvent(_))),
+        "a new baseline reports nothing: {f:?}"
+    );
+}
+
+#[test]
 fn watch_limit_is_reported_once_and_unwatched_trees_are_scanned() {
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().join("root");
