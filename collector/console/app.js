@@ -148,7 +148,9 @@ async function api(method, path, body) {
 }
 
 const main = () => document.getElementById('main');
-function show(...nodes) { const m = main(); m.replaceChildren(...nodes.flat()); }
+function show(...nodes) {
+  main().replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+}
 function fail(e) {
   if (e instanceof ApiError && e.status === 401) return;
   const msg = e instanceof ApiError && e.status === 404 ? t('notFound')
@@ -229,6 +231,10 @@ function trendChart(trend) {
     const pts = trend[k] || [];
     if (pts.length === 0) continue;
     svg.append(sv('polyline', { class: 's-' + k, points: pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' '), fill: 'none', 'stroke-width': 2 }));
+    // A series of one point (a new agency) still shows where it stands.
+    const last = pts[pts.length - 1];
+    svg.append(sv('circle', { class: 's-' + k, cx: x(last[0]).toFixed(1), cy: y(last[1]).toFixed(1), r: 3, fill: 'none', 'stroke-width': 2 },
+      sv('title', {}, `${fmtTime(last[0])}: ${fmtNum(last[1])}`)));
   }
   const legend = h('div', { class: 'legend small' }, series.map(([k, label]) => h('span', {}, h('i', { class: 's-' + k }), label)));
   return h('div', {}, svg, legend);

@@ -25,6 +25,14 @@ fn now_s() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// A page never shows a JavaScript `null`/`undefined`/`NaN` where a value is missing.
+fn no_missing_values(text: &str) {
+    let bad = text
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',')
+        .find(|w| matches!(*w, "null" | "undefined" | "NaN"));
+    assert!(bad.is_none(), "{bad:?} on the page: {text}");
+}
+
 fn artefacts() -> PathBuf {
     bin_dir().join("artefacts").join("console")
 }
@@ -170,6 +178,7 @@ fn console_in_headless_chromium() {
     let heading = b.wait("[data-test=agency-name]");
     assert!(b.text(&heading).contains("Sở A"));
     assert_eq!(b.find_all("[data-test=hosts] tbody tr").len(), 2);
+    no_missing_values(&b.body_text());
     b.screenshot(&shots.join("2-agency.png"));
 
     // Host page: real check results with remediation, agent health.
@@ -180,6 +189,7 @@ fn console_in_headless_chromium() {
     b.wait_text("Phiên bản agent");
     let checks = b.find_all("[data-test=checks] tbody tr").len();
     assert!(checks >= 10, "{checks} check rows");
+    no_missing_values(&b.body_text());
     b.screenshot(&shots.join("3-host.png"));
 
     // Alert queue: acknowledge one, resolve it with a reason, bulk-acknowledge the other.
