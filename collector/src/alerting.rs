@@ -384,7 +384,7 @@ pub fn run_periodic(
     settings: &AlertSettings,
     now_s: i64,
 ) -> Result<(usize, usize)> {
-    let agents = store.agents()?;
+    let agents = store.agents_brief()?;
     let mut active = store.alerts(Some(AlertState::Open))?;
     active.extend(store.alerts(Some(AlertState::Acknowledged))?);
     let p = periodic(&agents, &active, settings, now_s);

@@ -87,7 +87,7 @@ impl Inputs {
         // The check states are most of the data; the other reads overlap with them.
         std::thread::scope(|s| {
             let checks = s.spawn(|| store.check_states());
-            let mut agents = store.agents()?;
+            let mut agents = store.agents_brief()?;
             agents.retain(|a| !a.revoked);
             let mut alerts = store.alerts(None)?;
             alerts.retain(|a| a.state.is_active());

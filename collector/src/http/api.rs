@@ -513,7 +513,7 @@ async fn alerts(
         })?),
     };
     let store = st.store.clone();
-    let (all, agents) = blocking(move || Ok((store.alerts(state)?, store.agents()?))).await?;
+    let (all, agents) = blocking(move || Ok((store.alerts(state)?, store.agents_brief()?))).await?;
     let agents: HashMap<String, (String, String)> = agents
         .into_iter()
         .map(|a| (a.id, (a.hostname, a.agency)))

@@ -644,7 +644,7 @@ impl Report {
 
         // Alerts: every agent ever enrolled, so alerts of replaced agents keep their agency.
         let agency_of: HashMap<String, String> = store
-            .agents()?
+            .agents_brief()?
             .into_iter()
             .map(|a| (a.id, a.agency))
             .collect();

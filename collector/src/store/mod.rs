@@ -693,6 +693,10 @@ pub trait Store: Send + Sync {
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>>;
     /// All agents, live first, by agency then host name.
     fn agents(&self) -> Result<Vec<AgentRecord>>;
+    /// [`Store::agents`] without their inventories (`inventory` is `None`): what scoring, alert
+    /// rules and listings need, without reading every host's package list (tens of KiB each, a
+    /// gigabyte for a province).
+    fn agents_brief(&self) -> Result<Vec<AgentRecord>>;
     /// Serials of revoked agent certificates.
     fn revoked_serials(&self) -> Result<Vec<String>>;
     /// Records a renewed certificate for a live agent (the previous one stops being accepted);

@@ -1016,6 +1016,19 @@ impl Store for PostgresStore {
         })
     }
 
+    fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
+        self.call(|c| {
+            collect(
+                &c.query(
+                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory
+                     FROM agents ORDER BY revoked, agency, hostname, id",
+                    &[],
+                )?,
+                agent_from_row,
+            )
+        })
+    }
+
     fn revoked_serials(&self) -> Result<Vec<String>> {
         self.call(|c| {
             c.query("SELECT cert_serial FROM agents WHERE revoked", &[])?

@@ -758,6 +758,16 @@ impl Store for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(
+            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory
+             FROM agents ORDER BY revoked, agency, hostname, id",
+        )?;
+        let rows = st.query_map([], agent_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn revoked_serials(&self) -> Result<Vec<String>> {
         let conn = self.lock();
         let mut st = conn.prepare("SELECT cert_serial FROM agents WHERE revoked = 1")?;

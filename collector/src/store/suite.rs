@@ -942,6 +942,18 @@ fn inventory_is_kept_on_the_agent(s: &dyn Store) {
         Some(4)
     );
     assert_eq!(a.last_seen, 7);
+    // The brief listing is the full one without inventories.
+    let full: Vec<_> = s
+        .agents()
+        .expect("agents")
+        .into_iter()
+        .map(|mut a| {
+            a.inventory = None;
+            a
+        })
+        .collect();
+    assert_eq!(s.agents_brief().expect("brief"), full);
+    assert!(full.iter().any(|a| a.id == "a1"));
     s.agent_seen(
         "a1",
         9,
