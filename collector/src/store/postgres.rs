@@ -197,6 +197,10 @@ CREATE TABLE api_tokens (
     revoked BOOLEAN NOT NULL DEFAULT FALSE
 );
 "#,
+    // v6: a host page reads one agent's latest findings of one kind.
+    r#"
+CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
+"#,
 ];
 
 /// Connections (and worker threads) per store unless the caller says otherwise.

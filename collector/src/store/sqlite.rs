@@ -175,6 +175,10 @@ CREATE TABLE api_tokens (
     revoked INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    // v6: a host page reads one agent's latest findings of one kind.
+    r#"
+CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -941,26 +945,58 @@ impl Store for SqliteStore {
         } else {
             f.limit as i64
         };
-        let mut st = conn.prepare(
-            "SELECT agent_id, seq, kind, observed_at, received_at, body FROM findings
-             WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR kind = ?2)
-               AND (?3 IS NULL OR received_at >= ?3)
-             ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?4",
-        )?;
-        let rows = st.query_map(params![f.agent_id, f.kind, f.since_ms, limit], |r| {
-            let body: String = r.get(5)?;
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
+        // Only the conditions given, so SQLite can use an index for them (a `?1 IS NULL OR`
+        // condition makes it scan every finding of every agent).
+        let mut sql = String::from(
+            "SELECT agent_id, seq, kind, observed_at, received_at, body FROM findings",
+        );
+        let mut conds = Vec::new();
+        if f.agent_id.is_some() {
+            conds.push("agent_id = ?1");
+        }
+        if f.kind.is_some() {
+            conds.push("kind = ?2");
+        }
+        if f.since_ms.is_some() {
+            conds.push("received_at >= ?3");
+        }
+        if !conds.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conds.join(" AND "));
+        }
+        sql.push_str(" ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?4");
+        let mut st = conn.prepare(&sql)?;
+        let mut bind: Vec<(usize, &dyn rusqlite::ToSql)> = vec![(4, &limit)];
+        if let Some(a) = &f.agent_id {
+            bind.push((1, a));
+        }
+        if let Some(k) = &f.kind {
+            bind.push((2, k));
+        }
+        if let Some(t) = &f.since_ms {
+            bind.push((3, t));
+        }
+        for (i, v) in bind {
+            st.raw_bind_parameter(i, v)?;
+        }
+        let mut raw = st.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = raw.next()? {
+            let (agent_id, seq, kind, observed_at, received_at, body): (
+                String,
+                i64,
+                String,
+                i64,
+                i64,
+                String,
+            ) = (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
                 r.get(3)?,
                 r.get(4)?,
-                body,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (agent_id, seq, kind, observed_at, received_at, body) = row?;
+                r.get(5)?,
+            );
             let finding =
                 serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             out.push(StoredFinding {
