@@ -1409,6 +1409,24 @@ pub(crate) fn ensure_agency(cfg: &Config, id: &str, name: &str, level: u8) -> Re
     Ok(())
 }
 
+/// A collector initialised with the defaults in a temp dir `<tmp>/c` (tests).
+#[cfg(test)]
+pub(crate) fn init_for_test() -> (tempfile::TempDir, PathBuf, Config) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("c");
+    let cfg = init(&InitArgs {
+        data_dir: dir.clone(),
+        quic: "127.0.0.1:0".parse().expect("addr"),
+        http: "127.0.0.1:0".parse().expect("addr"),
+        plain_http: false,
+        names: vec![],
+        advertise: vec!["collector.test:4433".into()],
+        org: "Test".into(),
+    })
+    .expect("init");
+    (tmp, dir, cfg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

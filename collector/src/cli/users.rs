@@ -233,21 +233,9 @@ fn prompt_once(prompt: &str) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{InitArgs, init};
 
     fn data_dir() -> (tempfile::TempDir, DirArgs) {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("c");
-        init(&InitArgs {
-            data_dir: dir.clone(),
-            quic: "127.0.0.1:0".parse().expect("addr"),
-            http: "127.0.0.1:0".parse().expect("addr"),
-            plain_http: false,
-            names: vec![],
-            advertise: vec!["collector.test:4433".into()],
-            org: "Test".into(),
-        })
-        .expect("init");
+        let (tmp, dir, _) = crate::cli::init_for_test();
         (
             tmp,
             DirArgs {

@@ -143,7 +143,7 @@ mod tests {
     use tokio::net::TcpStream;
     use tokio_rustls::TlsConnector;
 
-    use crate::cli::{InitArgs, init, serve};
+    use crate::cli::serve;
     use crate::pki::{Ca, PkiPaths};
 
     fn client(ca: &Ca) -> TlsConnector {
@@ -180,18 +180,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_console_serves_https_that_only_the_collector_ca_vouches_for() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("c");
-        let cfg = init(&InitArgs {
-            data_dir: dir.clone(),
-            quic: "127.0.0.1:0".parse().expect("addr"),
-            http: "127.0.0.1:0".parse().expect("addr"),
-            plain_http: false,
-            names: vec![],
-            advertise: vec!["collector.test:4433".into()],
-            org: "Test".into(),
-        })
-        .expect("init");
+        let (tmp, dir, cfg) = crate::cli::init_for_test();
         assert!(cfg.http_tls.is_some(), "HTTPS is the default");
         let ca = Ca::load(&PkiPaths::new(&dir)).expect("ca");
         let (sd_tx, sd_rx) = tokio::sync::watch::channel(false);

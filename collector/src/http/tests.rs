@@ -164,6 +164,15 @@ pub(super) async fn call(
     (status, v, headers)
 }
 
+/// A GET with a session cookie.
+pub(super) async fn get(
+    app: &Router,
+    uri: &str,
+    cookie: &str,
+) -> (StatusCode, Value, axum::http::HeaderMap) {
+    call(app, "GET", uri, Auth::Cookie(cookie, None), None).await
+}
+
 /// Logs in and returns (cookie value, CSRF token).
 pub(super) async fn login(app: &Router, name: &str) -> (String, String) {
     let (st, v, h) = call(
@@ -418,14 +427,7 @@ async fn cookie_writes_need_the_csrf_header_and_bearer_tokens_do_not() {
     f.store.user_disable("ana", "test", 2).expect("disable");
     let (st, _, _) = call(&f.app, "GET", "/api/v1/me", Auth::Bearer(&token), None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/me",
-        Auth::Cookie(&cookie, None),
-        None,
-    )
-    .await;
+    let (st, _, _) = get(&f.app, "/api/v1/me", &cookie).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED, "disabling ended the session");
 }
 
@@ -642,14 +644,7 @@ async fn logout_ends_the_session_and_needs_csrf() {
         .and_then(|c| c.to_str().ok())
         .expect("cookie");
     assert!(cleared.starts_with("vigil_session=;") && cleared.contains("Max-Age=0"));
-    let (st, _, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/me",
-        Auth::Cookie(&cookie, None),
-        None,
-    )
-    .await;
+    let (st, _, _) = get(&f.app, "/api/v1/me", &cookie).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
@@ -657,14 +652,7 @@ async fn logout_ends_the_session_and_needs_csrf() {
 async fn hosts_api_and_page() {
     let f = fixture();
     let (cookie, _) = login(&f.app, "root").await;
-    let (st, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/hosts",
-        Auth::Cookie(&cookie, None),
-        None,
-    )
-    .await;
+    let (st, v, _) = get(&f.app, "/api/v1/hosts", &cookie).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["hosts"][0]["id"], "a1");
     let r = f
@@ -722,14 +710,7 @@ fn seed_host_a1(f: &Fixture) {
 async fn overview_lists_the_callers_subtree_with_ranking_fields() {
     let f = fixture();
     let (root, _) = login(&f.app, "root").await;
-    let (st, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/overview",
-        Auth::Cookie(&root, None),
-        None,
-    )
-    .await;
+    let (st, v, _) = get(&f.app, "/api/v1/overview", &root).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(ids(&v, "agencies", "id"), ["p", "p/a", "p/b"]);
     let leaf: Vec<bool> = v["agencies"]
@@ -746,14 +727,7 @@ async fn overview_lists_the_callers_subtree_with_ranking_fields() {
     assert!(v["sla_hours"]["critical"].as_f64().expect("sla") > 0.0);
 
     let (ana, _) = login(&f.app, "ana").await;
-    let (_, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/overview",
-        Auth::Cookie(&ana, None),
-        None,
-    )
-    .await;
+    let (_, v, _) = get(&f.app, "/api/v1/overview", &ana).await;
     assert_eq!(ids(&v, "agencies", "id"), ["p/a"]);
     let (st, _, _) = call(&f.app, "GET", "/api/v1/overview", Auth::None, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -764,14 +738,7 @@ async fn agency_page_is_scoped_and_explains_the_score() {
     let f = fixture();
     seed_host_a1(&f);
     let (ana, _) = login(&f.app, "ana").await;
-    let (st, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/agencies/p%2Fa",
-        Auth::Cookie(&ana, None),
-        None,
-    )
-    .await;
+    let (st, v, _) = get(&f.app, "/api/v1/agencies/p%2Fa", &ana).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["agency"]["id"], "p/a");
     assert_eq!(ids(&v, "hosts", "id"), ["a1"]);
@@ -802,25 +769,11 @@ async fn agency_page_is_scoped_and_explains_the_score() {
         assert_eq!(st, StatusCode::NOT_FOUND, "{path} is outside p/a");
     }
     let (root, _) = login(&f.app, "root").await;
-    let (st, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/agencies/p",
-        Auth::Cookie(&root, None),
-        None,
-    )
-    .await;
+    let (st, v, _) = get(&f.app, "/api/v1/agencies/p", &root).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(ids(&v, "children", "id"), ["p/a", "p/b"]);
     assert_eq!(v["hosts_total"], 2);
-    let (st, _, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/agencies/nowhere",
-        Auth::Cookie(&root, None),
-        None,
-    )
-    .await;
+    let (st, _, _) = get(&f.app, "/api/v1/agencies/nowhere", &root).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
@@ -829,14 +782,7 @@ async fn host_page_has_checks_with_remediation_events_and_alerts() {
     let f = fixture();
     seed_host_a1(&f);
     let (vie, _) = login(&f.app, "vie").await;
-    let (st, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/hosts/a1",
-        Auth::Cookie(&vie, None),
-        None,
-    )
-    .await;
+    let (st, v, _) = get(&f.app, "/api/v1/hosts/a1", &vie).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["host"]["hostname"], "<script>pc</script>");
     assert_eq!(v["checks"][0]["rule_id"], "lnx-ssh-root-login");
@@ -850,14 +796,7 @@ async fn host_page_has_checks_with_remediation_events_and_alerts() {
     assert_eq!(v["files"][0]["path"], "/etc/passwd");
     assert_eq!(v["alerts"][0]["title"], "hit on a1");
     assert!(v["score"]["a"].as_f64().expect("score") < 100.0);
-    let (st, _, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/hosts/b1",
-        Auth::Cookie(&vie, None),
-        None,
-    )
-    .await;
+    let (st, _, _) = get(&f.app, "/api/v1/hosts/b1", &vie).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "b1 is in p/b");
     let (st, _, _) = call(&f.app, "GET", "/api/v1/hosts/a1", Auth::None, None).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -867,26 +806,12 @@ async fn host_page_has_checks_with_remediation_events_and_alerts() {
 async fn alerts_name_their_host_and_resolving_refreshes_scores() {
     let f = fixture();
     let (ana, csrf) = login(&f.app, "ana").await;
-    let (_, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/alerts",
-        Auth::Cookie(&ana, None),
-        None,
-    )
-    .await;
+    let (_, v, _) = get(&f.app, "/api/v1/alerts", &ana).await;
     assert_eq!(v["alerts"][0]["hostname"], "<script>pc</script>");
     assert_eq!(v["alerts"][0]["agency"], "p/a");
-    let before = call(
-        &f.app,
-        "GET",
-        "/api/v1/agencies/p%2Fa",
-        Auth::Cookie(&ana, None),
-        None,
-    )
-    .await
-    .1["agency"]["open_alerts"]["high"]
-        .clone();
+    let before =
+        get(&f.app, "/api/v1/agencies/p%2Fa", &ana).await.1["agency"]["open_alerts"]["high"]
+            .clone();
     assert_eq!(before, 1);
     let id = v["alerts"][0]["id"].as_i64().expect("id");
     let (st, _, _) = call(
@@ -898,14 +823,7 @@ async fn alerts_name_their_host_and_resolving_refreshes_scores() {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
-    let (_, v, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/agencies/p%2Fa",
-        Auth::Cookie(&ana, None),
-        None,
-    )
-    .await;
+    let (_, v, _) = get(&f.app, "/api/v1/agencies/p%2Fa", &ana).await;
     assert_eq!(
         v["agency"]["open_alerts"],
         json!({}),
@@ -954,32 +872,21 @@ async fn reports_are_attachments_limited_to_the_callers_scope() {
     let (root, _) = login(&f.app, "root").await;
     // Outside the viewer's scope, or unknown: 404, as if it did not exist.
     for agency in ["p/b", "p", "p/zz"] {
-        let (st, v, _) = call(
+        let (st, v, _) = get(
             &f.app,
-            "GET",
             &format!("/api/v1/reports?agency={agency}&format=csv"),
-            Auth::Cookie(&vie, None),
-            None,
+            &vie,
         )
         .await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{agency}: {v}");
     }
-    let (st, _, _) = call(
-        &f.app,
-        "GET",
-        "/api/v1/reports?agency=p/zz",
-        Auth::Cookie(&root, None),
-        None,
-    )
-    .await;
+    let (st, _, _) = get(&f.app, "/api/v1/reports?agency=p/zz", &root).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Without an agency the viewer gets their own subtree.
-    let (st, body, h) = call(
+    let (st, body, h) = get(
         &f.app,
-        "GET",
         "/api/v1/reports?format=csv&period=2026-11&lang=en",
-        Auth::Cookie(&vie, None),
-        None,
+        &vie,
     )
     .await;
     assert_eq!(st, StatusCode::OK, "{body}");
@@ -992,12 +899,10 @@ async fn reports_are_attachments_limited_to_the_callers_scope() {
     assert!(csv.contains("\r\np/a,P/A,2,"), "{csv}");
     assert!(!csv.contains("p/b"), "{csv}");
     // The whole province for an unscoped user, as HTML with the hostile host name escaped.
-    let (st, body, h) = call(
+    let (st, body, h) = get(
         &f.app,
-        "GET",
         "/api/v1/reports?from=2026-11-01&to=2026-11-15",
-        Auth::Cookie(&root, None),
-        None,
+        &root,
     )
     .await;
     assert_eq!(st, StatusCode::OK);
@@ -1018,14 +923,7 @@ async fn reports_are_attachments_limited_to_the_callers_scope() {
         "period=2026-11&from=2026-11-01",
         "colour=red",
     ] {
-        let (st, v, _) = call(
-            &f.app,
-            "GET",
-            &format!("/api/v1/reports?{q}"),
-            Auth::Cookie(&root, None),
-            None,
-        )
-        .await;
+        let (st, v, _) = get(&f.app, &format!("/api/v1/reports?{q}"), &root).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {v}");
         assert!(v["error"].is_string(), "{q}: {v}");
     }
