@@ -81,12 +81,6 @@ impl From<AgentRecord> for HostRow {
 /// # Errors
 /// Store errors.
 pub fn hosts(store: &dyn Store, include_revoked: bool, scoring: &Scoring) -> Result<Vec<HostRow>> {
-    let mut rows: Vec<HostRow> = store
-        .agents()?
-        .into_iter()
-        .filter(|a| include_revoked || !a.revoked)
-        .map(HostRow::from)
-        .collect();
     // The same scores `score` shows: alerts, freshness and the configured constants included.
     let inputs = crate::scoring::Inputs::load(store)?;
     let scores = crate::scoring::compute(
@@ -95,10 +89,28 @@ pub fn hosts(store: &dyn Store, include_revoked: bool, scoring: &Scoring) -> Res
         &crate::scoring::RuleCatalog::builtin(),
         crate::server::now_ms(),
     );
+    host_rows(store, include_revoked, &scores)
+}
+
+/// Like [`hosts`], with scores computed already (the API's cached ones).
+///
+/// # Errors
+/// Store errors.
+pub fn host_rows(
+    store: &dyn Store,
+    include_revoked: bool,
+    scores: &crate::scoring::Scores,
+) -> Result<Vec<HostRow>> {
+    let mut rows: Vec<HostRow> = store
+        .agents()?
+        .into_iter()
+        .filter(|a| include_revoked || !a.revoked)
+        .map(HostRow::from)
+        .collect();
     let by_id: std::collections::HashMap<&str, f64> = scores
         .hosts
         .iter()
-        .filter(|h| inputs.checks.contains_key(&h.id))
+        .filter(|h| h.reported)
         .map(|h| (h.id.as_str(), h.full.score))
         .collect();
     for r in &mut rows {

@@ -152,7 +152,7 @@ struct HostList {
 /// Agency scores computed now (docs/scoring.md).
 #[derive(Serialize, ToSchema)]
 struct AgencyList {
-    /// Computed for this instant, ms since the epoch.
+    /// When these scores were computed, ms since the epoch.
     computed_at: i64,
     /// Rule packs behind the results.
     rule_pack_version: String,
@@ -446,40 +446,32 @@ async fn me(p: Principal) -> Response {
     (status = 401, description = "Not authenticated", body = ErrorBody),
 ))]
 async fn hosts(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
-    let (store, scoring) = (st.store.clone(), st.scoring.clone());
-    let rows = blocking(move || crate::views::hosts(&*store, false, &scoring)).await?;
+    let scores = st.scores.get(st.store.clone(), st.scoring.clone()).await?;
+    let store = st.store.clone();
+    let rows = blocking(move || crate::views::host_rows(&*store, false, &scores)).await?;
     let rows: Vec<_> = rows.into_iter().filter(|h| p.sees(&h.agency)).collect();
     Ok(json_response(StatusCode::OK, HostList { hosts: rows }))
 }
 
 /// `GET /api/v1/agencies`: every agency of the caller's scope with its scores.
 #[utoipa::path(get, path = "/api/v1/agencies", security(("session" = []), ("bearer" = [])), responses(
-    (status = 200, description = "Agencies of the caller's scope, scored now", body = AgencyList),
+    (status = 200, description = "Agencies of the caller's scope with the latest scores", body = AgencyList),
     (status = 401, description = "Not authenticated", body = ErrorBody),
 ))]
 async fn agencies(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
-    let (store, scoring) = (st.store.clone(), st.scoring.clone());
-    let scores = blocking(move || {
-        let inputs = crate::scoring::Inputs::load(&*store)?;
-        Ok(crate::scoring::compute(
-            &inputs,
-            &scoring,
-            &crate::scoring::RuleCatalog::builtin(),
-            crate::server::now_ms(),
-        ))
-    })
-    .await?;
+    let scores = st.scores.get(st.store.clone(), st.scoring.clone()).await?;
     let rows: Vec<_> = scores
         .agencies
-        .into_iter()
+        .iter()
         .filter(|a| p.sees(&a.id))
+        .cloned()
         .collect();
     Ok(json_response(
         StatusCode::OK,
         AgencyList {
             computed_at: scores.computed_at,
-            rule_pack_version: scores.rule_pack_version,
-            scoring_version: scores.scoring_version,
+            rule_pack_version: scores.rule_pack_version.clone(),
+            scoring_version: scores.scoring_version.clone(),
             agencies: rows,
         },
     ))
