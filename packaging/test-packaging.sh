@@ -255,9 +255,10 @@ cleanup_chroot() {
 trap cleanup_chroot EXIT
 trap 'exit 1' INT TERM
 
-echo "debootstrap --variant=minbase $suite from $mirror"
+echo "debootstrap --variant=minbase --include=fonts-dejavu-core $suite from $mirror"
 mkdir -p "$tmp/cache"
-debootstrap --variant=minbase --cache-dir="$tmp/cache" "$suite" "$root" "$mirror" \
+# The collector package depends on fonts-dejavu-core (the PDF reports' font).
+debootstrap --variant=minbase --include=fonts-dejavu-core --cache-dir="$tmp/cache" "$suite" "$root" "$mirror" \
     >"$tmp/debootstrap.log" 2>&1 || { tail -n 20 "$tmp/debootstrap.log" >&2; fail "debootstrap"; }
 rm -rf "$tmp/cache"
 mount --bind /proc "$root/proc"
