@@ -939,9 +939,13 @@ fn real_process_running_from_tmp_matches_without_sockets() {
         hash_executables: true,
         md5: false,
     };
-    // The child may take a moment to exec.
+    // The child may take a moment to exec (longer on a loaded machine): up to 10 s.
     let mut found = None;
-    for i in 0..50 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for i in 0.. {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
         let mut out = Vec::new();
         nw.poll(reader.read(opts).expect("read"), &ioc, NOW + i, &mut out);
         if let Some(Finding::NetEvent(e)) = out
