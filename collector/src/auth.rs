@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::store::{ApiTokenRecord, Result, SessionRecord, Store, StoreError, User};
+use crate::store::{ApiTokenRecord, Result, SessionRecord, Store, StoreError, User, UserRole};
 
 /// How long a console session lasts, seconds.
 pub const SESSION_TTL_S: i64 = 12 * 3600;
@@ -159,6 +159,27 @@ pub fn create_api_token(
     };
     store.api_token_add(&rec, actor, now)?;
     Ok((text, rec))
+}
+
+/// What [`valid_user_name`] accepts, for error messages.
+pub const USER_NAME_RULE: &str =
+    "expected 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit";
+
+/// A new, enabled user whose password meets the rules, hashed with argon2id (the name is the
+/// caller's to check first, with [`valid_user_name`]).
+///
+/// # Errors
+/// [`StoreError::Invalid`] for a password outside the rules; hashing errors.
+pub fn new_user(name: &str, role: UserRole, scope: &str, password: &str, now: i64) -> Result<User> {
+    check_new_password(password).map_err(StoreError::Invalid)?;
+    Ok(User {
+        name: name.to_owned(),
+        password_hash: hash_password(password)?,
+        role,
+        scope: scope.to_owned(),
+        created_at: now,
+        disabled: false,
+    })
 }
 
 /// True when a user name is 1–64 of `a-z0-9._-` starting with a letter or digit.

@@ -107,18 +107,8 @@ fn demo_login(cfg: &config::Config) -> Result<String, Failure> {
     let password = crate::auth::new_secret()[..20].to_owned();
     let store = cli::open_store(cfg)?;
     let now = crate::server::now_ms() / 1000;
-    store.user_add(
-        &crate::store::User {
-            name: "admin".into(),
-            password_hash: crate::auth::hash_password(&password)?,
-            role: crate::store::UserRole::Admin,
-            scope: String::new(),
-            created_at: now,
-            disabled: false,
-        },
-        "demo",
-        now,
-    )?;
+    let admin = crate::auth::new_user("admin", crate::store::UserRole::Admin, "", &password, now)?;
+    store.user_add(&admin, "demo", now)?;
     crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())
         .with_context(|| format!("writing {}", file.display()))?;
     Ok(password)

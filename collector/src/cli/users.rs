@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
 use crate::auth;
-use crate::store::{StoreError, User, UserRole};
+use crate::store::{StoreError, UserRole};
 
 /// Where `user add` reads the password from.
 pub(super) fn password_source(password_stdin: bool) -> impl FnOnce() -> Result<String, Failure> {
@@ -34,7 +34,8 @@ pub(super) fn user_add(
 ) -> Result<(), Failure> {
     if !auth::valid_user_name(name) {
         return Err(Failure::usage(anyhow!(
-            "--name {name:?}: expected 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+            "--name {name:?}: {}",
+            auth::USER_NAME_RULE
         )));
     }
     // clap's value parser only lets the three names through.
@@ -50,14 +51,10 @@ pub(super) fn user_add(
         )));
     }
     let password = password()?;
-    auth::check_new_password(&password).map_err(|e| Failure::usage(anyhow!(e)))?;
-    let user = User {
-        name: name.to_owned(),
-        password_hash: auth::hash_password(&password)?,
-        role,
-        scope: scope.to_owned(),
-        created_at: now_s(),
-        disabled: false,
+    let user = match auth::new_user(name, role, scope, &password, now_s()) {
+        Ok(u) => u,
+        Err(StoreError::Invalid(m)) => return Err(Failure::usage(anyhow!(m))),
+        Err(e) => return Err(e.into()),
     };
     match store.user_add(&user, "cli", now_s()) {
         Ok(()) => {}

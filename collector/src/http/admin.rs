@@ -176,9 +176,10 @@ async fn user_create(
 ) -> Result<Response, ApiError> {
     require_admin(&p, "create users")?;
     if !auth::valid_user_name(&req.name) {
-        return Err(ApiError::bad_request(
-            "name: expected 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "name: {}",
+            auth::USER_NAME_RULE
+        )));
     }
     let role = UserRole::parse(&req.role)
         .ok_or_else(|| ApiError::bad_request("role must be admin, analyst or viewer"))?;
@@ -188,20 +189,12 @@ async fn user_create(
     if !auth::in_scope(&req.scope, &p.user.scope) {
         return Err(ApiError::forbidden("the scope is outside your own"));
     }
-    auth::check_new_password(&req.password).map_err(ApiError::bad_request)?;
     let (store, actor, now) = (st.store.clone(), p.user.name, now_s());
     let created = blocking(move || {
         if !req.scope.is_empty() && store.agency(&req.scope)?.is_none() {
             return Err(StoreError::NotFound(format!("agency {:?}", req.scope)));
         }
-        let user = User {
-            name: req.name,
-            password_hash: auth::hash_password(&req.password)?,
-            role,
-            scope: req.scope,
-            created_at: now,
-            disabled: false,
-        };
+        let user = auth::new_user(&req.name, role, &req.scope, &req.password, now)?;
         match store.user_add(&user, &actor, now) {
             Ok(()) => Ok(Ok(user)),
             Err(StoreError::Conflict(_)) => Ok(Err(())),
