@@ -81,14 +81,6 @@ pub(crate) fn install_command(token: &str) -> String {
     format!("sudo ./install-agent.sh --token '{quoted}'")
 }
 
-fn require_admin(p: &Principal, what: &str) -> Result<(), ApiError> {
-    if p.user.role.may_administer() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(&format!("only admins {what}")))
-    }
-}
-
 /// True when the whole scope of `u` lies inside the caller's scope.
 fn manages(p: &Principal, u: &User) -> bool {
     auth::in_scope(&u.scope, &p.user.scope)
@@ -132,7 +124,7 @@ struct UserList {
     (status = 403, description = "Not an admin", body = ErrorBody),
 ))]
 async fn users(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
-    require_admin(&p, "list users")?;
+    p.require_admin("list users")?;
     let store = st.store.clone();
     let all = blocking(move || store.users()).await?;
     let users = all
@@ -174,7 +166,7 @@ async fn user_create(
     p: Principal,
     JsonBody(req): JsonBody<UserRequest>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p, "create users")?;
+    p.require_admin("create users")?;
     if !auth::valid_user_name(&req.name) {
         return Err(ApiError::bad_request(format!(
             "name: {}",
@@ -226,7 +218,7 @@ async fn user_disable(
     p: Principal,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p, "disable users")?;
+    p.require_admin("disable users")?;
     if name == p.user.name {
         return Err(ApiError::bad_request(
             "you cannot disable your own account; ask another admin",
@@ -395,7 +387,7 @@ struct TokenList {
     (status = 403, description = "Not an admin", body = ErrorBody),
 ))]
 async fn tokens(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
-    require_admin(&p, "list enrollment tokens")?;
+    p.require_admin("list enrollment tokens")?;
     let store = st.store.clone();
     let all = blocking(move || store.tokens()).await?;
     let tokens = all
@@ -420,7 +412,7 @@ async fn token_revoke(
     p: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p, "revoke enrollment tokens")?;
+    p.require_admin("revoke enrollment tokens")?;
     let (store, now) = (st.store.clone(), now_s());
     let token = blocking(move || {
         let found = store
@@ -522,7 +514,7 @@ async fn audit(
     p: Principal,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require_admin(&p, "read the audit log")?;
+    p.require_admin("read the audit log")?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_AUDIT_PAGE).contains(&limit) {
@@ -595,7 +587,7 @@ struct Settings {
     (status = 403, description = "Not an admin", body = ErrorBody),
 ))]
 async fn settings(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
-    require_admin(&p, "read the settings")?;
+    p.require_admin("read the settings")?;
     let r = &st.reports;
     let schedule = match r.schedule {
         crate::config::ReportSchedule::Monthly => "monthly",

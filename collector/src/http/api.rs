@@ -283,6 +283,15 @@ impl Principal {
         auth::in_scope(agency, &self.user.scope)
     }
 
+    /// 403 "only admins {what}" unless the principal is an admin.
+    pub(crate) fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.user.role.may_administer() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(&format!("only admins {what}")))
+        }
+    }
+
     /// The principal's agency subtree; empty for the whole organisation.
     pub(crate) fn scope(&self) -> &str {
         &self.user.scope
@@ -678,9 +687,7 @@ async fn token_create(
     p: Principal,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    if !p.user.role.may_administer() {
-        return Err(ApiError::forbidden("only admins create enrollment tokens"));
-    }
+    p.require_admin("create enrollment tokens")?;
     if !p.sees(&req.agency) {
         return Err(ApiError::forbidden("the agency is outside your scope"));
     }
