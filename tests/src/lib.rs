@@ -15,6 +15,13 @@ use serde_json::Value;
 pub mod fleet;
 pub mod webdriver;
 
+/// The wall clock, Unix seconds.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Directory holding the built binaries (`target/<profile>`), building them once if needed.
 ///
 /// # Panics

@@ -15,15 +15,9 @@ use std::time::Duration;
 use serde_json::Value;
 use vigil_collector::store::{NewAlert, SqliteStore, Store as _};
 use vigil_e2e::webdriver::{Browser, browser_paths};
-use vigil_e2e::{Agent, Collector, bin, bin_dir, wait_for};
+use vigil_e2e::{Agent, Collector, bin, bin_dir, now_s, wait_for};
 
 const PASSWORD: &str = "console-test-password";
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// A page never shows a JavaScript `null`/`undefined`/`NaN` where a value is missing.
 fn no_missing_values(text: &str) {

@@ -2,13 +2,7 @@
 
 use std::time::Duration;
 
-use vigil_e2e::{Agent, Collector, wait_for};
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+use vigil_e2e::{Agent, Collector, now_s, wait_for};
 
 #[test]
 fn three_agents_enroll_report_inventory_and_survive_a_collector_kill() {
