@@ -196,7 +196,7 @@ pub(super) async fn login(app: &Router, name: &str) -> (String, String) {
     (value.to_owned(), csrf.to_owned())
 }
 
-fn ids(v: &Value, list: &str, field: &str) -> Vec<String> {
+pub(super) fn ids(v: &Value, list: &str, field: &str) -> Vec<String> {
     v[list]
         .as_array()
         .expect("list")

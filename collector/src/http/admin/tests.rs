@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use crate::http::ratelimit::Peer;
-use crate::http::tests::{Auth, PW, call, fixture, login};
+use crate::http::tests::{Auth, PW, call, fixture, ids, login};
 use crate::store::Store as _;
 
 /// Every administration route (all need authentication).
@@ -422,22 +422,10 @@ async fn audit_is_paginated_newest_first_and_filtered_by_scope() {
 
     // Root sees everything, in pages.
     let (_, v, _) = get(root.clone(), "?limit=2").await;
-    let page: Vec<_> = v["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|e| e["action"].clone())
-        .collect();
-    assert_eq!(page, [json!("collector.thing"), json!("test.3")]);
+    assert_eq!(ids(&v, "entries", "action"), ["collector.thing", "test.3"]);
     let before = v["next_before"].as_i64().expect("cursor");
     let (_, v, _) = get(root.clone(), &format!("?limit=2&before={before}")).await;
-    let page: Vec<_> = v["entries"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|e| e["action"].clone())
-        .collect();
-    assert_eq!(page, [json!("test.2"), json!("test.1")]);
+    assert_eq!(ids(&v, "entries", "action"), ["test.2", "test.1"]);
     for bad in ["?limit=0", "?limit=501", "?before=x", "?bogus=1"] {
         let (st, v, _) = get(root.clone(), bad).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
