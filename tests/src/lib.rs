@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod fleet;
+pub mod hostile;
 pub mod webdriver;
 
 /// The wall clock, Unix seconds.
