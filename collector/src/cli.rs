@@ -492,8 +492,9 @@ pub enum AgencyCmd {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=5))]
         level: u8,
     },
-    /// Move an agency and its whole subtree to a new path, with its hosts, assets, tokens and
-    /// score history (e.g. a commune moved directly under the province).
+    /// Move an agency and its whole subtree to a new path, with its hosts, assets, tokens,
+    /// score history and the scopes of its users (e.g. a commune moved directly under the
+    /// province).
     Move {
         /// Data directory or config file.
         #[command(flatten)]
@@ -518,8 +519,9 @@ pub enum AgencyCmd {
         name: String,
     },
     /// Abolish agencies: each one's children move up to its parent keeping their history, its
-    /// own hosts, assets and tokens go to the parent, and it is removed. This is the 2025
-    /// district abolition in one command: `agency dissolve --id tinh/huyen-a --id tinh/huyen-b`.
+    /// own hosts, assets and tokens go to the parent, and it is removed. Users scoped to it are
+    /// disabled (the parent's scope would show them more). This is the 2025 district abolition
+    /// in one command: `agency dissolve --id tinh/huyen-a --id tinh/huyen-b`.
     Dissolve {
         /// Data directory or config file.
         #[command(flatten)]

@@ -162,4 +162,6 @@ pub async fn serve(
 }
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod tests;

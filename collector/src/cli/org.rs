@@ -24,10 +24,18 @@ fn store_err(e: StoreError) -> Failure {
 }
 
 fn moved(out: &MoveOutcome) -> String {
-    format!(
-        "{} agencies, {} agents, {} assets, {} tokens, {} score history points",
-        out.agencies, out.agents, out.assets, out.tokens, out.history
-    )
+    let mut s = format!(
+        "{} agencies, {} agents, {} assets, {} tokens, {} score history points, {} user scopes",
+        out.agencies, out.agents, out.assets, out.tokens, out.history, out.users
+    );
+    if out.users_disabled > 0 {
+        s.push_str(&format!(
+            "; {} user(s) scoped to the dissolved agency disabled (see `user list`; add them \
+             again with a new --scope)",
+            out.users_disabled
+        ));
+    }
+    s
 }
 
 /// `agency move --id FROM --to TO`.

@@ -12,10 +12,12 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+#[cfg(test)]
+mod suite_hostile;
 mod tree;
 
 pub(crate) use tree::{
-    DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
+    Counts, DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
 };
 
 pub use self::postgres::PostgresStore;
@@ -501,6 +503,10 @@ pub struct MoveOutcome {
     pub tokens: usize,
     /// Score history points carried over to the new paths.
     pub history: usize,
+    /// Users whose scope was rewritten to the new paths.
+    pub users: usize,
+    /// Users scoped to a dissolved agency, disabled until an admin gives them a new scope.
+    pub users_disabled: usize,
 }
 
 impl std::ops::AddAssign for MoveOutcome {
@@ -510,6 +516,8 @@ impl std::ops::AddAssign for MoveOutcome {
         self.assets += o.assets;
         self.tokens += o.tokens;
         self.history += o.history;
+        self.users += o.users;
+        self.users_disabled += o.users_disabled;
     }
 }
 

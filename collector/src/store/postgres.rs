@@ -620,12 +620,25 @@ fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> R
             .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
             .is_some())
     })?;
+    let mut out = MoveOutcome::default();
+    tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
+    Ok(out)
+}
+
+/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
+fn tree_sql(
+    tx: &mut ::postgres::Transaction<'_>,
+    stmts: &[(&str, &[Param], super::Counts)],
+    from: &str,
+    to: &str,
+    parent: Option<&str>,
+    out: &mut MoveOutcome,
+) -> Result<()> {
     let len = |s: &str| {
         i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()))
     };
     let (from_len, to_len) = (len(from)?, len(to)?);
-    let mut out = MoveOutcome::default();
-    for (sql, params, what) in super::MOVE_SUBTREE {
+    for (sql, params, what) in stmts {
         let values: Vec<&(dyn ::postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| -> &(dyn ::postgres::types::ToSql + Sync) {
@@ -639,9 +652,9 @@ fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> R
             })
             .collect();
         let n = tx.execute(*sql, &values)?;
-        super::count(&mut out, *what, n);
+        super::count(out, *what, n);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn insert_audit(
@@ -1390,10 +1403,14 @@ impl Store for PostgresStore {
             for ch in &children {
                 out += move_subtree(&mut tx, ch, &format!("{parent}/{}", super::leaf_of(ch)))?;
             }
-            for (sql, what) in super::DISSOLVE_MEMBERS {
-                let n = tx.execute(*sql, &[&id, &parent])?;
-                super::count(&mut out, *what, n);
-            }
+            tree_sql(
+                &mut tx,
+                super::DISSOLVE_MEMBERS,
+                &id,
+                &parent,
+                None,
+                &mut out,
+            )?;
             tx.execute("DELETE FROM agencies WHERE id = $1", &[&id])?;
             out.agencies += 1;
             let d =

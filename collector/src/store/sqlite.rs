@@ -322,7 +322,20 @@ fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<
             .is_some())
     })?;
     let mut out = MoveOutcome::default();
-    for (sql, params, what) in super::MOVE_SUBTREE {
+    tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
+    Ok(out)
+}
+
+/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
+fn tree_sql(
+    tx: &rusqlite::Transaction<'_>,
+    stmts: &[(&str, &[Param], super::Counts)],
+    from: &str,
+    to: &str,
+    parent: Option<&str>,
+    out: &mut MoveOutcome,
+) -> Result<()> {
+    for (sql, params, what) in stmts {
         // `$N` in the shared SQL; SQLite numbers `?N` by N (and `$N` by first appearance).
         let sql = sql.replace('$', "?");
         let mut st = tx.prepare_cached(&sql)?;
@@ -337,9 +350,9 @@ fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<
             })
             .collect();
         let n = st.execute(rusqlite::params_from_iter(values))?;
-        super::count(&mut out, *what, n as u64);
+        super::count(out, *what, n as u64);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn score_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScorePoint> {
@@ -487,10 +500,7 @@ impl Store for SqliteStore {
         for c in &children {
             out += move_subtree(&tx, c, &format!("{parent}/{}", super::leaf_of(c)))?;
         }
-        for (sql, what) in super::DISSOLVE_MEMBERS {
-            let n = tx.execute(&sql.replace('$', "?"), params![id, parent])?;
-            super::count(&mut out, *what, n as u64);
-        }
+        tree_sql(&tx, super::DISSOLVE_MEMBERS, id, parent, None, &mut out)?;
         tx.execute("DELETE FROM agencies WHERE id = ?1", [id])?;
         out.agencies += 1;
         audit_row(

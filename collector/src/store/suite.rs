@@ -68,6 +68,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     users_sessions_and_api_tokens(&*make());
     api_tokens_are_listed_and_revoked_with_audit(&*make());
     audit_pages_go_newest_first(&*make());
+    super::suite_hostile::run_all(make);
 }
 
 fn user(name: &str, role: UserRole, scope: &str) -> User {
