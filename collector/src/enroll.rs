@@ -122,15 +122,10 @@ pub fn handle(
             ),
         );
     }
-    let h = &req.host;
-    if h.machine_id.trim().is_empty()
-        || h.machine_id.len() > 128
-        || h.hostname.len() > 255
-        || h.os.len() > 255
-        || req.agent_version.len() > 64
-    {
-        return refuse(code::PROTOCOL, "host facts missing or too long");
+    if let Err(m) = vigil_proto::limits::check_enroll(&req) {
+        return refuse(code::PROTOCOL, format!("bad enrollment request: {m}"));
     }
+    let h = &req.host;
     let Ok(secret) = URL_SAFE_NO_PAD.decode(req.secret.as_bytes()) else {
         return refuse(code::UNAUTHORIZED, "enrollment token secret is malformed");
     };

@@ -433,7 +433,12 @@ async fn run_session(
                     sess.accept(serde_json::Value::Null, current, max_seq)?;
                     agent_ioc = Some(push_iocs(ctx, &mut sess, ioc_version).await?);
                 }
-                CollectorEvent::Batch { findings, .. } => {
+                CollectorEvent::Batch {
+                    findings, clamped, ..
+                } => {
+                    if clamped > 0 {
+                        warn!(clamped, "Agent text cut to the protocol's length caps.");
+                    }
                     let a = agent_id.clone();
                     let received = now_ms();
                     let n = findings.len();
