@@ -20,6 +20,7 @@ use crate::pki::{self, Ca, PkiPaths, ServerNames};
 use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
+mod agents;
 mod org;
 mod report;
 pub(crate) mod term;
@@ -585,14 +586,30 @@ pub enum TokenCmd {
 /// `agent` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
-    /// Revoke an agent: its certificate is refused at the next handshake.
+    /// Revoke an agent: every running collector sharing the store closes its sessions within
+    /// seconds and refuses its certificate from then on (audited). The host enrolls again with
+    /// a new token.
     Revoke {
         /// Data directory or config file.
         #[command(flatten)]
         dir: DirArgs,
-        /// Agent id.
+        /// Agent id (see `hosts`).
         #[arg(long)]
         id: String,
+    },
+    /// Move a live agent to another agency, keeping its identity, findings and alerts
+    /// (audited with both agencies). Use it when a host changes agency: an enrollment into the
+    /// new agency is refused while the machine's agent is live in the old one.
+    Move {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+        /// Agency path it belongs to from now on.
+        #[arg(long, value_name = "PATH")]
+        agency: String,
     },
 }
 
@@ -869,18 +886,8 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             outln!("revoked token {id}");
             Ok(())
         }
-        Command::Agent(AgentCmd::Revoke { dir, id }) => {
-            let store = open_store(&load(&dir)?)?;
-            if !store.agent_revoke(&id, now_s())? {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "no agent with id {id:?} (see `hosts --all`)"
-                )));
-            }
-            outln!(
-                "revoked agent {id}; a running collector refuses it from its next restart or enrollment"
-            );
-            Ok(())
-        }
+        Command::Agent(AgentCmd::Revoke { dir, id }) => agents::revoke(&dir, &id),
+        Command::Agent(AgentCmd::Move { dir, id, agency }) => agents::move_to(&dir, &id, &agency),
         Command::Hosts { dir, json, all } => {
             let cfg = load(&dir)?;
             let store = open_store(&cfg)?;

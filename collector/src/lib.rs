@@ -7,6 +7,7 @@
 pub mod alerting;
 pub mod assets;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;

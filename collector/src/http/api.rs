@@ -523,7 +523,7 @@ async fn alerts(
         .into_iter()
         .filter_map(|alert| {
             let (hostname, agency) = agents.get(&alert.agent_id)?;
-            p.sees(agency).then(|| AlertRow {
+            sees_alert(&p, agency, &alert).then(|| AlertRow {
                 alert,
                 hostname: hostname.clone(),
                 agency: agency.clone(),
@@ -531,6 +531,12 @@ async fn alerts(
         })
         .collect();
     Ok(json_response(StatusCode::OK, AlertList { alerts: rows }))
+}
+
+/// True when the principal sees an alert: its host's agency, or the second agency it concerns
+/// (an enrollment from there presented this host's machine id), is in scope.
+fn sees_alert(p: &Principal, agency: &str, alert: &Alert) -> bool {
+    p.sees(agency) || alert.other_agency.as_deref().is_some_and(|o| p.sees(o))
 }
 
 /// What an analyst does to an alert.
@@ -629,10 +635,13 @@ async fn act_on_alert(
         // Alerts outside the caller's scope are answered like missing ones.
         let visible = |alert: &store::Alert| -> store::Result<bool> {
             let agency = store.agent(&alert.agent_id)?.map(|a| a.agency);
-            Ok(auth::in_scope(
-                agency.as_deref().unwrap_or_default(),
-                &scope,
-            ))
+            Ok(
+                auth::in_scope(agency.as_deref().unwrap_or_default(), &scope)
+                    || alert
+                        .other_agency
+                        .as_deref()
+                        .is_some_and(|o| auth::in_scope(o, &scope)),
+            )
         };
         let find = || -> store::Result<Option<store::Alert>> {
             Ok(store.alerts(None)?.into_iter().find(|a| a.id == id))

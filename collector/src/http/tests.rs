@@ -58,6 +58,7 @@ pub(super) fn fixture() -> Fixture {
                 severity: vigil_proto::Severity::High,
                 agent_id: host.into(),
                 title: format!("hit on {host}"),
+                other_agency: None,
             },
             1,
         )

@@ -72,6 +72,13 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
         &[Param::From, Param::To, Param::FromLen],
         Counts::Users,
     ),
+    // An alert seen by a second agency follows that agency.
+    (
+        "UPDATE alerts SET other_agency = CAST($2 AS TEXT) || substr(other_agency, $3 + 1)
+         WHERE other_agency = $1 OR substr(other_agency, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Nothing,
+    ),
     // A series left behind by an agency that once had the new path gives way to the moved one.
     (
         "DELETE FROM score_latest WHERE scope = 'agency'
@@ -120,6 +127,11 @@ pub(crate) const DISSOLVE_MEMBERS: &[(&str, &[Param], Counts)] = &[
         "UPDATE tokens SET agency = $2 WHERE agency = $1",
         &[Param::From, Param::To],
         Counts::Tokens,
+    ),
+    (
+        "UPDATE alerts SET other_agency = $2 WHERE other_agency = $1",
+        &[Param::From, Param::To],
+        Counts::Nothing,
     ),
     (
         "DELETE FROM sessions WHERE \"user\" IN (SELECT name FROM users WHERE scope = $1)",
