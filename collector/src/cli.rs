@@ -1346,6 +1346,7 @@ pub async fn serve(
         })),
         login_limit: Arc::new(http::ratelimit::LoginLimiter::new(cfg.login_limit)),
         reports: Arc::new(cfg.reports.clone()),
+        hasher: Arc::default(),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),

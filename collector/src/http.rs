@@ -38,6 +38,8 @@ pub struct AppState {
     pub enroll: Option<Arc<EnrollSettings>>,
     /// Failed-login counters (`[http] login_max_failures`, `login_window`).
     pub login_limit: Arc<ratelimit::LoginLimiter>,
+    /// Where passwords are hashed and checked: a few at a time, off the shared threads.
+    pub hasher: Arc<crate::auth::HashPool>,
     /// Report settings (the PDF font).
     pub reports: Arc<crate::config::ReportsConfig>,
 }
@@ -101,12 +103,21 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (
+        let mut r = (
             status,
             [(header::CACHE_CONTROL, "no-store")],
             axum::Json(serde_json::json!({ "error": message })),
         )
-            .into_response()
+            .into_response();
+        // Load shedding answers say when to come back (a caller may set a longer wait).
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 

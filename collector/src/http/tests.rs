@@ -16,6 +16,7 @@ pub(super) const PW: &str = "a-good-long-password";
 pub(super) struct Fixture {
     pub(super) app: Router,
     pub(super) store: Arc<SqliteStore>,
+    pub(super) hasher: Arc<crate::auth::HashPool>,
     _dir: tempfile::TempDir,
 }
 
@@ -97,6 +98,7 @@ pub(super) fn fixture() -> Fixture {
     )
     .expect("ca");
     let store = Arc::new(s);
+    let hasher = Arc::new(crate::auth::HashPool::default());
     let app = app(AppState {
         store: store.clone(),
         name: "Test".into(),
@@ -110,10 +112,12 @@ pub(super) fn fixture() -> Fixture {
         })),
         login_limit: Arc::default(),
         reports: Arc::default(),
+        hasher: hasher.clone(),
     });
     Fixture {
         app,
         store,
+        hasher,
         _dir: dir,
     }
 }

@@ -16,6 +16,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use crate::addr::key as addr_key;
+
 /// Handshakes in progress at once; past half of it, unvalidated addresses get a Retry, and at
 /// the limit new connections are refused.
 pub(crate) const MAX_HANDSHAKING: usize = 256;
@@ -62,21 +64,6 @@ impl Bucket {
         } else {
             false
         }
-    }
-}
-
-/// Keys IPv6 clients by their /64 (what one host usually holds), like the login limiter.
-pub(crate) fn addr_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut seg = v6.segments();
-                seg[4..].fill(0);
-                IpAddr::from(seg)
-            }
-        },
     }
 }
 
