@@ -13,6 +13,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     revoked_agents_store_nothing(&*make());
     per_agent_quotas_bound_rules_alerts_and_listeners(&*make());
     alerts_seen_by_a_second_agency_follow_it(&*make());
+    a_host_page_reads_a_bounded_share_of_check_history(&*make());
 }
 
 fn in_agency(id: &str, machine: &str, agency: &str) -> NewAgent {
@@ -150,6 +151,34 @@ fn check_result(rule: String) -> vigil_proto::Finding {
         controls: vec![],
         evidence: String::new(),
     })
+}
+
+fn a_host_page_reads_a_bounded_share_of_check_history(s: &dyn Store) {
+    for id in ["p", "p/a"] {
+        add(s, id);
+    }
+    s.agent_enroll(&agent("a1", "m1"), 1).expect("enroll");
+    let env = |seq: u64, rule: &str| vigil_proto::Envelope {
+        seq,
+        observed_at: 1,
+        finding: check_result(rule.into()),
+    };
+    s.ingest("a1", &[env(1, "long-gone")], 1000)
+        .expect("old result");
+    let n = crate::views::LATEST_CHECKS_READ as u64;
+    for start in (2..n + 2).step_by(1000) {
+        let batch: Vec<_> = (start..(start + 1000).min(n + 2))
+            .map(|seq| env(seq, "current"))
+            .collect();
+        s.ingest("a1", &batch, 2000).expect("history");
+    }
+    let latest = crate::views::latest_checks(s, "a1").expect("latest");
+    let rules: Vec<&str> = latest.iter().map(|c| c.rule_id.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["current"],
+        "only the newest check findings are read, not the whole history"
+    );
 }
 
 fn per_agent_quotas_bound_rules_alerts_and_listeners(s: &dyn Store) {
