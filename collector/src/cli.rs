@@ -1347,6 +1347,7 @@ pub async fn serve(
         login_limit: Arc::new(http::ratelimit::LoginLimiter::new(cfg.login_limit)),
         reports: Arc::new(cfg.reports.clone()),
         hasher: Arc::default(),
+        report_slots: Arc::default(),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),

@@ -22,6 +22,7 @@ pub mod listen;
 mod pages;
 pub mod ratelimit;
 mod report;
+pub use report::ReportSlots;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub struct AppState {
     pub hasher: Arc<crate::auth::HashPool>,
     /// Report settings (the PDF font).
     pub reports: Arc<crate::config::ReportsConfig>,
+    /// Report generations in progress.
+    pub report_slots: Arc<ReportSlots>,
 }
 
 /// What the API needs to create enrollment tokens.

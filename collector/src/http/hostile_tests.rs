@@ -139,3 +139,25 @@ async fn a_user_scoped_to_a_moved_agency_follows_it_and_never_sees_its_successor
         "its host came along: {v}"
     );
 }
+
+#[tokio::test]
+async fn reports_are_bounded_in_period_and_in_generations_at_once() {
+    let f = fixture();
+    let (root, _) = login(&f.app, "root").await;
+    let (st, v, _) = get(
+        &f.app,
+        "/api/v1/reports?from=2016-01-01&to=2026-11-30&format=csv",
+        &root,
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "ten years of history: {v}");
+    // Two reports are being generated: a third caller is told to come back.
+    let (a, b) = (f.report_slots.try_take(), f.report_slots.try_take());
+    assert!(a.is_some() && b.is_some());
+    let (st, v, h) = get(&f.app, "/api/v1/reports?period=2026-11&format=csv", &root).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(h.contains_key(axum::http::header::RETRY_AFTER));
+    drop((a, b));
+    let (st, v, _) = get(&f.app, "/api/v1/reports?period=2026-11&format=csv", &root).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
