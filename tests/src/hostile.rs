@@ -179,3 +179,68 @@ impl RawSession {
 fn closed(r: &CloseReason) -> String {
     format!("session closed (code {}): {}", r.code, r.message)
 }
+
+/// A handshake flood from one source address: QUIC connection attempts (enrollment handshakes
+/// with no client certificate, a pin matching nothing) at a steady rate, each given up after
+/// two seconds, until dropped or stopped.
+#[derive(Debug)]
+pub struct Flood {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+/// Attempts in flight at once at most; past it a tick is skipped.
+const FLOOD_IN_FLIGHT: usize = 512;
+/// Longest a flood runs, whatever the caller does.
+const FLOOD_MAX: Duration = Duration::from_secs(60);
+
+impl Flood {
+    /// Starts `per_sec` attempts per second from `from` (a loopback address such as 127.0.0.2)
+    /// to `to`, on the current runtime.
+    ///
+    /// # Errors
+    /// When the source address cannot be bound.
+    pub fn start(
+        from: std::net::IpAddr,
+        to: std::net::SocketAddr,
+        per_sec: u32,
+    ) -> anyhow::Result<Self> {
+        let cfg = vigil_agent::tls::enroll_config([0; 32]).map_err(anyhow::Error::msg)?;
+        let mut ep = quinn::Endpoint::client((from, 0).into()).context("binding the flood")?;
+        ep.set_default_client_config(cfg);
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(FLOOD_IN_FLIGHT));
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / per_sec.max(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let end = Instant::now() + FLOOD_MAX;
+            let mut attempts = 0u64;
+            while Instant::now() < end && !*stopped.borrow_and_update() {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let Ok(connecting) = ep.connect(to, "vigil-collector") else {
+                    continue;
+                };
+                attempts += 1;
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), connecting).await;
+                    drop(slot);
+                });
+            }
+            ep.close(0u32.into(), b"");
+            attempts
+        });
+        Ok(Self { stop, task })
+    }
+
+    /// Stops the flood; returns how many attempts it made.
+    pub async fn stop(self) -> u64 {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or(0)
+    }
+}
