@@ -187,6 +187,7 @@ fn closed(r: &CloseReason) -> String {
 pub struct Flood {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<u64>,
+    made: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Attempts in flight at once at most; past it a tick is skipped.
@@ -209,6 +210,8 @@ impl Flood {
         let mut ep = quinn::Endpoint::client((from, 0).into()).context("binding the flood")?;
         ep.set_default_client_config(cfg);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let made = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = made.clone();
         let task = tokio::spawn(async move {
             let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(FLOOD_IN_FLIGHT));
             let mut tick = tokio::time::interval(Duration::from_secs(1) / per_sec.max(1));
@@ -227,6 +230,7 @@ impl Flood {
                     continue;
                 };
                 attempts += 1;
+                counter.store(attempts, std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(2), connecting).await;
                     drop(slot);
@@ -235,7 +239,12 @@ impl Flood {
             ep.close(0u32.into(), b"");
             attempts
         });
-        Ok(Self { stop, task })
+        Ok(Self { stop, task, made })
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u64 {
+        self.made.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops the flood; returns how many attempts it made.

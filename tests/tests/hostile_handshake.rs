@@ -22,7 +22,10 @@ fn a_handshake_flood_from_one_address_leaves_other_agents_connecting() {
         let _g = rt.enter();
         Flood::start(attacker, to, 1000).expect("flood")
     };
-    std::thread::sleep(Duration::from_secs(2));
+    // However loaded the machine, the flood is under way before the agent starts.
+    wait_for(Duration::from_secs(60), "1,000 flood attempts", || {
+        (flood.attempts() >= 1000).then_some(())
+    });
 
     // The agent connects within 5 s, with the flood going on.
     let t = Instant::now();
@@ -43,9 +46,5 @@ fn a_handshake_flood_from_one_address_leaves_other_agents_connecting() {
     late.enroll(&c.token(&[]), "m-late");
 
     let attempts = rt.block_on(flood.stop());
-    assert!(
-        attempts >= 1000,
-        "the flood ran (aimed at 1,000 attempts/s; {attempts} attempts)"
-    );
     eprintln!("connected in {connected_in:?} during a flood of {attempts} attempts");
 }
