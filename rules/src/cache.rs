@@ -55,10 +55,45 @@ pub(crate) struct Cache<'a> {
     pam: Mutex<HashMap<String, Slot<Fact<Vec<PamLine>>>>>,
     os: OnceLock<Fact<OsRelease>>,
     accounts: OnceLock<Fact<Accounts>>,
-    packages: OnceLock<Fact<BTreeMap<String, String>>>,
+    packages: OnceLock<Fact<Installed>>,
     mounts: OnceLock<Fact<Mounts>>,
     sockets: OnceLock<Fact<Vec<Socket>>>,
     sysctl: OnceLock<Fact<BTreeMap<String, (String, String)>>>,
+}
+
+/// Which package manager's database a host's packages came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Manager {
+    /// dpkg (`/var/lib/dpkg/status`).
+    Dpkg,
+    /// rpm (`rpmdb.sqlite` or Berkeley DB `Packages`).
+    Rpm,
+}
+
+/// Installed packages: name → installed versions (several for rpm's parallel kernels), newest
+/// last.
+#[derive(Debug, Clone)]
+pub(crate) struct Installed {
+    pub(crate) manager: Manager,
+    pub(crate) versions: BTreeMap<String, Vec<String>>,
+}
+
+impl Installed {
+    /// The newest installed version of `name`.
+    pub(crate) fn newest(&self, name: &str) -> Option<&str> {
+        self.versions
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    }
+
+    /// The version order of this package manager.
+    pub(crate) fn cmp_mode(&self) -> crate::compare::CmpMode {
+        match self.manager {
+            Manager::Dpkg => crate::compare::CmpMode::DebianVersion,
+            Manager::Rpm => crate::compare::CmpMode::RpmVersion,
+        }
+    }
 }
 
 /// `/etc/os-release` fields that matter.
@@ -234,13 +269,52 @@ impl<'a> Cache<'a> {
             .clone()
     }
 
-    /// Installed packages (name → version) from the dpkg status file.
-    pub(crate) fn packages(&self) -> Fact<BTreeMap<String, String>> {
+    /// Installed packages: from the dpkg status file when the host has one, else from the rpm
+    /// database (the agent's inventory makes the same choice, so "installed" means one thing).
+    pub(crate) fn packages(&self) -> Fact<Installed> {
         self.packages
             .get_or_init(|| {
-                Ok(Arc::new(parse_dpkg_status(
-                    &self.text("/var/lib/dpkg/status")?,
-                )))
+                match self.text("/var/lib/dpkg/status") {
+                    Ok(t) => {
+                        let versions = parse_dpkg_status(&t)
+                            .into_iter()
+                            .map(|(n, v)| (n, vec![v]))
+                            .collect();
+                        return Ok(Arc::new(Installed {
+                            manager: Manager::Dpkg,
+                            versions,
+                        }));
+                    }
+                    Err(FactError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                let db = match crate::rpm::read(self.host) {
+                    Ok(Some(db)) => db,
+                    Ok(None) => {
+                        return Err(FactError::NotFound(
+                            "/var/lib/dpkg/status and the rpm database".into(),
+                        ));
+                    }
+                    Err(e) => return Err(FactError::Other(e.to_string())),
+                };
+                if let Some(first) = db.unreadable.first() {
+                    return Err(FactError::Other(format!(
+                        "{}: {} unreadable record(s), first {first}",
+                        db.path,
+                        db.unreadable.len()
+                    )));
+                }
+                let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for p in &db.packages {
+                    versions.entry(p.name.clone()).or_default().push(p.evr());
+                }
+                for v in versions.values_mut() {
+                    v.sort_by(|a, b| crate::compare::compare_rpm_versions(a, b));
+                }
+                Ok(Arc::new(Installed {
+                    manager: Manager::Rpm,
+                    versions,
+                }))
             })
             .clone()
     }

@@ -712,13 +712,13 @@ impl Ctx<'_, '_> {
             Ok(db) => db,
             Err(e) => return error(format!("package database: {}", e.message())),
         };
-        match (db.get(&p.name), p.installed) {
+        match (db.newest(&p.name), p.installed) {
             (None, false) => pass(format!("{} not installed", p.name)),
             (None, true) => fail(format!("{} not installed", p.name)),
             (Some(v), false) => fail(format!("{} {v} is installed", p.name)),
             (Some(v), true) => match &p.version {
                 None => pass(format!("{} {v} installed", p.name)),
-                Some(cmp) => match self.holds(cmp, v, CmpMode::DebianVersion) {
+                Some(cmp) => match self.holds(cmp, v, db.cmp_mode()) {
                     Ok(ok) => verdict(
                         ok,
                         format!(
