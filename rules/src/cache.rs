@@ -11,6 +11,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::facts::{FileStat, HostFacts};
 
+mod boot;
+mod selinux;
+pub(crate) use boot::{BootEntry, split_args};
+pub(crate) use selinux::Selinux;
+
 /// A cached fact or the reason it is unavailable.
 pub(crate) type Fact<T> = Result<Arc<T>, FactError>;
 
@@ -59,6 +64,8 @@ pub(crate) struct Cache<'a> {
     mounts: OnceLock<Fact<Mounts>>,
     sockets: OnceLock<Fact<Vec<Socket>>>,
     sysctl: OnceLock<Fact<BTreeMap<String, (String, String)>>>,
+    boot: OnceLock<Fact<Vec<BootEntry>>>,
+    selinux: OnceLock<Fact<Selinux>>,
 }
 
 /// Which package manager's database a host's packages came from.
@@ -173,6 +180,8 @@ impl<'a> Cache<'a> {
             mounts: OnceLock::new(),
             sockets: OnceLock::new(),
             sysctl: OnceLock::new(),
+            boot: OnceLock::new(),
+            selinux: OnceLock::new(),
         }
     }
 
@@ -230,10 +239,21 @@ impl<'a> Cache<'a> {
         self.os
             .get_or_init(|| {
                 let text = match self.text("/etc/os-release") {
-                    Err(FactError::NotFound(_)) => self.text("/usr/lib/os-release")?,
-                    other => other?,
+                    Err(FactError::NotFound(_)) => self.text("/usr/lib/os-release"),
+                    other => other,
                 };
-                Ok(Arc::new(parse_os_release(&text)))
+                match text {
+                    Ok(t) => Ok(Arc::new(parse_os_release(&t))),
+                    // RHEL 6 and CentOS 6 have only /etc/redhat-release.
+                    Err(FactError::NotFound(_)) => match self.text("/etc/redhat-release") {
+                        Ok(t) => Ok(Arc::new(parse_redhat_release(&t))),
+                        Err(FactError::NotFound(_)) => Err(FactError::NotFound(
+                            "/etc/os-release (and /usr/lib/os-release, /etc/redhat-release)".into(),
+                        )),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             })
             .clone()
     }
@@ -316,6 +336,20 @@ impl<'a> Cache<'a> {
                     versions,
                 }))
             })
+            .clone()
+    }
+
+    /// The boot entries and their kernel command lines.
+    pub(crate) fn boot_entries(&self) -> Fact<Vec<BootEntry>> {
+        self.boot
+            .get_or_init(|| boot::entries(self).map(Arc::new))
+            .clone()
+    }
+
+    /// SELinux state at runtime and for the next boot.
+    pub(crate) fn selinux(&self) -> Fact<Selinux> {
+        self.selinux
+            .get_or_init(|| selinux::state(self).map(Arc::new))
             .clone()
     }
 
@@ -617,6 +651,44 @@ pub(crate) fn parse_os_release(text: &str) -> OsRelease {
     os
 }
 
+/// Reads `/etc/redhat-release` (`CentOS release 6.10 (Final)`) into the os-release fields.
+pub(crate) fn parse_redhat_release(text: &str) -> OsRelease {
+    let line = text.lines().next().unwrap_or("").trim();
+    const NAMES: [(&str, &str); 7] = [
+        ("red hat enterprise linux", "rhel"),
+        ("centos", "centos"),
+        ("rocky", "rocky"),
+        ("almalinux", "almalinux"),
+        ("oracle linux", "ol"),
+        ("cloudlinux", "cloudlinux"),
+        ("fedora", "fedora"),
+    ];
+    let lower = line.to_ascii_lowercase();
+    let id = NAMES
+        .iter()
+        .find(|(n, _)| lower.starts_with(n))
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_default();
+    let version_id = lower
+        .split_once(" release ")
+        .map(|(_, r)| {
+            r.chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let id_like = match id.as_str() {
+        "" | "fedora" => Vec::new(),
+        "rhel" | "ol" => vec!["fedora".to_string()],
+        _ => vec!["rhel".to_string(), "fedora".to_string()],
+    };
+    OsRelease {
+        id,
+        id_like,
+        version_id,
+    }
+}
+
 fn parse_accounts(
     passwd: &str,
     shadow: &str,
@@ -816,6 +888,16 @@ mod tests {
         assert!(!glob_match(b"ssh_host_*_key", b"ssh_host_ed25519_key.pub"));
         assert!(glob_match(b"[0-9]?", b"1a"));
         assert!(!glob_match(b"[!0-9]", b"1"));
+    }
+
+    #[test]
+    fn redhat_release_names_the_os() {
+        let o = parse_redhat_release("CentOS release 6.10 (Final)\n");
+        assert_eq!((o.id.as_str(), o.version_id.as_str()), ("centos", "6.10"));
+        assert_eq!(o.id_like, ["rhel", "fedora"]);
+        let o = parse_redhat_release("Red Hat Enterprise Linux Server release 7.9 (Maipo)");
+        assert_eq!((o.id.as_str(), o.version_id.as_str()), ("rhel", "7.9"));
+        assert_eq!(parse_redhat_release("something else").id, "");
     }
 
     #[test]

@@ -120,10 +120,20 @@ pub(crate) fn unit_active(cache: &Cache<'_>, unit: &str) -> Result<bool, String>
         if host.stat(s).is_ok() {
             have_tree = true;
         }
-        match cache.text(&format!("{s}/{unit}/cgroup.procs")) {
-            Ok(t) if t.split_whitespace().next().is_some() => return Ok(true),
-            Ok(_) | Err(FactError::NotFound(_)) => {}
-            Err(e) => return Err(e.message()),
+        // Instances of a template run in the template's slice (`system-clamd.slice`).
+        let mut dirs = vec![format!("{s}/{unit}")];
+        if let Some((base, _)) = unit.split_once('@') {
+            dirs.push(format!(
+                "{s}/system-{}.slice/{unit}",
+                base.replace('-', "\\x2d")
+            ));
+        }
+        for d in dirs {
+            match cache.text(&format!("{d}/cgroup.procs")) {
+                Ok(t) if t.split_whitespace().next().is_some() => return Ok(true),
+                Ok(_) | Err(FactError::NotFound(_)) => {}
+                Err(e) => return Err(e.message()),
+            }
         }
     }
     if host.is_live() {

@@ -15,11 +15,13 @@ use crate::cache::{Account, Cache, FactError};
 use crate::compare::{CmpMode, Comparison, Operand, parse_timespan};
 use crate::facts::HostFacts;
 use crate::pack::{
-    Check, CommandCheck, Condition, DirCheck, FileCheck, Level, ListeningCheck, Missing,
-    MountCheck, Occurrence, OneOrMany, Pack, PackageCheck, PamCheck, Patterns, Platform, Proto,
-    Rule, ServiceCheck, SysctlCheck, SysctlSource, UserCheck, UserField, UserSelect,
+    Check, CommandCheck, Condition, DirCheck, FileCheck, Level, LineCompare, ListeningCheck,
+    Missing, MountCheck, Occurrence, OneOrMany, Pack, PackageCheck, PamCheck, Patterns, Platform,
+    Proto, Rule, ServiceCheck, SysctlCheck, SysctlSource, UserCheck, UserField, UserSelect,
 };
 use crate::systemd;
+
+mod native;
 
 /// Evidence longer than this is cut (a rule listing hundreds of accounts stays readable).
 const MAX_EVIDENCE: usize = 600;
@@ -79,7 +81,15 @@ fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String
     let hit = conds.iter().any(|c| {
         let os_ok = os.id == c.os.to_ascii_lowercase()
             || os.id_like.iter().any(|l| *l == c.os.to_ascii_lowercase());
-        os_ok && (c.versions.is_empty() || c.versions.iter().any(|v| *v == os.version_id))
+        // A version names a release and its point releases: "9" accepts VERSION_ID 9 and 9.4.
+        let version_ok = |v: &String| {
+            os.version_id == *v
+                || os
+                    .version_id
+                    .strip_prefix(v.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        };
+        os_ok && (c.versions.is_empty() || c.versions.iter().any(version_ok))
     });
     if hit {
         return Ok(None);
@@ -224,6 +234,9 @@ impl Ctx<'_, '_> {
             Check::Mount(m) => self.mount(m),
             Check::Listening(l) => self.listening(l),
             Check::Command(c) => self.command(c),
+            Check::Selinux(s) => self.selinux(s),
+            Check::Boot(b) => self.boot(b),
+            Check::Process(p) => self.process(p),
             Check::Registry(r) => error(format!("registry key {}: not a Windows host", r.key)),
             Check::All(n) => self.group(Condition::All, &n.checks),
             Check::Any(n) => self.group(Condition::Any, &n.checks),
@@ -272,7 +285,7 @@ impl Ctx<'_, '_> {
     }
 
     fn file(&self, f: &FileCheck) -> Outcome {
-        let found = match self.expand_all(&f.path.0) {
+        let (found, shown) = match self.file_paths(f) {
             Ok(v) => v,
             Err(e) => return error(e),
         };
@@ -285,7 +298,6 @@ impl Ctx<'_, '_> {
                 Err(e) => return error(e.message()),
             }
         }
-        let shown = f.path.0.join(", ");
         if f.exists == Some(false) {
             return verdict(
                 files.is_empty(),
@@ -304,6 +316,7 @@ impl Ctx<'_, '_> {
                 // Fall through: the key is unset everywhere, so the default applies.
             } else if f.no_line.is_some()
                 && f.line.is_none()
+                && f.compare.is_none()
                 && f.content.is_none()
                 && f.key.is_none()
                 && f.max_mode.is_none()
@@ -348,8 +361,11 @@ impl Ctx<'_, '_> {
                 notes.push(format!("{p} is {days:.1} days old"));
             }
         }
-        let needs_text =
-            f.line.is_some() || f.no_line.is_some() || f.content.is_some() || f.key.is_some();
+        let needs_text = f.line.is_some()
+            || f.compare.is_some()
+            || f.no_line.is_some()
+            || f.content.is_some()
+            || f.key.is_some();
         if !needs_text {
             if notes.is_empty() {
                 notes.push(format!("{} ok", files.join(", ")));
@@ -381,17 +397,23 @@ impl Ctx<'_, '_> {
                 None => return fail(format!("no content in {shown} matches /{}/", re.0.as_str())),
             }
         }
-        if let Some(pats) = &f.line {
-            let hits: Vec<(String, String)> = texts
-                .iter()
-                .flat_map(|(p, t)| {
-                    line_hits(t, pats, f.line_unless.as_ref()).map(move |v| (p.clone(), v))
-                })
-                .collect();
+        if f.line.is_some() || f.compare.is_some() {
+            let mut hits: Vec<(String, String)> = Vec::new();
+            for (p, t) in &texts {
+                match self.line_values(
+                    t,
+                    f.line.as_ref(),
+                    f.line_unless.as_ref(),
+                    f.compare.as_ref(),
+                ) {
+                    Ok(v) => hits.extend(v.into_iter().map(|v| (p.clone(), v))),
+                    Err(e) => return error(e),
+                }
+            }
             if hits.is_empty() {
                 return fail(format!(
                     "no line in {shown} matches {}",
-                    shown_line(f.line.as_ref(), f.line_unless.as_ref())
+                    shown_line(f.line.as_ref(), f.line_unless.as_ref(), f.compare.as_ref())
                 ));
             }
             match &f.value {
@@ -987,14 +1009,20 @@ impl Ctx<'_, '_> {
                 re.0.as_str()
             ));
         }
-        if let Some(pats) = &c.line {
-            let hits: Vec<(String, String)> = line_hits(&out.stdout, pats, c.line_unless.as_ref())
-                .map(|v| (shown.clone(), v))
-                .collect();
+        if c.line.is_some() || c.compare.is_some() {
+            let hits: Vec<(String, String)> = match self.line_values(
+                &out.stdout,
+                c.line.as_ref(),
+                c.line_unless.as_ref(),
+                c.compare.as_ref(),
+            ) {
+                Ok(v) => v.into_iter().map(|v| (shown.clone(), v)).collect(),
+                Err(e) => return error(e),
+            };
             if hits.is_empty() {
                 return fail(format!(
                     "no line of {shown} matches {}",
-                    shown_line(c.line.as_ref(), c.line_unless.as_ref())
+                    shown_line(c.line.as_ref(), c.line_unless.as_ref(), c.compare.as_ref())
                 ));
             }
             if let Some(cmp) = &c.value {
@@ -1008,30 +1036,16 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// Values of the lines of `text` that match every pattern of `pats` and none of `unless`: the first
-/// capture group of the first pattern, or its whole match.
-fn line_hits<'t>(
-    text: &'t str,
-    pats: &'t Patterns,
-    unless: Option<&'t Patterns>,
-) -> impl Iterator<Item = String> + 't {
-    text.lines().filter_map(move |l| {
-        if !pats.all_match(l) || unless.is_some_and(|u| u.any_match(l)) {
-            return None;
-        }
-        // `pats` is non-empty (checked at load time), and all patterns matched this line.
-        let c = pats.0.first()?.0.captures(l)?;
-        Some(
-            c.get(1)
-                .or_else(|| c.get(0))
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default(),
-        )
-    })
-}
-
-fn shown_line(pats: Option<&Patterns>, unless: Option<&Patterns>) -> String {
-    let mut s = pats.map(Patterns::shown).unwrap_or_default();
+fn shown_line(
+    pats: Option<&Patterns>,
+    unless: Option<&Patterns>,
+    compare: Option<&Vec<LineCompare>>,
+) -> String {
+    let mut parts: Vec<String> = pats.map(Patterns::shown).into_iter().collect();
+    for c in compare.into_iter().flatten() {
+        parts.push(format!("/{}/ {}", c.pattern.0.as_str(), c.value));
+    }
+    let mut s = parts.join(" && ");
     if let Some(u) = unless {
         s.push_str(&format!(" unless {}", u.shown()));
     }
