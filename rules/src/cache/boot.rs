@@ -27,13 +27,10 @@ impl BootEntry {
     /// Value of kernel argument `name` (`Some("")` for a flag), the last one when repeated (the
     /// kernel's reading).
     pub(crate) fn arg(&self, name: &str) -> Option<String> {
-        split_args(&self.options)
-            .into_iter()
-            .rev()
-            .find_map(|a| {
-                let (k, v) = a.split_once('=').unwrap_or((a.as_str(), ""));
-                (k == name).then(|| v.to_string())
-            })
+        split_args(&self.options).into_iter().rev().find_map(|a| {
+            let (k, v) = a.split_once('=').unwrap_or((a.as_str(), ""));
+            (k == name).then(|| v.to_string())
+        })
     }
 }
 

@@ -70,6 +70,14 @@ pub fn evaluate(pack: &Pack, facts: &dyn HostFacts, level: Level) -> Vec<CheckRe
         .collect()
 }
 
+/// Whether `pack` applies to the host's OS (`None` when os-release cannot be read).
+pub fn pack_applies(pack: &Pack, facts: &dyn HostFacts) -> Option<bool> {
+    let cache = Cache::new(facts);
+    platform_match(&cache, &pack.applies_to)
+        .ok()
+        .map(|why| why.is_none())
+}
+
 /// Applicability of a platform list: `Ok(None)` applies, `Ok(Some(why))` does not, `Err` unknown.
 fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String>, String> {
     if conds.is_empty() {
