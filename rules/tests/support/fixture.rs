@@ -202,6 +202,9 @@ fn parse_stand_in(s: &str) -> StandIn {
     }
 }
 
+/// A database file: its name under `/var/lib/rpm` and its bytes.
+type DbFile = (&'static str, Vec<u8>);
+
 /// Header blobs of every stand-in package, by name, built once per suite.
 pub struct PackageSet {
     installed: Vec<String>,
@@ -209,7 +212,7 @@ pub struct PackageSet {
     /// A database rpm wrote with every package, to trim per tree.
     template: PathBuf,
     /// Databases already built, by kind and package set.
-    built: Mutex<HashMap<(String, Vec<String>), (&'static str, Vec<u8>)>>,
+    built: Mutex<HashMap<(String, Vec<String>), DbFile>>,
     _work: tempfile::TempDir,
 }
 
@@ -284,7 +287,7 @@ impl PackageSet {
     }
 
     /// The file name and bytes of a database holding exactly `keep`.
-    fn build_db(&self, kind: &str, keep: &[String]) -> (&'static str, Vec<u8>) {
+    fn build_db(&self, kind: &str, keep: &[String]) -> DbFile {
         match kind {
             "sqlite" => {
                 let work = tempfile::tempdir().expect("tempdir");
