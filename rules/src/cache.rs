@@ -66,6 +66,7 @@ pub(crate) struct Cache<'a> {
     sysctl: OnceLock<Fact<BTreeMap<String, (String, String)>>>,
     boot: OnceLock<Fact<Vec<BootEntry>>>,
     selinux: OnceLock<Fact<Selinux>>,
+    rpm: OnceLock<Fact<crate::rpm::RpmDb>>,
 }
 
 /// Which package manager's database a host's packages came from.
@@ -138,6 +139,8 @@ pub(crate) struct Accounts {
 /// One mount table entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountEntry {
+    /// Device or source (`/dev/vda1`, `tmpfs`).
+    pub(crate) source: String,
     pub(crate) point: String,
     pub(crate) fstype: String,
     pub(crate) options: Vec<String>,
@@ -182,6 +185,7 @@ impl<'a> Cache<'a> {
             sysctl: OnceLock::new(),
             boot: OnceLock::new(),
             selinux: OnceLock::new(),
+            rpm: OnceLock::new(),
         }
     }
 
@@ -308,6 +312,26 @@ impl<'a> Cache<'a> {
                     Err(FactError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
+                let db = self.rpmdb()?;
+                let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for p in &db.packages {
+                    versions.entry(p.name.clone()).or_default().push(p.evr());
+                }
+                for v in versions.values_mut() {
+                    v.sort_by(|a, b| crate::compare::compare_rpm_versions(a, b));
+                }
+                Ok(Arc::new(Installed {
+                    manager: Manager::Rpm,
+                    versions,
+                }))
+            })
+            .clone()
+    }
+
+    /// The rpm database; `NotFound` when the host has none, an error when a record is unreadable.
+    pub(crate) fn rpmdb(&self) -> Fact<crate::rpm::RpmDb> {
+        self.rpm
+            .get_or_init(|| {
                 let db = match crate::rpm::read(self.host) {
                     Ok(Some(db)) => db,
                     Ok(None) => {
@@ -324,17 +348,7 @@ impl<'a> Cache<'a> {
                         db.unreadable.len()
                     )));
                 }
-                let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for p in &db.packages {
-                    versions.entry(p.name.clone()).or_default().push(p.evr());
-                }
-                for v in versions.values_mut() {
-                    v.sort_by(|a, b| crate::compare::compare_rpm_versions(a, b));
-                }
-                Ok(Arc::new(Installed {
-                    manager: Manager::Rpm,
-                    versions,
-                }))
+                Ok(Arc::new(db))
             })
             .clone()
     }
@@ -394,15 +408,18 @@ impl<'a> Cache<'a> {
             let Some(file) = st.path else { continue };
             let Ok(text) = self.text(&file) else { continue };
             let mut fstype = String::new();
+            let mut source = String::new();
             let mut options = Vec::new();
             for (k, v) in key_values(&text) {
                 match k {
+                    "What" => source = v.to_string(),
                     "Type" => fstype = v.to_string(),
                     "Options" => options = v.split(',').map(|s| s.trim().to_string()).collect(),
                     _ => {}
                 }
             }
             entries.push(MountEntry {
+                source,
                 point: point.to_string(),
                 fstype,
                 options,
@@ -783,6 +800,7 @@ fn parse_mount_table(text: &str) -> Vec<MountEntry> {
                 point
             };
             Some(MountEntry {
+                source: unescape_octal(f[0]),
                 point,
                 fstype: f[2].to_string(),
                 options: f[3].split(',').map(str::to_string).collect(),

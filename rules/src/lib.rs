@@ -11,13 +11,14 @@ pub mod compare;
 mod eval;
 pub mod facts;
 pub mod pack;
+pub mod query;
 pub mod rpm;
 pub mod sca;
 pub mod score;
 mod systemd;
 
 pub use compare::{compare_debian_versions, compare_rpm_versions};
-pub use eval::{evaluate, pack_applies};
+pub use eval::{evaluate, pack_applies, query_text};
 pub use facts::{CommandOutput, DEFAULT_ALLOWED_COMMANDS, FileStat, HostFacts, RootFacts};
 /// The Linux baseline pack (Debian, Ubuntu), built into every binary so a bare agent can always
 /// check its host.

@@ -19,7 +19,8 @@ use crate::compare::{Comparison, Operand, is_param_name, scalar_string};
 mod native;
 pub(crate) use native::policies;
 pub use native::{
-    BootCheck, BootSource, LineCompare, Modes, ProcessCheck, SelinuxCheck, SelinuxMode,
+    BootCheck, BootSource, LineCompare, Modes, ProcessCheck, QueryCheck, QueryLine, SelinuxCheck,
+    SelinuxMode,
 };
 
 /// Rule groups, as scored by the collector (DESIGN §6).
@@ -309,6 +310,8 @@ pub enum Check {
     Boot(BootCheck),
     /// A running process (live hosts only).
     Process(ProcessCheck),
+    /// What a read-only command would print, computed natively.
+    Query(QueryCheck),
     /// Windows registry value (evaluates to `error` on other hosts).
     Registry(RegistryCheck),
     /// Nested group: every check passes.
@@ -1187,6 +1190,18 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
         Check::Process(p) => {
             if p.name.is_empty() || p.name.contains('/') {
                 return Err(format!("process: invalid name {:?}", p.name));
+            }
+        }
+        Check::Query(q) => {
+            cmp_known(&q.value)?;
+            for c in q.compare.iter().flatten() {
+                param_known(&c.value.operand)?;
+            }
+            if q.value.is_some() && q.line.is_none() {
+                return Err("query: `value` needs `line`".into());
+            }
+            if q.line_unless.is_some() && q.line.is_none() && q.compare.is_none() {
+                return Err("query: `line_unless` needs `line` or `compare`".into());
             }
         }
         Check::Registry(r) => cmp_known(&r.value)?,

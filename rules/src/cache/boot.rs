@@ -166,6 +166,7 @@ fn parse_bls(file: &str, text: &str, env: &[(String, String)]) -> BootEntry {
         }
     }
     e.options = expand(&options.join(" "), env);
+    e.initrd = expand(&e.initrd, env);
     e
 }
 

@@ -22,6 +22,7 @@ use crate::pack::{
 use crate::systemd;
 
 mod native;
+mod query;
 
 /// Evidence longer than this is cut (a rule listing hundreds of accounts stays readable).
 const MAX_EVIDENCE: usize = 600;
@@ -68,6 +69,14 @@ pub fn evaluate(pack: &Pack, facts: &dyn HostFacts, level: Level) -> Vec<CheckRe
             r.unwrap_or_else(|| result(pack, rule, Status::Error, "internal error".into()))
         })
         .collect()
+}
+
+/// The text the read-only command `q` would print on `facts`, computed natively (`query` checks).
+///
+/// # Errors
+/// A message when a fact it needs is unknown (offline runtime state) or unreadable.
+pub fn query_text(q: &crate::query::Query, facts: &dyn HostFacts) -> Result<String, String> {
+    query::render(&Cache::new(facts), q)
 }
 
 /// Whether `pack` applies to the host's OS (`None` when os-release cannot be read).
@@ -169,6 +178,17 @@ fn evaluate_rule(
     result(pack, rule, o.status, o.evidence)
 }
 
+/// What a `command` or `query` check expects of the output.
+struct OutputMatch<'a> {
+    output: Option<&'a crate::pack::Pattern>,
+    no_output: Option<&'a crate::pack::Pattern>,
+    line: Option<&'a Patterns>,
+    line_unless: Option<&'a Patterns>,
+    value: Option<&'a Comparison>,
+    occurrence: Occurrence,
+    compare: Option<&'a Vec<LineCompare>>,
+}
+
 /// Outcome of one check.
 #[derive(Debug, Clone)]
 struct Outcome {
@@ -245,6 +265,7 @@ impl Ctx<'_, '_> {
             Check::Selinux(s) => self.selinux(s),
             Check::Boot(b) => self.boot(b),
             Check::Process(p) => self.process(p),
+            Check::Query(q) => self.query(q),
             Check::Registry(r) => error(format!("registry key {}: not a Windows host", r.key)),
             Check::All(n) => self.group(Condition::All, &n.checks),
             Check::Any(n) => self.group(Condition::Any, &n.checks),
@@ -1004,37 +1025,50 @@ impl Ctx<'_, '_> {
                 out.status
             ));
         }
-        if let Some(re) = &c.no_output
-            && let Some(l) = out.stdout.lines().find(|l| re.0.is_match(l))
+        self.match_output(
+            &shown,
+            &out.stdout,
+            &OutputMatch {
+                output: c.output.as_ref(),
+                no_output: c.no_output.as_ref(),
+                line: c.line.as_ref(),
+                line_unless: c.line_unless.as_ref(),
+                value: c.value.as_ref(),
+                occurrence: c.occurrence,
+                compare: c.compare.as_ref(),
+            },
+        )
+    }
+
+    /// Matches the text a command printed (or would print) against a check's expectations.
+    fn match_output(&self, shown: &str, text: &str, m: &OutputMatch<'_>) -> Outcome {
+        if let Some(re) = m.no_output
+            && let Some(l) = text.lines().find(|l| re.0.is_match(l))
         {
             return fail(format!("{shown} printed {:?}", l.trim()));
         }
-        if let Some(re) = &c.output
-            && !re.0.is_match(&out.stdout)
+        if let Some(re) = m.output
+            && !re.0.is_match(text)
         {
             return fail(format!(
                 "output of {shown} does not match /{}/",
                 re.0.as_str()
             ));
         }
-        if c.line.is_some() || c.compare.is_some() {
-            let hits: Vec<(String, String)> = match self.line_values(
-                &out.stdout,
-                c.line.as_ref(),
-                c.line_unless.as_ref(),
-                c.compare.as_ref(),
-            ) {
-                Ok(v) => v.into_iter().map(|v| (shown.clone(), v)).collect(),
-                Err(e) => return error(e),
-            };
+        if m.line.is_some() || m.compare.is_some() {
+            let hits: Vec<(String, String)> =
+                match self.line_values(text, m.line, m.line_unless, m.compare) {
+                    Ok(v) => v.into_iter().map(|v| (shown.to_string(), v)).collect(),
+                    Err(e) => return error(e),
+                };
             if hits.is_empty() {
                 return fail(format!(
                     "no line of {shown} matches {}",
-                    shown_line(c.line.as_ref(), c.line_unless.as_ref(), c.compare.as_ref())
+                    shown_line(m.line, m.line_unless, m.compare)
                 ));
             }
-            if let Some(cmp) = &c.value {
-                match self.pick(&hits, c.occurrence, cmp) {
+            if let Some(cmp) = m.value {
+                match self.pick(&hits, m.occurrence, cmp) {
                     Ok(o) => return o,
                     Err(e) => return error(e),
                 }

@@ -5,8 +5,9 @@
 
 use serde::Deserialize;
 
-use super::{OneOrMany, Pattern, SysctlSource, de_opt_scalar, yes};
+use super::{Occurrence, OneOrMany, Pattern, Patterns, SysctlSource, de_opt_scalar, yes};
 use crate::compare::Comparison;
+use crate::query::Query;
 
 /// An SELinux mode, as `/etc/selinux/config` and `getenforce` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -121,6 +122,49 @@ pub struct LineCompare {
     pub pattern: Pattern,
     /// Comparison on the captured value.
     pub value: Comparison,
+}
+
+/// `query` check: what a read-only command (or pipeline) would print, computed natively from the
+/// tree (`crate::query`), matched like the output of a `command` check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryCheck {
+    /// The command line (`rpm -q aide`, `cut -f3 -d: /etc/passwd | sort | uniq -d`).
+    pub query: QueryLine,
+    /// The whole output must match.
+    #[serde(default)]
+    pub output: Option<Pattern>,
+    /// No line of the output matches.
+    #[serde(default)]
+    pub no_output: Option<Pattern>,
+    /// Some line matches every pattern.
+    #[serde(default)]
+    pub line: Option<Patterns>,
+    /// Lines matching any of these do not count for `line`.
+    #[serde(default)]
+    pub line_unless: Option<Patterns>,
+    /// Comparison applied to the capture of `line`.
+    #[serde(default)]
+    pub value: Option<Comparison>,
+    /// Which matching line counts for `value` (default `last`).
+    #[serde(default)]
+    pub occurrence: Occurrence,
+    /// Comparisons that must all hold on the same matching line.
+    #[serde(default)]
+    pub compare: Option<Vec<LineCompare>>,
+}
+
+/// A query command line, parsed when the pack loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLine(pub Query);
+
+impl<'de> Deserialize<'de> for QueryLine {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::query::parse(&s)
+            .map(QueryLine)
+            .map_err(|e| serde::de::Error::custom(format!("query {s:?}: {e}")))
+    }
 }
 
 /// Accepted policy names, lower-cased.
