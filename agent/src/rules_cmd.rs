@@ -129,10 +129,12 @@ fn write_summary(
 ) -> std::io::Result<()> {
     writeln!(
         w,
-        "{}: {} of {} checks translated ({} regexes) into pack {}@{}, written to {target}",
+        "{}: {} of {} checks translated ({} natively; {} regexes) into pack {}@{}, written to \
+         {target}",
         policy.display(),
         imp.translated,
         imp.checks,
+        imp.native,
         imp.dialect,
         imp.pack.id,
         imp.pack.version

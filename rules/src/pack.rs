@@ -102,9 +102,12 @@ pub struct Text {
 pub struct Platform {
     /// `debian`, `ubuntu`, …
     pub os: String,
-    /// Accepted `VERSION_ID`s (`"12"`, `"24.04"`); empty accepts any version.
+    /// Accepted `VERSION_ID`s (`"12"`, `"24.04"`; `"9"` also accepts `9.4`); empty accepts any.
     #[serde(default, deserialize_with = "de_scalar_list")]
     pub versions: Vec<String>,
+    /// Match `ID` only, not `ID_LIKE` (a policy for RHEL itself, not for Rocky or AlmaLinux).
+    #[serde(default)]
+    pub exact: bool,
 }
 
 /// A rule.

@@ -24,6 +24,8 @@ use crate::systemd;
 mod native;
 mod query;
 
+pub(crate) use query::{dpkg_status_text, rpm_query_text};
+
 /// Evidence longer than this is cut (a rule listing hundreds of accounts stays readable).
 const MAX_EVIDENCE: usize = 600;
 
@@ -97,7 +99,7 @@ fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String
         .map_err(|e| format!("cannot read os-release: {}", e.message()))?;
     let hit = conds.iter().any(|c| {
         let os_ok = os.id == c.os.to_ascii_lowercase()
-            || os.id_like.iter().any(|l| *l == c.os.to_ascii_lowercase());
+            || (!c.exact && os.id_like.iter().any(|l| *l == c.os.to_ascii_lowercase()));
         // A version names a release and its point releases: "9" accepts VERSION_ID 9 and 9.4.
         let version_ok = |v: &String| {
             os.version_id == *v

@@ -17,8 +17,7 @@ use crate::cache::Cache;
 use crate::pack::QueryCheck;
 use crate::query::{Filter, Grep, Query, Source};
 
-#[allow(unused_imports)] // used by the SCA translator (next commit)
-pub(crate) use pkg::rpm_query_text;
+pub(crate) use pkg::{dpkg_status_text, rpm_query_text};
 
 /// Output beyond this is cut, as for commands.
 const MAX_OUTPUT: usize = 256 * 1024;

@@ -63,17 +63,7 @@ pub(super) fn dpkg(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
     let mut out = String::new();
     match s {
         Source::DpkgStatus(names) => {
-            for n in names {
-                match db.newest(n) {
-                    Some(v) => out.push_str(&format!(
-                        "Package: {n}\nStatus: install ok installed\nVersion: {v}\n\n"
-                    )),
-                    None => out.push_str(&format!(
-                        "dpkg-query: package '{n}' is not installed and no information is \
-                         available\nUse dpkg --info (= dpkg-deb --info) to examine archive files.\n"
-                    )),
-                }
-            }
+            out = dpkg_status_text(names, &|n| db.newest(n).map(str::to_string));
         }
         Source::DpkgShow { format, names } => {
             for n in names {
@@ -86,6 +76,27 @@ pub(super) fn dpkg(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
         _ => {}
     }
     Ok(out)
+}
+
+/// What `dpkg -s NAME...` prints, given the installed version of each name (the fields policies
+/// match on: `Package`, `Status`, `Version`).
+pub(crate) fn dpkg_status_text(
+    names: &[String],
+    version: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let mut out = String::new();
+    for n in names {
+        match version(n) {
+            Some(v) => out.push_str(&format!(
+                "Package: {n}\nStatus: install ok installed\nVersion: {v}\n\n"
+            )),
+            None => out.push_str(&format!(
+                "dpkg-query: package '{n}' is not installed and no information is available\n\
+                 Use dpkg --info (= dpkg-deb --info) to examine archive files.\n"
+            )),
+        }
+    }
+    out
 }
 
 /// Expands a `dpkg-query -W -f` format for an installed package.
