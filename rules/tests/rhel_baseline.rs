@@ -9,6 +9,8 @@ use std::time::{Instant, SystemTime};
 
 use support::fixture::{Mutation, Suite, rules_are_complete};
 use vigil_proto::Status;
+use vigil_rules::pack::{Check, Rule};
+use vigil_rules::sca::{ImportOptions, import_sca};
 use vigil_rules::{Level, RootFacts, evaluate};
 
 #[test]
@@ -137,5 +139,78 @@ fn builtin_packs_follow_the_os() {
         ids("ID=arch\n"),
         ["linux-baseline", "rhel-baseline"],
         "unknown OS: all, each says why"
+    );
+}
+
+/// Whether a check, or one nested in it, runs a program.
+fn runs_a_program(c: &Check) -> bool {
+    match c {
+        Check::Command(_) => true,
+        Check::All(n) | Check::Any(n) | Check::None(n) => n.checks.iter().any(runs_a_program),
+        _ => false,
+    }
+}
+
+/// `testdata/sca/constructs-rhel.yml` is a Wazuh policy written the way RHEL policies are (`rpm
+/// -q`, SELinux and boot tools, `sh -c` lists and pipelines): at least 95% of its checks must be
+/// answered natively (no program run), and each native check must give the verdict SCA's semantics
+/// give, on both roots and after its mutation (`testdata/sca/rhel-cases.yaml`).
+#[test]
+fn rhel_style_sca_policy_is_answered_natively_and_agrees() {
+    let Some(mut suite) = Suite::load("rhel-baseline") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/sca");
+    let text = std::fs::read_to_string(dir.join("constructs-rhel.yml")).expect("policy");
+    let imp = import_sca(&text, "constructs-rhel.yml", &ImportOptions::default()).expect("imports");
+    assert!(imp.untranslated.is_empty(), "{:?}", imp.untranslated);
+    assert_eq!(imp.translated, imp.checks);
+    let ratio = imp.native as f64 / imp.checks as f64;
+    println!(
+        "constructs-rhel.yml: {} of {} checks answered natively ({:.1}%)",
+        imp.native,
+        imp.checks,
+        ratio * 100.0
+    );
+    assert!(
+        ratio >= 0.95,
+        "only {:.1}% answered natively",
+        ratio * 100.0
+    );
+
+    // The importer's count agrees with the pack: exactly the 39xx checks run a program.
+    let (run, native): (Vec<Rule>, Vec<Rule>) = imp
+        .pack
+        .rules
+        .into_iter()
+        .partition(|r| r.checks.iter().any(runs_a_program));
+    let run: Vec<&str> = run.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(run, ["vigil_fixture_rhel-3901"]);
+    assert_eq!(native.len(), imp.native);
+
+    // `rpm -q` whose verdict depends only on what is installed becomes a package condition.
+    for id in ["3001", "3002", "3004"] {
+        let r = native
+            .iter()
+            .find(|r| r.id == format!("vigil_fixture_rhel-{id}"))
+            .expect("rule");
+        assert!(
+            matches!(
+                &r.checks[..],
+                [Check::Package(_)] | [Check::Package(_), Check::Package(_)]
+            ),
+            "{id}: {:?}",
+            r.checks
+        );
+    }
+    let cases = std::fs::read_to_string(dir.join("rhel-cases.yaml")).expect("cases");
+    suite.manifest.cases = serde_yaml::from_str(&cases).expect("cases parse");
+    suite.pack.rules = native;
+    let problems = suite.check_all();
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
     );
 }
