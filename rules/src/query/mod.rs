@@ -117,6 +117,11 @@ pub enum Source {
     AuthselectList,
     /// `firewall-cmd --state`.
     FirewalldState,
+    /// `sshd -T [-C user=NAME]`: the effective server configuration.
+    SshdConfig {
+        /// The `-C user=` connection whose `Match User` blocks apply; none applies without it.
+        user: Option<String>,
+    },
     /// `findmnt [-k] [-n] [TARGET]`.
     Findmnt {
         /// `-n`: no header line.

@@ -174,6 +174,16 @@ fn source(argv: &[String]) -> Result<Source, String> {
         ("authselect", ["current"]) => Source::AuthselectCurrent,
         ("authselect", ["list"]) => Source::AuthselectList,
         ("firewall-cmd", ["--state"]) => Source::FirewalldState,
+        ("sshd", ["-T"]) => Source::SshdConfig { user: None },
+        ("sshd", ["-T", "-C", spec]) => {
+            let user = spec
+                .strip_prefix("user=")
+                .filter(|u| !u.is_empty() && !u.contains(','))
+                .ok_or("sshd -T -C: only a `user=NAME` connection is supported")?;
+            Source::SshdConfig {
+                user: Some(user.to_string()),
+            }
+        }
         ("findmnt", rest) => findmnt(rest)?,
         ("cat", rest) => Source::Cat(paths(rest, "cat")?),
         ("cut", rest) => {

@@ -434,6 +434,11 @@ mod tests {
                 .starts_with("refused: argument /etc/b.d/*.conf is a glob")
         );
         assert!(c("sh -c \"a && b\" -> r:x").contains("`&&`"));
-        assert_eq!(c("sshd -T -> r:x"), "command", "not a query: run it");
+        assert!(c("sshd -T -C user=root -> r:x").starts_with("kind: query\n"));
+        assert_eq!(
+            c("nft list ruleset -> r:x"),
+            "command",
+            "not a query: run it"
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 mod files;
 mod pkg;
+mod sshd;
 mod system;
 
 use regex::Regex;
@@ -79,6 +80,7 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
         Source::AuthselectCurrent => system::authselect_current(cache),
         Source::AuthselectList => system::authselect_list(cache),
         Source::FirewalldState => system::firewalld(cache),
+        Source::SshdConfig { user } => sshd::effective(cache, user.as_deref()),
         Source::Findmnt {
             no_headings,
             target,
