@@ -80,6 +80,8 @@ pub enum Source {
     IsEnabled(Vec<String>),
     /// `systemctl is-active UNIT...`.
     IsActive(Vec<String>),
+    /// `systemctl status UNIT...` (the `Loaded:` and `Active:` lines; no journal).
+    SystemctlStatus(Vec<String>),
     /// `systemctl show UNIT...` (`Id`, `LoadState`, `ActiveState`, `UnitFileState`).
     SystemctlShow(Vec<String>),
     /// `getenforce`.
@@ -117,6 +119,13 @@ pub enum Source {
     AuthselectList,
     /// `firewall-cmd --state`.
     FirewalldState,
+    /// `ss -lntu` (`-l` and `-n` with `-t` and/or `-u`): listening TCP and unconnected UDP sockets.
+    SsListening {
+        /// `-t`.
+        tcp: bool,
+        /// `-u`.
+        udp: bool,
+    },
     /// `sshd -T [-C user=NAME]`: the effective server configuration.
     SshdConfig {
         /// The `-C user=` connection whose `Match User` blocks apply; none applies without it.

@@ -142,6 +142,7 @@ fn source(argv: &[String]) -> Result<Source, String> {
         ("dpkg-query", ["-W", rest @ ..]) => dpkg_show(rest)?,
         ("systemctl", ["is-enabled", rest @ ..]) => Source::IsEnabled(names(rest, "systemctl")?),
         ("systemctl", ["is-active", rest @ ..]) => Source::IsActive(names(rest, "systemctl")?),
+        ("systemctl", ["status", rest @ ..]) => Source::SystemctlStatus(names(rest, "systemctl")?),
         ("systemctl", ["show", rest @ ..]) => Source::SystemctlShow(names(rest, "systemctl")?),
         ("getenforce", []) => Source::Getenforce,
         ("sestatus", []) => Source::Sestatus,
@@ -174,6 +175,7 @@ fn source(argv: &[String]) -> Result<Source, String> {
         ("authselect", ["current"]) => Source::AuthselectCurrent,
         ("authselect", ["list"]) => Source::AuthselectList,
         ("firewall-cmd", ["--state"]) => Source::FirewalldState,
+        ("ss", flags) if !flags.is_empty() => ss_flags(flags)?,
         ("sshd", ["-T"]) => Source::SshdConfig { user: None },
         ("sshd", ["-T", "-C", spec]) => {
             let user = spec
@@ -201,6 +203,28 @@ fn source(argv: &[String]) -> Result<Source, String> {
         ("find", rest) => Source::Find(find(rest)?),
         _ => return Err(format!("`{}` is not a supported query", argv.join(" "))),
     })
+}
+
+/// `ss` options: `-l`, `-n` and at least one of `-t`, `-u`, alone or bundled (`-lntu`).
+fn ss_flags(flags: &[&str]) -> Result<Source, String> {
+    let mut seen = String::new();
+    for f in flags {
+        let letters = f
+            .strip_prefix('-')
+            .filter(|l| !l.is_empty() && !l.starts_with('-'))
+            .ok_or_else(|| format!("ss: unsupported argument {f:?}"))?;
+        for c in letters.chars() {
+            if !"lntu".contains(c) {
+                return Err(format!("ss: unsupported option -{c} (only -l -n -t -u)"));
+            }
+            seen.push(c);
+        }
+    }
+    let (tcp, udp) = (seen.contains('t'), seen.contains('u'));
+    if !seen.contains('l') || !seen.contains('n') || !(tcp || udp) {
+        return Err("ss: only listening sockets with numeric ports (-lnt, -lnu, -lntu)".into());
+    }
+    Ok(Source::SsListening { tcp, udp })
 }
 
 fn paths(args: &[&str], what: &str) -> Result<Vec<String>, String> {

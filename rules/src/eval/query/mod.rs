@@ -71,6 +71,7 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
         Source::IsEnabled(units) => Ok(system::is_enabled(cache, units)),
         Source::IsActive(units) => system::is_active(cache, units),
         Source::SystemctlShow(units) => system::show(cache, units),
+        Source::SystemctlStatus(units) => system::status(cache, units),
         Source::Getenforce => system::getenforce(cache),
         Source::Sestatus => system::sestatus(cache),
         Source::Sysctl(keys) => system::sysctl(cache, keys),
@@ -80,6 +81,7 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
         Source::AuthselectCurrent => system::authselect_current(cache),
         Source::AuthselectList => system::authselect_list(cache),
         Source::FirewalldState => system::firewalld(cache),
+        Source::SsListening { tcp, udp } => system::ss(cache, *tcp, *udp),
         Source::SshdConfig { user } => sshd::effective(cache, user.as_deref()),
         Source::Findmnt {
             no_headings,

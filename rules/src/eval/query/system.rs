@@ -58,6 +58,50 @@ pub(super) fn show(cache: &Cache<'_>, units: &[String]) -> Result<String, String
     Ok(blocks.join("\n"))
 }
 
+/// `systemctl status UNIT...` without the journal lines: a head line with the description, then
+/// `Loaded:` (unit file and its enablement; the vendor preset is left out) and `Active:`. A unit
+/// that does not exist prints systemctl's error instead.
+pub(super) fn status(cache: &Cache<'_>, units: &[String]) -> Result<String, String> {
+    let mut blocks = Vec::new();
+    for u in units {
+        let unit = systemd::unit_name(u);
+        let st = systemd::unit_state(cache, &unit);
+        if st.masked {
+            blocks.push(format!(
+                "\u{25cb} {unit}\n     Loaded: masked (Reason: Unit {unit} is masked.)\n     \
+                 Active: inactive (dead)\n"
+            ));
+            continue;
+        }
+        let Some(path) = st.path.as_deref().filter(|_| st.exists) else {
+            blocks.push(format!("Unit {unit} could not be found.\n"));
+            continue;
+        };
+        let description = cache
+            .text(path)
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .filter_map(|l| l.trim().strip_prefix("Description="))
+                    .map(|d| d.trim().to_string())
+                    .next()
+            })
+            .unwrap_or_else(|| unit.clone());
+        let enabled = systemd::is_enabled(cache, &unit).unwrap_or("disabled");
+        let active = systemd::unit_active(cache, &unit)?;
+        let (dot, state) = if active {
+            ("\u{25cf}", "active (running)")
+        } else {
+            ("\u{25cb}", "inactive (dead)")
+        };
+        blocks.push(format!(
+            "{dot} {unit} - {description}\n     Loaded: loaded ({path}; {enabled})\n     \
+             Active: {state}\n"
+        ));
+    }
+    Ok(blocks.join("\n"))
+}
+
 fn runtime_mode(cache: &Cache<'_>) -> Result<SelinuxMode, String> {
     let st = cache.selinux().map_err(|e| e.message())?;
     st.runtime.ok_or_else(|| {
@@ -357,6 +401,33 @@ pub(super) fn firewalld(cache: &Cache<'_>) -> Result<String, String> {
         "not running\n"
     }
     .into())
+}
+
+/// `ss -ln` with `-t`/`-u`: one row per socket, addresses as ss prints them (`[::1]:25`). The
+/// queue sizes are not in `/proc/net` for listening sockets in a usable form and print as 0.
+pub(super) fn ss(cache: &Cache<'_>, tcp: bool, udp: bool) -> Result<String, String> {
+    let sockets = cache.sockets().map_err(|e| e.message())?;
+    let mut out = format!(
+        "{:<5} {:<6} {:<6} {:<6} {:>24} {:>24} Process\n",
+        "Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port"
+    );
+    for s in sockets.iter() {
+        let (netid, state) = match s.proto {
+            "tcp" | "tcp6" if tcp => ("tcp", "LISTEN"),
+            "udp" | "udp6" if udp => ("udp", "UNCONN"),
+            _ => continue,
+        };
+        let (local, peer) = if s.addr.contains(':') {
+            (format!("[{}]:{}", s.addr, s.port), "[::]:*")
+        } else {
+            (format!("{}:{}", s.addr, s.port), "0.0.0.0:*")
+        };
+        out.push_str(&format!(
+            "{netid:<5} {state:<6} {:<6} {:<6} {local:>24} {peer:>24}\n",
+            0, 0
+        ));
+    }
+    Ok(out)
 }
 
 pub(super) fn findmnt(

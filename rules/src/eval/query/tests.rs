@@ -93,6 +93,22 @@ fn systemd_selinux_sysctl_and_boot() {
         t.out("systemctl show auditd | grep -c '^ActiveState=active'"),
         "1\n"
     );
+    t.write(
+        "/usr/lib/systemd/system/cups.service",
+        "[Unit]\nDescription=CUPS Scheduler\n[Install]\nWantedBy=multi-user.target\n",
+    );
+    assert_eq!(
+        t.out("systemctl status auditd cups rsh.socket nope"),
+        "\u{25cf} auditd.service - auditd.service\n     \
+         Loaded: loaded (/usr/lib/systemd/system/auditd.service; enabled)\n     \
+         Active: active (running)\n\n\
+         \u{25cb} cups.service - CUPS Scheduler\n     \
+         Loaded: loaded (/usr/lib/systemd/system/cups.service; disabled)\n     \
+         Active: inactive (dead)\n\n\
+         \u{25cb} rsh.socket\n     Loaded: masked (Reason: Unit rsh.socket is masked.)\n     \
+         Active: inactive (dead)\n\n\
+         Unit nope.service could not be found.\n"
+    );
 
     assert!(t.render("getenforce", false).is_err());
     t.write("/sys/fs/selinux/enforce", "1\n");
@@ -345,4 +361,53 @@ fn packages_from_dpkg() {
         "nftables\tinstall ok installed\tinstalled\ndpkg-query: no packages found matching iptables\n"
     );
     assert!(t.render("rpm -q aide", false).is_err(), "no rpm database");
+}
+
+#[test]
+fn ss_lists_listening_sockets() {
+    let t = Tree::new();
+    assert!(
+        t.render("ss -lntu", false).is_err(),
+        "no /proc/net: unknown"
+    );
+    let head = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+    t.write(
+        "/proc/net/tcp",
+        &format!(
+            "{head}   0: 0100007F:0019 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n   1: 0A00020F:0016 0A000201:D431 01 00000000:00000000 00:00000000 00000000     0        0 2\n"
+        ),
+    );
+    t.write(
+        "/proc/net/tcp6",
+        &format!(
+            "{head}   0: 00000000000000000000000001000000:0019 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 3\n"
+        ),
+    );
+    t.write(
+        "/proc/net/udp",
+        &format!(
+            "{head}   0: 00000000:0143 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4\n"
+        ),
+    );
+    let all = t.out("ss -lntu");
+    let rows: Vec<Vec<&str>> = all
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["tcp", "LISTEN", "0", "0", "127.0.0.1:25", "0.0.0.0:*"],
+            ["tcp", "LISTEN", "0", "0", "[::1]:25", "[::]:*"],
+            ["udp", "UNCONN", "0", "0", "0.0.0.0:323", "0.0.0.0:*"],
+        ],
+        "{all}"
+    );
+    assert!(all.starts_with("Netid State  Recv-Q Send-Q"), "{all}");
+    assert_eq!(t.out("ss -l -n -t").lines().count(), 3, "TCP only");
+    assert_eq!(t.out("ss -lnu").lines().count(), 2, "UDP only");
+    for bad in ["ss -lntup", "ss -a", "ss -ln", "ss --listening"] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
 }
