@@ -875,7 +875,16 @@ impl Translator<'_> {
     }
 
     fn dir(&self, parts: &[&str], negated: bool) -> Result<Value, String> {
-        let dirs = paths(parts[0])?;
+        let mut dirs = paths(parts[0])?;
+        if parts.len() > 1 {
+            // `DIR/*` with a file-name search: every entry of DIR is searched recursively, which
+            // is searching DIR itself.
+            for d in &mut dirs {
+                if let Some(base) = d.strip_suffix("/*").filter(|b| !b.is_empty()) {
+                    *d = base.to_string();
+                }
+            }
+        }
         if dirs.iter().any(|d| d.contains(['*', '?', '['])) {
             return Err("a glob in the directory path has no Vigil equivalent".into());
         }
@@ -1244,6 +1253,7 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("ss", "/usr/bin/ss"),
     ("sshd", "/usr/sbin/sshd"),
     ("stat", "/usr/bin/stat"),
+    ("sudo", "/usr/bin/sudo"),
     ("sysctl", "/usr/sbin/sysctl"),
     ("systemctl", "/usr/bin/systemctl"),
     ("timedatectl", "/usr/bin/timedatectl"),
