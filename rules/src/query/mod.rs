@@ -119,6 +119,8 @@ pub enum Source {
     AuthselectList,
     /// `firewall-cmd --state`.
     FirewalldState,
+    /// `ps -eZ`: every process with its SELinux label.
+    PsLabels,
     /// `ss -lntu` (`-l` and `-n` with `-t` and/or `-u`): listening TCP and unconnected UDP sockets.
     SsListening {
         /// `-t`.

@@ -175,6 +175,7 @@ fn source(argv: &[String]) -> Result<Source, String> {
         ("authselect", ["current"]) => Source::AuthselectCurrent,
         ("authselect", ["list"]) => Source::AuthselectList,
         ("firewall-cmd", ["--state"]) => Source::FirewalldState,
+        ("ps", ["-eZ"] | ["-Ze"] | ["-e", "-Z"] | ["-Z", "-e"]) => Source::PsLabels,
         ("ss", flags) if !flags.is_empty() => ss_flags(flags)?,
         ("sshd", ["-T"]) => Source::SshdConfig { user: None },
         ("sshd", ["-T", "-C", spec]) => {

@@ -81,6 +81,7 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
         Source::AuthselectCurrent => system::authselect_current(cache),
         Source::AuthselectList => system::authselect_list(cache),
         Source::FirewalldState => system::firewalld(cache),
+        Source::PsLabels => system::ps_labels(cache),
         Source::SsListening { tcp, udp } => system::ss(cache, *tcp, *udp),
         Source::SshdConfig { user } => sshd::effective(cache, user.as_deref()),
         Source::Findmnt {

@@ -364,6 +364,40 @@ fn packages_from_dpkg() {
 }
 
 #[test]
+fn ps_lists_labels() {
+    let t = Tree::new();
+    assert!(t.render("ps -eZ", false).is_err(), "offline: unknown");
+    t.write("/proc/1/comm", "systemd\n");
+    t.write("/proc/1/attr/current", "system_u:system_r:init_t:s0\0");
+    t.write("/proc/812/comm", "java\n");
+    t.write(
+        "/proc/812/attr/current",
+        "system_u:system_r:unconfined_service_t:s0",
+    );
+    t.write("/proc/net/tcp", "");
+    let out = t.out("ps -eZ");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["LABEL", "PID", "TTY", "TIME", "CMD"],
+            vec!["system_u:system_r:init_t:s0", "1", "?", "-", "systemd"],
+            vec![
+                "system_u:system_r:unconfined_service_t:s0",
+                "812",
+                "?",
+                "-",
+                "java"
+            ],
+        ]
+    );
+    assert!(parse("ps -ef").is_err());
+}
+
+#[test]
 fn ss_lists_listening_sockets() {
     let t = Tree::new();
     assert!(
