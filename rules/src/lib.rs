@@ -10,6 +10,7 @@ mod cache;
 pub mod compare;
 mod eval;
 pub mod facts;
+pub mod hive;
 pub mod pack;
 pub mod sca;
 pub mod score;
