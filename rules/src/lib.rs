@@ -15,6 +15,7 @@ pub mod pack;
 pub mod sca;
 pub mod score;
 mod systemd;
+pub mod windows;
 
 pub use compare::compare_debian_versions;
 pub use eval::evaluate;

@@ -21,6 +21,8 @@ use crate::pack::{
 };
 use crate::systemd;
 
+mod windows;
+
 /// Evidence longer than this is cut (a rule listing hundreds of accounts stays readable).
 const MAX_EVIDENCE: usize = 600;
 
@@ -72,6 +74,9 @@ pub fn evaluate(pack: &Pack, facts: &dyn HostFacts, level: Level) -> Vec<CheckRe
 fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String>, String> {
     if conds.is_empty() {
         return Ok(None);
+    }
+    if cache.win.facts.is_some() {
+        return windows::platform_match(&cache.win, conds);
     }
     let os = cache
         .os_release()
@@ -217,14 +222,22 @@ impl Ctx<'_, '_> {
             Check::File(f) => self.file(f),
             Check::Dir(d) => self.dir(d),
             Check::Sysctl(s) => self.sysctl(s),
-            Check::Service(s) => self.service(s),
+            Check::Service(s) => match self.cache.win.facts {
+                Some(w) => self.win_service(s, w),
+                None => self.service(s),
+            },
             Check::Package(p) => self.package(p),
             Check::User(u) => self.user(u),
             Check::Pam(p) => self.pam(p),
             Check::Mount(m) => self.mount(m),
             Check::Listening(l) => self.listening(l),
             Check::Command(c) => self.command(c),
-            Check::Registry(r) => error(format!("registry key {}: not a Windows host", r.key)),
+            Check::Registry(r) => self.registry(r),
+            Check::AccountPolicy(a) => self.account_policy(a),
+            Check::AuditPolicy(a) => self.audit_policy(a),
+            Check::UserRight(u) => self.user_right(u),
+            Check::LocalUser(u) => self.local_user(u),
+            Check::Windows(w) => self.windows_fact(w),
             Check::All(n) => self.group(Condition::All, &n.checks),
             Check::Any(n) => self.group(Condition::Any, &n.checks),
             Check::None(n) => self.group(Condition::None, &n.checks),
