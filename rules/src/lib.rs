@@ -18,20 +18,28 @@ mod systemd;
 pub mod windows;
 
 pub use compare::compare_debian_versions;
-pub use eval::evaluate;
+pub use eval::{evaluate, pack_applies};
 pub use facts::{CommandOutput, DEFAULT_ALLOWED_COMMANDS, FileStat, HostFacts, RootFacts};
 /// The Linux baseline pack, built into every binary so a bare agent can always check its host.
 pub const LINUX_BASELINE_YAML: &str = include_str!("../packs/linux-baseline.yaml");
+/// The Windows baseline pack, built in the same way.
+pub const WINDOWS_BASELINE_YAML: &str = include_str!("../packs/windows-baseline.yaml");
 
-/// Parses the built-in packs.
+/// Parses the built-in packs (each applies only to its platform; see [`pack_applies`]).
 ///
 /// # Errors
-/// Only if the embedded pack is invalid, which the test suite rules out.
+/// Only if an embedded pack is invalid, which the test suite rules out.
 pub fn builtin_packs() -> Result<Vec<Pack>, LoadError> {
-    Ok(vec![parse_pack(
-        LINUX_BASELINE_YAML,
-        std::path::Path::new("builtin:linux-baseline.yaml"),
-    )?])
+    Ok(vec![
+        parse_pack(
+            LINUX_BASELINE_YAML,
+            std::path::Path::new("builtin:linux-baseline.yaml"),
+        )?,
+        parse_pack(
+            WINDOWS_BASELINE_YAML,
+            std::path::Path::new("builtin:windows-baseline.yaml"),
+        )?,
+    ])
 }
 
 pub use pack::{Group, Level, LoadError, Pack, Rule, Text, load_pack, load_packs, parse_pack};

@@ -70,6 +70,14 @@ pub fn evaluate(pack: &Pack, facts: &dyn HostFacts, level: Level) -> Vec<CheckRe
         .collect()
 }
 
+/// Whether `pack` may apply to the host: false only when its `applies_to` names other
+/// platforms. Callers use it to pick the built-in pack of the host's platform; an unreadable
+/// platform counts as applicable, so evaluation reports the reason on every rule.
+pub fn pack_applies(pack: &Pack, facts: &dyn HostFacts) -> bool {
+    let cache = Cache::new(facts);
+    !matches!(platform_match(&cache, &pack.applies_to), Ok(Some(_)))
+}
+
 /// Applicability of a platform list: `Ok(None)` applies, `Ok(Some(why))` does not, `Err` unknown.
 fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String>, String> {
     if conds.is_empty() {

@@ -139,6 +139,14 @@ impl Ctx<'_, '_> {
                     "",
                 );
             }
+            PolicyField::AdminLockout => {
+                return self.compare(
+                    "administrator lockout",
+                    &p.admin_lockout.to_string(),
+                    &a.value,
+                    "",
+                );
+            }
             PolicyField::ReversibleEncryption => {
                 return self.compare(
                     "reversible password encryption",

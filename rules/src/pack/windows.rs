@@ -86,6 +86,8 @@ pub enum PolicyField {
     PasswordComplexity,
     /// `true` when reversible encryption is on.
     ReversibleEncryption,
+    /// `true` when the built-in Administrator can be locked out.
+    AdminLockout,
 }
 
 /// `account_policy` check.

@@ -42,6 +42,9 @@ pub struct PolicyFixture {
     /// Reversible encryption.
     #[serde(default)]
     pub reversible_encryption: bool,
+    /// The built-in Administrator can be locked out.
+    #[serde(default)]
+    pub admin_lockout: bool,
 }
 
 /// A local user, as written in a fixture.
@@ -123,6 +126,7 @@ fn sam_tree(a: &Accounts, now: SystemTime) -> KeyTree {
         lockout_window_minutes: p.lockout_window_minutes,
         complexity: p.complexity,
         reversible_encryption: p.reversible_encryption,
+        admin_lockout: p.admin_lockout,
     };
     let mut root = KeyTree::new("SAM");
     let account = root.key_mut(r"SAM\Domains\Account");
@@ -218,4 +222,57 @@ fn security_tree(a: &Accounts) -> Result<KeyTree, String> {
     root.key_mut(r"Policy\PolPrDmS")
         .set("", crate::hive::kind::NONE, domain);
     Ok(root)
+}
+
+/// Expands time placeholders in fixture `.reg` text, so that ages stay right whenever the test
+/// runs: `{{filetime:-3d}}` becomes the 8 bytes of the FILETIME 3 days before `now` as a hex list
+/// (for `hex:` values), `{{filetime_hi:-3d}}` and `{{filetime_lo:-3d}}` its high and low halves as
+/// 8 hex digits (for `dword:` values). Offsets take `d` (days) or `h` (hours).
+///
+/// # Errors
+/// An unknown placeholder or offset.
+pub fn expand(text: &str, now: SystemTime) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unterminated placeholder at {:?}", &rest[start..]))?;
+        let (kind, offset) = after[..end]
+            .split_once(':')
+            .ok_or_else(|| format!("placeholder {:?} has no offset", &after[..end]))?;
+        let ft = sam::to_filetime(shifted(now, offset)?);
+        match kind {
+            "filetime" => out.push_str(
+                &ft.to_le_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            "filetime_hi" => out.push_str(&format!("{:08x}", ft >> 32)),
+            "filetime_lo" => out.push_str(&format!("{:08x}", ft & 0xFFFF_FFFF)),
+            other => return Err(format!("unknown placeholder {other:?}")),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn shifted(now: SystemTime, offset: &str) -> Result<SystemTime, String> {
+    let o = offset.trim();
+    let (num, unit) = o.split_at(o.len().saturating_sub(1));
+    let secs_per = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        _ => return Err(format!("offset {o:?} must end in d or h")),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("offset {o:?} is not a number of days or hours"))?;
+    let d = Duration::from_secs(n.unsigned_abs() * secs_per);
+    Ok(if n < 0 { now - d } else { now + d })
 }

@@ -150,6 +150,8 @@ pub struct AccountPolicy {
     pub complexity: bool,
     /// Passwords are stored with reversible encryption.
     pub reversible_encryption: bool,
+    /// The built-in Administrator can be locked out too (`DOMAIN_LOCKOUT_ADMINS`).
+    pub admin_lockout: bool,
 }
 
 /// A local account.

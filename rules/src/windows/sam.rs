@@ -4,7 +4,7 @@
 //! `SAM\Domains\Account\F` is a `DOMAIN_ACCOUNT_F` record: times as negative 100 ns intervals
 //! (the maximum password age at 0x18, minimum at 0x20, lockout duration at 0x30, observation
 //! window at 0x38; `0x8000000000000000` meaning "never"), password properties at 0x4C (bit 0
-//! complexity, bit 4 reversible encryption), minimum length at 0x50, history at 0x52 and lockout
+//! complexity, bit 3 administrator lockout, bit 4 reversible encryption), minimum length at 0x50, history at 0x52 and lockout
 //! threshold at 0x54 (16-bit each). `SAM\Domains\Account\Users\<RID>\F` has the last logon
 //! FILETIME at 8 and the account control bits at 0x38 (0x0001 disabled, 0x0004 no password
 //! required, 0x0200 password never expires). The name of a user is the subkey of `Users\Names`
@@ -75,6 +75,7 @@ pub fn decode_domain_f(f: &[u8]) -> Result<AccountPolicy, String> {
         lockout_window_minutes: interval(i(0x38)?, TICKS_PER_MINUTE).unwrap_or(0),
         complexity: props & 0x01 != 0,
         reversible_encryption: props & 0x10 != 0,
+        admin_lockout: props & 0x08 != 0,
         min_password_length: w(0x50)?,
         password_history: w(0x52)?,
         lockout_threshold: w(0x54)?,
@@ -109,7 +110,9 @@ pub fn encode_domain_f(p: &AccountPolicy) -> Vec<u8> {
         encode_interval(Some(p.lockout_window_minutes), TICKS_PER_MINUTE),
     );
     f[0x48..0x4C].copy_from_slice(&1000u32.to_le_bytes());
-    let props = u32::from(p.complexity) | (u32::from(p.reversible_encryption) << 4);
+    let props = u32::from(p.complexity)
+        | (u32::from(p.admin_lockout) << 3)
+        | (u32::from(p.reversible_encryption) << 4);
     f[0x4C..0x50].copy_from_slice(&props.to_le_bytes());
     let w = |v: u32| u16::try_from(v).unwrap_or(u16::MAX).to_le_bytes();
     f[0x50..0x52].copy_from_slice(&w(p.min_password_length));
@@ -191,7 +194,7 @@ mod tests {
         f[0x20..0x28].copy_from_slice(&(-864_000_000_000i64).to_le_bytes());
         f[0x30..0x38].copy_from_slice(&(-(30 * 600_000_000i64)).to_le_bytes());
         f[0x38..0x40].copy_from_slice(&(-(15 * 600_000_000i64)).to_le_bytes());
-        f[0x4C] = 0x11;
+        f[0x4C] = 0x19;
         f[0x50] = 14;
         f[0x52] = 24;
         f[0x54] = 5;
@@ -208,6 +211,7 @@ mod tests {
                 lockout_window_minutes: 15,
                 complexity: true,
                 reversible_encryption: true,
+                admin_lockout: true,
             }
         );
         f[0x18..0x20].copy_from_slice(&i64::MIN.to_le_bytes());
@@ -240,6 +244,7 @@ mod tests {
             lockout_window_minutes: 30,
             complexity: false,
             reversible_encryption: false,
+            admin_lockout: true,
         };
         assert_eq!(decode_domain_f(&encode_domain_f(&p)).expect("decodes"), p);
         let when = UNIX_EPOCH + Duration::from_secs(1_780_000_000);
