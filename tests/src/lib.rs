@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod fleet;
 pub mod webdriver;
+pub mod windows;
 
 /// The wall clock, Unix seconds.
 pub fn now_s() -> i64 {
