@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use serde_yaml::Value;
 use vigil_proto::{CheckResult, Status};
-use vigil_rules::windows::fixture::{self, Accounts};
+use vigil_rules::windows::fixture::{self, Accounts, merge};
 use vigil_rules::windows::offline::HiveFacts;
 use vigil_rules::windows::{
     AccountPolicy, AuditPolicy, AvProduct, LocalUser, RegPath, RegValue, RegView, UserRights,
@@ -162,24 +162,6 @@ impl HostFacts for Host {
 
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/windows-baseline")
-}
-
-/// Mappings merge key by key (a null removes the key); anything else is replaced.
-fn merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Mapping(b), Value::Mapping(o)) => {
-            for (k, v) in o {
-                if v.is_null() {
-                    b.remove(k);
-                } else if let Some(slot) = b.get_mut(k) {
-                    merge(slot, v);
-                } else {
-                    b.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        (b, o) => *b = o.clone(),
-    }
 }
 
 fn run_case(

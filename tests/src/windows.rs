@@ -6,28 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_yaml::Value;
-use vigil_rules::windows::fixture::{self, Accounts};
+use vigil_rules::windows::fixture::{self, Accounts, merge};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/testdata/windows-baseline")
-}
-
-/// Mappings merge key by key (a null removes the key); anything else is replaced.
-pub fn merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Mapping(b), Value::Mapping(o)) => {
-            for (k, v) in o {
-                if v.is_null() {
-                    b.remove(k);
-                } else if let Some(slot) = b.get_mut(k) {
-                    merge(slot, v);
-                } else {
-                    b.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        (b, o) => *b = o.clone(),
-    }
 }
 
 /// Writes the hardened Windows 11 Enterprise workstation of the baseline fixtures into `dir`,

@@ -276,3 +276,23 @@ fn shifted(now: SystemTime, offset: &str) -> Result<SystemTime, String> {
     let d = Duration::from_secs(n.unsigned_abs() * secs_per);
     Ok(if n < 0 { now - d } else { now + d })
 }
+
+/// Merges a fixture patch into a base description (YAML): mappings merge key by key and a `null`
+/// removes the key; anything else is replaced.
+pub fn merge(base: &mut serde_yaml::Value, over: &serde_yaml::Value) {
+    use serde_yaml::Value;
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    b.remove(k);
+                } else if let Some(slot) = b.get_mut(k) {
+                    merge(slot, v);
+                } else {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
