@@ -25,6 +25,8 @@ use vigil_proto::Severity;
 use crate::facts::DEFAULT_ALLOWED_COMMANDS;
 use crate::pack::{Group, Pack, parse_pack};
 
+mod windows;
+
 /// Why a policy could not be imported at all. Problems with single checks are not errors: they are
 /// reported as [`Untranslated`] items.
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +208,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
     let mut rules = Vec::new();
     let mut seen = BTreeSet::new();
     let mut programs: BTreeMap<String, usize> = BTreeMap::new();
-    let mut registry_rules = 0;
+    let mut windows_rules = 0;
     for (i, check) in raw.checks.iter().enumerate() {
         let raw_check: RawCheck = match serde_yaml::from_value(check.clone()) {
             Ok(c) => c,
@@ -251,7 +253,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
                         for p in t.programs {
                             *programs.entry(p).or_default() += 1;
                         }
-                        registry_rules += usize::from(t.registry);
+                        windows_rules += usize::from(t.windows);
                         rules.push(t.rule);
                     }
                     Err(e) => untranslated.push(Untranslated {
@@ -271,9 +273,11 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
             ));
         }
     }
-    if registry_rules > 0 {
+    if windows_rules > 0 {
         notes.push(format!(
-            "{registry_rules} rule(s) read the Windows registry: they report an error on Linux hosts"
+            "{windows_rules} rule(s) read Windows settings natively (registry, account and audit \
+             policy, local accounts): they evaluate on Windows hosts and offline Windows volumes, \
+             and report an error elsewhere"
         ));
     }
     let checks = raw.checks.len();
@@ -496,7 +500,7 @@ fn requirements(
         return Vec::new();
     }
     for r in &rules {
-        match requirement_fact(r) {
+        match windows::requirement(r).or_else(|| requirement_fact(r)) {
             Some(Fact::Linux) => notes.push(format!(
                 "requirement {r:?} needs no translation: the agent only evaluates Linux trees"
             )),
@@ -507,6 +511,13 @@ fn requirements(
             }
             Some(Fact::Version(v)) => {
                 versions.insert(v);
+            }
+            Some(Fact::Windows(vs)) => {
+                os.insert("windows".into());
+                for v in vs {
+                    platforms.push(("windows".into(), Some(v.clone())));
+                    versions.insert(v);
+                }
             }
             None => out.push(unknown(
                 r,
@@ -549,6 +560,8 @@ enum Fact {
     Linux,
     Os(String, Option<String>),
     Version(String),
+    /// Windows, one of these platform version ids.
+    Windows(Vec<String>),
 }
 
 fn requirement_fact(rule: &str) -> Option<Fact> {
@@ -595,7 +608,8 @@ struct Translated {
     rule: Value,
     /// Absolute programs run by `command` checks.
     programs: Vec<String>,
-    registry: bool,
+    /// Some check reads Windows facts.
+    windows: bool,
 }
 
 fn translate_check(
@@ -627,14 +641,14 @@ fn translate_check(
         .ok_or_else(|| fail(None, "check has no `rules`".into()))?;
     let mut checks = Vec::new();
     let mut programs = Vec::new();
-    let mut registry = false;
+    let mut windows = false;
     for r in raw_rules {
         let Some(text) = scalar(r) else {
             return Err(fail(None, "a rule is not a string".into()));
         };
         let t = tr.rule(&text).map_err(|why| fail(Some(&text), why))?;
         programs.extend(t.program);
-        registry |= t.registry;
+        windows |= t.windows;
         checks.push(t.check);
     }
     let mut rationale = c
@@ -668,7 +682,7 @@ fn translate_check(
     Ok(Translated {
         rule,
         programs,
-        registry,
+        windows,
     })
 }
 
@@ -750,7 +764,8 @@ struct Translator<'a> {
 struct RuleOut {
     check: Value,
     program: Option<String>,
-    registry: bool,
+    /// Reads Windows facts.
+    windows: bool,
 }
 
 /// A content expression (`r:A && !r:B && n:C compare >= 2`) in Vigil terms.
@@ -787,9 +802,9 @@ impl Translator<'_> {
             "c" => return self.command(&parts, negated),
             "r" => {
                 return Ok(RuleOut {
-                    check: self.registry(&parts, negated)?,
+                    check: windows::registry(self, &parts, negated)?,
                     program: None,
-                    registry: true,
+                    windows: true,
                 });
             }
             "p" => {
@@ -800,7 +815,7 @@ impl Translator<'_> {
         Ok(RuleOut {
             check: out,
             program: None,
-            registry: false,
+            windows: false,
         })
     }
 
@@ -855,6 +870,13 @@ impl Translator<'_> {
     }
 
     fn command(&self, parts: &[&str], negated: bool) -> Result<RuleOut, String> {
+        if let Some(native) = windows::command(self, parts, negated) {
+            return native.map(|check| RuleOut {
+                check,
+                program: None,
+                windows: true,
+            });
+        }
         let argv = split_command(parts[0])?;
         let program = resolve_program(&argv[0])?;
         let mut run = vec![program.clone()];
@@ -881,59 +903,8 @@ impl Translator<'_> {
         Ok(RuleOut {
             check: negate(map(entries), negated),
             program: Some(program),
-            registry: false,
+            windows: false,
         })
-    }
-
-    fn registry(&self, parts: &[&str], negated: bool) -> Result<Value, String> {
-        let key = parts[0].trim();
-        if key.is_empty() {
-            return Err("empty registry key".into());
-        }
-        let mut entries = vec![("kind", Value::from("registry")), ("key", key.into())];
-        match parts {
-            [_] => {
-                entries.push(("exists", (!negated).into()));
-                return Ok(map(entries));
-            }
-            [_, name] => {
-                entries.push(("name", name.trim().into()));
-                entries.push(("exists", (!negated).into()));
-                return Ok(map(entries));
-            }
-            [_, name, content] => {
-                entries.push(("name", name.trim().into()));
-                let terms: Vec<&str> = content.split(" && ").collect();
-                let [term] = terms.as_slice() else {
-                    return Err("several terms on a registry value are not supported".into());
-                };
-                let (neg, t) = match term.strip_prefix('!') {
-                    Some(t) => (true, t),
-                    None => (false, *term),
-                };
-                let cmp = if let Some(re) = strip_kind(t, "r:") {
-                    format!("{} {}", if neg { "!~" } else { "~" }, self.regex(re)?)
-                } else if let Some(n) = strip_kind(t, "n:") {
-                    if neg {
-                        return Err("a negated numeric comparison is not supported".into());
-                    }
-                    let (re, op, num) = numeric(n)?;
-                    // Only a capture of the whole value maps onto a value comparison.
-                    let whole = ["^(\\d+)$", "^(\\d+)", "(\\d+)", "^\\s*(\\d+)\\s*$"];
-                    if !whole.contains(&re.as_str()) {
-                        return Err(format!(
-                            "numeric regex {re:?} on a registry value selects part of it"
-                        ));
-                    }
-                    format!("{op} {num}")
-                } else {
-                    format!("{} {t}", if neg { "!=" } else { "==" })
-                };
-                entries.push(("value", cmp.into()));
-            }
-            _ => return Err("a registry rule has at most two `->`".into()),
-        }
-        Ok(negate(map(entries), negated))
     }
 
     /// A file-name pattern of a directory rule as a regex for `dir.entry`.

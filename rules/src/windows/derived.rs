@@ -739,7 +739,7 @@ pub enum Role {
 /// What identifies a Windows system for applicability.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
-    /// `10`, `11`, `2016`, `2019`, `2022`, `2025`, or the build number.
+    /// `10`, `11`, `2012`, `2012r2`, `2016`, `2019`, `2022`, `2025`, or the build number.
     pub version_id: String,
     /// `EditionID` (`Enterprise`, `Professional`, `ServerStandard`, ...).
     pub edition: String,
@@ -776,6 +776,8 @@ pub fn platform<W: WindowsFacts + ?Sized>(w: &W) -> Result<Platform, String> {
     let version_id = match (role, build) {
         (Role::Workstation, b) if b >= 22_000 => "11".to_string(),
         (Role::Workstation, b) if b >= 10_240 => "10".to_string(),
+        (Role::Server | Role::DomainController, 9_200) => "2012".to_string(),
+        (Role::Server | Role::DomainController, 9_600) => "2012r2".to_string(),
         (_, 14_393) => "2016".to_string(),
         (_, 17_763) => "2019".to_string(),
         (_, 20_348) => "2022".to_string(),
