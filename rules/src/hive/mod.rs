@@ -249,7 +249,11 @@ fn upper(s: &str) -> String {
 
 /// Whether two names are equal ignoring case, as the registry compares them.
 pub fn same_name(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.eq_ignore_ascii_case(b) || upper(a) == upper(b)
+    if a.is_ascii() && b.is_ascii() {
+        // Without allocating: lookups compare a name with every sibling.
+        return a.eq_ignore_ascii_case(b);
+    }
+    upper(a) == upper(b)
 }
 
 impl<S: Source> Hive<S> {

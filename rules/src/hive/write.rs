@@ -34,10 +34,11 @@ impl KeyTree {
     pub fn key_mut(&mut self, path: &str) -> &mut KeyTree {
         let mut k = self;
         for part in path.split('\\').filter(|p| !p.is_empty()) {
+            // From the end: `.reg` text names the key it just created again for each value.
             let i = match k
                 .subkeys
                 .iter()
-                .position(|s| super::same_name(&s.name, part))
+                .rposition(|s| super::same_name(&s.name, part))
             {
                 Some(i) => i,
                 None => {
