@@ -21,6 +21,8 @@ command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 # Windows hives: libhivex's hivexregedit cross-checks the hive parser and writer
 # (rules/tests/hivex.rs).
 command -v hivexregedit >/dev/null 2>&1 || need_apt+=(libwin-hivex-perl)
+# rpmbuild and rpm: the .rpm packages and the RHEL fixtures' rpm databases.
+command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

@@ -202,10 +202,10 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
         opts.packs.clone()
     };
     let facts = RootFacts::new(&opts.root, opts.now);
-    // Without installed packs (no /etc/vigil/packs), the built-in pack of the root's platform
-    // applies (linux-baseline, or windows-baseline for a Windows volume).
+    // Without installed packs (no /etc/vigil/packs), the packs built into the binary for the
+    // checked tree's OS apply.
     let packs = if opts.packs.is_empty() && !std::path::Path::new(DEFAULT_PACK_DIR).exists() {
-        builtin_packs_for(&facts)?
+        vigil_rules::builtin_packs_for(&facts)?
     } else {
         load_packs(&pack_paths)?
     };
@@ -230,21 +230,6 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
         Format::Table => write_table(opts, &packs, &results, summary, out)?,
     }
     Ok(summary.exit_code())
-}
-
-/// The built-in packs that apply to the host behind `facts`. When none does (a tree that is
-/// neither a known Linux system nor a Windows volume), all are kept so every rule reports why.
-///
-/// # Errors
-/// Only if a built-in pack is invalid, which the test suite rules out.
-pub fn builtin_packs_for(facts: &dyn vigil_rules::HostFacts) -> Result<Vec<Pack>, LoadError> {
-    let all = vigil_rules::builtin_packs()?;
-    let applying: Vec<Pack> = all
-        .iter()
-        .filter(|p| vigil_rules::pack_applies(p, facts))
-        .cloned()
-        .collect();
-    Ok(if applying.is_empty() { all } else { applying })
 }
 
 /// One result in the JSON report: the finding plus the rule's titles.

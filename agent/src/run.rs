@@ -173,7 +173,7 @@ async fn checks_loop(
                 let default_dir = std::path::Path::new(crate::check::DEFAULT_PACK_DIR);
                 let facts = vigil_rules::RootFacts::new("/", std::time::SystemTime::now());
                 let packs = if c.packs == [default_dir.to_path_buf()] && !default_dir.exists() {
-                    crate::check::builtin_packs_for(&facts)
+                    vigil_rules::builtin_packs_for(&facts)
                 } else {
                     vigil_rules::load_packs(&c.packs)
                 }
