@@ -201,7 +201,6 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
     } else {
         opts.packs.clone()
     };
-    // Without installed packs (no /etc/vigil/packs), the pack built into the binary applies.
     let facts = RootFacts::new(&opts.root, opts.now);
     // Without installed packs (no /etc/vigil/packs), the packs built into the binary for the
     // checked tree's OS apply.

@@ -56,6 +56,8 @@ fn slot<K: std::hash::Hash + Eq + Clone, T>(map: &Mutex<HashMap<K, Slot<T>>>, ke
 /// Parsed facts of one host for one evaluation run.
 pub(crate) struct Cache<'a> {
     pub(crate) host: &'a dyn HostFacts,
+    /// Windows facts of the run (empty on other systems).
+    pub(crate) win: crate::windows::Memo<'a>,
     files: Mutex<HashMap<String, Slot<Fact<Vec<u8>>>>>,
     pam: Mutex<HashMap<String, Slot<Fact<Vec<PamLine>>>>>,
     os: OnceLock<Fact<OsRelease>>,
@@ -175,6 +177,7 @@ impl<'a> Cache<'a> {
     pub(crate) fn new(host: &'a dyn HostFacts) -> Cache<'a> {
         Cache {
             host,
+            win: crate::windows::Memo::new(host.windows()),
             files: Mutex::default(),
             pam: Mutex::default(),
             os: OnceLock::new(),

@@ -9,9 +9,13 @@
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use vigil_proto::FileType;
+
+use crate::windows::WindowsFacts;
+use crate::windows::offline::HiveFacts;
 
 /// Reads larger than this are refused (the dpkg status file is a few MiB).
 pub const MAX_READ: u64 = 64 << 20;
@@ -118,6 +122,11 @@ pub trait HostFacts: Sync {
         timeout: Duration,
         max_output: usize,
     ) -> Result<CommandOutput, String>;
+    /// Windows facts when the host is a Windows system: the hives of an offline volume, or the
+    /// running Windows host. `None` for other systems.
+    fn windows(&self) -> Option<&dyn WindowsFacts> {
+        None
+    }
 }
 
 /// [`HostFacts`] over a directory tree.
@@ -127,6 +136,8 @@ pub struct RootFacts {
     live: bool,
     now: SystemTime,
     allowed: Vec<PathBuf>,
+    /// The Windows installation under the root, detected on first use.
+    windows: Arc<OnceLock<Option<HiveFacts>>>,
 }
 
 impl RootFacts {
@@ -140,6 +151,7 @@ impl RootFacts {
             live,
             now,
             allowed: DEFAULT_ALLOWED_COMMANDS.iter().map(PathBuf::from).collect(),
+            windows: Arc::default(),
         }
     }
 
@@ -325,6 +337,14 @@ impl HostFacts for RootFacts {
             ));
         }
         run_capped(argv, timeout, max_output)
+    }
+
+    fn windows(&self) -> Option<&dyn WindowsFacts> {
+        // A Windows volume is recognised by its hive layout (Windows/System32/config/SYSTEM).
+        self.windows
+            .get_or_init(|| HiveFacts::detect(&self.root))
+            .as_ref()
+            .map(|h| h as &dyn WindowsFacts)
     }
 }
 

@@ -10,12 +10,14 @@ mod cache;
 pub mod compare;
 mod eval;
 pub mod facts;
+pub mod hive;
 pub mod pack;
 pub mod query;
 pub mod rpm;
 pub mod sca;
 pub mod score;
 mod systemd;
+pub mod windows;
 
 pub use compare::{compare_debian_versions, compare_rpm_versions};
 pub use eval::{evaluate, pack_applies, query_text};
@@ -25,8 +27,10 @@ pub use facts::{CommandOutput, DEFAULT_ALLOWED_COMMANDS, FileStat, HostFacts, Ro
 pub const LINUX_BASELINE_YAML: &str = include_str!("../packs/linux-baseline.yaml");
 /// The RHEL-family baseline pack (RHEL, Rocky, AlmaLinux 8–10), built in likewise.
 pub const RHEL_BASELINE_YAML: &str = include_str!("../packs/rhel-baseline.yaml");
+/// The Windows baseline pack (Windows 10/11, Server 2016–2025), built in likewise.
+pub const WINDOWS_BASELINE_YAML: &str = include_str!("../packs/windows-baseline.yaml");
 
-/// Parses the built-in packs.
+/// Parses the built-in packs (each applies only to its platform; see [`pack_applies`]).
 ///
 /// # Errors
 /// Only if an embedded pack is invalid, which the test suite rules out.
@@ -34,6 +38,7 @@ pub fn builtin_packs() -> Result<Vec<Pack>, LoadError> {
     [
         (LINUX_BASELINE_YAML, "builtin:linux-baseline.yaml"),
         (RHEL_BASELINE_YAML, "builtin:rhel-baseline.yaml"),
+        (WINDOWS_BASELINE_YAML, "builtin:windows-baseline.yaml"),
     ]
     .into_iter()
     .map(|(text, origin)| parse_pack(text, std::path::Path::new(origin)))

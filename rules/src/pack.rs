@@ -17,10 +17,16 @@ use vigil_proto::Severity;
 use crate::compare::{Comparison, Operand, is_param_name, scalar_string};
 
 mod native;
+pub mod windows;
+
 pub(crate) use native::policies;
 pub use native::{
     BootCheck, BootSource, LineCompare, Modes, ProcessCheck, QueryCheck, QueryLine, SelinuxCheck,
     SelinuxMode,
+};
+pub use windows::{
+    AccountPolicyCheck, AuditPolicyCheck, LocalUserCheck, RegistryCheck, UserRightCheck,
+    WindowsCheck,
 };
 
 /// Rule groups, as scored by the collector (DESIGN §6).
@@ -95,16 +101,27 @@ pub struct Text {
     pub en: String,
 }
 
-/// One applicability condition: an OS (matched against `ID` or `ID_LIKE` of os-release) and, if
-/// given, its `VERSION_ID`s.
+/// One applicability condition: an OS (matched against `ID` or `ID_LIKE` of os-release, or
+/// `windows`) and, if given, its `VERSION_ID`s; Windows hosts can also be told apart by role,
+/// edition and domain membership.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
-    /// `debian`, `ubuntu`, …
+    /// `debian`, `ubuntu`, `windows`, …
     pub os: String,
-    /// Accepted `VERSION_ID`s (`"12"`, `"24.04"`; `"9"` also accepts `9.4`); empty accepts any.
+    /// Accepted `VERSION_ID`s (`"12"`, `"24.04"`; `"9"` also accepts `9.4`; for Windows `"10"`,
+    /// `"11"`, `"2022"`); empty accepts any version.
     #[serde(default, deserialize_with = "de_scalar_list")]
     pub versions: Vec<String>,
+    /// Windows: accepted roles (`workstation`, `server`, `domain_controller`).
+    #[serde(default)]
+    pub role: Vec<crate::windows::derived::Role>,
+    /// Windows: accepted `EditionID`s (`Enterprise`, `Education`, `Professional`, ...).
+    #[serde(default)]
+    pub edition: Vec<String>,
+    /// Windows: required domain membership.
+    #[serde(default)]
+    pub domain_member: Option<bool>,
     /// Match `ID` only, not `ID_LIKE` (a policy for RHEL itself, not for Rocky or AlmaLinux).
     #[serde(default)]
     pub exact: bool,
@@ -317,6 +334,16 @@ pub enum Check {
     Query(QueryCheck),
     /// Windows registry value (evaluates to `error` on other hosts).
     Registry(RegistryCheck),
+    /// Windows account (password and lockout) policy.
+    AccountPolicy(AccountPolicyCheck),
+    /// Windows advanced audit policy of one subcategory.
+    AuditPolicy(AuditPolicyCheck),
+    /// Windows user rights assignment.
+    UserRight(UserRightCheck),
+    /// Windows local accounts.
+    LocalUser(LocalUserCheck),
+    /// A derived Windows fact (firewall, Defender, updates, ...).
+    Windows(WindowsCheck),
     /// Nested group: every check passes.
     All(Nested),
     /// Nested group: at least one check passes.
@@ -688,23 +715,6 @@ pub struct CommandCheck {
     pub timeout: Option<Operand>,
 }
 
-/// `registry` check (Windows).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryCheck {
-    /// Key (`HKEY_LOCAL_MACHINE\...`).
-    pub key: String,
-    /// Value name; without it the key itself is checked.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Comparison on the value data.
-    #[serde(default)]
-    pub value: Option<Comparison>,
-    /// Expected existence.
-    #[serde(default)]
-    pub exists: Option<bool>,
-}
-
 /// A compiled regular expression (validated at load time).
 #[derive(Debug, Clone)]
 pub struct Pattern(pub Regex);
@@ -1066,6 +1076,7 @@ fn validate(pack: &Pack) -> Result<(), (Option<String>, String)> {
     if pack.id.trim().is_empty() {
         return Err((None, "id: must not be empty".into()));
     }
+    validate_platforms(&pack.applies_to).map_err(|m| (None, format!("applies_to: {m}")))?;
     for (i, rule) in pack.rules.iter().enumerate() {
         let at = |m: String| {
             (
@@ -1082,6 +1093,7 @@ fn validate(pack: &Pack) -> Result<(), (Option<String>, String)> {
         if rule.checks.is_empty() {
             return Err(at("checks: at least one check is required".into()));
         }
+        validate_platforms(&rule.applies_to).map_err(|m| at(format!("applies_to: {m}")))?;
         for name in rule.params.keys() {
             if !is_param_name(name) {
                 return Err(at(format!("params: invalid parameter name {name:?}")));
@@ -1089,6 +1101,20 @@ fn validate(pack: &Pack) -> Result<(), (Option<String>, String)> {
         }
         for (j, c) in rule.checks.iter().enumerate() {
             validate_check(c, rule).map_err(|m| at(format!("checks[{j}]: {m}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Role, edition and domain membership are Windows facts.
+fn validate_platforms(list: &[Platform]) -> Result<(), String> {
+    for p in list {
+        let windows_only = !p.role.is_empty() || !p.edition.is_empty() || p.domain_member.is_some();
+        if windows_only && !p.os.eq_ignore_ascii_case("windows") {
+            return Err(format!(
+                "`role`, `edition` and `domain_member` apply to `os: windows`, not {:?}",
+                p.os
+            ));
         }
     }
     Ok(())
@@ -1207,7 +1233,31 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
                 return Err("query: `line_unless` needs `line` or `compare`".into());
             }
         }
-        Check::Registry(r) => cmp_known(&r.value)?,
+        Check::Registry(r) => {
+            cmp_known(&r.value)?;
+            if r.name.is_none() && (r.value.is_some() || r.default.is_some()) {
+                return Err("registry: `value` and `default` need `name`".into());
+            }
+            if r.exists == Some(false) && (r.value.is_some() || r.default.is_some()) {
+                return Err("registry: `exists: false` cannot be combined with `value`".into());
+            }
+        }
+        Check::AccountPolicy(a) => param_known(&a.value.operand)?,
+        Check::LocalUser(u) => param_known(&u.value.operand)?,
+        Check::Windows(w) => {
+            param_known(&w.value.operand)?;
+            windows::validate_windows(w)?;
+        }
+        Check::AuditPolicy(a) => {
+            if a.includes.is_empty() {
+                return Err("audit_policy: `includes` lists success and/or failure".into());
+            }
+        }
+        Check::UserRight(u) => {
+            if u.includes.is_empty() && u.only.is_none() {
+                return Err("user_right: give `includes` and/or `only`".into());
+            }
+        }
         Check::All(n) | Check::Any(n) | Check::None(n) => {
             if n.checks.is_empty() {
                 return Err("nested group: at least one check is required".into());

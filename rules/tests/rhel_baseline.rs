@@ -137,7 +137,7 @@ fn builtin_packs_follow_the_os() {
     assert_eq!(ids("ID=debian\nVERSION_ID=\"12\"\n"), ["linux-baseline"]);
     assert_eq!(
         ids("ID=arch\n"),
-        ["linux-baseline", "rhel-baseline"],
+        ["linux-baseline", "rhel-baseline", "windows-baseline"],
         "unknown OS: all, each says why"
     );
 }

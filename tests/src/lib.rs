@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod hostile;
 pub mod pg;
 pub mod webdriver;
+pub mod windows;
 
 /// The wall clock, Unix seconds.
 pub fn now_s() -> i64 {

@@ -787,6 +787,49 @@ async fn agency_page_is_scoped_and_explains_the_score() {
 }
 
 #[tokio::test]
+async fn host_page_shows_windows_rules_with_gpo_and_powershell_remediation() {
+    let f = fixture();
+    let now = crate::server::now_ms();
+    let batch = [vigil_proto::Envelope {
+        seq: 1,
+        observed_at: now,
+        finding: vigil_proto::Finding::CheckResult(vigil_proto::CheckResult {
+            rule_id: "win-smb1-server-off".into(),
+            pack: "windows-baseline@1.0.0".into(),
+            status: vigil_proto::Status::Fail,
+            severity: vigil_proto::Severity::Critical,
+            group: "network".into(),
+            controls: vec![],
+            evidence: "srv installed and SMB1=1".into(),
+        }),
+    }];
+    f.store.ingest("a1", &batch, now).expect("ingest");
+    let (vie, _) = login(&f.app, "vie").await;
+    let (st, v, _) = get(&f.app, "/api/v1/hosts/a1", &vie).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let check = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["rule_id"] == "win-smb1-server-off")
+        .expect("the Windows result is listed");
+    assert_eq!(check["status"], "fail");
+    let fix = check["remediation_en"].as_str().expect("remediation");
+    assert!(
+        fix.contains("GPO:") && fix.contains("Set-SmbServerConfiguration"),
+        "{fix}"
+    );
+    assert!(
+        check["remediation_vi"]
+            .as_str()
+            .expect("remediation_vi")
+            .contains("PowerShell"),
+        "{check}"
+    );
+    assert!(v["score"]["a"].as_f64().expect("score") < 100.0);
+}
+
+#[tokio::test]
 async fn host_page_has_checks_with_remediation_events_and_alerts() {
     let f = fixture();
     seed_host_a1(&f);

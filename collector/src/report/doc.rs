@@ -2,7 +2,7 @@
 
 use vigil_proto::Severity;
 
-use super::{Report, SHARES, ShareCount, ShareKind, ViewTrend, local_time};
+use super::{Report, SHARES, ShareCount, ShareKind, ViewTrend, WINDOWS_SHARES, local_time};
 
 /// Language of the labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -278,15 +278,20 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
         ]),
         rows: SHARES
             .iter()
+            .zip(&WINDOWS_SHARES)
             .zip(&r.total.shares)
-            .map(|((kind, rules), c)| {
+            .map(|(((kind, rules), (_, win_rules)), c)| {
                 vec![
                     text(lang.share(*kind)),
                     num(c.yes.to_string()),
                     num(c.no.to_string()),
                     num(c.unknown.to_string()),
                     num(c.share().map_or_else(|| "—".into(), |s| lang.pct(s))),
-                    text(rules.join(", ")),
+                    text(format!(
+                        "{}; Windows: {}",
+                        rules.join(", "),
+                        win_rules.join(", ")
+                    )),
                 ]
             })
             .collect(),

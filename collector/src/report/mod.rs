@@ -13,7 +13,8 @@
 //!   of the alerts resolved during the period (from the audit log: the `alert.state` entry that
 //!   resolved it, measured from when the alert was raised or last reopened);
 //! - the share of hosts with healthy anti-malware, patched within 30 days, time synchronised and
-//!   log retention at the level minimum, from the latest results of the rules in [`SHARES`];
+//!   log retention at the level minimum, from the latest results of the rules in [`SHARES`]
+//!   (Linux hosts) or [`WINDOWS_SHARES`] (Windows hosts);
 //!   a host without a conclusive result counts as unknown.
 //!
 //! Dates are calendar days in Vietnam time (UTC+7): a period runs from 00:00 of its first day
@@ -58,7 +59,8 @@ pub enum ShareKind {
     LogRetention,
 }
 
-/// Each share and the rules of the built-in `linux-baseline` pack that feed it: a host counts
+/// Each share and the rules of the built-in `linux-baseline` pack that feed it (for Windows hosts,
+/// [`WINDOWS_SHARES`]): a host counts
 /// as "yes" when every rule passed, "no" when one failed, and "unknown" otherwise (no result,
 /// an evaluation error, or not applicable). For log retention, "not applicable" on a host of
 /// level 1 (which has no minimum) counts as "yes".
@@ -82,6 +84,32 @@ pub const SHARES: [(ShareKind, &[&str]); 4] = [
     ),
     (ShareKind::LogRetention, &["lnx-log-retention"]),
 ];
+
+/// The rules of the built-in `windows-baseline` pack that feed each share of [`SHARES`], in the
+/// same order, read for hosts that report results of that pack.
+pub const WINDOWS_SHARES: [(ShareKind, &[&str]); 4] = [
+    (
+        ShareKind::AntiMalware,
+        &["win-av-realtime", "win-av-signatures-fresh"],
+    ),
+    (
+        ShareKind::Patched,
+        &["win-upd-recent-install", "win-upd-no-reboot-pending"],
+    ),
+    (
+        ShareKind::TimeSync,
+        &["win-log-time-sync", "win-log-time-source"],
+    ),
+    (ShareKind::LogRetention, &["win-log-retention"]),
+];
+
+/// A host's answers to the shares: from the Windows rules when it reports results of the
+/// `windows-baseline` pack, from the Linux rules otherwise.
+fn host_answers(states: &[CheckState], level: u8, end_ms: i64) -> [Answer; 4] {
+    let windows = states.iter().any(|c| c.0.starts_with("windows-baseline@"));
+    let table = if windows { &WINDOWS_SHARES } else { &SHARES };
+    table.map(|(kind, rules)| answer(kind, rules, states, level, end_ms))
+}
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -658,8 +686,7 @@ impl Report {
         let mut failing_hosts = Vec::new();
         for h in scores.hosts.iter().filter(|h| in_scope(&h.agency)) {
             let states = inputs.checks.get(&h.id).map_or(&[][..], Vec::as_slice);
-            let answers = SHARES
-                .map(|(kind, rules)| answer(kind, rules, states, h.level, end_ms.min(now_ms)));
+            let answers = host_answers(states, h.level, end_ms.min(now_ms));
             hosts.push(HostFact {
                 agency: h.agency.clone(),
                 answers,

@@ -781,3 +781,51 @@ fn scheduled_reports_are_written_once_with_mode_0640() {
     );
     assert!(!off.dir.exists());
 }
+
+#[test]
+fn windows_hosts_answer_shares_from_windows_rules() {
+    use Status::{Fail, NotApplicable, Pass};
+    let now = 1_800_000_000_000;
+    let st = |pack: &str, rule: &str, status: Status, at: i64| {
+        CheckState(
+            pack.into(),
+            rule.into(),
+            "g".into(),
+            Severity::High,
+            status,
+            at,
+        )
+    };
+    let win = |rule: &str, status| st("windows-baseline@1.0.0", rule, status, now - 1000);
+    let mut states = vec![
+        win("win-av-realtime", Pass),
+        win("win-av-signatures-fresh", Pass),
+        win("win-upd-recent-install", Pass),
+        win("win-upd-no-reboot-pending", Fail),
+        win("win-log-time-sync", Pass),
+        win("win-log-retention", NotApplicable),
+    ];
+    use Answer::{No, Unknown, Yes};
+    // Time source has no result: unknown; retention does not apply at level 1: yes.
+    assert_eq!(host_answers(&states, 1, now), [Yes, No, Unknown, Yes]);
+    assert_eq!(host_answers(&states, 2, now), [Yes, No, Unknown, Unknown]);
+    states.push(win("win-log-time-source", Pass));
+    states[1] = win("win-av-signatures-fresh", Fail);
+    assert_eq!(host_answers(&states, 1, now), [No, No, Yes, Yes]);
+    // Linux rules do not answer for a Windows host, nor Windows rules for a Linux one.
+    let linux = vec![st(
+        "linux-baseline@1.0.0",
+        "win-av-realtime",
+        Pass,
+        now - 1000,
+    )];
+    assert_eq!(host_answers(&linux, 1, now)[0], Unknown);
+    states[1] = win("win-av-signatures-fresh", Pass);
+    states.push(st(
+        "linux-baseline@1.0.0",
+        "lnx-av-installed",
+        Fail,
+        now - 1000,
+    ));
+    assert_eq!(host_answers(&states, 1, now)[0], Yes);
+}

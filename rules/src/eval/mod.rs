@@ -23,6 +23,7 @@ use crate::systemd;
 
 mod native;
 mod query;
+mod windows;
 
 pub(crate) use query::{dpkg_status_text, rpm_query_text};
 
@@ -93,6 +94,9 @@ pub fn pack_applies(pack: &Pack, facts: &dyn HostFacts) -> Option<bool> {
 fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String>, String> {
     if conds.is_empty() {
         return Ok(None);
+    }
+    if cache.win.facts.is_some() {
+        return windows::platform_match(&cache.win, conds);
     }
     let os = cache
         .os_release()
@@ -257,7 +261,10 @@ impl Ctx<'_, '_> {
             Check::File(f) => self.file(f),
             Check::Dir(d) => self.dir(d),
             Check::Sysctl(s) => self.sysctl(s),
-            Check::Service(s) => self.service(s),
+            Check::Service(s) => match self.cache.win.facts {
+                Some(w) => self.win_service(s, w),
+                None => self.service(s),
+            },
             Check::Package(p) => self.package(p),
             Check::User(u) => self.user(u),
             Check::Pam(p) => self.pam(p),
@@ -268,7 +275,12 @@ impl Ctx<'_, '_> {
             Check::Boot(b) => self.boot(b),
             Check::Process(p) => self.process(p),
             Check::Query(q) => self.query(q),
-            Check::Registry(r) => error(format!("registry key {}: not a Windows host", r.key)),
+            Check::Registry(r) => self.registry(r),
+            Check::AccountPolicy(a) => self.account_policy(a),
+            Check::AuditPolicy(a) => self.audit_policy(a),
+            Check::UserRight(u) => self.user_right(u),
+            Check::LocalUser(u) => self.local_user(u),
+            Check::Windows(w) => self.windows_fact(w),
             Check::All(n) => self.group(Condition::All, &n.checks),
             Check::Any(n) => self.group(Condition::Any, &n.checks),
             Check::None(n) => self.group(Condition::None, &n.checks),

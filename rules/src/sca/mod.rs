@@ -27,6 +27,7 @@ use crate::pack::{Group, Pack, parse_pack};
 
 mod native;
 mod shell;
+mod windows;
 
 /// Why a policy could not be imported at all. Problems with single checks are not errors: they are
 /// reported as [`Untranslated`] items.
@@ -211,7 +212,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
     let mut rules = Vec::new();
     let mut seen = BTreeSet::new();
     let mut programs: BTreeMap<String, usize> = BTreeMap::new();
-    let mut registry_rules = 0;
+    let mut windows_rules = 0;
     let mut native = 0;
     for (i, check) in raw.checks.iter().enumerate() {
         let raw_check: RawCheck = match serde_yaml::from_value(check.clone()) {
@@ -254,11 +255,11 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
                 let one = pack_text(&head, std::slice::from_ref(&t.rule));
                 match parse_pack(&one, Path::new(origin)) {
                     Ok(_) => {
-                        native += usize::from(t.programs.is_empty() && !t.registry);
+                        native += usize::from(t.programs.is_empty());
                         for p in t.programs {
                             *programs.entry(p).or_default() += 1;
                         }
-                        registry_rules += usize::from(t.registry);
+                        windows_rules += usize::from(t.windows);
                         rules.push(t.rule);
                     }
                     Err(e) => untranslated.push(Untranslated {
@@ -278,9 +279,11 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
             ));
         }
     }
-    if registry_rules > 0 {
+    if windows_rules > 0 {
         notes.push(format!(
-            "{registry_rules} rule(s) read the Windows registry: they report an error on Linux hosts"
+            "{windows_rules} rule(s) read Windows settings natively (registry, account and audit \
+             policy, local accounts): they evaluate on Windows hosts and offline Windows volumes, \
+             and report an error elsewhere"
         ));
     }
     let checks = raw.checks.len();
@@ -506,7 +509,7 @@ fn requirements(
         return Vec::new();
     }
     for r in &rules {
-        match requirement_fact(r) {
+        match windows::requirement(r).or_else(|| requirement_fact(r)) {
             Some(Fact::Linux) => notes.push(format!(
                 "requirement {r:?} needs no translation: the agent only evaluates Linux trees"
             )),
@@ -523,6 +526,13 @@ fn requirements(
             }
             Some(Fact::Version(v)) => {
                 versions.insert(v);
+            }
+            Some(Fact::Windows(vs)) => {
+                os.insert("windows".into());
+                for v in vs {
+                    platforms.push(("windows".into(), Some(v.clone()), false));
+                    versions.insert(v);
+                }
             }
             None => out.push(unknown(
                 r,
@@ -570,6 +580,8 @@ enum Fact {
     /// The OS named by `ID` alone (not `ID_LIKE`): `/etc/redhat-release` names one vendor.
     OsExact(String, Option<String>),
     Version(String),
+    /// Windows, one of these platform version ids.
+    Windows(Vec<String>),
 }
 
 /// `/etc/redhat-release` first words → os-release `ID`.
@@ -638,7 +650,8 @@ struct Translated {
     rule: Value,
     /// Absolute programs run by `command` checks.
     programs: Vec<String>,
-    registry: bool,
+    /// Some check reads Windows facts.
+    windows: bool,
 }
 
 fn translate_check(
@@ -670,14 +683,14 @@ fn translate_check(
         .ok_or_else(|| fail(None, "check has no `rules`".into()))?;
     let mut checks = Vec::new();
     let mut programs = Vec::new();
-    let mut registry = false;
+    let mut windows = false;
     for r in raw_rules {
         let Some(text) = scalar(r) else {
             return Err(fail(None, "a rule is not a string".into()));
         };
         let t = tr.rule(&text).map_err(|why| fail(Some(&text), why))?;
         programs.extend(t.program);
-        registry |= t.registry;
+        windows |= t.windows;
         checks.push(t.check);
     }
     let mut rationale = c
@@ -711,7 +724,7 @@ fn translate_check(
     Ok(Translated {
         rule,
         programs,
-        registry,
+        windows,
     })
 }
 
@@ -793,7 +806,8 @@ struct Translator<'a> {
 struct RuleOut {
     check: Value,
     program: Option<String>,
-    registry: bool,
+    /// Reads Windows facts.
+    windows: bool,
 }
 
 /// A content expression (`r:A && !r:B && n:C compare >= 2`) in Vigil terms.
@@ -832,9 +846,9 @@ impl Translator<'_> {
             "c" => return self.command(&parts, negated),
             "r" => {
                 return Ok(RuleOut {
-                    check: self.registry(&parts, negated)?,
+                    check: windows::registry(self, &parts, negated)?,
                     program: None,
-                    registry: true,
+                    windows: true,
                 });
             }
             "p" => {
@@ -853,7 +867,7 @@ impl Translator<'_> {
         Ok(RuleOut {
             check: out,
             program: None,
-            registry: false,
+            windows: false,
         })
     }
 
@@ -910,12 +924,19 @@ impl Translator<'_> {
     }
 
     fn command(&self, parts: &[&str], negated: bool) -> Result<RuleOut, String> {
+        if let Some(native) = windows::command(self, parts, negated) {
+            return native.map(|check| RuleOut {
+                check,
+                program: None,
+                windows: true,
+            });
+        }
         match native::command(self, parts, negated) {
             native::Native::Check(check) => {
                 return Ok(RuleOut {
                     check,
                     program: None,
-                    registry: false,
+                    windows: false,
                 });
             }
             native::Native::Refused(why) => return Err(why),
@@ -938,59 +959,8 @@ impl Translator<'_> {
         Ok(RuleOut {
             check: negate(map(entries), negated),
             program: Some(program),
-            registry: false,
+            windows: false,
         })
-    }
-
-    fn registry(&self, parts: &[&str], negated: bool) -> Result<Value, String> {
-        let key = parts[0].trim();
-        if key.is_empty() {
-            return Err("empty registry key".into());
-        }
-        let mut entries = vec![("kind", Value::from("registry")), ("key", key.into())];
-        match parts {
-            [_] => {
-                entries.push(("exists", (!negated).into()));
-                return Ok(map(entries));
-            }
-            [_, name] => {
-                entries.push(("name", name.trim().into()));
-                entries.push(("exists", (!negated).into()));
-                return Ok(map(entries));
-            }
-            [_, name, content] => {
-                entries.push(("name", name.trim().into()));
-                let terms: Vec<&str> = content.split(" && ").collect();
-                let [term] = terms.as_slice() else {
-                    return Err("several terms on a registry value are not supported".into());
-                };
-                let (neg, t) = match term.strip_prefix('!') {
-                    Some(t) => (true, t),
-                    None => (false, *term),
-                };
-                let cmp = if let Some(re) = strip_kind(t, "r:") {
-                    format!("{} {}", if neg { "!~" } else { "~" }, self.regex(re)?)
-                } else if let Some(n) = strip_kind(t, "n:") {
-                    if neg {
-                        return Err("a negated numeric comparison is not supported".into());
-                    }
-                    let (re, op, num) = numeric(n)?;
-                    // Only a capture of the whole value maps onto a value comparison.
-                    let whole = ["^(\\d+)$", "^(\\d+)", "(\\d+)", "^\\s*(\\d+)\\s*$"];
-                    if !whole.contains(&re.as_str()) {
-                        return Err(format!(
-                            "numeric regex {re:?} on a registry value selects part of it"
-                        ));
-                    }
-                    format!("{op} {num}")
-                } else {
-                    format!("{} {t}", if neg { "!=" } else { "==" })
-                };
-                entries.push(("value", cmp.into()));
-            }
-            _ => return Err("a registry rule has at most two `->`".into()),
-        }
-        Ok(negate(map(entries), negated))
     }
 
     /// The `file` selection of a directory rule: the directories searched recursively and the
