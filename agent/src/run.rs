@@ -42,6 +42,7 @@ pub async fn run(
     let fim = if cfg.fim.paths.is_empty() {
         None
     } else {
+        // `/` is the live host on every platform (FIM maps drive paths itself on Windows).
         let root = std::path::PathBuf::from("/");
         Some(
             crate::fim::spawn(
@@ -170,14 +171,11 @@ async fn checks_loop(
         let c = cfg.clone();
         let run = tokio::task::spawn_blocking(
             move || -> Result<Vec<vigil_proto::CheckResult>, String> {
-                let default_dir = std::path::Path::new(crate::check::DEFAULT_PACK_DIR);
-                let packs = if c.packs == [default_dir.to_path_buf()] && !default_dir.exists() {
-                    vigil_rules::builtin_packs()
-                } else {
-                    vigil_rules::load_packs(&c.packs)
-                }
-                .map_err(|e| e.to_string())?;
-                let facts = vigil_rules::RootFacts::new("/", std::time::SystemTime::now());
+                let packs = crate::check::packs_for_this_host(&c).map_err(|e| e.to_string())?;
+                let facts = vigil_rules::RootFacts::new(
+                    crate::platform::facts_root(),
+                    std::time::SystemTime::now(),
+                );
                 Ok(packs
                     .iter()
                     .flat_map(|p| vigil_rules::evaluate(p, &facts, c.level))
