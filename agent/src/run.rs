@@ -54,6 +54,19 @@ pub async fn run(
             .context("starting file integrity monitoring")?,
         )
     };
+    let registry = if cfg.fim.registry && crate::fim::registry::SUPPORTED {
+        Some(
+            crate::fim::registry::spawn(
+                crate::fim::registry::default_keys(),
+                cfg.fim.registry_interval,
+                state.dir.clone(),
+                Box::new(sink.clone()),
+            )
+            .context("starting the registry watch")?,
+        )
+    } else {
+        None
+    };
     let ioc: crate::ioc::SharedIoc = Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new()));
     let netwatch = if cfg.netwatch.enabled {
         Some(
@@ -93,6 +106,11 @@ pub async fn run(
         tokio::task::spawn_blocking(move || n.stop())
             .await
             .context("stopping netwatch")?;
+    }
+    if let Some(r) = registry {
+        tokio::task::spawn_blocking(move || r.stop())
+            .await
+            .context("stopping the registry watch")?;
     }
     if let Some(f) = fim {
         tokio::task::spawn_blocking(move || f.shutdown())

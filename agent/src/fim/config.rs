@@ -106,6 +106,10 @@ pub struct RawFimConfig {
     pub debounce: Option<String>,
     /// Watch the trees with inotify in `run` mode (default true).
     pub realtime: Option<bool>,
+    /// Windows: watch the autostart and security keys of the registry (default true).
+    pub registry: Option<bool>,
+    /// Windows: interval of registry snapshots (`60s`, at least `5s`).
+    pub registry_interval: Option<String>,
     /// Scanner threads, 0 for one per CPU.
     pub threads: Option<usize>,
     /// Nice value of scheduled-scan threads, 0 (unchanged) to 19 (default 15).
@@ -300,6 +304,10 @@ pub struct FimConfig {
     pub debounce: Duration,
     /// Use inotify in `run` mode.
     pub realtime: bool,
+    /// Run the registry watch (Windows only).
+    pub registry: bool,
+    /// Interval of registry snapshots.
+    pub registry_interval: Duration,
     /// Scanner threads (0: one per CPU).
     pub threads: usize,
     /// Priority of the threads of scheduled scans.
@@ -558,6 +566,18 @@ impl RawFimConfig {
                 0
             }
         };
+        let registry_interval = match self.registry_interval.as_deref().map(parse_duration) {
+            None => Duration::from_secs(60),
+            Some(Ok(d)) if d >= Duration::from_secs(5) => d,
+            Some(Ok(_)) => {
+                err("registry_interval", "must be at least 5s".to_string());
+                Duration::from_secs(60)
+            }
+            Some(Err(e)) => {
+                err("registry_interval", e);
+                Duration::from_secs(60)
+            }
+        };
         let scan_io = match self.scan_io_class.as_deref() {
             None | Some("best-effort") => IoClass::BestEffortLowest,
             Some("idle") => IoClass::Idle,
@@ -584,6 +604,8 @@ impl RawFimConfig {
                 storm_threshold,
                 debounce,
                 realtime: self.realtime.unwrap_or(true),
+                registry: self.registry.unwrap_or(true),
+                registry_interval,
                 threads,
                 scan_priority: ScanPriority {
                     nice: scan_nice,

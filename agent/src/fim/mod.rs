@@ -16,6 +16,7 @@ pub mod config;
 pub mod diff;
 pub mod entries;
 pub mod realtime;
+pub mod registry;
 pub mod scan;
 
 use std::io;

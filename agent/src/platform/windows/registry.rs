@@ -217,6 +217,17 @@ impl Key {
             .collect()
     }
 
+    /// Every value of the key as stored: name, registry type number and raw bytes.
+    ///
+    /// # Errors
+    /// The enumeration failed.
+    pub fn raw_values(&self) -> io::Result<Vec<(String, u32, Vec<u8>)>> {
+        self.key
+            .enum_values()
+            .map(|r| r.map(|(name, v)| (name, reg_type(&v.vtype), v.bytes.into_owned())))
+            .collect()
+    }
+
     /// One value (`Ok(None)` when absent).
     ///
     /// # Errors

@@ -37,6 +37,19 @@ const WAIT: Duration = Duration::from_secs(60);
 /// # Errors
 /// Not elevated, or an SCM call failed.
 pub fn install(opts: &InstallOptions) -> Result<ServiceReport, ServiceError> {
+    // LocalSystem will run this file: anyone who may replace it or write its directory would
+    // own the machine.
+    for p in [Some(opts.exe.as_path()), opts.exe.parent()]
+        .into_iter()
+        .flatten()
+    {
+        super::acl::check_not_world_writable(p).map_err(|e| {
+            ServiceError::Failed(format!(
+                "{e}; install vigil-agent.exe where only administrators can write, e.g. \
+                 %ProgramFiles%\\Vigil"
+            ))
+        })?;
+    }
     super::create_private_dir(&opts.state_dir).map_err(|e| {
         ServiceError::Failed(format!(
             "{}: creating the state directory: {e}",
@@ -114,18 +127,27 @@ pub fn install(opts: &InstallOptions) -> Result<ServiceReport, ServiceError> {
     })
 }
 
-/// Stops the service if it runs, then deletes it and the Event Log source.
+/// Stops the service if it runs, then deletes it and the Event Log source. Without a service
+/// (already removed, e.g. by the MSI, which runs this after deleting it) only the source goes.
 ///
 /// # Errors
-/// Not elevated, not installed, or an SCM call failed.
+/// Not elevated, or an SCM call failed.
 pub fn uninstall() -> Result<ServiceReport, ServiceError> {
     let manager = manager(ServiceManagerAccess::CONNECT)?;
-    let service = manager
-        .open_service(
-            SERVICE_NAME,
-            ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE,
-        )
-        .map_err(|e| scm_error("opening the service", e))?;
+    let service = match manager.open_service(
+        SERVICE_NAME,
+        ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE,
+    ) {
+        Ok(s) => s,
+        Err(e) if os_code(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => {
+            super::eventlog::unregister_source()
+                .map_err(|e| scm_error("removing the Event Log source", e))?;
+            return Ok(ServiceReport {
+                message: format!("service {SERVICE_NAME} is not installed; nothing to remove"),
+            });
+        }
+        Err(e) => return Err(scm_error("opening the service", e)),
+    };
     let status = service
         .query_status()
         .map_err(|e| scm_error("querying the service", e))?;
