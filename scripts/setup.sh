@@ -18,6 +18,17 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # Reports: the PDF font and the text extractor its tests use.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# The Windows agent (scripts/windows.sh, docs/windows.md): Debian's rustc with the standard
+# library's source (rustup here has no Windows target), mingw to link, Wine to run the tests and
+# the service, wixl and msitools to build and inspect the MSI, osslsigncode to sign it.
+[ -x /usr/bin/rustc ] || need_apt+=(rustc-web)
+[ -x /usr/bin/cargo ] || need_apt+=(cargo-web)
+[ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(gcc-mingw-w64-x86-64)
+command -v wine >/dev/null 2>&1 || need_apt+=(wine wine64)
+command -v wixl >/dev/null 2>&1 || need_apt+=(wixl)
+command -v msiinfo >/dev/null 2>&1 || need_apt+=(msitools)
+command -v osslsigncode >/dev/null 2>&1 || need_apt+=(osslsigncode)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
