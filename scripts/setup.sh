@@ -29,6 +29,8 @@ command -v wine >/dev/null 2>&1 || need_apt+=(wine wine64)
 command -v wixl >/dev/null 2>&1 || need_apt+=(wixl)
 command -v msiinfo >/dev/null 2>&1 || need_apt+=(msitools)
 command -v osslsigncode >/dev/null 2>&1 || need_apt+=(osslsigncode)
+# rpmbuild and rpm: the .rpm packages and the RHEL fixtures' rpm databases.
+command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

@@ -25,18 +25,21 @@ pub fn default_pack_dir() -> PathBuf {
 }
 
 /// The packs `vigil-agent run` evaluates on this host: the configured ones, or, when the
-/// default directory is not installed, the built-in packs written for this platform (a pack
+/// default directory is not installed, the built-in packs that fit this host (a pack
 /// whose `applies_to` names `windows` is for Windows hosts, any other for Linux ones), so a
 /// Windows agent never reports the Linux baseline as errors.
 ///
 /// # Errors
 /// A pack that fails to load.
-pub fn packs_for_this_host(cfg: &ChecksConfig) -> Result<Vec<Pack>, LoadError> {
+pub fn packs_for_this_host(
+    cfg: &ChecksConfig,
+    facts: &dyn vigil_rules::HostFacts,
+) -> Result<Vec<Pack>, LoadError> {
     if cfg.packs != [default_pack_dir()] || cfg.packs[0].exists() {
         return load_packs(&cfg.packs);
     }
     let windows_host = cfg!(windows);
-    Ok(vigil_rules::builtin_packs()?
+    Ok(vigil_rules::builtin_packs_for(facts)?
         .into_iter()
         .filter(|p| {
             let for_windows = p
@@ -228,9 +231,10 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
     } else {
         opts.packs.clone()
     };
-    // Without installed packs (no /etc/vigil/packs), the pack built into the binary applies.
+    let facts = RootFacts::new(&opts.root, opts.now);
+    // Without installed packs, the packs built into the binary for the checked tree's OS apply.
     let packs = if opts.packs.is_empty() && !default_pack_dir().exists() {
-        vigil_rules::builtin_packs()?
+        vigil_rules::builtin_packs_for(&facts)?
     } else {
         load_packs(&pack_paths)?
     };
@@ -244,7 +248,6 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
                 .join(", ")
         )));
     }
-    let facts = RootFacts::new(&opts.root, opts.now);
     let _span = tracing::info_span!("check", root = %opts.root.display(), %level).entered();
     let mut results = Vec::new();
     for p in &packs {
