@@ -64,15 +64,15 @@ sleep 1
 wine "$agent" enroll --token "$tok" --state-dir 'C:\vigil-bench-idle' >/dev/null 2>&1
 wine "$agent" run --state-dir 'C:\vigil-bench-idle' >/dev/null 2>&1 &
 sleep "$settle"
-# The agent is the Linux process of the prefix running vigil-agent.exe.
+# The agent is the Linux process of the prefix running vigil-agent.exe; Wine's launcher matches
+# too, so the largest one is taken.
 pid_of() {
   local p
   for p in $(pgrep -f "$1"); do
     if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "WINEPREFIX=$prefix"; then
-      echo "$p"
-      return
+      echo "$(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0) $p"
     fi
-  done
+  done | sort -n | tail -n1 | cut -d' ' -f2
 }
 apid=$(pid_of 'vigil-agent.exe')
 spid=$(pid_of 'wineserver')
