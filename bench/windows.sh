@@ -1,65 +1,136 @@
 #!/usr/bin/env bash
-# Offline Windows check benchmark: wall time (median) and peak RSS of `vigil-agent check --root`
-# with the whole windows-baseline pack on a generated Windows volume (hive files under
-# Windows/System32/config, SOFTWARE padded to a real hive's size), against two references measured
-# in the same run on the same files:
-#   - hivex: libhivex exporting the whole SOFTWARE hive (`hivexregedit --export`, Debian
-#     libwin-hivex-perl), one full read of the largest hive by a peer parser;
-#   - linux: `vigil-agent check` with the linux-baseline pack on this host's root.
+# Windows agent benchmark (issue 15), under Wine on this Linux machine:
+#   1. size of the release vigil-agent.exe (as built, and stripped of symbols);
+#   2. idle footprint: RSS and CPU of an enrolled, connected agent (default config: FIM of the
+#      default Windows trees, registry watch, netwatch, inventory) over SECONDS (default 60), with
+#      the prefix's wineserver reported apart;
+#   3. FIM baseline of a 10,000-file folder: the .exe under Wine on the prefix's C:\bench against
+#      the Linux agent on a copy of the same files, both warm, same release profile; the ratio is
+#      the figure to read.
+# Needs `scripts/windows.sh --release` to have built target/windows (the release .exe and the Wine
+# prefix template).
 #
-# Usage: bench/windows.sh [SOFTWARE_MIB]   (default 64; a real Windows 11 SOFTWARE hive is 50-120)
-# Env:   VIGIL_RUNS (default 10), PEER_RUNS (default 3).
+#   bench/windows.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mib="${1:-64}"
-vigil_runs="${VIGIL_RUNS:-10}"
-peer_runs="${PEER_RUNS:-3}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-cargo build --release --locked -p vigil-agent >/dev/null
-cargo build --release --locked -p vigil-rules --example winvol >/dev/null
-t="${CARGO_TARGET_DIR:-target}/release"
-agent="$t/vigil-agent"
-vol="$tmp/vol"
-"$t/examples/winvol" "$vol" "$mib" | sed 's/^/hive /'
-
-# measure NAME RUNS CMD...: prints "<median seconds> <peak RSS KiB>" (GNU time; RSS from the last run).
-measure() {
-	local name=$1 runs=$2
-	shift 2
-	for _ in $(seq "$runs"); do
-		/usr/bin/time -f '%e %M' -o "$tmp/$name.t" "$@" >/dev/null 2>&1 || true
-		tail -n 1 "$tmp/$name.t" >>"$tmp/$name.runs"
-	done
-	sort -n "$tmp/$name.runs" | awk '{w[NR]=$1; r=$2} END {print w[int((NR+1)/2)], r}'
+secs="${1:-60}"
+settle="${VIGIL_IDLE_SETTLE:-30}"
+nfiles=10000
+win="target/windows"
+exe="${VIGIL_WINDOWS_AGENT:-$win/x86_64-pc-windows-gnu/release/vigil-agent.exe}"
+template="${VIGIL_WINE_TEMPLATE:-$win/wine/template}"
+[ -f "$exe" ] && [ -d "$template" ] || {
+  echo "bench/windows: run scripts/windows.sh --release first (needs $exe and $template)" >&2
+  exit 2
 }
-
-declare -A wall rss
-names=()
-add() {
-	local r
-	r=$(measure "$@")
-	wall[$1]=${r% *}
-	rss[$1]=${r#* }
-	names+=("$1")
-}
-
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
-rules=$(grep -c '^  - id:' rules/packs/windows-baseline.yaml)
-"$agent" check --root "$vol" --pack rules/packs/windows-baseline.yaml --format json >"$tmp/report.json" || true
-echo "vigil: $rules rules, $(sed -n '/"summary": {/,/}/p' "$tmp/report.json" | tr -d ' \n')"
-add vigil "$vigil_runs" "$agent" check --root "$vol" --pack rules/packs/windows-baseline.yaml --format json
-if command -v hivexregedit >/dev/null; then
-	add hivex "$peer_runs" hivexregedit --export "$vol/Windows/System32/config/SOFTWARE" "\\"
-else
-	echo "hivex: skipped (libwin-hivex-perl not installed)"
+# VIGIL_LINUX_BIN: a directory with release vigil-agent and vigil-collector already built.
+lin="${VIGIL_LINUX_BIN:-}"
+if [ -z "$lin" ]; then
+  cargo build --release --locked --bins -p vigil-agent -p vigil-collector >/dev/null
+  lin="${CARGO_TARGET_DIR:-target}/release"
 fi
-add linux "$vigil_runs" "$agent" check --root / --pack rules/packs/linux-baseline.yaml --format json
 
-echo
-printf '%-8s %14s %12s %14s %12s\n' run "wall (median)" "peak RSS" "time / vigil" "RSS / vigil"
-for n in "${names[@]}"; do
-	awk -v n="$n" -v w="${wall[$n]}" -v r="${rss[$n]}" -v w0="${wall[vigil]}" -v r0="${rss[vigil]}" \
-		'BEGIN { printf "%-8s %12.3f s %8.1f MiB %13.2fx %11.2fx\n", n, w, r/1024, (w0 > 0 ? w/w0 : 0), r/r0 }'
-done
+d=$(mktemp -d)
+prefix="$d/prefix"
+cleanup() {
+  WINEPREFIX="$prefix" wineserver -k 2>/dev/null || true
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$d"
+}
+trap cleanup EXIT
+export WINEPREFIX="$prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+
+# 1. Size.
+size=$(stat -c %s "$exe")
+x86_64-w64-mingw32-strip -o "$d/stripped.exe" "$exe"
+stripped=$(stat -c %s "$d/stripped.exe")
+echo "BENCH exe_bytes=$size stripped_bytes=$stripped ($(awk -v b="$stripped" 'BEGIN{printf "%.1f", b/1048576}') MiB stripped)"
+
+# The prefix: a copy of the template, the agent where the MSI puts it.
+cp -a "$template" "$prefix"
+agent_dir="$prefix/drive_c/Program Files/Vigil"
+mkdir -p "$agent_dir"
+cp "$exe" "$agent_dir/vigil-agent.exe"
+agent='C:\Program Files\Vigil\vigil-agent.exe'
+
+# 2. Idle footprint against a Linux collector on loopback.
+port=$((20000 + RANDOM % 20000))
+"$lin/vigil-collector" init --data-dir "$d/c" --quic "127.0.0.1:$port" --http "127.0.0.1:$((port + 1))" >/dev/null
+"$lin/vigil-collector" agency add --data-dir "$d/c" --id p --name P >/dev/null
+tok=$("$lin/vigil-collector" token create --data-dir "$d/c" --agency p 2>/dev/null)
+"$lin/vigil-collector" run --data-dir "$d/c" 2>/dev/null &
+sleep 1
+wine "$agent" enroll --token "$tok" --state-dir 'C:\vigil-bench-idle' >/dev/null 2>&1
+wine "$agent" run --state-dir 'C:\vigil-bench-idle' >/dev/null 2>&1 &
+sleep "$settle"
+# The agent is the Linux process of the prefix running vigil-agent.exe; Wine's launcher matches
+# too, so the largest one is taken.
+pid_of() {
+  local p
+  for p in $(pgrep -f "$1"); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "WINEPREFIX=$prefix"; then
+      echo "$(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0) $p"
+    fi
+  done | sort -n | tail -n1 | cut -d' ' -f2
+}
+apid=$(pid_of 'vigil-agent.exe')
+spid=$(pid_of 'wineserver')
+[ -n "$apid" ] || { echo "bench/windows: the agent is not running under Wine" >&2; exit 1; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick=$(getconf CLK_TCK)
+a0=$(ticks "$apid"); s0=$( [ -n "$spid" ] && ticks "$spid" || echo 0)
+sleep "$secs"
+a1=$(ticks "$apid"); s1=$( [ -n "$spid" ] && ticks "$spid" || echo 0)
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$apid/status")
+srss=$( [ -n "$spid" ] && awk '/VmRSS/ {print $2}' "/proc/$spid/status" || echo 0)
+cpu_ms=$(( (a1 - a0) * 1000 / tick ))
+srv_ms=$(( (s1 - s0) * 1000 / tick ))
+echo "BENCH idle_under_wine secs=$secs settle=$settle agent_rss_kib=$rss agent_cpu_ms=$cpu_ms" \
+  "($(awk -v c="$cpu_ms" -v s="$secs" 'BEGIN{printf "%.3f", c/(s*10)}')% of one core)" \
+  "wineserver_rss_kib=$srss wineserver_cpu_ms=$srv_ms"
+kill "$(jobs -p | tail -n1)" 2>/dev/null || true
+wineserver -k 2>/dev/null || true
+
+# 3. FIM baseline: 10,000 files of 1-8 KiB in 100 folders, the same bytes on both sides.
+tree="$d/tree"
+python3 - "$tree" "$nfiles" <<'EOF'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rng = random.Random(15)
+for i in range(n):
+    sub = os.path.join(root, f"d{i // 100:03}")
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, f"f{i:05}.bin"), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 8192)))
+EOF
+cp -a "$tree" "$prefix/drive_c/bench"
+cat "$tree"/*/* "$prefix"/drive_c/bench/*/* >/dev/null
+# Wine's start-up alone, to read the baseline times against.
+t0=$(date +%s.%N)
+wine "$agent" --version >/dev/null 2>&1
+t1=$(date +%s.%N)
+wine_start=$(echo "$t1 - $t0" | bc)
+baseline_win() {
+  rm -rf "$prefix/drive_c/vigil-bench-fim"
+  local t0 t1
+  t0=$(date +%s.%N)
+  wine "$agent" fim baseline --path 'C:\bench' --state-dir 'C:\vigil-bench-fim' >/dev/null 2>&1 || return 1
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc
+}
+baseline_lin() {
+  rm -rf "$d/lin-state"
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$lin/vigil-agent" fim baseline --path "$tree" --state-dir "$d/lin-state" >/dev/null 2>&1 || return 1
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc
+}
+# Best of three on each side (the machine is shared).
+best() { sort -g | head -n1; }
+w=$(for _ in 1 2 3; do baseline_win || echo failed; done | best)
+l=$(for _ in 1 2 3; do baseline_lin || echo failed; done | best)
+[[ -n "$w" && -n "$l" && "$w$l" != *failed* ]] || { echo "bench/windows: a baseline run failed" >&2; exit 1; }
+echo "BENCH fim_baseline files=$nfiles windows_under_wine_s=$w (wine start-up ${wine_start}s) linux_s=$l" \
+  "ratio=$(awk -v w="$w" -v l="$l" 'BEGIN{printf "%.2f", w/l}')x"

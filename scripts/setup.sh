@@ -21,6 +21,17 @@ command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
 # Windows hives: libhivex's hivexregedit cross-checks the hive parser and writer
 # (rules/tests/hivex.rs).
 command -v hivexregedit >/dev/null 2>&1 || need_apt+=(libwin-hivex-perl)
+# The Windows agent (scripts/windows.sh, docs/windows.md): Debian's rustc with the standard
+# library's source (rustup here has no Windows target), mingw to link, Wine to run the tests and
+# the service, wixl and msitools to build and inspect the MSI, osslsigncode to sign it.
+[ -x /usr/bin/rustc ] || need_apt+=(rustc-web)
+[ -x /usr/bin/cargo ] || need_apt+=(cargo-web)
+[ -d /usr/lib/rustlib/src/rust/library ] || need_apt+=(rust-web-src)
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need_apt+=(gcc-mingw-w64-x86-64)
+command -v wine >/dev/null 2>&1 || need_apt+=(wine wine64)
+command -v wixl >/dev/null 2>&1 || need_apt+=(wixl)
+command -v msiinfo >/dev/null 2>&1 || need_apt+=(msitools)
+command -v osslsigncode >/dev/null 2>&1 || need_apt+=(osslsigncode)
 # rpmbuild and rpm: the .rpm packages and the RHEL fixtures' rpm databases.
 command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 

@@ -13,6 +13,12 @@ if [ "${CI:-}" = "true" ] && command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_is
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
 fi
 cargo build --workspace --locked --bins
+# The Windows agent (docs/windows.md): built in target/windows with Debian's toolchain, its unit
+# tests under Wine, the MSI built and inspected; its end-to-end tests (tests/tests/windows.rs) run
+# in the workspace run below with the paths from target/windows/env.
+bash scripts/windows.sh --no-e2e
+# shellcheck source=/dev/null
+. target/windows/env
 cargo test --workspace --locked -- --test-threads="${VIGIL_TEST_THREADS:-4}"
 bash scripts/fuzz-smoke.sh
 # The OpenAPI document against the running server (schemathesis from PyPI, bounded in time).

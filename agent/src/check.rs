@@ -18,8 +18,38 @@ use vigil_rules::{Level, LoadError, Pack, RootFacts, evaluate, load_packs};
 
 use crate::units::parse_duration;
 
-/// Where packs are read from when none is given.
-pub const DEFAULT_PACK_DIR: &str = "/etc/vigil/packs";
+/// Where packs are read from when none is given: `/etc/vigil/packs`, or
+/// `%ProgramData%\Vigil\packs` on Windows.
+pub fn default_pack_dir() -> PathBuf {
+    crate::platform::default_pack_dir()
+}
+
+/// The packs `vigil-agent run` evaluates on this host: the configured ones, or, when the
+/// default directory is not installed, the built-in packs that fit this host (a pack
+/// whose `applies_to` names `windows` is for Windows hosts, any other for Linux ones), so a
+/// Windows agent never reports the Linux baseline as errors.
+///
+/// # Errors
+/// A pack that fails to load.
+pub fn packs_for_this_host(
+    cfg: &ChecksConfig,
+    facts: &dyn vigil_rules::HostFacts,
+) -> Result<Vec<Pack>, LoadError> {
+    if cfg.packs != [default_pack_dir()] || cfg.packs[0].exists() {
+        return load_packs(&cfg.packs);
+    }
+    let windows_host = cfg!(windows);
+    Ok(vigil_rules::builtin_packs_for(facts)?
+        .into_iter()
+        .filter(|p| {
+            let for_windows = p
+                .applies_to
+                .iter()
+                .any(|a| a.os.eq_ignore_ascii_case("windows"));
+            for_windows == windows_host
+        })
+        .collect())
+}
 
 /// JSON schema identifier of the `check --format json` output (docs/check-json.md).
 pub const JSON_SCHEMA: &str = "vigil.check.v1";
@@ -107,7 +137,7 @@ pub enum Lang {
 pub struct CheckOptions {
     /// Root of the checked tree (`/` for this host).
     pub root: PathBuf,
-    /// Pack files or directories; empty means [`DEFAULT_PACK_DIR`].
+    /// Pack files or directories; empty means [`default_pack_dir`].
     pub packs: Vec<PathBuf>,
     /// Security level of the host's system (1–5).
     pub level: u8,
@@ -197,14 +227,13 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
         )));
     }
     let pack_paths = if opts.packs.is_empty() {
-        vec![PathBuf::from(DEFAULT_PACK_DIR)]
+        vec![default_pack_dir()]
     } else {
         opts.packs.clone()
     };
     let facts = RootFacts::new(&opts.root, opts.now);
-    // Without installed packs (no /etc/vigil/packs), the packs built into the binary for the
-    // checked tree's OS apply.
-    let packs = if opts.packs.is_empty() && !std::path::Path::new(DEFAULT_PACK_DIR).exists() {
+    // Without installed packs, the packs built into the binary for the checked tree's OS apply.
+    let packs = if opts.packs.is_empty() && !default_pack_dir().exists() {
         vigil_rules::builtin_packs_for(&facts)?
     } else {
         load_packs(&pack_paths)?
@@ -502,7 +531,7 @@ pub struct ChecksConfig {
 impl Default for ChecksConfig {
     fn default() -> ChecksConfig {
         ChecksConfig {
-            packs: vec![PathBuf::from(DEFAULT_PACK_DIR)],
+            packs: vec![default_pack_dir()],
             interval: Duration::from_secs(3600),
             level: Level::MIN,
             enabled: true,
@@ -560,7 +589,8 @@ impl RawChecksConfig {
     }
 }
 
-#[cfg(test)]
+// The pack tests set Unix modes (world-writable packs are refused).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

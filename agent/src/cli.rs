@@ -13,14 +13,16 @@ use vigil_proto::msg::HostIdentity;
 use vigil_proto::token::EnrollToken;
 
 use crate::config::{self, ConfigError};
-use crate::state::{self, DEFAULT_STATE_DIR, StatePaths};
+use crate::platform;
+use crate::state::StatePaths;
 
 /// Vigil host agent: hardening checks, file integrity and network watch, reported to a collector.
 #[derive(Debug, Parser)]
 #[command(name = "vigil-agent", version, about, propagate_version = true)]
 pub struct Cli {
-    /// State directory (identity, keys, spool, baselines).
-    #[arg(long, global = true, env = "VIGIL_STATE_DIR", default_value = DEFAULT_STATE_DIR, value_name = "DIR")]
+    /// State directory (identity, keys, spool, baselines); default /var/lib/vigil, on Windows
+    /// %ProgramData%\Vigil.
+    #[arg(long, global = true, env = "VIGIL_STATE_DIR", default_value_os_t = platform::default_state_dir(), value_name = "DIR")]
     pub state_dir: PathBuf,
     /// Config file (optional: built-in defaults apply when the default path is absent).
     #[arg(long, global = true, env = "VIGIL_CONFIG", value_name = "FILE")]
@@ -39,17 +41,28 @@ pub enum Command {
     /// Join a collector with an enrollment token (from `vigil-collector token create`).
     Enroll {
         /// The token (or `-` to read it from standard input).
-        #[arg(long, env = "VIGIL_TOKEN")]
-        token: String,
+        #[arg(long, env = "VIGIL_TOKEN", required_unless_present = "token_file")]
+        token: Option<String>,
         /// Use this collector address instead of the ones in the token.
         #[arg(long, value_name = "HOST:PORT")]
         collector: Option<String>,
-        /// Override the machine id (containers, tests); default: /etc/machine-id.
+        /// Override the machine id (containers, tests); default: /etc/machine-id, on Windows
+        /// the registry's MachineGuid.
         #[arg(long, hide = true)]
         machine_id: Option<String>,
+        /// Read the token from this file (kept out of the command line and its logs) and delete
+        /// the file once enrolled.
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        token_file: Option<PathBuf>,
+        /// Do nothing when the state directory already holds an identity (installers, upgrades).
+        #[arg(long)]
+        if_not_enrolled: bool,
     },
-    /// Run the agent until SIGINT/SIGTERM.
+    /// Run the agent until SIGINT/SIGTERM (Ctrl+C on Windows).
     Run,
+    /// Windows service: install, uninstall, start, stop, status (systemd does this on Linux).
+    #[command(subcommand)]
+    Service(ServiceCmd),
     /// Show identity, connection and spool state.
     Status {
         /// Print JSON.
@@ -63,8 +76,9 @@ pub enum Command {
     Fim(FimCmd),
     /// Evaluate hardening rule packs locally (no network); exit 1 when a rule fails.
     Check {
-        /// Directory standing for `/` (check an offline image or container tree).
-        #[arg(long, default_value = "/", value_name = "DIR")]
+        /// Directory standing for `/` (check an offline image or container tree); default `/`,
+        /// on Windows the system drive.
+        #[arg(long, default_value_os_t = platform::facts_root(), value_name = "DIR")]
         root: PathBuf,
         /// Pack file or directory (repeatable); default: `[checks] packs`, else the built-in pack.
         #[arg(long = "pack", value_name = "FILE|DIR")]
@@ -82,6 +96,26 @@ pub enum Command {
     /// Rule-pack tools (import from other formats).
     #[command(subcommand)]
     Rules(RulesCmd),
+}
+
+/// `service` subcommands (Windows).
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Register the VigilAgent service (LocalSystem, automatic start, restart on failure) for
+    /// this executable, `--state-dir` and `--config`, and protect the state directory. Run it
+    /// elevated; running it again updates the service (an upgrade keeps the identity).
+    Install,
+    /// Stop and remove the service; the state directory (identity, spool) is kept.
+    Uninstall,
+    /// Start the service and wait until it runs.
+    Start,
+    /// Stop the service and wait until it has stopped.
+    Stop,
+    /// Print the service state.
+    Status,
+    /// Entry point of the service process (the service control manager runs it).
+    #[command(hide = true)]
+    Run,
 }
 
 /// `rules` subcommands.
@@ -245,13 +279,11 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub fn main() -> ExitCode {
     crate::mem::limit_malloc_arenas();
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    if matches!(cli.cmd, Command::Service(ServiceCmd::Run)) {
+        crate::logging::init_service(&cli.log, &cli.state_dir);
+    } else {
+        crate::logging::init_console(&cli.log);
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -283,18 +315,18 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             token,
             collector,
             machine_id,
+            token_file,
+            if_not_enrolled,
         } => {
             let cfg = config::load(&cfg_path, explicit)?;
-            let text = if token == "-" {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_line(&mut s)
-                    .context("reading the token from stdin")?;
-                s
-            } else {
-                token
-            };
-            let token = EnrollToken::decode(&text)?;
+            if if_not_enrolled && let Ok(id) = state.load_identity() {
+                println!(
+                    "already enrolled as agent {} in agency {}; nothing to do",
+                    id.agent_id, id.agency
+                );
+                return Ok(0);
+            }
+            let token = read_token(token.as_deref(), token_file.as_deref())?;
             let collectors = match collector.or(cfg.collector) {
                 Some(c) => {
                     crate::tls::split_host_port(&c).map_err(|e| Failure {
@@ -307,16 +339,20 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             };
             let machine_id = match machine_id {
                 Some(m) => m,
-                None => state::machine_id(std::path::Path::new("/")).map_err(anyhow::Error::msg)?,
+                None => platform::machine_id().map_err(anyhow::Error::msg)?,
             };
             let inv = crate::inventory::collect();
             let host = HostIdentity {
                 machine_id,
                 hostname: inv.hostname.clone(),
-                os: format!("{} {}", inv.os, inv.os_version).trim().to_string(),
+                os: crate::inventory::os_line(&inv),
             };
             let done =
                 runtime()?.block_on(crate::enroll::enroll(&token, &collectors, host, &state))?;
+            if let Some(f) = token_file {
+                // Single-purpose secret: it has done its job.
+                let _ = std::fs::remove_file(f);
+            }
             println!(
                 "enrolled as agent {} in agency {} via {}{}",
                 done.identity.agent_id,
@@ -341,7 +377,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             rt.block_on(async move {
                 let (tx, rx) = watch::channel(false);
                 tokio::spawn(async move {
-                    wait_for_signal().await;
+                    platform::shutdown_signal().await;
                     tracing::info!("Signal received; shutting down.");
                     let _ = tx.send(true);
                 });
@@ -349,6 +385,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             })?;
             Ok(0)
         }
+        Command::Service(cmd) => service(cmd, state, cfg_path, explicit),
         Command::Fim(cmd) => {
             let cfg = config::load(&cfg_path, explicit)?;
             let (args, full, baseline) = match cmd {
@@ -507,6 +544,101 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// The enrollment token from `--token` (`-`: standard input) or `--token-file`.
+fn read_token(token: Option<&str>, file: Option<&std::path::Path>) -> Result<EnrollToken, Failure> {
+    let text = match (token, file) {
+        (_, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("--token-file: reading {}", f.display()))
+            .map_err(|err| Failure { code: 2, err })?,
+        (Some("-"), None) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_line(&mut s)
+                .context("reading the token from stdin")?;
+            s
+        }
+        (Some(t), None) => t.to_string(),
+        (None, None) => {
+            return Err(Failure {
+                code: 2,
+                err: anyhow::anyhow!("give the enrollment token with --token or --token-file"),
+            });
+        }
+    };
+    Ok(EnrollToken::decode(text.trim())?)
+}
+
+/// `vigil-agent service …`: the Windows service (systemd owns this on Linux).
+fn service(
+    cmd: ServiceCmd,
+    state: StatePaths,
+    cfg_path: PathBuf,
+    explicit: bool,
+) -> Result<u8, Failure> {
+    let fail = |e: platform::ServiceError| Failure {
+        code: e.exit_code(),
+        err: e.into(),
+    };
+    let report = match cmd {
+        ServiceCmd::Install => {
+            let exe = std::env::current_exe().context("locating this executable")?;
+            let opts = platform::InstallOptions {
+                exe,
+                state_dir: std::path::absolute(&state.dir).context("--state-dir")?,
+                config: if explicit {
+                    Some(std::path::absolute(&cfg_path).context("--config")?)
+                } else {
+                    None
+                },
+            };
+            platform::service::install(&opts)
+        }
+        ServiceCmd::Uninstall => platform::service::uninstall(),
+        ServiceCmd::Start => platform::service::start(),
+        ServiceCmd::Stop => platform::service::stop(),
+        ServiceCmd::Status => platform::service::status(),
+        ServiceCmd::Run => {
+            let body: platform::AgentBody = Box::new(move |shutdown| {
+                service_body(state, &cfg_path, explicit, shutdown).map_err(|e| format!("{e:#}"))
+            });
+            platform::service::run_dispatcher(body).map_err(fail)?;
+            return Ok(0);
+        }
+    }
+    .map_err(fail)?;
+    println!("{}", report.message);
+    Ok(0)
+}
+
+/// The agent inside the service: like `run`, but waiting for enrollment instead of failing
+/// (an MSI installed without a token starts the service before anyone enrolls the host).
+fn service_body(
+    state: StatePaths,
+    cfg_path: &std::path::Path,
+    explicit: bool,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let cfg = config::load(cfg_path, explicit)?;
+    let rt = runtime().map_err(|f| f.err)?;
+    rt.block_on(async move {
+        let mut warned = false;
+        while let Err(crate::state::StateError::NotEnrolled(_)) = state.load_identity() {
+            if !warned {
+                tracing::warn!(dir = %state.dir.display(), "Not enrolled yet; waiting for `vigil-agent enroll`.");
+                warned = true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "Vigil agent service started.");
+        let r = crate::run::run(cfg, state, shutdown).await;
+        tracing::info!("Vigil agent service stopped.");
+        r
+    })
+}
+
 fn fmt_unix(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
@@ -526,21 +658,6 @@ fn fmt_unix(t: i64) -> String {
         secs % 3600 / 60,
         secs % 60
     )
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]

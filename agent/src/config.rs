@@ -11,9 +11,6 @@ use vigil_proto::units::parse_duration;
 
 use crate::spool::SpoolConfig;
 
-/// Default config path.
-pub const DEFAULT_CONFIG: &str = "/etc/vigil/agent.toml";
-
 /// The file as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -302,28 +299,21 @@ pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
     raw.validate(path)
 }
 
-/// Refuses a file anyone may write (DESIGN §10).
+/// Refuses a file anyone may write (DESIGN §10): `o+w` on Linux; write access for Everyone,
+/// Users, Authenticated Users or another broad group on Windows.
 ///
 /// # Errors
 /// A message naming the file.
 pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let m = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if m.permissions().mode() & 0o002 != 0 {
-        return Err(format!(
-            "{}: refusing a world-writable file (chmod o-w {})",
-            path.display(),
-            path.display()
-        ));
-    }
-    Ok(())
+    crate::platform::check_not_world_writable(path)
 }
 
-/// The config path and whether it was given explicitly.
+/// The config path and whether it was given explicitly (default: `/etc/vigil/agent.toml`,
+/// `%ProgramData%\Vigil\agent.toml` on Windows).
 pub fn resolve(path: Option<PathBuf>) -> (PathBuf, bool) {
     match path {
         Some(p) => (p, true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
+        None => (crate::platform::default_config_path(), false),
     }
 }
 
@@ -392,6 +382,7 @@ mod tests {
         assert!(load(&p, true).is_err());
     }
 
+    #[cfg(unix)]
     #[test]
     fn world_writable_is_refused() {
         use std::os::unix::fs::PermissionsExt as _;

@@ -1,7 +1,9 @@
-//! Host inventory from sysinfo: OS, kernel, CPUs, memory, disks, uptime.
+//! Host inventory from sysinfo: OS, kernel, CPUs, memory, disks, network interfaces, uptime;
+//! installed packages (dpkg); and on Windows what `platform` adds (edition, build, updates,
+//! programs, accounts, Administrators, domain or workgroup).
 
-use sysinfo::{Disks, System};
-use vigil_proto::{DiskInfo, Inventory};
+use sysinfo::{Disks, Networks, System};
+use vigil_proto::{DiskInfo, Inventory, NetInterface};
 
 /// Collects the inventory of the running host.
 ///
@@ -44,13 +46,60 @@ pub fn collect() -> Inventory {
         uptime_s: System::uptime().unwrap_or(0),
         packages: Vec::new(),
         packages_hash: None,
+        interfaces: interfaces(),
+        ..Inventory::default()
     };
     // Installed packages (Debian family); absent elsewhere.
     if let Ok(pkgs) = crate::packages::read_dpkg(std::path::Path::new("/")) {
         inv.packages_hash = Some(crate::packages::packages_hash(&pkgs));
         inv.packages = pkgs;
     }
+    crate::platform::add_host_details(&mut inv);
     inv
+}
+
+/// How the host's OS is named at enrollment and in `hosts`: `Debian GNU/Linux 12`,
+/// `Windows 11 Pro 23H2 (build 22631.4317)`.
+pub fn os_line(inv: &Inventory) -> String {
+    let mut s = format!("{} {}", inv.os, inv.os_version).trim().to_string();
+    if !inv.build.is_empty() {
+        s.push_str(&format!(" (build {})", inv.build));
+    }
+    s
+}
+
+/// Network interfaces with their MAC and addresses, sorted by name (loopback left out).
+fn interfaces() -> Vec<NetInterface> {
+    let Ok(nets) = Networks::new_with_refreshed_list() else {
+        return Vec::new();
+    };
+    let mut out: Vec<NetInterface> = nets
+        .iter()
+        .filter(|(_, n)| {
+            let ips = n.ip_networks();
+            ips.is_empty() || !ips.iter().all(|ip| ip.addr.is_loopback())
+        })
+        .map(|(name, n)| {
+            let mac = n.mac_address().to_string();
+            let mut addrs: Vec<String> = n
+                .ip_networks()
+                .iter()
+                .map(|ip| format!("{}/{}", ip.addr, ip.prefix))
+                .collect();
+            addrs.sort();
+            NetInterface {
+                name: name.to_string_lossy().into_owned(),
+                mac: if mac == "00:00:00:00:00:00" {
+                    String::new()
+                } else {
+                    mac
+                },
+                addrs,
+            }
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// A fingerprint of the parts of an inventory that matter for change detection (not uptime or
@@ -78,6 +127,30 @@ pub fn fingerprint(inv: &Inventory) -> String {
     if let Some(p) = &inv.packages_hash {
         h.update(p.as_bytes());
     }
+    for s in [&inv.edition, &inv.build] {
+        h.update(s.as_bytes());
+        h.update([0]);
+    }
+    for s in inv.hotfixes.iter().chain(&inv.admins) {
+        h.update(s.as_bytes());
+        h.update([0]);
+    }
+    for u in &inv.users {
+        h.update(u.name.as_bytes());
+        h.update([u8::from(u.disabled)]);
+    }
+    for i in &inv.interfaces {
+        h.update(i.name.as_bytes());
+        h.update(i.mac.as_bytes());
+        for a in &i.addrs {
+            h.update(a.as_bytes());
+        }
+        h.update([0]);
+    }
+    if let Some(m) = &inv.membership {
+        h.update(m.kind.as_bytes());
+        h.update(m.name.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
@@ -98,7 +171,7 @@ mod tests {
             fingerprint(&other),
             "uptime is not a change"
         );
-        if std::path::Path::new("/var/lib/dpkg/status").exists() {
+        if cfg!(unix) && std::path::Path::new("/var/lib/dpkg/status").exists() {
             assert!(
                 !inv.packages.is_empty(),
                 "dpkg packages are part of the inventory"

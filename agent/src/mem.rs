@@ -18,6 +18,7 @@ pub fn limit_malloc_arenas() {
     let _ = unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
 }
 
+/// No-op outside glibc.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
 
@@ -31,5 +32,6 @@ pub fn trim() {
     let _ = unsafe { libc::malloc_trim(0) };
 }
 
+/// No-op outside glibc.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn trim() {}

@@ -42,6 +42,7 @@ pub async fn run(
     let fim = if cfg.fim.paths.is_empty() {
         None
     } else {
+        // `/` is the live host on every platform (FIM maps drive paths itself on Windows).
         let root = std::path::PathBuf::from("/");
         Some(
             crate::fim::spawn(
@@ -52,6 +53,19 @@ pub async fn run(
             )
             .context("starting file integrity monitoring")?,
         )
+    };
+    let registry = if cfg.fim.registry && crate::fim::registry::SUPPORTED {
+        Some(
+            crate::fim::registry::spawn(
+                crate::fim::registry::default_keys(),
+                cfg.fim.registry_interval,
+                state.dir.clone(),
+                Box::new(sink.clone()),
+            )
+            .context("starting the registry watch")?,
+        )
+    } else {
+        None
     };
     let ioc: crate::ioc::SharedIoc = Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new()));
     let netwatch = if cfg.netwatch.enabled {
@@ -92,6 +106,11 @@ pub async fn run(
         tokio::task::spawn_blocking(move || n.stop())
             .await
             .context("stopping netwatch")?;
+    }
+    if let Some(r) = registry {
+        tokio::task::spawn_blocking(move || r.stop())
+            .await
+            .context("stopping the registry watch")?;
     }
     if let Some(f) = fim {
         tokio::task::spawn_blocking(move || f.shutdown())
@@ -170,14 +189,12 @@ async fn checks_loop(
         let c = cfg.clone();
         let run = tokio::task::spawn_blocking(
             move || -> Result<Vec<vigil_proto::CheckResult>, String> {
-                let default_dir = std::path::Path::new(crate::check::DEFAULT_PACK_DIR);
-                let facts = vigil_rules::RootFacts::new("/", std::time::SystemTime::now());
-                let packs = if c.packs == [default_dir.to_path_buf()] && !default_dir.exists() {
-                    vigil_rules::builtin_packs_for(&facts)
-                } else {
-                    vigil_rules::load_packs(&c.packs)
-                }
-                .map_err(|e| e.to_string())?;
+                let facts = vigil_rules::RootFacts::new(
+                    crate::platform::facts_root(),
+                    std::time::SystemTime::now(),
+                );
+                let packs =
+                    crate::check::packs_for_this_host(&c, &facts).map_err(|e| e.to_string())?;
                 Ok(packs
                     .iter()
                     .flat_map(|p| vigil_rules::evaluate(p, &facts, c.level))

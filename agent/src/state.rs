@@ -1,17 +1,16 @@
-//! The agent's state directory: identity, keys, certificates (0700 dir, 0600 files).
+//! The agent's state directory: identity, keys, certificates (0700 dir, 0600 files on Linux; a
+//! protected ACL for SYSTEM and Administrators on Windows, see `platform`).
 //!
 //! `enroll` writes everything `run` needs here, so `enroll` then `run --state-dir S` works with no
 //! config file. Files are replaced atomically; the directory is refused if others can enter it.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Default state directory.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/vigil";
+use crate::platform;
 
 /// What enrollment recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,40 +93,25 @@ impl StatePaths {
         self.dir.join("status.json")
     }
 
-    /// Creates the directory with mode 0700 (tightening an existing one).
+    /// Creates the directory private to the agent (0700; a protected ACL on Windows), tightening
+    /// an existing one.
     ///
     /// # Errors
     /// [`StateError::Io`].
     pub fn create(&self) -> Result<(), StateError> {
-        fs::create_dir_all(&self.dir).map_err(|source| StateError::Io {
+        platform::create_private_dir(&self.dir).map_err(|source| StateError::Io {
             path: self.dir.clone(),
             source,
-        })?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
-            StateError::Io {
-                path: self.dir.clone(),
-                source,
-            }
         })
     }
 
-    /// Refuses a state directory that group or others can write.
+    /// Refuses a state directory others can write (Linux: group or others; Windows: anyone but
+    /// SYSTEM, Administrators and the agent's own account may access it).
     ///
     /// # Errors
     /// [`StateError::Unsafe`].
     pub fn check_permissions(&self) -> Result<(), StateError> {
-        let meta = fs::metadata(&self.dir).map_err(|source| StateError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        if meta.permissions().mode() & 0o022 != 0 {
-            return Err(StateError::Unsafe(format!(
-                "{}: state directory is writable by group or others; run chmod 700 {}",
-                self.dir.display(),
-                self.dir.display()
-            )));
-        }
-        Ok(())
+        platform::check_private_dir(&self.dir).map_err(StateError::Unsafe)
     }
 
     /// Loads the identity.
@@ -172,15 +156,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     };
     let tmp = path.with_extension("tmp");
     {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        let mut f = platform::private_file(&mut opts).open(&tmp).map_err(io)?;
+        platform::set_private(&f).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
@@ -189,20 +168,4 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// The host's machine id (`/etc/machine-id`, then the D-Bus copy).
-///
-/// # Errors
-/// A message when neither exists.
-pub fn machine_id(root: &Path) -> Result<String, String> {
-    for p in ["etc/machine-id", "var/lib/dbus/machine-id"] {
-        if let Ok(s) = fs::read_to_string(root.join(p)) {
-            let s = s.trim();
-            if !s.is_empty() {
-                return Ok(s.to_string());
-            }
-        }
-    }
-    Err("cannot read /etc/machine-id; pass --machine-id".into())
 }

@@ -189,7 +189,7 @@ pub async fn connect(
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let mut ep = quinn::Endpoint::client(bind)?;
+        let mut ep = crate::quic_socket::client_endpoint(bind)?;
         ep.set_default_client_config(cfg.clone());
         match ep.connect(sa, &host) {
             Ok(connecting) => match tokio::time::timeout(Duration::from_secs(15), connecting).await

@@ -571,16 +571,9 @@ async fn flush(sess: &mut AgentSession, send: &mut quinn::SendStream) {
     }
 }
 
-/// Resident set size of this process, from /proc/self/statm.
+/// Resident set size of this process (working set on Windows).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
+    crate::platform::rss_bytes()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ const I18N = {
     checks: 'Kết quả kiểm tra', rule: 'Quy tắc', status: 'Trạng thái', severity: 'Mức độ', evidence: 'Bằng chứng', remediation: 'Cách khắc phục',
     st_pass: 'Đạt', st_fail: 'Không đạt', st_error: 'Chưa xác minh', st_not_applicable: 'Không áp dụng',
     sev_critical: 'Nghiêm trọng', sev_high: 'Cao', sev_medium: 'Trung bình', sev_low: 'Thấp',
-    fim: 'Thay đổi tệp (FIM)', path: 'Đường dẫn', change: 'Thay đổi', time: 'Thời điểm', noEvents: 'Không có sự kiện.',
+    fim: 'Thay đổi tệp (FIM)', registry: 'Thay đổi registry (Windows)', regKey: 'Khoá registry', membership: 'Miền/nhóm làm việc', admins: 'Quản trị viên cục bộ', hotfixes: 'Bản cập nhật đã cài', m_domain: 'Miền', m_workgroup: 'Nhóm làm việc', m_none: 'Không', path: 'Đường dẫn', change: 'Thay đổi', time: 'Thời điểm', noEvents: 'Không có sự kiện.',
     network: 'Cổng mở và kết nối', proto: 'Giao thức', local: 'Địa chỉ cục bộ', remote: 'Địa chỉ từ xa', process: 'Tiến trình', note: 'Ghi chú',
     inventory: 'Thông tin máy', cpus: 'CPU', memory: 'Bộ nhớ', packages: 'Gói phần mềm', hostAlerts: 'Cảnh báo của máy',
     alertQueue: 'Hàng đợi cảnh báo', state: 'Trạng thái', assignee: 'Người xử lý', opened: 'Mở lúc', sla: 'Hạn xử lý', title: 'Nội dung',
@@ -32,7 +32,7 @@ const I18N = {
     search: 'Tìm', ack: 'Xác nhận', resolve: 'Đóng', assign: 'Giao', bulkAck: 'Xác nhận các mục đã chọn ({0})', bulkResolve: 'Đóng các mục đã chọn ({0})',
     resolveReason: 'Lý do đóng', reasonRequired: 'Cần nhập lý do.', overdue: 'Quá hạn {0}', left: 'Còn {0}', noAlerts: 'Không có cảnh báo.',
     selectAll: 'Chọn tất cả', done: 'Đã cập nhật {0} cảnh báo.', kind: 'Loại',
-    newToken: 'Tạo mã đăng ký', ttl: 'Hiệu lực', uses: 'Số máy', create: 'Tạo', token: 'Mã đăng ký', installCmd: 'Lệnh cài đặt (chạy với quyền root trên máy cần cài)',
+    newToken: 'Tạo mã đăng ký', ttl: 'Hiệu lực', uses: 'Số máy', create: 'Tạo', token: 'Mã đăng ký', installCmd: 'Lệnh cài đặt (chạy với quyền root trên máy cần cài)', installCmdWindows: 'Lệnh cài đặt trên Windows (PowerShell với quyền Administrator)', installWindowsHint: 'Chạy trong thư mục chứa vigil-agent.msi; lệnh hỏi mã đăng ký ở trên, không ghi mã vào lịch sử lệnh.',
     copy: 'Sao chép', copied: 'Đã sao chép', tokenOnce: 'Mã chỉ hiển thị một lần. Hãy sao chép ngay.', tokens: 'Mã đăng ký hiện có',
     expires: 'Hết hạn', used: 'Đã dùng', revoke: 'Thu hồi', confirmRevoke: 'Thu hồi mã {0}?', expired: 'Hết hạn',
     reportTitle: 'Báo cáo tình trạng an toàn thông tin', period: 'Kỳ báo cáo (tháng)', format: 'Định dạng', language: 'Ngôn ngữ',
@@ -68,7 +68,7 @@ const I18N = {
     checks: 'Check results', rule: 'Rule', status: 'Status', severity: 'Severity', evidence: 'Evidence', remediation: 'Remediation',
     st_pass: 'Pass', st_fail: 'Fail', st_error: 'Unverified', st_not_applicable: 'Not applicable',
     sev_critical: 'Critical', sev_high: 'High', sev_medium: 'Medium', sev_low: 'Low',
-    fim: 'File changes (FIM)', path: 'Path', change: 'Change', time: 'Time', noEvents: 'No events.',
+    fim: 'File changes (FIM)', registry: 'Registry changes (Windows)', regKey: 'Registry key', membership: 'Domain or workgroup', admins: 'Local administrators', hotfixes: 'Installed updates', m_domain: 'Domain', m_workgroup: 'Workgroup', m_none: 'None', path: 'Path', change: 'Change', time: 'Time', noEvents: 'No events.',
     network: 'Listeners and connections', proto: 'Protocol', local: 'Local address', remote: 'Remote address', process: 'Process', note: 'Note',
     inventory: 'Inventory', cpus: 'CPUs', memory: 'Memory', packages: 'Packages', hostAlerts: 'Alerts of this host',
     alertQueue: 'Alert queue', state: 'State', assignee: 'Assignee', opened: 'Opened', sla: 'SLA', title: 'Title',
@@ -76,7 +76,7 @@ const I18N = {
     search: 'Search', ack: 'Acknowledge', resolve: 'Resolve', assign: 'Assign', bulkAck: 'Acknowledge selected ({0})', bulkResolve: 'Resolve selected ({0})',
     resolveReason: 'Reason', reasonRequired: 'A reason is required.', overdue: 'Overdue by {0}', left: '{0} left', noAlerts: 'No alerts.',
     selectAll: 'Select all', done: '{0} alerts updated.', kind: 'Kind',
-    newToken: 'Create an enrollment token', ttl: 'Valid for', uses: 'Hosts', create: 'Create', token: 'Token', installCmd: 'Install command (run as root on the machine)',
+    newToken: 'Create an enrollment token', ttl: 'Valid for', uses: 'Hosts', create: 'Create', token: 'Token', installCmd: 'Install command (run as root on the machine)', installCmdWindows: 'Windows install command (PowerShell as Administrator)', installWindowsHint: 'Run it in the folder holding vigil-agent.msi; it asks for the token above and keeps it out of the command history.',
     copy: 'Copy', copied: 'Copied', tokenOnce: 'The token is shown only once. Copy it now.', tokens: 'Existing tokens',
     expires: 'Expires', used: 'Used', revoke: 'Revoke', confirmRevoke: 'Revoke token {0}?', expired: 'Expired',
     reportTitle: 'Security posture report', period: 'Period (month)', format: 'Format', language: 'Language',
@@ -415,6 +415,24 @@ function fileChange(f) {
   return parts.join(' · ');
 }
 
+// Windows inventory: membership, administrators and installed updates, when the agent sends them.
+function windowsFacts(inv) {
+  if (!inv.membership && !(inv.admins || []).length && !(inv.hotfixes || []).length) return null;
+  const m = inv.membership ? `${t('m_' + inv.membership.kind)} ${inv.membership.name}` : '';
+  return table([t('membership'), t('admins'), t('hotfixes')], [h('tr', { 'data-test': 'windows-facts' },
+    h('td', {}, m), h('td', { class: 'small' }, (inv.admins || []).join(', ')),
+    h('td', { class: 'small' }, (inv.hotfixes || []).join(', ')))]);
+}
+
+function registryChange(r) {
+  const parts = [r.kind];
+  if (r.group) parts.push(r.group);
+  if (r.new) parts.push(`${r.new.type}: ${r.new.data}`);
+  else if (r.old) parts.push(`${r.old.type}: ${r.old.data}`);
+  if (r.summary) parts.push(r.summary);
+  return parts.join(' · ');
+}
+
 async function pageHost(id) {
   const p = await api('GET', '/api/v1/hosts/' + encodeURIComponent(id));
   const x = p.host, inv = x.inventory || {}, s = p.score;
@@ -430,9 +448,10 @@ async function pageHost(id) {
       h('td', {}, fmtTime(x.enrolled_at * 1000)))]),
     h('h2', {}, t('inventory')),
     table([t('os'), t('kernel'), t('cpus'), t('memory'), t('packages')], [h('tr', {},
-      h('td', {}, [inv.os, inv.os_version].filter(Boolean).join(' ') || x.os), h('td', {}, inv.kernel || ''), h('td', { class: 'num' }, inv.cpus ?? ''),
+      h('td', {}, [inv.os, inv.os_version, inv.build ? `(build ${inv.build})` : ''].filter(Boolean).join(' ') || x.os), h('td', {}, inv.kernel || ''), h('td', { class: 'num' }, inv.cpus ?? ''),
       h('td', { class: 'num' }, inv.memory_bytes ? fmtNum(inv.memory_bytes / 2 ** 30) + ' GiB' : ''),
       h('td', { class: 'num' }, Array.isArray(inv.packages) ? inv.packages.length : ''))]),
+    windowsFacts(inv),
     p.trend.full.length ? [h('h2', {}, t('trend90')), trendChart(p.trend)] : null,
     s && s.breakdown.length ? [h('h2', {}, t('whyNot100'), ' (', fmtNum(100 - s.a), ')'), breakdownTable(s.breakdown, 0)] : null,
     s ? [h('h2', {}, t('groups')), groupBars(s.groups.filter((g) => g.applicable > 0))] : null,
@@ -447,6 +466,11 @@ async function pageHost(id) {
     p.files.length === 0 ? h('p', { class: 'muted' }, t('noEvents')) : table([t('time'), t('severity'), t('path'), t('change')],
       p.files.map((f) => h('tr', {}, h('td', {}, fmtTime(f.observed_at)), h('td', {}, sevBadge(f.severity)), h('td', {}, h('code', {}, f.path)), h('td', {}, fileChange(f)))),
       { 'data-test': 'files' }),
+    p.registry && p.registry.length ? [h('h2', {}, t('registry')),
+      table([t('time'), t('severity'), t('regKey'), t('change')],
+        p.registry.map((r) => h('tr', {}, h('td', {}, fmtTime(r.observed_at)), h('td', {}, sevBadge(r.severity)),
+          h('td', {}, h('code', {}, r.value != null ? `${r.key}\\${r.value}` : r.key)), h('td', {}, registryChange(r)))),
+        { 'data-test': 'registry' })] : null,
     h('h2', {}, t('network')),
     p.network.length === 0 ? h('p', { class: 'muted' }, t('noEvents')) : table([t('time'), t('kind'), t('proto'), t('local'), t('remote'), t('process'), t('note')],
       p.network.map((n) => h('tr', {}, h('td', {}, fmtTime(n.observed_at)), h('td', {}, n.kind), h('td', {}, n.proto), h('td', {}, h('code', {}, n.local)),
@@ -597,8 +621,12 @@ async function pageEnroll() {
       const r = await api('POST', '/api/v1/tokens', { agency: agency.value, ttl: ttl.value, uses: Number(uses.value) });
       const cmd = r.install_command || `vigil-agent enroll --token '${r.token}'`;
       const pre = h('pre', { class: 'cmd', 'data-test': 'install-cmd' }, cmd);
+      const win = r.install_command_windows;
       out.replaceChildren(h('p', { class: 'notice' }, t('tokenOnce')), h('h2', {}, t('installCmd')), pre,
-        h('button', { type: 'button', onclick: (e2) => copyText(cmd, e2.target) }, t('copy')));
+        h('button', { type: 'button', onclick: (e2) => copyText(cmd, e2.target) }, t('copy')),
+        win ? [h('h2', {}, t('installCmdWindows')), h('p', { class: 'muted small' }, t('installWindowsHint')),
+          h('pre', { class: 'cmd', 'data-test': 'install-cmd-windows' }, win),
+          h('button', { type: 'button', onclick: (e2) => copyText(win, e2.target) }, t('copy'))] : null);
       drawList();
     } catch (e) { out.replaceChildren(h('p', { class: 'error' }, e.message)); }
   } }, h('label', {}, t('agency'), agency), h('label', {}, t('ttl'), ttl), h('label', {}, t('uses'), uses), h('button', { type: 'submit', 'data-test': 'create-token' }, t('create')));

@@ -29,6 +29,7 @@ pub const KINDS: &[&str] = &[
     "ioc_hit",
     "critical_rule_failed",
     "fim_critical_path",
+    "registry_autostart",
     "spool_dropped",
     "new_listener_on_server",
     "agent_silent",
@@ -532,6 +533,21 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                     format!("{} {:?} on a critical path", f.path, f.kind).to_lowercase(),
                 ))
             }
+            Finding::Registry(r)
+                if r.severity >= Severity::High
+                    && !matches!(r.kind, FileEventKind::Rescan | FileEventKind::Summary) =>
+            {
+                let target = match &r.value {
+                    Some(v) => format!("{}\\{v}", r.key),
+                    None => r.key.clone(),
+                };
+                Some((
+                    "registry_autostart",
+                    r.severity,
+                    format!("registry:{agent_id}:{target}"),
+                    format!("{target} {:?} ({})", r.kind, r.group).to_lowercase(),
+                ))
+            }
             Finding::AgentHealth(h) if h.kind == HealthKind::SpoolDropped => Some((
                 "spool_dropped",
                 Severity::High,
@@ -607,6 +623,35 @@ mod tests {
         assert_eq!(a[2].severity, Severity::Critical);
         // The same condition twice gives the same key (deduplicated by the store).
         assert_eq!(alerts_for("a1", &batch[..1], &[])[0].key, a[1].key);
+    }
+
+    #[test]
+    fn a_new_autostart_value_raises_an_alert_and_baselines_do_not() {
+        let reg = |kind, severity| {
+            Finding::Registry(vigil_proto::RegistryEvent {
+                key: r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run".into(),
+                value: Some("Updater".into()),
+                kind,
+                old: None,
+                new: None,
+                group: "autostart".into(),
+                summary: None,
+                severity,
+            })
+        };
+        let batch = vec![
+            env(1, reg(FileEventKind::Rescan, Severity::High)),
+            env(2, reg(FileEventKind::Modified, Severity::Medium)),
+            env(3, reg(FileEventKind::Created, Severity::High)),
+        ];
+        let a = alerts_for("a1", &batch, &[]);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].kind, "registry_autostart");
+        assert_eq!(
+            a[0].key,
+            r"registry:a1:HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run\Updater"
+        );
+        assert!(a[0].title.contains("created"), "{}", a[0].title);
     }
 
     fn settings(toml_text: &str) -> AlertSettings {

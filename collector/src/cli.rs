@@ -88,7 +88,7 @@ pub enum Command {
         #[arg(long)]
         host: Option<String>,
         /// Only this kind.
-        #[arg(long, value_parser = ["check", "file", "net", "inventory", "health"])]
+        #[arg(long, value_parser = ["check", "file", "registry", "net", "inventory", "health"])]
         kind: Option<String>,
         /// Only received within this duration (e.g. `1h`) or since this Unix time in seconds.
         #[arg(long)]

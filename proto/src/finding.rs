@@ -98,6 +98,8 @@ pub enum Finding {
     FileEvent(FileEvent),
     /// A network observation (listener, connection, IOC hit).
     NetEvent(NetEvent),
+    /// A change under a watched registry key (Windows; FIM's registry watch).
+    Registry(RegistryEvent),
     /// Host inventory snapshot.
     Inventory(Inventory),
     /// Something about the agent itself (spool drops, watch limits, start-up).
@@ -111,6 +113,7 @@ impl Finding {
             Self::CheckResult(_) => "check",
             Self::FileEvent(_) => "file",
             Self::NetEvent(_) => "net",
+            Self::Registry(_) => "registry",
             Self::Inventory(_) => "inventory",
             Self::AgentHealth(_) => "health",
         }
@@ -124,6 +127,7 @@ impl Finding {
             Self::FileEvent(f) => f.severity,
             Self::NetEvent(n) if n.kind == NetEventKind::IocHit => Severity::Critical,
             Self::NetEvent(n) => n.severity,
+            Self::Registry(r) => r.severity,
             Self::Inventory(_) => Severity::Low,
             Self::AgentHealth(h) => h.severity,
         }
@@ -251,6 +255,54 @@ pub struct FileEvent {
     pub severity: Severity,
 }
 
+/// A registry-watch finding (Windows): a value, or a whole subkey, under a watched key appeared,
+/// changed or disappeared since the last snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryEvent {
+    /// Full key path: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run`; a 32-bit view key
+    /// is named with its `WOW6432Node` path.
+    pub key: String,
+    /// Value name (`""` is the key's default value); absent for a subkey that appeared or went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `created`, `modified` or `deleted`; `rescan` for the summary of a first snapshot.
+    pub kind: FileEventKind,
+    /// Data before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<RegistryData>,
+    /// Data now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<RegistryData>,
+    /// What the watched key is about: `autostart`, `services`, `winlogon`, `ifeo`, `lsa`, …
+    pub group: String,
+    /// Free-text summary (rescans, truncated snapshots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Severity (autostart and credential-related keys are high).
+    pub severity: Severity,
+}
+
+/// One registry value's data in a [`RegistryEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryData {
+    /// `REG_SZ`, `REG_EXPAND_SZ`, `REG_MULTI_SZ`, `REG_DWORD`, `REG_QWORD`, `REG_BINARY`, …
+    #[serde(rename = "type")]
+    pub reg_type: String,
+    /// Text form (strings as is, multi-strings joined by newlines, numbers in decimal, other data
+    /// in hex), cut at [`RegistryData::MAX_TEXT`] characters.
+    pub data: String,
+    /// `sha256:<hex>` of the raw value bytes (of the whole value, also when `data` is cut).
+    pub hash: String,
+    /// Whether `data` was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+impl RegistryData {
+    /// Longest `data` text sent.
+    pub const MAX_TEXT: usize = 1024;
+}
+
 /// What kind of network observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -323,6 +375,38 @@ pub struct Package {
     pub version: String,
 }
 
+/// A local account in an inventory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LocalUser {
+    /// Account name.
+    pub name: String,
+    /// The account is disabled.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// A network interface in an inventory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NetInterface {
+    /// Interface name.
+    pub name: String,
+    /// MAC address (`aa:bb:cc:dd:ee:ff`), empty when none.
+    #[serde(default)]
+    pub mac: String,
+    /// Addresses with prefix length (`192.0.2.10/24`).
+    #[serde(default)]
+    pub addrs: Vec<String>,
+}
+
+/// Domain or workgroup membership of a Windows host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// `domain`, `workgroup` or `none`.
+    pub kind: String,
+    /// The domain or workgroup name.
+    pub name: String,
+}
+
 /// Host inventory.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Inventory {
@@ -355,6 +439,27 @@ pub struct Inventory {
     /// Hash of the sorted package list, so the collector can verify it holds the current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages_hash: Option<String>,
+    /// OS edition (Windows: `Professional`, `Enterprise`, …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub edition: String,
+    /// OS build (Windows: `19045.4529`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub build: String,
+    /// Installed updates (Windows: `KB5034441`, …), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hotfixes: Vec<String>,
+    /// Local accounts, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<LocalUser>,
+    /// Members of the local administrators group (`DOMAIN\name`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub admins: Vec<String>,
+    /// Network interfaces, sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<NetInterface>,
+    /// Domain or workgroup (Windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Membership>,
 }
 
 /// What an agent-health finding is about.

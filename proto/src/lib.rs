@@ -21,7 +21,8 @@ pub mod units;
 
 pub use finding::{
     AgentHealth, CheckResult, DiskInfo, Envelope, FileEvent, FileEventKind, FileMeta, FileType,
-    Finding, FindingSink, HealthKind, Inventory, NetEvent, NetEventKind, Package, Severity, Status,
+    Finding, FindingSink, HealthKind, Inventory, LocalUser, Membership, NetEvent, NetEventKind,
+    NetInterface, Package, RegistryData, RegistryEvent, Severity, Status,
 };
 
 /// ALPN of an established agent session (client certificate required).

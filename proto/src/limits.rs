@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::finding::{
     AgentHealth, CheckResult, FileEvent, FileMeta, Finding, Inventory, NetEvent, Package,
+    RegistryData, RegistryEvent,
 };
 use crate::msg::EnrollRequest;
 
@@ -76,6 +77,9 @@ pub const PACKAGE_NAME: usize = 256;
 pub const PACKAGE_VERSION: usize = 128;
 /// Counters of a health finding.
 pub const COUNTS: usize = 32;
+/// Installed updates, local users, administrators or network interfaces in an inventory, and
+/// addresses per interface.
+pub const HOST_LIST: usize = 4096;
 
 /// Cuts `s` to at most `max` bytes at a character boundary, ending with [`CUT_MARK`]. Returns
 /// whether it was cut.
@@ -115,6 +119,7 @@ impl Finding {
             Self::CheckResult(c) => clamp_check(c),
             Self::FileEvent(f) => clamp_file(f),
             Self::NetEvent(n) => clamp_net(n),
+            Self::Registry(r) => clamp_registry(r),
             Self::Inventory(i) => clamp_inventory(i),
             Self::AgentHealth(h) => clamp_health(h),
         }
@@ -155,6 +160,47 @@ fn clamp_net(n: &mut NetEvent) -> bool {
         | cut_opt(&mut n.note, TEXT)
 }
 
+fn clamp_registry_data(d: &mut Option<RegistryData>) -> bool {
+    d.as_mut().is_some_and(|d| {
+        let cut_data = cut(&mut d.data, TEXT);
+        d.truncated |= cut_data;
+        cut(&mut d.reg_type, LABEL) | cut_data | cut(&mut d.hash, HASH)
+    })
+}
+
+fn clamp_registry(r: &mut RegistryEvent) -> bool {
+    cut(&mut r.key, PATH)
+        | cut_opt(&mut r.value, PATH)
+        | clamp_registry_data(&mut r.old)
+        | clamp_registry_data(&mut r.new)
+        | cut(&mut r.group, LABEL)
+        | cut_opt(&mut r.summary, TEXT)
+}
+
+/// The Windows parts of an inventory.
+fn clamp_windows_inventory(i: &mut Inventory) -> bool {
+    let mut cut_any = cut(&mut i.edition, LABEL)
+        | cut(&mut i.build, LABEL)
+        | cut_list(&mut i.hotfixes, HOST_LIST, LABEL)
+        | cut_list(&mut i.admins, HOST_LIST, PACKAGE_NAME);
+    cut_any |= i.users.len() > HOST_LIST;
+    i.users.truncate(HOST_LIST);
+    for u in &mut i.users {
+        cut_any |= cut(&mut u.name, PACKAGE_NAME);
+    }
+    cut_any |= i.interfaces.len() > HOST_LIST;
+    i.interfaces.truncate(HOST_LIST);
+    for n in &mut i.interfaces {
+        cut_any |= cut(&mut n.name, PACKAGE_NAME)
+            | cut(&mut n.mac, LABEL)
+            | cut_list(&mut n.addrs, HOST_LIST, ADDR);
+    }
+    if let Some(m) = &mut i.membership {
+        cut_any |= cut(&mut m.kind, LABEL) | cut(&mut m.name, HOSTNAME);
+    }
+    cut_any
+}
+
 fn clamp_inventory(i: &mut Inventory) -> bool {
     let mut cut_any = cut(&mut i.hostname, HOSTNAME)
         | cut(&mut i.os, OS)
@@ -173,7 +219,7 @@ fn clamp_inventory(i: &mut Inventory) -> bool {
     for Package { name, version } in &mut i.packages {
         cut_any |= cut(name, PACKAGE_NAME) | cut(version, PACKAGE_VERSION);
     }
-    cut_any
+    cut_any | clamp_windows_inventory(i)
 }
 
 fn clamp_health(h: &mut AgentHealth) -> bool {
@@ -244,6 +290,34 @@ pub fn check_enroll(r: &EnrollRequest) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::{FileEventKind, Severity, Status};
+
+    #[test]
+    fn an_oversized_registry_event_is_cut_and_marked_truncated() {
+        let mut f = Finding::Registry(RegistryEvent {
+            key: "K".repeat(PATH * 2),
+            value: Some("v".into()),
+            kind: FileEventKind::Created,
+            old: None,
+            new: Some(RegistryData {
+                reg_type: "REG_SZ".into(),
+                data: "d".repeat(TEXT * 3),
+                hash: "sha256:00".into(),
+                truncated: false,
+            }),
+            group: "autostart".into(),
+            summary: None,
+            severity: Severity::High,
+        });
+        assert!(f.clamp());
+        let Finding::Registry(r) = &f else {
+            unreachable!("built as a registry event")
+        };
+        assert!(r.key.len() <= PATH);
+        let new = r.new.as_ref().expect("new data");
+        assert!(new.data.len() <= TEXT && new.truncated);
+        assert_eq!(r.value.as_deref(), Some("v"));
+        assert!(!f.clamp(), "a clamped finding stays as it is");
+    }
 
     #[test]
     fn cut_keeps_characters_whole_and_marks_the_cut() {

@@ -1,4 +1,4 @@
-//! Writes an offline Windows volume for `bench/windows.sh`: the hardened Windows 11 workstation of
+//! Writes an offline Windows volume for `bench/windows-offline.sh`: the hardened Windows 11 workstation of
 //! the windows-baseline fixtures (hive files under `Windows/System32/config`), with its SOFTWARE
 //! hive padded by synthetic keys to about the size of a real one.
 //!

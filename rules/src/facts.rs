@@ -243,7 +243,7 @@ fn components(p: &str) -> Vec<String> {
 }
 
 fn to_stat(m: &std::fs::Metadata) -> FileStat {
-    use std::os::unix::fs::MetadataExt;
+    let (mode, uid, gid) = owner_and_mode(m);
     let ft = m.file_type();
     let file_type = if ft.is_symlink() {
         FileType::Symlink
@@ -256,12 +256,31 @@ fn to_stat(m: &std::fs::Metadata) -> FileStat {
     };
     FileStat {
         file_type,
-        mode: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        size: m.size(),
+        mode,
+        uid,
+        gid,
+        size: m.len(),
         mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
     }
+}
+
+/// Permission bits, uid and gid (`lstat`).
+#[cfg(unix)]
+fn owner_and_mode(m: &std::fs::Metadata) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+/// Windows files have ACLs rather than modes: a read-only file shows as 0o444, any other as
+/// 0o644, owned by uid/gid 0 (mode and owner rules are Linux rules).
+#[cfg(not(unix))]
+fn owner_and_mode(m: &std::fs::Metadata) -> (u32, u32, u32) {
+    let mode = if m.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    };
+    (mode, 0, 0)
 }
 
 impl HostFacts for RootFacts {

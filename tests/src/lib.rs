@@ -17,6 +17,7 @@ pub mod hostile;
 pub mod pg;
 pub mod webdriver;
 pub mod windows;
+pub mod wine;
 
 /// The wall clock, Unix seconds.
 pub fn now_s() -> i64 {
@@ -569,6 +570,40 @@ impl Agent {
     pub fn log(&self) -> String {
         self.proc.as_ref().map(Proc::log_text).unwrap_or_default()
     }
+}
+
+/// Synthetic counters (`[testing]`) stored for an agent, with the severity of each.
+pub fn synthetic(c: &Collector, agent: &str) -> std::collections::BTreeMap<u64, String> {
+    c.findings(agent, Some("health"))
+        .into_iter()
+        .filter_map(|f| {
+            let n = f["finding"]["counts"]["synthetic"].as_u64()?;
+            Some((n, f["finding"]["severity"].as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// Stored findings of an agent: (count, max seq).
+pub fn stored(c: &Collector, agent: &str) -> (usize, u64) {
+    let all = c.findings(agent, None);
+    let max = all
+        .iter()
+        .filter_map(|f| f["seq"].as_u64())
+        .max()
+        .unwrap_or(0);
+    (all.len(), max)
+}
+
+/// Exactly synthetic findings 0..n are stored, each once, and every seq up to the highest.
+pub fn assert_exactly(c: &Collector, agent: &str, n: u64) {
+    let got = synthetic(c, agent);
+    assert_eq!(got.len() as u64, n, "every synthetic finding stored once");
+    assert_eq!(
+        got.keys().copied().collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    let (count, max) = stored(c, agent);
+    assert_eq!(count as u64, max, "seqs 1..={max} all present, none twice");
 }
 
 /// Copies a directory tree, keeping file modes (private keys stay 0600).

@@ -2,44 +2,10 @@
 //!
 //! Agents emit numbered synthetic findings (`[testing]`), so every assertion is exact.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use vigil_e2e::{Agent, Collector, wait_for};
-
-/// Synthetic counters stored for an agent, with the severity of each.
-fn synthetic(c: &Collector, agent: &str) -> BTreeMap<u64, String> {
-    c.findings(agent, Some("health"))
-        .into_iter()
-        .filter_map(|f| {
-            let n = f["finding"]["counts"]["synthetic"].as_u64()?;
-            Some((n, f["finding"]["severity"].as_str()?.to_string()))
-        })
-        .collect()
-}
-
-/// Stored findings of an agent: (count, max seq).
-fn stored(c: &Collector, agent: &str) -> (usize, u64) {
-    let all = c.findings(agent, None);
-    let max = all
-        .iter()
-        .filter_map(|f| f["seq"].as_u64())
-        .max()
-        .unwrap_or(0);
-    (all.len(), max)
-}
-
-fn assert_exactly(c: &Collector, agent: &str, n: u64) {
-    let got = synthetic(c, agent);
-    assert_eq!(got.len() as u64, n, "every synthetic finding stored once");
-    assert_eq!(
-        got.keys().copied().collect::<Vec<_>>(),
-        (0..n).collect::<Vec<_>>()
-    );
-    let (count, max) = stored(c, agent);
-    assert_eq!(count as u64, max, "seqs 1..={max} all present, none twice");
-}
+use vigil_e2e::{Agent, Collector, assert_exactly, stored, synthetic, wait_for};
 
 #[test]
 fn kill_9_collector_while_an_agent_streams_20000_findings() {

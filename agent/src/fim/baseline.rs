@@ -346,7 +346,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FimError> {
             }
         }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        crate::platform::sync_dir(dir)
     })();
     if res.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -60,13 +60,13 @@ impl Default for FimCliOptions {
 /// after a hash of the root's absolute path otherwise, so an image is never checked against the
 /// host's baseline.
 pub fn baseline_path(state_dir: &Path, root: &Path) -> PathBuf {
-    let abs = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let abs =
+        crate::platform::hostpath::canonical_root(root).unwrap_or_else(|_| root.to_path_buf());
     let dir = state_dir.join("fim");
-    if abs == Path::new("/") {
+    if crate::platform::hostpath::is_live_root(&abs) {
         return dir.join("baseline.bin");
     }
-    use std::os::unix::ffi::OsStrExt;
-    let h = blake3::hash(abs.as_os_str().as_bytes());
+    let h = blake3::hash(abs.as_os_str().as_encoded_bytes());
     dir.join(format!("baseline-{}.bin", &h.to_hex()[..16]))
 }
 

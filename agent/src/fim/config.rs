@@ -12,9 +12,10 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::platform::hostpath;
 use crate::units::{parse_duration, parse_size};
 
-/// Trees watched when the configuration names none.
+/// Trees watched when the configuration names none (Linux; see [`WINDOWS_DEFAULT_PATHS`]).
 pub const DEFAULT_PATHS: &[&str] = &[
     "/etc",
     "/usr/bin",
@@ -31,7 +32,35 @@ pub const DEFAULT_PATHS: &[&str] = &[
 /// rewrites on its own.
 pub const DEFAULT_EXCLUDE: &[&str] = &["*.swp", "/etc/mtab", "/etc/adjtime"];
 
-/// Paths whose changes are always reported individually with high or critical severity.
+/// Trees watched on Windows when the configuration names none: the hosts file's directory,
+/// scheduled tasks, the all-users Startup folder and the agent's own directory (plus each user
+/// profile's Startup folder, found when the configuration is read). `%VARIABLES%` are expanded
+/// from the environment.
+pub const WINDOWS_DEFAULT_PATHS: &[&str] = &[
+    r"%SystemRoot%\System32\drivers\etc",
+    r"%SystemRoot%\System32\Tasks",
+    r"%SystemRoot%\Tasks",
+    r"%ProgramData%\Microsoft\Windows\Start Menu\Programs\StartUp",
+    r"%ProgramFiles%\Vigil",
+];
+
+/// Exclusions on Windows when the configuration names none.
+pub const WINDOWS_DEFAULT_EXCLUDE: &[&str] = &["*.tmp", "~$*"];
+
+/// Critical paths on Windows.
+pub const WINDOWS_DEFAULT_CRITICAL: &[&str] = &[
+    r"%SystemRoot%\System32\drivers\etc\hosts",
+    r"%SystemRoot%\System32\Tasks\**",
+    r"%SystemRoot%\Tasks\**",
+    r"%ProgramData%\Microsoft\Windows\Start Menu\Programs\StartUp\**",
+    r"%SystemDrive%\Users\*\AppData\Roaming\Microsoft\Windows\Start Menu\Programs\Startup\**",
+    r"%ProgramFiles%\Vigil\**",
+];
+
+/// A user profile's Startup folder, below `%SystemDrive%\Users\<name>`.
+const PROFILE_STARTUP: &str = r"AppData\Roaming\Microsoft\Windows\Start Menu\Programs\Startup";
+
+/// Paths whose changes are always reported individually with high or critical severity (Linux).
 pub const DEFAULT_CRITICAL: &[&str] = &[
     "/etc/passwd",
     "/etc/shadow",
@@ -77,6 +106,10 @@ pub struct RawFimConfig {
     pub debounce: Option<String>,
     /// Watch the trees with inotify in `run` mode (default true).
     pub realtime: Option<bool>,
+    /// Windows: watch the autostart and security keys of the registry (default true).
+    pub registry: Option<bool>,
+    /// Windows: interval of registry snapshots (`60s`, at least `5s`).
+    pub registry_interval: Option<String>,
     /// Scanner threads, 0 for one per CPU.
     pub threads: Option<usize>,
     /// Nice value of scheduled-scan threads, 0 (unchanged) to 19 (default 15).
@@ -153,35 +186,8 @@ impl HashAlgo {
     }
 }
 
-/// How far scheduled scans lower the priority of their threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScanPriority {
-    /// Nice value, 0 (unchanged) to 19; never used to raise the priority.
-    pub nice: i32,
-    /// I/O scheduling class.
-    pub io: IoClass,
-}
-
-impl Default for ScanPriority {
-    fn default() -> Self {
-        // Nicer than the unit's `Nice=10`, so the realtime side keeps precedence.
-        Self {
-            nice: 15,
-            io: IoClass::BestEffortLowest,
-        }
-    }
-}
-
-/// I/O priority of scheduled-scan threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoClass {
-    /// Leave it as it is.
-    Unchanged,
-    /// Best-effort class at its lowest level (7): yields to other I/O but cannot starve.
-    BestEffortLowest,
-    /// Idle class: only reads when no one else uses the disk (a busy disk can starve the scan).
-    Idle,
-}
+/// How far scheduled scans lower their threads' priority (defined with the OS seam).
+pub use crate::platform::{IoClass, ScanPriority};
 
 /// A set of globs: those without `/` match the file name, the others the whole path.
 #[derive(Debug, Clone)]
@@ -201,12 +207,17 @@ impl PathMatcher {
         let mut paths = GlobSetBuilder::new();
         let mut errors = Vec::new();
         for p in patterns {
-            match GlobBuilder::new(p).literal_separator(true).build() {
-                Ok(g) if p.contains('/') => {
-                    paths.add(g);
+            let g = hostpath::normalize_glob(p);
+            match GlobBuilder::new(&g)
+                .literal_separator(true)
+                .case_insensitive(hostpath::CASE_INSENSITIVE)
+                .build()
+            {
+                Ok(glob) if g.contains('/') => {
+                    paths.add(glob);
                 }
-                Ok(g) => {
-                    names.add(g);
+                Ok(glob) => {
+                    names.add(glob);
                 }
                 Err(e) => errors.push(format!("invalid glob {p:?}: {e}")),
             }
@@ -238,9 +249,7 @@ impl PathMatcher {
 
     /// Whether the host path (bytes, absolute) matches.
     pub fn is_match(&self, path: &[u8]) -> bool {
-        use std::os::unix::ffi::OsStrExt;
-        let p = Path::new(std::ffi::OsStr::from_bytes(path));
-        if !self.paths.is_empty() && self.paths.is_match(p) {
+        if !self.paths.is_empty() && self.paths.is_match(Path::new(&*hostpath::os_str(path))) {
             return true;
         }
         if self.names.is_empty() {
@@ -250,8 +259,7 @@ impl PathMatcher {
             Some(i) => &path[i + 1..],
             None => path,
         };
-        self.names
-            .is_match(Path::new(std::ffi::OsStr::from_bytes(name)))
+        self.names.is_match(Path::new(&*hostpath::os_str(name)))
     }
 
     /// The source patterns.
@@ -296,6 +304,10 @@ pub struct FimConfig {
     pub debounce: Duration,
     /// Use inotify in `run` mode.
     pub realtime: bool,
+    /// Run the registry watch (Windows only).
+    pub registry: bool,
+    /// Interval of registry snapshots.
+    pub registry_interval: Duration,
     /// Scanner threads (0: one per CPU).
     pub threads: usize,
     /// Priority of the threads of scheduled scans.
@@ -371,29 +383,42 @@ pub fn is_under(path: &[u8], root: &[u8]) -> bool {
     path.starts_with(root) && (path.len() == root.len() || path[root.len()] == b'/')
 }
 
-/// Normalises an absolute path: collapses `//` and `.`, strips a trailing `/`, refuses `..`.
+/// Normalises an absolute path into a host path: collapses `//` and `.`, strips a trailing `/`,
+/// refuses `..` (on Windows also accepts `C:\…` and `%VARIABLES%`, see `platform::hostpath`).
 ///
 /// # Errors
 /// Says what is wrong with the path.
 pub fn normalize(p: &str) -> Result<String, String> {
-    if !p.starts_with('/') {
-        return Err("must be an absolute path".to_string());
+    hostpath::normalize(p)
+}
+
+/// The built-in trees, exclusions and critical paths of this platform.
+fn platform_defaults() -> (Vec<String>, Vec<String>, Vec<String>) {
+    let owned = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    if !cfg!(windows) {
+        return (
+            owned(DEFAULT_PATHS),
+            owned(DEFAULT_EXCLUDE),
+            owned(DEFAULT_CRITICAL),
+        );
     }
-    let mut out = String::new();
-    for comp in p.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => return Err("must not contain `..`".to_string()),
-            c => {
-                out.push('/');
-                out.push_str(c);
-            }
-        }
+    let mut paths = owned(WINDOWS_DEFAULT_PATHS);
+    let users = std::env::var("SystemDrive").unwrap_or_else(|_| "C:".into()) + "\\Users";
+    if let Ok(rd) = std::fs::read_dir(&users) {
+        let mut found: Vec<String> = rd
+            .flatten()
+            .map(|e| e.path().join(PROFILE_STARTUP))
+            .filter(|p| p.is_dir())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        paths.extend(found);
     }
-    if out.is_empty() {
-        out.push('/');
-    }
-    Ok(out)
+    (
+        paths,
+        owned(WINDOWS_DEFAULT_EXCLUDE),
+        owned(WINDOWS_DEFAULT_CRITICAL),
+    )
 }
 
 impl RawFimConfig {
@@ -413,22 +438,14 @@ impl RawFimConfig {
                 DEFAULT_MAX_HASH
             }
         };
-        let exclude = compile(
-            self.exclude
-                .unwrap_or_else(|| DEFAULT_EXCLUDE.iter().map(|s| s.to_string()).collect()),
-            "exclude",
-            &mut err,
-        );
-        let mut crit: Vec<String> = DEFAULT_CRITICAL.iter().map(|s| s.to_string()).collect();
+        let (default_paths, default_exclude, mut crit) = platform_defaults();
+        let exclude = compile(self.exclude.unwrap_or(default_exclude), "exclude", &mut err);
         crit.extend(self.critical.unwrap_or_default());
         let critical = compile(crit, "critical", &mut err);
 
-        let raw_paths = self.paths.unwrap_or_else(|| {
-            DEFAULT_PATHS
-                .iter()
-                .map(|s| RawPathSpec::Plain(s.to_string()))
-                .collect()
-        });
+        let raw_paths = self
+            .paths
+            .unwrap_or_else(|| default_paths.into_iter().map(RawPathSpec::Plain).collect());
         let mut paths: Vec<PathSpec> = Vec::new();
         for (i, raw) in raw_paths.into_iter().enumerate() {
             let (path, t) = match raw {
@@ -549,6 +566,18 @@ impl RawFimConfig {
                 0
             }
         };
+        let registry_interval = match self.registry_interval.as_deref().map(parse_duration) {
+            None => Duration::from_secs(60),
+            Some(Ok(d)) if d >= Duration::from_secs(5) => d,
+            Some(Ok(_)) => {
+                err("registry_interval", "must be at least 5s".to_string());
+                Duration::from_secs(60)
+            }
+            Some(Err(e)) => {
+                err("registry_interval", e);
+                Duration::from_secs(60)
+            }
+        };
         let scan_io = match self.scan_io_class.as_deref() {
             None | Some("best-effort") => IoClass::BestEffortLowest,
             Some("idle") => IoClass::Idle,
@@ -575,6 +604,8 @@ impl RawFimConfig {
                 storm_threshold,
                 debounce,
                 realtime: self.realtime.unwrap_or(true),
+                registry: self.registry.unwrap_or(true),
+                registry_interval,
                 threads,
                 scan_priority: ScanPriority {
                     nice: scan_nice,
@@ -612,6 +643,7 @@ mod tests {
         top.fim.validate()
     }
 
+    #[cfg(unix)]
     #[test]
     fn defaults_are_valid() {
         let c = FimConfig::default();

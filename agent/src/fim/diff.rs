@@ -258,14 +258,14 @@ pub fn file_meta(algo: HashAlgo, e: &Entry) -> FileMeta {
         link_target: e
             .link_target
             .as_ref()
-            .map(|t| String::from_utf8_lossy(t).into_owned()),
+            .map(|t| crate::platform::hostpath::display(t)),
     }
 }
 
 /// Converts a change into a finding.
 pub fn to_event(cfg: &FimConfig, algo: HashAlgo, change: &Change, tag: Option<&str>) -> FileEvent {
     FileEvent {
-        path: String::from_utf8_lossy(&change.path).into_owned(),
+        path: crate::platform::hostpath::display(&change.path),
         kind: change.kind,
         old: change.old.as_ref().map(|e| file_meta(algo, e)),
         new: change.new.as_ref().map(|e| file_meta(algo, e)),
@@ -295,7 +295,8 @@ pub fn storm_control(
         per_tree.entry(tree).or_default().push(c);
     }
     let mut out = Vec::new();
-    for (tree, cs) in per_tree {
+    for (tree_host, cs) in per_tree {
+        let tree = crate::platform::hostpath::display(tree_host.as_bytes());
         if cs.len() <= limit {
             out.extend(cs.iter().map(|c| to_event(cfg, algo, c, tag)));
             continue;
@@ -311,7 +312,7 @@ pub fn storm_control(
             .unwrap_or(Severity::Low);
         let count_of = |k: FileEventKind| rest.iter().filter(|c| c.kind == k).count();
         out.push(FileEvent {
-            path: tree.to_string(),
+            path: tree.clone(),
             kind: FileEventKind::Summary,
             old: None,
             new: None,
@@ -416,6 +417,8 @@ mod tests {
         );
     }
 
+    // Uses the Linux critical-path defaults (/etc/shadow, …).
+    #[cfg(unix)]
     #[test]
     fn severity_and_storm_control() {
         let cfg = FimConfig {

@@ -4,7 +4,8 @@
 //! scan and turns changes into [`vigil_proto::FileEvent`]s without touching the file system or the
 //! clock. [`scan`] walks trees in parallel and hashes (BLAKE3 by default). [`baseline`] is the
 //! crash-safe on-disk store. [`cli`] implements `vigil-agent fim baseline|check`, and
-//! [`realtime`] the inotify engine of `vigil-agent run`, which never goes blind: a queue overflow
+//! [`realtime`] the watching engine of `vigil-agent run` (inotify on Linux, `ReadDirectoryChangesW`
+//! on Windows, both through `notify`), which never goes blind: a queue overflow
 //! triggers an immediate rescan, and trees that cannot be watched are covered by scheduled scans.
 //! Everything is relative to a `root` directory, so tests use temp trees and offline images can
 //! be checked.
@@ -14,8 +15,8 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod entries;
-pub mod priority;
 pub mod realtime;
+pub mod registry;
 pub mod scan;
 
 use std::io;
@@ -68,5 +69,8 @@ impl FimError {
     }
 }
 
-#[cfg(test)]
+// The model-based and realtime tests drive Unix permissions, symlinks and inotify.
+#[cfg(all(test, target_os = "linux"))]
 mod tests;
+#[cfg(all(test, windows))]
+mod tests_windows;

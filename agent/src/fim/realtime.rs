@@ -21,8 +21,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use notify::event::{AccessKind, AccessMode, ModifyKind};
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use crate::platform::notify::event::{AccessKind, AccessMode, ModifyKind};
+use crate::platform::notify::{self, Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{info, warn};
 use vigil_proto::{
     AgentHealth, FileEvent, FileEventKind, Finding, FindingSink, HealthKind, Severity,
@@ -133,7 +133,8 @@ pub fn spawn_with(
     sink: Box<dyn FindingSink + Send>,
     opts: EngineOptions,
 ) -> Result<FimHandle, FimError> {
-    let root = std::fs::canonicalize(&root).map_err(|e| FimError::io(&root, e))?;
+    let root =
+        crate::platform::hostpath::canonical_root(&root).map_err(|e| FimError::io(&root, e))?;
     let (tx, rx) = mpsc::sync_channel::<Msg>(opts.queue_capacity.max(1));
     let overflow = Arc::new(AtomicBool::new(false));
     let watcher = if cfg.realtime {
@@ -433,11 +434,7 @@ impl Engine {
     }
 
     fn host_path(&self, p: &Path) -> Option<Vec<u8>> {
-        use std::os::unix::ffi::OsStrExt;
-        let rel = p.strip_prefix(&self.root).ok()?;
-        let mut h = b"/".to_vec();
-        h.extend_from_slice(rel.as_os_str().as_bytes());
-        Some(h)
+        crate::platform::hostpath::host_of(&self.root, p)
     }
 
     /// Excluded itself, or below an excluded directory of its tree.
@@ -756,7 +753,11 @@ impl Engine {
         }
         let n = changes.len() as u64;
         self.sink.emit(Finding::FileEvent(FileEvent {
-            path: targets.join(" "),
+            path: targets
+                .iter()
+                .map(|t| crate::platform::hostpath::display(t.as_bytes()))
+                .collect::<Vec<_>>()
+                .join(" "),
             kind: FileEventKind::Rescan,
             old: None,
             new: None,

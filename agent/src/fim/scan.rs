@@ -12,10 +12,8 @@
 //! collected into a compact store for a baseline, or compared with the baseline on the fly
 //! ([`scan_diff`]) so a check never holds a second copy of the tree.
 
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, Metadata};
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -28,7 +26,7 @@ use super::baseline::{Baseline, Entry, Timestamp};
 use super::config::{FimConfig, HashAlgo, PathSpec, ScanPriority, is_under};
 use super::diff::{Change, Differ};
 use super::entries::{Entries, EntriesCollector};
-use super::priority;
+use crate::platform::{self, hostpath};
 
 /// What to scan and how.
 pub struct ScanRequest<'a> {
@@ -208,7 +206,7 @@ pub fn scan_into(req: &ScanRequest<'_>, sink: &dyn EntrySink) -> ScanStats {
                 .name(WORKER_NAME.into())
                 .spawn_scoped(s, move || {
                     if let Some(p) = &req.priority
-                        && let Err(e) = priority::lower_current_thread(p)
+                        && let Err(e) = platform::lower_current_thread(p)
                     {
                         shared.priority_error(&e);
                     }
@@ -286,13 +284,9 @@ pub fn scan_one(
     }
 }
 
-/// The file-system path of host path `host` under `root`.
+/// The file-system path of host path `host` under `root` (see `platform::hostpath`).
 pub fn fs_path(root: &Path, host: &[u8]) -> PathBuf {
-    let rel = host.strip_prefix(b"/").unwrap_or(host);
-    if rel.is_empty() {
-        return root.to_path_buf();
-    }
-    root.join(Path::new(std::ffi::OsStr::from_bytes(rel)))
+    hostpath::fs_path(root, host)
 }
 
 fn spec_index(cfg: &FimConfig, host: &[u8]) -> Option<usize> {
@@ -495,7 +489,7 @@ impl<'a> Shared<'a> {
             if dir != b"/" {
                 child.push(b'/');
             }
-            child.extend_from_slice(de.file_name().as_bytes());
+            child.extend_from_slice(de.file_name().as_encoded_bytes());
             // A nested tree is entered with its own options.
             let spec_idx = cfg
                 .paths
@@ -546,7 +540,7 @@ impl<'a> Shared<'a> {
         let mut e = entry_from_meta(md);
         if e.file_type == FileType::Symlink {
             match fs::read_link(fs_path(self.req.root, host)) {
-                Ok(t) => e.link_target = Some(t.as_os_str().as_bytes().to_vec()),
+                Ok(t) => e.link_target = Some(hostpath::link_bytes(&t)),
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
                 Err(err) => self.error(host, &err),
             }
@@ -615,10 +609,11 @@ impl<'a> Shared<'a> {
         host: &[u8],
         buf: &mut Vec<u8>,
     ) -> Option<([u8; 32], Option<Metadata>)> {
-        let mut f = match open_nofollow(path) {
-            Ok(f) => f,
+        let mut f = match platform::open_nofollow(path) {
+            Ok(Some(f)) => f,
+            // A symlink swapped in since the listing: never follow it.
+            Ok(None) => return None,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return None,
             Err(e) => {
                 self.error(host, &e);
                 return None;
@@ -689,21 +684,6 @@ pub fn hash_bytes(algo: HashAlgo, data: &[u8]) -> [u8; 32] {
     h.finish()
 }
 
-fn open_nofollow(path: &Path) -> io::Result<File> {
-    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    let r = OpenOptions::new()
-        .read(true)
-        .custom_flags(flags | libc::O_NOATIME)
-        .open(path);
-    match r {
-        // O_NOATIME needs ownership or CAP_FOWNER.
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            OpenOptions::new().read(true).custom_flags(flags).open(path)
-        }
-        r => r,
-    }
-}
-
 /// Builds an entry (without hash or link target) from `lstat` metadata.
 pub fn entry_from_meta(md: &Metadata) -> Entry {
     let ft = md.file_type();
@@ -716,21 +696,40 @@ pub fn entry_from_meta(md: &Metadata) -> Entry {
     } else {
         FileType::Other
     };
+    let a = platform::file_attrs(md);
+    let mtime =
+        md.modified()
+            .ok()
+            .map_or((0, 0), |t| match t.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => (
+                    i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                    d.subsec_nanos(),
+                ),
+                // Before 1970: floor to whole seconds, as `st_mtime`/`st_mtime_nsec` do.
+                Err(e) => {
+                    let d = e.duration();
+                    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                    match d.subsec_nanos() {
+                        0 => (-secs, 0),
+                        n => (-secs - 1, 1_000_000_000 - n),
+                    }
+                }
+            });
     Entry {
         file_type,
-        size: md.size(),
-        mode: md.mode() & 0o7777,
-        uid: md.uid(),
-        gid: md.gid(),
+        size: md.len(),
+        mode: a.mode,
+        uid: a.uid,
+        gid: a.gid,
         mtime: Timestamp {
-            secs: md.mtime(),
-            nanos: u32::try_from(md.mtime_nsec()).unwrap_or(0),
+            secs: mtime.0,
+            nanos: mtime.1,
         },
         ctime: Timestamp {
-            secs: md.ctime(),
-            nanos: u32::try_from(md.ctime_nsec()).unwrap_or(0),
+            secs: a.ctime.0,
+            nanos: a.ctime.1,
         },
-        ino: md.ino(),
+        ino: a.ino,
         link_target: None,
         hash: None,
     }
@@ -749,8 +748,8 @@ fn resolve_in_root(root: &Path, host: &[u8]) -> Option<PathBuf> {
         if !md.file_type().is_symlink() {
             return None;
         }
-        let target = fs::read_link(&p).ok()?;
-        let t = target.as_os_str().as_bytes();
+        let target = hostpath::link_bytes(&fs::read_link(&p).ok()?);
+        let t = target.as_slice();
         let base: &[u8] = if t.starts_with(b"/") {
             b"/"
         } else {
@@ -787,8 +786,11 @@ fn join_clamped(base: &[u8], rel: &[u8]) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
+// Symlinks, non-UTF-8 names and per-thread nice values: Linux.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
+    use std::os::unix::ffi::OsStrExt as _;
+
     use super::*;
     use crate::fim::config::RawFimConfig;
 
@@ -958,7 +960,7 @@ mod tests {
             }
         };
         rq.progress = Some(&watch);
-        let caller_nice = priority::nice_of(0).expect("nice");
+        let caller_nice = platform::nice_of(0).expect("nice");
         let start = Instant::now();
         let out = scan(&rq);
         let elapsed = start.elapsed();
@@ -967,7 +969,7 @@ mod tests {
         // 600 KiB at 1 MiB/s: at least ~0.59 s (the first read is not delayed before it).
         assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
         assert_eq!(seen.lock().expect("lock").len(), 2, "both workers lowered");
-        assert_eq!(priority::nice_of(0).expect("nice"), caller_nice);
+        assert_eq!(platform::nice_of(0).expect("nice"), caller_nice);
     }
 
     /// (tid, nice, (io class, level)) of the scanner workers alive in this process.
@@ -984,7 +986,7 @@ mod tests {
             if comm.trim_end() != WORKER_NAME {
                 continue;
             }
-            if let (Ok(n), Ok(io)) = (priority::nice_of(tid), priority::io_priority_of(tid)) {
+            if let (Ok(n), Ok(io)) = (platform::nice_of(tid), platform::io_priority_of(tid)) {
                 out.push((tid, n, io));
             }
         }

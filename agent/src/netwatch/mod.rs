@@ -1,8 +1,9 @@
 //! Network watch: listening sockets and outbound flows with process attribution, and matching of
 //! peers and executables against indicators of compromise.
 //!
-//! Design choice: IO and logic are split. [`ProcReader`] reads a [`Snapshot`] from a `/proc` tree
-//! under a root (fixture trees in tests); [`Netwatch::poll`] diffs it against the previous one and
+//! Design choice: IO and logic are split. A platform reader fills a [`Snapshot`]: on Linux
+//! `ProcReader` from a `/proc` tree under a root (fixture trees in tests), on Windows `TableReader`
+//! from `GetExtendedTcpTable`/`GetExtendedUdpTable`; [`Netwatch::poll`] diffs it against the previous one and
 //! pushes [`NetEvent`]s into a [`FindingSink`], with time and the [`IocSet`] passed in, so it is
 //! pure. Only changes are sent (`listen`/`listen_closed`, `connect`/`connect_closed`); a poll
 //! never emits more than `max_events` items per kind: beyond that, events are summarised per
@@ -12,8 +13,13 @@
 //! Inbound connections (local port = a listening port) are matched against IOCs but not diffed:
 //! on a server they are the service's normal traffic and would flood the uplink.
 
+#[cfg(target_os = "linux")]
 mod netlink;
+#[cfg(target_os = "linux")]
 pub mod procfs;
+pub mod snapshot;
+#[cfg(windows)]
+pub mod windows;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -28,7 +34,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use vigil_proto::{Finding, FindingSink, NetEvent, NetEventKind, Severity};
 
-pub use self::procfs::{ProcInfo, ProcReader, Proto, ReadOptions, Snapshot, SocketEntry};
+#[cfg(target_os = "linux")]
+pub use self::procfs::ProcReader;
+pub use self::snapshot::{ProcInfo, Proto, ReadOptions, Snapshot, SocketEntry};
+#[cfg(windows)]
+pub use self::windows::TableReader;
+
+/// The socket-table reader of this platform: `/proc` and `sock_diag` on Linux, the IP Helper
+/// tables on Windows. Both have `read(ReadOptions) -> Result<Snapshot, _>`.
+#[cfg(target_os = "linux")]
+fn platform_reader(root: PathBuf) -> ProcReader {
+    ProcReader::new(root)
+}
+#[cfg(windows)]
+fn platform_reader(_root: PathBuf) -> TableReader {
+    TableReader::new()
+}
 use crate::ioc::{IocMatch, IocSet, SharedIoc};
 use crate::units::parse_duration;
 
@@ -571,7 +592,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("netwatch".into())
         .spawn(move || {
-            let mut reader = ProcReader::new(root);
+            let mut reader = platform_reader(root);
             let mut engine = Netwatch::new(&cfg, role);
             let mut last_expire: Option<std::time::Instant> = None;
             let mut warned = false;
@@ -623,5 +644,6 @@ pub fn spawn(
     Ok(NetwatchHandle { stop, thread })
 }
 
-#[cfg(test)]
+// The engine tests read this host's /proc; the Windows reader has its own tests.
+#[cfg(all(test, target_os = "linux"))]
 mod tests;

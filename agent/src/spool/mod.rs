@@ -848,9 +848,10 @@ impl Spool {
         })?;
         file.sync_data().map_err(io_at(&tmp))?;
         drop(file);
+        // Close the old file before replacing it: Windows refuses to rename over an open file.
+        seg.file = None;
         fs::rename(&tmp, &path).map_err(io_at(&path))?;
         sync_dir(dir).map_err(io_at(dir.as_path()))?;
-        seg.file = None;
         *bytes -= seg.len - off;
         seg.len = off;
         seg.entries = entries;

@@ -81,6 +81,17 @@ pub(crate) fn install_command(token: &str) -> String {
     format!("sudo ./install-agent.sh --token '{quoted}'")
 }
 
+/// The Windows command for the same: in an elevated PowerShell in the directory of
+/// `vigil-agent.msi`, it asks for the token (so it reaches neither the command line nor the
+/// PowerShell history), hands it to the installer in a temporary file of the user's own (which
+/// `enroll --token-file` deletes), and installs, enrolls and starts the service
+/// (docs/windows.md).
+pub(crate) fn install_command_windows() -> &'static str {
+    "$f = New-TemporaryFile; Read-Host 'Vigil token' | Set-Content -NoNewline -Encoding ascii $f; \
+     Start-Process msiexec -Wait -ArgumentList '/i','vigil-agent.msi',\"TOKENFILE=`\"$f`\"\",'/qn'; \
+     Remove-Item $f -ErrorAction Ignore"
+}
+
 /// True when the whole scope of `u` lies inside the caller's scope.
 fn manages(p: &Principal, u: &User) -> bool {
     auth::in_scope(&u.scope, &p.user.scope)

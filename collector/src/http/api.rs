@@ -203,6 +203,9 @@ struct TokenCreated {
     /// Shell command that installs and enrolls an agent with this token (run as root in the
     /// directory of the unpacked agent package).
     install_command: String,
+    /// PowerShell command (elevated, in the directory of `vigil-agent.msi`) that installs,
+    /// enrolls and starts the Windows agent; it asks for the token.
+    install_command_windows: String,
 }
 
 /// The authenticated user of a request.
@@ -747,6 +750,7 @@ async fn token_create(
             TokenCreated {
                 id: rec.id,
                 install_command: super::admin::install_command(&text),
+                install_command_windows: super::admin::install_command_windows().to_owned(),
                 token: text,
                 agency: rec.agency,
                 expires_at: rec.expires_at,

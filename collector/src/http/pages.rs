@@ -449,6 +449,9 @@ pub(crate) struct HostPage {
     /// Latest file-integrity events, newest first.
     #[schema(value_type = Vec<Object>)]
     files: Vec<EventLine>,
+    /// Latest registry-watch events (Windows hosts), newest first.
+    #[schema(value_type = Vec<Object>)]
+    registry: Vec<EventLine>,
     /// Latest listeners, connections and IOC hits, newest first.
     #[schema(value_type = Vec<Object>)]
     network: Vec<EventLine>,
@@ -514,7 +517,7 @@ async fn host(
     let scores = cached(&st).await?;
     let store = st.store.clone();
     let since = crate::server::now_ms() - TREND_DAYS * DAY_MS;
-    let (checks, files, network, alerts, history) = blocking(move || {
+    let (checks, (files, registry), network, alerts, history) = blocking(move || {
         let checks = crate::views::latest_checks(&*store, &id)?;
         let alerts: Vec<Alert> = store
             .alerts(None)?
@@ -523,7 +526,10 @@ async fn host(
             .collect();
         Ok((
             checks,
-            events(&*store, &id, "file")?,
+            (
+                events(&*store, &id, "file")?,
+                events(&*store, &id, "registry")?,
+            ),
             events(&*store, &id, "net")?,
             alerts,
             store.score_history("host", &id, since)?,
@@ -576,6 +582,7 @@ async fn host(
             score,
             checks,
             files,
+            registry,
             network,
             alerts,
             trend: trend(&history),

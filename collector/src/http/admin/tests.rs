@@ -322,6 +322,17 @@ async fn enrollment_tokens_are_listed_and_revoked_in_scope_with_an_install_comma
             v["install_command"],
             format!("sudo ./install-agent.sh --token '{token}'")
         );
+        let win = v["install_command_windows"]
+            .as_str()
+            .expect("windows command");
+        assert!(
+            win.contains("msiexec") && win.contains("TOKENFILE"),
+            "{win}"
+        );
+        assert!(
+            !win.contains(token),
+            "the Windows command asks for the token"
+        );
         ids.push(v["id"].as_str().expect("id").to_owned());
     }
     let (st, v, _) = call(&f.app, "GET", "/api/v1/tokens", Auth::Bearer(&adm), None).await;

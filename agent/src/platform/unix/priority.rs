@@ -12,7 +12,7 @@ use std::io;
 use rustix::process::{getpriority_process, setpriority_process};
 use rustix::thread::gettid;
 
-use super::config::{IoClass, ScanPriority};
+use crate::platform::{IoClass, ScanPriority};
 
 /// Lowers the calling thread's priority as configured.
 ///

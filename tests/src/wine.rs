@@ -1,0 +1,184 @@
+//! The Windows agent under Wine: one Wine prefix per test, the agent's `.exe` copied into it.
+//!
+//! `scripts/windows.sh` builds the agent for x86_64-pc-windows-gnu and a template prefix
+//! (`scripts/wine/prefix.sh`: initialised, Windows 10, the test-only ProcessPrng stand-in), then
+//! runs these tests with `VIGIL_WINDOWS_AGENT` (the `.exe`), `VIGIL_WINE_TEMPLATE` (the prefix)
+//! and `VIGIL_WINDOWS_MSI` (the installer) set. Without them a test prints that it is skipped and
+//! passes, unless `CI=true`, where they are required. Each prefix is a copy of the template (the
+//! large, never-written DLL directories hard-linked), and its wineserver (so every Windows
+//! process of the test) is killed when the [`WinePrefix`] drops.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{Proc, run};
+
+/// A Wine prefix of one test.
+#[derive(Debug)]
+pub struct WinePrefix {
+    tmp: tempfile::TempDir,
+    /// The prefix directory (`WINEPREFIX`).
+    pub dir: PathBuf,
+    /// The agent inside it, as a Windows path (`C:\Program Files\Vigil\vigil-agent.exe`).
+    pub agent: String,
+}
+
+/// The Windows agent and template prefix from the environment, or `None` after printing why
+/// the test is skipped.
+///
+/// # Panics
+/// With `CI=true` when they are not set: CI must run these tests.
+pub fn windows_inputs(test: &str) -> Option<(PathBuf, Option<PathBuf>)> {
+    let agent = std::env::var_os("VIGIL_WINDOWS_AGENT").map(PathBuf::from);
+    let template = std::env::var_os("VIGIL_WINE_TEMPLATE").map(PathBuf::from);
+    match agent {
+        Some(a) if a.is_file() => Some((a, template)),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
+            "{test}: CI=true needs VIGIL_WINDOWS_AGENT (run scripts/windows.sh, which sets it)"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: the Windows agent under Wine needs VIGIL_WINDOWS_AGENT \
+                 (scripts/windows.sh builds it and runs this test; CI=true makes it required)"
+            );
+            None
+        }
+    }
+}
+
+impl WinePrefix {
+    /// A fresh prefix with the agent copied to `C:\Program Files\Vigil`, or `None` when the
+    /// Windows inputs are absent (see [`windows_inputs`]).
+    pub fn new(test: &str) -> Option<Self> {
+        let (exe, template) = windows_inputs(test)?;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("prefix");
+        match template {
+            Some(t) => clone_prefix(&t, &dir),
+            None => {
+                let script =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/wine/prefix.sh");
+                let out = run(
+                    Command::new("bash").arg(script).arg(&dir),
+                    Duration::from_secs(600),
+                );
+                assert!(out.status.success(), "prefix.sh: {}", crate::stderr(&out));
+            }
+        }
+        let p = Self {
+            tmp,
+            dir,
+            agent: r"C:\Program Files\Vigil\vigil-agent.exe".into(),
+        };
+        let dst = p.path(r"C:\Program Files\Vigil\vigil-agent.exe");
+        std::fs::create_dir_all(dst.parent().expect("dir")).expect("mkdir");
+        std::fs::copy(&exe, &dst).expect("copy the agent into the prefix");
+        Some(p)
+    }
+
+    /// The Linux path of a `C:\...` path in this prefix.
+    pub fn path(&self, win: &str) -> PathBuf {
+        let rest = win
+            .strip_prefix("C:\\")
+            .or_else(|| win.strip_prefix("c:\\"))
+            .unwrap_or_else(|| panic!("{win} is not on drive C:"));
+        let mut p = self.dir.join("drive_c");
+        for part in rest.split('\\').filter(|s| !s.is_empty()) {
+            p.push(part);
+        }
+        p
+    }
+
+    /// A temp directory outside the prefix for logs.
+    pub fn scratch(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `wine PROGRAM ARGS...` in this prefix.
+    pub fn wine(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("wine");
+        cmd.arg(program)
+            .args(args)
+            .env("WINEPREFIX", &self.dir)
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+        cmd
+    }
+
+    /// The agent with `args`.
+    pub fn agent(&self, args: &[&str]) -> Command {
+        self.wine(&self.agent, args)
+    }
+
+    /// Runs a command to completion (bounded), returning its output.
+    pub fn run(&self, cmd: &mut Command, timeout: Duration) -> std::process::Output {
+        run(cmd, timeout)
+    }
+
+    /// Runs a Windows command that must succeed; returns its stdout.
+    pub fn ok(&self, program: &str, args: &[&str]) -> String {
+        let out = run(&mut self.wine(program, args), Duration::from_secs(180));
+        assert!(
+            out.status.success(),
+            "wine {program} {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            crate::stderr(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Imports `.reg` text (REGEDIT4 syntax) into the prefix's registry.
+    pub fn import_reg(&self, text: &str) {
+        let file = self.path(r"C:\vigil-import.reg");
+        std::fs::write(&file, text).expect("write .reg");
+        self.ok("regedit", &["/S", r"C:\vigil-import.reg"]);
+        let _ = std::fs::remove_file(file);
+    }
+
+    /// Spawns a long-running Windows program with output to `log` (killed on drop).
+    pub fn spawn(&self, cmd: &mut Command, log: &str) -> Proc {
+        Proc::spawn(cmd, self.tmp.path().join(log))
+    }
+}
+
+impl Drop for WinePrefix {
+    fn drop(&mut self) {
+        // Ends every process of the prefix (agents, services, wineserver itself).
+        let _ = Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", &self.dir)
+            .status();
+        let _ = Command::new("wineserver")
+            .arg("-w")
+            .env("WINEPREFIX", &self.dir)
+            .status();
+    }
+}
+
+/// Copies a template prefix. The DLL directories (hundreds of MB Wine never writes) are
+/// hard-linked when the file system allows; everything else (registry files, users) is copied.
+fn clone_prefix(from: &Path, to: &Path) {
+    fn walk(from: &Path, to: &Path, link: bool) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for e in std::fs::read_dir(from).expect("read template") {
+            let e = e.expect("entry");
+            let (src, dst) = (e.path(), to.join(e.file_name()));
+            let ty = e.file_type().expect("type");
+            let name = e.file_name();
+            if ty.is_symlink() {
+                let target = std::fs::read_link(&src).expect("readlink");
+                std::os::unix::fs::symlink(target, &dst).expect("symlink");
+            } else if ty.is_dir() {
+                let big = ["system32", "syswow64", "winsxs"]
+                    .iter()
+                    .any(|d| name.eq_ignore_ascii_case(d));
+                walk(&src, &dst, link || big);
+            } else if !(link && std::fs::hard_link(&src, &dst).is_ok()) {
+                std::fs::copy(&src, &dst).expect("copy");
+            }
+        }
+    }
+    walk(from, to, false);
+}
