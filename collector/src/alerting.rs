@@ -19,7 +19,7 @@ use vigil_proto::units::parse_duration;
 use vigil_proto::{Envelope, FileEventKind, Finding, HealthKind, NetEventKind, Severity, Status};
 
 use crate::config::{RawAlertRules, RawAlerts};
-use crate::store::{AgentRecord, Alert, AlertState, NewAlert, Result, Store};
+use crate::store::{AgentRecord, Alert, AlertParams, AlertState, NewAlert, Result, Store};
 
 /// Every alert kind the collector raises.
 pub const KINDS: &[&str] = &[
@@ -170,6 +170,14 @@ fn listener_key(agent_id: &str, proto: &str, local: &str) -> String {
     format!("listen:{agent_id}:{proto}:{local}")
 }
 
+/// An alert's named facts; `null` values (an unknown process) are left out.
+fn params<const N: usize>(kv: [(&str, serde_json::Value); N]) -> AlertParams {
+    kv.into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
 /// Raises the alerts of a stored batch, as the agent's agency settings allow.
 ///
 /// # Errors
@@ -290,6 +298,11 @@ pub fn periodic(
                             human(silent)
                         )
                     },
+                    params: params([
+                        ("host", a.hostname.as_str().into()),
+                        ("seconds", silent.into()),
+                        ("never", (a.last_seen == 0).into()),
+                    ]),
                 },
             );
         }
@@ -313,6 +326,10 @@ pub fn periodic(
                     } else {
                         format!("the agent certificate of {} has expired", a.hostname)
                     },
+                    params: params([
+                        ("host", a.hostname.as_str().into()),
+                        ("seconds", left.into()),
+                    ]),
                 },
             );
         }
@@ -346,6 +363,11 @@ pub fn periodic(
                     list.len(),
                     list.join(", ")
                 ),
+                params: params([
+                    ("count", list.len().into()),
+                    ("machine", machine.into()),
+                    ("agents", list.join(", ").into()),
+                ]),
             },
         );
     }
@@ -410,21 +432,29 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                 "findings #{from}..=#{to} from this agent never arrived ({} missing)",
                 to - from + 1
             ),
+            params: params([
+                ("from", (*from).into()),
+                ("to", (*to).into()),
+                ("count", (to - from + 1).into()),
+            ]),
         })
         .collect();
     for e in batch {
         let alert = match &e.finding {
-            Finding::NetEvent(n) if n.kind == NetEventKind::Listen => Some((
-                "new_listener_on_server",
-                Severity::High,
-                listener_key(agent_id, &n.proto, &n.local),
-                format!(
-                    "new {} listener on {} ({})",
-                    n.proto,
-                    n.local,
-                    n.exe.as_deref().unwrap_or("unknown process")
-                ),
-            )),
+            Finding::NetEvent(n) if n.kind == NetEventKind::Listen => {
+                let exe = n.exe.as_deref().unwrap_or("unknown process");
+                Some((
+                    "new_listener_on_server",
+                    Severity::High,
+                    listener_key(agent_id, &n.proto, &n.local),
+                    format!("new {} listener on {} ({exe})", n.proto, n.local),
+                    params([
+                        ("proto", n.proto.as_str().into()),
+                        ("local", n.local.as_str().into()),
+                        ("exe", n.exe.as_deref().into()),
+                    ]),
+                ))
+            }
             Finding::NetEvent(n) if n.kind == NetEventKind::IocHit => {
                 let what = n.indicator.as_deref().unwrap_or("?");
                 let who = n.exe.as_deref().unwrap_or("unknown process");
@@ -433,6 +463,11 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                     Severity::Critical,
                     format!("ioc:{agent_id}:{what}:{who}"),
                     format!("{who} matched indicator {what}"),
+                    params([
+                        ("indicator", what.into()),
+                        ("exe", n.exe.as_deref().into()),
+                        ("remote", n.remote.as_deref().into()),
+                    ]),
                 ))
             }
             Finding::CheckResult(c)
@@ -443,16 +478,22 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                     Severity::Critical,
                     format!("rule:{agent_id}:{}:{}", c.pack, c.rule_id),
                     format!("critical rule {} fails: {}", c.rule_id, c.evidence),
+                    params([
+                        ("rule", c.rule_id.as_str().into()),
+                        ("evidence", c.evidence.as_str().into()),
+                    ]),
                 ))
             }
             Finding::FileEvent(f)
                 if f.severity >= Severity::High && f.kind != FileEventKind::Rescan =>
             {
+                let kind = serde_json::to_value(f.kind).unwrap_or_default();
                 Some((
                     "fim_critical_path",
                     f.severity,
                     format!("fim:{agent_id}:{}", f.path),
                     format!("{} {:?} on a critical path", f.path, f.kind).to_lowercase(),
+                    params([("path", f.path.as_str().into()), ("change", kind)]),
                 ))
             }
             Finding::AgentHealth(h) if h.kind == HealthKind::SpoolDropped => Some((
@@ -460,16 +501,18 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                 Severity::High,
                 format!("spool:{agent_id}:{}", e.seq),
                 h.message.clone(),
+                params([("count", h.counts.values().sum::<u64>().into())]),
             )),
             _ => None,
         };
-        if let Some((kind, severity, key, title)) = alert {
+        if let Some((kind, severity, key, title, params)) = alert {
             out.push(NewAlert {
                 key,
                 kind: kind.into(),
                 severity,
                 agent_id: agent_id.into(),
                 title,
+                params,
             });
         }
     }
@@ -615,6 +658,7 @@ cert_expiry_warning = "0s"
             spool_depth: 0,
             clock_skew_ms: 0,
             inventory: None,
+            simulated: false,
         }
     }
 
@@ -671,6 +715,7 @@ cert_expiry_warning = "0s"
                 severity: a.severity,
                 agent_id: a.agent_id.clone(),
                 title: a.title.clone(),
+                params: Default::default(),
                 state: AlertState::Open,
                 count: 1,
                 opened_at: NOW,
@@ -728,6 +773,7 @@ cert_expiry_warning = "0s"
                         cert_not_after: 0,
                         agent_version: String::new(),
                         token_id: String::new(),
+                        simulated: false,
                     },
                     1,
                 )

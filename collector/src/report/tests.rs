@@ -24,6 +24,7 @@ fn enroll(s: &SqliteStore, id: &str, agency: &str, at: i64) {
             cert_not_after: at + 365 * DAY,
             agent_version: "0.1.0".into(),
             token_id: "t".into(),
+            simulated: false,
         },
         at,
     )
@@ -60,6 +61,7 @@ fn raise(s: &SqliteStore, key: &str, agent: &str, sev: Severity, at: i64) -> i64
             severity: sev,
             agent_id: agent.into(),
             title: key.into(),
+            params: Default::default(),
         },
         at,
     )

@@ -36,6 +36,7 @@ fn agent(id: &str, agency: &str, host: &str, last_seen_ms: i64) -> AgentRecord {
         spool_depth: 0,
         clock_skew_ms: 0,
         inventory: None,
+        simulated: false,
     }
 }
 
@@ -192,6 +193,7 @@ fn open_alerts_lower_the_score_and_are_counted_per_agency() {
         severity: Severity::Critical,
         agent_id: "a1".into(),
         title: "t".into(),
+        params: Default::default(),
         state: AlertState::Open,
         count: 1,
         opened_at: (NOW - HOUR) / 1000,
@@ -329,6 +331,7 @@ fn recompute_reads_the_store_and_records_history() {
             cert_not_after: 0,
             agent_version: "0.1.0".into(),
             token_id: "t".into(),
+            simulated: false,
         },
         1,
     )

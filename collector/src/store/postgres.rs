@@ -201,6 +201,12 @@ CREATE TABLE api_tokens (
     r#"
 CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
 "#,
+    // v7: simulated hosts (`demo --province`) and the facts of alert titles (localised titles).
+    r#"
+ALTER TABLE tokens ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE agents ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE alerts ADD COLUMN params TEXT;
+"#,
 ];
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
@@ -541,6 +547,7 @@ fn token_from_row(r: &Row) -> Result<TokenRecord> {
         max_uses: count("max_uses")?,
         uses: count("uses")?,
         revoked: r.try_get("revoked")?,
+        simulated: r.try_get("simulated")?,
     })
 }
 
@@ -568,6 +575,7 @@ fn agent_from_row(r: &Row) -> Result<AgentRecord> {
         spool_depth: unsigned("spool_depth")?,
         clock_skew_ms: r.try_get("clock_skew_ms")?,
         inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
+        simulated: r.try_get("simulated")?,
     })
 }
 
@@ -864,8 +872,9 @@ impl Store for PostgresStore {
         self.call(move |c| {
             c.execute(
                 "INSERT INTO tokens
-                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked,
+                      simulated)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &t.id,
                     &t.secret_hash,
@@ -875,6 +884,7 @@ impl Store for PostgresStore {
                     &i64::from(t.max_uses),
                     &i64::from(t.uses),
                     &t.revoked,
+                    &t.simulated,
                 ],
             )?;
             Ok(())
@@ -971,8 +981,9 @@ impl Store for PostgresStore {
             }
             tx.execute(
                 "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at,
-                                     agent_version, cert_serial, cert_not_after, token_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                     agent_version, cert_serial, cert_not_after, token_id,
+                                     simulated)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[
                     &a.id,
                     &a.agency,
@@ -984,6 +995,7 @@ impl Store for PostgresStore {
                     &a.cert_serial,
                     &a.cert_not_after,
                     &a.token_id,
+                    &a.simulated,
                 ],
             )?;
             insert_audit(
@@ -1024,7 +1036,7 @@ impl Store for PostgresStore {
         self.call(|c| {
             collect(
                 &c.query(
-                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory
+                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory, simulated
                      FROM agents ORDER BY revoked, agency, hostname, id",
                     &[],
                 )?,
@@ -1238,9 +1250,9 @@ impl Store for PostgresStore {
                     let sev = a.severity.as_str();
                     let id: i64 = tx
                         .query_one(
-                            "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at, last_seen)
-                             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6) RETURNING id",
-                            &[&a.key, &a.kind, &sev, &a.agent_id, &a.title, &now],
+                            "INSERT INTO alerts (key, kind, severity, agent_id, title, params, state, count, opened_at, last_seen)
+                             VALUES ($1, $2, $3, $4, $5, $6, 'open', 1, $7, $7) RETURNING id",
+                            &[&a.key, &a.kind, &sev, &a.agent_id, &a.title, &super::params_json(&a.params), &now],
                         )?
                         .try_get(0)?;
                     let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind}).to_string();
@@ -1257,7 +1269,7 @@ impl Store for PostgresStore {
         let st = state.map(|s| s.as_str().to_string());
         self.call(move |c| {
             let rows = c.query(
-                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee
+                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, params
                  FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
                 &[&st],
             )?;
@@ -1277,6 +1289,7 @@ impl Store for PostgresStore {
                         last_seen: r.try_get(9)?,
                         reason: r.try_get(10)?,
                         assignee: r.try_get(11)?,
+                        params: r.try_get(12)?,
                     }
                     .decode()?,
                 );

@@ -179,6 +179,12 @@ CREATE TABLE api_tokens (
     r#"
 CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
 "#,
+    // v7: simulated hosts (`demo --province`) and the facts of alert titles (localised titles).
+    r#"
+ALTER TABLE tokens ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN params TEXT;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -281,6 +287,7 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         spool_depth: r.get::<_, i64>("spool_depth")? as u64,
         clock_skew_ms: r.get("clock_skew_ms")?,
         inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
+        simulated: r.get::<_, i64>("simulated")? != 0,
     })
 }
 
@@ -294,6 +301,7 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         max_uses: r.get("max_uses")?,
         uses: r.get("uses")?,
         revoked: r.get::<_, i64>("revoked")? != 0,
+        simulated: r.get::<_, i64>("simulated")? != 0,
     })
 }
 
@@ -650,9 +658,9 @@ impl Store for SqliteStore {
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64],
+            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked, simulated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64, t.simulated as i64],
         )?;
         Ok(())
     }
@@ -725,8 +733,8 @@ impl Store for SqliteStore {
         }
         tx.execute(
             "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at, agent_version,
-                                 cert_serial, cert_not_after, token_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                 cert_serial, cert_not_after, token_id, simulated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 a.id,
                 a.agency,
@@ -737,7 +745,8 @@ impl Store for SqliteStore {
                 a.agent_version,
                 a.cert_serial,
                 a.cert_not_after,
-                a.token_id
+                a.token_id,
+                a.simulated as i64
             ],
         )?;
         tx.execute(
@@ -765,7 +774,7 @@ impl Store for SqliteStore {
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory
+            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory, simulated
              FROM agents ORDER BY revoked, agency, hostname, id",
         )?;
         let rows = st.query_map([], agent_from_row)?;
@@ -1149,9 +1158,9 @@ impl Store for SqliteStore {
             }
             None => {
                 tx.execute(
-                    "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at, last_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6)",
-                    params![a.key, a.kind, a.severity.as_str(), a.agent_id, a.title, now],
+                    "INSERT INTO alerts (key, kind, severity, agent_id, title, params, state, count, opened_at, last_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', 1, ?7, ?7)",
+                    params![a.key, a.kind, a.severity.as_str(), a.agent_id, a.title, super::params_json(&a.params), now],
                 )?;
                 let id = tx.last_insert_rowid();
                 audit_row(
@@ -1171,7 +1180,7 @@ impl Store for SqliteStore {
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee
+            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, params
              FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
         )?;
         let rows = st.query_map([state.map(super::AlertState::as_str)], |r| {
@@ -1188,6 +1197,7 @@ impl Store for SqliteStore {
                 last_seen: r.get(9)?,
                 reason: r.get(10)?,
                 assignee: r.get(11)?,
+                params: r.get(12)?,
             })
         })?;
         rows.map(|r| r?.decode()).collect()
