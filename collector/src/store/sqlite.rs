@@ -209,8 +209,13 @@ impl SqliteStore {
                 .open(path)
                 .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Other processes write this file too (the CLI, the demo's simulated province). A
+        // deferred transaction that reads first and then writes cannot wait for them: SQLite
+        // answers "database is locked" at once rather than risk a deadlock. Taking the write
+        // lock at BEGIN lets the busy timeout apply.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

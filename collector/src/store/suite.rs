@@ -33,7 +33,8 @@ fn env(seq: u64) -> Envelope {
     }
 }
 
-fn seed(s: &dyn Store) {
+/// Agencies `p` and `p/a` (shared with backend-specific tests).
+pub(crate) fn seed(s: &dyn Store) {
     s.agency_add(&Agency {
         id: "p".into(),
         name: "Province".into(),
