@@ -19,6 +19,7 @@ pub mod netwatch;
 pub mod packages;
 pub mod rules_cmd;
 pub mod run;
+pub mod sim;
 pub mod spool;
 pub mod state;
 pub mod tls;
