@@ -474,7 +474,8 @@ fn two_hundred_agents_reconnecting_after_a_collector_restart_all_get_through() {
         .expect("enroll 200");
     let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let tasks = vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx);
+    let tasks =
+        vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx).expect("fleet endpoint");
     let db = SqliteStore::open(&c.data_dir.join("vigil.db")).expect("store");
     let all_at = |k: u64| agents.iter().all(|a| db.max_seq(&a.id).unwrap_or(0) >= k);
     vigil_agent::sim::feed(&agents, 20, 0).expect("feed");

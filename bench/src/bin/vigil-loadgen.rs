@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let _tasks = vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx);
+    let _tasks = vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx)?;
     std::thread::sleep(Duration::from_secs(3));
     let rss_connected = rss_kib(pid);
     vigil_agent::sim::feed(&agents, k, 0)?;
