@@ -41,7 +41,10 @@ pub struct StatePaths {
 #[non_exhaustive]
 pub enum StateError {
     /// Not enrolled yet.
-    #[error("{0} holds no identity: run `vigil-agent enroll --token …` first")]
+    #[error(
+        "not enrolled ({0} holds no identity): run `vigil-agent enroll --token <token from \
+         vigil-collector token create>` first"
+    )]
     NotEnrolled(PathBuf),
     /// Unsafe permissions.
     #[error("{0}")]
@@ -116,10 +119,18 @@ impl StatePaths {
     /// # Errors
     /// [`StateError::Unsafe`].
     pub fn check_permissions(&self) -> Result<(), StateError> {
-        let meta = fs::metadata(&self.dir).map_err(|source| StateError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
+        let meta = match fs::metadata(&self.dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NotEnrolled(self.dir.clone()));
+            }
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        };
         if meta.permissions().mode() & 0o022 != 0 {
             return Err(StateError::Unsafe(format!(
                 "{}: state directory is writable by group or others; run chmod 700 {}",

@@ -659,7 +659,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {:#}", f.err);
+            eprintln!("error: {}", vigil_proto::error_chain(f.err.as_ref()));
             ExitCode::from(f.code)
         }
     }
