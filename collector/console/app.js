@@ -17,7 +17,7 @@ const I18N = {
     subAgencies: 'Đơn vị trực thuộc', whyNot100: 'Vì sao chưa đạt 100 điểm', item: 'Mục', points: 'Điểm trừ', otherItems: 'Các mục khác',
     groups: 'Nhóm kiểm tra', group: 'Nhóm', score: 'Điểm', trend90: 'Diễn biến 90 ngày', noHistory: 'Chưa có lịch sử điểm.',
     hostname: 'Tên máy', role: 'Vai trò', verdict: 'Kết luận', fresh: 'Còn báo cáo', showingHosts: 'Hiển thị {0}/{1} máy, điểm thấp nhất trước.',
-    workstation: 'Máy trạm', server: 'Máy chủ', yes: 'Có', no: 'Không', never: 'chưa bao giờ',
+    workstation: 'Máy trạm', server: 'Máy chủ', simulated: 'mô phỏng', simulatedHost: 'Máy mô phỏng (dữ liệu trình diễn của demo --province), không phải máy thật.', yes: 'Có', no: 'Không', never: 'chưa bao giờ',
     good: 'Tốt', passV: 'Đạt', fail: 'Không đạt', noResults: 'Chưa có kết quả kiểm tra',
     os: 'Hệ điều hành', kernel: 'Nhân', agentVersion: 'Phiên bản agent', lastSeen: 'Lần cuối liên lạc', spool: 'Hàng đợi chưa gửi',
     clockSkew: 'Lệch đồng hồ', certExpiry: 'Chứng chỉ hết hạn', enrolledAt: 'Đăng ký lúc', revoked: 'Đã thu hồi',
@@ -61,7 +61,7 @@ const I18N = {
     subAgencies: 'Agencies below', whyNot100: 'Why not 100', item: 'Item', points: 'Points lost', otherItems: 'Other items',
     groups: 'Check groups', group: 'Group', score: 'Score', trend90: '90-day trend', noHistory: 'No score history yet.',
     hostname: 'Host name', role: 'Role', verdict: 'Verdict', fresh: 'Reporting', showingHosts: 'Showing {0} of {1} hosts, lowest scores first.',
-    workstation: 'Workstation', server: 'Server', yes: 'Yes', no: 'No', never: 'never',
+    workstation: 'Workstation', server: 'Server', simulated: 'simulated', simulatedHost: 'A simulated host (demonstration data of demo --province), not a real machine.', yes: 'Yes', no: 'No', never: 'never',
     good: 'Good', passV: 'Pass', fail: 'Fail', noResults: 'No check results yet',
     os: 'OS', kernel: 'Kernel', agentVersion: 'Agent version', lastSeen: 'Last seen', spool: 'Unsent spool records',
     clockSkew: 'Clock skew', certExpiry: 'Certificate expires', enrolledAt: 'Enrolled', revoked: 'Revoked',
@@ -179,6 +179,7 @@ function fmtDuration(s) {
 function scoreClass(x) { return x >= 90 ? 'score-good' : x >= 70 ? 'score-pass' : 'score-fail'; }
 function scoreCell(x) { return h('td', { class: 'num ' + (x === null || x === undefined ? '' : scoreClass(x)) }, fmtNum(x)); }
 function sevBadge(s) { return h('span', { class: 'badge ' + s }, t('sev_' + s)); }
+function simBadge(x) { return x.simulated ? [' ', h('span', { class: 'badge sim', 'data-test': 'simulated' }, t('simulated'))] : null; }
 function verdictBadge(v) { return h('span', { class: 'badge ' + (v === 'pass' ? 'pass-verdict' : v) }, t(v === 'pass' ? 'passV' : v)); }
 function agencyLink(id, name) { return h('a', { href: '#/agency/' + encodeURIComponent(id) }, name || id); }
 function hostLink(id, name) { return h('a', { href: '#/host/' + encodeURIComponent(id) }, name || id); }
@@ -399,7 +400,7 @@ async function pageAgency(id) {
     h('h2', {}, t('hosts')),
     p.hosts_total > p.hosts.length ? h('p', { class: 'muted small' }, t('showingHosts', p.hosts.length, p.hosts_total)) : null,
     table([t('hostname'), t('agency'), t('role'), t('level'), h('th', { class: 'num' }, t('scoreA')), h('th', { class: 'num' }, t('scoreLevel')), t('verdict'), t('fresh')],
-      p.hosts.map((x) => h('tr', {}, h('td', {}, hostLink(x.id, x.hostname)), h('td', {}, x.agency), h('td', {}, t(x.role)), h('td', { class: 'num' }, x.level),
+      p.hosts.map((x) => h('tr', {}, h('td', {}, hostLink(x.id, x.hostname), simBadge(x)), h('td', {}, x.agency), h('td', {}, t(x.role)), h('td', { class: 'num' }, x.level),
         x.reported ? scoreCell(x.a) : h('td', { class: 'muted' }, t('noResults')), x.reported ? scoreCell(x.a_level) : h('td', {}),
         h('td', {}, x.reported ? verdictBadge(x.verdict) : ''), h('td', {}, x.fresh ? t('yes') : t('no')))),
       { 'data-test': 'hosts' }),
@@ -420,7 +421,8 @@ async function pageHost(id) {
   const x = p.host, inv = x.inventory || {}, s = p.score;
   const now = Date.now() / 1000;
   show(
-    h('h1', { 'data-test': 'host-name' }, x.hostname, ' ', h('span', { class: 'muted small' }, agencyLink(x.agency, x.agency))),
+    h('h1', { 'data-test': 'host-name' }, x.hostname, simBadge(x), ' ', h('span', { class: 'muted small' }, agencyLink(x.agency, x.agency))),
+    x.simulated ? h('p', { class: 'notice' }, t('simulatedHost')) : null,
     x.revoked ? h('p', { class: 'notice' }, t('revoked')) : null,
     s ? h('div', { class: 'cards' }, card(t('scoreA'), fmtNum(s.a), scoreClass(s.a)), card(t('scoreCommon'), fmtNum(s.a_common)),
       card(t('scoreLevel'), fmtNum(s.a_level)), card(t('verdict'), verdictBadge(s.verdict))) : h('p', { class: 'muted' }, t('noResults')),

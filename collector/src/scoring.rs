@@ -147,6 +147,8 @@ pub struct HostScores {
     pub level_view: HostScore,
     /// True when the agent has reported check results (until then its score means little).
     pub reported: bool,
+    /// A simulated host of `demo --province`, not a real machine.
+    pub simulated: bool,
 }
 
 /// Scores of one node of the organisation tree, over all assets of its subtree.
@@ -458,6 +460,7 @@ fn score_one(
         common: scoring.score_host(&input, View::Common, &ctx),
         level_view: scoring.score_host(&input, View::Level, &ctx),
         reported: !states.is_empty(),
+        simulated: ag.simulated,
     }
 }
 
