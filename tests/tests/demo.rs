@@ -102,7 +102,13 @@ fn demo_province_ranks_agencies_with_history_and_leaves_no_process_behind() {
         .as_array()
         .map_or(0, Vec::len);
     assert!(alerts > 0, "today's incidents became alerts");
-    province_in_the_browser(&http, &data);
+    let ioc_host = hosts
+        .iter()
+        .find(|h| h["hostname"] == "syt-pc07")
+        .and_then(|h| h["id"].as_str())
+        .expect("the host with an IOC hit")
+        .to_owned();
+    province_in_the_browser(&http, &data, &ioc_host);
 
     assert!(
         demo.terminate(),
@@ -128,7 +134,7 @@ fn demo_province_ranks_agencies_with_history_and_leaves_no_process_behind() {
 /// The console of the province in headless Chromium: the ranking, an agency and one of its
 /// simulated hosts, marked as such. Screenshots (docs/console.md shows them) are kept under
 /// `target/<profile>/artefacts/demo/`.
-fn province_in_the_browser(http: &str, data: &Path) {
+fn province_in_the_browser(http: &str, data: &Path, ioc_host: &str) {
     if browser_paths().is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -168,6 +174,80 @@ fn province_in_the_browser(http: &str, data: &Path) {
     b.wait("[data-test=checks] tbody tr");
     b.wait_text("Máy mô phỏng");
     b.screenshot(&shots.join("province-host.png"));
+
+    every_page_in_one_language(&mut b, http, ioc_host);
+}
+
+/// Walks every console page in Vietnamese, then in English, and fails on a text of the other
+/// language's catalogue or a raw catalogue key.
+fn every_page_in_one_language(b: &mut Browser, http: &str, ioc_host: &str) {
+    let catalogue = b.exec("return I18N", serde_json::json!([]));
+    let pages = [
+        "#/".to_owned(),
+        "#/agency/demo%2Fso-y-te".to_owned(),
+        format!("#/host/{ioc_host}"),
+        "#/alerts".to_owned(),
+        "#/enroll".to_owned(),
+        "#/reports".to_owned(),
+        "#/admin".to_owned(),
+    ];
+    for (lang, other) in [("vi", "en"), ("en", "vi")] {
+        let own = catalogue[lang].as_object().expect("catalogue");
+        let foreign: Vec<&str> = catalogue[other]
+            .as_object()
+            .expect("catalogue")
+            .iter()
+            // The language switch names the other language, in that language, on purpose.
+            .filter(|(k, v)| *k != "switchLang" && own.get(*k) != Some(*v))
+            .filter_map(|(_, v)| v.as_str())
+            // Whole phrases with no placeholder: single words such as "CPU" are shared.
+            .filter(|v| v.contains(' ') && !v.contains('{') && v.chars().count() >= 8)
+            .collect();
+        b.exec(
+            "localStorage.setItem('vigil.lang', arguments[0]);",
+            serde_json::json!([lang]),
+        );
+        for page in &pages {
+            // A fresh load, so the app reads the language again.
+            b.goto("about:blank");
+            b.goto(&format!("http://{http}/{page}"));
+            let loading = own["loading"].as_str().unwrap_or("…");
+            let text = wait_for(Duration::from_secs(30), "the page to load", || {
+                // Raw records (`<code>`: audit details, evidence) are data, in no language.
+                let t = b
+                    .exec(
+                        "document.querySelectorAll('code').forEach((e) => { e.style.display = 'none'; });\
+                         return document.body.innerText;",
+                        serde_json::json!([]),
+                    )
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                (!b.find_all("main h1, main h2").is_empty() && !t.contains(loading)).then_some(t)
+            });
+            for f in &foreign {
+                assert!(
+                    !text.contains(f),
+                    "{lang} page {page} shows {other} {f:?}:\n{text}"
+                );
+            }
+            let raw = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .find(|w| is_key(w) || (w.contains('_') && own.contains_key(*w)));
+            assert!(
+                raw.is_none(),
+                "{lang} page {page} shows the raw key {raw:?}:\n{text}"
+            );
+        }
+    }
+}
+
+/// A catalogue key shown as it is (`t()` falls back to the key when a text is missing).
+fn is_key(word: &str) -> bool {
+    ["k_", "kc_", "al_", "ak_", "fc_", "a_", "st_", "sev_"]
+        .iter()
+        .any(|p| word.starts_with(p) && word.len() > p.len())
+        && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
 }
 
 /// Creates an API token for the demo's `admin`.
