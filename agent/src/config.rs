@@ -292,14 +292,81 @@ pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
         Err(e) => return Err(ConfigError(vec![format!("{}: {e}", path.display())])),
     };
     check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| {
-        ConfigError(vec![format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim_end()
-        )])
-    })?;
-    raw.validate(path)
+    let (raw, mut errs) = parse_all(&text, path);
+    match raw.validate(path) {
+        Ok(cfg) if errs.is_empty() => Ok(cfg),
+        Ok(_) => Err(ConfigError(errs)),
+        Err(ConfigError(more)) => {
+            errs.extend(more);
+            Err(ConfigError(errs))
+        }
+    }
+}
+
+fn fits(t: toml::Table) -> Result<RawConfig, toml::de::Error> {
+    toml::Value::Table(t).try_into()
+}
+
+/// Parses a config file, reporting every unknown or mistyped key at once rather than the first
+/// one serde meets: when the whole file does not fit [`RawConfig`], each key of each section is
+/// tried alone, the bad ones are named and left out, and the rest is parsed so that
+/// [`RawConfig::validate`] can report its own problems too. A TOML syntax error stops there.
+fn parse_all(text: &str, path: &Path) -> (RawConfig, Vec<String>) {
+    let f = path.display();
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                RawConfig::default(),
+                vec![format!("{f}: {}", e.to_string().trim_end())],
+            );
+        }
+    };
+    if let Ok(raw) = fits(table.clone()) {
+        return (raw, Vec::new());
+    }
+    let mut errs = Vec::new();
+    let mut good = toml::Table::new();
+    for (section, value) in table {
+        let alone = toml::Table::from_iter([(section.clone(), value.clone())]);
+        let message = match fits(alone) {
+            Ok(_) => {
+                good.insert(section, value);
+                continue;
+            }
+            Err(e) => e.message().to_owned(),
+        };
+        let empty = toml::Table::from_iter([(section.clone(), toml::Table::new().into())]);
+        let toml::Value::Table(keys) = value else {
+            errs.push(format!("{f}: {section}: {message}"));
+            continue;
+        };
+        if fits(empty).is_err() {
+            // Not a section of this file at all.
+            errs.push(format!("{f}: {message}"));
+            continue;
+        }
+        let mut kept = toml::Table::new();
+        for (key, v) in keys {
+            let one = toml::Table::from_iter([(key.clone(), v.clone())]);
+            let alone = toml::Table::from_iter([(section.clone(), toml::Value::Table(one))]);
+            match fits(alone) {
+                Ok(_) => {
+                    kept.insert(key, v);
+                }
+                Err(e) => errs.push(format!("{f}: {section}.{key}: {}", e.message())),
+            }
+        }
+        good.insert(section, toml::Value::Table(kept));
+    }
+    // Every key left fits on its own; together they fit too unless keys depend on each other.
+    match fits(good) {
+        Ok(raw) => (raw, errs),
+        Err(e) => {
+            errs.push(format!("{f}: {}", e.message()));
+            (RawConfig::default(), errs)
+        }
+    }
 }
 
 /// Refuses a file anyone may write (DESIGN §10).
@@ -342,6 +409,40 @@ mod tests {
         assert!(
             !AgentConfig::default().fim.paths.is_empty(),
             "FIM watches the default set"
+        );
+    }
+
+    #[test]
+    fn validate_reports_every_problem_at_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("agent.toml");
+        std::fs::write(
+            &p,
+            "[uplink]\ncolector = \"x:1\"\nbatch_size = \"many\"\nheartbeat_interval = \"often\"\n\
+             [fim]\nscan_interval = \"sometimes\"\n[bogus]\nx = 1\n",
+        )
+        .expect("write");
+        let e = load(&p, true).expect_err("bad").0;
+        let all = e.join("\n");
+        assert_eq!(e.len(), 5, "{all}");
+        for want in [
+            "uplink.colector: unknown field `colector`",
+            "uplink.batch_size: invalid type",
+            "uplink.heartbeat_interval",
+            "fim.scan_interval",
+            "unknown field `bogus`",
+        ] {
+            assert!(all.contains(want), "{want:?} in {all}");
+        }
+        assert!(
+            e.iter().all(|l| l.starts_with(&p.display().to_string())),
+            "{all}"
+        );
+        // A good file is untouched by the fallback.
+        std::fs::write(&p, "[uplink]\nheartbeat_interval = \"30s\"\n").expect("write");
+        assert_eq!(
+            load(&p, true).expect("good").heartbeat_interval,
+            Duration::from_secs(30)
         );
     }
 
