@@ -292,79 +292,13 @@ pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
         Err(e) => return Err(ConfigError(vec![format!("{}: {e}", path.display())])),
     };
     check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-    let (raw, mut errs) = parse_all(&text, path);
+    let (raw, mut errs) = vigil_proto::config::parse_all::<RawConfig>(&text, path);
     match raw.validate(path) {
         Ok(cfg) if errs.is_empty() => Ok(cfg),
         Ok(_) => Err(ConfigError(errs)),
         Err(ConfigError(more)) => {
             errs.extend(more);
             Err(ConfigError(errs))
-        }
-    }
-}
-
-fn fits(t: toml::Table) -> Result<RawConfig, toml::de::Error> {
-    toml::Value::Table(t).try_into()
-}
-
-/// Parses a config file, reporting every unknown or mistyped key at once rather than the first
-/// one serde meets: when the whole file does not fit [`RawConfig`], each key of each section is
-/// tried alone, the bad ones are named and left out, and the rest is parsed so that
-/// [`RawConfig::validate`] can report its own problems too. A TOML syntax error stops there.
-fn parse_all(text: &str, path: &Path) -> (RawConfig, Vec<String>) {
-    let f = path.display();
-    let table: toml::Table = match toml::from_str(text) {
-        Ok(t) => t,
-        Err(e) => {
-            return (
-                RawConfig::default(),
-                vec![format!("{f}: {}", e.to_string().trim_end())],
-            );
-        }
-    };
-    if let Ok(raw) = fits(table.clone()) {
-        return (raw, Vec::new());
-    }
-    let mut errs = Vec::new();
-    let mut good = toml::Table::new();
-    for (section, value) in table {
-        let alone = toml::Table::from_iter([(section.clone(), value.clone())]);
-        let message = match fits(alone) {
-            Ok(_) => {
-                good.insert(section, value);
-                continue;
-            }
-            Err(e) => e.message().to_owned(),
-        };
-        let empty = toml::Table::from_iter([(section.clone(), toml::Table::new().into())]);
-        let toml::Value::Table(keys) = value else {
-            errs.push(format!("{f}: {section}: {message}"));
-            continue;
-        };
-        if fits(empty).is_err() {
-            // Not a section of this file at all.
-            errs.push(format!("{f}: {message}"));
-            continue;
-        }
-        let mut kept = toml::Table::new();
-        for (key, v) in keys {
-            let one = toml::Table::from_iter([(key.clone(), v.clone())]);
-            let alone = toml::Table::from_iter([(section.clone(), toml::Value::Table(one))]);
-            match fits(alone) {
-                Ok(_) => {
-                    kept.insert(key, v);
-                }
-                Err(e) => errs.push(format!("{f}: {section}.{key}: {}", e.message())),
-            }
-        }
-        good.insert(section, toml::Value::Table(kept));
-    }
-    // Every key left fits on its own; together they fit too unless keys depend on each other.
-    match fits(good) {
-        Ok(raw) => (raw, errs),
-        Err(e) => {
-            errs.push(format!("{f}: {}", e.message()));
-            (RawConfig::default(), errs)
         }
     }
 }

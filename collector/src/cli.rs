@@ -951,10 +951,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Validate { config } => {
-            let dir = config
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            config::RawConfig::load(&config)?.validate(&dir, &config)?;
+            config::load(None, Some(&config))?;
             println!("{}: ok", config.display());
             Ok(())
         }

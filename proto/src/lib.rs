@@ -4,12 +4,14 @@
 //! hand it bytes and `now`, and take frames, events and timeouts out. The agent and the collector
 //! are thin async shells around it, and tests drive both ends in memory on virtual time.
 //!
+//! - [`config`]: TOML config files parsed with every problem reported at once.
 //! - [`finding`]: what engines observe, and the [`FindingSink`] they push into.
 //! - [`frame`]: 4-byte big-endian length + JSON body, bounded size, hostile-input safe.
 //! - [`msg`]: the messages of a session and of enrollment.
 //! - [`session`]: the state machines of both ends.
 //! - [`token`]: enrollment tokens.
 
+pub mod config;
 pub mod finding;
 pub mod frame;
 pub mod msg;

@@ -39,6 +39,21 @@ fn agent_unknown_field_bad_address_and_missing_file() {
     );
     said_once(&o);
 
+    // Every problem at once, as the README promises: an unknown key, a wrong type, a bad
+    // duration.
+    let o = agent_validate(Some(
+        "[uplink]\ncolector = \"x:1\"\nbatch_size = \"many\"\nheartbeat_interval = \"often\"\n",
+    ));
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    for want in [
+        "uplink.colector: unknown field",
+        "uplink.batch_size: invalid type",
+        "uplink.heartbeat_interval: \"often\" is not a duration",
+    ] {
+        assert!(err.contains(want), "{want:?} in {err}");
+    }
+
     let o = agent_validate(Some("[uplink]\nheartbeat_interval = \"1s\"\n"));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
@@ -111,6 +126,19 @@ fn collector_unknown_field_bad_address_and_missing_file() {
     let o = check(None);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("collector.toml"), "{}", stderr(&o));
+    // Every problem at once: an unknown key, a wrong type and a bad address.
+    let o = check(Some(
+        "[quic]\nlistne = \"0.0.0.0:1\"\n[http]\nlisten = \"everywhere\"\ntls = \"yes\"\n",
+    ));
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    for want in [
+        "quic.listne: unknown field",
+        "http.tls: invalid type",
+        "http.listen",
+    ] {
+        assert!(err.contains(want), "{want:?} in {err}");
+    }
     let o = check(Some("[quic]\nlisten = \"127.0.0.1:4433\"\n"));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
