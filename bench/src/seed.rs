@@ -97,6 +97,7 @@ pub fn fill(store: &dyn Store, hosts: usize, agencies: usize, rules: usize) -> a
                     agent_id: id,
                     title: "bench".into(),
                     params: Default::default(),
+                    other_agency: None,
                 },
                 NOW / 1000 - 7200,
             )?;

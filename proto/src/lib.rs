@@ -7,6 +7,7 @@
 //! - [`config`]: TOML config files parsed with every problem reported at once.
 //! - [`finding`]: what engines observe, and the [`FindingSink`] they push into.
 //! - [`frame`]: 4-byte big-endian length + JSON body, bounded size, hostile-input safe.
+//! - [`limits`]: the length caps on every string an agent supplies.
 //! - [`msg`]: the messages of a session and of enrollment.
 //! - [`session`]: the state machines of both ends.
 //! - [`token`]: enrollment tokens.
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod finding;
 pub mod frame;
+pub mod limits;
 pub mod msg;
 pub mod session;
 pub mod token;

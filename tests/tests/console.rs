@@ -135,6 +135,7 @@ fn console_in_headless_chromium() {
                     agent_id: a.id.clone(),
                     title: format!("Kết nối tới địa chỉ độc hại #{i}"),
                     params: Default::default(),
+                    other_agency: None,
                 },
                 now_s() - 3600,
             )

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
+use crate::cli::term::{errln, outln};
 use crate::cli::{self, DemoArgs, Failure, InitArgs};
 use crate::config;
 use crate::pki::{Ca, PkiPaths};
@@ -33,7 +34,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     // glibc's default of eight arenas per core would keep what each one freed.
     vigil_agent::mem::limit_malloc_arenas();
     let cfg = if a.data_dir.join(config::CONFIG_FILE).exists() {
-        eprintln!("reusing {}", a.data_dir.display());
+        errln!("reusing {}", a.data_dir.display());
         config::load(Some(&a.data_dir), None)?
     } else {
         cli::init(&InitArgs {
@@ -93,7 +94,7 @@ async fn serve(
         tokio::select! {
             r = build => Some(r.context("province task").and_then(|r| r).map_err(|e| stop(e.into()))?),
             _ = cli::wait_for_signal() => {
-                eprintln!("stopping before the province was complete");
+                errln!("stopping before the province was complete");
                 let _ = sd_tx.send(true);
                 let _ = agent.start_kill();
                 let _ = agent.wait().await;
@@ -103,27 +104,27 @@ async fn serve(
     } else {
         None
     };
-    println!();
+    outln!();
     match &province {
-        Some(p) => println!(
+        Some(p) => outln!(
             "Vigil demo is running: collector on QUIC {quic}, one local agent and a simulated \
              province of {} hosts.",
             p.hosts
         ),
-        None => println!("Vigil demo is running: collector on QUIC {quic}, one local agent."),
+        None => outln!("Vigil demo is running: collector on QUIC {quic}, one local agent."),
     }
-    println!("Dashboard: {}", cli::console_url(&cfg, http));
-    println!("  log in as admin / {login}");
+    outln!("Dashboard: {}", cli::console_url(&cfg, http));
+    outln!("  log in as admin / {login}");
     if cfg.http_tls.is_some() {
-        println!(
+        outln!(
             "  (HTTPS with the collector's own CA: `vigil-collector ca export --data-dir {}` gives the certificate to trust)",
             cfg.data_dir.display()
         );
     }
-    println!("Press Ctrl-C to stop.");
+    outln!("Press Ctrl-C to stop.");
     tokio::select! {
         _ = cli::wait_for_signal() => {}
-        st = agent.wait() => eprintln!("agent exited: {st:?}"),
+        st = agent.wait() => errln!("agent exited: {st:?}"),
     }
     let _ = agent.start_kill();
     let _ = agent.wait().await;
@@ -143,7 +144,7 @@ async fn local_agent(
 ) -> Result<tokio::process::Child, Failure> {
     if !state_dir.join("identity.json").exists() {
         let token = token(cfg, store, LOCAL_AGENCY)?;
-        eprintln!(
+        errln!(
             "enrolling the local agent (state in {})",
             state_dir.display()
         );

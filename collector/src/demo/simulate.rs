@@ -31,6 +31,7 @@ use vigil_rules::score::Scoring;
 
 use super::events;
 use super::province::{DAYS, Province};
+use crate::cli::term::errln;
 use crate::config::Config;
 use crate::pki::{Ca, PkiPaths};
 use crate::scoring::{self, Inputs, RuleCatalog};
@@ -94,7 +95,7 @@ pub(crate) fn start(
         .with_context(|| format!("creating {}", dir.display()))?;
     let started = Instant::now();
     organise(store, &province)?;
-    eprintln!(
+    errln!(
         "province: enrolling {} simulated hosts in {} agencies…",
         province.hosts.len(),
         province.agencies.len()
@@ -108,7 +109,7 @@ pub(crate) fn start(
     vigil_agent::mem::trim();
     crate::fsutil::write_private(&dir.join(READY), b"")
         .with_context(|| format!("writing {}", dir.join(READY).display()))?;
-    eprintln!(
+    errln!(
         "province: ready in {:.0} s ({} simulated hosts, {DAYS} days of history)",
         started.elapsed().as_secs_f64(),
         province.hosts.len()
@@ -285,7 +286,7 @@ fn history(
             day == 0 || !sent.is_empty(),
         )?;
         if day % 15 == 14 {
-            eprintln!(
+            errln!(
                 "province: day {}/{DAYS} of history recorded ({:.0} s)",
                 day + 1,
                 started.elapsed().as_secs_f64()

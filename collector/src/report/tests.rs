@@ -62,6 +62,7 @@ fn raise(s: &SqliteStore, key: &str, agent: &str, sev: Severity, at: i64) -> i64
             agent_id: agent.into(),
             title: key.into(),
             params: Default::default(),
+            other_agency: None,
         },
         at,
     )

@@ -71,6 +71,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     api_tokens_are_listed_and_revoked_with_audit(&*make());
     audit_pages_go_newest_first(&*make());
     simulation_marks_and_alert_params_are_kept(&*make());
+    super::suite_hostile::run_all(make);
 }
 
 /// A simulation token's agents are marked simulated (in both listings); alert params round-trip.
@@ -119,6 +120,7 @@ fn simulation_marks_and_alert_params_are_kept(s: &dyn Store) {
             agent_id: "a1".into(),
             title: "t".into(),
             params,
+            other_agency: None,
         };
         s.alert_raise(&a, 1).expect("raise");
     }
@@ -372,6 +374,7 @@ fn alerts_are_assigned_with_audit(s: &dyn Store) {
         agent_id: "a1".into(),
         title: "t".into(),
         params: Default::default(),
+        other_agency: None,
     };
     let (id, _) = s.alert_raise(&a, 1).expect("raise");
     assert!(
@@ -444,7 +447,7 @@ fn check_state_keeps_the_newest_result_per_rule(s: &dyn Store) {
     );
     assert_eq!(st[0].2, "hardening");
     // Revoked agents are not scored.
-    assert!(s.agent_revoke("a2", 5).expect("revoke"));
+    assert!(s.agent_revoke("a2", "cli", 5).expect("revoke"));
     assert_eq!(s.check_states().expect("states").len(), 1);
 }
 
@@ -733,6 +736,7 @@ fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
         agent_id: "a1".into(),
         title: "findings 5..=6 never arrived".into(),
         params: Default::default(),
+        other_agency: None,
     };
     let (id, new) = s.alert_raise(&gap, 100).expect("raise");
     assert!(new);
@@ -910,20 +914,26 @@ fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
 
 fn reenroll_same_machine_replaces(s: &dyn Store) {
     seed(s);
-    assert!(
-        s.agent_enroll(&agent("a1", "m1"), 10)
-            .expect("enroll")
-            .replaced
-            .is_empty()
+    assert_eq!(
+        s.agent_enroll(&agent("a1", "m1"), 10).expect("enroll"),
+        EnrollOutcome::Enrolled { replaced: vec![] }
     );
     assert!(
         s.agent_enroll(&agent("a2", "m2"), 10)
             .expect("enroll")
-            .replaced
+            .replaced()
             .is_empty()
     );
     let out = s.agent_enroll(&agent("a3", "m1"), 20).expect("re-enroll");
-    assert_eq!(out.replaced, vec!["a1".to_string()]);
+    assert_eq!(
+        out.replaced(),
+        [ReplacedAgent {
+            id: "a1".into(),
+            agency: "p/a".into(),
+            hostname: "host-a1".into(),
+            serials: vec!["serial-a1".into()],
+        }]
+    );
     let live: Vec<_> = s
         .agents()
         .expect("list")
@@ -937,7 +947,7 @@ fn reenroll_same_machine_replaces(s: &dyn Store) {
         s.revoked_serials().expect("serials"),
         vec!["serial-a1".to_string()]
     );
-    // Renewal updates a live agent's serial; a replaced one cannot be renewed.
+    // Renewal records a live agent's new serial; a replaced one cannot be renewed.
     assert!(
         s.agent_set_cert("a3", "serial-a3b", 2_100_000_000, 30)
             .expect("renew")
@@ -946,11 +956,32 @@ fn reenroll_same_machine_replaces(s: &dyn Store) {
         !s.agent_set_cert("a1", "serial-a1b", 2_100_000_000, 30)
             .expect("replaced")
     );
+    // Until the agent uses it, its current certificate stays current (the answer may be lost).
+    assert_eq!(
+        s.agent_session_cert("a3", "serial-a3", 31).expect("check"),
+        SessionCert::Current
+    );
+    assert_eq!(
+        s.agent_session_cert("a3", "serial-a3b", 32).expect("check"),
+        SessionCert::Promoted
+    );
     let a3 = s.agent("a3").expect("get").expect("exists");
     assert_eq!(
         (a3.cert_serial.as_str(), a3.cert_not_after),
         ("serial-a3b", 2_100_000_000)
     );
+    assert_eq!(
+        s.agent_session_cert("a3", "serial-a3", 33).expect("check"),
+        SessionCert::Superseded,
+        "only the newest certificate is accepted"
+    );
+    assert_eq!(
+        s.agent_session_cert("a1", "serial-a1", 33).expect("check"),
+        SessionCert::Revoked
+    );
+    let mut refused = s.revoked_serials().expect("serials");
+    refused.sort();
+    assert_eq!(refused, ["serial-a1", "serial-a3"]);
     let actions: Vec<_> = s
         .audit_log()
         .expect("audit")
