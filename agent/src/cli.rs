@@ -263,6 +263,10 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         let err = e.into();
         let code = if err.downcast_ref::<ConfigError>().is_some()
+            || matches!(
+                err.downcast_ref::<crate::state::StateError>(),
+                Some(crate::state::StateError::NotEnrolled(_))
+            )
             || err
                 .downcast_ref::<vigil_proto::token::TokenError>()
                 .is_some()
@@ -287,7 +291,7 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("error: {:#}", f.err);
+            eprintln!("error: {}", vigil_proto::error_chain(f.err.as_ref()));
             ExitCode::from(f.code)
         }
     }

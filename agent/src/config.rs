@@ -289,14 +289,15 @@ pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
         Err(e) => return Err(ConfigError(vec![format!("{}: {e}", path.display())])),
     };
     check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| {
-        ConfigError(vec![format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim_end()
-        )])
-    })?;
-    raw.validate(path)
+    let (raw, mut errs) = vigil_proto::config::parse_all::<RawConfig>(&text, path);
+    match raw.validate(path) {
+        Ok(cfg) if errs.is_empty() => Ok(cfg),
+        Ok(_) => Err(ConfigError(errs)),
+        Err(ConfigError(more)) => {
+            errs.extend(more);
+            Err(ConfigError(errs))
+        }
+    }
 }
 
 /// Refuses a file anyone may write (DESIGN §10): `o+w` on Linux; write access for Everyone,
@@ -332,6 +333,40 @@ mod tests {
         assert!(
             !AgentConfig::default().fim.paths.is_empty(),
             "FIM watches the default set"
+        );
+    }
+
+    #[test]
+    fn validate_reports_every_problem_at_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("agent.toml");
+        std::fs::write(
+            &p,
+            "[uplink]\ncolector = \"x:1\"\nbatch_size = \"many\"\nheartbeat_interval = \"often\"\n\
+             [fim]\nscan_interval = \"sometimes\"\n[bogus]\nx = 1\n",
+        )
+        .expect("write");
+        let e = load(&p, true).expect_err("bad").0;
+        let all = e.join("\n");
+        assert_eq!(e.len(), 5, "{all}");
+        for want in [
+            "uplink.colector: unknown field `colector`",
+            "uplink.batch_size: invalid type",
+            "uplink.heartbeat_interval",
+            "fim.scan_interval",
+            "unknown field `bogus`",
+        ] {
+            assert!(all.contains(want), "{want:?} in {all}");
+        }
+        assert!(
+            e.iter().all(|l| l.starts_with(&p.display().to_string())),
+            "{all}"
+        );
+        // A good file is untouched by the fallback.
+        std::fs::write(&p, "[uplink]\nheartbeat_interval = \"30s\"\n").expect("write");
+        assert_eq!(
+            load(&p, true).expect("good").heartbeat_interval,
+            Duration::from_secs(30)
         );
     }
 

@@ -23,6 +23,7 @@ pub mod platform;
 pub mod quic_socket;
 pub mod rules_cmd;
 pub mod run;
+pub mod sim;
 pub mod spool;
 pub mod state;
 pub mod tls;

@@ -40,7 +40,10 @@ pub struct StatePaths {
 #[non_exhaustive]
 pub enum StateError {
     /// Not enrolled yet.
-    #[error("{0} holds no identity: run `vigil-agent enroll --token …` first")]
+    #[error(
+        "not enrolled ({0} holds no identity): run `vigil-agent enroll --token <token from \
+         vigil-collector token create>` first"
+    )]
     NotEnrolled(PathBuf),
     /// Unsafe permissions.
     #[error("{0}")]
@@ -111,6 +114,18 @@ impl StatePaths {
     /// # Errors
     /// [`StateError::Unsafe`].
     pub fn check_permissions(&self) -> Result<(), StateError> {
+        match fs::metadata(&self.dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NotEnrolled(self.dir.clone()));
+            }
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: self.dir.clone(),
+                    source,
+                });
+            }
+        }
         platform::check_private_dir(&self.dir).map_err(StateError::Unsafe)
     }
 

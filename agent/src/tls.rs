@@ -170,7 +170,8 @@ pub fn split_host_port(addr: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-/// Resolves an address and connects with `cfg`, trying each resolved address in turn.
+/// Resolves an address and connects with `cfg`, trying each resolved address in turn, each from
+/// a new client endpoint.
 ///
 /// # Errors
 /// The last connection error, or a resolution error.
@@ -178,30 +179,69 @@ pub async fn connect(
     addr: &str,
     cfg: quinn::ClientConfig,
 ) -> anyhow::Result<(quinn::Endpoint, quinn::Connection)> {
-    let (host, port) = split_host_port(addr).map_err(anyhow::Error::msg)?;
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await?
-        .collect();
+    let (host, targets) = resolve(addr).await?;
     let mut last = anyhow::anyhow!("{addr}: no address found");
-    for sa in addrs {
+    for sa in targets {
         let bind: std::net::SocketAddr = if sa.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let mut ep = crate::quic_socket::client_endpoint(bind)?;
-        ep.set_default_client_config(cfg.clone());
-        match ep.connect(sa, &host) {
-            Ok(connecting) => match tokio::time::timeout(Duration::from_secs(15), connecting).await
-            {
-                Ok(Ok(conn)) => return Ok((ep, conn)),
-                Ok(Err(e)) => last = anyhow::anyhow!("{addr} ({sa}): {e}"),
-                Err(_) => last = anyhow::anyhow!("{addr} ({sa}): connection timed out"),
-            },
-            Err(e) => last = anyhow::anyhow!("{addr} ({sa}): {e}"),
+        let ep = crate::quic_socket::client_endpoint(bind)?;
+        match dial(&ep, addr, sa, &host, cfg.clone()).await {
+            Ok(conn) => return Ok((ep, conn)),
+            Err(e) => last = e,
         }
     }
     Err(last)
+}
+
+/// Like [`connect`], from an existing client endpoint: many connections share its socket and
+/// its receive buffers (about 3 MB per endpoint on Linux), as the simulated agents of one
+/// process do. Only addresses of the endpoint's family are tried.
+///
+/// # Errors
+/// The last connection error, or a resolution error.
+pub async fn connect_on(
+    ep: &quinn::Endpoint,
+    addr: &str,
+    cfg: quinn::ClientConfig,
+) -> anyhow::Result<quinn::Connection> {
+    let (host, targets) = resolve(addr).await?;
+    let v4 = ep.local_addr()?.is_ipv4();
+    let mut last = anyhow::anyhow!("{addr}: no address of the endpoint's family");
+    for sa in targets.into_iter().filter(|sa| sa.is_ipv4() == v4) {
+        match dial(ep, addr, sa, &host, cfg.clone()).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn resolve(addr: &str) -> anyhow::Result<(String, Vec<std::net::SocketAddr>)> {
+    let (host, port) = split_host_port(addr).map_err(anyhow::Error::msg)?;
+    let targets = tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .collect();
+    Ok((host, targets))
+}
+
+async fn dial(
+    ep: &quinn::Endpoint,
+    addr: &str,
+    sa: std::net::SocketAddr,
+    host: &str,
+    cfg: quinn::ClientConfig,
+) -> anyhow::Result<quinn::Connection> {
+    match ep.connect_with(cfg, sa, host) {
+        Ok(connecting) => match tokio::time::timeout(Duration::from_secs(15), connecting).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{addr} ({sa}): {e}")),
+            Err(_) => Err(anyhow::anyhow!("{addr} ({sa}): connection timed out")),
+        },
+        Err(e) => Err(anyhow::anyhow!("{addr} ({sa}): {e}")),
+    }
 }
 
 #[cfg(test)]

@@ -176,6 +176,8 @@ pub struct Uplink {
     started: Instant,
     status: Mutex<Status>,
     ioc: crate::ioc::SharedIoc,
+    /// A client endpoint shared with other uplinks of this process; `None`: one per session.
+    endpoint: Option<quinn::Endpoint>,
 }
 
 enum SessionEnd {
@@ -208,6 +210,29 @@ impl Uplink {
             started: Instant::now(),
             status: Mutex::new(status),
             ioc: Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new())),
+            endpoint: None,
+        }
+    }
+
+    /// Connects from `endpoint`, shared with other uplinks of this process (simulated agents),
+    /// instead of a new endpoint per session.
+    pub fn with_endpoint(mut self, endpoint: quinn::Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Connects to `addr`; returns the endpoint when it is this session's own.
+    async fn connect(
+        &self,
+        addr: &str,
+        cfg: quinn::ClientConfig,
+    ) -> anyhow::Result<(Option<quinn::Endpoint>, quinn::Connection)> {
+        match &self.endpoint {
+            Some(ep) => Ok((None, crate::tls::connect_on(ep, addr, cfg).await?)),
+            None => {
+                let (ep, conn) = crate::tls::connect(addr, cfg).await?;
+                Ok((Some(ep), conn))
+            }
         }
     }
 
@@ -308,7 +333,7 @@ impl Uplink {
     ) -> anyhow::Result<SessionEnd> {
         let cfg = self.client_config()?;
         let (endpoint, conn) = tokio::select! {
-            r = crate::tls::connect(addr, cfg) => r?,
+            r = self.connect(addr, cfg) => r?,
             _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
         };
         let (mut send, mut recv) = conn.open_bi().await.context("opening the session stream")?;
@@ -377,7 +402,7 @@ impl Uplink {
                         flush(&mut sess, &mut send).await;
                         let _ = send.finish();
                         conn.close(r.code.into(), r.message.as_bytes());
-                        endpoint.wait_idle().await;
+                        wait_idle(endpoint.as_ref()).await;
                         let who = if r.by_peer { "collector" } else { "agent" };
                         if r.code == code::UNAUTHORIZED {
                             warn!(reason = %r.message, "The collector refuses this agent; re-enroll it.");
@@ -417,7 +442,7 @@ impl Uplink {
                             Err(e) => {
                                 warn!(error = %e, "IOC delta does not apply; reconnecting for a full set.");
                                 conn.close(code::OK.into(), b"IOC set out of step");
-                                endpoint.wait_idle().await;
+                                wait_idle(endpoint.as_ref()).await;
                                 break 'session SessionEnd::Closed(
                                     "IOC set out of step; reconnecting for a full set".into(),
                                 );
@@ -473,7 +498,7 @@ impl Uplink {
                 _ = shutdown.changed() => {
                     lock(&self.spool).sync()?;
                     conn.close(code::OK.into(), b"agent shutting down");
-                    endpoint.wait_idle().await;
+                    wait_idle(endpoint.as_ref()).await;
                     break SessionEnd::Shutdown;
                 }
             }
@@ -561,6 +586,14 @@ fn report_drops(sp: &mut Spool) -> Result<(), crate::spool::SpoolError> {
         severity: vigil_proto::Severity::High,
     });
     sp.append(now_ms(), &f).map(|_| ())
+}
+
+/// Lets a session's own endpoint send its close before it is dropped; a shared endpoint lives on
+/// and sends it anyway.
+async fn wait_idle(own: Option<&quinn::Endpoint>) {
+    if let Some(ep) = own {
+        ep.wait_idle().await;
+    }
 }
 
 async fn flush(sess: &mut AgentSession, send: &mut quinn::SendStream) {

@@ -45,6 +45,7 @@ pub fn fill(store: &dyn Store, hosts: usize, agencies: usize, rules: usize) -> a
                 cert_not_after: NOW / 1000 + 86_400 * 365,
                 agent_version: "0.1.0".into(),
                 token_id: "t".into(),
+                simulated: false,
             },
             NOW / 1000 - 3600,
         )?;
@@ -95,6 +96,7 @@ pub fn fill(store: &dyn Store, hosts: usize, agencies: usize, rules: usize) -> a
                     severity: Severity::Critical,
                     agent_id: id,
                     title: "bench".into(),
+                    params: Default::default(),
                     other_agency: None,
                 },
                 NOW / 1000 - 7200,

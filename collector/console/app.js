@@ -17,7 +17,7 @@ const I18N = {
     subAgencies: 'Đơn vị trực thuộc', whyNot100: 'Vì sao chưa đạt 100 điểm', item: 'Mục', points: 'Điểm trừ', otherItems: 'Các mục khác',
     groups: 'Nhóm kiểm tra', group: 'Nhóm', score: 'Điểm', trend90: 'Diễn biến 90 ngày', noHistory: 'Chưa có lịch sử điểm.',
     hostname: 'Tên máy', role: 'Vai trò', verdict: 'Kết luận', fresh: 'Còn báo cáo', showingHosts: 'Hiển thị {0}/{1} máy, điểm thấp nhất trước.',
-    workstation: 'Máy trạm', server: 'Máy chủ', yes: 'Có', no: 'Không', never: 'chưa bao giờ',
+    workstation: 'Máy trạm', server: 'Máy chủ', simulated: 'mô phỏng', simulatedHost: 'Máy mô phỏng (dữ liệu trình diễn của demo --province), không phải máy thật.', yes: 'Có', no: 'Không', never: 'chưa bao giờ',
     good: 'Tốt', passV: 'Đạt', fail: 'Không đạt', noResults: 'Chưa có kết quả kiểm tra',
     os: 'Hệ điều hành', kernel: 'Nhân', agentVersion: 'Phiên bản agent', lastSeen: 'Lần cuối liên lạc', spool: 'Hàng đợi chưa gửi',
     clockSkew: 'Lệch đồng hồ', certExpiry: 'Chứng chỉ hết hạn', enrolledAt: 'Đăng ký lúc', revoked: 'Đã thu hồi',
@@ -42,6 +42,18 @@ const I18N = {
     actor: 'Người thực hiện', action: 'Thao tác', detail: 'Chi tiết', older: 'Cũ hơn', created: 'Tạo lúc', confirm: 'Xác nhận',
     k_rule_failed: 'Quy tắc không đạt', k_rule_partial: 'Quy tắc đạt một phần', k_rule_unverified: 'Quy tắc chưa xác minh',
     k_group_no_data: 'Nhóm không có dữ liệu', k_critical_gate: 'Trần điểm do lỗi nghiêm trọng', k_alert: 'Cảnh báo đang mở',
+    al_agent_silent: '{0} không báo cáo đã {1}', al_agent_never: '{0} đăng ký đã {1} nhưng chưa từng báo cáo',
+    al_cert_expiring: 'Chứng chỉ agent của {0} hết hạn sau {1} và chưa được gia hạn', al_cert_expired: 'Chứng chỉ agent của {0} đã hết hạn',
+    al_duplicate_machine_id: '{0} agent đang chạy dùng chung mã máy {1}: {2} (ổ đĩa hoặc ảnh máy bị nhân bản?)',
+    al_seq_gap: 'Bản ghi #{0}..#{1} của agent này không bao giờ đến ({2} bản ghi thiếu)',
+    al_new_listener_on_server: 'Cổng {0} mới mở trên {1} ({2})', al_ioc_hit: '{0} khớp chỉ dấu tấn công {1}',
+    al_critical_rule_failed: 'Quy tắc nghiêm trọng {0} không đạt: {1}', al_fim_critical_path: '{0}: {1} trên đường dẫn quan trọng',
+    al_spool_dropped: '{0} bản ghi bị bỏ vì hàng đợi của agent đầy', unknownProcess: 'tiến trình không rõ',
+    fc_created: 'tạo mới', fc_deleted: 'xóa', fc_modified: 'sửa đổi', fc_attrs: 'đổi thuộc tính', fc_type_changed: 'đổi loại tệp', fc_summary: 'nhiều thay đổi',
+    ak_agent_silent: 'Máy không báo cáo', ak_cert_expiring: 'Chứng chỉ sắp hết hạn', ak_duplicate_machine_id: 'Trùng mã máy',
+    ak_seq_gap: 'Mất bản ghi', ak_new_listener_on_server: 'Cổng mới trên máy chủ', ak_ioc_hit: 'Khớp chỉ dấu tấn công',
+    ak_critical_rule_failed: 'Quy tắc nghiêm trọng không đạt', ak_fim_critical_path: 'Thay đổi tệp quan trọng', ak_spool_dropped: 'Agent bỏ bản ghi',
+    kc_missing_agent: 'Tài sản {0} chưa cài agent (tính 0 điểm)', kc_no_assets: 'Đơn vị {0} chưa khai báo tài sản', kc_group_no_data: 'Nhóm {0}: không có kết quả áp dụng (tính 0 điểm)', kc_alert: 'Cảnh báo #{0} đang mở', kc_stale: 'Máy {0} lâu không báo cáo', kc_never_reported: 'Máy {0} chưa từng báo cáo',
     k_stale: 'Máy lâu không báo cáo', k_never_reported: 'Máy chưa từng báo cáo', k_missing_agent: 'Tài sản chưa cài agent', k_no_assets: 'Đơn vị chưa khai báo tài sản',
     adminOnly: 'Chỉ quản trị viên mới dùng được trang này.', saved: 'Đã lưu.',
     settings: 'Cài đặt đang áp dụng', settingsNote: 'Sửa trong collector.toml rồi khởi động lại máy chủ thu thập (docs/collector-config.md).',
@@ -61,7 +73,7 @@ const I18N = {
     subAgencies: 'Agencies below', whyNot100: 'Why not 100', item: 'Item', points: 'Points lost', otherItems: 'Other items',
     groups: 'Check groups', group: 'Group', score: 'Score', trend90: '90-day trend', noHistory: 'No score history yet.',
     hostname: 'Host name', role: 'Role', verdict: 'Verdict', fresh: 'Reporting', showingHosts: 'Showing {0} of {1} hosts, lowest scores first.',
-    workstation: 'Workstation', server: 'Server', yes: 'Yes', no: 'No', never: 'never',
+    workstation: 'Workstation', server: 'Server', simulated: 'simulated', simulatedHost: 'A simulated host (demonstration data of demo --province), not a real machine.', yes: 'Yes', no: 'No', never: 'never',
     good: 'Good', passV: 'Pass', fail: 'Fail', noResults: 'No check results yet',
     os: 'OS', kernel: 'Kernel', agentVersion: 'Agent version', lastSeen: 'Last seen', spool: 'Unsent spool records',
     clockSkew: 'Clock skew', certExpiry: 'Certificate expires', enrolledAt: 'Enrolled', revoked: 'Revoked',
@@ -86,6 +98,18 @@ const I18N = {
     actor: 'Actor', action: 'Action', detail: 'Detail', older: 'Older', created: 'Created', confirm: 'Confirm',
     k_rule_failed: 'Failed rule', k_rule_partial: 'Partially met rule', k_rule_unverified: 'Unverified rule',
     k_group_no_data: 'Group without data', k_critical_gate: 'Critical-rule ceiling', k_alert: 'Open alert',
+    al_agent_silent: '{0} has not reported for {1}', al_agent_never: '{0} enrolled {1} ago and never reported',
+    al_cert_expiring: 'The agent certificate of {0} expires in {1} and has not been renewed', al_cert_expired: 'The agent certificate of {0} has expired',
+    al_duplicate_machine_id: '{0} live agents share machine id {1}: {2} (a cloned disk or image?)',
+    al_seq_gap: 'Findings #{0}..#{1} from this agent never arrived ({2} missing)',
+    al_new_listener_on_server: 'New {0} listener on {1} ({2})', al_ioc_hit: '{0} matched indicator {1}',
+    al_critical_rule_failed: 'Critical rule {0} fails: {1}', al_fim_critical_path: '{0}: {1} on a critical path',
+    al_spool_dropped: '{0} findings were dropped because the agent spool was full', unknownProcess: 'unknown process',
+    fc_created: 'created', fc_deleted: 'deleted', fc_modified: 'modified', fc_attrs: 'attributes changed', fc_type_changed: 'type changed', fc_summary: 'many changes',
+    ak_agent_silent: 'Host not reporting', ak_cert_expiring: 'Certificate expiring', ak_duplicate_machine_id: 'Duplicate machine id',
+    ak_seq_gap: 'Lost findings', ak_new_listener_on_server: 'New listener on a server', ak_ioc_hit: 'Indicator match',
+    ak_critical_rule_failed: 'Critical rule failing', ak_fim_critical_path: 'Critical file changed', ak_spool_dropped: 'Agent dropped findings',
+    kc_missing_agent: 'Asset {0} has no agent (scores 0)', kc_no_assets: 'Agency {0} has no registered asset', kc_group_no_data: 'Group {0}: no applicable result (counts as 0)', kc_alert: 'Open alert #{0}', kc_stale: 'Host {0} is not reporting', kc_never_reported: 'Host {0} never reported',
     k_stale: 'Host not reporting', k_never_reported: 'Host never reported', k_missing_agent: 'Asset without agent', k_no_assets: 'Agency without assets',
     adminOnly: 'Only administrators can use this page.', saved: 'Saved.',
     settings: 'Settings in force', settingsNote: 'Edit collector.toml and restart the collector to change them (docs/collector-config.md).',
@@ -179,6 +203,7 @@ function fmtDuration(s) {
 function scoreClass(x) { return x >= 90 ? 'score-good' : x >= 70 ? 'score-pass' : 'score-fail'; }
 function scoreCell(x) { return h('td', { class: 'num ' + (x === null || x === undefined ? '' : scoreClass(x)) }, fmtNum(x)); }
 function sevBadge(s) { return h('span', { class: 'badge ' + s }, t('sev_' + s)); }
+function simBadge(x) { return x.simulated ? [' ', h('span', { class: 'badge sim', 'data-test': 'simulated' }, t('simulated'))] : null; }
 function verdictBadge(v) { return h('span', { class: 'badge ' + (v === 'pass' ? 'pass-verdict' : v) }, t(v === 'pass' ? 'passV' : v)); }
 function agencyLink(id, name) { return h('a', { href: '#/agency/' + encodeURIComponent(id) }, name || id); }
 function hostLink(id, name) { return h('a', { href: '#/host/' + encodeURIComponent(id) }, name || id); }
@@ -193,7 +218,28 @@ function reasonText(r) {
 }
 function costTitle(c) {
   const title = lang === 'vi' ? c.title_vi : c.title_en;
-  return title ? `${title} (${c.key})` : c.label || c.key;
+  if (title) return `${title} (${c.key})`;
+  const what = { missing_agent: 'kc_missing_agent', no_assets: 'kc_no_assets', group_no_data: 'kc_group_no_data', alert: 'kc_alert', stale: 'kc_stale', never_reported: 'kc_never_reported' }[c.kind];
+  return what ? t(what, c.key) : c.label || c.key;
+}
+// An alert's title in the console's language, from the facts it was raised with (alerts stored
+// before they kept facts show their English title).
+function alertTitle(a) {
+  const p = a.params;
+  if (!p) return a.title;
+  const proc = (x) => x || t('unknownProcess');
+  switch (a.kind) {
+    case 'agent_silent': return t(p.never ? 'al_agent_never' : 'al_agent_silent', p.host, fmtDuration(p.seconds));
+    case 'cert_expiring': return p.seconds > 0 ? t('al_cert_expiring', p.host, fmtDuration(p.seconds)) : t('al_cert_expired', p.host);
+    case 'duplicate_machine_id': return t('al_duplicate_machine_id', p.count, p.machine, p.agents);
+    case 'seq_gap': return t('al_seq_gap', p.from, p.to, p.count);
+    case 'new_listener_on_server': return t('al_new_listener_on_server', p.proto, p.local, proc(p.exe));
+    case 'ioc_hit': return t('al_ioc_hit', proc(p.exe), p.indicator);
+    case 'critical_rule_failed': return t('al_critical_rule_failed', p.rule, p.evidence);
+    case 'fim_critical_path': return t('al_fim_critical_path', p.path, t('fc_' + p.change));
+    case 'spool_dropped': return t('al_spool_dropped', p.count);
+    default: return a.title;
+  }
 }
 
 // Charts ---------------------------------------------------------------------------------------
@@ -399,7 +445,7 @@ async function pageAgency(id) {
     h('h2', {}, t('hosts')),
     p.hosts_total > p.hosts.length ? h('p', { class: 'muted small' }, t('showingHosts', p.hosts.length, p.hosts_total)) : null,
     table([t('hostname'), t('agency'), t('role'), t('level'), h('th', { class: 'num' }, t('scoreA')), h('th', { class: 'num' }, t('scoreLevel')), t('verdict'), t('fresh')],
-      p.hosts.map((x) => h('tr', {}, h('td', {}, hostLink(x.id, x.hostname)), h('td', {}, x.agency), h('td', {}, t(x.role)), h('td', { class: 'num' }, x.level),
+      p.hosts.map((x) => h('tr', {}, h('td', {}, hostLink(x.id, x.hostname), simBadge(x)), h('td', {}, x.agency), h('td', {}, t(x.role)), h('td', { class: 'num' }, x.level),
         x.reported ? scoreCell(x.a) : h('td', { class: 'muted' }, t('noResults')), x.reported ? scoreCell(x.a_level) : h('td', {}),
         h('td', {}, x.reported ? verdictBadge(x.verdict) : ''), h('td', {}, x.fresh ? t('yes') : t('no')))),
       { 'data-test': 'hosts' }),
@@ -438,7 +484,8 @@ async function pageHost(id) {
   const x = p.host, inv = x.inventory || {}, s = p.score;
   const now = Date.now() / 1000;
   show(
-    h('h1', { 'data-test': 'host-name' }, x.hostname, ' ', h('span', { class: 'muted small' }, agencyLink(x.agency, x.agency))),
+    h('h1', { 'data-test': 'host-name' }, x.hostname, simBadge(x), ' ', h('span', { class: 'muted small' }, agencyLink(x.agency, x.agency))),
+    x.simulated ? h('p', { class: 'notice' }, t('simulatedHost')) : null,
     x.revoked ? h('p', { class: 'notice' }, t('revoked')) : null,
     s ? h('div', { class: 'cards' }, card(t('scoreA'), fmtNum(s.a), scoreClass(s.a)), card(t('scoreCommon'), fmtNum(s.a_common)),
       card(t('scoreLevel'), fmtNum(s.a_level)), card(t('verdict'), verdictBadge(s.verdict))) : h('p', { class: 'muted' }, t('noResults')),
@@ -478,7 +525,7 @@ async function pageHost(id) {
       { 'data-test': 'network' }),
     h('h2', {}, t('hostAlerts')),
     p.alerts.length === 0 ? h('p', { class: 'muted' }, t('noAlerts')) : table([t('severity'), t('title'), t('state'), t('opened')],
-      p.alerts.map((a) => h('tr', {}, h('td', {}, sevBadge(a.severity)), h('td', {}, a.title), h('td', {}, t('a_' + a.state)), h('td', {}, fmtTime(a.opened_at * 1000))))),
+      p.alerts.map((a) => h('tr', {}, h('td', {}, sevBadge(a.severity)), h('td', {}, alertTitle(a)), h('td', {}, t('a_' + a.state)), h('td', {}, fmtTime(a.opened_at * 1000))))),
   );
 }
 
@@ -509,7 +556,7 @@ async function pageAlerts() {
     if (alertFilter.state && alertFilter.state !== 'active' && a.state !== alertFilter.state) return false;
     if (alertFilter.severity && a.severity !== alertFilter.severity) return false;
     const q = alertFilter.q.trim().toLowerCase();
-    return !q || [a.title, a.hostname, a.agency, a.kind, a.assignee].some((v) => (v || '').toLowerCase().includes(q));
+    return !q || [alertTitle(a), a.title, a.hostname, a.agency, a.kind, a.assignee].some((v) => (v || '').toLowerCase().includes(q));
   });
   const updateBulk = () => {
     bulkAck.textContent = t('bulkAck', selected.size);
@@ -541,7 +588,7 @@ async function pageAlerts() {
       const active = a.state === 'open' || a.state === 'acknowledged';
       return h('tr', { 'data-alert': a.id, class: selected.has(a.id) ? 'sel' : '' },
         h('td', {}, cb), h('td', { class: 'num' }, a.id), h('td', {}, sevBadge(a.severity)),
-        h('td', {}, a.title, h('div', { class: 'muted small' }, a.kind, a.count > 1 ? ` ×${a.count}` : '')),
+        h('td', {}, alertTitle(a), h('div', { class: 'muted small' }, t('ak_' + a.kind), a.count > 1 ? ` ×${a.count}` : '')),
         h('td', {}, hostLink(a.agent_id, a.hostname || a.agent_id), h('div', { class: 'muted small' }, a.agency || '')),
         h('td', { 'data-test': 'state' }, t('a_' + a.state), a.reason ? h('div', { class: 'muted small' }, a.reason) : null),
         h('td', {}, fmtTime(a.opened_at * 1000)), slaCell(a, sla),

@@ -20,7 +20,8 @@ use vigil_proto::{Envelope, FileEventKind, Finding, HealthKind, NetEventKind, Se
 
 use crate::config::{RawAlertRules, RawAlerts};
 use crate::store::{
-    AgentRecord, Alert, AlertState, MachineInUse, NewAgent, NewAlert, ReplacedAgent, Result, Store,
+    AgentRecord, Alert, AlertParams, AlertState, MachineInUse, NewAgent, NewAlert, ReplacedAgent,
+    Result, Store,
 };
 
 /// Every alert kind the collector raises.
@@ -184,6 +185,7 @@ pub fn machine_replaced(new: &NewAgent, old: &ReplacedAgent) -> NewAlert {
             new.hostname, old.hostname, old.id
         ),
         other_agency: None,
+        params: Default::default(),
     }
 }
 
@@ -202,6 +204,7 @@ pub fn machine_refused(new: &NewAgent, m: &MachineInUse) -> NewAlert {
             new.agency, new.hostname, m.hostname, m.agency, m.agent_id, new.agency
         ),
         other_agency: Some(new.agency.clone()),
+        params: Default::default(),
     }
 }
 
@@ -220,6 +223,7 @@ pub fn identity_in_use_twice(agent: &AgentRecord, live: &str, refused: &str) -> 
             agent.hostname
         ),
         other_agency: None,
+        params: Default::default(),
     }
 }
 
@@ -236,12 +240,21 @@ pub fn rules_quota(agent_id: &str) -> NewAlert {
             crate::store::MAX_RULES_PER_AGENT
         ),
         other_agency: None,
+        params: Default::default(),
     }
 }
 
 /// Dedupe key of a `new_listener_on_server` alert (also the listener's identity in the store).
 fn listener_key(agent_id: &str, proto: &str, local: &str) -> String {
     format!("listen:{agent_id}:{proto}:{local}")
+}
+
+/// An alert's named facts; `null` values (an unknown process) are left out.
+fn params<const N: usize>(kv: [(&str, serde_json::Value); N]) -> AlertParams {
+    kv.into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 /// Raises the alerts of a stored batch, as the agent's agency settings allow.
@@ -364,6 +377,11 @@ pub fn periodic(
                             human(silent)
                         )
                     },
+                    params: params([
+                        ("host", a.hostname.as_str().into()),
+                        ("seconds", silent.into()),
+                        ("never", (a.last_seen == 0).into()),
+                    ]),
                     other_agency: None,
                 },
             );
@@ -388,6 +406,10 @@ pub fn periodic(
                     } else {
                         format!("the agent certificate of {} has expired", a.hostname)
                     },
+                    params: params([
+                        ("host", a.hostname.as_str().into()),
+                        ("seconds", left.into()),
+                    ]),
                     other_agency: None,
                 },
             );
@@ -422,6 +444,11 @@ pub fn periodic(
                     list.len(),
                     list.join(", ")
                 ),
+                params: params([
+                    ("count", list.len().into()),
+                    ("machine", machine.into()),
+                    ("agents", list.join(", ").into()),
+                ]),
                 other_agency: None,
             },
         );
@@ -487,22 +514,30 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                 "findings #{from}..=#{to} from this agent never arrived ({} missing)",
                 to - from + 1
             ),
+            params: params([
+                ("from", (*from).into()),
+                ("to", (*to).into()),
+                ("count", (to - from + 1).into()),
+            ]),
             other_agency: None,
         })
         .collect();
     for e in batch {
         let alert = match &e.finding {
-            Finding::NetEvent(n) if n.kind == NetEventKind::Listen => Some((
-                "new_listener_on_server",
-                Severity::High,
-                listener_key(agent_id, &n.proto, &n.local),
-                format!(
-                    "new {} listener on {} ({})",
-                    n.proto,
-                    n.local,
-                    n.exe.as_deref().unwrap_or("unknown process")
-                ),
-            )),
+            Finding::NetEvent(n) if n.kind == NetEventKind::Listen => {
+                let exe = n.exe.as_deref().unwrap_or("unknown process");
+                Some((
+                    "new_listener_on_server",
+                    Severity::High,
+                    listener_key(agent_id, &n.proto, &n.local),
+                    format!("new {} listener on {} ({exe})", n.proto, n.local),
+                    params([
+                        ("proto", n.proto.as_str().into()),
+                        ("local", n.local.as_str().into()),
+                        ("exe", n.exe.as_deref().into()),
+                    ]),
+                ))
+            }
             Finding::NetEvent(n) if n.kind == NetEventKind::IocHit => {
                 let what = n.indicator.as_deref().unwrap_or("?");
                 let who = n.exe.as_deref().unwrap_or("unknown process");
@@ -511,6 +546,11 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                     Severity::Critical,
                     format!("ioc:{agent_id}:{what}:{who}"),
                     format!("{who} matched indicator {what}"),
+                    params([
+                        ("indicator", what.into()),
+                        ("exe", n.exe.as_deref().into()),
+                        ("remote", n.remote.as_deref().into()),
+                    ]),
                 ))
             }
             Finding::CheckResult(c)
@@ -521,16 +561,22 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                     Severity::Critical,
                     format!("rule:{agent_id}:{}:{}", c.pack, c.rule_id),
                     format!("critical rule {} fails: {}", c.rule_id, c.evidence),
+                    params([
+                        ("rule", c.rule_id.as_str().into()),
+                        ("evidence", c.evidence.as_str().into()),
+                    ]),
                 ))
             }
             Finding::FileEvent(f)
                 if f.severity >= Severity::High && f.kind != FileEventKind::Rescan =>
             {
+                let kind = serde_json::to_value(f.kind).unwrap_or_default();
                 Some((
                     "fim_critical_path",
                     f.severity,
                     format!("fim:{agent_id}:{}", f.path),
                     format!("{} {:?} on a critical path", f.path, f.kind).to_lowercase(),
+                    params([("path", f.path.as_str().into()), ("change", kind)]),
                 ))
             }
             Finding::Registry(r)
@@ -553,16 +599,18 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                 Severity::High,
                 format!("spool:{agent_id}:{}", e.seq),
                 h.message.clone(),
+                params([("count", h.counts.values().sum::<u64>().into())]),
             )),
             _ => None,
         };
-        if let Some((kind, severity, key, title)) = alert {
+        if let Some((kind, severity, key, title, params)) = alert {
             out.push(NewAlert {
                 key,
                 kind: kind.into(),
                 severity,
                 agent_id: agent_id.into(),
                 title,
+                params,
                 other_agency: None,
             });
         }
@@ -738,6 +786,7 @@ cert_expiry_warning = "0s"
             spool_depth: 0,
             clock_skew_ms: 0,
             inventory: None,
+            simulated: false,
         }
     }
 
@@ -794,6 +843,7 @@ cert_expiry_warning = "0s"
                 severity: a.severity,
                 agent_id: a.agent_id.clone(),
                 title: a.title.clone(),
+                params: Default::default(),
                 state: AlertState::Open,
                 count: 1,
                 opened_at: NOW,
@@ -852,6 +902,7 @@ cert_expiry_warning = "0s"
                         cert_not_after: 0,
                         agent_version: String::new(),
                         token_id: String::new(),
+                        simulated: false,
                     },
                     1,
                 )

@@ -118,7 +118,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Run everything on this machine: collector on SQLite plus a local agent; prints the URL.
+    /// Run everything on this machine: collector on SQLite plus a local agent (and with
+    /// --province a simulated province around it); prints the URL.
     Demo(DemoArgs),
     /// Alerts: list, acknowledge, resolve (a reason is required), mark false positive.
     #[command(subcommand)]
@@ -628,6 +629,12 @@ pub struct DemoArgs {
     /// The vigil-agent binary (default: next to this binary, then PATH).
     #[arg(long)]
     pub agent_bin: Option<PathBuf>,
+    /// Also run a simulated province: twelve agencies with 5–40 simulated hosts each (real
+    /// agents' uplinks, enrolled with simulation tokens and marked as simulated everywhere),
+    /// machines registered without an agent, 90 days of score history computed by the
+    /// collector's own scoring, and today's alerts. Built once in `<data dir>/province`.
+    #[arg(long)]
+    pub province: bool,
 }
 
 /// An error with its exit code.
@@ -661,12 +668,21 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log);
+    match &cli.cmd {
+        // A simulated province is hundreds of agents in this process: their sessions, spools
+        // and enrollments would drown the log unless the user asked for them.
+        Command::Demo(d) if d.province && cli.log == "info" => {
+            init_tracing(
+                "info,vigil_agent=warn,vigil_collector::enroll=warn,vigil_collector::server=warn",
+            );
+        }
+        _ => init_tracing(&cli.log),
+    }
     match dispatch(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             // Multi-line errors (every problem of a config) keep their lines; each is escaped.
-            let text = format!("error: {:#}", f.err);
+            let text = format!("error: {}", vigil_proto::error_chain(f.err.as_ref()));
             for line in text.split('\n') {
                 errln!("{line}");
             }
@@ -957,10 +973,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Validate { config } => {
-            let dir = config
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            config::RawConfig::load(&config)?.validate(&dir, &config)?;
+            config::load(None, Some(&config))?;
             outln!("{}: ok", config.display());
             Ok(())
         }
@@ -1409,36 +1422,6 @@ pub(crate) async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-/// Used by `demo`: the token for a data dir's first agency.
-pub(crate) fn demo_token(cfg: &Config, agency: &str) -> Result<String, Failure> {
-    let store = open_store(cfg)?;
-    let ca = Ca::load(&PkiPaths::new(&cfg.data_dir))?;
-    let (text, _) = enroll::create_token(
-        &*store,
-        &ca,
-        agency,
-        std::time::Duration::from_secs(3600),
-        1,
-        cfg.advertise.clone(),
-        now_s(),
-    )
-    .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
-    Ok(text)
-}
-
-/// Used by `demo`: adds an agency if missing.
-pub(crate) fn ensure_agency(cfg: &Config, id: &str, name: &str, level: u8) -> Result<(), Failure> {
-    let store = open_store(cfg)?;
-    if store.agency(id)?.is_none() {
-        store.agency_add(&Agency {
-            id: id.into(),
-            name: name.into(),
-            level,
-        })?;
-    }
-    Ok(())
 }
 
 /// A collector initialised with the defaults in a temp dir `<tmp>/c` (tests).

@@ -266,22 +266,13 @@ pub struct HttpTls {
 pub struct ConfigError(pub Vec<String>);
 
 impl RawConfig {
-    /// Reads and parses a config file.
-    ///
-    /// # Errors
-    /// [`ConfigError`] naming the file when it is missing, unreadable, world-writable or not
-    /// valid TOML of this schema.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    /// Reads a config file: what of it fits the schema, and every key that does not (see
+    /// [`vigil_proto::config::parse_all`]).
+    fn read(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
         crate::fsutil::check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-        toml::from_str(&text).map_err(|e| {
-            ConfigError(vec![format!(
-                "{}: {}",
-                path.display(),
-                e.to_string().trim_end()
-            )])
-        })
+        Ok(vigil_proto::config::parse_all(&text, path))
     }
 
     /// Checks every field and produces a [`Config`].
@@ -550,7 +541,16 @@ pub fn load(data_dir: Option<&Path>, config: Option<&Path>) -> Result<Config, Co
     } else {
         dir
     };
-    RawConfig::load(&file)?.validate(&dir, &file)
+    // Every problem at once: keys that do not fit the schema, then the values that do not hold.
+    let (raw, mut errs) = RawConfig::read(&file)?;
+    match raw.validate(&dir, &file) {
+        Ok(cfg) if errs.is_empty() => Ok(cfg),
+        Ok(_) => Err(ConfigError(errs)),
+        Err(ConfigError(more)) => {
+            errs.extend(more);
+            Err(ConfigError(errs))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,34 @@ pub fn create_token(
     addrs: Vec<String>,
     now: i64,
 ) -> Result<(String, TokenRecord), TokenCreateError> {
+    create(store, ca, (agency, ttl, uses, false), addrs, now)
+}
+
+/// Like [`create_token`], for the simulated hosts of `demo --province`: every agent enrolled
+/// with it is recorded as simulated, so the console, API and reports mark it as such. The mark
+/// comes from the collector's own token, never from what an agent claims.
+///
+/// # Errors
+/// As [`create_token`].
+pub fn create_simulation_token(
+    store: &dyn Store,
+    ca: &Ca,
+    agency: &str,
+    ttl: Duration,
+    uses: u32,
+    addrs: Vec<String>,
+    now: i64,
+) -> Result<(String, TokenRecord), TokenCreateError> {
+    create(store, ca, (agency, ttl, uses, true), addrs, now)
+}
+
+fn create(
+    store: &dyn Store,
+    ca: &Ca,
+    (agency, ttl, uses, simulated): (&str, Duration, u32, bool),
+    addrs: Vec<String>,
+    now: i64,
+) -> Result<(String, TokenRecord), TokenCreateError> {
     if store.agency(agency)?.is_none() {
         return Err(TokenCreateError::NoAgency(agency.to_string()));
     }
@@ -82,6 +110,7 @@ pub fn create_token(
         max_uses: uses,
         uses: 0,
         revoked: false,
+        simulated,
     };
     store.token_add(&rec)?;
     let token = EnrollToken {
@@ -193,6 +222,7 @@ fn record(
         cert_not_after: issued.not_after,
         agent_version: req.agent_version.clone(),
         token_id: tok.id.clone(),
+        simulated: tok.simulated,
     };
     let at = now.unix_timestamp();
     let replaced = match store.agent_enroll(&new, at) {

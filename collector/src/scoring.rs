@@ -76,6 +76,25 @@ impl Inputs {
     }
 }
 
+impl Inputs {
+    /// What the store's inputs were at `t_ms`, as far as they tell: results observed after `t`
+    /// are left out, so are agents with no result observed by then (they had not reported yet),
+    /// and alerts opened after `t`. With [`compute`] at `t`, this reconstructs the score of a
+    /// past instant from results delivered with their observation times (the province demo's
+    /// history). Results that were later replaced are gone from the store, so this is exact
+    /// only when the store was filled in time order, as the demo does day by day.
+    pub fn as_of(mut self, t_ms: i64) -> Self {
+        for states in self.checks.values_mut() {
+            states.retain(|c| c.5 <= t_ms);
+        }
+        self.checks.retain(|_, states| !states.is_empty());
+        self.agents.retain(|a| self.checks.contains_key(&a.id));
+        self.alerts
+            .retain(|a| a.opened_at.saturating_mul(1000) <= t_ms);
+        self
+    }
+}
+
 /// The three scores of one host.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostScores {
@@ -97,6 +116,8 @@ pub struct HostScores {
     pub level_view: HostScore,
     /// True when the agent has reported check results (until then its score means little).
     pub reported: bool,
+    /// A simulated host of `demo --province`, not a real machine.
+    pub simulated: bool,
 }
 
 /// Scores of one node of the organisation tree, over all assets of its subtree.
@@ -411,6 +432,7 @@ fn score_one(
         common: scoring.score_host(&input, View::Common, &ctx),
         level_view: scoring.score_host(&input, View::Level, &ctx),
         reported: !states.is_empty(),
+        simulated: ag.simulated,
     }
 }
 

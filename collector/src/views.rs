@@ -50,6 +50,9 @@ pub struct HostRow {
     pub stale: bool,
     /// Latest inventory.
     pub inventory: Option<Value>,
+    /// A simulated host of `demo --province` (enrolled with a simulation token), not a real
+    /// machine.
+    pub simulated: bool,
 }
 
 impl From<AgentRecord> for HostRow {
@@ -72,6 +75,7 @@ impl From<AgentRecord> for HostRow {
             score: None,
             stale: a.last_seen == 0 || crate::server::now_ms() / 1000 - a.last_seen > STALE_AFTER_S,
             inventory: a.inventory,
+            simulated: a.simulated,
         }
     }
 }

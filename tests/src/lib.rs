@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub mod fleet;
 pub mod hostile;
 pub mod pg;
 pub mod webdriver;

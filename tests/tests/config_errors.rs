@@ -37,23 +37,65 @@ fn agent_unknown_field_bad_address_and_missing_file() {
         "{}",
         stderr(&o)
     );
+    said_once(&o);
+
+    // Every problem at once, as the README promises: an unknown key, a wrong type, a bad
+    // duration.
+    let o = agent_validate(Some(
+        "[uplink]\ncolector = \"x:1\"\nbatch_size = \"many\"\nheartbeat_interval = \"often\"\n",
+    ));
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    for want in [
+        "uplink.colector: unknown field",
+        "uplink.batch_size: invalid type",
+        "uplink.heartbeat_interval: \"often\" is not a duration",
+    ] {
+        assert!(err.contains(want), "{want:?} in {err}");
+    }
 
     let o = agent_validate(Some("[uplink]\nheartbeat_interval = \"1s\"\n"));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
+/// The error line says each part once: no `: `-separated part of it comes back later, as
+/// "…: No such file or directory (os error 2): No such file or directory (os error 2)" did.
+fn said_once(o: &std::process::Output) {
+    let err = stderr(o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    let parts: Vec<&str> = line.split(": ").skip(1).collect();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..].iter().any(|q| q.contains(p)),
+            "{p:?} said twice: {line}"
+        );
+    }
+}
+
 #[test]
 fn agent_run_without_enrollment_says_what_to_do() {
     let dir = tempfile::tempdir().expect("tmp");
-    let o = run(
-        Command::new(bin("vigil-agent"))
-            .arg("run")
-            .arg("--state-dir")
-            .arg(dir.path()),
-        Duration::from_secs(20),
-    );
-    assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("vigil-agent enroll"), "{}", stderr(&o));
+    // A state directory that is empty, and one that was never created.
+    for state in [dir.path().to_path_buf(), dir.path().join("never-created")] {
+        let o = run(
+            Command::new(bin("vigil-agent"))
+                .arg("run")
+                .arg("--state-dir")
+                .arg(&state),
+            Duration::from_secs(20),
+        );
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("not enrolled") && err.contains("vigil-agent enroll --token"),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+        said_once(&o);
+    }
 }
 
 #[test]
@@ -84,6 +126,19 @@ fn collector_unknown_field_bad_address_and_missing_file() {
     let o = check(None);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("collector.toml"), "{}", stderr(&o));
+    // Every problem at once: an unknown key, a wrong type and a bad address.
+    let o = check(Some(
+        "[quic]\nlistne = \"0.0.0.0:1\"\n[http]\nlisten = \"everywhere\"\ntls = \"yes\"\n",
+    ));
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    for want in [
+        "quic.listne: unknown field",
+        "http.tls: invalid type",
+        "http.listen",
+    ] {
+        assert!(err.contains(want), "{want:?} in {err}");
+    }
     let o = check(Some("[quic]\nlisten = \"127.0.0.1:4433\"\n"));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
@@ -100,4 +155,26 @@ fn usage_errors_exit_2() {
         Duration::from_secs(20),
     );
     assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn a_world_writable_rule_pack_is_refused_once_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tmp");
+    let pack = dir.path().join("pack.yaml");
+    std::fs::write(&pack, "id: x\n").expect("write");
+    std::fs::set_permissions(&pack, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let o = run(
+        Command::new(bin("vigil-agent"))
+            .args(["check", "--pack"])
+            .arg(&pack),
+        Duration::from_secs(20),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("pack.yaml") && err.contains("chmod o-w"),
+        "{err}"
+    );
+    said_once(&o);
 }

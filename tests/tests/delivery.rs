@@ -431,7 +431,7 @@ fn two_hundred_agents_reconnecting_after_a_collector_restart_all_get_through() {
         .build()
         .expect("runtime");
     let fleet = rt
-        .block_on(vigil_e2e::fleet::enroll_fleet(
+        .block_on(vigil_agent::sim::enroll_fleet(
             &c.tmp.path().join("fleet"),
             &token,
             n,
@@ -440,17 +440,18 @@ fn two_hundred_agents_reconnecting_after_a_collector_restart_all_get_through() {
         .expect("enroll 200");
     let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let tasks = vigil_e2e::fleet::run_fleet(&rt, uplinks, &stop_rx);
+    let tasks =
+        vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx).expect("fleet endpoint");
     let db = SqliteStore::open(&c.data_dir.join("vigil.db")).expect("store");
     let all_at = |k: u64| agents.iter().all(|a| db.max_seq(&a.id).unwrap_or(0) >= k);
-    vigil_e2e::fleet::feed(&agents, 20, 0).expect("feed");
+    vigil_agent::sim::feed(&agents, 20, 0).expect("feed");
     wait_for(Duration::from_secs(60), "200 agents streaming", || {
         all_at(20).then_some(())
     });
 
     // Kill the collector; every agent must come back on its own and deliver what it spools.
     c.kill9();
-    vigil_e2e::fleet::feed(&agents, 20, 20).expect("feed while down");
+    vigil_agent::sim::feed(&agents, 20, 20).expect("feed while down");
     std::thread::sleep(Duration::from_secs(2));
     c.start();
     wait_for(

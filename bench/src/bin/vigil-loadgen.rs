@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let fleet = rt.block_on(vigil_e2e::fleet::enroll_fleet(
+    let fleet = rt.block_on(vigil_agent::sim::enroll_fleet(
         &c.tmp.path().join("fleet"),
         &token,
         n,
@@ -43,10 +43,10 @@ fn main() -> anyhow::Result<()> {
     ))?;
     let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let _tasks = vigil_e2e::fleet::run_fleet(&rt, uplinks, &stop_rx);
+    let _tasks = vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx)?;
     std::thread::sleep(Duration::from_secs(3));
     let rss_connected = rss_kib(pid);
-    vigil_e2e::fleet::feed(&agents, k, 0)?;
+    vigil_agent::sim::feed(&agents, k, 0)?;
     let db = SqliteStore::open(&c.data_dir.join("vigil.db"))?;
     let t = Instant::now();
     let total = n as u64 * k;

@@ -240,6 +240,7 @@ struct HostLine {
     fresh: bool,
     reported: bool,
     critical_failed: bool,
+    simulated: bool,
 }
 
 /// Mean score of each counted group over the hosts that have results in it.
@@ -325,6 +326,7 @@ fn host_line(h: &HostScores) -> HostLine {
         fresh: h.full.fresh,
         reported: h.reported,
         critical_failed: h.full.critical_failed,
+        simulated: h.simulated,
     }
 }
 

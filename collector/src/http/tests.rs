@@ -32,6 +32,7 @@ fn agent(id: &str, agency: &str, hostname: &str) -> NewAgent {
         cert_not_after: 0,
         agent_version: "0.1.0".into(),
         token_id: "t".into(),
+        simulated: false,
     }
 }
 
@@ -60,6 +61,7 @@ pub(super) fn fixture() -> Fixture {
                 severity: vigil_proto::Severity::High,
                 agent_id: host.into(),
                 title: format!("hit on {host}"),
+                params: Default::default(),
                 other_agency: None,
             },
             1,

@@ -365,7 +365,11 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
             .iter()
             .map(|h| {
                 vec![
-                    text(h.hostname.clone()),
+                    text(if h.simulated {
+                        format!("{} ({})", h.hostname, lang.t("mô phỏng", "simulated"))
+                    } else {
+                        h.hostname.clone()
+                    }),
                     text(h.agency.clone()),
                     num(h.level.to_string()),
                     num(lang.num(h.score)),
@@ -375,7 +379,7 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
         empty: t("Không có máy nào không đạt.", "No host is failing."),
     });
 
-    let notes = vec![
+    let mut notes = vec![
         t(
             "A, A_common, A_level, độ phủ, số máy không đạt và các tỷ lệ được tính tại thời điểm lập báo cáo; \
              đầu → cuối kỳ và diễn biến lấy từ lịch sử điểm đã lưu (— khi chưa có).",
@@ -397,6 +401,16 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
              Mean time to resolve: alerts resolved during the period, from when they were raised or reopened.",
         ),
     ];
+    if r.simulated_hosts > 0 {
+        let (before, after) = (
+            t("Báo cáo này tính cả", "This report counts"),
+            t(
+                "máy mô phỏng (dữ liệu trình diễn của `vigil-collector demo --province`, không phải máy thật).",
+                "simulated hosts (demonstration data of `vigil-collector demo --province`, not real machines).",
+            ),
+        );
+        notes.insert(0, format!("{before} {} {after}", r.simulated_hosts));
+    }
     Document {
         title,
         meta,

@@ -410,6 +410,8 @@ pub struct FailingHost {
     pub level: u8,
     /// `H`.
     pub score: f64,
+    /// A simulated host of `demo --province`.
+    pub simulated: bool,
 }
 
 /// A report, ready to render.
@@ -435,6 +437,8 @@ pub struct Report {
     pub total: Metrics,
     /// Failing hosts of the scope, lowest score first.
     pub failing_hosts: Vec<FailingHost>,
+    /// Hosts of the scope that are simulated (`demo --province`): the report says so.
+    pub simulated_hosts: usize,
 }
 
 /// The three views as stored in the history (`full`, `common`, `level`).
@@ -697,6 +701,7 @@ impl Report {
                     agency: h.agency.clone(),
                     level: h.level,
                     score: h.full.score,
+                    simulated: h.simulated,
                 });
             }
         }
@@ -816,6 +821,11 @@ impl Report {
             agencies,
             total,
             failing_hosts,
+            simulated_hosts: scores
+                .hosts
+                .iter()
+                .filter(|h| h.simulated && in_scope(&h.agency))
+                .count(),
         })
     }
 

@@ -12,22 +12,23 @@ fn period() -> Period {
     Period::month("2026-11").expect("month")
 }
 
+fn new_agent(id: &str, agency: &str) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        agency: agency.into(),
+        machine_id: format!("m-{id}"),
+        hostname: format!("pc-{id}"),
+        os: "Debian 12".into(),
+        cert_serial: format!("s-{id}"),
+        cert_not_after: now_ms() / 1000 + 365 * DAY,
+        agent_version: "0.1.0".into(),
+        token_id: "t".into(),
+        simulated: false,
+    }
+}
+
 fn enroll(s: &SqliteStore, id: &str, agency: &str, at: i64) {
-    s.agent_enroll(
-        &NewAgent {
-            id: id.into(),
-            agency: agency.into(),
-            machine_id: format!("m-{id}"),
-            hostname: format!("pc-{id}"),
-            os: "Debian 12".into(),
-            cert_serial: format!("s-{id}"),
-            cert_not_after: at + 365 * DAY,
-            agent_version: "0.1.0".into(),
-            token_id: "t".into(),
-        },
-        at,
-    )
-    .expect("enroll");
+    s.agent_enroll(&new_agent(id, agency), at).expect("enroll");
     s.agent_seen(id, at, None, None).expect("seen");
 }
 
@@ -60,6 +61,7 @@ fn raise(s: &SqliteStore, key: &str, agent: &str, sev: Severity, at: i64) -> i64
             severity: sev,
             agent_id: agent.into(),
             title: key.into(),
+            params: Default::default(),
             other_agency: None,
         },
         at,
@@ -488,8 +490,44 @@ pub(crate) fn sample() -> Report {
             agency: "tinh/so-a".into(),
             level: 3,
             score: 41.25,
+            simulated: false,
         }],
+        simulated_hosts: 0,
     }
+}
+
+#[test]
+fn simulated_hosts_are_counted_and_marked_in_both_languages() {
+    let (_dir, s) = seeded();
+    let build = |scope| {
+        Report::build(&s, &Scoring::default(), "Tỉnh", scope, period(), now_ms()).expect("r")
+    };
+    assert_eq!(
+        build(None).simulated_hosts,
+        0,
+        "the seed has real hosts only"
+    );
+    let vi = html::render(&build(None), Lang::Vi);
+    assert!(!vi.contains("mô phỏng"), "no note without simulated hosts");
+    s.agent_enroll(
+        &NewAgent {
+            simulated: true,
+            ..new_agent("s1", "t/b")
+        },
+        now_ms() / 1000,
+    )
+    .expect("enroll");
+    assert_eq!(build(None).simulated_hosts, 1);
+    assert_eq!(build(Some("t/a")).simulated_hosts, 0, "out of scope");
+    let mut r = sample();
+    r.simulated_hosts = 1;
+    r.failing_hosts[0].simulated = true;
+    let vi = html::render(&r, Lang::Vi);
+    assert!(vi.contains("Báo cáo này tính cả 1 máy mô phỏng"), "{vi}");
+    assert!(vi.contains("pc-01 (mô phỏng)"), "{vi}");
+    let en = html::render(&r, Lang::En);
+    assert!(en.contains("This report counts 1 simulated hosts"), "{en}");
+    assert!(en.contains("pc-01 (simulated)"), "{en}");
 }
 
 #[test]
@@ -650,6 +688,7 @@ fn pdf_is_well_formed_and_its_text_extracts_with_diacritics() {
             agency: "tinh/so-a".into(),
             level: 2,
             score: f64::from(i) / 2.0,
+            simulated: false,
         })
         .collect();
     let pdf = pdf::render(&r, Lang::Vi, &font).expect("pdf");

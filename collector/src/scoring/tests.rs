@@ -36,6 +36,7 @@ fn agent(id: &str, agency: &str, host: &str, last_seen_ms: i64) -> AgentRecord {
         spool_depth: 0,
         clock_skew_ms: 0,
         inventory: None,
+        simulated: false,
     }
 }
 
@@ -193,6 +194,7 @@ fn open_alerts_lower_the_score_and_are_counted_per_agency() {
         severity: Severity::Critical,
         agent_id: "a1".into(),
         title: "t".into(),
+        params: Default::default(),
         state: AlertState::Open,
         count: 1,
         opened_at: (NOW - HOUR) / 1000,
@@ -353,6 +355,7 @@ fn recompute_reads_the_store_and_records_history() {
             cert_not_after: 0,
             agent_version: "0.1.0".into(),
             token_id: "t".into(),
+            simulated: false,
         },
         1,
     )
@@ -381,4 +384,43 @@ fn recompute_reads_the_store_and_records_history() {
     let (_, again) = recompute(&s, &Scoring::default(), &catalog(), NOW + 1000).expect("again");
     assert_eq!(again, 0, "nothing changed");
     assert_eq!(s.score_history("agency", "p", 0).expect("history").len(), 3);
+}
+
+#[test]
+fn as_of_leaves_out_what_was_observed_or_opened_later() {
+    let mut i = province();
+    // a1 fixed a rule at NOW − 1 h (its older failure is gone from the store); a3 only reported
+    // at NOW − 1 h; an alert was opened at NOW.
+    let states = i.checks.get_mut("a1").expect("a1");
+    states[0].5 = NOW - HOUR;
+    for c in i.checks.get_mut("a3").expect("a3") {
+        c.5 = NOW - HOUR;
+    }
+    i.alerts.push(Alert {
+        id: 1,
+        key: "k".into(),
+        kind: "ioc_hit".into(),
+        severity: Severity::Critical,
+        agent_id: "a2".into(),
+        title: "t".into(),
+        params: Default::default(),
+        state: AlertState::Open,
+        count: 1,
+        opened_at: NOW / 1000,
+        last_seen: 0,
+        reason: None,
+        assignee: None,
+        other_agency: None,
+    });
+    let past = i.clone().as_of(NOW - 2 * HOUR);
+    assert_eq!(past.checks["a1"].len(), 3, "the later result is left out");
+    assert!(!past.checks.contains_key("a3"));
+    let agents: Vec<&str> = past.agents.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(agents, ["a1", "a2"], "a3 had not reported yet");
+    assert!(past.alerts.is_empty());
+    let s = compute(&past, &Scoring::default(), &catalog(), NOW - 2 * HOUR);
+    assert_eq!(find(&s, "p/x2").full.hosts, 0);
+    // At NOW everything counts again.
+    let now = i.as_of(NOW);
+    assert_eq!((now.agents.len(), now.alerts.len()), (3, 1));
 }

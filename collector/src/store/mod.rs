@@ -86,6 +86,9 @@ pub struct TokenRecord {
     pub uses: u32,
     /// Revoked.
     pub revoked: bool,
+    /// Agents enrolled with it are simulated (`demo --province`): marked as such everywhere.
+    #[serde(default)]
+    pub simulated: bool,
 }
 
 /// Why a token was refused.
@@ -134,6 +137,8 @@ pub struct NewAgent {
     pub agent_version: String,
     /// Token id used.
     pub token_id: String,
+    /// Enrolled with a simulation token (see [`TokenRecord::simulated`]).
+    pub simulated: bool,
 }
 
 /// An enrolled agent as stored.
@@ -173,6 +178,9 @@ pub struct AgentRecord {
     pub clock_skew_ms: i64,
     /// Latest inventory, if any.
     pub inventory: Option<serde_json::Value>,
+    /// A simulated host of `demo --province`, not a real machine.
+    #[serde(default)]
+    pub simulated: bool,
 }
 
 /// A live identity that an enrollment of the same machine replaced (revoked).
@@ -330,6 +338,7 @@ pub(crate) fn alert_quota_alert(agent_id: &str) -> NewAlert {
              here and not recorded until some are resolved"
         ),
         other_agency: None,
+        params: Default::default(),
     }
 }
 
@@ -466,12 +475,18 @@ pub struct NewAlert {
     pub severity: vigil_proto::Severity,
     /// Host concerned.
     pub agent_id: String,
-    /// One-line description.
+    /// One-line description (English, for the CLI and logs).
     pub title: String,
+    /// The facts the title is made of (`host`, `rule`, `seconds`, …), so the console and reports
+    /// can say it in their own language from the catalogue (`al_<kind>`).
+    pub params: AlertParams,
     /// Another agency whose users also see the alert (an enrollment from it presented the
     /// machine id of this host).
     pub other_agency: Option<String>,
 }
+
+/// Named facts of an alert (see [`NewAlert::params`]).
+pub type AlertParams = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// A stored alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -486,8 +501,11 @@ pub struct Alert {
     pub severity: vigil_proto::Severity,
     /// Host.
     pub agent_id: String,
-    /// Description.
+    /// Description (English).
     pub title: String,
+    /// Facts of the description, for localised titles (empty for alerts stored before schema 8).
+    #[serde(default, skip_serializing_if = "AlertParams::is_empty")]
+    pub params: AlertParams,
     /// State.
     pub state: AlertState,
     /// Times raised.
@@ -513,6 +531,7 @@ pub(crate) struct RawAlert {
     pub(crate) severity: String,
     pub(crate) agent_id: String,
     pub(crate) title: String,
+    pub(crate) params: Option<String>,
     pub(crate) state: String,
     pub(crate) count: i64,
     pub(crate) opened_at: i64,
@@ -531,6 +550,11 @@ impl RawAlert {
             severity: self.severity.parse().map_err(StoreError::Corrupt)?,
             agent_id: self.agent_id,
             title: self.title,
+            // Only the collector writes params; unreadable ones just lose the localised title.
+            params: self
+                .params
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default(),
             state: AlertState::parse(&self.state)
                 .ok_or_else(|| StoreError::Corrupt(format!("alert state {:?}", self.state)))?,
             count: u64::try_from(self.count).unwrap_or(0),
@@ -541,6 +565,14 @@ impl RawAlert {
             other_agency: self.other_agency,
         })
     }
+}
+
+/// What both backends store for [`NewAlert::params`]: a JSON object, or NULL when empty.
+pub(crate) fn params_json(p: &AlertParams) -> Option<String> {
+    (!p.is_empty()).then(|| {
+        serde_json::Value::from(p.clone().into_iter().collect::<serde_json::Map<_, _>>())
+            .to_string()
+    })
 }
 
 /// Resolving or marking an alert false positive needs a reason (audited).

@@ -218,6 +218,12 @@ ALTER TABLE alerts ADD COLUMN other_agency TEXT COLLATE "C";
 CREATE INDEX alerts_agent_state ON alerts(agent_id, state);
 CREATE INDEX audit_action_at ON audit(action, at);
 "#,
+    // v8: simulated hosts (`demo --province`) and the facts of alert titles (localised titles).
+    r#"
+ALTER TABLE tokens ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE agents ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE alerts ADD COLUMN params TEXT;
+"#,
 ];
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
@@ -558,6 +564,7 @@ fn token_from_row(r: &Row) -> Result<TokenRecord> {
         max_uses: count("max_uses")?,
         uses: count("uses")?,
         revoked: r.try_get("revoked")?,
+        simulated: r.try_get("simulated")?,
     })
 }
 
@@ -585,6 +592,7 @@ fn agent_from_row(r: &Row) -> Result<AgentRecord> {
         spool_depth: unsigned("spool_depth")?,
         clock_skew_ms: r.try_get("clock_skew_ms")?,
         inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
+        simulated: r.try_get("simulated")?,
     })
 }
 
@@ -723,8 +731,8 @@ fn raise_alert(
     let id: i64 = tx
         .query_one(
             "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at,
-                                 last_seen, other_agency)
-             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6, $7) RETURNING id",
+                                 last_seen, other_agency, params)
+             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6, $7, $8) RETURNING id",
             &[
                 &a.key,
                 &a.kind,
@@ -733,6 +741,7 @@ fn raise_alert(
                 &a.title,
                 &now,
                 &a.other_agency,
+                &super::params_json(&a.params),
             ],
         )?
         .try_get(0)?;
@@ -967,8 +976,9 @@ impl Store for PostgresStore {
         self.call(move |c| {
             c.execute(
                 "INSERT INTO tokens
-                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked,
+                      simulated)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &t.id,
                     &t.secret_hash,
@@ -978,6 +988,7 @@ impl Store for PostgresStore {
                     &i64::from(t.max_uses),
                     &i64::from(t.uses),
                     &t.revoked,
+                    &t.simulated,
                 ],
             )?;
             Ok(())
@@ -1096,7 +1107,7 @@ impl Store for PostgresStore {
         self.call(|c| {
             collect(
                 &c.query(
-                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory
+                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory, simulated
                      FROM agents ORDER BY revoked, agency, hostname, id",
                     &[],
                 )?,
@@ -1283,7 +1294,7 @@ impl Store for PostgresStore {
         let st = state.map(|s| s.as_str().to_string());
         self.call(move |c| {
             let rows = c.query(
-                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency
+                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
                  FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
                 &[&st],
             )?;
@@ -1304,6 +1315,7 @@ impl Store for PostgresStore {
                         reason: r.try_get(10)?,
                         assignee: r.try_get(11)?,
                         other_agency: r.try_get(12)?,
+                        params: r.try_get(13)?,
                     }
                     .decode()?,
                 );

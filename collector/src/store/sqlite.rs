@@ -196,6 +196,12 @@ ALTER TABLE alerts ADD COLUMN other_agency TEXT;
 CREATE INDEX alerts_agent_state ON alerts(agent_id, state);
 CREATE INDEX audit_action_at ON audit(action, at);
 "#,
+    // v8: simulated hosts (`demo --province`) and the facts of alert titles (localised titles).
+    r#"
+ALTER TABLE tokens ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN params TEXT;
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -220,8 +226,13 @@ impl SqliteStore {
                 .open(path)
                 .map_err(|e| StoreError::Db(format!("{}: {e}", path.display())))?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Other processes write this file too (the CLI, the demo's simulated province). A
+        // deferred transaction that reads first and then writes cannot wait for them: SQLite
+        // answers "database is locked" at once rather than risk a deadlock. Taking the write
+        // lock at BEGIN lets the busy timeout apply.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -298,6 +309,7 @@ fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
         spool_depth: r.get::<_, i64>("spool_depth")? as u64,
         clock_skew_ms: r.get("clock_skew_ms")?,
         inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
+        simulated: r.get::<_, i64>("simulated")? != 0,
     })
 }
 
@@ -311,6 +323,7 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
         max_uses: r.get("max_uses")?,
         uses: r.get("uses")?,
         revoked: r.get::<_, i64>("revoked")? != 0,
+        simulated: r.get::<_, i64>("simulated")? != 0,
     })
 }
 
@@ -677,9 +690,9 @@ impl Store for SqliteStore {
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64],
+            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked, simulated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64, t.simulated as i64],
         )?;
         Ok(())
     }
@@ -772,7 +785,7 @@ impl Store for SqliteStore {
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory
+            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory, simulated
              FROM agents ORDER BY revoked, agency, hostname, id",
         )?;
         let rows = st.query_map([], agent_from_row)?;
@@ -1130,7 +1143,7 @@ impl Store for SqliteStore {
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency
+            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
              FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
         )?;
         let rows = st.query_map([state.map(super::AlertState::as_str)], |r| {
@@ -1148,6 +1161,7 @@ impl Store for SqliteStore {
                 reason: r.get(10)?,
                 assignee: r.get(11)?,
                 other_agency: r.get(12)?,
+                params: r.get(13)?,
             })
         })?;
         rows.map(|r| r?.decode()).collect()
@@ -1464,8 +1478,8 @@ fn raise_alert(
     }
     tx.execute(
         "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at,
-                             last_seen, other_agency)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6, ?7)",
+                             last_seen, other_agency, params)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6, ?7, ?8)",
         params![
             a.key,
             a.kind,
@@ -1473,7 +1487,8 @@ fn raise_alert(
             a.agent_id,
             a.title,
             now,
-            a.other_agency
+            a.other_agency,
+            super::params_json(&a.params)
         ],
     )?;
     let id = tx.last_insert_rowid();

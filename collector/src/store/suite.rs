@@ -16,6 +16,7 @@ pub(crate) fn agent(id: &str, machine: &str) -> NewAgent {
         cert_not_after: 2_000_000_000,
         agent_version: "0.1.0".into(),
         token_id: "tok".into(),
+        simulated: false,
     }
 }
 
@@ -32,7 +33,8 @@ fn env(seq: u64) -> Envelope {
     }
 }
 
-fn seed(s: &dyn Store) {
+/// Agencies `p` and `p/a` (shared with backend-specific tests).
+pub(crate) fn seed(s: &dyn Store) {
     s.agency_add(&Agency {
         id: "p".into(),
         name: "Province".into(),
@@ -68,7 +70,73 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     users_sessions_and_api_tokens(&*make());
     api_tokens_are_listed_and_revoked_with_audit(&*make());
     audit_pages_go_newest_first(&*make());
+    simulation_marks_and_alert_params_are_kept(&*make());
     super::suite_hostile::run_all(make);
+}
+
+/// A simulation token's agents are marked simulated (in both listings); alert params round-trip.
+fn simulation_marks_and_alert_params_are_kept(s: &dyn Store) {
+    seed(s);
+    let t = TokenRecord {
+        id: "sim".into(),
+        secret_hash: "hs".into(),
+        agency: "p/a".into(),
+        created_at: 0,
+        expires_at: 100,
+        max_uses: 5,
+        uses: 0,
+        revoked: false,
+        simulated: true,
+    };
+    s.token_add(&t).expect("add");
+    assert!(s.token_consume("hs", 1).expect("db").expect("ok").simulated);
+    s.agent_enroll(
+        &NewAgent {
+            simulated: true,
+            ..agent("a1", "m1")
+        },
+        1,
+    )
+    .expect("enroll");
+    s.agent_enroll(&agent("a2", "m2"), 1).expect("enroll");
+    for list in [
+        s.agents().expect("agents"),
+        s.agents_brief().expect("brief"),
+    ] {
+        let marks: Vec<(String, bool)> = list.into_iter().map(|a| (a.id, a.simulated)).collect();
+        assert_eq!(marks, [("a1".to_owned(), true), ("a2".to_owned(), false)]);
+    }
+    assert!(s.agent("a1").expect("get").expect("a1").simulated);
+    let params: AlertParams = [
+        ("host".to_owned(), serde_json::json!("pc-01")),
+        ("seconds".to_owned(), serde_json::json!(90_000)),
+    ]
+    .into();
+    for (key, params) in [("with", params.clone()), ("without", AlertParams::new())] {
+        let a = NewAlert {
+            key: key.into(),
+            kind: "agent_silent".into(),
+            severity: Severity::Medium,
+            agent_id: "a1".into(),
+            title: "t".into(),
+            params,
+            other_agency: None,
+        };
+        s.alert_raise(&a, 1).expect("raise");
+    }
+    let stored: Vec<(String, AlertParams)> = s
+        .alerts(None)
+        .expect("alerts")
+        .into_iter()
+        .map(|a| (a.key, a.params))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            ("without".to_owned(), AlertParams::new()),
+            ("with".to_owned(), params)
+        ]
+    );
 }
 
 fn user(name: &str, role: UserRole, scope: &str) -> User {
@@ -305,6 +373,7 @@ fn alerts_are_assigned_with_audit(s: &dyn Store) {
         severity: Severity::Critical,
         agent_id: "a1".into(),
         title: "t".into(),
+        params: Default::default(),
         other_agency: None,
     };
     let (id, _) = s.alert_raise(&a, 1).expect("raise");
@@ -536,6 +605,7 @@ fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
         max_uses: 1,
         uses: 0,
         revoked: false,
+        simulated: false,
     })
     .expect("token");
     s.scores_record(&[
@@ -665,6 +735,7 @@ fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
         severity: Severity::High,
         agent_id: "a1".into(),
         title: "findings 5..=6 never arrived".into(),
+        params: Default::default(),
         other_agency: None,
     };
     let (id, new) = s.alert_raise(&gap, 100).expect("raise");
@@ -809,6 +880,7 @@ fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
         max_uses: 2,
         uses: 0,
         revoked: false,
+        simulated: false,
     };
     s.token_add(&t).expect("add");
     assert_eq!(

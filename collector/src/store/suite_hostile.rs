@@ -212,6 +212,7 @@ fn per_agent_quotas_bound_rules_alerts_and_listeners(s: &dyn Store) {
                 agent_id: "a1".into(),
                 title: "t".into(),
                 other_agency: None,
+                params: Default::default(),
             },
             10,
         )
@@ -256,6 +257,7 @@ fn alerts_seen_by_a_second_agency_follow_it(s: &dyn Store) {
             agent_id: "a1".into(),
             title: "refused".into(),
             other_agency: Some("p/b/x".into()),
+            params: Default::default(),
         },
         2,
     )

@@ -51,8 +51,8 @@ pub(super) fn enroll(tx: &mut Transaction<'_>, a: &NewAgent, now: i64) -> Result
     }
     tx.execute(
         "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at,
-                             agent_version, cert_serial, cert_not_after, token_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                             agent_version, cert_serial, cert_not_after, token_id, simulated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         &[
             &a.id,
             &a.agency,
@@ -64,6 +64,7 @@ pub(super) fn enroll(tx: &mut Transaction<'_>, a: &NewAgent, now: i64) -> Result
             &a.cert_serial,
             &a.cert_not_after,
             &a.token_id,
+            &a.simulated,
         ],
     )?;
     Ok(EnrollOutcome::Enrolled { replaced })

@@ -182,6 +182,7 @@ fn token_uses_are_exact_across_two_collectors() {
         max_uses,
         uses: 0,
         revoked: false,
+        simulated: false,
     })
     .expect("token");
     let threads = 24;

@@ -43,8 +43,8 @@ pub(super) fn enroll(tx: &Transaction<'_>, a: &NewAgent, now: i64) -> Result<Enr
     }
     tx.execute(
         "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at, agent_version,
-                             cert_serial, cert_not_after, token_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             cert_serial, cert_not_after, token_id, simulated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             a.id,
             a.agency,
@@ -55,7 +55,8 @@ pub(super) fn enroll(tx: &Transaction<'_>, a: &NewAgent, now: i64) -> Result<Enr
             a.agent_version,
             a.cert_serial,
             a.cert_not_after,
-            a.token_id
+            a.token_id,
+            a.simulated
         ],
     )?;
     Ok(EnrollOutcome::Enrolled { replaced })

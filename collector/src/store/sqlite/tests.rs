@@ -41,3 +41,41 @@ fn newer_schema_is_refused() {
         "{err}"
     );
 }
+
+/// Regression: a batch stored by the collector while another process (the CLI, the demo's
+/// province) wrote the same file failed at once with "database is locked": a deferred
+/// transaction that reads before it writes cannot wait for the other writer.
+#[test]
+fn regression_two_connections_writing_one_file_wait_for_each_other() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("shared.db");
+    let a = SqliteStore::open(&path).expect("open");
+    let b = SqliteStore::open(&path).expect("open again");
+    crate::store::suite::seed(&a);
+    for id in ["x", "y"] {
+        a.agent_enroll(&crate::store::suite::agent(id, id), 1)
+            .expect("enroll");
+    }
+    let writer = |s: &SqliteStore, id: &str| {
+        for seq in 1..=150u64 {
+            let batch = [Envelope {
+                seq,
+                observed_at: 1,
+                finding: Finding::AgentHealth(vigil_proto::AgentHealth {
+                    kind: vigil_proto::HealthKind::Other,
+                    message: "m".into(),
+                    counts: Default::default(),
+                    severity: vigil_proto::Severity::Low,
+                }),
+            }];
+            s.ingest(id, &batch, 1)
+                .expect("ingest while the other writes");
+        }
+    };
+    std::thread::scope(|sc| {
+        sc.spawn(|| writer(&a, "x"));
+        sc.spawn(|| writer(&b, "y"));
+    });
+    assert_eq!(a.max_seq("x").expect("x"), 150);
+    assert_eq!(a.max_seq("y").expect("y"), 150);
+}
