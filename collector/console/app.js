@@ -48,7 +48,7 @@ const I18N = {
     al_seq_gap: 'Bản ghi #{0}..#{1} của agent này không bao giờ đến ({2} bản ghi thiếu)',
     al_new_listener_on_server: 'Cổng {0} mới mở trên {1} ({2})', al_ioc_hit: '{0} khớp chỉ dấu tấn công {1}',
     al_critical_rule_failed: 'Quy tắc nghiêm trọng {0} không đạt: {1}', al_fim_critical_path: '{0}: {1} trên đường dẫn quan trọng',
-    al_spool_dropped: '{0} bản ghi bị bỏ vì hàng đợi của agent đầy', unknownProcess: 'tiến trình không rõ',
+    al_spool_dropped: '{0} bản ghi bị bỏ vì hàng đợi của agent đầy', al_registry_autostart: 'Khóa registry {0}: {1} (nhóm {2})', al_dup_replaced: '{0} đăng ký bằng mã máy của {1} (agent {2}, đã bị thu hồi): cài lại máy, hoặc máy nhân bản nếu cả hai còn chạy', al_dup_refused: 'Đăng ký vào {0} với tên {1} dùng mã máy của {2} ({3}) và đã bị từ chối: nếu máy chuyển đơn vị, quản trị viên chạy agent move cho agent {4}; nếu không, mã máy đã bị sao chép', al_dup_twice: 'Danh tính agent của {0} đang kết nối từ {1} và cũng được dùng từ {2}: hai máy dùng chung một khóa agent (ổ đĩa nhân bản?)', al_agent_quota: 'Máy này báo cáo hơn {0} quy tắc khác nhau; kết quả của các quy tắc vượt quá được lưu nhưng không tính điểm', ak_duplicate_machine: 'Trùng máy', ak_agent_quota: 'Vượt hạn mức quy tắc', ak_registry_autostart: 'Thay đổi registry khởi động', unknownProcess: 'tiến trình không rõ',
     fc_created: 'tạo mới', fc_deleted: 'xóa', fc_modified: 'sửa đổi', fc_attrs: 'đổi thuộc tính', fc_type_changed: 'đổi loại tệp', fc_summary: 'nhiều thay đổi',
     ak_agent_silent: 'Máy không báo cáo', ak_cert_expiring: 'Chứng chỉ sắp hết hạn', ak_duplicate_machine_id: 'Trùng mã máy',
     ak_seq_gap: 'Mất bản ghi', ak_new_listener_on_server: 'Cổng mới trên máy chủ', ak_ioc_hit: 'Khớp chỉ dấu tấn công',
@@ -104,7 +104,7 @@ const I18N = {
     al_seq_gap: 'Findings #{0}..#{1} from this agent never arrived ({2} missing)',
     al_new_listener_on_server: 'New {0} listener on {1} ({2})', al_ioc_hit: '{0} matched indicator {1}',
     al_critical_rule_failed: 'Critical rule {0} fails: {1}', al_fim_critical_path: '{0}: {1} on a critical path',
-    al_spool_dropped: '{0} findings were dropped because the agent spool was full', unknownProcess: 'unknown process',
+    al_spool_dropped: '{0} findings were dropped because the agent spool was full', al_registry_autostart: 'Registry key {0}: {1} ({2})', al_dup_replaced: '{0} enrolled with the machine id of {1} (agent {2}, now revoked): a reinstall, or a cloned machine if both keep running', al_dup_refused: 'An enrollment into {0} as {1} presented the machine id of {2} ({3}) and was refused: if the host moved, an admin runs agent move for agent {4}; otherwise the machine id was copied', al_dup_twice: 'The agent identity of {0} is connected from {1} and was also presented from {2}: two machines share one agent key (a cloned disk?)', al_agent_quota: 'This host reports more than {0} distinct rules; results of further rules are stored but not scored', ak_duplicate_machine: 'Duplicate machine', ak_agent_quota: 'Rule quota exceeded', ak_registry_autostart: 'Autostart registry change', unknownProcess: 'unknown process',
     fc_created: 'created', fc_deleted: 'deleted', fc_modified: 'modified', fc_attrs: 'attributes changed', fc_type_changed: 'type changed', fc_summary: 'many changes',
     ak_agent_silent: 'Host not reporting', ak_cert_expiring: 'Certificate expiring', ak_duplicate_machine_id: 'Duplicate machine id',
     ak_seq_gap: 'Lost findings', ak_new_listener_on_server: 'New listener on a server', ak_ioc_hit: 'Indicator match',
@@ -238,6 +238,13 @@ function alertTitle(a) {
     case 'critical_rule_failed': return t('al_critical_rule_failed', p.rule, p.evidence);
     case 'fim_critical_path': return t('al_fim_critical_path', p.path, t('fc_' + p.change));
     case 'spool_dropped': return t('al_spool_dropped', p.count);
+    case 'duplicate_machine':
+      if (p.case === 'replaced') return t('al_dup_replaced', p.host, p.old_host, p.old_agent);
+      if (p.case === 'refused') return t('al_dup_refused', p.agency, p.host, p.old_host, p.old_agency, p.old_agent);
+      if (p.case === 'twice') return t('al_dup_twice', p.host, p.live, p.refused);
+      return a.title;
+    case 'agent_quota': return t('al_agent_quota', p.max);
+    case 'registry_autostart': return t('al_registry_autostart', p.value ? `${p.key}\\${p.value}` : p.key, t('fc_' + p.change), p.group);
     default: return a.title;
   }
 }

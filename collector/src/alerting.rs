@@ -185,7 +185,12 @@ pub fn machine_replaced(new: &NewAgent, old: &ReplacedAgent) -> NewAlert {
             new.hostname, old.hostname, old.id
         ),
         other_agency: None,
-        params: Default::default(),
+        params: params([
+            ("case", "replaced".into()),
+            ("host", new.hostname.as_str().into()),
+            ("old_host", old.hostname.as_str().into()),
+            ("old_agent", old.id.as_str().into()),
+        ]),
     }
 }
 
@@ -204,7 +209,14 @@ pub fn machine_refused(new: &NewAgent, m: &MachineInUse) -> NewAlert {
             new.agency, new.hostname, m.hostname, m.agency, m.agent_id, new.agency
         ),
         other_agency: Some(new.agency.clone()),
-        params: Default::default(),
+        params: params([
+            ("case", "refused".into()),
+            ("host", new.hostname.as_str().into()),
+            ("agency", new.agency.as_str().into()),
+            ("old_host", m.hostname.as_str().into()),
+            ("old_agency", m.agency.as_str().into()),
+            ("old_agent", m.agent_id.as_str().into()),
+        ]),
     }
 }
 
@@ -223,7 +235,12 @@ pub fn identity_in_use_twice(agent: &AgentRecord, live: &str, refused: &str) -> 
             agent.hostname
         ),
         other_agency: None,
-        params: Default::default(),
+        params: params([
+            ("case", "twice".into()),
+            ("host", agent.hostname.as_str().into()),
+            ("live", live.into()),
+            ("refused", refused.into()),
+        ]),
     }
 }
 
@@ -240,7 +257,7 @@ pub fn rules_quota(agent_id: &str) -> NewAlert {
             crate::store::MAX_RULES_PER_AGENT
         ),
         other_agency: None,
-        params: Default::default(),
+        params: params([("max", crate::store::MAX_RULES_PER_AGENT.into())]),
     }
 }
 
@@ -592,6 +609,12 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                     r.severity,
                     format!("registry:{agent_id}:{target}"),
                     format!("{target} {:?} ({})", r.kind, r.group).to_lowercase(),
+                    params([
+                        ("key", r.key.as_str().into()),
+                        ("value", r.value.as_deref().into()),
+                        ("change", serde_json::to_value(r.kind).unwrap_or_default()),
+                        ("group", r.group.as_str().into()),
+                    ]),
                 ))
             }
             Finding::AgentHealth(h) if h.kind == HealthKind::SpoolDropped => Some((

@@ -34,6 +34,7 @@ pub(crate) fn inventory(h: &HostPlan) -> Finding {
         uptime_s: 3600 * (1 + (h.draw("uptime") * 400.0) as u64),
         packages: Vec::new(),
         packages_hash: None,
+        ..Inventory::default()
     })
 }
 
