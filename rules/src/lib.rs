@@ -7,6 +7,7 @@
 //! `docs/rules-format.md`. [`sca`] translates Wazuh SCA policies into packs.
 
 mod cache;
+pub mod command;
 pub mod compare;
 mod eval;
 pub mod facts;
@@ -14,10 +15,12 @@ pub mod pack;
 pub mod sca;
 pub mod score;
 mod systemd;
+mod trust;
 
+pub use command::DEFAULT_ALLOWED_COMMANDS;
 pub use compare::compare_debian_versions;
 pub use eval::evaluate;
-pub use facts::{CommandOutput, DEFAULT_ALLOWED_COMMANDS, FileStat, HostFacts, RootFacts};
+pub use facts::{CommandOutput, FileStat, HostFacts, RootFacts};
 /// The Linux baseline pack, built into every binary so a bare agent can always check its host.
 pub const LINUX_BASELINE_YAML: &str = include_str!("../packs/linux-baseline.yaml");
 

@@ -13,7 +13,7 @@
 //! case-insensitively in SCA, so every translated pattern starts with `(?i)`. The mapping, and the
 //! places where Vigil's semantics differ, are documented in `docs/sca-import.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use vigil_proto::Severity;
 
-use crate::facts::DEFAULT_ALLOWED_COMMANDS;
+use crate::command::AllowList;
 use crate::pack::{Group, Pack, parse_pack};
 
 /// Why a policy could not be imported at all. Problems with single checks are not errors: they are
@@ -135,8 +135,8 @@ pub struct Import {
     pub translated: usize,
     /// Checks (and requirement rules) not translated, in policy order.
     pub untranslated: Vec<Untranslated>,
-    /// Things the operator should know about translated rules (commands outside the default
-    /// allow-list, registry checks, requirement rules that needed no translation).
+    /// Things the operator should know about translated rules (registry checks, requirement
+    /// rules that needed no translation).
     pub notes: Vec<String>,
 }
 
@@ -205,7 +205,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
 
     let mut rules = Vec::new();
     let mut seen = BTreeSet::new();
-    let mut programs: BTreeMap<String, usize> = BTreeMap::new();
+    let allowed = AllowList::default();
     let mut registry_rules = 0;
     for (i, check) in raw.checks.iter().enumerate() {
         let raw_check: RawCheck = match serde_yaml::from_value(check.clone()) {
@@ -241,6 +241,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
         let tr = Translator {
             dialect: check_dialect,
             vars: &vars,
+            allowed: &allowed,
         };
         match translate_check(&tr, &raw_check, &id, opts) {
             Err(u) => untranslated.push(u),
@@ -248,9 +249,6 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
                 let one = pack_text(&head, std::slice::from_ref(&t.rule));
                 match parse_pack(&one, Path::new(origin)) {
                     Ok(_) => {
-                        for p in t.programs {
-                            *programs.entry(p).or_default() += 1;
-                        }
                         registry_rules += usize::from(t.registry);
                         rules.push(t.rule);
                     }
@@ -261,14 +259,6 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
                     }),
                 }
             }
-        }
-    }
-    for (prog, n) in &programs {
-        if !DEFAULT_ALLOWED_COMMANDS.contains(&prog.as_str()) {
-            notes.push(format!(
-                "{n} rule(s) run {prog}, which is not on the agent's command allow-list: they \
-                 report an error until it is allowed"
-            ));
         }
     }
     if registry_rules > 0 {
@@ -593,8 +583,6 @@ fn requirement_fact(rule: &str) -> Option<Fact> {
 
 struct Translated {
     rule: Value,
-    /// Absolute programs run by `command` checks.
-    programs: Vec<String>,
     registry: bool,
 }
 
@@ -626,14 +614,12 @@ fn translate_check(
         .filter(|r| !r.is_empty())
         .ok_or_else(|| fail(None, "check has no `rules`".into()))?;
     let mut checks = Vec::new();
-    let mut programs = Vec::new();
     let mut registry = false;
     for r in raw_rules {
         let Some(text) = scalar(r) else {
             return Err(fail(None, "a rule is not a string".into()));
         };
         let t = tr.rule(&text).map_err(|why| fail(Some(&text), why))?;
-        programs.extend(t.program);
         registry |= t.registry;
         checks.push(t.check);
     }
@@ -665,11 +651,7 @@ fn translate_check(
         ("condition", condition.into()),
         ("checks", Value::Sequence(checks)),
     ]);
-    Ok(Translated {
-        rule,
-        programs,
-        registry,
-    })
+    Ok(Translated { rule, registry })
 }
 
 /// `scheme:item` for every compliance entry (4.x list of one-key mappings or 5.x mapping) and
@@ -745,11 +727,12 @@ fn group_for(title: &str) -> Group {
 struct Translator<'a> {
     dialect: Dialect,
     vars: &'a [(String, String)],
+    /// Commands go through the agent's allow-list: one it would refuse is not translated.
+    allowed: &'a AllowList,
 }
 
 struct RuleOut {
     check: Value,
-    program: Option<String>,
     registry: bool,
 }
 
@@ -788,7 +771,6 @@ impl Translator<'_> {
             "r" => {
                 return Ok(RuleOut {
                     check: self.registry(&parts, negated)?,
-                    program: None,
                     registry: true,
                 });
             }
@@ -799,7 +781,6 @@ impl Translator<'_> {
         };
         Ok(RuleOut {
             check: out,
-            program: None,
             registry: false,
         })
     }
@@ -857,8 +838,14 @@ impl Translator<'_> {
     fn command(&self, parts: &[&str], negated: bool) -> Result<RuleOut, String> {
         let argv = split_command(parts[0])?;
         let program = resolve_program(&argv[0])?;
-        let mut run = vec![program.clone()];
+        let mut run = vec![program];
         run.extend(argv[1..].iter().cloned());
+        self.allowed.permit(&run).map_err(|e| {
+            format!(
+                "runs `{}`, which command checks may not: {e}",
+                run.join(" ")
+            )
+        })?;
         let mut entries = vec![("kind", Value::from("command")), ("run", strs(&run))];
         match parts {
             [_] => {}
@@ -880,7 +867,6 @@ impl Translator<'_> {
         }
         Ok(RuleOut {
             check: negate(map(entries), negated),
-            program: Some(program),
             registry: false,
         })
     }
@@ -1434,7 +1420,13 @@ mod tests {
     use super::*;
 
     fn tr(dialect: Dialect) -> Translator<'static> {
-        Translator { dialect, vars: &[] }
+        static ALLOWED: std::sync::LazyLock<AllowList> =
+            std::sync::LazyLock::new(AllowList::default);
+        Translator {
+            dialect,
+            vars: &[],
+            allowed: &ALLOWED,
+        }
     }
 
     #[test]
