@@ -37,10 +37,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Join a collector with an enrollment token (from `vigil-collector token create`).
+    ///
+    /// Give the token on standard input (`--token -`) or in a file only you can read
+    /// (`--token-file FILE`, mode 0600). `--token TOKEN` still works, but a token on the command
+    /// line is visible to every local user in the process list (/proc/PID/cmdline) and is kept
+    /// in shell history and sudo logs.
     Enroll {
-        /// The token (or `-` to read it from standard input).
-        #[arg(long, env = "VIGIL_TOKEN")]
-        token: String,
+        /// The token, or `-` to read it from standard input (recommended). Also VIGIL_TOKEN.
+        #[arg(
+            long,
+            env = "VIGIL_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN|-",
+            required_unless_present = "token_file"
+        )]
+        token: Option<String>,
+        /// Read the token from FILE, which only its owner may read (chmod 600).
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        token_file: Option<PathBuf>,
         /// Use this collector address instead of the ones in the token.
         #[arg(long, value_name = "HOST:PORT")]
         collector: Option<String>,
@@ -232,12 +246,41 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
             || err
                 .downcast_ref::<vigil_proto::token::TokenError>()
                 .is_some()
+            || err
+                .downcast_ref::<crate::enroll::TokenSourceError>()
+                .is_some()
         {
             2
         } else {
             3
         };
         Self { code, err }
+    }
+}
+
+/// Where the token comes from, with a warning (and a prompt) where it helps.
+fn token_source(token: Option<String>, file: Option<PathBuf>) -> crate::enroll::TokenSource {
+    use crate::enroll::TokenSource;
+    use std::io::IsTerminal as _;
+    match (token, file) {
+        (_, Some(f)) => TokenSource::File(f),
+        (Some(t), None) if t == "-" => {
+            if std::io::stdin().is_terminal() {
+                eprint!("Paste the enrollment token, then press Enter: ");
+            }
+            TokenSource::Stdin
+        }
+        (Some(t), None) => {
+            // From VIGIL_TOKEN the token is not in argv (the environment is private to its user).
+            if std::env::args().any(|a| a == "--token" || a.starts_with("--token=")) {
+                eprintln!(
+                    "warning: a token given with --token is visible to other local users in the \
+                     process list; prefer --token - (standard input) or --token-file FILE"
+                );
+            }
+            TokenSource::Arg(t)
+        }
+        (None, None) => TokenSource::Stdin,
     }
 }
 
@@ -281,19 +324,13 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Enroll {
             token,
+            token_file,
             collector,
             machine_id,
         } => {
             let cfg = config::load(&cfg_path, explicit)?;
-            let text = if token == "-" {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_line(&mut s)
-                    .context("reading the token from stdin")?;
-                s
-            } else {
-                token
-            };
+            let source = token_source(token, token_file);
+            let text = crate::enroll::read_token(&source, &mut std::io::stdin().lock())?;
             let token = EnrollToken::decode(&text)?;
             let collectors = match collector.or(cfg.collector) {
                 Some(c) => {

@@ -191,6 +191,23 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Refuses a secret file (an enrollment token) that anyone but its owner may read or write.
+///
+/// # Errors
+/// `PATH: what is wrong`, with the fix.
+pub fn check_private_file(path: &Path, meta: &fs::Metadata) -> Result<(), String> {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{}: readable or writable by group or others (mode {mode:04o}); it holds a secret: \
+             chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The host's machine id (`/etc/machine-id`, then the D-Bus copy).
 ///
 /// # Errors
