@@ -292,14 +292,23 @@ pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
         Err(e) => return Err(ConfigError(vec![format!("{}: {e}", path.display())])),
     };
     check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+    parse(&text, path)
+}
+
+/// Parses and validates config text; `file` names it in messages. This is the whole decoder of
+/// the configuration (the `agent_config` fuzz target drives it).
+///
+/// # Errors
+/// [`ConfigError`] naming the file and every bad field.
+pub fn parse(text: &str, file: &Path) -> Result<AgentConfig, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
         ConfigError(vec![format!(
             "{}: {}",
-            path.display(),
+            file.display(),
             e.to_string().trim_end()
         )])
     })?;
-    raw.validate(path)
+    raw.validate(file)
 }
 
 /// Refuses a file anyone may write (DESIGN §10).
@@ -332,8 +341,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<AgentConfig, ConfigError> {
-        let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
-        raw.validate(Path::new("agent.toml"))
+        super::parse(s, Path::new("agent.toml"))
     }
 
     #[test]

@@ -270,10 +270,18 @@ impl RawConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
         crate::fsutil::check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-        toml::from_str(&text).map_err(|e| {
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses config text; `file` names it in messages.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file when the text is not valid TOML of this schema.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
             ConfigError(vec![format!(
                 "{}: {}",
-                path.display(),
+                file.display(),
                 e.to_string().trim_end()
             )])
         })
@@ -541,13 +549,22 @@ pub fn load(data_dir: Option<&Path>, config: Option<&Path>) -> Result<Config, Co
     RawConfig::load(&file)?.validate(&dir, &file)
 }
 
+/// Parses and validates config text as the file `file` of `data_dir` (which relative paths are
+/// resolved against). The whole decoder of the configuration, without touching the file system
+/// (the `collector_config` fuzz target drives it).
+///
+/// # Errors
+/// [`ConfigError`] listing every problem.
+pub fn parse(text: &str, data_dir: &Path, file: &Path) -> Result<Config, ConfigError> {
+    RawConfig::from_toml(text, file)?.validate(data_dir, file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
-        raw.validate(Path::new("/d"), Path::new("/d/collector.toml"))
+        super::parse(s, Path::new("/d"), Path::new("/d/collector.toml"))
     }
 
     #[test]

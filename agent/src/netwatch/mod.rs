@@ -28,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use vigil_proto::{Finding, FindingSink, NetEvent, NetEventKind, Severity};
 
+pub use self::netlink::parse_replies as parse_sock_diag;
 pub use self::procfs::{ProcInfo, ProcReader, Proto, ReadOptions, Snapshot, SocketEntry};
 use crate::ioc::{IocMatch, IocSet, SharedIoc};
 use crate::units::parse_duration;
