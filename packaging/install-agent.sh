@@ -16,8 +16,10 @@ LOCAL_SYSCTL=/etc/sysctl.d/60-vigil-inotify.conf
 usage() {
     cat <<'EOF'
 Usage:
-  printf '%s\n' 'TOKEN' | install-agent.sh [--collector HOST:PORT] [--deb FILE | --binary FILE] [--force]
-  install-agent.sh --token-file FILE [--collector HOST:PORT] [--deb FILE | --binary FILE] [--force]
+  printf '%s\n' 'TOKEN' | install-agent.sh [--collector HOST:PORT]
+                             [--deb FILE | --rpm FILE | --binary FILE] [--force]
+  install-agent.sh --token-file FILE [--collector HOST:PORT]
+                   [--deb FILE | --rpm FILE | --binary FILE] [--force]
   install-agent.sh --uninstall [--keep-state DIR]
 
 Installs the Vigil agent, writes /etc/vigil/agent.toml (root, 0640) if it is missing, enrolls the
@@ -34,11 +36,14 @@ read command lines in /proc/*/cmdline, and sudo logs them.
                        in sudo's log. VIGIL_TOKEN in the environment also works.
   --collector H:P      Collector address to use instead of the one in the token.
   --deb FILE           Install this vigil-agent .deb with dpkg (upgrades an older version).
+  --rpm FILE           Install this vigil-agent .rpm with dnf, yum or rpm (Rocky, AlmaLinux,
+                       RHEL, CentOS; upgrades an older version).
   --binary FILE        Install this static vigil-agent binary to /usr/local/bin (hosts without
-                       dpkg), with the systemd unit and sysctl file found next to this script.
-                       Without --deb/--binary: keep an installed agent, else use a
-                       vigil-agent_*.deb (when dpkg exists) or a vigil-agent binary next to this
+                       dpkg or rpm), with the systemd unit and sysctl file found next to this
                        script.
+                       Without --deb/--rpm/--binary: keep an installed agent, else use a
+                       vigil-agent_*.deb (when dpkg exists), a vigil-agent-*.rpm (when rpm
+                       exists) or a vigil-agent binary next to this script.
   --force              Enroll again even if the host is enrolled already (new identity; the
                        collector replaces this host's old one).
   --uninstall          Stop and remove the agent, its configuration and its state.
@@ -81,6 +86,7 @@ token_on_argv=no
 token_file=
 collector=
 deb=
+rpm_file=
 binary=
 force=no
 uninstall=no
@@ -88,13 +94,14 @@ keep_state=
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        --token|--token-file|--collector|--deb|--binary|--keep-state)
+        --token|--token-file|--collector|--deb|--rpm|--binary|--keep-state)
             [ $# -ge 2 ] || die 2 "$1 needs a value (see --help)"
             case "$1" in
                 --token) token=$2; [ "$2" = - ] || token_on_argv=yes ;;
                 --token-file) token_file=$2 ;;
                 --collector) collector=$2 ;;
                 --deb) deb=$2 ;;
+                --rpm) rpm_file=$2 ;;
                 --binary) binary=$2 ;;
                 --keep-state) keep_state=$2 ;;
             esac
@@ -108,7 +115,9 @@ while [ $# -gt 0 ]; do
 done
 
 [ "$(id -u)" = 0 ] || die 2 "run as root (e.g. sudo $0 ...)"
-[ -z "$deb" ] || [ -z "$binary" ] || die 2 "--deb and --binary exclude each other"
+case "${deb:+d}${rpm_file:+r}${binary:+b}" in
+    ??*) die 2 "--deb, --rpm and --binary exclude each other" ;;
+esac
 if [ -n "$keep_state" ] && [ "$uninstall" = no ]; then
     die 2 "--keep-state only goes with --uninstall"
 fi
@@ -128,6 +137,17 @@ deb_installed_version() {
 deb_known_status() {
     if have_dpkg; then
         dpkg-query -W -f '${db:Status-Abbrev}\n' vigil-agent 2>/dev/null | grep -v '^u' || true
+    fi
+}
+
+have_rpm() {
+    command -v rpm >/dev/null 2>&1
+}
+
+# VERSION-RELEASE of the installed vigil-agent rpm, or nothing.
+rpm_installed_version() {
+    if have_rpm; then
+        rpm -q --qf '%{VERSION}-%{RELEASE}\n' vigil-agent 2>/dev/null | grep -v 'not installed' || true
     fi
 }
 
@@ -164,6 +184,10 @@ if [ "$uninstall" = yes ]; then
         say "Purging the vigil-agent package (configuration and state included)"
         run dpkg --purge vigil-agent || die 3 "dpkg --purge vigil-agent failed"
     fi
+    if [ -n "$(rpm_installed_version)" ]; then
+        say "Removing the vigil-agent package"
+        run rpm -e vigil-agent || die 3 "rpm -e vigil-agent failed"
+    fi
     removed=no
     for f in "$LOCAL_BIN" "$LOCAL_UNIT" "$LOCAL_SYSCTL" \
         "/etc/systemd/system/multi-user.target.wants/$UNIT"; do
@@ -190,14 +214,17 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Install.
 # ---------------------------------------------------------------------------------------------
-if [ -z "$deb" ] && [ -z "$binary" ] && [ -z "$(agent_bin)" ]; then
+if [ -z "$deb$rpm_file$binary" ] && [ -z "$(agent_bin)" ]; then
     found_deb=$(find "$here" -maxdepth 1 -name 'vigil-agent_*.deb' 2>/dev/null | sort | tail -n 1)
+    found_rpm=$(find "$here" -maxdepth 1 -name 'vigil-agent-*.rpm' 2>/dev/null | sort | tail -n 1)
     if have_dpkg && [ -n "$found_deb" ]; then
         deb=$found_deb
+    elif have_rpm && ! have_dpkg && [ -n "$found_rpm" ]; then
+        rpm_file=$found_rpm
     elif [ -x "$here/vigil-agent" ]; then
         binary=$here/vigil-agent
     else
-        die 2 "vigil-agent is not installed; give --deb FILE or --binary FILE"
+        die 2 "vigil-agent is not installed; give --deb FILE, --rpm FILE or --binary FILE"
     fi
 fi
 
@@ -219,10 +246,37 @@ if [ -n "$deb" ]; then
         run dpkg --force-confdef --force-confold -i "$deb" || die 3 "dpkg -i $deb failed"
     fi
     bin=$BIN
+elif [ -n "$rpm_file" ]; then
+    [ -f "$rpm_file" ] || die 2 "--rpm $rpm_file: no such file"
+    have_rpm || die 2 "rpm is not available on this host; use --deb or --binary"
+    want=$(rpm -qp --qf '%{NAME} %{VERSION}-%{RELEASE}' "$rpm_file" 2>/dev/null) ||
+        die 2 "--rpm $rpm_file: not an rpm package"
+    [ "${want%% *}" = vigil-agent ] || die 2 "--rpm $rpm_file: this is ${want%% *}, not vigil-agent"
+    want=${want#* }
+    have=$(rpm_installed_version)
+    if [ "$have" = "$want" ]; then
+        say "vigil-agent $want is installed already"
+    else
+        if [ -n "$have" ]; then
+            say "Upgrading vigil-agent $have to $want (identity, spool and baseline are kept)"
+        else
+            say "Installing vigil-agent $want"
+        fi
+        # dnf and yum resolve the C library dependency from the host's repositories; bare rpm
+        # only checks it.
+        if command -v dnf >/dev/null 2>&1; then
+            run dnf install -y "$rpm_file" || die 3 "dnf install $rpm_file failed"
+        elif command -v yum >/dev/null 2>&1; then
+            run yum install -y "$rpm_file" || die 3 "yum install $rpm_file failed"
+        else
+            run rpm -U "$rpm_file" || die 3 "rpm -U $rpm_file failed"
+        fi
+    fi
+    bin=$BIN
 elif [ -n "$binary" ]; then
     [ -f "$binary" ] || die 2 "--binary $binary: no such file"
-    if [ -n "$(deb_installed_version)" ]; then
-        die 2 "the vigil-agent package is installed; upgrade it with --deb, not --binary"
+    if [ -n "$(deb_installed_version)$(rpm_installed_version)" ]; then
+        die 2 "the vigil-agent package is installed; upgrade it with --deb or --rpm, not --binary"
     fi
     unit_src=$here/systemd/$UNIT
     sysctl_src=$here/sysctl/60-vigil-inotify.conf

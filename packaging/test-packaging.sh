@@ -1,6 +1,7 @@
 #!/bin/sh
 # Tests the packaging: shell scripts lint clean, systemd units verify and stay under the exposure
-# targets, both .debs build and pass lintian without errors and carry the expected files. With
+# targets, both .debs build and pass lintian without errors and carry the expected files, both
+# .rpms build, install into a root and upgrade there (test-rpm.sh). With
 # VIGIL_TEST_DEBOOTSTRAP=1 it also installs, enrolls, upgrades, removes and uninstalls the agent
 # package inside a fresh Debian chroot, talking to a collector on the host over loopback.
 # dpkg-query -f formats below are literal on purpose.
@@ -93,7 +94,7 @@ trap 'exit 1' INT TERM
 section "shellcheck"
 shellcheck "$here"/*.sh
 # Maintainer scripts only (postinst, prerm, postrm); lintian-overrides is not shell.
-shellcheck -s sh "$here"/deb/agent/p* "$here"/deb/collector/p*
+shellcheck -s sh "$here"/deb/agent/p* "$here"/deb/collector/p* "$here"/rpm/*/*
 ok "scripts are shellcheck-clean"
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +169,12 @@ fi
 ok "units verify against the packaged binaries"
 
 # ---------------------------------------------------------------------------------------------
+section "rpm packages (test-rpm.sh)"
+need rpmbuild rpm
+"$here/test-rpm.sh" --bin-dir "$target_dir/release" 2>"$work/rpm.log" ||
+    { cat "$work/rpm.log" >&2; fail "test-rpm.sh"; }
+
+# ---------------------------------------------------------------------------------------------
 section "install-agent.sh arguments"
 "$here/install-agent.sh" --help | grep -q '^Exit codes:' || fail "--help lacks exit codes"
 rc=0
@@ -176,6 +183,12 @@ rc=0
 rc=0
 "$here/install-agent.sh" --deb a.deb --binary b >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "--deb with --binary gave exit $rc, expected 2"
+rc=0
+"$here/install-agent.sh" --rpm a.rpm --deb b.deb >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "--rpm with --deb gave exit $rc, expected 2"
+rc=0
+"$here/install-agent.sh" --rpm "$here/README.md" --token x >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "--rpm with a file that is no rpm gave exit $rc, expected 2"
 ok "usage errors exit 2"
 
 # ---------------------------------------------------------------------------------------------

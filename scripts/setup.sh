@@ -18,6 +18,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # Reports: the PDF font and the text extractor its tests use.
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# rpmbuild and rpm: the .rpm packages and the RHEL fixtures' rpm databases.
+command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

@@ -202,8 +202,11 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
         opts.packs.clone()
     };
     // Without installed packs (no /etc/vigil/packs), the pack built into the binary applies.
+    let facts = RootFacts::new(&opts.root, opts.now);
+    // Without installed packs (no /etc/vigil/packs), the packs built into the binary for the
+    // checked tree's OS apply.
     let packs = if opts.packs.is_empty() && !std::path::Path::new(DEFAULT_PACK_DIR).exists() {
-        vigil_rules::builtin_packs()?
+        vigil_rules::builtin_packs_for(&facts)?
     } else {
         load_packs(&pack_paths)?
     };
@@ -217,7 +220,6 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
                 .join(", ")
         )));
     }
-    let facts = RootFacts::new(&opts.root, opts.now);
     let _span = tracing::info_span!("check", root = %opts.root.display(), %level).entered();
     let mut results = Vec::new();
     for p in &packs {

@@ -129,10 +129,12 @@ fn write_summary(
 ) -> std::io::Result<()> {
     writeln!(
         w,
-        "{}: {} of {} checks translated ({} regexes) into pack {}@{}, written to {target}",
+        "{}: {} of {} checks translated ({} natively; {} regexes) into pack {}@{}, written to \
+         {target}",
         policy.display(),
         imp.translated,
         imp.checks,
+        imp.native,
         imp.dialect,
         imp.pack.id,
         imp.pack.version
@@ -168,7 +170,7 @@ mod tests {
     const POLICY: &str = "policy: {id: t, name: Test}\nchecks:\n  - id: 1\n    name: Root login \
                           off\n    condition: all\n    rules: ['f:/etc/ssh/sshd_config -> \
                           r:^PermitRootLogin no']\n  - id: 2\n    name: Daemon\n    condition: \
-                          all\n    rules: ['p:telnetd']\n";
+                          all\n    rules: ['c:frobnicate --check -> r:ok']\n";
 
     #[test]
     fn writes_a_loadable_pack_and_lists_what_it_left_out() {
@@ -188,8 +190,12 @@ mod tests {
         assert_eq!((imp.translated, imp.untranslated.len()), (1, 1));
         assert!(so.is_empty());
         let report = String::from_utf8(se).expect("utf8");
-        assert!(report.contains("1 of 2 checks translated"), "{report}");
-        assert!(report.contains("t-2: process rule"), "{report}");
+        assert!(
+            report.contains("1 of 2 checks translated (1 natively;"),
+            "{report}"
+        );
+        assert!(report.contains("t-2: "), "{report}");
+        assert!(report.contains("no known absolute path"), "{report}");
         let pack = vigil_rules::load_pack(&out).expect("the written pack loads");
         assert_eq!(pack.rules.len(), 1);
     }

@@ -171,13 +171,13 @@ async fn checks_loop(
         let run = tokio::task::spawn_blocking(
             move || -> Result<Vec<vigil_proto::CheckResult>, String> {
                 let default_dir = std::path::Path::new(crate::check::DEFAULT_PACK_DIR);
+                let facts = vigil_rules::RootFacts::new("/", std::time::SystemTime::now());
                 let packs = if c.packs == [default_dir.to_path_buf()] && !default_dir.exists() {
-                    vigil_rules::builtin_packs()
+                    vigil_rules::builtin_packs_for(&facts)
                 } else {
                     vigil_rules::load_packs(&c.packs)
                 }
                 .map_err(|e| e.to_string())?;
-                let facts = vigil_rules::RootFacts::new("/", std::time::SystemTime::now());
                 Ok(packs
                     .iter()
                     .flat_map(|p| vigil_rules::evaluate(p, &facts, c.level))

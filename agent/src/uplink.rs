@@ -71,7 +71,15 @@ impl SpoolSink {
 }
 
 impl FindingSink for SpoolSink {
-    fn emit(&mut self, finding: Finding) {
+    fn emit(&mut self, mut finding: Finding) {
+        // The collector cuts anything longer anyway; cutting here keeps the spool small and the
+        // cut visible in the agent's own log.
+        if finding.clamp() {
+            tracing::debug!(
+                kind = finding.kind_name(),
+                "Finding text cut to the protocol's length caps."
+            );
+        }
         let r = lock(&self.spool).append(now_ms(), &finding);
         match r {
             Ok(_) => {

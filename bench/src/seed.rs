@@ -95,6 +95,7 @@ pub fn fill(store: &dyn Store, hosts: usize, agencies: usize, rules: usize) -> a
                     severity: Severity::Critical,
                     agent_id: id,
                     title: "bench".into(),
+                    other_agency: None,
                 },
                 NOW / 1000 - 7200,
             )?;

@@ -19,7 +19,9 @@ use vigil_proto::units::parse_duration;
 use vigil_proto::{Envelope, FileEventKind, Finding, HealthKind, NetEventKind, Severity, Status};
 
 use crate::config::{RawAlertRules, RawAlerts};
-use crate::store::{AgentRecord, Alert, AlertState, NewAlert, Result, Store};
+use crate::store::{
+    AgentRecord, Alert, AlertState, MachineInUse, NewAgent, NewAlert, ReplacedAgent, Result, Store,
+};
 
 /// Every alert kind the collector raises.
 pub const KINDS: &[&str] = &[
@@ -31,7 +33,9 @@ pub const KINDS: &[&str] = &[
     "new_listener_on_server",
     "agent_silent",
     "duplicate_machine_id",
+    "duplicate_machine",
     "cert_expiring",
+    "agent_quota",
 ];
 
 /// The alert settings in force for one agency.
@@ -165,6 +169,75 @@ impl AlertSettings {
     }
 }
 
+/// `duplicate_machine`: an enrollment replaced the live identity `old` of the same machine in
+/// its agency (a reinstall; or, if both keep running, a cloned machine).
+pub fn machine_replaced(new: &NewAgent, old: &ReplacedAgent) -> NewAlert {
+    NewAlert {
+        key: format!("dupmachine:replaced:{}", new.id),
+        kind: "duplicate_machine".into(),
+        severity: Severity::Medium,
+        agent_id: new.id.clone(),
+        title: format!(
+            "{} enrolled with the machine id of {} (agent {}), which was revoked: a reinstall, or \
+             a cloned machine if both keep running",
+            new.hostname, old.hostname, old.id
+        ),
+        other_agency: None,
+    }
+}
+
+/// `duplicate_machine`: an enrollment into another agency presented the machine id of live
+/// agent `m` and was refused; the users of both agencies see it.
+pub fn machine_refused(new: &NewAgent, m: &MachineInUse) -> NewAlert {
+    NewAlert {
+        key: format!("dupmachine:refused:{}:{}", m.agent_id, new.agency),
+        kind: "duplicate_machine".into(),
+        severity: Severity::High,
+        agent_id: m.agent_id.clone(),
+        title: format!(
+            "an enrollment into {} as {} presented the machine id of {} ({}) and was refused: if \
+             the host moved, an admin runs `vigil-collector agent move --id {} --agency {}`; \
+             otherwise the machine id was copied (a cloned disk, or an impostor)",
+            new.agency, new.hostname, m.hostname, m.agency, m.agent_id, new.agency
+        ),
+        other_agency: Some(new.agency.clone()),
+    }
+}
+
+/// `duplicate_machine`: one agent identity is in use from two places at once (a cloned disk
+/// that kept the agent's key); the second session was refused.
+pub fn identity_in_use_twice(agent: &AgentRecord, live: &str, refused: &str) -> NewAlert {
+    NewAlert {
+        key: format!("dupmachine:twice:{}", agent.id),
+        kind: "duplicate_machine".into(),
+        severity: Severity::High,
+        agent_id: agent.id.clone(),
+        title: format!(
+            "the identity of {} is connected from {live} and was also presented from {refused}: \
+             two machines share one agent key (a cloned disk?); revoke the agent and enroll each \
+             machine with its own machine id",
+            agent.hostname
+        ),
+        other_agency: None,
+    }
+}
+
+/// `agent_quota`: the agent reports more distinct rules than the collector keeps a state for.
+pub fn rules_quota(agent_id: &str) -> NewAlert {
+    NewAlert {
+        key: format!("quota:rules:{agent_id}"),
+        kind: "agent_quota".into(),
+        severity: Severity::Medium,
+        agent_id: agent_id.into(),
+        title: format!(
+            "this host reports more than {} distinct rules; results of further rules are stored \
+             but not scored",
+            crate::store::MAX_RULES_PER_AGENT
+        ),
+        other_agency: None,
+    }
+}
+
 /// Dedupe key of a `new_listener_on_server` alert (also the listener's identity in the store).
 fn listener_key(agent_id: &str, proto: &str, local: &str) -> String {
     format!("listen:{agent_id}:{proto}:{local}")
@@ -290,6 +363,7 @@ pub fn periodic(
                             human(silent)
                         )
                     },
+                    other_agency: None,
                 },
             );
         }
@@ -313,6 +387,7 @@ pub fn periodic(
                     } else {
                         format!("the agent certificate of {} has expired", a.hostname)
                     },
+                    other_agency: None,
                 },
             );
         }
@@ -346,6 +421,7 @@ pub fn periodic(
                     list.len(),
                     list.join(", ")
                 ),
+                other_agency: None,
             },
         );
     }
@@ -410,6 +486,7 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                 "findings #{from}..=#{to} from this agent never arrived ({} missing)",
                 to - from + 1
             ),
+            other_agency: None,
         })
         .collect();
     for e in batch {
@@ -470,6 +547,7 @@ pub fn alerts_for(agent_id: &str, batch: &[Envelope], gaps: &[(u64, u64)]) -> Ve
                 severity,
                 agent_id: agent_id.into(),
                 title,
+                other_agency: None,
             });
         }
     }
@@ -677,6 +755,7 @@ cert_expiry_warning = "0s"
                 last_seen: NOW,
                 reason: None,
                 assignee: None,
+                other_agency: None,
             })
             .collect();
         assert_eq!(periodic(&agents, &stored, &s, NOW + 60).raise, vec![]);

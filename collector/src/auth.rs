@@ -106,6 +106,87 @@ pub fn authenticate(store: &dyn Store, name: &str, password: &str) -> Result<Opt
     Ok(user.filter(|u| ok && !u.disabled))
 }
 
+/// The password-hashing pool (DESIGN §10): argon2id costs about 19 MiB and tens of
+/// milliseconds of CPU per hash, so hashes run a few at a time on their own slots, never on the
+/// threads the QUIC ingest shares. A request finding every slot busy waits in a short, bounded
+/// queue; past it, or after waiting too long, it gets [`Busy`] (the API answers 503 with
+/// `Retry-After`). Memory for password checks is therefore bounded by the slot count, whatever
+/// the number of parallel login requests.
+#[derive(Debug)]
+pub struct HashPool {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+    wait: std::time::Duration,
+    running: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+/// Every hashing slot is busy and the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing is busy; retry in a moment")]
+pub struct Busy;
+
+impl Default for HashPool {
+    /// Two slots, 32 waiting requests, 3 s of waiting at most.
+    fn default() -> Self {
+        Self::new(2, 32, std::time::Duration::from_secs(3))
+    }
+}
+
+impl HashPool {
+    /// A pool of `slots` concurrent hashes, with at most `max_waiting` requests waiting up to
+    /// `wait` each.
+    pub fn new(slots: usize, max_waiting: usize, wait: std::time::Duration) -> Self {
+        Self {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+            wait,
+            running: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` (which hashes or verifies a password) on a slot.
+    ///
+    /// # Errors
+    /// [`Busy`] when no slot is free within the bounds.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::result::Result<T, Busy> {
+        use std::sync::atomic::Ordering;
+        let permit = match self.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(Busy);
+                }
+                let got = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                match got {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(Busy),
+                }
+            }
+        };
+        let running = self.running.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.fetch_max(running, Ordering::AcqRel);
+        let out = tokio::task::spawn_blocking(f).await;
+        self.running.fetch_sub(1, Ordering::AcqRel);
+        drop(permit);
+        // A panic in the hash is a bug, not a reason to take the process down.
+        out.map_err(|_| Busy)
+    }
+
+    /// Most hashes that ran at once so far (tests, metrics).
+    pub fn peak(&self) -> usize {
+        self.peak.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// 32 random bytes, base64url.
 pub fn new_secret() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())

@@ -20,9 +20,13 @@ use crate::pki::{self, Ca, PkiPaths, ServerNames};
 use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
+mod agents;
 mod org;
 mod report;
+pub(crate) mod term;
 mod users;
+
+use term::{errln, outln, wline};
 
 /// Vigil collector: enrolls agents, stores their findings, scores hosts and agencies.
 #[derive(Debug, Parser)]
@@ -489,8 +493,9 @@ pub enum AgencyCmd {
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=5))]
         level: u8,
     },
-    /// Move an agency and its whole subtree to a new path, with its hosts, assets, tokens and
-    /// score history (e.g. a commune moved directly under the province).
+    /// Move an agency and its whole subtree to a new path, with its hosts, assets, tokens,
+    /// score history and the scopes of its users (e.g. a commune moved directly under the
+    /// province).
     Move {
         /// Data directory or config file.
         #[command(flatten)]
@@ -515,8 +520,9 @@ pub enum AgencyCmd {
         name: String,
     },
     /// Abolish agencies: each one's children move up to its parent keeping their history, its
-    /// own hosts, assets and tokens go to the parent, and it is removed. This is the 2025
-    /// district abolition in one command: `agency dissolve --id tinh/huyen-a --id tinh/huyen-b`.
+    /// own hosts, assets and tokens go to the parent, and it is removed. Users scoped to it are
+    /// disabled (the parent's scope would show them more). This is the 2025 district abolition
+    /// in one command: `agency dissolve --id tinh/huyen-a --id tinh/huyen-b`.
     Dissolve {
         /// Data directory or config file.
         #[command(flatten)]
@@ -580,14 +586,30 @@ pub enum TokenCmd {
 /// `agent` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AgentCmd {
-    /// Revoke an agent: its certificate is refused at the next handshake.
+    /// Revoke an agent: every running collector sharing the store closes its sessions within
+    /// seconds and refuses its certificate from then on (audited). The host enrolls again with
+    /// a new token.
     Revoke {
         /// Data directory or config file.
         #[command(flatten)]
         dir: DirArgs,
-        /// Agent id.
+        /// Agent id (see `hosts`).
         #[arg(long)]
         id: String,
+    },
+    /// Move a live agent to another agency, keeping its identity, findings and alerts
+    /// (audited with both agencies). Use it when a host changes agency: an enrollment into the
+    /// new agency is refused while the machine's agent is live in the old one.
+    Move {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+        /// Agency path it belongs to from now on.
+        #[arg(long, value_name = "PATH")]
+        agency: String,
     },
 }
 
@@ -643,7 +665,11 @@ pub fn main() -> ExitCode {
     match dispatch(cli.cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {:#}", f.err);
+            // Multi-line errors (every problem of a config) keep their lines; each is escaped.
+            let text = format!("error: {:#}", f.err);
+            for line in text.split('\n') {
+                errln!("{line}");
+            }
             ExitCode::from(f.code)
         }
     }
@@ -716,7 +742,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                 &serde_json::json!({"id": id, "level": level}),
                 now_s(),
             )?;
-            println!("added agency {id}");
+            outln!("added agency {id}");
             Ok(())
         }
         Command::Agency(AgencyCmd::Move { dir, id, to }) => org::agency_move(&dir, &id, &to),
@@ -771,10 +797,10 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             let store = open_store(&load(&dir)?)?;
             let all = store.agencies()?;
             if json {
-                println!("{}", serde_json::json!({ "agencies": all }));
+                println!("{}", term::json(&serde_json::json!({ "agencies": all })));
             } else {
                 for a in all {
-                    println!("{:<40} level {}  {}", a.id, a.level, a.name);
+                    outln!("{:<40} level {}  {}", a.id, a.level, a.name);
                 }
             }
             Ok(())
@@ -803,13 +829,13 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                         other => Failure::usage(other),
                     })?;
             store.audit("cli", "token.create", &serde_json::json!({"id": rec.id, "agency": agency, "uses": uses, "expires_at": rec.expires_at}), now_s())?;
-            eprintln!(
+            errln!(
                 "token {} for agency {agency}: {uses} use(s), expires in {}, collector {}",
                 rec.id,
                 humanize(ttl),
                 addrs.join(", ")
             );
-            println!("{text}");
+            outln!("{text}");
             Ok(())
         }
         Command::Token(TokenCmd::List { dir, json }) => {
@@ -820,7 +846,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                     .iter()
                     .map(|t| serde_json::json!({"id": t.id, "agency": t.agency, "created_at": t.created_at, "expires_at": t.expires_at, "max_uses": t.max_uses, "uses": t.uses, "revoked": t.revoked}))
                     .collect();
-                println!("{}", serde_json::json!({ "tokens": rows }));
+                println!("{}", term::json(&serde_json::json!({ "tokens": rows })));
             } else {
                 let now = now_s();
                 for t in all {
@@ -833,9 +859,12 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                     } else {
                         "active"
                     };
-                    println!(
+                    outln!(
                         "{}  {:<30} {}/{} uses  {state}",
-                        t.id, t.agency, t.uses, t.max_uses
+                        t.id,
+                        t.agency,
+                        t.uses,
+                        t.max_uses
                     );
                 }
             }
@@ -854,26 +883,19 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                 &serde_json::json!({"id": id}),
                 now_s(),
             )?;
-            println!("revoked token {id}");
+            outln!("revoked token {id}");
             Ok(())
         }
-        Command::Agent(AgentCmd::Revoke { dir, id }) => {
-            let store = open_store(&load(&dir)?)?;
-            if !store.agent_revoke(&id, now_s())? {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "no agent with id {id:?} (see `hosts --all`)"
-                )));
-            }
-            println!(
-                "revoked agent {id}; a running collector refuses it from its next restart or enrollment"
-            );
-            Ok(())
-        }
+        Command::Agent(AgentCmd::Revoke { dir, id }) => agents::revoke(&dir, &id),
+        Command::Agent(AgentCmd::Move { dir, id, agency }) => agents::move_to(&dir, &id, &agency),
         Command::Hosts { dir, json, all } => {
             let cfg = load(&dir)?;
             let store = open_store(&cfg)?;
             if json {
-                println!("{}", views::hosts_json(&*store, all, &cfg.scoring)?);
+                println!(
+                    "{}",
+                    term::json(&views::hosts_json(&*store, all, &cfg.scoring)?)
+                );
             } else {
                 print_hosts(&views::hosts(&*store, all, &cfg.scoring)?);
             }
@@ -899,10 +921,10 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                 limit,
             };
             if json {
-                println!("{}", views::findings_json(&*store, &f)?);
+                println!("{}", term::json(&views::findings_json(&*store, &f)?));
             } else {
                 for r in store.findings(&f)? {
-                    println!(
+                    outln!(
                         "{}  {}  #{:<6} {:<9} {}",
                         fmt_time(r.received_at / 1000),
                         r.agent_id,
@@ -918,10 +940,10 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             let store = open_store(&load(&dir)?)?;
             let gaps = store.gaps(host.as_deref())?;
             if json {
-                println!("{}", serde_json::json!({ "gaps": gaps }));
+                println!("{}", term::json(&serde_json::json!({ "gaps": gaps })));
             } else {
                 for g in &gaps {
-                    println!(
+                    outln!(
                         "{}  {}  missing #{}..=#{} ({} findings)",
                         fmt_time(g.detected_at / 1000),
                         g.agent_id,
@@ -930,7 +952,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                         g.to_seq - g.from_seq + 1
                     );
                 }
-                eprintln!("{} gap(s)", gaps.len());
+                errln!("{} gap(s)", gaps.len());
             }
             Ok(())
         }
@@ -939,7 +961,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
             config::RawConfig::load(&config)?.validate(&dir, &config)?;
-            println!("{}: ok", config.display());
+            outln!("{}: ok", config.display());
             Ok(())
         }
         Command::Demo(a) => crate::demo::run(a),
@@ -948,10 +970,10 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             let alerts =
                 store.alerts(state.as_deref().and_then(crate::store::AlertState::parse))?;
             if json {
-                println!("{}", serde_json::json!({ "alerts": alerts }));
+                println!("{}", term::json(&serde_json::json!({ "alerts": alerts })));
             } else {
                 for a in &alerts {
-                    println!(
+                    outln!(
                         "#{:<5} {:<13} {:<8} {:<21} {}  x{}  {}",
                         a.id,
                         a.state.as_str(),
@@ -962,7 +984,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
                         a.title
                     );
                 }
-                eprintln!("{} alert(s)", alerts.len());
+                errln!("{} alert(s)", alerts.len());
             }
             Ok(())
         }
@@ -1008,7 +1030,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             let before = store.ioc_version()?;
             let version = store.ioc_import(&list)?;
             store.audit("cli", "ioc.import", &serde_json::json!({"file": file.display().to_string(), "indicators": list.len(), "version": version}), now_s())?;
-            println!(
+            outln!(
                 "imported {} indicators from {} (IOC version {before} -> {version}); running collectors push them to agents within seconds",
                 list.len(),
                 file.display()
@@ -1024,15 +1046,19 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             let store = open_store(&load(&dir)?)?;
             let rows = views::package_query(&*store, &name, below.as_deref())?;
             if json {
-                println!("{}", serde_json::json!({ "hosts": rows }));
+                println!("{}", term::json(&serde_json::json!({ "hosts": rows })));
             } else {
                 for r in &rows {
-                    println!(
+                    outln!(
                         "{:<36}  {:<24} {:<20} {} {}",
-                        r.id, r.agency, r.hostname, name, r.version
+                        r.id,
+                        r.agency,
+                        r.hostname,
+                        name,
+                        r.version
                     );
                 }
-                eprintln!("{} host(s)", rows.len());
+                errln!("{} host(s)", rows.len());
             }
             Ok(())
         }
@@ -1048,7 +1074,7 @@ fn set_alert(
     let store = open_store(&load(dir)?)?;
     match store.alert_set_state(id, state, "cli", reason, now_s()) {
         Ok(true) => {
-            println!("alert #{id} is now {}", state.as_str());
+            outln!("alert #{id} is now {}", state.as_str());
             Ok(())
         }
         Ok(false) => Err(Failure::usage(anyhow::anyhow!(
@@ -1103,13 +1129,17 @@ fn fmt_time(unix: i64) -> String {
 
 fn print_hosts(hosts: &[views::HostRow]) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
+    wline!(
         out,
         "{:<36}  {:<24} {:<20} {:<25} {:>6}",
-        "ID", "AGENCY", "HOSTNAME", "LAST SEEN", "SPOOL"
+        "ID",
+        "AGENCY",
+        "HOSTNAME",
+        "LAST SEEN",
+        "SPOOL"
     );
     for h in hosts {
-        let _ = writeln!(
+        wline!(
             out,
             "{:<36}  {:<24} {:<20} {:<25} {:>6}{}",
             h.id,
@@ -1212,8 +1242,8 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         &serde_json::json!({"ca_sha256": hex::encode(ca.fingerprint())}),
         now_s(),
     )?;
-    println!("initialised {}", a.data_dir.display());
-    println!(
+    outln!("initialised {}", a.data_dir.display());
+    outln!(
         "  CA fingerprint (SHA-256): {}",
         hex::encode(ca.fingerprint())
     );
@@ -1223,16 +1253,16 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         .cloned()
         .chain(names.ips.iter().map(IpAddr::to_string))
         .collect();
-    println!("  server certificate names: {}", shown.join(", "));
-    println!("  agents connect to: {}", cfg.advertise.join(", "));
-    println!("  console: {}", console_url(&cfg, cfg.http_listen));
+    outln!("  server certificate names: {}", shown.join(", "));
+    outln!("  agents connect to: {}", cfg.advertise.join(", "));
+    outln!("  console: {}", console_url(&cfg, cfg.http_listen));
     if cfg.http_tls.is_some() {
-        println!(
+        outln!(
             "  browsers trust the console once they trust the CA: vigil-collector ca export --data-dir {} --out vigil-ca.pem",
             a.data_dir.display()
         );
     }
-    println!(
+    outln!(
         "next: vigil-collector agency add --data-dir {} --id <path> --name <name>",
         a.data_dir.display()
     );
@@ -1316,6 +1346,8 @@ pub async fn serve(
         })),
         login_limit: Arc::new(http::ratelimit::LoginLimiter::new(cfg.login_limit)),
         reports: Arc::new(cfg.reports.clone()),
+        hasher: Arc::default(),
+        report_slots: Arc::default(),
     });
     let sched = tokio::spawn(crate::schedule::run(
         store.clone(),
@@ -1356,11 +1388,11 @@ fn ca_export(dir: &DirArgs, out: Option<&Path>) -> Result<(), Failure> {
         Some(p) => {
             // A certificate is public; 0644 lets whoever installs it read it.
             std::fs::write(p, ca.cert_pem()).with_context(|| format!("writing {}", p.display()))?;
-            eprintln!("wrote {}", p.display());
+            errln!("wrote {}", p.display());
         }
         None => print!("{}", ca.cert_pem()),
     }
-    eprintln!("CA certificate SHA-256: {}", hex::encode(ca.fingerprint()));
+    errln!("CA certificate SHA-256: {}", hex::encode(ca.fingerprint()));
     Ok(())
 }
 

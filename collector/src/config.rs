@@ -196,6 +196,9 @@ pub struct RawSession {
     pub idle_timeout: Option<String>,
     /// Largest frame accepted, default `1MiB`.
     pub max_frame: Option<String>,
+    /// Batches per second one agent may send (default 100); more wait, unread, so the agent is
+    /// slowed down rather than refused.
+    pub max_batches_per_sec: Option<u32>,
 }
 
 /// Storage backend.
@@ -234,6 +237,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Maximum frame size.
     pub max_frame: usize,
+    /// Batches per second one agent may send.
+    pub max_batches_per_sec: u32,
     /// Validated scoring configuration.
     pub scoring: vigil_rules::score::Scoring,
     /// Score recompute interval.
@@ -488,6 +493,12 @@ impl RawConfig {
                 errs.push(format!("{f}: {field} must not be empty"));
             }
         }
+        let max_batches_per_sec = self.session.max_batches_per_sec.unwrap_or(100);
+        if max_batches_per_sec == 0 {
+            errs.push(format!(
+                "{f}: session.max_batches_per_sec must be at least 1"
+            ));
+        }
         let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
         if rate == 0 {
             errs.push(format!(
@@ -514,6 +525,7 @@ impl RawConfig {
             heartbeat_interval,
             idle_timeout,
             max_frame,
+            max_batches_per_sec,
             scoring,
             recompute_interval,
             alert_rules_interval,

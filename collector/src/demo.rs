@@ -2,6 +2,7 @@
 //!
 //! Reuses its data directory, so running it twice keeps the same CA and agent identity.
 
+use crate::cli::term::{errln, outln};
 use std::path::PathBuf;
 use std::process::Stdio;
 
@@ -17,7 +18,7 @@ use crate::config;
 /// When the collector cannot start or the agent binary cannot be found or enrolled.
 pub fn run(a: DemoArgs) -> Result<(), Failure> {
     let cfg = if a.data_dir.join(config::CONFIG_FILE).exists() {
-        eprintln!("reusing {}", a.data_dir.display());
+        errln!("reusing {}", a.data_dir.display());
         config::load(Some(&a.data_dir), None)?
     } else {
         cli::init(&InitArgs {
@@ -51,7 +52,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         };
         if !state_dir.join("identity.json").exists() {
             let token = cli::demo_token(&cfg, "demo/so-khcn")?;
-            eprintln!(
+            errln!(
                 "enrolling the local agent (state in {})",
                 state_dir.display()
             );
@@ -75,20 +76,20 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", agent_bin.display()))?;
-        println!();
-        println!("Vigil demo is running: collector on QUIC {quic}, one local agent.");
-        println!("Dashboard: {}", cli::console_url(&cfg, http));
-        println!("  log in as admin / {login}");
+        outln!();
+        outln!("Vigil demo is running: collector on QUIC {quic}, one local agent.");
+        outln!("Dashboard: {}", cli::console_url(&cfg, http));
+        outln!("  log in as admin / {login}");
         if cfg.http_tls.is_some() {
-            println!(
+            outln!(
                 "  (HTTPS with the collector's own CA: `vigil-collector ca export --data-dir {}` gives the certificate to trust)",
                 cfg.data_dir.display()
             );
         }
-        println!("Press Ctrl-C to stop.");
+        outln!("Press Ctrl-C to stop.");
         tokio::select! {
             _ = cli::wait_for_signal() => {}
-            st = agent.wait() => eprintln!("agent exited: {st:?}"),
+            st = agent.wait() => errln!("agent exited: {st:?}"),
         }
         let _ = agent.start_kill();
         let _ = agent.wait().await;

@@ -14,8 +14,11 @@ use vigil_proto::MIN_PROTO_VERSION;
 use vigil_proto::msg::{EnrollRequest, EnrollResponse, code};
 use vigil_proto::token::EnrollToken;
 
+use crate::alerting::{self, AlertSettings};
 use crate::pki::{AgentCertRequest, Ca};
-use crate::store::{NewAgent, Store, StoreError, TokenRecord};
+use crate::store::{
+    EnrollOutcome, MachineInUse, NewAgent, NewAlert, Store, StoreError, TokenRecord,
+};
 
 /// Errors creating a token.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,8 @@ pub fn create_token(
 pub struct EnrollEffects {
     /// Certificate serials of replaced identities (to add to the revocation set).
     pub revoked_serials: Vec<String>,
+    /// Agent ids replaced (their live sessions end now).
+    pub replaced_agents: Vec<String>,
 }
 
 fn refuse(code: u32, message: impl Into<String>) -> (EnrollResponse, EnrollEffects) {
@@ -107,9 +112,15 @@ fn refuse(code: u32, message: impl Into<String>) -> (EnrollResponse, EnrollEffec
 }
 
 /// Handles one enrollment request. Never panics on hostile input.
+///
+/// A token is consumed only by a well-formed request with a valid CSR. Re-enrolling a machine
+/// id that is live in the token's agency replaces the old identity; one live in another agency
+/// is refused (an admin runs `agent move` or `agent revoke` first). Both raise a
+/// `duplicate_machine` alert (the refusal's is seen by both agencies) and are audited.
 pub fn handle(
     store: &dyn Store,
     ca: &Ca,
+    settings: &AlertSettings,
     req: EnrollRequest,
     now: OffsetDateTime,
 ) -> (EnrollResponse, EnrollEffects) {
@@ -122,21 +133,16 @@ pub fn handle(
             ),
         );
     }
-    let h = &req.host;
-    if h.machine_id.trim().is_empty()
-        || h.machine_id.len() > 128
-        || h.hostname.len() > 255
-        || h.os.len() > 255
-        || req.agent_version.len() > 64
-    {
-        return refuse(code::PROTOCOL, "host facts missing or too long");
+    if let Err(m) = vigil_proto::limits::check_enroll(&req) {
+        return refuse(code::PROTOCOL, format!("bad enrollment request: {m}"));
     }
-    let Ok(secret) = URL_SAFE_NO_PAD.decode(req.secret.as_bytes()) else {
+    let Some(secret) = URL_SAFE_NO_PAD
+        .decode(req.secret.as_bytes())
+        .ok()
+        .filter(|s| s.len() == 32)
+    else {
         return refuse(code::UNAUTHORIZED, "enrollment token secret is malformed");
     };
-    if secret.len() != 32 {
-        return refuse(code::UNAUTHORIZED, "enrollment token secret is malformed");
-    }
     // Check the CSR (including its signature) before consuming a token use.
     if let Err(e) = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem) {
         return refuse(code::PROTOCOL, format!("invalid certificate request: {e}"));
@@ -144,7 +150,7 @@ pub fn handle(
     let tok = match store.token_consume(&secret_hash(&secret), now.unix_timestamp()) {
         Ok(Ok(t)) => t,
         Ok(Err(refusal)) => {
-            tracing::warn!(reason = refusal.message(), hostname = %h.hostname, "Enrollment refused.");
+            tracing::warn!(reason = refusal.message(), hostname = %req.host.hostname, "Enrollment refused.");
             return refuse(code::UNAUTHORIZED, refusal.message());
         }
         Err(e) => {
@@ -152,6 +158,18 @@ pub fn handle(
             return refuse(code::INTERNAL, "collector storage error; try again later");
         }
     };
+    record(store, ca, settings, &req, &tok, now)
+}
+
+/// Issues the certificate and records the agent the token admits.
+fn record(
+    store: &dyn Store,
+    ca: &Ca,
+    settings: &AlertSettings,
+    req: &EnrollRequest,
+    tok: &TokenRecord,
+    now: OffsetDateTime,
+) -> (EnrollResponse, EnrollEffects) {
     let agent_id = uuid::Uuid::new_v4().to_string();
     let issued = match ca.issue_agent(
         &req.csr_pem,
@@ -164,6 +182,7 @@ pub fn handle(
         Ok(c) => c,
         Err(e) => return refuse(code::PROTOCOL, format!("cannot issue certificate: {e}")),
     };
+    let h = &req.host;
     let new = NewAgent {
         id: agent_id.clone(),
         agency: tok.agency.clone(),
@@ -175,28 +194,71 @@ pub fn handle(
         agent_version: req.agent_version.clone(),
         token_id: tok.id.clone(),
     };
-    let outcome = match store.agent_enroll(&new, now.unix_timestamp()) {
-        Ok(o) => o,
+    let at = now.unix_timestamp();
+    let replaced = match store.agent_enroll(&new, at) {
+        Ok(EnrollOutcome::Enrolled { replaced }) => replaced,
+        Ok(EnrollOutcome::Refused(m)) => {
+            tracing::warn!(machine = %h.machine_id, agency = %tok.agency, existing = %m.agent_id, existing_agency = %m.agency, "Enrollment refused: the machine id is live in another agency.");
+            raise(
+                store,
+                settings,
+                &m.agency,
+                &alerting::machine_refused(&new, &m),
+                at,
+            );
+            return refuse(code::UNAUTHORIZED, machine_in_use_message(&m, &tok.agency));
+        }
         Err(e) => {
             tracing::error!(error = %e, "Recording the agent failed.");
             return refuse(code::INTERNAL, "collector storage error; try again later");
         }
     };
-    let mut effects = EnrollEffects::default();
-    for old in &outcome.replaced {
-        if let Ok(Some(rec)) = store.agent(old) {
-            effects.revoked_serials.push(rec.cert_serial);
-        }
+    for old in &replaced {
+        raise(
+            store,
+            settings,
+            &new.agency,
+            &alerting::machine_replaced(&new, old),
+            at,
+        );
     }
-    tracing::info!(agent = %agent_id, agency = %tok.agency, hostname = %h.hostname, replaced = outcome.replaced.len(), "Agent enrolled.");
+    tracing::info!(agent = %agent_id, agency = %tok.agency, hostname = %h.hostname, replaced = replaced.len(), "Agent enrolled.");
+    let effects = EnrollEffects {
+        revoked_serials: replaced.iter().flat_map(|r| r.serials.clone()).collect(),
+        replaced_agents: replaced.iter().map(|r| r.id.clone()).collect(),
+    };
     (
         EnrollResponse::Ok {
             agent_id,
-            agency: tok.agency,
+            agency: tok.agency.clone(),
             cert_pem: issued.pem,
             ca_pem: ca.cert_pem().to_string(),
-            replaced: !outcome.replaced.is_empty(),
+            replaced: !replaced.is_empty(),
         },
         effects,
     )
+}
+
+/// What the enrolling operator is told when the machine id is live in another agency: the
+/// agent id an admin needs, and the two commands that resolve it (the other agency's name is
+/// not disclosed to the holder of a token).
+fn machine_in_use_message(m: &MachineInUse, agency: &str) -> String {
+    format!(
+        "this machine id is already enrolled in another agency, as agent {id}; an administrator \
+         moves that agent here with `vigil-collector agent move --id {id} --agency {agency}`, or \
+         revokes it with `vigil-collector agent revoke --id {id}` if this is another machine, \
+         then enroll again",
+        id = m.agent_id
+    )
+}
+
+/// Raises an enrollment alert unless the agency's settings disable its kind; a failure is
+/// logged (the enrollment itself is decided and audited already).
+fn raise(store: &dyn Store, settings: &AlertSettings, agency: &str, a: &NewAlert, now: i64) {
+    if !settings.for_agency(agency).enabled(&a.kind) {
+        return;
+    }
+    if let Err(e) = store.alert_raise(a, now) {
+        tracing::error!(error = %e, key = %a.key, "Raising an enrollment alert failed.");
+    }
 }

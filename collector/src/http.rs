@@ -22,6 +22,7 @@ pub mod listen;
 mod pages;
 pub mod ratelimit;
 mod report;
+pub use report::ReportSlots;
 
 /// Shared state of the HTTP app.
 #[derive(Clone)]
@@ -38,8 +39,12 @@ pub struct AppState {
     pub enroll: Option<Arc<EnrollSettings>>,
     /// Failed-login counters (`[http] login_max_failures`, `login_window`).
     pub login_limit: Arc<ratelimit::LoginLimiter>,
+    /// Where passwords are hashed and checked: a few at a time, off the shared threads.
+    pub hasher: Arc<crate::auth::HashPool>,
     /// Report settings (the PDF font).
     pub reports: Arc<crate::config::ReportsConfig>,
+    /// Report generations in progress.
+    pub report_slots: Arc<ReportSlots>,
 }
 
 /// What the API needs to create enrollment tokens.
@@ -101,12 +106,21 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (
+        let mut r = (
             status,
             [(header::CACHE_CONTROL, "no-store")],
             axum::Json(serde_json::json!({ "error": message })),
         )
-            .into_response()
+            .into_response();
+        // Load shedding answers say when to come back (a caller may set a longer wait).
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
     }
 }
 
@@ -162,5 +176,7 @@ pub async fn serve(
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

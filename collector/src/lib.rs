@@ -4,9 +4,11 @@
 //! around `vigil_proto::session`), stores findings idempotently behind the [`store::Store`] trait
 //! and serves the API. `main.rs` only parses arguments and calls into [`cli`].
 
+pub mod addr;
 pub mod alerting;
 pub mod assets;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -30,38 +30,7 @@ use vigil_rules::score::{
 
 use crate::store::{Agency, AgentRecord, Alert, Asset, CheckState, Result, ScorePoint, Store};
 
-/// What the scorer knows about rules beyond what agents report: the lowest level each applies to.
-#[derive(Debug, Clone, Default)]
-pub struct RuleCatalog {
-    min_level: HashMap<String, u8>,
-}
-
-impl RuleCatalog {
-    /// The catalogue of the rule packs built into this collector.
-    pub fn builtin() -> Self {
-        let mut min_level = HashMap::new();
-        // The built-in packs are compiled in and tested; should one ever fail to parse, every
-        // rule is simply treated as unknown (not common, level unchanged).
-        for pack in vigil_rules::builtin_packs().unwrap_or_default() {
-            for r in pack.rules {
-                min_level.insert(r.id, r.min_level.map_or(1, |l| l.get()));
-            }
-        }
-        Self { min_level }
-    }
-
-    /// A catalogue from `(rule id, min level)` pairs (tests, benchmarks).
-    pub fn from_levels(levels: impl IntoIterator<Item = (String, u8)>) -> Self {
-        Self {
-            min_level: levels.into_iter().collect(),
-        }
-    }
-
-    /// True when the rule applies at every level (part of the common baseline).
-    fn is_common(&self, rule_id: &str) -> bool {
-        self.min_level.get(rule_id) == Some(&1)
-    }
-}
+pub use crate::catalog::RuleCatalog;
 
 /// Everything scoring reads from the store.
 #[derive(Debug, Clone, Default)]
@@ -156,7 +125,8 @@ pub struct AgencyScores {
 pub struct Scores {
     /// When they were computed for, ms since the epoch.
     pub computed_at: i64,
-    /// Rule packs behind the results (`id@version`, sorted, comma-separated).
+    /// Rule packs behind the results: the known `id@version`s, sorted and comma-separated, then
+    /// a count of packs the collector does not know (`RuleCatalog::packs_label`).
     pub rule_pack_version: String,
     /// Scoring configuration version.
     pub scoring_version: String,
@@ -225,7 +195,8 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
                 .or_default() += 1;
         }
     }
-    let mut all_packs = BTreeSet::new();
+    // Pack names are agent text: only the catalogue's label of them is shown (catalog.rs).
+    let mut all_packs: BTreeSet<&str> = BTreeSet::new();
 
     // Match agents to registered assets of their agency.
     let mut by_name: HashMap<(&str, String), usize> = HashMap::new();
@@ -246,11 +217,7 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
         let level = ag.level.or(asset.map(|a| a.level)).unwrap_or(required);
         let r = asset.map_or_else(|| role(&ag.role), |a| role(&a.role));
         let states = inputs.checks.get(&ag.id).map_or(&[][..], Vec::as_slice);
-        for c in states {
-            if !all_packs.contains(c.0.as_str()) {
-                all_packs.insert(c.0.clone());
-            }
-        }
+        all_packs.extend(states.iter().map(|c| c.0.as_str()));
         match matched {
             Some(i) => asset_host[i] = Some(idx),
             None => slots.push(Slot {
@@ -297,10 +264,6 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
     }
     slots.sort_by(|a, b| a.agency.cmp(&b.agency).then(a.asset_id.cmp(&b.asset_id)));
 
-    let ctx = ScoreContext {
-        now: now_ms,
-        rule_pack_version: all_packs.into_iter().collect::<Vec<_>>().join(","),
-    };
     let agencies = par_map(&inputs.agencies, |ag| {
         // Slots are sorted by agency path, and a subtree's paths sort together after it.
         let start = slots.partition_point(|s| s.agency.as_str() < ag.id.as_str());
@@ -308,6 +271,16 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
             .iter()
             .take_while(|s| in_subtree(&s.agency, &ag.id))
             .collect();
+        // The packs of this subtree's own hosts, as the catalogue names them.
+        let packs: BTreeSet<&str> = sub
+            .iter()
+            .filter_map(|s| s.host)
+            .flat_map(|h| profiles[h].1.iter().map(|c| c.0.as_str()))
+            .collect();
+        let ctx = ScoreContext {
+            now: now_ms,
+            rule_pack_version: catalog.packs_label(packs),
+        };
         let view = |pick: fn(&HostScores) -> &HostScore, v: View| {
             let refs: Vec<AssetRef<'_>> = sub
                 .iter()
@@ -345,7 +318,7 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
     });
     Scores {
         computed_at: now_ms,
-        rule_pack_version: ctx.rule_pack_version,
+        rule_pack_version: catalog.packs_label(all_packs),
         scoring_version: scoring.version().to_owned(),
         agencies,
         hosts,
@@ -387,10 +360,9 @@ fn score_one(
     role: Role,
     alerts: Option<Vec<OpenAlert>>,
 ) -> HostScores {
-    let packs: BTreeSet<&str> = states.iter().map(|c| c.0.as_str()).collect();
     let ctx = ScoreContext {
         now: now_ms,
-        rule_pack_version: packs.into_iter().collect::<Vec<_>>().join(","),
+        rule_pack_version: catalog.packs_label(states.iter().map(|c| c.0.as_str())),
     };
     let results: Vec<RuleResult> = states
         .iter()
@@ -406,7 +378,7 @@ fn score_one(
         results
             .iter()
             .filter_map(|r| {
-                let Some(&min) = catalog.min_level.get(&r.rule_id) else {
+                let Some(min) = catalog.min_level(&r.rule_id) else {
                     return Some(r.clone());
                 };
                 if min > required {

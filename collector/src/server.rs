@@ -1,34 +1,50 @@
-//! The collector's QUIC shell: accepts connections, runs enrollment or a session per agent.
+//! The collector's QUIC shell: admits connections, runs enrollment or a session per agent.
 //!
-//! Each connection gets one task. A session task is a loop around the sans-IO
-//! [`CollectorSession`]: read bytes → `handle`, write `poll_transmit`, act on events. A batch is
-//! acknowledged only after the store committed it, and the task does not read the next bytes
-//! until then, so a slow store pushes back on agents through QUIC flow control instead of
-//! dropping anything.
+//! New connections pass [`admission`]: a handshake budget that answers unvalidated Initials
+//! with a QUIC Retry under load and gives each source address a share, so spoofed Initials or
+//! one busy address cannot starve other agents. Each admitted connection gets one task;
+//! sessions are in [`session`], live ones are registered in [`live`] (one per agent, closed at
+//! once when the agent is revoked on any collector sharing the store, which the accept loop
+//! re-reads every two seconds).
+//!
+//! The endpoint's stateless-reset key is kept in the data dir (`quic-reset.key`, 0600), so a
+//! collector restarted after a crash answers packets of its predecessor's connections with a
+//! reset that agents act on at once, instead of waiting for their idle timeout.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
-use tracing::{Instrument as _, debug, info, info_span, warn};
+use tracing::{Instrument as _, debug, info, info_span};
 use vigil_proto::frame::{self, FrameDecoder};
 use vigil_proto::msg::{CollectorMsg, EnrollRequest, EnrollResponse, code};
-use vigil_proto::session::{CollectorEvent, CollectorSession, SessionConfig};
+use vigil_proto::session::{CollectorSession, SessionConfig};
 
+use crate::catalog::RuleCatalog;
 use crate::config::Config;
 use crate::pki::{self, Ca, PkiPaths};
-use crate::store::{Heartbeat, Store};
+use crate::store::Store;
 use crate::tls::{self, RevokedSerials};
+
+mod admission;
+mod live;
+mod session;
+
+use admission::{Admission, Verdict};
 
 /// Largest enrollment request accepted.
 const MAX_ENROLL_FRAME: usize = 64 * 1024;
-/// How often the revocation set is re-read from the store.
+/// How often revocations and the IOC version are re-read from the store.
 const REVOCATION_REFRESH: Duration = Duration::from_secs(2);
-/// Time a peer gets to open its stream and send its first frame.
+/// Time a peer gets to finish its handshake, open its stream and send its first frame.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// File of the stateless-reset key in the data dir.
+pub const RESET_KEY_FILE: &str = "quic-reset.key";
 
 /// Shared state of a running collector.
 pub struct Ctx {
@@ -36,10 +52,12 @@ pub struct Ctx {
     pub store: Arc<dyn Store>,
     /// CA.
     pub ca: Arc<Ca>,
-    /// Revoked certificate serials, shared with the TLS verifier.
+    /// Refused certificate serials, shared with the TLS verifier.
     pub revoked: RevokedSerials,
     /// Session tunables.
     pub session: SessionConfig,
+    /// Batches per second each agent may send (a token bucket; excess waits).
+    pub batches_per_sec: u32,
     /// Current IOC version in the store, refreshed by the accept loop; sessions push deltas when
     /// it moves (imports run in another process).
     pub ioc_version: watch::Sender<u64>,
@@ -47,6 +65,10 @@ pub struct Ctx {
     pub alerts: Arc<crate::alerting::AlertSettings>,
     /// The console's cached scores, told when stored findings change them.
     pub scores: Arc<crate::scoring::ScoreCache>,
+    /// The rules this collector knows (their severity and group win over agents' claims).
+    pub catalog: Arc<RuleCatalog>,
+    /// Live sessions, one per agent.
+    live: Arc<live::LiveSessions>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -71,6 +93,43 @@ async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || f(&*s))
         .await
         .context("store task panicked")??)
+}
+
+/// The stateless-reset key of `data_dir`, created (0600) on first use.
+///
+/// # Errors
+/// When the key cannot be read or written, or is readable by others.
+pub fn reset_key(data_dir: &Path) -> anyhow::Result<ring::hmac::Key> {
+    let path = data_dir.join(RESET_KEY_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 64];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            crate::fsutil::write_private(&path, &key)
+                .with_context(|| format!("writing {}", path.display()))?;
+            key.to_vec()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path)?.permissions().mode();
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "{} is readable by others (mode {:o}); it lets anyone reset agents' connections: \
+             chmod 600 it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    anyhow::ensure!(
+        bytes.len() >= 32,
+        "{} is too short ({} bytes); delete it and a new key is made",
+        path.display(),
+        bytes.len()
+    );
+    Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
 }
 
 /// A bound QUIC endpoint with its context.
@@ -116,8 +175,7 @@ impl QuicServer {
             cfg.idle_timeout,
         )
         .map_err(anyhow::Error::msg)?;
-        let endpoint = quinn::Endpoint::server(server_cfg, cfg.quic_listen)
-            .with_context(|| format!("binding QUIC on {}", cfg.quic_listen))?;
+        let endpoint = bind_endpoint(&cfg.data_dir, server_cfg, cfg.quic_listen)?;
         let session = SessionConfig {
             max_frame: cfg.max_frame,
             heartbeat_interval: cfg.heartbeat_interval,
@@ -132,9 +190,12 @@ impl QuicServer {
                 ca,
                 revoked,
                 session,
+                batches_per_sec: cfg.max_batches_per_sec,
                 ioc_version,
                 alerts: Arc::new(cfg.alerts.clone()),
                 scores,
+                catalog: Arc::new(RuleCatalog::builtin()),
+                live: Arc::default(),
             }),
             rate: cfg.max_new_connections_per_sec,
         })
@@ -150,36 +211,37 @@ impl QuicServer {
 
     /// Accepts connections until `shutdown` flips, then closes every session politely.
     pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
-        let mut bucket = TokenBucket::new(self.rate, Instant::now());
+        let mut admission = Admission::new(self.rate, Instant::now());
+        let handshaking = Arc::new(AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
-        // Revocations made with the CLI (another process) reach the handshake within seconds.
+        // Revocations made elsewhere (the CLI, another collector) reach the handshake and the
+        // live sessions within seconds.
         let mut refresh = tokio::time::interval(REVOCATION_REFRESH);
         loop {
             tokio::select! {
                 inc = self.endpoint.accept() => {
                     let Some(incoming) = inc else { break };
-                    if !bucket.take(Instant::now()) {
-                        debug!(remote = %incoming.remote_address(), "Connection rate limit reached; refusing.");
-                        incoming.refuse();
-                        continue;
-                    }
-                    let ctx = self.ctx.clone();
-                    let sd = shutdown.clone();
                     let remote = incoming.remote_address();
-                    tasks.spawn(handle_incoming(ctx, incoming, sd).instrument(info_span!("conn", %remote)));
+                    let busy = handshaking.load(Ordering::Relaxed);
+                    match admission.decide(remote.ip(), incoming.remote_address_validated(), busy, Instant::now()) {
+                        Verdict::Accept => {
+                            let (ctx, sd, hs) = (self.ctx.clone(), shutdown.clone(), handshaking.clone());
+                            tasks.spawn(handle_incoming(ctx, incoming, hs, sd).instrument(info_span!("conn", %remote)));
+                        }
+                        Verdict::Retry => {
+                            if let Err(e) = incoming.retry() {
+                                e.into_incoming().refuse();
+                            }
+                        }
+                        Verdict::Refuse => {
+                            debug!(%remote, "Handshake budget spent; refusing.");
+                            incoming.refuse();
+                        }
+                    }
                 }
                 _ = shutdown.changed() => break,
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = refresh.tick() => {
-                    if let Ok(serials) = blocking(&self.ctx.store, |s| s.revoked_serials()).await
-                        && let Ok(mut set) = self.ctx.revoked.write()
-                    {
-                        set.extend(serials);
-                    }
-                    if let Ok(v) = blocking(&self.ctx.store, |s| s.ioc_version()).await {
-                        self.ctx.ioc_version.send_if_modified(|cur| std::mem::replace(cur, v) != v);
-                    }
-                }
+                _ = refresh.tick() => self.refresh().await,
             }
         }
         info!("Shutting down: closing agent sessions.");
@@ -189,9 +251,42 @@ impl QuicServer {
             .close(code::UNAVAILABLE.into(), b"collector shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
+
+    /// Re-reads refused serials (closing the live sessions that use one) and the IOC version.
+    async fn refresh(&self) {
+        if let Ok(serials) = blocking(&self.ctx.store, |s| s.revoked_serials()).await {
+            let set: std::collections::HashSet<String> = serials.into_iter().collect();
+            self.ctx.live.close_revoked(&set, &[]);
+            if let Ok(mut tls_set) = self.ctx.revoked.write() {
+                *tls_set = set;
+            }
+        }
+        if let Ok(v) = blocking(&self.ctx.store, |s| s.ioc_version()).await {
+            self.ctx
+                .ioc_version
+                .send_if_modified(|cur| std::mem::replace(cur, v) != v);
+        }
+    }
 }
 
-/// Smooths reconnect storms: at most `rate` new connections per second, bursting to `rate`.
+/// Binds the server endpoint with the data dir's stateless-reset key.
+fn bind_endpoint(
+    data_dir: &Path,
+    server_cfg: quinn::ServerConfig,
+    addr: SocketAddr,
+) -> anyhow::Result<quinn::Endpoint> {
+    let mut ep_cfg = quinn::EndpointConfig::new(Arc::new(reset_key(data_dir)?));
+    // After a restart every agent's next packet asks for a reset; answer a burst of them.
+    ep_cfg.min_reset_interval(Duration::from_millis(2));
+    let socket =
+        std::net::UdpSocket::bind(addr).with_context(|| format!("binding QUIC on {addr}"))?;
+    let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+    quinn::Endpoint::new(ep_cfg, Some(server_cfg), socket, runtime)
+        .with_context(|| format!("binding QUIC on {addr}"))
+}
+
+/// Smooths reconnect storms and bursts of batches: at most `rate` per second, bursting to
+/// `rate`.
 #[derive(Debug)]
 struct TokenBucket {
     rate: f64,
@@ -202,37 +297,55 @@ struct TokenBucket {
 impl TokenBucket {
     fn new(rate: u32, now: Instant) -> Self {
         Self {
-            rate: f64::from(rate),
-            tokens: f64::from(rate),
+            rate: f64::from(rate.max(1)),
+            tokens: f64::from(rate.max(1)),
             last: now,
         }
     }
 
-    fn take(&mut self, now: Instant) -> bool {
+    /// Takes a token, or says how long until one is there.
+    fn take_or_wait(&mut self, now: Instant) -> Result<(), Duration> {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + dt * self.rate).min(self.rate);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
         }
+    }
+}
+
+/// Counts a handshake in progress until dropped.
+struct Handshaking(Arc<AtomicUsize>);
+
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 async fn handle_incoming(
     ctx: Arc<Ctx>,
     incoming: quinn::Incoming,
+    handshaking: Arc<AtomicUsize>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
+    handshaking.fetch_add(1, Ordering::Relaxed);
+    let slot = Handshaking(handshaking);
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
             debug!(error = %e, "Handshake failed.");
             return;
         }
+        Err(_) => {
+            debug!("Handshake timed out.");
+            return;
+        }
     };
+    drop(slot);
     let alpn = conn
         .handshake_data()
         .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
@@ -243,7 +356,7 @@ async fn handle_incoming(
                 debug!(error = %e, "Enrollment connection ended with an error.");
             }
         }
-        Some(p) if p == vigil_proto::ALPN => session_conn(&ctx, conn, shutdown).await,
+        Some(p) if p == vigil_proto::ALPN => session::session_conn(&ctx, conn, shutdown).await,
         _ => conn.close(code::PROTOCOL.into(), b"unsupported ALPN"),
     }
 }
@@ -277,14 +390,18 @@ async fn enroll_conn(ctx: &Arc<Ctx>, conn: &quinn::Connection) -> anyhow::Result
     .await
     {
         Ok(Ok(req)) => {
-            let (store, ca) = (ctx.store.clone(), ctx.ca.clone());
+            let (store, ca, alerts) = (ctx.store.clone(), ctx.ca.clone(), ctx.alerts.clone());
             let (resp, effects) = tokio::task::spawn_blocking(move || {
-                crate::enroll::handle(&*store, &ca, req, time::OffsetDateTime::now_utc())
+                crate::enroll::handle(&*store, &ca, &alerts, req, time::OffsetDateTime::now_utc())
             })
             .await
             .context("enrollment task panicked")?;
+            // A replaced identity loses its live session and its certificate at once.
+            let serials: std::collections::HashSet<String> =
+                effects.revoked_serials.into_iter().collect();
+            ctx.live.close_revoked(&serials, &effects.replaced_agents);
             if let Ok(mut set) = ctx.revoked.write() {
-                set.extend(effects.revoked_serials);
+                set.extend(serials);
             }
             resp
         }
@@ -348,229 +465,45 @@ fn peer_identity(conn: &quinn::Connection) -> Result<pki::CertIdentity, String> 
     pki::cert_identity(leaf)
 }
 
-async fn session_conn(ctx: &Arc<Ctx>, conn: quinn::Connection, shutdown: watch::Receiver<bool>) {
-    let identity = match peer_identity(&conn) {
-        Ok(id) => id,
-        Err(e) => {
-            warn!(error = %e, "Refused a session without a valid agent identity.");
-            conn.close(code::UNAUTHORIZED.into(), e.as_bytes());
-            return;
-        }
-    };
-    let span = info_span!("session", agent = %identity.agent_id);
-    if let Err(e) = run_session(ctx, &conn, &identity, shutdown)
-        .instrument(span.clone())
-        .await
-    {
-        span.in_scope(|| debug!(error = %e, "Session ended."));
-    }
-}
-
-async fn run_session(
-    ctx: &Arc<Ctx>,
-    conn: &quinn::Connection,
-    id: &pki::CertIdentity,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let agent_id = id.agent_id.clone();
-    let rec = blocking(&ctx.store, {
-        let a = agent_id.clone();
-        move |s| s.agent(&a)
-    })
-    .await?;
-    match rec {
-        // Any certificate our CA issued for a live agent id is accepted, not only the latest
-        // serial: a renewal whose answer was lost must not lock the agent out. Replaced
-        // identities have their own (revoked) agent ids.
-        Some(r) if !r.revoked => {}
-        Some(_) => {
-            conn.close(
-                code::UNAUTHORIZED.into(),
-                b"agent identity revoked or replaced; re-enroll",
-            );
-            return Ok(());
-        }
-        None => {
-            conn.close(code::UNAUTHORIZED.into(), b"unknown agent; enroll first");
-            return Ok(());
-        }
-    }
-    let (mut send, mut recv) = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.accept_bi())
-        .await
-        .context("no stream")??;
-    let mut sess = CollectorSession::new(Instant::now(), ctx.session.clone());
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut max_seq = 0u64;
-    let mut ioc_rx = ctx.ioc_version.subscribe();
-    // IOC version the agent holds; None until its Hello.
-    let mut agent_ioc: Option<u64> = None;
-    loop {
-        while let Some(ev) = sess.poll_event() {
-            match ev {
-                CollectorEvent::Hello {
-                    agent_id: claimed,
-                    agent_version,
-                    proto_version,
-                    ioc_version,
-                    ..
-                } => {
-                    if claimed != agent_id {
-                        sess.reject(
-                            code::UNAUTHORIZED,
-                            "hello agent_id does not match the certificate",
-                        );
-                        continue;
-                    }
-                    let a = agent_id.clone();
-                    let now = now_ms() / 1000;
-                    max_seq = blocking(&ctx.store, move |s| {
-                        s.agent_seen(&a, now, Some(&agent_version), None)?;
-                        s.max_seq(&a)
-                    })
-                    .await?;
-                    info!(proto_version, acked = max_seq, "Agent connected.");
-                    let current = *ioc_rx.borrow_and_update();
-                    sess.accept(serde_json::Value::Null, current, max_seq)?;
-                    agent_ioc = Some(push_iocs(ctx, &mut sess, ioc_version).await?);
-                }
-                CollectorEvent::Batch { findings, .. } => {
-                    let a = agent_id.clone();
-                    let received = now_ms();
-                    let n = findings.len();
-                    let settings = ctx.alerts.clone();
-                    let stored = blocking(&ctx.store, move |s| {
-                        let out = s.ingest(&a, &findings, received)?;
-                        // Alerts are raised after the batch is durable; a replay only counts them
-                        // again on the same (deduplicated) alert.
-                        crate::alerting::raise_for_batch(
-                            s,
-                            &settings,
-                            &a,
-                            &findings,
-                            &out.gaps,
-                            received / 1000,
-                        )?;
-                        Ok(out)
-                    });
-                    match stored.await {
-                        Ok(out) => {
-                            if !out.gaps.is_empty() {
-                                warn!(gaps = ?out.gaps, "Sequence gap: findings missing from this agent.");
-                            }
-                            debug!(
-                                n,
-                                stored = out.stored,
-                                dup = out.duplicates,
-                                "Batch stored."
-                            );
-                            if out.stored > 0 {
-                                ctx.scores.mark_changed();
-                            }
-                            max_seq = out.max_seq;
-                            sess.ack(max_seq);
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "Storing a batch failed; asking the agent to retry.");
-                            sess.reject(code::INTERNAL, "collector storage error; retry later");
-                        }
-                    }
-                }
-                CollectorEvent::Heartbeat {
-                    now, spool_depth, ..
-                } => {
-                    let a = agent_id.clone();
-                    let here = now_ms();
-                    let hb = Heartbeat {
-                        spool_depth,
-                        clock_skew_ms: now.saturating_sub(here),
-                    };
-                    blocking(&ctx.store, move |s| {
-                        s.agent_seen(&a, here / 1000, None, Some(hb))
-                    })
-                    .await?;
-                    sess.ack(max_seq);
-                }
-                CollectorEvent::RenewCert { csr_pem } => {
-                    let (ca, a) = (ctx.ca.clone(), agent_id.clone());
-                    let rec = blocking(&ctx.store, move |s| s.agent(&a)).await?;
-                    let agency = rec.map(|r| r.agency).unwrap_or_default();
-                    let req = pki::AgentCertRequest {
-                        agent_id: &agent_id,
-                        agency: &agency,
-                    };
-                    match ca.issue_agent(&csr_pem, &req, time::OffsetDateTime::now_utc()) {
-                        Ok(c) => {
-                            // Record the new serial before handing the certificate out: from now
-                            // on only the new certificate opens a session.
-                            let (a, serial, not_after) =
-                                (agent_id.clone(), c.serial.clone(), c.not_after);
-                            let now = now_ms() / 1000;
-                            if blocking(&ctx.store, move |s| {
-                                s.agent_set_cert(&a, &serial, not_after, now)
-                            })
-                            .await?
-                            {
-                                info!(serial = %c.serial, "Agent certificate renewed.");
-                                sess.push(&CollectorMsg::CertIssued { cert_pem: c.pem })?;
-                            } else {
-                                sess.reject(code::UNAUTHORIZED, "agent revoked; renewal refused");
-                            }
-                        }
-                        Err(e) => sess.reject(code::PROTOCOL, format!("bad renewal request: {e}")),
-                    }
-                }
-                CollectorEvent::Closed(r) => {
-                    while let Some(b) = sess.poll_transmit() {
-                        let _ = send.write_all(&b).await;
-                    }
-                    let _ = send.finish();
-                    if r.by_peer {
-                        debug!(code = r.code, reason = %r.message, "Agent closed the session.");
-                    } else {
-                        info!(code = r.code, reason = %r.message, "Closing session.");
-                    }
-                    // Give the final frame a moment to leave before the close frame.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), conn.closed()).await;
-                    conn.close(r.code.into(), r.message.as_bytes());
-                    return Ok(());
-                }
-            }
-        }
-        // Everything the events produced (welcome, acks) leaves before we wait again.
-        while let Some(b) = sess.poll_transmit() {
-            send.write_all(&b).await?;
-        }
-        let deadline = sess
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
-        tokio::select! {
-            r = recv.read(&mut buf) => match r {
-                Ok(Some(n)) => sess.handle(Instant::now(), &buf[..n]),
-                Ok(None) => { debug!("Agent finished its stream."); return Ok(()); }
-                Err(e) => { debug!(error = %e, "Stream error."); return Ok(()); }
-            },
-            _ = tokio::time::sleep_until(deadline.into()) => sess.handle_timeout(Instant::now()),
-            _ = shutdown.changed() => sess.reject(code::UNAVAILABLE, "collector shutting down; reconnect later"),
-            Ok(()) = ioc_rx.changed(), if agent_ioc.is_some() => {
-                if let Some(have) = agent_ioc {
-                    agent_ioc = Some(push_iocs(ctx, &mut sess, have).await?);
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn a_new_data_dir_gets_a_private_reset_key_that_survives_a_restart() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let a = reset_key(dir.path()).expect("new key");
+        let path = dir.path().join(RESET_KEY_FILE);
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let b = reset_key(dir.path()).expect("same key");
+        assert_eq!(
+            ring::hmac::sign(&a, b"cid").as_ref(),
+            ring::hmac::sign(&b, b"cid").as_ref(),
+            "a restarted collector computes the same reset tokens"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = reset_key(dir.path()).expect_err("readable by others");
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+    }
+
+    #[test]
     fn token_bucket_limits_bursts_and_refills() {
         let t0 = Instant::now();
         let mut b = TokenBucket::new(3, t0);
-        assert!(b.take(t0) && b.take(t0) && b.take(t0));
-        assert!(!b.take(t0));
-        assert!(b.take(t0 + Duration::from_millis(400)));
-        assert!(!b.take(t0 + Duration::from_millis(400)));
+        assert!(
+            b.take_or_wait(t0).is_ok() && b.take_or_wait(t0).is_ok() && b.take_or_wait(t0).is_ok()
+        );
+        assert!(b.take_or_wait(t0).is_err());
+        assert!(b.take_or_wait(t0 + Duration::from_millis(400)).is_ok());
+        assert!(b.take_or_wait(t0 + Duration::from_millis(400)).is_err());
+        let wait = b
+            .take_or_wait(t0 + Duration::from_millis(400))
+            .expect_err("empty");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(334),
+            "{wait:?}"
+        );
     }
 }

@@ -119,7 +119,13 @@ pub fn host_rows(
     Ok(rows)
 }
 
-/// The latest result of every rule an agent reported (by pack and rule id).
+/// Check findings a host page reads at most: an agent runs every rule of its packs each time, so
+/// the newest few runs of the largest state the store keeps hold the current result of every
+/// rule. The rest is history, which a page must not read all of on every view.
+pub const LATEST_CHECKS_READ: usize = 4 * crate::store::MAX_RULES_PER_AGENT;
+
+/// The latest result of every rule an agent reported recently (by pack and rule id), from its
+/// newest [`LATEST_CHECKS_READ`] check findings.
 ///
 /// # Errors
 /// Store errors.
@@ -128,7 +134,7 @@ pub fn latest_checks(store: &dyn Store, agent_id: &str) -> Result<Vec<vigil_prot
         agent_id: Some(agent_id.to_string()),
         kind: Some("check".into()),
         since_ms: None,
-        limit: 0,
+        limit: LATEST_CHECKS_READ,
     };
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();

@@ -6,12 +6,14 @@
 //!
 //! - [`finding`]: what engines observe, and the [`FindingSink`] they push into.
 //! - [`frame`]: 4-byte big-endian length + JSON body, bounded size, hostile-input safe.
+//! - [`limits`]: the length caps on every string an agent supplies.
 //! - [`msg`]: the messages of a session and of enrollment.
 //! - [`session`]: the state machines of both ends.
 //! - [`token`]: enrollment tokens.
 
 pub mod finding;
 pub mod frame;
+pub mod limits;
 pub mod msg;
 pub mod session;
 pub mod token;

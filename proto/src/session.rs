@@ -530,8 +530,11 @@ pub enum CollectorEvent {
     Batch {
         /// First seq.
         first_seq: u64,
-        /// The findings (seqs validated strictly increasing).
+        /// The findings (seqs validated strictly increasing, strings within
+        /// [`crate::limits`]).
         findings: Vec<Envelope>,
+        /// How many findings had text cut to the caps of [`crate::limits`].
+        clamped: usize,
     },
     /// Liveness; answer with an `Ack` of the stored position.
     Heartbeat {
@@ -610,8 +613,10 @@ impl CollectorSession {
                     );
                     return;
                 }
-                if agent_id.is_empty() || agent_id.len() > 64 || agent_version.len() > 64 {
-                    self.fail(code::PROTOCOL, "hello fields out of bounds".into());
+                if let Err(m) =
+                    crate::limits::check_hello(&agent_id, &agent_version, policy_hash.as_deref())
+                {
+                    self.fail(code::PROTOCOL, m);
                     return;
                 }
                 self.core.state = State::AwaitAccept;
@@ -628,7 +633,7 @@ impl CollectorSession {
                 State::Established,
                 AgentMsg::Batch {
                     first_seq,
-                    findings,
+                    mut findings,
                 },
             ) => {
                 if let Err(m) = self.validate_batch(first_seq, &findings) {
@@ -638,9 +643,15 @@ impl CollectorSession {
                 if let Some(last) = findings.last() {
                     self.last_seq = last.seq;
                 }
+                // Agent text is cut to the protocol's caps before the shell sees it.
+                let clamped = findings
+                    .iter_mut()
+                    .filter_map(|e| e.finding.clamp().then_some(()))
+                    .count();
                 self.events.push_back(CollectorEvent::Batch {
                     first_seq,
                     findings,
+                    clamped,
                 });
             }
             (
@@ -658,6 +669,10 @@ impl CollectorSession {
                 });
             }
             (State::Established, AgentMsg::RenewCert { csr_pem }) => {
+                if csr_pem.len() > crate::limits::CSR_PEM {
+                    self.fail(code::PROTOCOL, "certificate request too long".into());
+                    return;
+                }
                 self.events.push_back(CollectorEvent::RenewCert { csr_pem });
             }
             (state, msg) => {

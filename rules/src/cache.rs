@@ -11,6 +11,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::facts::{FileStat, HostFacts};
 
+mod boot;
+mod selinux;
+pub(crate) use boot::{BootEntry, split_args};
+pub(crate) use selinux::Selinux;
+
 /// A cached fact or the reason it is unavailable.
 pub(crate) type Fact<T> = Result<Arc<T>, FactError>;
 
@@ -55,10 +60,48 @@ pub(crate) struct Cache<'a> {
     pam: Mutex<HashMap<String, Slot<Fact<Vec<PamLine>>>>>,
     os: OnceLock<Fact<OsRelease>>,
     accounts: OnceLock<Fact<Accounts>>,
-    packages: OnceLock<Fact<BTreeMap<String, String>>>,
+    packages: OnceLock<Fact<Installed>>,
     mounts: OnceLock<Fact<Mounts>>,
     sockets: OnceLock<Fact<Vec<Socket>>>,
     sysctl: OnceLock<Fact<BTreeMap<String, (String, String)>>>,
+    boot: OnceLock<Fact<Vec<BootEntry>>>,
+    selinux: OnceLock<Fact<Selinux>>,
+    rpm: OnceLock<Fact<crate::rpm::RpmDb>>,
+}
+
+/// Which package manager's database a host's packages came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Manager {
+    /// dpkg (`/var/lib/dpkg/status`).
+    Dpkg,
+    /// rpm (`rpmdb.sqlite` or Berkeley DB `Packages`).
+    Rpm,
+}
+
+/// Installed packages: name → installed versions (several for rpm's parallel kernels), newest
+/// last.
+#[derive(Debug, Clone)]
+pub(crate) struct Installed {
+    pub(crate) manager: Manager,
+    pub(crate) versions: BTreeMap<String, Vec<String>>,
+}
+
+impl Installed {
+    /// The newest installed version of `name`.
+    pub(crate) fn newest(&self, name: &str) -> Option<&str> {
+        self.versions
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    }
+
+    /// The version order of this package manager.
+    pub(crate) fn cmp_mode(&self) -> crate::compare::CmpMode {
+        match self.manager {
+            Manager::Dpkg => crate::compare::CmpMode::DebianVersion,
+            Manager::Rpm => crate::compare::CmpMode::RpmVersion,
+        }
+    }
 }
 
 /// `/etc/os-release` fields that matter.
@@ -96,6 +139,8 @@ pub(crate) struct Accounts {
 /// One mount table entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MountEntry {
+    /// Device or source (`/dev/vda1`, `tmpfs`).
+    pub(crate) source: String,
     pub(crate) point: String,
     pub(crate) fstype: String,
     pub(crate) options: Vec<String>,
@@ -138,6 +183,9 @@ impl<'a> Cache<'a> {
             mounts: OnceLock::new(),
             sockets: OnceLock::new(),
             sysctl: OnceLock::new(),
+            boot: OnceLock::new(),
+            selinux: OnceLock::new(),
+            rpm: OnceLock::new(),
         }
     }
 
@@ -195,10 +243,21 @@ impl<'a> Cache<'a> {
         self.os
             .get_or_init(|| {
                 let text = match self.text("/etc/os-release") {
-                    Err(FactError::NotFound(_)) => self.text("/usr/lib/os-release")?,
-                    other => other?,
+                    Err(FactError::NotFound(_)) => self.text("/usr/lib/os-release"),
+                    other => other,
                 };
-                Ok(Arc::new(parse_os_release(&text)))
+                match text {
+                    Ok(t) => Ok(Arc::new(parse_os_release(&t))),
+                    // RHEL 6 and CentOS 6 have only /etc/redhat-release.
+                    Err(FactError::NotFound(_)) => match self.text("/etc/redhat-release") {
+                        Ok(t) => Ok(Arc::new(parse_redhat_release(&t))),
+                        Err(FactError::NotFound(_)) => Err(FactError::NotFound(
+                            "/etc/os-release (and /usr/lib/os-release, /etc/redhat-release)".into(),
+                        )),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             })
             .clone()
     }
@@ -234,14 +293,77 @@ impl<'a> Cache<'a> {
             .clone()
     }
 
-    /// Installed packages (name → version) from the dpkg status file.
-    pub(crate) fn packages(&self) -> Fact<BTreeMap<String, String>> {
+    /// Installed packages: from the dpkg status file when the host has one, else from the rpm
+    /// database (the agent's inventory makes the same choice, so "installed" means one thing).
+    pub(crate) fn packages(&self) -> Fact<Installed> {
         self.packages
             .get_or_init(|| {
-                Ok(Arc::new(parse_dpkg_status(
-                    &self.text("/var/lib/dpkg/status")?,
-                )))
+                match self.text("/var/lib/dpkg/status") {
+                    Ok(t) => {
+                        let versions = parse_dpkg_status(&t)
+                            .into_iter()
+                            .map(|(n, v)| (n, vec![v]))
+                            .collect();
+                        return Ok(Arc::new(Installed {
+                            manager: Manager::Dpkg,
+                            versions,
+                        }));
+                    }
+                    Err(FactError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                let db = self.rpmdb()?;
+                let mut versions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for p in &db.packages {
+                    versions.entry(p.name.clone()).or_default().push(p.evr());
+                }
+                for v in versions.values_mut() {
+                    v.sort_by(|a, b| crate::compare::compare_rpm_versions(a, b));
+                }
+                Ok(Arc::new(Installed {
+                    manager: Manager::Rpm,
+                    versions,
+                }))
             })
+            .clone()
+    }
+
+    /// The rpm database; `NotFound` when the host has none, an error when a record is unreadable.
+    pub(crate) fn rpmdb(&self) -> Fact<crate::rpm::RpmDb> {
+        self.rpm
+            .get_or_init(|| {
+                let db = match crate::rpm::read(self.host) {
+                    Ok(Some(db)) => db,
+                    Ok(None) => {
+                        return Err(FactError::NotFound(
+                            "/var/lib/dpkg/status and the rpm database".into(),
+                        ));
+                    }
+                    Err(e) => return Err(FactError::Other(e.to_string())),
+                };
+                if let Some(first) = db.unreadable.first() {
+                    return Err(FactError::Other(format!(
+                        "{}: {} unreadable record(s), first {first}",
+                        db.path,
+                        db.unreadable.len()
+                    )));
+                }
+                Ok(Arc::new(db))
+            })
+            .clone()
+    }
+
+    /// The boot entries and their kernel command lines.
+    pub(crate) fn boot_entries(&self) -> Fact<Vec<BootEntry>> {
+        self.boot
+            .get_or_init(|| boot::entries(self).map(Arc::new))
+            .clone()
+    }
+
+    /// SELinux state at runtime and for the next boot.
+    pub(crate) fn selinux(&self) -> Fact<Selinux> {
+        self.selinux
+            .get_or_init(|| selinux::state(self).map(Arc::new))
             .clone()
     }
 
@@ -286,15 +408,18 @@ impl<'a> Cache<'a> {
             let Some(file) = st.path else { continue };
             let Ok(text) = self.text(&file) else { continue };
             let mut fstype = String::new();
+            let mut source = String::new();
             let mut options = Vec::new();
             for (k, v) in key_values(&text) {
                 match k {
+                    "What" => source = v.to_string(),
                     "Type" => fstype = v.to_string(),
                     "Options" => options = v.split(',').map(|s| s.trim().to_string()).collect(),
                     _ => {}
                 }
             }
             entries.push(MountEntry {
+                source,
                 point: point.to_string(),
                 fstype,
                 options,
@@ -543,6 +668,44 @@ pub(crate) fn parse_os_release(text: &str) -> OsRelease {
     os
 }
 
+/// Reads `/etc/redhat-release` (`CentOS release 6.10 (Final)`) into the os-release fields.
+pub(crate) fn parse_redhat_release(text: &str) -> OsRelease {
+    let line = text.lines().next().unwrap_or("").trim();
+    const NAMES: [(&str, &str); 7] = [
+        ("red hat enterprise linux", "rhel"),
+        ("centos", "centos"),
+        ("rocky", "rocky"),
+        ("almalinux", "almalinux"),
+        ("oracle linux", "ol"),
+        ("cloudlinux", "cloudlinux"),
+        ("fedora", "fedora"),
+    ];
+    let lower = line.to_ascii_lowercase();
+    let id = NAMES
+        .iter()
+        .find(|(n, _)| lower.starts_with(n))
+        .map(|(_, id)| id.to_string())
+        .unwrap_or_default();
+    let version_id = lower
+        .split_once(" release ")
+        .map(|(_, r)| {
+            r.chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let id_like = match id.as_str() {
+        "" | "fedora" => Vec::new(),
+        "rhel" | "ol" => vec!["fedora".to_string()],
+        _ => vec!["rhel".to_string(), "fedora".to_string()],
+    };
+    OsRelease {
+        id,
+        id_like,
+        version_id,
+    }
+}
+
 fn parse_accounts(
     passwd: &str,
     shadow: &str,
@@ -637,6 +800,7 @@ fn parse_mount_table(text: &str) -> Vec<MountEntry> {
                 point
             };
             Some(MountEntry {
+                source: unescape_octal(f[0]),
                 point,
                 fstype: f[2].to_string(),
                 options: f[3].split(',').map(str::to_string).collect(),
@@ -742,6 +906,16 @@ mod tests {
         assert!(!glob_match(b"ssh_host_*_key", b"ssh_host_ed25519_key.pub"));
         assert!(glob_match(b"[0-9]?", b"1a"));
         assert!(!glob_match(b"[!0-9]", b"1"));
+    }
+
+    #[test]
+    fn redhat_release_names_the_os() {
+        let o = parse_redhat_release("CentOS release 6.10 (Final)\n");
+        assert_eq!((o.id.as_str(), o.version_id.as_str()), ("centos", "6.10"));
+        assert_eq!(o.id_like, ["rhel", "fedora"]);
+        let o = parse_redhat_release("Red Hat Enterprise Linux Server release 7.9 (Maipo)");
+        assert_eq!((o.id.as_str(), o.version_id.as_str()), ("rhel", "7.9"));
+        assert_eq!(parse_redhat_release("something else").id, "");
     }
 
     #[test]

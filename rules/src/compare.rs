@@ -1,10 +1,14 @@
-//! Value comparisons used by checks: `"<= 10"`, `"== no"`, `"~ ^yes$"`, Debian versions, durations.
+//! Value comparisons used by checks: `"<= 10"`, `"== no"`, `"~ ^yes$"`, package versions, durations.
 //!
 //! A comparison is written as one string, `<op> <operand>`, so that a pack stays readable and an
 //! importer can translate other formats (Wazuh `compare >= 14`) one to one. The operand may be a
 //! `${param}` reference resolved per security level at evaluation time. Ordering operators compare
 //! numerically when both sides are numbers, as time spans when either side carries a unit (`1m`,
 //! `7d`, `1month`), and fail otherwise: a non-number never satisfies `<= 10`.
+//!
+//! Both package version orders live here, side by side: Debian's (dpkg `verrevcmp`) and rpm's
+//! (`rpmvercmp` over epoch, version and release, with `~` and `^`), so every crate that compares
+//! versions uses the same code.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -198,11 +202,14 @@ pub enum CmpMode {
     Auto,
     /// Debian package versions (`1:2.3-1~deb12u1`).
     DebianVersion,
+    /// rpm package versions (`1:3.0.7-24.el9`).
+    RpmVersion,
 }
 
 fn order(a: &str, b: &str, mode: CmpMode) -> Option<Ordering> {
     match mode {
         CmpMode::DebianVersion => Some(compare_debian_versions(a, b)),
+        CmpMode::RpmVersion => Some(compare_rpm_versions(a, b)),
         CmpMode::Auto => {
             if let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) {
                 return x.partial_cmp(&y);
@@ -330,6 +337,137 @@ fn compare_fragment(a: &str, b: &str) -> Ordering {
     Ordering::Equal
 }
 
+/// Compares two rpm versions `[epoch:]version[-release]` as rpm orders installed packages.
+///
+/// A missing epoch is 0. The release is compared only when both sides have one, as rpm does for a
+/// dependency range written without it (`openssh < 8.7p1` holds for every release of 8.7p0).
+/// Versions and releases are compared with [`rpmvercmp`].
+pub fn compare_rpm_versions(a: &str, b: &str) -> Ordering {
+    let (ea, va, ra) = split_evr(a);
+    let (eb, vb, rb) = split_evr(b);
+    let release = match (ra, rb) {
+        (Some(x), Some(y)) => rpmvercmp(x, y),
+        _ => Ordering::Equal,
+    };
+    ea.cmp(&eb).then_with(|| rpmvercmp(va, vb)).then(release)
+}
+
+/// Splits `[epoch:]version[-release]`; an epoch that is not a number is read as part of the
+/// version, like rpm's parser leaves it.
+fn split_evr(v: &str) -> (u64, &str, Option<&str>) {
+    let v = v.trim();
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, r)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => {
+            (e.parse().unwrap_or(u64::MAX), r)
+        }
+        _ => (0, v),
+    };
+    match rest.rsplit_once('-') {
+        Some((ver, rel)) => (epoch, ver, Some(rel)),
+        None => (epoch, rest, None),
+    }
+}
+
+/// rpm's segment comparison of one version or release string.
+///
+/// Both strings are cut into runs of digits and runs of ASCII letters; everything else only
+/// separates runs. Digit runs compare as numbers and beat letter runs; letter runs compare
+/// bytewise. `~` sorts before anything, even the end of the string (`1.0~rc1 < 1.0`); `^` sorts
+/// after the end of the string but before anything else (`1.0 < 1.0^git1 < 1.0.1`). When all runs
+/// are equal, the string with something left over is newer.
+pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let skip = |s: &[u8], mut k: usize| {
+        while k < s.len() && !s[k].is_ascii_alphanumeric() && s[k] != b'~' && s[k] != b'^' {
+            k += 1;
+        }
+        k
+    };
+    loop {
+        i = skip(a, i);
+        j = skip(b, j);
+        let (ca, cb) = (a.get(i).copied(), b.get(j).copied());
+        if ca == Some(b'~') || cb == Some(b'~') {
+            if ca != Some(b'~') {
+                return Ordering::Greater;
+            }
+            if cb != Some(b'~') {
+                return Ordering::Less;
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if ca == Some(b'^') || cb == Some(b'^') {
+            return match (ca, cb) {
+                (None, _) => Ordering::Less,
+                (_, None) => Ordering::Greater,
+                (Some(b'^'), Some(b'^')) => {
+                    i += 1;
+                    j += 1;
+                    continue;
+                }
+                (Some(b'^'), _) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+        }
+        let (Some(ca), Some(_)) = (ca, cb) else {
+            break;
+        };
+        let numeric = ca.is_ascii_digit();
+        let run = |s: &[u8], k: usize| {
+            let mut e = k;
+            while e < s.len()
+                && if numeric {
+                    s[e].is_ascii_digit()
+                } else {
+                    s[e].is_ascii_alphabetic()
+                }
+            {
+                e += 1;
+            }
+            e
+        };
+        let (ei, ej) = (run(a, i), run(b, j));
+        if ej == j {
+            // Different kinds of run: a number is newer than letters.
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        let (mut sa, mut sb) = (&a[i..ei], &b[j..ej]);
+        if numeric {
+            while sa.first() == Some(&b'0') {
+                sa = &sa[1..];
+            }
+            while sb.first() == Some(&b'0') {
+                sb = &sb[1..];
+            }
+            let by_len = sa.len().cmp(&sb.len());
+            if by_len != Ordering::Equal {
+                return by_len;
+            }
+        }
+        let o = sa.cmp(sb);
+        if o != Ordering::Equal {
+            return o;
+        }
+        i = ei;
+        j = ej;
+    }
+    match (i >= a.len(), j >= b.len()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        _ => Ordering::Greater,
+    }
+}
+
 /// Whether `s` is a valid parameter name (`[A-Za-z_][A-Za-z0-9_]*`).
 pub(crate) fn is_param_name(s: &str) -> bool {
     let mut c = s.chars();
@@ -450,6 +588,100 @@ mod tests {
         for (a, b, want) in cases {
             assert_eq!(compare_debian_versions(a, b), want, "{a} vs {b}");
             assert_eq!(compare_debian_versions(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn rpm_versions_order_like_rpmvercmp() {
+        use Ordering::*;
+        // Cases of rpm's own test suite for rpmvercmp, plus EVR handling.
+        let cases = [
+            ("1.0", "1.0", Equal),
+            ("1.0", "2.0", Less),
+            ("2.0.1", "2.0.1", Equal),
+            ("2.0", "2.0.1", Less),
+            ("2.0.1a", "2.0.1a", Equal),
+            ("2.0.1a", "2.0.1", Greater),
+            ("5.5p1", "5.5p1", Equal),
+            ("5.5p1", "5.5p2", Less),
+            ("5.5p10", "5.5p1", Greater),
+            ("10xyz", "10.1xyz", Less),
+            ("xyz10", "xyz10.1", Less),
+            ("xyz.4", "8", Less),
+            ("xyz.4", "2", Less),
+            ("5.5p2", "5.6p1", Less),
+            ("5.6p1", "6.5p1", Less),
+            ("6.0.rc1", "6.0", Greater),
+            ("10b2", "10a1", Greater),
+            ("1.0aa", "1.0a", Greater),
+            ("10.0001", "10.1", Equal),
+            ("10.0001", "10.0039", Less),
+            ("4.999.9", "5.0", Less),
+            ("20101121", "20101122", Less),
+            ("2_0", "2_0", Equal),
+            ("2.0", "2_0", Equal),
+            ("a", "a", Equal),
+            ("a+", "a_", Equal),
+            ("+", "_", Equal),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0~rc1", "1.0~rc2", Less),
+            ("1.0~rc1~git123", "1.0~rc1", Less),
+            ("1.0^", "1.0", Greater),
+            ("1.0^git1", "1.0", Greater),
+            ("1.0^git1", "1.0.1", Less),
+            ("1.0^git1", "1.0^git2", Less),
+            ("1.0^git1~pre", "1.0^git1", Less),
+            ("1.0^20160101", "1.0.1~rc1", Less),
+            ("1.0~rc1^git1", "1.0~rc1", Greater),
+            ("1.0^git1", "1.01", Less),
+            // Epoch, version, release.
+            ("1:1.0-1", "2.0-1", Greater),
+            ("0:1.0-1", "1.0-1", Equal),
+            ("1.0-2.el9", "1.0-10.el9", Less),
+            ("3.0.7-24.el9", "1:3.0.7-1.el9", Less),
+            ("8.7p1-38.el9", "8.7p1-38.el9_4.1", Less),
+            ("8.7p1-38.el9_4.1", "8.7p1-38.el9_4.4", Less),
+            ("4.18.0-513.5.1.el8_9", "4.18.0-477.27.1.el8_8", Greater),
+            ("8.7p1", "8.7p1-38.el9", Equal),
+            ("8.6p1", "8.7p1-38.el9", Less),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(compare_rpm_versions(a, b), want, "{a} vs {b}");
+            assert_eq!(compare_rpm_versions(b, a), want.reverse(), "{b} vs {a}");
+        }
+        for (a, b) in [
+            ("", ""),
+            ("~", ""),
+            ("^", "~"),
+            ("-", "--"),
+            ("x:1", "1"),
+            ("\u{e9}", "e"),
+        ] {
+            let _ = compare_rpm_versions(a, b);
+            let _ = rpmvercmp(a, b);
+        }
+        assert!(
+            Comparison::parse("< 8.7p1-38.el9_4.4")
+                .expect("parse")
+                .holds("8.7p1-38.el9_4.1", "8.7p1-38.el9_4.4", CmpMode::RpmVersion)
+                .expect("holds")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        // Full EVRs only: a missing release compares equal to every release, which is a range
+        // test rather than an order.
+        fn rpm_order_is_antisymmetric_and_transitive(
+            a in "([0-9]:)?[0-9a-z.~^_]{0,6}-[0-9a-z.~^]{1,4}",
+            b in "([0-9]:)?[0-9a-z.~^_]{0,6}-[0-9a-z.~^]{1,4}",
+            c in "([0-9]:)?[0-9a-z.~^_]{0,6}-[0-9a-z.~^]{1,4}",
+        ) {
+            proptest::prop_assert_eq!(compare_rpm_versions(&a, &a), Ordering::Equal);
+            proptest::prop_assert_eq!(compare_rpm_versions(&a, &b), compare_rpm_versions(&b, &a).reverse());
+            if compare_rpm_versions(&a, &b).is_le() && compare_rpm_versions(&b, &c).is_le() {
+                proptest::prop_assert!(compare_rpm_versions(&a, &c).is_le(), "{a} <= {b} <= {c}");
+            }
         }
     }
 }

@@ -57,6 +57,15 @@ pub trait HostFacts: Sync {
     /// # Errors
     /// `NotFound` when absent; other I/O errors as they come.
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// Reads a whole file that may be larger than [`HostFacts::read`] accepts, up to `max` bytes
+    /// (package databases: an rpm database is tens of MiB). The default is `read`.
+    ///
+    /// # Errors
+    /// As [`HostFacts::read`]; a larger file is an error.
+    fn read_capped(&self, path: &str, max: u64) -> io::Result<Vec<u8>> {
+        let _ = max;
+        self.read(path)
+    }
     /// Attributes, following symlinks.
     ///
     /// # Errors
@@ -233,13 +242,17 @@ impl HostFacts for RootFacts {
     }
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        self.read_capped(path, MAX_READ)
+    }
+
+    fn read_capped(&self, path: &str, max: u64) -> io::Result<Vec<u8>> {
         let p = self.resolve(path, true)?;
         let f = std::fs::File::open(&p)?;
         let mut buf = Vec::new();
-        f.take(MAX_READ + 1).read_to_end(&mut buf)?;
-        if buf.len() as u64 > MAX_READ {
+        f.take(max + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
             return Err(io::Error::other(format!(
-                "{path} is larger than {MAX_READ} bytes"
+                "{path} is larger than {max} bytes"
             )));
         }
         Ok(buf)

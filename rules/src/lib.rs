@@ -12,27 +12,51 @@ pub mod compare;
 mod eval;
 pub mod facts;
 pub mod pack;
+pub mod query;
+pub mod rpm;
 pub mod sca;
 pub mod score;
 mod systemd;
 mod trust;
 
 pub use command::DEFAULT_ALLOWED_COMMANDS;
-pub use compare::compare_debian_versions;
-pub use eval::evaluate;
+pub use compare::{compare_debian_versions, compare_rpm_versions};
+pub use eval::{evaluate, pack_applies, query_text};
 pub use facts::{CommandOutput, FileStat, HostFacts, RootFacts};
-/// The Linux baseline pack, built into every binary so a bare agent can always check its host.
+/// The Linux baseline pack (Debian, Ubuntu), built into every binary so a bare agent can always
+/// check its host.
 pub const LINUX_BASELINE_YAML: &str = include_str!("../packs/linux-baseline.yaml");
+/// The RHEL-family baseline pack (RHEL, Rocky, AlmaLinux 8–10), built in likewise.
+pub const RHEL_BASELINE_YAML: &str = include_str!("../packs/rhel-baseline.yaml");
 
 /// Parses the built-in packs.
 ///
 /// # Errors
-/// Only if the embedded pack is invalid, which the test suite rules out.
+/// Only if an embedded pack is invalid, which the test suite rules out.
 pub fn builtin_packs() -> Result<Vec<Pack>, LoadError> {
-    Ok(vec![parse_pack(
-        LINUX_BASELINE_YAML,
-        std::path::Path::new("builtin:linux-baseline.yaml"),
-    )?])
+    [
+        (LINUX_BASELINE_YAML, "builtin:linux-baseline.yaml"),
+        (RHEL_BASELINE_YAML, "builtin:rhel-baseline.yaml"),
+    ]
+    .into_iter()
+    .map(|(text, origin)| parse_pack(text, std::path::Path::new(origin)))
+    .collect()
+}
+
+/// The built-in packs for `host`: those whose `applies_to` matches its OS. When none does (an
+/// unsupported distribution, or no readable os-release), every built-in pack is returned, so the
+/// report says why each rule does not apply instead of saying nothing.
+///
+/// # Errors
+/// As [`builtin_packs`].
+pub fn builtin_packs_for(host: &dyn HostFacts) -> Result<Vec<Pack>, LoadError> {
+    let all = builtin_packs()?;
+    let fitting: Vec<Pack> = all
+        .iter()
+        .filter(|p| eval::pack_applies(p, host) == Some(true))
+        .cloned()
+        .collect();
+    Ok(if fitting.is_empty() { all } else { fitting })
 }
 
 pub use pack::{Group, Level, LoadError, Pack, Rule, Text, load_pack, load_packs, parse_pack};

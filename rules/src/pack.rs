@@ -16,6 +16,13 @@ use vigil_proto::Severity;
 
 use crate::compare::{Comparison, Operand, is_param_name, scalar_string};
 
+mod native;
+pub(crate) use native::policies;
+pub use native::{
+    BootCheck, BootSource, LineCompare, Modes, ProcessCheck, QueryCheck, QueryLine, SelinuxCheck,
+    SelinuxMode,
+};
+
 /// Rule groups, as scored by the collector (DESIGN §6).
 pub const GROUPS: [&str; 8] = [
     "malware",
@@ -98,9 +105,12 @@ pub struct Text {
 pub struct Platform {
     /// `debian`, `ubuntu`, …
     pub os: String,
-    /// Accepted `VERSION_ID`s (`"12"`, `"24.04"`); empty accepts any version.
+    /// Accepted `VERSION_ID`s (`"12"`, `"24.04"`; `"9"` also accepts `9.4`); empty accepts any.
     #[serde(default, deserialize_with = "de_scalar_list")]
     pub versions: Vec<String>,
+    /// Match `ID` only, not `ID_LIKE` (a policy for RHEL itself, not for Rocky or AlmaLinux).
+    #[serde(default)]
+    pub exact: bool,
 }
 
 /// A rule.
@@ -300,6 +310,14 @@ pub enum Check {
     Listening(ListeningCheck),
     /// Output of an allow-listed command (live hosts only).
     Command(CommandCheck),
+    /// SELinux mode and policy.
+    Selinux(SelinuxCheck),
+    /// Kernel command-line argument of the boot entries.
+    Boot(BootCheck),
+    /// A running process (live hosts only).
+    Process(ProcessCheck),
+    /// What a read-only command would print, computed natively.
+    Query(QueryCheck),
     /// Windows registry value (evaluates to `error` on other hosts).
     Registry(RegistryCheck),
     /// Nested group: every check passes.
@@ -348,7 +366,18 @@ pub enum Occurrence {
 #[serde(deny_unknown_fields)]
 pub struct FileCheck {
     /// Absolute path(s); `*`, `?` and `[..]` are allowed in the last component.
-    pub path: Paths,
+    #[serde(default)]
+    pub path: Option<Paths>,
+    /// Instead of `path`: the regular files found below these directories, recursively (symbolic
+    /// links are not followed), whose name matches `name`.
+    #[serde(default)]
+    pub under: Option<Paths>,
+    /// With `under`: regexes the file name must all match.
+    #[serde(default)]
+    pub name: Option<Patterns>,
+    /// With `under`: a file name matching any of these does not count.
+    #[serde(default)]
+    pub name_unless: Option<Patterns>,
     /// `false`: passes iff no path exists. `true`: at least one must exist.
     #[serde(default)]
     pub exists: Option<bool>,
@@ -392,6 +421,9 @@ pub struct FileCheck {
     /// Which occurrence counts (default `last`).
     #[serde(default)]
     pub occurrence: Occurrence,
+    /// Comparisons that must all hold on the same matching line (several numeric captures).
+    #[serde(default)]
+    pub compare: Option<Vec<LineCompare>>,
 }
 
 /// `dir` check.
@@ -648,6 +680,9 @@ pub struct CommandCheck {
     /// Which matching line counts for `value` (default `last`).
     #[serde(default)]
     pub occurrence: Occurrence,
+    /// Comparisons that must all hold on the same matching line.
+    #[serde(default)]
+    pub compare: Option<Vec<LineCompare>>,
     /// Expected exit status.
     #[serde(default)]
     pub exit: Option<i32>,
@@ -849,7 +884,7 @@ impl<'de> Deserialize<'de> for PortList {
     }
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -857,7 +892,9 @@ fn de_scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     scalar_string(d)
 }
 
-fn de_opt_scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn de_opt_scalar<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     scalar_string(d).map(Some)
 }
 
@@ -1045,6 +1082,16 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
     match c {
         Check::File(f) => {
             cmp_known(&f.value)?;
+            for c in f.compare.iter().flatten() {
+                param_known(&c.value.operand)?;
+            }
+            match (&f.path, &f.under) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => return Err("file: give either `path` or `under`".into()),
+            }
+            if (f.name.is_some() || f.name_unless.is_some()) && f.under.is_none() {
+                return Err("file: `name` and `name_unless` need `under`".into());
+            }
             if let Some(a) = &f.max_age {
                 param_known(a)?;
             }
@@ -1057,8 +1104,8 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
             if f.key.is_some() && f.line.is_some() {
                 return Err("file: use either `key` or `line`, not both".into());
             }
-            if f.line_unless.is_some() && f.line.is_none() {
-                return Err("file: `line_unless` needs `line`".into());
+            if f.line_unless.is_some() && f.line.is_none() && f.compare.is_none() {
+                return Err("file: `line_unless` needs `line` or `compare`".into());
             }
         }
         Check::Dir(_) | Check::Service(_) => {}
@@ -1098,11 +1145,42 @@ fn validate_check(c: &Check, rule: &Rule) -> Result<(), String> {
                 param_known(t)?;
             }
             cmp_known(&cmd.value)?;
+            for c in cmd.compare.iter().flatten() {
+                param_known(&c.value.operand)?;
+            }
             if cmd.value.is_some() && cmd.line.is_none() {
                 return Err("command: `value` needs `line`".into());
             }
-            if cmd.line_unless.is_some() && cmd.line.is_none() {
-                return Err("command: `line_unless` needs `line`".into());
+            if cmd.line_unless.is_some() && cmd.line.is_none() && cmd.compare.is_none() {
+                return Err("command: `line_unless` needs `line` or `compare`".into());
+            }
+        }
+        Check::Selinux(s) => {
+            if s.mode.is_none() && s.policy.is_none() {
+                return Err("selinux: `mode` or `policy` is required".into());
+            }
+        }
+        Check::Boot(b) => {
+            cmp_known(&b.value)?;
+            if b.arg.is_empty() || b.arg.contains(char::is_whitespace) {
+                return Err(format!("boot: invalid argument name {:?}", b.arg));
+            }
+        }
+        Check::Process(p) => {
+            if p.name.is_empty() || p.name.contains('/') {
+                return Err(format!("process: invalid name {:?}", p.name));
+            }
+        }
+        Check::Query(q) => {
+            cmp_known(&q.value)?;
+            for c in q.compare.iter().flatten() {
+                param_known(&c.value.operand)?;
+            }
+            if q.value.is_some() && q.line.is_none() {
+                return Err("query: `value` needs `line`".into());
+            }
+            if q.line_unless.is_some() && q.line.is_none() && q.compare.is_none() {
+                return Err("query: `line_unless` needs `line` or `compare`".into());
             }
         }
         Check::Registry(r) => cmp_known(&r.value)?,

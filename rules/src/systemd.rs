@@ -120,10 +120,20 @@ pub(crate) fn unit_active(cache: &Cache<'_>, unit: &str) -> Result<bool, String>
         if host.stat(s).is_ok() {
             have_tree = true;
         }
-        match cache.text(&format!("{s}/{unit}/cgroup.procs")) {
-            Ok(t) if t.split_whitespace().next().is_some() => return Ok(true),
-            Ok(_) | Err(FactError::NotFound(_)) => {}
-            Err(e) => return Err(e.message()),
+        // Instances of a template run in the template's slice (`system-clamd.slice`).
+        let mut dirs = vec![format!("{s}/{unit}")];
+        if let Some((base, _)) = unit.split_once('@') {
+            dirs.push(format!(
+                "{s}/system-{}.slice/{unit}",
+                base.replace('-', "\\x2d")
+            ));
+        }
+        for d in dirs {
+            match cache.text(&format!("{d}/cgroup.procs")) {
+                Ok(t) if t.split_whitespace().next().is_some() => return Ok(true),
+                Ok(_) | Err(FactError::NotFound(_)) => {}
+                Err(e) => return Err(e.message()),
+            }
         }
     }
     if host.is_live() {
@@ -153,4 +163,63 @@ pub(crate) fn unit_active(cache: &Cache<'_>, unit: &str) -> Result<bool, String>
     Err(format!(
         "active state of {unit} unknown: no systemd runtime state under the root (offline tree)"
     ))
+}
+
+/// What `systemctl is-enabled UNIT` prints: `Ok(state)`, or `Err(message)` (its stderr) for a
+/// unit that does not exist.
+///
+/// States: `masked` (`-runtime` under `/run`), `enabled` (`-runtime`), `static` (no `[Install]`
+/// section), `indirect` (only `Also=`, or a template without `DefaultInstance=`), `disabled`.
+pub(crate) fn is_enabled(cache: &Cache<'_>, unit: &str) -> Result<&'static str, String> {
+    let st = unit_state(cache, unit);
+    let runtime = |p: &Option<String>| p.as_deref().is_some_and(|p| p.starts_with("/run/"));
+    if st.masked {
+        return Ok(if runtime(&st.path) {
+            "masked-runtime"
+        } else {
+            "masked"
+        });
+    }
+    if !st.exists {
+        return Err(format!(
+            "Failed to get unit file state for {unit}: No such file or directory"
+        ));
+    }
+    if st.enabled {
+        return Ok(if runtime(&st.enabled_by) {
+            "enabled-runtime"
+        } else {
+            "enabled"
+        });
+    }
+    let text = st
+        .path
+        .as_deref()
+        .and_then(|p| cache.text(p).ok())
+        .unwrap_or_default();
+    let mut install = Vec::new();
+    let mut in_install = false;
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_install = l.eq_ignore_ascii_case("[Install]");
+            continue;
+        }
+        if in_install
+            && let Some((k, v)) = l.split_once('=')
+            && !v.trim().is_empty()
+        {
+            install.push(k.trim().to_string());
+        }
+    }
+    let template = unit.contains("@.");
+    Ok(if install.is_empty() {
+        "static"
+    } else if install.iter().all(|k| k == "Also")
+        || (template && !install.iter().any(|k| k == "DefaultInstance"))
+    {
+        "indirect"
+    } else {
+        "disabled"
+    })
 }

@@ -91,7 +91,11 @@ fn copy_tree(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).expect("read_dir") {
         let e = e.expect("entry");
         let dst = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
+        let kind = e.file_type().expect("type");
+        if kind.is_symlink() {
+            let target = std::fs::read_link(e.path()).expect("read_link");
+            std::os::unix::fs::symlink(target, &dst).expect("symlink");
+        } else if kind.is_dir() {
             copy_tree(&e.path(), &dst);
         } else {
             std::fs::copy(e.path(), &dst).expect("copy");
@@ -305,7 +309,7 @@ fn real_policies_import_when_given() {
     }
     files.sort();
     assert!(!files.is_empty(), "no *.yml policies found");
-    let (mut checks, mut translated) = (0, 0);
+    let (mut checks, mut translated, mut native) = (0, 0, 0);
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read policy");
@@ -318,14 +322,16 @@ fn real_policies_import_when_given() {
         let pack = load_pack(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(pack.rules.len(), imp.translated);
         println!(
-            "{name}: {} of {} checks translated, {} untranslated ({})",
+            "{name}: {} of {} checks translated ({} natively), {} untranslated ({})",
             imp.translated,
             imp.checks,
+            imp.native,
             imp.untranslated.len(),
             imp.dialect
         );
         checks += imp.checks;
         translated += imp.translated;
+        native += imp.native;
         for u in &imp.untranslated {
             // Group reasons by their wording before any quoted detail.
             let key = u
@@ -338,7 +344,7 @@ fn real_policies_import_when_given() {
             *reasons.entry(key).or_default() += 1;
         }
     }
-    println!("total: {translated} of {checks} checks translated");
+    println!("total: {translated} of {checks} checks translated, {native} natively");
     for (r, n) in &reasons {
         println!("  {n:5}  {r}");
     }

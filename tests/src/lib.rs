@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod fleet;
+pub mod hostile;
+pub mod pg;
 pub mod webdriver;
 
 /// The wall clock, Unix seconds.
@@ -372,6 +374,100 @@ impl Collector {
     pub fn log(&self) -> String {
         self.proc.as_ref().map(Proc::log_text).unwrap_or_default()
     }
+
+    /// Serves the API as plain HTTP on its loopback address (so tests can call it with
+    /// [`http`]); call before [`Collector::start`].
+    pub fn plain_http(&self) {
+        self.set_config_tables(&format!(
+            "[http]\nlisten = \"{}\"\ntls = false\n",
+            self.http
+        ));
+    }
+
+    /// Adds a user with [`USER_PASSWORD`] (`scope` `None`: everything).
+    pub fn add_user(&self, name: &str, role: &str, scope: Option<&str>) {
+        let mut args = vec![
+            "user",
+            "add",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ];
+        if let Some(s) = scope {
+            args.extend(["--scope", s]);
+        }
+        let mut cmd = self.cmd(&args);
+        let out = run_with_stdin(&mut cmd, &format!("{USER_PASSWORD}\n"));
+        assert!(out.status.success(), "user add: {}", stderr(&out));
+    }
+
+    /// An API token acting as `user`.
+    pub fn api_token(&self, user: &str) -> String {
+        self.ok(&["api-token", "create", "--user", user])
+            .trim()
+            .to_owned()
+    }
+}
+
+/// Password of the users [`Collector::add_user`] creates.
+pub const USER_PASSWORD: &str = "a-long-test-password";
+
+/// Runs a command that reads `input` on its standard input (bounded like [`run`]).
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(input.as_bytes());
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("command finished in time")
+        .expect("output")
+}
+
+/// One HTTP/1.0 request to a plain-HTTP collector API at `addr`; returns the status and the
+/// JSON body (`Null` when empty or not JSON). `bearer` is an API token.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    if let Some(t) = bearer {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read");
+    let text = String::from_utf8_lossy(&resp);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
 }
 
 /// An agent state dir and (optionally) its running process.

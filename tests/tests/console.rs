@@ -134,6 +134,7 @@ fn console_in_headless_chromium() {
                     severity: vigil_proto::Severity::High,
                     agent_id: a.id.clone(),
                     title: format!("Kết nối tới địa chỉ độc hại #{i}"),
+                    other_agency: None,
                 },
                 now_s() - 3600,
             )

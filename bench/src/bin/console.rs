@@ -97,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
         enroll: None,
         login_limit: Arc::default(),
         reports: Arc::default(),
+        hasher: Arc::default(),
+        report_slots: Arc::default(),
     });
     let login = Request::post("/api/v1/login")
         .header(header::CONTENT_TYPE, "application/json")

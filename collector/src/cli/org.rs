@@ -1,6 +1,7 @@
 //! `agency move|rename|dissolve`, `host set`, `assets import|list`, `score` and `alerts assign`:
 //! the organisation tree and the numbers the province reads.
 
+use super::term::{self, errln, outln, wline};
 use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::Path;
@@ -23,10 +24,18 @@ fn store_err(e: StoreError) -> Failure {
 }
 
 fn moved(out: &MoveOutcome) -> String {
-    format!(
-        "{} agencies, {} agents, {} assets, {} tokens, {} score history points",
-        out.agencies, out.agents, out.assets, out.tokens, out.history
-    )
+    let mut s = format!(
+        "{} agencies, {} agents, {} assets, {} tokens, {} score history points, {} user scopes",
+        out.agencies, out.agents, out.assets, out.tokens, out.history, out.users
+    );
+    if out.users_disabled > 0 {
+        s.push_str(&format!(
+            "; {} user(s) scoped to the dissolved agency disabled (see `user list`; add them \
+             again with a new --scope)",
+            out.users_disabled
+        ));
+    }
+    s
 }
 
 /// `agency move --id FROM --to TO`.
@@ -37,7 +46,7 @@ pub(super) fn agency_move(dir: &DirArgs, id: &str, to: &str) -> Result<(), Failu
     let out = store
         .agency_move(id, to, "cli", now_s())
         .map_err(store_err)?;
-    println!("moved {id} -> {to}: {}", moved(&out));
+    outln!("moved {id} -> {to}: {}", moved(&out));
     Ok(())
 }
 
@@ -52,7 +61,7 @@ pub(super) fn agency_rename(dir: &DirArgs, id: &str, name: &str) -> Result<(), F
             "no agency {id:?} (see `agency list`)"
         )));
     }
-    println!("agency {id} is now named {:?}", name.trim());
+    outln!("agency {id} is now named {:?}", name.trim());
     Ok(())
 }
 
@@ -76,11 +85,11 @@ pub(super) fn agency_dissolve(dir: &DirArgs, ids: &[String]) -> Result<(), Failu
             Failure::usage(anyhow!("dissolving {id}: {e}{done}"))
         })?;
         let parent = crate::store::parent_of(id).unwrap_or_default();
-        println!("dissolved {id} into {parent}: {}", moved(&out));
+        outln!("dissolved {id} into {parent}: {}", moved(&out));
         total += out;
     }
     if ids.len() > 1 {
-        println!("total: {}", moved(&total));
+        outln!("total: {}", moved(&total));
     }
     Ok(())
 }
@@ -106,7 +115,7 @@ pub(super) fn host_set(
     let a = store
         .agent(id)?
         .ok_or_else(|| anyhow!("agent {id} vanished"))?;
-    println!(
+    outln!(
         "{id} ({}): role {}, level {}",
         a.hostname,
         a.role,
@@ -138,7 +147,7 @@ pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result
         )));
     }
     if dry_run {
-        println!(
+        outln!(
             "{}: {} assets are valid (dry run, nothing imported)",
             file.display(),
             assets.len()
@@ -148,7 +157,7 @@ pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result
     let out = store
         .assets_import(&assets, "cli", now_s())
         .map_err(store_err)?;
-    println!(
+    outln!(
         "{}: {} assets: {} added, {} updated, {} unchanged",
         file.display(),
         assets.len(),
@@ -164,17 +173,20 @@ pub(super) fn assets_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
     let store = open_store(&load(dir)?)?;
     let all = store.assets()?;
     if json {
-        println!("{}", json!({ "assets": all }));
+        println!("{}", term::json(&json!({ "assets": all })));
     } else {
         let mut out = std::io::stdout().lock();
         for a in &all {
-            let _ = writeln!(
+            wline!(
                 out,
                 "{:<32} {:<32} {:<12} level {}",
-                a.agency, a.hostname, a.role, a.level
+                a.agency,
+                a.hostname,
+                a.role,
+                a.level
             );
         }
-        eprintln!("{} asset(s)", all.len());
+        errln!("{} asset(s)", all.len());
     }
     Ok(())
 }
@@ -188,8 +200,8 @@ pub(super) fn alert_assign(dir: &DirArgs, id: i64, to: Option<&str>) -> Result<(
         )));
     }
     match to {
-        Some(u) => println!("alert #{id} is assigned to {u}"),
-        None => println!("alert #{id} is unassigned"),
+        Some(u) => outln!("alert #{id} is assigned to {u}"),
+        None => outln!("alert #{id} is unassigned"),
     }
     Ok(())
 }
@@ -298,11 +310,11 @@ pub(super) fn score(
             "hosts": hosts,
             "history": history,
         });
-        println!("{v}");
+        println!("{}", term::json(&v));
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(
+    wline!(
         out,
         "Scores at {} (rule packs: {}; scoring: {})",
         fmt_time(now / 1000),
@@ -313,7 +325,7 @@ pub(super) fn score(
         },
         scores.scoring_version
     );
-    let _ = writeln!(
+    wline!(
         out,
         "{:<36} {:>6} {:>8} {:>7} {:>8} {:>6} {:>6} {:>8} {:>5} {:>5}",
         "AGENCY",
@@ -329,7 +341,7 @@ pub(super) fn score(
     );
     for a in &shown {
         let depth = a.id.matches('/').count();
-        let _ = writeln!(
+        wline!(
             out,
             "{:<36} {:>6.1} {:>8.1} {:>7.1} {:>7.0}% {:>6} {:>6} {:>8} {:>5} {:>5}",
             format!("{}{}", "  ".repeat(depth), a.id),
@@ -345,14 +357,15 @@ pub(super) fn score(
         );
     }
     let min = &cfg.scoring.config().ranking;
-    let _ = writeln!(
+    wline!(out);
+    wline!(
         out,
-        "\nRanking by A_common (at least {} hosts and {:.0}% coverage):",
+        "Ranking by A_common (at least {} hosts and {:.0}% coverage):",
         min.min_hosts,
         min.min_coverage * 100.0
     );
     for (i, a) in ranked.iter().enumerate() {
-        let _ = writeln!(
+        wline!(
             out,
             "{:>3}. {:<36} {:>6.1}  {}",
             i + 1,
@@ -362,24 +375,26 @@ pub(super) fn score(
         );
     }
     if ranked.is_empty() {
-        let _ = writeln!(out, "     (no agency qualifies yet)");
+        wline!(out, "     (no agency qualifies yet)");
     }
     if !apart.is_empty() {
-        let _ = writeln!(out, "Not ranked:");
+        wline!(out, "Not ranked:");
         for a in &apart {
-            let _ = writeln!(out, "     {:<36} {}", a.id, reasons(&a.common));
+            wline!(out, "     {:<36} {}", a.id, reasons(&a.common));
         }
     }
     if let Some(root) = agency
         && let Some(a) = shown.first()
     {
-        let _ = writeln!(
+        wline!(out);
+        wline!(
             out,
-            "\nWhy {} is not 100 (A = {:.1}; largest costs first):",
-            root, a.full.score
+            "Why {} is not 100 (A = {:.1}; largest costs first):",
+            root,
+            a.full.score
         );
         for it in a.full.breakdown.iter().take(15) {
-            let _ = writeln!(
+            wline!(
                 out,
                 "  -{:>6.2}  {:<16} {}",
                 it.points,
@@ -389,15 +404,16 @@ pub(super) fn score(
         }
         if a.full.breakdown.len() > 15 {
             let rest: f64 = a.full.breakdown[15..].iter().map(|i| i.points).sum();
-            let _ = writeln!(
+            wline!(
                 out,
                 "  -{rest:>6.2}  ({} smaller items)",
                 a.full.breakdown.len() - 15
             );
         }
-        let _ = writeln!(out, "\nHosts:");
+        wline!(out);
+        wline!(out, "Hosts:");
         for h in scores.hosts.iter().filter(|h| in_subtree(&h.agency, root)) {
-            let _ = writeln!(
+            wline!(
                 out,
                 "  {:<36} {:<24} {:>6.1}  {:<10} {}",
                 h.id,
@@ -409,13 +425,14 @@ pub(super) fn score(
         }
     }
     if let Some(h) = history {
-        let _ = writeln!(
+        wline!(out);
+        wline!(
             out,
-            "\nHistory of A since {}:",
+            "History of A since {}:",
             fmt_time(since_ms.unwrap_or(0) / 1000)
         );
         for p in h.iter().filter(|p| p.view == "full") {
-            let _ = writeln!(
+            wline!(
                 out,
                 "  {}  {:>6.1}  coverage {:>3.0}%  {}",
                 fmt_time(p.computed_at / 1000),
@@ -426,7 +443,7 @@ pub(super) fn score(
         }
         let full: Vec<_> = h.iter().filter(|p| p.view == "full").collect();
         if let (Some(first), Some(last)) = (full.first(), full.last()) {
-            let _ = writeln!(
+            wline!(
                 out,
                 "  change: {:+.1} points",
                 round(last.score - first.score, 1)
@@ -440,6 +457,6 @@ pub(super) fn score(
             agency.is_none_or(|r| in_subtree(&h.agency, r)) && h.full.verdict == Verdict::Fail
         })
         .count();
-    eprintln!("{failing} host(s) \"Không đạt\"");
+    errln!("{failing} host(s) \"Không đạt\"");
     Ok(())
 }

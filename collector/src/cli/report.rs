@@ -1,5 +1,6 @@
 //! `report`: a posture report written to a file (docs/reports.md).
 
+use super::term::outln;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -48,7 +49,7 @@ pub(super) fn report(a: &ReportArgs) -> Result<(), Failure> {
                 .unwrap_or_else(|| PathBuf::from(report.file_name(format)));
             crate::fsutil::write_atomic(&path, &bytes, 0o640)
                 .map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
         }
     }
     Ok(())

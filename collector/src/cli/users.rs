@@ -3,6 +3,7 @@
 //! Passwords never appear on the command line (where `ps` and shell history would keep them):
 //! they are read from standard input with `--password-stdin`, or prompted for without echo.
 
+use super::term::{self, errln, outln};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow};
@@ -68,7 +69,7 @@ pub(super) fn user_add(
     } else {
         scope
     };
-    println!("added {} {name}, scope {scope_text}", role.as_str());
+    outln!("added {} {name}, scope {scope_text}", role.as_str());
     Ok(())
 }
 
@@ -84,10 +85,10 @@ pub(super) fn user_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
                        "created_at": u.created_at, "disabled": u.disabled})
             })
             .collect();
-        println!("{}", json!({ "users": rows }));
+        println!("{}", term::json(&json!({ "users": rows })));
     } else {
         for u in &users {
-            println!(
+            outln!(
                 "{:<24} {:<8} {:<30} {}{}",
                 u.name,
                 u.role.as_str(),
@@ -112,7 +113,7 @@ pub(super) fn user_disable(dir: &DirArgs, name: &str) -> Result<(), Failure> {
             "no user {name:?} (see `user list`)"
         )));
     }
-    println!("disabled {name}; their sessions are ended and their API tokens stop working");
+    outln!("disabled {name}; their sessions are ended and their API tokens stop working");
     Ok(())
 }
 
@@ -131,11 +132,11 @@ pub(super) fn api_token_create(dir: &DirArgs, user: &str) -> Result<(), Failure>
         Some(_) => {}
     }
     let (text, rec) = auth::create_api_token(&*store, user, "cli", now_s())?;
-    eprintln!(
+    errln!(
         "API token {} for {user}: send it as `Authorization: Bearer <token>`; it is shown only once",
         rec.id
     );
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -155,10 +156,10 @@ pub(super) fn api_token_list(dir: &DirArgs, user: Option<&str>, json: bool) -> R
                        "revoked": t.revoked})
             })
             .collect();
-        println!("{}", json!({ "api_tokens": rows }));
+        println!("{}", term::json(&json!({ "api_tokens": rows })));
     } else {
         for t in &tokens {
-            println!(
+            outln!(
                 "{:<12}  {:<24} {}{}",
                 t.id,
                 t.user,
@@ -174,11 +175,11 @@ pub(super) fn api_token_list(dir: &DirArgs, user: Option<&str>, json: bool) -> R
 pub(super) fn api_token_revoke(dir: &DirArgs, id: &str) -> Result<(), Failure> {
     let store = open_store(&load(dir)?)?;
     if store.api_token_revoke(id, "cli", now_s())? {
-        println!("revoked API token {id}");
+        outln!("revoked API token {id}");
         return Ok(());
     }
     if store.api_tokens()?.iter().any(|t| t.id == id) {
-        println!("API token {id} was revoked already");
+        outln!("API token {id} was revoked already");
         return Ok(());
     }
     Err(Failure::usage(anyhow!(
@@ -222,7 +223,7 @@ fn prompt_once(prompt: &str) -> Result<String, Failure> {
     tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning echo off")?;
     let line = read_password_line();
     let restored = tcsetattr(&stdin, OptionalActions::Now, &saved);
-    eprintln!();
+    errln!();
     restored.context("restoring the terminal mode")?;
     line
 }

@@ -185,11 +185,21 @@ async fn user_create(
         return Err(ApiError::forbidden("the scope is outside your own"));
     }
     let (store, actor, now) = (st.store.clone(), p.user.name, now_s());
+    let (name, scope) = (req.name.clone(), req.scope.clone());
+    // The hash is computed on the hashing pool; storing happens on the store's threads.
+    let user = st
+        .hasher
+        .run(move || auth::new_user(&name, role, &scope, &req.password, now))
+        .await
+        .map_err(|auth::Busy| super::api::busy())?
+        .map_err(|e| match e {
+            StoreError::Invalid(m) => ApiError::bad_request(m),
+            other => other.into(),
+        })?;
     let created = blocking(move || {
-        if !req.scope.is_empty() && store.agency(&req.scope)?.is_none() {
-            return Err(StoreError::NotFound(format!("agency {:?}", req.scope)));
+        if !user.scope.is_empty() && store.agency(&user.scope)?.is_none() {
+            return Err(StoreError::NotFound(format!("agency {:?}", user.scope)));
         }
-        let user = auth::new_user(&req.name, role, &req.scope, &req.password, now)?;
         match store.user_add(&user, &actor, now) {
             Ok(()) => Ok(Ok(user)),
             Err(StoreError::Conflict(_)) => Ok(Err(())),

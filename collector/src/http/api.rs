@@ -370,6 +370,7 @@ struct LoginRequest {
     (status = 400, description = "Not a JSON body of this shape", body = ErrorBody),
     (status = 401, description = "Wrong name or password, or a disabled user", body = ErrorBody),
     (status = 429, description = "Too many failed logins from this address or for this name; see Retry-After", body = ErrorBody),
+    (status = 503, description = "Every password-hashing slot is busy; see Retry-After", body = ErrorBody),
 ))]
 async fn login(
     State(st): State<AppState>,
@@ -377,15 +378,18 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let now = now_s();
     let store = st.store.clone();
-    let started = blocking(move || {
-        let Some(user) = auth::authenticate(&*store, &req.name, &req.password)? else {
-            return Ok(None);
-        };
-        let (secret, session) = auth::start_session(&*store, &user.name, now)?;
-        store.audit(&user.name, "session.login", &json!({}), now)?;
-        Ok(Some((user, secret, session)))
-    })
-    .await?;
+    let started = st
+        .hasher
+        .run(move || -> store::Result<_> {
+            let Some(user) = auth::authenticate(&*store, &req.name, &req.password)? else {
+                return Ok(None);
+            };
+            let (secret, session) = auth::start_session(&*store, &user.name, now)?;
+            store.audit(&user.name, "session.login", &json!({}), now)?;
+            Ok(Some((user, secret, session)))
+        })
+        .await
+        .map_err(|auth::Busy| busy())??;
     let Some((user, secret, session)) = started else {
         // Unknown user, disabled user and wrong password look the same from outside.
         tracing::info!("Login refused.");
@@ -408,6 +412,14 @@ async fn login(
         session_cookie_header(&secret, auth::SESSION_TTL_S)?,
     );
     Ok(r)
+}
+
+/// 503 with `Retry-After: 1`: every password-hashing slot is busy.
+pub(crate) fn busy() -> ApiError {
+    ApiError::Client(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the collector is busy checking passwords; retry in a moment".into(),
+    )
 }
 
 /// `POST /api/v1/logout`: ends the cookie session (a no-op for API tokens).
@@ -523,7 +535,7 @@ async fn alerts(
         .into_iter()
         .filter_map(|alert| {
             let (hostname, agency) = agents.get(&alert.agent_id)?;
-            p.sees(agency).then(|| AlertRow {
+            sees_alert(&p, agency, &alert).then(|| AlertRow {
                 alert,
                 hostname: hostname.clone(),
                 agency: agency.clone(),
@@ -531,6 +543,12 @@ async fn alerts(
         })
         .collect();
     Ok(json_response(StatusCode::OK, AlertList { alerts: rows }))
+}
+
+/// True when the principal sees an alert: its host's agency, or the second agency it concerns
+/// (an enrollment from there presented this host's machine id), is in scope.
+fn sees_alert(p: &Principal, agency: &str, alert: &Alert) -> bool {
+    p.sees(agency) || alert.other_agency.as_deref().is_some_and(|o| p.sees(o))
 }
 
 /// What an analyst does to an alert.
@@ -629,10 +647,13 @@ async fn act_on_alert(
         // Alerts outside the caller's scope are answered like missing ones.
         let visible = |alert: &store::Alert| -> store::Result<bool> {
             let agency = store.agent(&alert.agent_id)?.map(|a| a.agency);
-            Ok(auth::in_scope(
-                agency.as_deref().unwrap_or_default(),
-                &scope,
-            ))
+            Ok(
+                auth::in_scope(agency.as_deref().unwrap_or_default(), &scope)
+                    || alert
+                        .other_agency
+                        .as_deref()
+                        .is_some_and(|o| auth::in_scope(o, &scope)),
+            )
         };
         let find = || -> store::Result<Option<store::Alert>> {
             Ok(store.alerts(None)?.into_iter().find(|a| a.id == id))

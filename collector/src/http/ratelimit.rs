@@ -1,14 +1,22 @@
-//! Limits failed logins per client address and per user name (`[http] login_max_failures` in a
-//! `login_window`), so passwords cannot be guessed at the speed of the network.
+//! Limits failed logins (`[http] login_max_failures` in a `login_window`), so passwords cannot
+//! be guessed at the speed of the network and cannot be used to lock people out.
 //!
-//! A counter starts at the first failure and lasts one window; at `max_failures` the key is
-//! blocked until the window ends and every login attempt for it answers 429 with `Retry-After`,
-//! without checking the password. A success clears the user name's counter (not the address's:
-//! an attacker with one valid account could otherwise reset their own counter between guesses).
-//! IPv6 clients count per /64, the block one host usually holds.
+//! An attempt is counted as a failure *before* its password is checked, atomically with the
+//! decision to let it through, and uncounted if it succeeds: a hundred parallel guesses get as
+//! many password checks as the limit allows, not a hundred. Three counters decide:
+//! - per (address, name): `login_max_failures` (default 5) per window;
+//! - per address, any name: four times that (spraying many names from one place);
+//! - per name, any address: four times that. Past it the name is under attack from many places,
+//!   and only addresses from which the name has logged in successfully before (in the last 30
+//!   days) may still try it: a flood of wrong passwords for `admin` does not lock the admin out
+//!   of their usual workstation.
 //!
-//! Memory is bounded: each of the two tables holds at most `capacity` keys. When one is full,
-//! expired counters are dropped first, then the oldest eighth.
+//! A success clears its (address, name) counter and remembers the address as good for the name;
+//! it does not clear the address's counter (an attacker holding one valid account could
+//! otherwise reset their own counter between guesses). IPv6 clients count per /64, the block
+//! one host usually holds. Counters live in this process (collectors sharing a database count
+//! separately). Memory is bounded: each table holds at most `capacity` keys; when one is full,
+//! expired counters go first, then the oldest eighth.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -56,6 +64,14 @@ struct Table<K> {
     map: HashMap<K, Counter>,
 }
 
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+        }
+    }
+}
+
 impl<K: Hash + Eq + Clone> Table<K> {
     fn live(&self, k: &K, now: Instant, window: Duration) -> Option<Counter> {
         self.map
@@ -82,6 +98,13 @@ impl<K: Hash + Eq + Clone> Table<K> {
         self.map.insert(k, c);
     }
 
+    /// Takes back one failure counted for an attempt that turned out not to be one.
+    fn unfail(&mut self, k: &K) {
+        if let Some(c) = self.map.get_mut(k) {
+            c.failures = c.failures.saturating_sub(1);
+        }
+    }
+
     fn evict(&mut self, now: Instant, lim: &LoginLimit) {
         self.map
             .retain(|_, c| now.saturating_duration_since(c.start) < lim.window);
@@ -106,11 +129,25 @@ impl<K: Hash + Eq + Clone> Table<K> {
     }
 }
 
+/// Failures per address, and per name from anywhere, as multiples of the per-pair limit.
+const WIDE_LIMIT_FACTOR: u32 = 4;
+/// How long a successful login keeps its address good for its name.
+const GOOD_FOR: Duration = Duration::from_secs(30 * 86_400);
+
+#[derive(Debug)]
+struct Tables {
+    pairs: Table<(IpAddr, String)>,
+    addresses: Table<IpAddr>,
+    names: Table<String>,
+    /// (address, name) → last successful login.
+    good: HashMap<(IpAddr, String), Instant>,
+}
+
 /// The failure counters of one collector process.
 #[derive(Debug)]
 pub struct LoginLimiter {
     limit: LoginLimit,
-    tables: Mutex<(Table<IpAddr>, Table<String>)>,
+    tables: Mutex<Tables>,
 }
 
 impl Default for LoginLimiter {
@@ -119,20 +156,7 @@ impl Default for LoginLimiter {
     }
 }
 
-/// The key of a client address: IPv4 as is, IPv6 by its /64.
-fn addr_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut seg = v6.segments();
-                seg[4..].fill(0);
-                IpAddr::from(seg)
-            }
-        },
-    }
-}
+use crate::addr::key as addr_key;
 
 /// The key of a user name (names are case-sensitive lowercase; bounded so a long name costs
 /// nothing).
@@ -140,23 +164,40 @@ fn name_key(name: &str) -> String {
     name.chars().take(64).collect()
 }
 
+/// An attempt let through and counted as a failure until it is known to have succeeded.
+#[derive(Debug)]
+#[must_use = "report the outcome with LoginLimiter::finish"]
+pub struct Attempt {
+    ip: Option<IpAddr>,
+    name: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The password was right.
+    Succeeded,
+    /// The password was checked and wrong.
+    Failed,
+    /// No password was checked (a malformed request, or no hashing slot free).
+    NotChecked,
+}
+
 impl LoginLimiter {
     /// A limiter with these settings.
     pub fn new(limit: LoginLimit) -> Self {
         Self {
             limit,
-            tables: Mutex::new((
-                Table {
-                    map: HashMap::new(),
-                },
-                Table {
-                    map: HashMap::new(),
-                },
-            )),
+            tables: Mutex::new(Tables {
+                pairs: Table::default(),
+                addresses: Table::default(),
+                names: Table::default(),
+                good: HashMap::new(),
+            }),
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut (Table<IpAddr>, Table<String>)) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
         let mut g = self
             .tables
             .lock()
@@ -164,42 +205,94 @@ impl LoginLimiter {
         f(&mut g)
     }
 
-    /// How long the client or the name is still blocked, if it is.
-    pub fn blocked_for(
+    fn wide(&self) -> LoginLimit {
+        LoginLimit {
+            max_failures: self.limit.max_failures.saturating_mul(WIDE_LIMIT_FACTOR),
+            ..self.limit
+        }
+    }
+
+    /// Lets an attempt through and counts it, or says how long the client must wait.
+    ///
+    /// # Errors
+    /// The time left until the blocking counter's window ends.
+    pub fn begin(
         &self,
         ip: Option<IpAddr>,
         name: Option<&str>,
         now: Instant,
-    ) -> Option<Duration> {
-        let lim = self.limit;
-        self.with(|(ips, names)| {
-            let a = ip.and_then(|ip| ips.blocked_for(&addr_key(ip), now, &lim));
-            let b = name.and_then(|n| names.blocked_for(&name_key(n), now, &lim));
-            a.max(b)
+    ) -> Result<Attempt, Duration> {
+        let (lim, wide) = (self.limit, self.wide());
+        let ip = ip.map(addr_key);
+        let name = name.map(name_key);
+        self.with(|t| {
+            let pair = ip.zip(name.clone());
+            let good = pair
+                .as_ref()
+                .and_then(|p| t.good.get(p))
+                .is_some_and(|&at| now.saturating_duration_since(at) < GOOD_FOR);
+            let blocked = [
+                pair.as_ref()
+                    .and_then(|p| t.pairs.blocked_for(p, now, &lim)),
+                ip.and_then(|i| t.addresses.blocked_for(&i, now, &wide)),
+                name.as_ref()
+                    .filter(|_| !good)
+                    .and_then(|n| t.names.blocked_for(n, now, &wide)),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if let Some(wait) = blocked {
+                return Err(wait);
+            }
+            if let Some(p) = pair {
+                t.pairs.fail(p, now, &lim);
+            }
+            if let Some(i) = ip {
+                t.addresses.fail(i, now, &wide);
+            }
+            if let Some(n) = &name {
+                t.names.fail(n.clone(), now, &wide);
+            }
+            Ok(Attempt { ip, name })
         })
     }
 
-    /// Counts a failed login.
-    pub fn failed(&self, ip: Option<IpAddr>, name: Option<&str>, now: Instant) {
-        let lim = self.limit;
-        self.with(|(ips, names)| {
-            if let Some(ip) = ip {
-                ips.fail(addr_key(ip), now, &lim);
+    /// Records how an attempt ended: only checked wrong passwords stay counted.
+    pub fn finish(&self, a: Attempt, outcome: Outcome, now: Instant) {
+        if outcome == Outcome::Failed {
+            return;
+        }
+        let capacity = self.limit.capacity;
+        self.with(|t| {
+            if let Some(i) = a.ip {
+                t.addresses.unfail(&i);
             }
-            if let Some(n) = name {
-                names.fail(name_key(n), now, &lim);
+            if let Some(n) = &a.name {
+                t.names.unfail(n);
             }
+            let Some(pair) = a.ip.zip(a.name) else {
+                return;
+            };
+            if outcome == Outcome::NotChecked {
+                t.pairs.unfail(&pair);
+                return;
+            }
+            t.pairs.map.remove(&pair);
+            if t.good.len() >= capacity && !t.good.contains_key(&pair) {
+                t.good
+                    .retain(|_, at| now.saturating_duration_since(*at) < GOOD_FOR);
+                if t.good.len() >= capacity {
+                    t.good.clear();
+                }
+            }
+            t.good.insert(pair, now);
         });
     }
 
-    /// Clears the name's counter after a successful login.
-    pub fn succeeded(&self, name: &str) {
-        self.with(|(_, names)| names.map.remove(&name_key(name)));
-    }
-
-    /// Keys held (addresses, names), for tests and metrics.
-    pub fn len(&self) -> (usize, usize) {
-        self.with(|(ips, names)| (ips.map.len(), names.map.len()))
+    /// Keys held (pairs, addresses, names), for tests and metrics.
+    pub fn len(&self) -> (usize, usize, usize) {
+        self.with(|t| (t.pairs.map.len(), t.addresses.map.len(), t.names.map.len()))
     }
 }
 
@@ -229,8 +322,8 @@ impl
 /// Largest login body read by the limiter (the API's own limit is the same).
 const MAX_LOGIN_BODY: usize = 16 * 1024;
 
-/// Middleware of `POST /api/v1/login`: refuses blocked clients and names with 429, and counts
-/// the 401 answers of the login handler.
+/// Middleware of `POST /api/v1/login`: refuses blocked clients and names with 429 and counts
+/// the attempt before the handler checks the password (see the module documentation).
 pub(super) async fn login_guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST || req.uri().path() != "/api/v1/login" {
         return next.run(req).await;
@@ -252,30 +345,35 @@ pub(super) async fn login_guard(State(st): State<AppState>, req: Request, next: 
         .ok()
         .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned));
     let limiter = st.login_limit.clone();
-    if let Some(wait) = limiter.blocked_for(ip, name.as_deref(), Instant::now()) {
-        tracing::warn!(client = ?ip, user = ?name, "Login refused: too many failures.");
-        let mut r = ApiError::Client(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins; try again later".into(),
-        )
-        .into_response();
-        let secs = wait.as_secs().max(1);
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
+    let attempt = match limiter.begin(ip, name.as_deref(), Instant::now()) {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(client = ?ip, user = ?name, "Login refused: too many failures.");
+            return too_many(wait);
         }
-        return r;
-    }
+    };
     let r = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    match r.status() {
-        StatusCode::UNAUTHORIZED => limiter.failed(ip, name.as_deref(), Instant::now()),
-        s if s.is_success() => {
-            if let Some(n) = &name {
-                limiter.succeeded(n);
-            }
-        }
-        _ => {}
+    let outcome = match r.status() {
+        StatusCode::UNAUTHORIZED => Outcome::Failed,
+        s if s.is_success() => Outcome::Succeeded,
+        _ => Outcome::NotChecked,
+    };
+    limiter.finish(attempt, outcome, Instant::now());
+    r
+}
+
+/// 429 with `Retry-After`.
+fn too_many(wait: Duration) -> Response {
+    let mut r = ApiError::Client(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed logins; try again later".into(),
+    )
+    .into_response();
+    let secs = wait.as_secs().max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }
@@ -292,51 +390,117 @@ mod tests {
         })
     }
 
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([192, 0, 2, last]))
+    }
+
+    /// One attempt that ends with `outcome`; false when it was not let through.
+    fn attempt(
+        l: &LoginLimiter,
+        ip: Option<IpAddr>,
+        name: &str,
+        outcome: Outcome,
+        at: Instant,
+    ) -> bool {
+        match l.begin(ip, Some(name), at) {
+            Ok(a) => {
+                l.finish(a, outcome, at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     #[test]
-    fn blocks_after_max_failures_until_the_window_ends() {
+    fn attempts_count_before_the_password_is_checked() {
         let l = lim(3, 100);
         let t0 = Instant::now();
-        let ip = Some(IpAddr::from([192, 0, 2, 1]));
-        for _ in 0..2 {
-            l.failed(ip, Some("an"), t0);
+        // Ten parallel guesses: only three are let through to a password check.
+        let through: Vec<Attempt> = (0..10)
+            .filter_map(|_| l.begin(ip(1), Some("an"), t0).ok())
+            .collect();
+        assert_eq!(through.len(), 3);
+        for a in through {
+            l.finish(a, Outcome::Failed, t0);
         }
-        assert_eq!(l.blocked_for(ip, Some("an"), t0), None);
-        l.failed(ip, Some("an"), t0 + Duration::from_secs(10));
+        let wait = l.begin(ip(1), Some("an"), t0 + Duration::from_secs(20));
         assert_eq!(
-            l.blocked_for(ip, None, t0 + Duration::from_secs(20)),
+            wait.err(),
             Some(Duration::from_secs(40)),
-            "the address is blocked for the rest of the window"
+            "blocked for the rest of the window"
         );
         assert!(
-            l.blocked_for(None, Some("an"), t0).is_some(),
-            "and so is the name"
-        );
-        let other = Some(IpAddr::from([192, 0, 2, 2]));
-        assert!(l.blocked_for(other, Some("an"), t0).is_some());
-        assert_eq!(l.blocked_for(other, Some("bo"), t0), None);
-        assert_eq!(
-            l.blocked_for(ip, Some("an"), t0 + Duration::from_secs(60)),
-            None,
-            "the window is over"
-        );
-        // A new window starts with the next failure.
-        l.failed(ip, Some("an"), t0 + Duration::from_secs(61));
-        assert_eq!(
-            l.blocked_for(ip, Some("an"), t0 + Duration::from_secs(61)),
-            None
+            attempt(
+                &l,
+                ip(1),
+                "an",
+                Outcome::Failed,
+                t0 + Duration::from_secs(60)
+            ),
+            "over"
         );
     }
 
     #[test]
-    fn success_clears_the_name_but_not_the_address() {
+    fn a_name_under_attack_stays_open_to_its_good_addresses_only() {
         let l = lim(2, 100);
         let t0 = Instant::now();
-        let ip = Some(IpAddr::from([192, 0, 2, 1]));
-        l.failed(ip, Some("an"), t0);
-        l.failed(ip, Some("an"), t0);
-        l.succeeded("an");
-        assert_eq!(l.blocked_for(None, Some("an"), t0), None);
-        assert!(l.blocked_for(ip, Some("an"), t0).is_some());
+        assert!(attempt(&l, ip(200), "admin", Outcome::Succeeded, t0));
+        // Wrong passwords from many addresses: 4 × 2 per name.
+        let mut n = 0;
+        for i in 1..=20 {
+            if attempt(&l, ip(i), "admin", Outcome::Failed, t0) {
+                n += 1;
+            }
+        }
+        assert_eq!(n, 8);
+        assert!(
+            l.begin(ip(50), Some("admin"), t0).is_err(),
+            "an unknown address waits"
+        );
+        assert!(
+            attempt(&l, ip(200), "admin", Outcome::Succeeded, t0),
+            "the usual one does not"
+        );
+        assert!(
+            attempt(&l, ip(50), "bo", Outcome::Failed, t0),
+            "other names are not affected"
+        );
+    }
+
+    #[test]
+    fn one_address_spraying_names_is_limited_and_successes_do_not_reset_it() {
+        let l = lim(2, 100);
+        let t0 = Instant::now();
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let through = names
+            .iter()
+            .filter(|n| attempt(&l, ip(9), n, Outcome::Failed, t0))
+            .count();
+        assert_eq!(through, 8, "4 × 2 per address");
+        assert!(l.begin(ip(9), Some("z"), t0).is_err());
+        assert!(
+            attempt(&l, ip(10), "z", Outcome::Succeeded, t0),
+            "other addresses are not"
+        );
+    }
+
+    #[test]
+    fn unchecked_and_successful_attempts_are_not_failures() {
+        let l = lim(2, 100);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert!(attempt(&l, ip(1), "an", Outcome::NotChecked, t0));
+            assert!(attempt(&l, ip(1), "an", Outcome::Succeeded, t0));
+        }
+        assert!(attempt(&l, ip(1), "an", Outcome::Failed, t0));
+        assert!(
+            attempt(&l, ip(1), "an", Outcome::Succeeded, t0),
+            "a success clears its pair"
+        );
+        assert!(attempt(&l, ip(1), "an", Outcome::Failed, t0));
+        assert!(attempt(&l, ip(1), "an", Outcome::Failed, t0));
+        assert!(l.begin(ip(1), Some("an"), t0).is_err());
     }
 
     #[test]
@@ -346,44 +510,30 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
         let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
-        l.failed(Some(a), None, t0);
-        l.failed(Some(b), None, t0);
-        assert!(l.blocked_for(Some(a), None, t0).is_some());
-        assert_eq!(l.blocked_for(Some(c), None, t0), None);
+        assert!(attempt(&l, Some(a), "x", Outcome::Failed, t0));
+        assert!(attempt(&l, Some(b), "x", Outcome::Failed, t0));
+        assert!(l.begin(Some(a), Some("x"), t0).is_err());
+        assert!(l.begin(Some(c), Some("x"), t0).is_ok());
         let v4: IpAddr = "192.0.2.7".parse().expect("ip");
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
-        l.failed(Some(v4), None, t0);
-        l.failed(Some(mapped), None, t0);
-        assert!(l.blocked_for(Some(v4), None, t0).is_some());
+        assert!(attempt(&l, Some(v4), "y", Outcome::Failed, t0));
+        assert!(attempt(&l, Some(mapped), "y", Outcome::Failed, t0));
+        assert!(l.begin(Some(v4), Some("y"), t0).is_err());
     }
 
     #[test]
-    fn tables_stay_bounded_and_keep_the_newest() {
+    fn tables_stay_bounded() {
         let l = lim(2, 64);
         let t0 = Instant::now();
         for i in 0..1000u32 {
             let at = t0 + Duration::from_millis(u64::from(i));
-            l.failed(
-                Some(IpAddr::from(i.to_be_bytes())),
-                Some(&format!("u{i}")),
-                at,
-            );
+            let ip = Some(IpAddr::from(i.to_be_bytes()));
+            attempt(&l, ip, &format!("u{i}"), Outcome::Failed, at);
         }
-        let (ips, names) = l.len();
-        assert!(ips <= 64 && names <= 64, "{ips} {names}");
-        // The newest key survived eviction with its count.
-        let last = Some(IpAddr::from(999u32.to_be_bytes()));
-        let at = t0 + Duration::from_millis(1000);
-        l.failed(last, None, at);
-        assert!(l.blocked_for(last, None, at).is_some());
-        // Expired counters go first.
-        let l = lim(2, 4);
-        for i in 0..4u8 {
-            l.failed(Some(IpAddr::from([10, 0, 0, i])), None, t0);
-        }
-        assert_eq!(l.len().0, 4);
-        let later = t0 + Duration::from_secs(120);
-        l.failed(Some(IpAddr::from([10, 0, 1, 1])), None, later);
-        assert_eq!(l.len().0, 1);
+        let (pairs, ips, names) = l.len();
+        assert!(
+            pairs <= 64 && ips <= 64 && names <= 64,
+            "{pairs} {ips} {names}"
+        );
     }
 }

@@ -12,6 +12,27 @@ use super::api::Principal;
 use super::{ApiError, AppState};
 use crate::report::{Format, Lang, Period, Report, ReportError};
 
+/// Reports generated at once; more answer 429. Each one reads check states, alerts and audit
+/// entries of its scope, so any viewer could otherwise keep the collector busy.
+const AT_ONCE: usize = 2;
+
+/// The report generations in progress (at most [`AT_ONCE`]).
+#[derive(Debug)]
+pub struct ReportSlots(tokio::sync::Semaphore);
+
+impl Default for ReportSlots {
+    fn default() -> Self {
+        Self(tokio::sync::Semaphore::new(AT_ONCE))
+    }
+}
+
+impl ReportSlots {
+    /// A slot, or `None` when every one is taken.
+    pub fn try_take(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.0.try_acquire().ok()
+    }
+}
+
 /// The report route.
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/reports", get(get_report))
@@ -45,6 +66,7 @@ pub(crate) struct ReportQuery {
         (status = 400, description = "Bad dates, format or language", body = Object),
         (status = 401, description = "Not authenticated", body = Object),
         (status = 404, description = "No such agency in the caller's scope", body = Object),
+        (status = 429, description = "Other reports are being generated; see Retry-After", body = Object),
     ))]
 pub(crate) async fn get_report(
     State(st): State<AppState>,
@@ -65,14 +87,18 @@ pub(crate) async fn get_report(
         None if p.scope().is_empty() => None,
         None => Some(p.scope().to_owned()),
     };
-    let (store, scoring, reports, org) = (
-        st.store.clone(),
-        st.scoring.clone(),
-        st.reports.clone(),
-        st.name.clone(),
-    );
+    let slots = st.report_slots.clone();
+    let Some(_slot) = slots.try_take() else {
+        return Err(ApiError::Client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "other reports are being generated; retry in a moment".into(),
+        ));
+    };
+    // Scores come from the console's cache: a report never recomputes every host.
+    let scores = st.scores.get(st.store.clone(), st.scoring.clone()).await?;
+    let (store, reports, org) = (st.store.clone(), st.reports.clone(), st.name.clone());
     let out = tokio::task::spawn_blocking(move || {
-        let r = Report::build(&*store, &scoring, &org, scope.as_deref(), period, now)?;
+        let r = Report::from_scores(&*store, &scores, &org, scope.as_deref(), period, now)?;
         let bytes = r.render(format, lang, &reports.font)?;
         Ok::<_, ReportError>((r.file_name(format), bytes))
     })

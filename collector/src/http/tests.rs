@@ -16,6 +16,8 @@ pub(super) const PW: &str = "a-good-long-password";
 pub(super) struct Fixture {
     pub(super) app: Router,
     pub(super) store: Arc<SqliteStore>,
+    pub(super) hasher: Arc<crate::auth::HashPool>,
+    pub(super) report_slots: Arc<super::ReportSlots>,
     _dir: tempfile::TempDir,
 }
 
@@ -58,6 +60,7 @@ pub(super) fn fixture() -> Fixture {
                 severity: vigil_proto::Severity::High,
                 agent_id: host.into(),
                 title: format!("hit on {host}"),
+                other_agency: None,
             },
             1,
         )
@@ -96,6 +99,8 @@ pub(super) fn fixture() -> Fixture {
     )
     .expect("ca");
     let store = Arc::new(s);
+    let hasher = Arc::new(crate::auth::HashPool::default());
+    let report_slots = Arc::new(super::ReportSlots::default());
     let app = app(AppState {
         store: store.clone(),
         name: "Test".into(),
@@ -109,10 +114,14 @@ pub(super) fn fixture() -> Fixture {
         })),
         login_limit: Arc::default(),
         reports: Arc::default(),
+        hasher: hasher.clone(),
+        report_slots: report_slots.clone(),
     });
     Fixture {
         app,
         store,
+        hasher,
+        report_slots,
         _dir: dir,
     }
 }

@@ -25,7 +25,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use vigil_proto::{Severity, Status};
 use vigil_rules::score::{Scoring, Verdict};
 
-use crate::scoring::{self, Inputs, RuleCatalog, in_subtree};
+use crate::scoring::{self, Inputs, RuleCatalog, Scores, in_subtree};
 use crate::store::{CheckState, ScorePoint, Store, StoreError};
 
 pub mod csv;
@@ -173,6 +173,10 @@ fn parse_date(s: &str) -> Result<Date, String> {
     Date::parse(s, fmt).map_err(|_| format!("{s:?} is not a date, expected YYYY-MM-DD"))
 }
 
+/// Longest period of a report, in days: a report reads the score history and audit entries of
+/// its period, so its size must not be the caller's choice.
+pub const MAX_PERIOD_DAYS: i64 = 366;
+
 /// A period of whole days, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
@@ -249,6 +253,11 @@ impl Period {
         };
         if p.from > p.to {
             return Err(format!("from ({}) is after to ({})", p.from, p.to));
+        }
+        if (p.to - p.from).whole_days() >= MAX_PERIOD_DAYS {
+            return Err(format!(
+                "the period is longer than {MAX_PERIOD_DAYS} days; make one report per year"
+            ));
         }
         Ok(p)
     }
@@ -602,6 +611,36 @@ impl Report {
         now_ms: i64,
     ) -> Result<Self, ReportError> {
         let inputs = Inputs::load(store)?;
+        let scores = scoring::compute(&inputs, scoring, &RuleCatalog::builtin(), now_ms);
+        Self::assemble(store, &inputs, &scores, org, scope, period, now_ms)
+    }
+
+    /// Like [`Report::build`], with scores already computed (the console's score cache), so a
+    /// report does not recompute every host's score.
+    ///
+    /// # Errors
+    /// [`ReportError::UnknownAgency`] and store errors.
+    pub fn from_scores(
+        store: &dyn Store,
+        scores: &Scores,
+        org: &str,
+        scope: Option<&str>,
+        period: Period,
+        now_ms: i64,
+    ) -> Result<Self, ReportError> {
+        let inputs = Inputs::load(store)?;
+        Self::assemble(store, &inputs, scores, org, scope, period, now_ms)
+    }
+
+    fn assemble(
+        store: &dyn Store,
+        inputs: &Inputs,
+        scores: &Scores,
+        org: &str,
+        scope: Option<&str>,
+        period: Period,
+        now_ms: i64,
+    ) -> Result<Self, ReportError> {
         let scope_name = match scope {
             Some(s) => inputs
                 .agencies
@@ -613,7 +652,6 @@ impl Report {
         };
         let (start_ms, end_ms) = (period.start_ms(), period.end_ms());
         let in_scope = |agency: &str| scope.is_none_or(|s| in_subtree(agency, s));
-        let scores = scoring::compute(&inputs, scoring, &RuleCatalog::builtin(), now_ms);
 
         // Hosts and their answers.
         let mut hosts = Vec::new();
@@ -746,8 +784,8 @@ impl Report {
             scope_name,
             period,
             generated_at: now_ms,
-            rule_pack_version: scores.rule_pack_version,
-            scoring_version: scores.scoring_version,
+            rule_pack_version: scores.rule_pack_version.clone(),
+            scoring_version: scores.scoring_version.clone(),
             agencies,
             total,
             failing_hosts,

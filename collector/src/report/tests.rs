@@ -60,6 +60,7 @@ fn raise(s: &SqliteStore, key: &str, agent: &str, sev: Severity, at: i64) -> i64
             severity: sev,
             agent_id: agent.into(),
             title: key.into(),
+            other_agency: None,
         },
         at,
     )

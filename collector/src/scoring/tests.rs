@@ -65,6 +65,7 @@ fn catalog() -> RuleCatalog {
             .map(|r| ((*r).to_owned(), 1))
             .chain([("hist-3".to_owned(), 3), ("lvl5".to_owned(), 5)]),
     )
+    .with_packs(["linux-baseline@1.0.0", "linux-baseline@1.1.0"])
 }
 
 fn province() -> Inputs {
@@ -198,6 +199,7 @@ fn open_alerts_lower_the_score_and_are_counted_per_agency() {
         last_seen: 0,
         reason: None,
         assignee: None,
+        other_agency: None,
     });
     let s = compute(&i, &Scoring::default(), &catalog(), NOW);
     let a1 = s.hosts.iter().find(|h| h.id == "a1").expect("a1");
@@ -266,6 +268,28 @@ fn failing_critical_rule_makes_a_failing_host() {
             .verdict,
         Verdict::Fail
     );
+}
+
+#[test]
+fn rule_pack_versions_are_per_agency_and_name_only_known_packs() {
+    // One agent of p/x2 reports a 4 KiB pack name of its own making.
+    let mut i = province();
+    for c in i.checks.get_mut("a3").expect("a3") {
+        c.0 = "x".repeat(4096);
+    }
+    let s = compute(&i, &Scoring::default(), &catalog(), NOW);
+    assert_eq!(
+        find(&s, "p/x1").full.rule_pack_version,
+        "linux-baseline@1.0.0",
+        "another agency's agent does not reach this agency"
+    );
+    assert_eq!(find(&s, "p/x2").full.rule_pack_version, "+1 other pack");
+    assert_eq!(
+        find(&s, "p").full.rule_pack_version,
+        "linux-baseline@1.0.0 +1 other pack"
+    );
+    let points = history_points(&s, &[]);
+    assert!(points.iter().all(|p| p.rule_pack_version.len() < 64));
 }
 
 #[test]

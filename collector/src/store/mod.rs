@@ -12,10 +12,12 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+#[cfg(test)]
+mod suite_hostile;
 mod tree;
 
 pub(crate) use tree::{
-    DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
+    Counts, DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
 };
 
 pub use self::postgres::PostgresStore;
@@ -40,6 +42,9 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The agent is revoked (or was replaced by a re-enrollment): nothing of it is stored.
+    #[error("agent {0} is revoked")]
+    Revoked(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -170,11 +175,174 @@ pub struct AgentRecord {
     pub inventory: Option<serde_json::Value>,
 }
 
-/// What enrollment did.
+/// A live identity that an enrollment of the same machine replaced (revoked).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrollOutcome {
-    /// Agent ids replaced because they had the same machine id.
-    pub replaced: Vec<String>,
+pub struct ReplacedAgent {
+    /// Agent id.
+    pub id: String,
+    /// Its agency (always the enrolling one: replacement never crosses agencies).
+    pub agency: String,
+    /// Its host name.
+    pub hostname: String,
+    /// Its certificate serials (current, and a renewed one not used yet), now refused.
+    pub serials: Vec<String>,
+}
+
+/// The live agent that holds a machine id in another agency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineInUse {
+    /// Agent id.
+    pub agent_id: String,
+    /// Its agency.
+    pub agency: String,
+    /// Its host name.
+    pub hostname: String,
+}
+
+/// What enrollment did (DESIGN §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// The agent was recorded; live agents of the same machine id in the same agency were
+    /// replaced (a reinstall keeps one identity).
+    Enrolled {
+        /// The identities replaced.
+        replaced: Vec<ReplacedAgent>,
+    },
+    /// Nothing was recorded but the refusal's audit entry: the machine id belongs to a live
+    /// agent of another agency, which an admin moves or revokes first.
+    Refused(MachineInUse),
+}
+
+impl EnrollOutcome {
+    /// The replaced identities (none when refused).
+    pub fn replaced(&self) -> &[ReplacedAgent] {
+        match self {
+            Self::Enrolled { replaced } => replaced,
+            Self::Refused(_) => &[],
+        }
+    }
+}
+
+/// A live agent holding the machine id being enrolled, as enrollment reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveMachine {
+    pub(crate) id: String,
+    pub(crate) agency: String,
+    pub(crate) hostname: String,
+    pub(crate) serial: String,
+    pub(crate) pending: Option<String>,
+}
+
+/// Decides an enrollment of `new` given the live agents with its machine id: refused when one
+/// of them is in another agency, else every one of them is replaced.
+pub(crate) fn enroll_decision(
+    new: &NewAgent,
+    live: Vec<LiveMachine>,
+) -> std::result::Result<Vec<ReplacedAgent>, MachineInUse> {
+    if let Some(other) = live.iter().find(|l| l.agency != new.agency) {
+        return Err(MachineInUse {
+            agent_id: other.id.clone(),
+            agency: other.agency.clone(),
+            hostname: other.hostname.clone(),
+        });
+    }
+    Ok(live
+        .into_iter()
+        .map(|l| ReplacedAgent {
+            id: l.id,
+            agency: l.agency,
+            hostname: l.hostname,
+            serials: std::iter::once(l.serial).chain(l.pending).collect(),
+        })
+        .collect())
+}
+
+/// The audit entries of an enrollment decision: `(action, detail)`; both agencies are named.
+pub(crate) fn enroll_audit(
+    new: &NewAgent,
+    decision: &std::result::Result<Vec<ReplacedAgent>, MachineInUse>,
+) -> Vec<(&'static str, serde_json::Value)> {
+    match decision {
+        Err(m) => vec![(
+            "agent.enroll_refused",
+            serde_json::json!({
+                "machine_id": new.machine_id, "hostname": new.hostname, "agency": new.agency,
+                "token": new.token_id, "existing": m.agent_id, "existing_agency": m.agency,
+                "reason": "machine id live in another agency",
+            }),
+        )],
+        Ok(replaced) => replaced
+            .iter()
+            .map(|r| {
+                (
+                    "agent.replaced",
+                    serde_json::json!({
+                        "old": r.id, "new": new.id, "machine_id": new.machine_id,
+                        "old_agency": r.agency, "agency": new.agency,
+                        "old_hostname": r.hostname, "hostname": new.hostname,
+                    }),
+                )
+            })
+            .chain(std::iter::once((
+                "agent.enrolled",
+                serde_json::json!({
+                    "agent": new.id, "agency": new.agency, "hostname": new.hostname,
+                    "token": new.token_id,
+                }),
+            )))
+            .collect(),
+    }
+}
+
+/// Whether the certificate an agent presents opens a session (only its newest is accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCert {
+    /// The agent's current certificate.
+    Current,
+    /// The certificate renewed for it, first used now: it is current from now on and the
+    /// previous one is refused.
+    Promoted,
+    /// An older certificate of a live agent (renewed since).
+    Superseded,
+    /// The agent is revoked or was replaced.
+    Revoked,
+    /// No such agent.
+    Unknown,
+}
+
+/// Distinct rules whose latest result the collector keeps per agent; results of further new
+/// rules are stored as findings but not scored (DESIGN §10 quotas).
+pub const MAX_RULES_PER_AGENT: usize = 2_000;
+/// Open or acknowledged alerts per agent; beyond it, one `agent_quota` alert counts the rest.
+pub const MAX_OPEN_ALERTS_PER_AGENT: usize = 500;
+/// Listening sockets remembered per agent for `new_listener_on_server`.
+pub const MAX_LISTENERS_PER_AGENT: usize = 1_000;
+
+/// The alert that stands for the alerts an agent raises past [`MAX_OPEN_ALERTS_PER_AGENT`].
+pub(crate) fn alert_quota_alert(agent_id: &str) -> NewAlert {
+    NewAlert {
+        key: format!("quota:alerts:{agent_id}"),
+        kind: "agent_quota".into(),
+        severity: vigil_proto::Severity::High,
+        agent_id: agent_id.into(),
+        title: format!(
+            "this host has {MAX_OPEN_ALERTS_PER_AGENT} open alerts; further alerts are counted \
+             here and not recorded until some are resolved"
+        ),
+        other_agency: None,
+    }
+}
+
+/// True for alerts the collector raises from its own tables (exempt from the per-agent cap).
+pub(crate) fn alert_is_periodic(kind: &str) -> bool {
+    matches!(
+        kind,
+        "agent_silent"
+            | "cert_expiring"
+            | "duplicate_machine_id"
+            | "duplicate_machine"
+            | "agent_quota"
+    )
 }
 
 /// Heartbeat facts.
@@ -197,6 +365,8 @@ pub struct IngestOutcome {
     pub max_seq: u64,
     /// Missing seq ranges detected (inclusive).
     pub gaps: Vec<(u64, u64)>,
+    /// Check results of rules beyond [`MAX_RULES_PER_AGENT`]: stored, not scored.
+    pub rules_over_quota: usize,
 }
 
 /// A stored finding.
@@ -298,6 +468,9 @@ pub struct NewAlert {
     pub agent_id: String,
     /// One-line description.
     pub title: String,
+    /// Another agency whose users also see the alert (an enrollment from it presented the
+    /// machine id of this host).
+    pub other_agency: Option<String>,
 }
 
 /// A stored alert.
@@ -327,6 +500,8 @@ pub struct Alert {
     pub reason: Option<String>,
     /// Who is working on it.
     pub assignee: Option<String>,
+    /// Another agency whose users also see it.
+    pub other_agency: Option<String>,
 }
 
 /// An alert row as both backends read it, before its enums are checked.
@@ -344,6 +519,7 @@ pub(crate) struct RawAlert {
     pub(crate) last_seen: i64,
     pub(crate) reason: Option<String>,
     pub(crate) assignee: Option<String>,
+    pub(crate) other_agency: Option<String>,
 }
 
 impl RawAlert {
@@ -362,6 +538,7 @@ impl RawAlert {
             last_seen: self.last_seen,
             reason: self.reason,
             assignee: self.assignee,
+            other_agency: self.other_agency,
         })
     }
 }
@@ -424,14 +601,16 @@ impl CheckState {
 
 /// Merges check results delivered in a batch into an agent's stored state (JSON array of
 /// [`CheckState`]): the newer observation of a `(pack, rule)` wins, so a replayed or reordered
-/// batch never moves a result back in time. Returns `None` when the batch holds no check result.
+/// batch never moves a result back in time, and rules past [`MAX_RULES_PER_AGENT`] are counted
+/// and left out. Returns the new state (`None` when the batch holds no check result) and the
+/// count of results left out.
 pub(crate) fn merge_check_state<'a>(
     old: Option<&str>,
     new: impl Iterator<Item = (&'a vigil_proto::CheckResult, i64)>,
-) -> Result<Option<String>> {
+) -> Result<(Option<String>, usize)> {
     let mut new = new.peekable();
     if new.peek().is_none() {
-        return Ok(None);
+        return Ok((None, 0));
     }
     let mut state: Vec<CheckState> = match old {
         Some(s) => {
@@ -444,6 +623,7 @@ pub(crate) fn merge_check_state<'a>(
         .enumerate()
         .map(|(i, c)| ((c.0.clone(), c.1.clone()), i))
         .collect();
+    let mut over = 0;
     for (c, observed_at) in new {
         let entry = CheckState(
             c.pack.clone(),
@@ -456,6 +636,7 @@ pub(crate) fn merge_check_state<'a>(
         match index.get(&(c.pack.clone(), c.rule_id.clone())) {
             Some(&i) if state[i].5 <= observed_at => state[i] = entry,
             Some(_) => {}
+            None if state.len() >= MAX_RULES_PER_AGENT => over += 1,
             None => {
                 index.insert((c.pack.clone(), c.rule_id.clone()), state.len());
                 state.push(entry);
@@ -463,7 +644,7 @@ pub(crate) fn merge_check_state<'a>(
         }
     }
     serde_json::to_string(&state)
-        .map(Some)
+        .map(|s| (Some(s), over))
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -501,6 +682,10 @@ pub struct MoveOutcome {
     pub tokens: usize,
     /// Score history points carried over to the new paths.
     pub history: usize,
+    /// Users whose scope was rewritten to the new paths.
+    pub users: usize,
+    /// Users scoped to a dissolved agency, disabled until an admin gives them a new scope.
+    pub users_disabled: usize,
 }
 
 impl std::ops::AddAssign for MoveOutcome {
@@ -510,6 +695,8 @@ impl std::ops::AddAssign for MoveOutcome {
         self.assets += o.assets;
         self.tokens += o.tokens;
         self.history += o.history;
+        self.users += o.users;
+        self.users_disabled += o.users_disabled;
     }
 }
 
@@ -687,8 +874,16 @@ pub trait Store: Send + Sync {
     /// All tokens.
     fn tokens(&self) -> Result<Vec<TokenRecord>>;
 
-    /// Records a new agent, replacing (revoking) any live agent with the same machine id.
+    /// Records a new agent, replacing (revoking) the live agents with the same machine id in
+    /// the same agency, or refuses it when the machine id is live in another agency; audited
+    /// either way, naming both agencies.
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome>;
+    /// Moves a live agent to another agency (audited with both); false if it is unknown or
+    /// revoked; [`StoreError::NotFound`] if the agency does not exist.
+    fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool>;
+    /// Checks the certificate serial an agent opens a session with, promoting a renewed
+    /// certificate on its first use (the previous one is refused from then on).
+    fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert>;
     /// One agent.
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>>;
     /// All agents, live first, by agency then host name.
@@ -697,13 +892,15 @@ pub trait Store: Send + Sync {
     /// rules and listings need, without reading every host's package list (tens of KiB each, a
     /// gigabyte for a province).
     fn agents_brief(&self) -> Result<Vec<AgentRecord>>;
-    /// Serials of revoked agent certificates.
+    /// Serials of refused agent certificates: those of revoked or replaced agents, and those
+    /// superseded by a renewed certificate the agent has used.
     fn revoked_serials(&self) -> Result<Vec<String>>;
-    /// Records a renewed certificate for a live agent (the previous one stops being accepted);
-    /// false if the agent is unknown or revoked.
+    /// Records a renewed certificate for a live agent: it becomes current when the agent first
+    /// opens a session with it ([`Store::agent_session_cert`]), and the previous one is refused
+    /// from then on; false if the agent is unknown or revoked.
     fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool>;
-    /// Revokes an agent; false if unknown.
-    fn agent_revoke(&self, id: &str, now: i64) -> Result<bool>;
+    /// Revokes an agent (audited under `actor`); false if unknown or revoked already.
+    fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool>;
     /// Records contact (and heartbeat facts).
     fn agent_seen(
         &self,
@@ -713,7 +910,8 @@ pub trait Store: Send + Sync {
         hb: Option<Heartbeat>,
     ) -> Result<()>;
 
-    /// Stores a batch idempotently in one transaction.
+    /// Stores a batch idempotently in one transaction; [`StoreError::Revoked`] for a revoked
+    /// agent.
     fn ingest(&self, agent_id: &str, batch: &[Envelope], received_at: i64)
     -> Result<IngestOutcome>;
     /// Highest stored seq of an agent.

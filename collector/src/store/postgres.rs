@@ -32,9 +32,11 @@ use vigil_proto::{Envelope, Finding};
 
 use super::{
     Agency, AgentRecord, Asset, AssetImport, CheckState, EnrollOutcome, FindingFilter, Gap,
-    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Param, Result, ScorePoint, Store, StoreError,
-    StoredFinding, TokenRecord, TokenRefusal, parent_of,
+    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Param, Result, ScorePoint, SessionCert, Store,
+    StoreError, StoredFinding, TokenRecord, TokenRefusal, parent_of,
 };
+
+mod identity;
 
 /// Schema migrations; index + 1 is the version after applying.
 const MIGRATIONS: &[&str] = &[
@@ -200,6 +202,21 @@ CREATE TABLE api_tokens (
     // v6: a host page reads one agent's latest findings of one kind.
     r#"
 CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
+"#,
+    // v7 (issue 17): renewed certificates wait until used, superseded serials are refused,
+    // alerts can concern a second agency, per-agent alert caps and report audit reads are
+    // indexed.
+    r#"
+ALTER TABLE agents ADD COLUMN cert_pending TEXT;
+ALTER TABLE agents ADD COLUMN cert_pending_not_after BIGINT;
+CREATE TABLE revoked_certs (
+    serial TEXT PRIMARY KEY,
+    agent_id TEXT COLLATE "C" NOT NULL,
+    revoked_at BIGINT NOT NULL
+);
+ALTER TABLE alerts ADD COLUMN other_agency TEXT COLLATE "C";
+CREATE INDEX alerts_agent_state ON alerts(agent_id, state);
+CREATE INDEX audit_action_at ON audit(action, at);
 "#,
 ];
 
@@ -620,12 +637,25 @@ fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> R
             .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
             .is_some())
     })?;
+    let mut out = MoveOutcome::default();
+    tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
+    Ok(out)
+}
+
+/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
+fn tree_sql(
+    tx: &mut ::postgres::Transaction<'_>,
+    stmts: &[(&str, &[Param], super::Counts)],
+    from: &str,
+    to: &str,
+    parent: Option<&str>,
+    out: &mut MoveOutcome,
+) -> Result<()> {
     let len = |s: &str| {
         i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()))
     };
     let (from_len, to_len) = (len(from)?, len(to)?);
-    let mut out = MoveOutcome::default();
-    for (sql, params, what) in super::MOVE_SUBTREE {
+    for (sql, params, what) in stmts {
         let values: Vec<&(dyn ::postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| -> &(dyn ::postgres::types::ToSql + Sync) {
@@ -639,9 +669,76 @@ fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> R
             })
             .collect();
         let n = tx.execute(*sql, &values)?;
-        super::count(&mut out, *what, n);
+        super::count(out, *what, n);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Raises or counts an alert inside `tx` (see [`Store::alert_raise`]); a new agent-triggered
+/// alert past [`super::MAX_OPEN_ALERTS_PER_AGENT`] counts on the agent's quota alert instead.
+fn raise_alert(
+    tx: &mut ::postgres::Transaction<'_>,
+    a: &super::NewAlert,
+    now: i64,
+) -> Result<(i64, bool)> {
+    // Serialise raisers of one key across collectors so a key never gets two rows.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))",
+        &[&a.key],
+    )?;
+    let last = tx.query_opt(
+        "SELECT id, state FROM alerts WHERE key = $1 ORDER BY id DESC LIMIT 1",
+        &[&a.key],
+    )?;
+    if let Some(row) = last {
+        let id: i64 = row.try_get(0)?;
+        let state: String = row.try_get(1)?;
+        let reopen = state == super::AlertState::Resolved.as_str();
+        tx.execute(
+            "UPDATE alerts SET count = count + 1, last_seen = $2,
+                 state = CASE WHEN $3 THEN 'open' ELSE state END,
+                 reason = CASE WHEN $3 THEN NULL ELSE reason END
+             WHERE id = $1",
+            &[&id, &now, &reopen],
+        )?;
+        if reopen {
+            let d = serde_json::json!({"id": id, "key": a.key});
+            insert_audit(tx, now, "collector", "alert.reopened", &d)?;
+        }
+        return Ok((id, false));
+    }
+    if !super::alert_is_periodic(&a.kind) {
+        let open: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM alerts
+                 WHERE agent_id = $1 AND state IN ('open', 'acknowledged')",
+                &[&a.agent_id],
+            )?
+            .try_get(0)?;
+        if usize::try_from(open).unwrap_or(usize::MAX) >= super::MAX_OPEN_ALERTS_PER_AGENT {
+            return raise_alert(tx, &super::alert_quota_alert(&a.agent_id), now);
+        }
+    }
+    let sev = a.severity.as_str();
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at,
+                                 last_seen, other_agency)
+             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6, $7) RETURNING id",
+            &[
+                &a.key,
+                &a.kind,
+                &sev,
+                &a.agent_id,
+                &a.title,
+                &now,
+                &a.other_agency,
+            ],
+        )?
+        .try_get(0)?;
+    let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind});
+    insert_audit(tx, now, "collector", "alert.raised", &d)?;
+    Ok((id, true))
 }
 
 fn insert_audit(
@@ -713,7 +810,8 @@ fn ingest_rows(
     rows: &Rows,
     received_at: i64,
 ) -> Result<IngestOutcome> {
-    let lock_agent = conn.prepare("SELECT max_seq FROM agents WHERE id = $1 FOR UPDATE")?;
+    let lock_agent =
+        conn.prepare("SELECT max_seq, revoked FROM agents WHERE id = $1 FOR UPDATE")?;
     let insert = conn.prepare(
         "INSERT INTO findings (agent_id, seq, kind, observed_at, received_at, body)
          SELECT $1, s, k, o, $2, b
@@ -729,10 +827,13 @@ fn ingest_rows(
     let mut tx = conn.client()?.transaction()?;
     // The row lock serialises batches of one agent across collectors, so max_seq and the gaps
     // derived from it are read after any concurrent batch has committed.
-    let stored_max: i64 = tx
+    let agent = tx
         .query_opt(&lock_agent, &[&agent_id])?
-        .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?
-        .try_get(0)?;
+        .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
+    let stored_max: i64 = agent.try_get(0)?;
+    if agent.try_get::<_, bool>(1)? {
+        return Err(StoreError::Revoked(agent_id.to_owned()));
+    }
     let mut max = u64::try_from(stored_max).map_err(|_| corrupt("max_seq", stored_max))?;
     let inserted: HashSet<i64> = if rows.seq.is_empty() {
         HashSet::new()
@@ -803,7 +904,9 @@ fn ingest_rows(
             )?
             .map(|r| r.try_get(0))
             .transpose()?;
-        if let Some(state) = super::merge_check_state(old.as_deref(), checks)? {
+        let (state, over) = super::merge_check_state(old.as_deref(), checks)?;
+        out.rules_over_quota = over;
+        if let Some(state) = state {
             tx.execute(
                 "INSERT INTO check_state (agent_id, results, updated_at) VALUES ($1, $2, $3)
                  ON CONFLICT (agent_id) DO UPDATE SET results = $2, updated_at = $3",
@@ -941,60 +1044,29 @@ impl Store for PostgresStore {
         let a = a.clone();
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            // Two collectors enrolling the same machine at once would each see no live agent
-            // and both insert one; the advisory lock makes the second wait for the first.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&LOCK_ENROLL, &a.machine_id],
-            )?;
-            let replaced: Vec<String> = tx
-                .query(
-                    "SELECT id FROM agents WHERE machine_id = $1 AND NOT revoked
-                     ORDER BY id FOR UPDATE",
-                    &[&a.machine_id],
-                )?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<std::result::Result<_, _>>()?;
-            for old in &replaced {
-                tx.execute(
-                    "UPDATE agents SET revoked = TRUE, replaced_by = $2 WHERE id = $1",
-                    &[old, &a.id],
-                )?;
-                insert_audit(
-                    &mut tx,
-                    now,
-                    "enrollment",
-                    "agent.replaced",
-                    &serde_json::json!({"old": old, "new": a.id, "machine_id": a.machine_id}),
-                )?;
-            }
-            tx.execute(
-                "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at,
-                                     agent_version, cert_serial, cert_not_after, token_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &a.id,
-                    &a.agency,
-                    &a.machine_id,
-                    &a.hostname,
-                    &a.os,
-                    &now,
-                    &a.agent_version,
-                    &a.cert_serial,
-                    &a.cert_not_after,
-                    &a.token_id,
-                ],
-            )?;
-            insert_audit(
-                &mut tx,
-                now,
-                "enrollment",
-                "agent.enrolled",
-                &serde_json::json!({"agent": a.id, "agency": a.agency, "hostname": a.hostname, "token": a.token_id}),
-            )?;
+            let out = identity::enroll(&mut tx, &a, now)?;
             tx.commit()?;
-            Ok(EnrollOutcome { replaced })
+            Ok(out)
+        })
+    }
+
+    fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
+        let (id, agency, actor) = (id.to_owned(), agency.to_owned(), actor.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let moved = identity::move_agent(&mut tx, &id, &agency, &actor, now)?;
+            tx.commit()?;
+            Ok(moved)
+        })
+    }
+
+    fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
+        let (id, serial) = (id.to_owned(), serial.to_owned());
+        self.call(move |c| {
+            let mut tx = c.transaction()?;
+            let out = identity::session_cert(&mut tx, &id, &serial, now)?;
+            tx.commit()?;
+            Ok(out)
         })
     }
 
@@ -1035,7 +1107,7 @@ impl Store for PostgresStore {
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
         self.call(|c| {
-            c.query("SELECT cert_serial FROM agents WHERE revoked", &[])?
+            c.query(identity::REVOKED_SERIALS, &[])?
                 .iter()
                 .map(|r| Ok(r.try_get(0)?))
                 .collect()
@@ -1046,35 +1118,23 @@ impl Store for PostgresStore {
         let (id, serial) = (id.to_owned(), serial.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE agents SET cert_serial = $2, cert_not_after = $3 WHERE id = $1 AND NOT revoked",
-                &[&id, &serial, &not_after],
-            )?;
-            if n > 0 {
-                let detail = serde_json::json!({"agent": id, "serial": serial, "not_after": not_after}).to_string();
-                tx.execute(
-                    "INSERT INTO audit (at, actor, action, detail) VALUES ($1, 'agent', 'agent.cert_renewed', $2)",
-                    &[&now, &detail],
-                )?;
-            }
+            let done = identity::set_pending(&mut tx, &id, &serial, not_after, now)?;
             tx.commit()?;
-            Ok(n > 0)
+            Ok(done)
         })
     }
 
-    fn agent_revoke(&self, id: &str, now: i64) -> Result<bool> {
-        let id = id.to_owned();
+    fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
+        let (id, actor) = (id.to_owned(), actor.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute("UPDATE agents SET revoked = TRUE WHERE id = $1", &[&id])?;
+            let n = tx.execute(
+                "UPDATE agents SET revoked = TRUE WHERE id = $1 AND NOT revoked",
+                &[&id],
+            )?;
             if n > 0 {
-                insert_audit(
-                    &mut tx,
-                    now,
-                    "cli",
-                    "agent.revoked",
-                    &serde_json::json!({"agent": id}),
-                )?;
+                let d = serde_json::json!({"agent": id});
+                insert_audit(&mut tx, now, &actor, "agent.revoked", &d)?;
             }
             tx.commit()?;
             Ok(n > 0)
@@ -1098,7 +1158,7 @@ impl Store for PostgresStore {
                         agent_version = COALESCE($3, agent_version),
                         spool_depth = COALESCE($4, spool_depth),
                         clock_skew_ms = COALESCE($5, clock_skew_ms)
-                 WHERE id = $1",
+                 WHERE id = $1 AND NOT revoked",
                 &[&id, &now, &version, &spool, &skew],
             )?;
             Ok(())
@@ -1213,41 +1273,7 @@ impl Store for PostgresStore {
         let a = a.clone();
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            // Serialise raisers of one key across collectors so a key never gets two rows.
-            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))", &[&a.key])?;
-            let last = tx.query_opt("SELECT id, state FROM alerts WHERE key = $1 ORDER BY id DESC LIMIT 1", &[&a.key])?;
-            let out = match last {
-                Some(row) => {
-                    let id: i64 = row.try_get(0)?;
-                    let state: String = row.try_get(1)?;
-                    let reopen = state == super::AlertState::Resolved.as_str();
-                    tx.execute(
-                        "UPDATE alerts SET count = count + 1, last_seen = $2,
-                             state = CASE WHEN $3 THEN 'open' ELSE state END,
-                             reason = CASE WHEN $3 THEN NULL ELSE reason END
-                         WHERE id = $1",
-                        &[&id, &now, &reopen],
-                    )?;
-                    if reopen {
-                        let d = serde_json::json!({"id": id, "key": a.key}).to_string();
-                        tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, 'collector', 'alert.reopened', $2)", &[&now, &d])?;
-                    }
-                    (id, false)
-                }
-                None => {
-                    let sev = a.severity.as_str();
-                    let id: i64 = tx
-                        .query_one(
-                            "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at, last_seen)
-                             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6) RETURNING id",
-                            &[&a.key, &a.kind, &sev, &a.agent_id, &a.title, &now],
-                        )?
-                        .try_get(0)?;
-                    let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind}).to_string();
-                    tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, 'collector', 'alert.raised', $2)", &[&now, &d])?;
-                    (id, true)
-                }
-            };
+            let out = raise_alert(&mut tx, &a, now)?;
             tx.commit()?;
             Ok(out)
         })
@@ -1257,7 +1283,7 @@ impl Store for PostgresStore {
         let st = state.map(|s| s.as_str().to_string());
         self.call(move |c| {
             let rows = c.query(
-                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee
+                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency
                  FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
                 &[&st],
             )?;
@@ -1277,6 +1303,7 @@ impl Store for PostgresStore {
                         last_seen: r.try_get(9)?,
                         reason: r.try_get(10)?,
                         assignee: r.try_get(11)?,
+                        other_agency: r.try_get(12)?,
                     }
                     .decode()?,
                 );
@@ -1300,12 +1327,17 @@ impl Store for PostgresStore {
                     &[&agent_id],
                 )?
                 .try_get(0)?;
+            let room = i64::try_from(super::MAX_LISTENERS_PER_AGENT)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(before);
             let new: Vec<String> = tx
                 .query(
                     "INSERT INTO known_listeners (agent_id, key, first_seen)
                      SELECT $1, k, $3 FROM unnest($2::text[]) AS u(k)
+                     WHERE NOT EXISTS (SELECT 1 FROM known_listeners WHERE agent_id = $1 AND key = k)
+                     LIMIT GREATEST($4::bigint, 0)
                      ON CONFLICT DO NOTHING RETURNING key",
-                    &[&agent_id, &keys, &now],
+                    &[&agent_id, &keys, &now, &room],
                 )?
                 .iter()
                 .map(|r| r.try_get(0))
@@ -1390,10 +1422,14 @@ impl Store for PostgresStore {
             for ch in &children {
                 out += move_subtree(&mut tx, ch, &format!("{parent}/{}", super::leaf_of(ch)))?;
             }
-            for (sql, what) in super::DISSOLVE_MEMBERS {
-                let n = tx.execute(*sql, &[&id, &parent])?;
-                super::count(&mut out, *what, n);
-            }
+            tree_sql(
+                &mut tx,
+                super::DISSOLVE_MEMBERS,
+                &id,
+                &parent,
+                None,
+                &mut out,
+            )?;
             tx.execute("DELETE FROM agencies WHERE id = $1", &[&id])?;
             out.agencies += 1;
             let d =

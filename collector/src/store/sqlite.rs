@@ -12,8 +12,10 @@ use vigil_proto::{Envelope, Finding};
 
 use super::{
     Agency, AgentRecord, EnrollOutcome, FindingFilter, Gap, Heartbeat, IngestOutcome, NewAgent,
-    Result, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
+    Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
+
+mod identity;
 
 /// Schema migrations; index + 1 is the version after applying.
 const MIGRATIONS: &[&str] = &[
@@ -179,6 +181,21 @@ CREATE TABLE api_tokens (
     r#"
 CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
 "#,
+    // v7 (issue 17): renewed certificates wait until used, superseded serials are refused,
+    // alerts can concern a second agency, per-agent alert caps and report audit reads are
+    // indexed.
+    r#"
+ALTER TABLE agents ADD COLUMN cert_pending TEXT;
+ALTER TABLE agents ADD COLUMN cert_pending_not_after INTEGER;
+CREATE TABLE revoked_certs (
+    serial TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL
+);
+ALTER TABLE alerts ADD COLUMN other_agency TEXT;
+CREATE INDEX alerts_agent_state ON alerts(agent_id, state);
+CREATE INDEX audit_action_at ON audit(action, at);
+"#,
 ];
 
 /// SQLite-backed [`Store`].
@@ -322,7 +339,20 @@ fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<
             .is_some())
     })?;
     let mut out = MoveOutcome::default();
-    for (sql, params, what) in super::MOVE_SUBTREE {
+    tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
+    Ok(out)
+}
+
+/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
+fn tree_sql(
+    tx: &rusqlite::Transaction<'_>,
+    stmts: &[(&str, &[Param], super::Counts)],
+    from: &str,
+    to: &str,
+    parent: Option<&str>,
+    out: &mut MoveOutcome,
+) -> Result<()> {
+    for (sql, params, what) in stmts {
         // `$N` in the shared SQL; SQLite numbers `?N` by N (and `$N` by first appearance).
         let sql = sql.replace('$', "?");
         let mut st = tx.prepare_cached(&sql)?;
@@ -337,9 +367,9 @@ fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<
             })
             .collect();
         let n = st.execute(rusqlite::params_from_iter(values))?;
-        super::count(&mut out, *what, n as u64);
+        super::count(out, *what, n as u64);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn score_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScorePoint> {
@@ -487,10 +517,7 @@ impl Store for SqliteStore {
         for c in &children {
             out += move_subtree(&tx, c, &format!("{parent}/{}", super::leaf_of(c)))?;
         }
-        for (sql, what) in super::DISSOLVE_MEMBERS {
-            let n = tx.execute(&sql.replace('$', "?"), params![id, parent])?;
-            super::count(&mut out, *what, n as u64);
-        }
+        tree_sql(&tx, super::DISSOLVE_MEMBERS, id, parent, None, &mut out)?;
         tx.execute("DELETE FROM agencies WHERE id = ?1", [id])?;
         out.agencies += 1;
         audit_row(
@@ -707,45 +734,25 @@ impl Store for SqliteStore {
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let replaced: Vec<String> = {
-            let mut st =
-                tx.prepare("SELECT id FROM agents WHERE machine_id = ?1 AND revoked = 0")?;
-            st.query_map([&a.machine_id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        for old in &replaced {
-            tx.execute(
-                "UPDATE agents SET revoked = 1, replaced_by = ?2 WHERE id = ?1",
-                params![old, a.id],
-            )?;
-            tx.execute(
-                "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'enrollment', 'agent.replaced', ?2)",
-                params![now, serde_json::json!({"old": old, "new": a.id, "machine_id": a.machine_id}).to_string()],
-            )?;
-        }
-        tx.execute(
-            "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at, agent_version,
-                                 cert_serial, cert_not_after, token_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                a.id,
-                a.agency,
-                a.machine_id,
-                a.hostname,
-                a.os,
-                now,
-                a.agent_version,
-                a.cert_serial,
-                a.cert_not_after,
-                a.token_id
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'enrollment', 'agent.enrolled', ?2)",
-            params![now, serde_json::json!({"agent": a.id, "agency": a.agency, "hostname": a.hostname, "token": a.token_id}).to_string()],
-        )?;
+        let out = identity::enroll(&tx, a, now)?;
         tx.commit()?;
-        Ok(EnrollOutcome { replaced })
+        Ok(out)
+    }
+
+    fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let moved = identity::move_agent(&tx, id, agency, actor, now)?;
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let out = identity::session_cert(&tx, id, serial, now)?;
+        tx.commit()?;
+        Ok(out)
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
@@ -774,7 +781,7 @@ impl Store for SqliteStore {
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
         let conn = self.lock();
-        let mut st = conn.prepare("SELECT cert_serial FROM agents WHERE revoked = 1")?;
+        let mut st = conn.prepare(identity::REVOKED_SERIALS)?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -782,30 +789,20 @@ impl Store for SqliteStore {
     fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE agents SET cert_serial = ?2, cert_not_after = ?3 WHERE id = ?1 AND revoked = 0",
-            params![id, serial, not_after],
-        )?;
-        if n > 0 {
-            tx.execute(
-                "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'agent', 'agent.cert_renewed', ?2)",
-                params![now, serde_json::json!({"agent": id, "serial": serial, "not_after": not_after}).to_string()],
-            )?;
-        }
+        let done = identity::set_pending(&tx, id, serial, not_after, now)?;
         tx.commit()?;
-        Ok(n > 0)
+        Ok(done)
     }
 
-    fn agent_revoke(&self, id: &str, now: i64) -> Result<bool> {
-        let conn = self.lock();
-        let n = conn.execute("UPDATE agents SET revoked = 1 WHERE id = ?1", [id])?;
-        if n > 0 {
-            conn.execute(
-                "INSERT INTO audit (at, actor, action, detail) VALUES (?1, 'cli', 'agent.revoked', ?2)",
-                params![now, serde_json::json!({"agent": id}).to_string()],
-            )?;
-        }
-        Ok(n > 0)
+    fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
+        self.update_audited(
+            "UPDATE agents SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+            &[&id],
+            actor,
+            "agent.revoked",
+            &serde_json::json!({"agent": id}),
+            now,
+        )
     }
 
     fn agent_seen(
@@ -817,7 +814,7 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1",
+            "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1 AND revoked = 0",
             params![id, now],
         )?;
         if let Some(v) = agent_version {
@@ -843,14 +840,18 @@ impl Store for SqliteStore {
     ) -> Result<IngestOutcome> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let mut max: u64 =
-            tx.query_row(
-                "SELECT max_seq FROM agents WHERE id = ?1",
+        let (stored_max, revoked): (i64, bool) = tx
+            .query_row(
+                "SELECT max_seq, revoked FROM agents WHERE id = ?1",
                 [agent_id],
-                |r| r.get::<_, i64>(0),
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)),
             )
             .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))? as u64;
+            .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
+        if revoked {
+            return Err(StoreError::Revoked(agent_id.to_owned()));
+        }
+        let mut max = stored_max as u64;
         let mut out = IngestOutcome::default();
         let mut inventory: Option<String> = None;
         let mut checks: Vec<(&vigil_proto::CheckResult, i64)> = Vec::new();
@@ -898,7 +899,9 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            if let Some(state) = super::merge_check_state(old.as_deref(), checks.into_iter())? {
+            let (state, over) = super::merge_check_state(old.as_deref(), checks.into_iter())?;
+            out.rules_over_quota = over;
+            if let Some(state) = state {
                 tx.execute(
                     "INSERT OR REPLACE INTO check_state (agent_id, results, updated_at) VALUES (?1, ?2, ?3)",
                     params![agent_id, state, received_at],
@@ -1119,51 +1122,7 @@ impl Store for SqliteStore {
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let last: Option<(i64, String)> = tx
-            .query_row(
-                "SELECT id, state FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT 1",
-                [&a.key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let out = match last {
-            Some((id, state)) => {
-                let reopen = state == super::AlertState::Resolved.as_str();
-                tx.execute(
-                    "UPDATE alerts SET count = count + 1, last_seen = ?2,
-                         state = CASE WHEN ?3 THEN 'open' ELSE state END,
-                         reason = CASE WHEN ?3 THEN NULL ELSE reason END
-                     WHERE id = ?1",
-                    params![id, now, reopen],
-                )?;
-                if reopen {
-                    audit_row(
-                        &tx,
-                        now,
-                        "collector",
-                        "alert.reopened",
-                        &serde_json::json!({"id": id, "key": a.key}),
-                    )?;
-                }
-                (id, false)
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at, last_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6)",
-                    params![a.key, a.kind, a.severity.as_str(), a.agent_id, a.title, now],
-                )?;
-                let id = tx.last_insert_rowid();
-                audit_row(
-                    &tx,
-                    now,
-                    "collector",
-                    "alert.raised",
-                    &serde_json::json!({"id": id, "key": a.key, "kind": a.kind}),
-                )?;
-                (id, true)
-            }
-        };
+        let out = raise_alert(&tx, a, now)?;
         tx.commit()?;
         Ok(out)
     }
@@ -1171,7 +1130,7 @@ impl Store for SqliteStore {
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
         let conn = self.lock();
         let mut st = conn.prepare(
-            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee
+            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency
              FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
         )?;
         let rows = st.query_map([state.map(super::AlertState::as_str)], |r| {
@@ -1188,6 +1147,7 @@ impl Store for SqliteStore {
                 last_seen: r.get(9)?,
                 reason: r.get(10)?,
                 assignee: r.get(11)?,
+                other_agency: r.get(12)?,
             })
         })?;
         rows.map(|r| r?.decode()).collect()
@@ -1211,9 +1171,15 @@ impl Store for SqliteStore {
             let mut ins = tx.prepare_cached(
                 "INSERT OR IGNORE INTO known_listeners (agent_id, key, first_seen) VALUES (?1, ?2, ?3)",
             )?;
+            let mut room = super::MAX_LISTENERS_PER_AGENT
+                .saturating_sub(usize::try_from(before).unwrap_or(usize::MAX));
             for k in keys {
+                if room == 0 {
+                    break;
+                }
                 if ins.execute(params![agent_id, k, now])? > 0 {
                     new.push(k.clone());
+                    room -= 1;
                 }
             }
         }
@@ -1455,6 +1421,65 @@ impl Store for SqliteStore {
         )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+}
+
+/// Raises or counts an alert inside `tx` (see [`Store::alert_raise`]); a new agent-triggered
+/// alert past [`super::MAX_OPEN_ALERTS_PER_AGENT`] counts on the agent's quota alert instead.
+fn raise_alert(
+    tx: &rusqlite::Transaction<'_>,
+    a: &super::NewAlert,
+    now: i64,
+) -> Result<(i64, bool)> {
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT id, state FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT 1",
+            [&a.key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((id, state)) = last {
+        let reopen = state == super::AlertState::Resolved.as_str();
+        tx.execute(
+            "UPDATE alerts SET count = count + 1, last_seen = ?2,
+                 state = CASE WHEN ?3 THEN 'open' ELSE state END,
+                 reason = CASE WHEN ?3 THEN NULL ELSE reason END
+             WHERE id = ?1",
+            params![id, now, reopen],
+        )?;
+        if reopen {
+            let d = serde_json::json!({"id": id, "key": a.key});
+            audit_row(tx, now, "collector", "alert.reopened", &d)?;
+        }
+        return Ok((id, false));
+    }
+    if !super::alert_is_periodic(&a.kind) {
+        let open: i64 = tx.query_row(
+            "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')",
+            [&a.agent_id],
+            |r| r.get(0),
+        )?;
+        if usize::try_from(open).unwrap_or(usize::MAX) >= super::MAX_OPEN_ALERTS_PER_AGENT {
+            return raise_alert(tx, &super::alert_quota_alert(&a.agent_id), now);
+        }
+    }
+    tx.execute(
+        "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at,
+                             last_seen, other_agency)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6, ?7)",
+        params![
+            a.key,
+            a.kind,
+            a.severity.as_str(),
+            a.agent_id,
+            a.title,
+            now,
+            a.other_agency
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind});
+    audit_row(tx, now, "collector", "alert.raised", &d)?;
+    Ok((id, true))
 }
 
 const API_TOKEN_COLS: &str = "id, secret_hash, user, created_at, revoked";

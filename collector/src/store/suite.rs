@@ -68,6 +68,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     users_sessions_and_api_tokens(&*make());
     api_tokens_are_listed_and_revoked_with_audit(&*make());
     audit_pages_go_newest_first(&*make());
+    super::suite_hostile::run_all(make);
 }
 
 fn user(name: &str, role: UserRole, scope: &str) -> User {
@@ -304,6 +305,7 @@ fn alerts_are_assigned_with_audit(s: &dyn Store) {
         severity: Severity::Critical,
         agent_id: "a1".into(),
         title: "t".into(),
+        other_agency: None,
     };
     let (id, _) = s.alert_raise(&a, 1).expect("raise");
     assert!(
@@ -376,7 +378,7 @@ fn check_state_keeps_the_newest_result_per_rule(s: &dyn Store) {
     );
     assert_eq!(st[0].2, "hardening");
     // Revoked agents are not scored.
-    assert!(s.agent_revoke("a2", 5).expect("revoke"));
+    assert!(s.agent_revoke("a2", "cli", 5).expect("revoke"));
     assert_eq!(s.check_states().expect("states").len(), 1);
 }
 
@@ -663,6 +665,7 @@ fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
         severity: Severity::High,
         agent_id: "a1".into(),
         title: "findings 5..=6 never arrived".into(),
+        other_agency: None,
     };
     let (id, new) = s.alert_raise(&gap, 100).expect("raise");
     assert!(new);
@@ -839,20 +842,26 @@ fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
 
 fn reenroll_same_machine_replaces(s: &dyn Store) {
     seed(s);
-    assert!(
-        s.agent_enroll(&agent("a1", "m1"), 10)
-            .expect("enroll")
-            .replaced
-            .is_empty()
+    assert_eq!(
+        s.agent_enroll(&agent("a1", "m1"), 10).expect("enroll"),
+        EnrollOutcome::Enrolled { replaced: vec![] }
     );
     assert!(
         s.agent_enroll(&agent("a2", "m2"), 10)
             .expect("enroll")
-            .replaced
+            .replaced()
             .is_empty()
     );
     let out = s.agent_enroll(&agent("a3", "m1"), 20).expect("re-enroll");
-    assert_eq!(out.replaced, vec!["a1".to_string()]);
+    assert_eq!(
+        out.replaced(),
+        [ReplacedAgent {
+            id: "a1".into(),
+            agency: "p/a".into(),
+            hostname: "host-a1".into(),
+            serials: vec!["serial-a1".into()],
+        }]
+    );
     let live: Vec<_> = s
         .agents()
         .expect("list")
@@ -866,7 +875,7 @@ fn reenroll_same_machine_replaces(s: &dyn Store) {
         s.revoked_serials().expect("serials"),
         vec!["serial-a1".to_string()]
     );
-    // Renewal updates a live agent's serial; a replaced one cannot be renewed.
+    // Renewal records a live agent's new serial; a replaced one cannot be renewed.
     assert!(
         s.agent_set_cert("a3", "serial-a3b", 2_100_000_000, 30)
             .expect("renew")
@@ -875,11 +884,32 @@ fn reenroll_same_machine_replaces(s: &dyn Store) {
         !s.agent_set_cert("a1", "serial-a1b", 2_100_000_000, 30)
             .expect("replaced")
     );
+    // Until the agent uses it, its current certificate stays current (the answer may be lost).
+    assert_eq!(
+        s.agent_session_cert("a3", "serial-a3", 31).expect("check"),
+        SessionCert::Current
+    );
+    assert_eq!(
+        s.agent_session_cert("a3", "serial-a3b", 32).expect("check"),
+        SessionCert::Promoted
+    );
     let a3 = s.agent("a3").expect("get").expect("exists");
     assert_eq!(
         (a3.cert_serial.as_str(), a3.cert_not_after),
         ("serial-a3b", 2_100_000_000)
     );
+    assert_eq!(
+        s.agent_session_cert("a3", "serial-a3", 33).expect("check"),
+        SessionCert::Superseded,
+        "only the newest certificate is accepted"
+    );
+    assert_eq!(
+        s.agent_session_cert("a1", "serial-a1", 33).expect("check"),
+        SessionCert::Revoked
+    );
+    let mut refused = s.revoked_serials().expect("serials");
+    refused.sort();
+    assert_eq!(refused, ["serial-a1", "serial-a3"]);
     let actions: Vec<_> = s
         .audit_log()
         .expect("audit")

@@ -2,9 +2,10 @@
 //! dialect SQLite and PostgreSQL share) that re-roots a subtree in one transaction.
 //!
 //! A move inserts the subtree under its new paths, points every row that names an agency
-//! (agents, assets, tokens, agency score history) at the new paths, then deletes the old
-//! agency rows; nothing is copied or lost, so a commune keeps its history when its district is
-//! abolished.
+//! (agents, assets, tokens, agency score history, users' scopes) at the new paths, then deletes
+//! the old agency rows; nothing is copied or lost, so a commune keeps its history when its
+//! district is abolished, and a user scoped to a moved agency keeps seeing it (and never a new
+//! agency created later at the old path).
 
 use super::{Result, StoreError};
 
@@ -31,6 +32,8 @@ pub(crate) enum Counts {
     Assets,
     Tokens,
     History,
+    Users,
+    UsersDisabled,
     Nothing,
 }
 
@@ -62,6 +65,20 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
         &[Param::From, Param::To, Param::FromLen],
         Counts::Tokens,
     ),
+    // Scopes are paths: a user of the moved subtree keeps it (an empty scope is everything).
+    (
+        "UPDATE users SET scope = CAST($2 AS TEXT) || substr(scope, $3 + 1)
+         WHERE scope = $1 OR substr(scope, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Users,
+    ),
+    // An alert seen by a second agency follows that agency.
+    (
+        "UPDATE alerts SET other_agency = CAST($2 AS TEXT) || substr(other_agency, $3 + 1)
+         WHERE other_agency = $1 OR substr(other_agency, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Nothing,
+    ),
     // A series left behind by an agency that once had the new path gives way to the moved one.
     (
         "DELETE FROM score_latest WHERE scope = 'agency'
@@ -88,20 +105,43 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
     ),
 ];
 
-/// Statements that hand an abolished agency's own rows to its parent (`$1` the agency, `$2` the
-/// parent), before the agency row itself is deleted.
-pub(crate) const DISSOLVE_MEMBERS: &[(&str, Counts)] = &[
+/// Statements that hand an abolished agency's own rows to its parent ([`Param::From`] the
+/// agency, [`Param::To`] the parent), before the agency row itself is deleted.
+///
+/// Users scoped to the abolished agency itself are disabled and their sessions ended: handing
+/// them the parent's scope would show a district officer every sibling district, and leaving
+/// the old path would give them whatever agency is created there next. An admin gives them a
+/// new scope.
+pub(crate) const DISSOLVE_MEMBERS: &[(&str, &[Param], Counts)] = &[
     (
         "UPDATE agents SET agency = $2 WHERE agency = $1",
+        &[Param::From, Param::To],
         Counts::Agents,
     ),
     (
         "UPDATE assets SET agency = $2 WHERE agency = $1",
+        &[Param::From, Param::To],
         Counts::Assets,
     ),
     (
         "UPDATE tokens SET agency = $2 WHERE agency = $1",
+        &[Param::From, Param::To],
         Counts::Tokens,
+    ),
+    (
+        "UPDATE alerts SET other_agency = $2 WHERE other_agency = $1",
+        &[Param::From, Param::To],
+        Counts::Nothing,
+    ),
+    (
+        "DELETE FROM sessions WHERE \"user\" IN (SELECT name FROM users WHERE scope = $1)",
+        &[Param::From],
+        Counts::Nothing,
+    ),
+    (
+        "UPDATE users SET disabled = TRUE WHERE scope = $1 AND NOT disabled",
+        &[Param::From],
+        Counts::UsersDisabled,
     ),
 ];
 
@@ -162,6 +202,8 @@ pub(crate) fn count(out: &mut super::MoveOutcome, what: Counts, n: u64) {
         Counts::Assets => out.assets += n,
         Counts::Tokens => out.tokens += n,
         Counts::History => out.history += n,
+        Counts::Users => out.users += n,
+        Counts::UsersDisabled => out.users_disabled += n,
         Counts::Nothing => {}
     }
 }

@@ -15,11 +15,16 @@ use crate::cache::{Account, Cache, FactError};
 use crate::compare::{CmpMode, Comparison, Operand, parse_timespan};
 use crate::facts::HostFacts;
 use crate::pack::{
-    Check, CommandCheck, Condition, DirCheck, FileCheck, Level, ListeningCheck, Missing,
-    MountCheck, Occurrence, OneOrMany, Pack, PackageCheck, PamCheck, Patterns, Platform, Proto,
-    Rule, ServiceCheck, SysctlCheck, SysctlSource, UserCheck, UserField, UserSelect,
+    Check, CommandCheck, Condition, DirCheck, FileCheck, Level, LineCompare, ListeningCheck,
+    Missing, MountCheck, Occurrence, OneOrMany, Pack, PackageCheck, PamCheck, Patterns, Platform,
+    Proto, Rule, ServiceCheck, SysctlCheck, SysctlSource, UserCheck, UserField, UserSelect,
 };
 use crate::systemd;
+
+mod native;
+mod query;
+
+pub(crate) use query::{dpkg_status_text, rpm_query_text};
 
 /// Evidence longer than this is cut (a rule listing hundreds of accounts stays readable).
 const MAX_EVIDENCE: usize = 600;
@@ -68,6 +73,22 @@ pub fn evaluate(pack: &Pack, facts: &dyn HostFacts, level: Level) -> Vec<CheckRe
         .collect()
 }
 
+/// The text the read-only command `q` would print on `facts`, computed natively (`query` checks).
+///
+/// # Errors
+/// A message when a fact it needs is unknown (offline runtime state) or unreadable.
+pub fn query_text(q: &crate::query::Query, facts: &dyn HostFacts) -> Result<String, String> {
+    query::render(&Cache::new(facts), q)
+}
+
+/// Whether `pack` applies to the host's OS (`None` when os-release cannot be read).
+pub fn pack_applies(pack: &Pack, facts: &dyn HostFacts) -> Option<bool> {
+    let cache = Cache::new(facts);
+    platform_match(&cache, &pack.applies_to)
+        .ok()
+        .map(|why| why.is_none())
+}
+
 /// Applicability of a platform list: `Ok(None)` applies, `Ok(Some(why))` does not, `Err` unknown.
 fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String>, String> {
     if conds.is_empty() {
@@ -78,8 +99,16 @@ fn platform_match(cache: &Cache<'_>, conds: &[Platform]) -> Result<Option<String
         .map_err(|e| format!("cannot read os-release: {}", e.message()))?;
     let hit = conds.iter().any(|c| {
         let os_ok = os.id == c.os.to_ascii_lowercase()
-            || os.id_like.iter().any(|l| *l == c.os.to_ascii_lowercase());
-        os_ok && (c.versions.is_empty() || c.versions.iter().any(|v| *v == os.version_id))
+            || (!c.exact && os.id_like.iter().any(|l| *l == c.os.to_ascii_lowercase()));
+        // A version names a release and its point releases: "9" accepts VERSION_ID 9 and 9.4.
+        let version_ok = |v: &String| {
+            os.version_id == *v
+                || os
+                    .version_id
+                    .strip_prefix(v.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        };
+        os_ok && (c.versions.is_empty() || c.versions.iter().any(version_ok))
     });
     if hit {
         return Ok(None);
@@ -149,6 +178,17 @@ fn evaluate_rule(
     let ctx = Ctx { cache, rule, level };
     let o = ctx.group(rule.condition, &rule.checks);
     result(pack, rule, o.status, o.evidence)
+}
+
+/// What a `command` or `query` check expects of the output.
+struct OutputMatch<'a> {
+    output: Option<&'a crate::pack::Pattern>,
+    no_output: Option<&'a crate::pack::Pattern>,
+    line: Option<&'a Patterns>,
+    line_unless: Option<&'a Patterns>,
+    value: Option<&'a Comparison>,
+    occurrence: Occurrence,
+    compare: Option<&'a Vec<LineCompare>>,
 }
 
 /// Outcome of one check.
@@ -224,6 +264,10 @@ impl Ctx<'_, '_> {
             Check::Mount(m) => self.mount(m),
             Check::Listening(l) => self.listening(l),
             Check::Command(c) => self.command(c),
+            Check::Selinux(s) => self.selinux(s),
+            Check::Boot(b) => self.boot(b),
+            Check::Process(p) => self.process(p),
+            Check::Query(q) => self.query(q),
             Check::Registry(r) => error(format!("registry key {}: not a Windows host", r.key)),
             Check::All(n) => self.group(Condition::All, &n.checks),
             Check::Any(n) => self.group(Condition::Any, &n.checks),
@@ -272,7 +316,7 @@ impl Ctx<'_, '_> {
     }
 
     fn file(&self, f: &FileCheck) -> Outcome {
-        let found = match self.expand_all(&f.path.0) {
+        let (found, shown) = match self.file_paths(f) {
             Ok(v) => v,
             Err(e) => return error(e),
         };
@@ -285,7 +329,6 @@ impl Ctx<'_, '_> {
                 Err(e) => return error(e.message()),
             }
         }
-        let shown = f.path.0.join(", ");
         if f.exists == Some(false) {
             return verdict(
                 files.is_empty(),
@@ -304,6 +347,7 @@ impl Ctx<'_, '_> {
                 // Fall through: the key is unset everywhere, so the default applies.
             } else if f.no_line.is_some()
                 && f.line.is_none()
+                && f.compare.is_none()
                 && f.content.is_none()
                 && f.key.is_none()
                 && f.max_mode.is_none()
@@ -348,8 +392,11 @@ impl Ctx<'_, '_> {
                 notes.push(format!("{p} is {days:.1} days old"));
             }
         }
-        let needs_text =
-            f.line.is_some() || f.no_line.is_some() || f.content.is_some() || f.key.is_some();
+        let needs_text = f.line.is_some()
+            || f.compare.is_some()
+            || f.no_line.is_some()
+            || f.content.is_some()
+            || f.key.is_some();
         if !needs_text {
             if notes.is_empty() {
                 notes.push(format!("{} ok", files.join(", ")));
@@ -381,17 +428,23 @@ impl Ctx<'_, '_> {
                 None => return fail(format!("no content in {shown} matches /{}/", re.0.as_str())),
             }
         }
-        if let Some(pats) = &f.line {
-            let hits: Vec<(String, String)> = texts
-                .iter()
-                .flat_map(|(p, t)| {
-                    line_hits(t, pats, f.line_unless.as_ref()).map(move |v| (p.clone(), v))
-                })
-                .collect();
+        if f.line.is_some() || f.compare.is_some() {
+            let mut hits: Vec<(String, String)> = Vec::new();
+            for (p, t) in &texts {
+                match self.line_values(
+                    t,
+                    f.line.as_ref(),
+                    f.line_unless.as_ref(),
+                    f.compare.as_ref(),
+                ) {
+                    Ok(v) => hits.extend(v.into_iter().map(|v| (p.clone(), v))),
+                    Err(e) => return error(e),
+                }
+            }
             if hits.is_empty() {
                 return fail(format!(
                     "no line in {shown} matches {}",
-                    shown_line(f.line.as_ref(), f.line_unless.as_ref())
+                    shown_line(f.line.as_ref(), f.line_unless.as_ref(), f.compare.as_ref())
                 ));
             }
             match &f.value {
@@ -712,13 +765,13 @@ impl Ctx<'_, '_> {
             Ok(db) => db,
             Err(e) => return error(format!("package database: {}", e.message())),
         };
-        match (db.get(&p.name), p.installed) {
+        match (db.newest(&p.name), p.installed) {
             (None, false) => pass(format!("{} not installed", p.name)),
             (None, true) => fail(format!("{} not installed", p.name)),
             (Some(v), false) => fail(format!("{} {v} is installed", p.name)),
             (Some(v), true) => match &p.version {
                 None => pass(format!("{} {v} installed", p.name)),
-                Some(cmp) => match self.holds(cmp, v, CmpMode::DebianVersion) {
+                Some(cmp) => match self.holds(cmp, v, db.cmp_mode()) {
                     Ok(ok) => verdict(
                         ok,
                         format!(
@@ -974,31 +1027,50 @@ impl Ctx<'_, '_> {
                 out.status
             ));
         }
-        if let Some(re) = &c.no_output
-            && let Some(l) = out.stdout.lines().find(|l| re.0.is_match(l))
+        self.match_output(
+            &shown,
+            &out.stdout,
+            &OutputMatch {
+                output: c.output.as_ref(),
+                no_output: c.no_output.as_ref(),
+                line: c.line.as_ref(),
+                line_unless: c.line_unless.as_ref(),
+                value: c.value.as_ref(),
+                occurrence: c.occurrence,
+                compare: c.compare.as_ref(),
+            },
+        )
+    }
+
+    /// Matches the text a command printed (or would print) against a check's expectations.
+    fn match_output(&self, shown: &str, text: &str, m: &OutputMatch<'_>) -> Outcome {
+        if let Some(re) = m.no_output
+            && let Some(l) = text.lines().find(|l| re.0.is_match(l))
         {
             return fail(format!("{shown} printed {:?}", l.trim()));
         }
-        if let Some(re) = &c.output
-            && !re.0.is_match(&out.stdout)
+        if let Some(re) = m.output
+            && !re.0.is_match(text)
         {
             return fail(format!(
                 "output of {shown} does not match /{}/",
                 re.0.as_str()
             ));
         }
-        if let Some(pats) = &c.line {
-            let hits: Vec<(String, String)> = line_hits(&out.stdout, pats, c.line_unless.as_ref())
-                .map(|v| (shown.clone(), v))
-                .collect();
+        if m.line.is_some() || m.compare.is_some() {
+            let hits: Vec<(String, String)> =
+                match self.line_values(text, m.line, m.line_unless, m.compare) {
+                    Ok(v) => v.into_iter().map(|v| (shown.to_string(), v)).collect(),
+                    Err(e) => return error(e),
+                };
             if hits.is_empty() {
                 return fail(format!(
                     "no line of {shown} matches {}",
-                    shown_line(c.line.as_ref(), c.line_unless.as_ref())
+                    shown_line(m.line, m.line_unless, m.compare)
                 ));
             }
-            if let Some(cmp) = &c.value {
-                match self.pick(&hits, c.occurrence, cmp) {
+            if let Some(cmp) = m.value {
+                match self.pick(&hits, m.occurrence, cmp) {
                     Ok(o) => return o,
                     Err(e) => return error(e),
                 }
@@ -1008,30 +1080,16 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// Values of the lines of `text` that match every pattern of `pats` and none of `unless`: the first
-/// capture group of the first pattern, or its whole match.
-fn line_hits<'t>(
-    text: &'t str,
-    pats: &'t Patterns,
-    unless: Option<&'t Patterns>,
-) -> impl Iterator<Item = String> + 't {
-    text.lines().filter_map(move |l| {
-        if !pats.all_match(l) || unless.is_some_and(|u| u.any_match(l)) {
-            return None;
-        }
-        // `pats` is non-empty (checked at load time), and all patterns matched this line.
-        let c = pats.0.first()?.0.captures(l)?;
-        Some(
-            c.get(1)
-                .or_else(|| c.get(0))
-                .map(|m| m.as_str().to_string())
-                .unwrap_or_default(),
-        )
-    })
-}
-
-fn shown_line(pats: Option<&Patterns>, unless: Option<&Patterns>) -> String {
-    let mut s = pats.map(Patterns::shown).unwrap_or_default();
+fn shown_line(
+    pats: Option<&Patterns>,
+    unless: Option<&Patterns>,
+    compare: Option<&Vec<LineCompare>>,
+) -> String {
+    let mut parts: Vec<String> = pats.map(Patterns::shown).into_iter().collect();
+    for c in compare.into_iter().flatten() {
+        parts.push(format!("/{}/ {}", c.pattern.0.as_str(), c.value));
+    }
+    let mut s = parts.join(" && ");
     if let Some(u) = unless {
         s.push_str(&format!(" unless {}", u.shown()));
     }

@@ -1,0 +1,370 @@
+//! One agent session: a loop around the sans-IO [`CollectorSession`].
+//!
+//! Before the first byte is read the agent must present its newest certificate, be live in
+//! the store, and have no other live session ([`super::live`]). Each batch then waits for the
+//! agent's share of the batch rate, has its rule claims corrected from the catalogue, and is
+//! acknowledged only after the store committed it; the task does not read more bytes until
+//! then, so a slow store (or a greedy agent) is pushed back through QUIC flow control instead
+//! of anything being dropped. A store answer that the agent is revoked ends the session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tracing::{Instrument as _, debug, info, info_span, warn};
+use vigil_proto::Envelope;
+use vigil_proto::msg::{CollectorMsg, code};
+use vigil_proto::session::{CollectorEvent, CollectorSession};
+
+use super::live::{Refusal, Registration};
+use super::{Ctx, TokenBucket, blocking, now_ms, peer_identity, push_iocs};
+use crate::pki;
+use crate::store::{Heartbeat, SessionCert, StoreError};
+
+/// Time a peer gets to open its stream and send its first frame.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the session of an agent connection until it ends.
+pub(super) async fn session_conn(
+    ctx: &Arc<Ctx>,
+    conn: quinn::Connection,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let identity = match peer_identity(&conn) {
+        Ok(id) => id,
+        Err(e) => {
+            warn!(error = %e, "Refused a session without a valid agent identity.");
+            conn.close(code::UNAUTHORIZED.into(), e.as_bytes());
+            return;
+        }
+    };
+    let span = info_span!("session", agent = %identity.agent_id);
+    let run = async {
+        let Some(reg) = admit(ctx, &conn, &identity).await? else {
+            return Ok(());
+        };
+        run_session(ctx, &conn, &identity.agent_id, reg, shutdown).await
+    };
+    if let Err(e) = run.instrument(span.clone()).await {
+        span.in_scope(|| debug!(error = %e, "Session ended."));
+    }
+}
+
+/// Checks the certificate against the store and registers the session; `None` (after closing
+/// the connection with the reason) when the agent may not open one now.
+async fn admit(
+    ctx: &Arc<Ctx>,
+    conn: &quinn::Connection,
+    id: &pki::CertIdentity,
+) -> anyhow::Result<Option<Registration>> {
+    let (agent, serial, now) = (id.agent_id.clone(), id.serial.clone(), now_ms() / 1000);
+    let cert = blocking(&ctx.store, move |s| {
+        s.agent_session_cert(&agent, &serial, now)
+    })
+    .await?;
+    let refusal: Option<&[u8]> = match cert {
+        SessionCert::Current => None,
+        SessionCert::Promoted => {
+            info!(serial = %id.serial, "Agent now uses its renewed certificate; the previous one is refused.");
+            None
+        }
+        SessionCert::Superseded => Some(
+            b"this certificate was superseded by a renewed one; the agent must use its newest \
+              certificate, or re-enroll",
+        ),
+        SessionCert::Revoked => Some(b"agent identity revoked or replaced; re-enroll"),
+        SessionCert::Unknown => Some(b"unknown agent; enroll first"),
+    };
+    if let Some(why) = refusal {
+        warn!(serial = %id.serial, state = ?cert, "Refused a session.");
+        conn.close(code::UNAUTHORIZED.into(), why);
+        return Ok(None);
+    }
+    match ctx.live.register(&id.agent_id, &id.serial, conn).await {
+        Ok(reg) => Ok(Some(reg)),
+        Err(Refusal::InUse(live)) => {
+            let here = conn.remote_address();
+            warn!(%live, refused = %here, "Agent identity in use by another live session; refused (a cloned machine?).");
+            let a = id.agent_id.clone();
+            let settings = ctx.alerts.clone();
+            blocking(&ctx.store, move |s| {
+                if let Some(rec) = s.agent(&a)?
+                    && settings
+                        .for_agency(&rec.agency)
+                        .enabled("duplicate_machine")
+                {
+                    let alert = crate::alerting::identity_in_use_twice(
+                        &rec,
+                        &live.to_string(),
+                        &here.to_string(),
+                    );
+                    s.alert_raise(&alert, now_ms() / 1000)?;
+                }
+                Ok(())
+            })
+            .await?;
+            conn.close(
+                code::UNAUTHORIZED.into(),
+                b"this agent identity is already connected from another machine; a cloned \
+                  machine must be enrolled with its own machine id",
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// What a session keeps between events.
+struct State<'a> {
+    ctx: &'a Arc<Ctx>,
+    agent_id: String,
+    max_seq: u64,
+    /// IOC version the agent holds; `None` until its Hello.
+    agent_ioc: Option<u64>,
+    batches: TokenBucket,
+}
+
+async fn run_session(
+    ctx: &Arc<Ctx>,
+    conn: &quinn::Connection,
+    agent_id: &str,
+    reg: Registration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (mut send, mut recv) = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.accept_bi())
+        .await
+        .context("no stream")??;
+    let mut sess = CollectorSession::new(Instant::now(), ctx.session.clone());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut ioc_rx = ctx.ioc_version.subscribe();
+    let mut st = State {
+        ctx,
+        agent_id: agent_id.to_owned(),
+        max_seq: 0,
+        agent_ioc: None,
+        batches: TokenBucket::new(ctx.batches_per_sec, Instant::now()),
+    };
+    loop {
+        while let Some(ev) = sess.poll_event() {
+            if let CollectorEvent::Closed(r) = ev {
+                while let Some(b) = sess.poll_transmit() {
+                    let _ = send.write_all(&b).await;
+                }
+                let _ = send.finish();
+                if r.by_peer {
+                    debug!(code = r.code, reason = %r.message, "Agent closed the session.");
+                } else {
+                    info!(code = r.code, reason = %r.message, "Closing session.");
+                }
+                // Give the final frame a moment to leave before the close frame.
+                let _ = tokio::time::timeout(Duration::from_millis(200), conn.closed()).await;
+                conn.close(r.code.into(), r.message.as_bytes());
+                return Ok(());
+            }
+            st.on_event(&mut sess, ev, &mut ioc_rx).await?;
+        }
+        // Everything the events produced (welcome, acks) leaves before we wait again.
+        while let Some(b) = sess.poll_transmit() {
+            send.write_all(&b).await?;
+        }
+        let deadline = sess
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+        tokio::select! {
+            r = recv.read(&mut buf) => match r {
+                Ok(Some(n)) => sess.handle(Instant::now(), &buf[..n]),
+                Ok(None) => { debug!("Agent finished its stream."); return Ok(()); }
+                Err(e) => { debug!(error = %e, "Stream error."); return Ok(()); }
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => sess.handle_timeout(Instant::now()),
+            _ = shutdown.changed() => sess.reject(code::UNAVAILABLE, "collector shutting down; reconnect later"),
+            // Another connection of this agent asks whether this one is alive: answer.
+            () = reg.probe.notified() => sess.ack(st.max_seq),
+            Ok(()) = ioc_rx.changed(), if st.agent_ioc.is_some() => {
+                if let Some(have) = st.agent_ioc {
+                    st.agent_ioc = Some(push_iocs(ctx, &mut sess, have).await?);
+                }
+            }
+        }
+    }
+}
+
+impl State<'_> {
+    async fn on_event(
+        &mut self,
+        sess: &mut CollectorSession,
+        ev: CollectorEvent,
+        ioc_rx: &mut tokio::sync::watch::Receiver<u64>,
+    ) -> anyhow::Result<()> {
+        match ev {
+            CollectorEvent::Hello {
+                agent_id: claimed,
+                agent_version,
+                proto_version,
+                ioc_version,
+                ..
+            } => {
+                if claimed != self.agent_id {
+                    sess.reject(
+                        code::UNAUTHORIZED,
+                        "hello agent_id does not match the certificate",
+                    );
+                    return Ok(());
+                }
+                let (a, now) = (self.agent_id.clone(), now_ms() / 1000);
+                self.max_seq = blocking(&self.ctx.store, move |s| {
+                    s.agent_seen(&a, now, Some(&agent_version), None)?;
+                    s.max_seq(&a)
+                })
+                .await?;
+                info!(proto_version, acked = self.max_seq, "Agent connected.");
+                let current = *ioc_rx.borrow_and_update();
+                sess.accept(serde_json::Value::Null, current, self.max_seq)?;
+                self.agent_ioc = Some(push_iocs(self.ctx, sess, ioc_version).await?);
+            }
+            CollectorEvent::Batch {
+                findings, clamped, ..
+            } => {
+                if clamped > 0 {
+                    warn!(clamped, "Agent text cut to the protocol's length caps.");
+                }
+                self.on_batch(sess, findings).await?;
+            }
+            CollectorEvent::Heartbeat {
+                now, spool_depth, ..
+            } => self.on_heartbeat(sess, now, spool_depth).await?,
+            CollectorEvent::RenewCert { csr_pem } => self.on_renew(sess, &csr_pem).await?,
+            CollectorEvent::Closed(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn on_batch(
+        &mut self,
+        sess: &mut CollectorSession,
+        mut findings: Vec<Envelope>,
+    ) -> anyhow::Result<()> {
+        // The agent's share of the batch rate: wait (and read nothing meanwhile) when spent.
+        while let Err(wait) = self.batches.take_or_wait(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        let corrected = self.ctx.catalog.normalize_batch(&mut findings);
+        if corrected > 0 {
+            warn!(
+                corrected,
+                "Rule severities or groups claimed by the agent corrected from the catalogue."
+            );
+        }
+        let (a, received, n) = (self.agent_id.clone(), now_ms(), findings.len());
+        let settings = self.ctx.alerts.clone();
+        let stored = blocking(&self.ctx.store, move |s| {
+            let out = s.ingest(&a, &findings, received)?;
+            // Alerts are raised after the batch is durable; a replay only counts them again on
+            // the same (deduplicated) alert.
+            crate::alerting::raise_for_batch(
+                s,
+                &settings,
+                &a,
+                &findings,
+                &out.gaps,
+                received / 1000,
+            )?;
+            if out.rules_over_quota > 0 {
+                s.alert_raise(&crate::alerting::rules_quota(&a), received / 1000)?;
+            }
+            Ok(out)
+        })
+        .await;
+        match stored {
+            Ok(out) => {
+                if !out.gaps.is_empty() {
+                    warn!(gaps = ?out.gaps, "Sequence gap: findings missing from this agent.");
+                }
+                debug!(
+                    n,
+                    stored = out.stored,
+                    dup = out.duplicates,
+                    "Batch stored."
+                );
+                if out.stored > 0 {
+                    self.ctx.scores.mark_changed();
+                }
+                self.max_seq = out.max_seq;
+                sess.ack(self.max_seq);
+            }
+            Err(e) if matches!(e.downcast_ref(), Some(StoreError::Revoked(_))) => {
+                warn!("Batch from a revoked agent refused; closing its session.");
+                sess.reject(
+                    code::UNAUTHORIZED,
+                    "agent identity revoked or replaced; re-enroll",
+                );
+            }
+            Err(e) => {
+                warn!(error = %e, "Storing a batch failed; asking the agent to retry.");
+                sess.reject(code::INTERNAL, "collector storage error; retry later");
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_heartbeat(
+        &mut self,
+        sess: &mut CollectorSession,
+        agent_now: i64,
+        spool_depth: u64,
+    ) -> anyhow::Result<()> {
+        let (a, here) = (self.agent_id.clone(), now_ms());
+        let hb = Heartbeat {
+            spool_depth,
+            clock_skew_ms: agent_now.saturating_sub(here),
+        };
+        blocking(&self.ctx.store, move |s| {
+            s.agent_seen(&a, here / 1000, None, Some(hb))
+        })
+        .await?;
+        sess.ack(self.max_seq);
+        Ok(())
+    }
+
+    async fn on_renew(&mut self, sess: &mut CollectorSession, csr_pem: &str) -> anyhow::Result<()> {
+        let a = self.agent_id.clone();
+        let rec = blocking(&self.ctx.store, move |s| s.agent(&a)).await?;
+        let Some(rec) = rec.filter(|r| !r.revoked) else {
+            sess.reject(code::UNAUTHORIZED, "agent revoked; renewal refused");
+            return Ok(());
+        };
+        let req = pki::AgentCertRequest {
+            agent_id: &self.agent_id,
+            agency: &rec.agency,
+        };
+        let c = match self
+            .ctx
+            .ca
+            .issue_agent(csr_pem, &req, time::OffsetDateTime::now_utc())
+        {
+            Ok(c) => c,
+            Err(e) => {
+                sess.reject(code::PROTOCOL, format!("bad renewal request: {e}"));
+                return Ok(());
+            }
+        };
+        // Record the new serial before handing the certificate out; it becomes the only one
+        // accepted once the agent opens a session with it.
+        let (a, serial, not_after, now) = (
+            self.agent_id.clone(),
+            c.serial.clone(),
+            c.not_after,
+            now_ms() / 1000,
+        );
+        if blocking(&self.ctx.store, move |s| {
+            s.agent_set_cert(&a, &serial, not_after, now)
+        })
+        .await?
+        {
+            info!(serial = %c.serial, "Agent certificate renewed.");
+            sess.push(&CollectorMsg::CertIssued { cert_pem: c.pem })?;
+        } else {
+            sess.reject(code::UNAUTHORIZED, "agent revoked; renewal refused");
+        }
+        Ok(())
+    }
+}
