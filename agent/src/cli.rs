@@ -39,10 +39,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Join a collector with an enrollment token (from `vigil-collector token create`).
+    ///
+    /// Give the token on standard input (`--token -`) or in a file only you can read
+    /// (`--token-file FILE`, mode 0600). `--token TOKEN` still works, but a token on the command
+    /// line is visible to every local user in the process list (/proc/PID/cmdline) and is kept
+    /// in shell history and sudo logs.
     Enroll {
-        /// The token (or `-` to read it from standard input).
-        #[arg(long, env = "VIGIL_TOKEN", required_unless_present = "token_file")]
+        /// The token, or `-` to read it from standard input (recommended). Also VIGIL_TOKEN.
+        #[arg(
+            long,
+            env = "VIGIL_TOKEN",
+            hide_env_values = true,
+            value_name = "TOKEN|-",
+            required_unless_present = "token_file"
+        )]
         token: Option<String>,
+        /// Read the token from FILE, which only its owner may read (chmod 600 on Linux; on
+        /// Windows no broad group such as Users may read it); the file is deleted once enrolled.
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        token_file: Option<PathBuf>,
         /// Use this collector address instead of the ones in the token.
         #[arg(long, value_name = "HOST:PORT")]
         collector: Option<String>,
@@ -50,10 +65,6 @@ pub enum Command {
         /// the registry's MachineGuid.
         #[arg(long, hide = true)]
         machine_id: Option<String>,
-        /// Read the token from this file (kept out of the command line and its logs) and delete
-        /// the file once enrolled.
-        #[arg(long, value_name = "FILE", conflicts_with = "token")]
-        token_file: Option<PathBuf>,
         /// Do nothing when the state directory already holds an identity (installers, upgrades).
         #[arg(long)]
         if_not_enrolled: bool,
@@ -270,12 +281,41 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
             || err
                 .downcast_ref::<vigil_proto::token::TokenError>()
                 .is_some()
+            || err
+                .downcast_ref::<crate::enroll::TokenSourceError>()
+                .is_some()
         {
             2
         } else {
             3
         };
         Self { code, err }
+    }
+}
+
+/// Where the token comes from, with a warning (and a prompt) where it helps.
+fn token_source(token: Option<String>, file: Option<PathBuf>) -> crate::enroll::TokenSource {
+    use crate::enroll::TokenSource;
+    use std::io::IsTerminal as _;
+    match (token, file) {
+        (_, Some(f)) => TokenSource::File(f),
+        (Some(t), None) if t == "-" => {
+            if std::io::stdin().is_terminal() {
+                eprint!("Paste the enrollment token, then press Enter: ");
+            }
+            TokenSource::Stdin
+        }
+        (Some(t), None) => {
+            // From VIGIL_TOKEN the token is not in argv (the environment is private to its user).
+            if std::env::args().any(|a| a == "--token" || a.starts_with("--token=")) {
+                eprintln!(
+                    "warning: a token given with --token is visible to other local users in the \
+                     process list; prefer --token - (standard input) or --token-file FILE"
+                );
+            }
+            TokenSource::Arg(t)
+        }
+        (None, None) => TokenSource::Stdin,
     }
 }
 
@@ -317,9 +357,9 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Enroll {
             token,
+            token_file,
             collector,
             machine_id,
-            token_file,
             if_not_enrolled,
         } => {
             let cfg = config::load(&cfg_path, explicit)?;
@@ -330,7 +370,9 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 );
                 return Ok(0);
             }
-            let token = read_token(token.as_deref(), token_file.as_deref())?;
+            let source = token_source(token, token_file.clone());
+            let text = crate::enroll::read_token(&source, &mut std::io::stdin().lock())?;
+            let token = EnrollToken::decode(&text)?;
             let collectors = match collector.or(cfg.collector) {
                 Some(c) => {
                     crate::tls::split_host_port(&c).map_err(|e| Failure {
@@ -546,30 +588,6 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
     }
-}
-
-/// The enrollment token from `--token` (`-`: standard input) or `--token-file`.
-fn read_token(token: Option<&str>, file: Option<&std::path::Path>) -> Result<EnrollToken, Failure> {
-    let text = match (token, file) {
-        (_, Some(f)) => std::fs::read_to_string(f)
-            .with_context(|| format!("--token-file: reading {}", f.display()))
-            .map_err(|err| Failure { code: 2, err })?,
-        (Some("-"), None) => {
-            let mut s = String::new();
-            std::io::stdin()
-                .read_line(&mut s)
-                .context("reading the token from stdin")?;
-            s
-        }
-        (Some(t), None) => t.to_string(),
-        (None, None) => {
-            return Err(Failure {
-                code: 2,
-                err: anyhow::anyhow!("give the enrollment token with --token or --token-file"),
-            });
-        }
-    };
-    Ok(EnrollToken::decode(text.trim())?)
 }
 
 /// `vigil-agent service …`: the Windows service (systemd owns this on Linux).

@@ -289,8 +289,18 @@ pub fn load(path: &Path, explicit: bool) -> Result<AgentConfig, ConfigError> {
         Err(e) => return Err(ConfigError(vec![format!("{}: {e}", path.display())])),
     };
     check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-    let (raw, mut errs) = vigil_proto::config::parse_all::<RawConfig>(&text, path);
-    match raw.validate(path) {
+    parse(&text, path)
+}
+
+/// Parses and validates config text; `file` names it in messages. This is the whole decoder of
+/// the configuration (the `agent_config` fuzz target drives it): every key that does not fit the
+/// schema and every value that does not hold are reported at once.
+///
+/// # Errors
+/// [`ConfigError`] naming the file and every bad field.
+pub fn parse(text: &str, file: &Path) -> Result<AgentConfig, ConfigError> {
+    let (raw, mut errs) = vigil_proto::config::parse_all::<RawConfig>(text, file);
+    match raw.validate(file) {
         Ok(cfg) if errs.is_empty() => Ok(cfg),
         Ok(_) => Err(ConfigError(errs)),
         Err(ConfigError(more)) => {
@@ -323,8 +333,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<AgentConfig, ConfigError> {
-        let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
-        raw.validate(Path::new("agent.toml"))
+        super::parse(s, Path::new("agent.toml"))
     }
 
     #[test]

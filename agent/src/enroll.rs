@@ -1,5 +1,7 @@
 //! `vigil-agent enroll`: key generated on the host, CSR, token, identity written to the state dir.
 
+use std::io::{BufRead, Read as _};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -24,6 +26,80 @@ pub struct Refused {
     pub message: String,
     /// Code from [`vigil_proto::msg::code`].
     pub code: u32,
+}
+
+/// Where `enroll` reads the token from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// Given on the command line: visible to every local user in the process list.
+    Arg(String),
+    /// Standard input (`--token -`).
+    Stdin,
+    /// A file only its owner may read (`--token-file FILE`).
+    File(PathBuf),
+}
+
+/// Largest token text read (a token is about 150 bytes).
+const MAX_TOKEN_TEXT: u64 = 8 * 1024;
+
+/// The token could not be read from where it was said to be (a usage error, exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TokenSourceError(pub String);
+
+/// Reads the token text from `src` (`stdin` for [`TokenSource::Stdin`]), trimmed.
+///
+/// A token file must be a regular file that no group and no other user may read or write: the
+/// token is a secret, and whoever could rewrite it could point the enrollment at their own
+/// collector.
+///
+/// # Errors
+/// [`TokenSourceError`] naming the file or stream and what is wrong.
+pub fn read_token(src: &TokenSource, stdin: &mut dyn BufRead) -> Result<String, TokenSourceError> {
+    let err = |m: String| TokenSourceError(m);
+    let text = match src {
+        TokenSource::Arg(t) => t.clone(),
+        TokenSource::Stdin => {
+            let mut line = String::new();
+            stdin
+                .take(MAX_TOKEN_TEXT)
+                .read_line(&mut line)
+                .map_err(|e| err(format!("--token -: reading standard input: {e}")))?;
+            line
+        }
+        TokenSource::File(path) => {
+            let shown = path.display();
+            let f =
+                std::fs::File::open(path).map_err(|e| err(format!("--token-file {shown}: {e}")))?;
+            let meta = f
+                .metadata()
+                .map_err(|e| err(format!("--token-file {shown}: {e}")))?;
+            if !meta.is_file() {
+                return Err(err(format!("--token-file {shown}: not a regular file")));
+            }
+            crate::platform::check_private_file(path, &meta)
+                .map_err(|e| err(format!("--token-file {e}")))?;
+            let mut text = String::new();
+            f.take(MAX_TOKEN_TEXT + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| err(format!("--token-file {shown}: {e}")))?;
+            if text.len() as u64 > MAX_TOKEN_TEXT {
+                return Err(err(format!(
+                    "--token-file {shown}: larger than {MAX_TOKEN_TEXT} bytes; not a token"
+                )));
+            }
+            text
+        }
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(err(match src {
+            TokenSource::Arg(_) => "--token is empty".into(),
+            TokenSource::Stdin => "--token -: no token on standard input".into(),
+            TokenSource::File(p) => format!("--token-file {}: the file is empty", p.display()),
+        }));
+    }
+    Ok(token.to_string())
 }
 
 /// Result of a successful enrollment.
@@ -167,4 +243,57 @@ fn time_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn file(dir: &std::path::Path, text: &str, mode: u32) -> PathBuf {
+        let p = dir.join("token");
+        std::fs::write(&p, text).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        p
+    }
+
+    #[test]
+    fn token_files_must_be_private() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let none = &mut std::io::empty();
+        let p = file(d.path(), "vigil1.abc\n", 0o600);
+        let got = read_token(&TokenSource::File(p.clone()), none).expect("private file");
+        assert_eq!(got, "vigil1.abc");
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let e = read_token(&TokenSource::File(p.clone()), none)
+                .expect_err("shared file")
+                .to_string();
+            assert!(
+                e.starts_with("--token-file ") && e.contains("chmod 600"),
+                "{mode:o}: {e}"
+            );
+        }
+        let p = file(d.path(), "  \n", 0o600);
+        assert!(read_token(&TokenSource::File(p), none).is_err(), "empty");
+        let p = file(d.path(), &"x".repeat(10_000), 0o400);
+        assert!(
+            read_token(&TokenSource::File(p), none).is_err(),
+            "too large"
+        );
+        let e = read_token(&TokenSource::File(d.path().join("missing")), none).expect_err("gone");
+        assert!(e.to_string().contains("missing"), "{e}");
+        let e = read_token(&TokenSource::File(d.path().to_path_buf()), none).expect_err("dir");
+        assert!(e.to_string().contains("regular file"), "{e}");
+    }
+
+    #[test]
+    fn stdin_and_arguments() {
+        let got = read_token(&TokenSource::Stdin, &mut &b"vigil1.xyz\nrest"[..]).expect("stdin");
+        assert_eq!(got, "vigil1.xyz");
+        assert!(read_token(&TokenSource::Stdin, &mut std::io::empty()).is_err());
+        let got = read_token(&TokenSource::Arg(" t ".into()), &mut std::io::empty()).expect("arg");
+        assert_eq!(got, "t");
+    }
 }

@@ -1,7 +1,7 @@
 //! `vigil-agent rules import-sca`: translate a Wazuh SCA policy into a Vigil pack.
 //!
 //! The translation is [`vigil_rules::sca::import_sca`]; this module reads the policy, writes the
-//! pack (never world-writable, so the agent will load it) and reports every untranslated check on
+//! pack (never group- or world-writable, so the agent will load it) and reports every untranslated check on
 //! stderr. Untranslated checks do not make the command fail: only unreadable or unparsable input
 //! does (exit 2), or a pack that cannot be written (exit 3).
 
@@ -109,13 +109,13 @@ fn write_pack(path: &Path, yaml: &str) -> std::io::Result<()> {
     }
     let mut f = o.open(path)?;
     f.write_all(yaml.as_bytes())?;
-    // An existing file keeps its mode on open; the loader refuses world-writable packs.
+    // An existing file keeps its mode on open; the loader refuses group- or world-writable packs.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = f.metadata()?.permissions().mode();
-        if mode & 0o002 != 0 {
-            f.set_permissions(std::fs::Permissions::from_mode(mode & !0o002))?;
+        if mode & 0o022 != 0 {
+            f.set_permissions(std::fs::Permissions::from_mode(mode & !0o022))?;
         }
     }
     f.sync_all()

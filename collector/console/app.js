@@ -32,7 +32,7 @@ const I18N = {
     search: 'Tìm', ack: 'Xác nhận', resolve: 'Đóng', assign: 'Giao', bulkAck: 'Xác nhận các mục đã chọn ({0})', bulkResolve: 'Đóng các mục đã chọn ({0})',
     resolveReason: 'Lý do đóng', reasonRequired: 'Cần nhập lý do.', overdue: 'Quá hạn {0}', left: 'Còn {0}', noAlerts: 'Không có cảnh báo.',
     selectAll: 'Chọn tất cả', done: 'Đã cập nhật {0} cảnh báo.', kind: 'Loại',
-    newToken: 'Tạo mã đăng ký', ttl: 'Hiệu lực', uses: 'Số máy', create: 'Tạo', token: 'Mã đăng ký', installCmd: 'Lệnh cài đặt (chạy với quyền root trên máy cần cài)', installCmdWindows: 'Lệnh cài đặt trên Windows (PowerShell với quyền Administrator)', installWindowsHint: 'Chạy trong thư mục chứa vigil-agent.msi; lệnh hỏi mã đăng ký ở trên, không ghi mã vào lịch sử lệnh.',
+    newToken: 'Tạo mã đăng ký', ttl: 'Hiệu lực', uses: 'Số máy', create: 'Tạo', token: 'Mã đăng ký', installCmd: 'Lệnh cài đặt (chạy trên máy cần cài; mã được chuyển qua đầu vào chuẩn, không nằm trên dòng lệnh)', installCmdWindows: 'Lệnh cài đặt trên Windows (PowerShell với quyền Administrator)', installWindowsHint: 'Chạy trong thư mục chứa vigil-agent.msi; lệnh hỏi mã đăng ký ở trên, không ghi mã vào lịch sử lệnh.',
     copy: 'Sao chép', copied: 'Đã sao chép', tokenOnce: 'Mã chỉ hiển thị một lần. Hãy sao chép ngay.', tokens: 'Mã đăng ký hiện có',
     expires: 'Hết hạn', used: 'Đã dùng', revoke: 'Thu hồi', confirmRevoke: 'Thu hồi mã {0}?', expired: 'Hết hạn',
     reportTitle: 'Báo cáo tình trạng an toàn thông tin', period: 'Kỳ báo cáo (tháng)', format: 'Định dạng', language: 'Ngôn ngữ',
@@ -88,7 +88,7 @@ const I18N = {
     search: 'Search', ack: 'Acknowledge', resolve: 'Resolve', assign: 'Assign', bulkAck: 'Acknowledge selected ({0})', bulkResolve: 'Resolve selected ({0})',
     resolveReason: 'Reason', reasonRequired: 'A reason is required.', overdue: 'Overdue by {0}', left: '{0} left', noAlerts: 'No alerts.',
     selectAll: 'Select all', done: '{0} alerts updated.', kind: 'Kind',
-    newToken: 'Create an enrollment token', ttl: 'Valid for', uses: 'Hosts', create: 'Create', token: 'Token', installCmd: 'Install command (run as root on the machine)', installCmdWindows: 'Windows install command (PowerShell as Administrator)', installWindowsHint: 'Run it in the folder holding vigil-agent.msi; it asks for the token above and keeps it out of the command history.',
+    newToken: 'Create an enrollment token', ttl: 'Valid for', uses: 'Hosts', create: 'Create', token: 'Token', installCmd: 'Install command (run it on the machine; the token goes on standard input, never on a command line)', installCmdWindows: 'Windows install command (PowerShell as Administrator)', installWindowsHint: 'Run it in the folder holding vigil-agent.msi; it asks for the token above and keeps it out of the command history.',
     copy: 'Copy', copied: 'Copied', tokenOnce: 'The token is shown only once. Copy it now.', tokens: 'Existing tokens',
     expires: 'Expires', used: 'Used', revoke: 'Revoke', confirmRevoke: 'Revoke token {0}?', expired: 'Expired',
     reportTitle: 'Security posture report', period: 'Period (month)', format: 'Format', language: 'Language',
@@ -673,7 +673,8 @@ async function pageEnroll() {
     ev.preventDefault();
     try {
       const r = await api('POST', '/api/v1/tokens', { agency: agency.value, ttl: ttl.value, uses: Number(uses.value) });
-      const cmd = r.install_command || `vigil-agent enroll --token '${r.token}'`;
+      // The token goes on standard input (printf is a shell builtin), never on a command line.
+      const cmd = r.install_command || `printf '%s\\n' '${r.token}' | sudo vigil-agent enroll --token -`;
       const pre = h('pre', { class: 'cmd', 'data-test': 'install-cmd' }, cmd);
       const win = r.install_command_windows;
       out.replaceChildren(h('p', { class: 'notice' }, t('tokenOnce')), h('h2', {}, t('installCmd')), pre,

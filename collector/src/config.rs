@@ -266,13 +266,12 @@ pub struct HttpTls {
 pub struct ConfigError(pub Vec<String>);
 
 impl RawConfig {
-    /// Reads a config file: what of it fits the schema, and every key that does not (see
-    /// [`vigil_proto::config::parse_all`]).
-    fn read(path: &Path) -> Result<(Self, Vec<String>), ConfigError> {
+    /// Reads a config file's text, refusing a file anyone may write.
+    fn read(path: &Path) -> Result<String, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
         crate::fsutil::check_not_world_writable(path).map_err(|e| ConfigError(vec![e]))?;
-        Ok(vigil_proto::config::parse_all(&text, path))
+        Ok(text)
     }
 
     /// Checks every field and produces a [`Config`].
@@ -541,9 +540,21 @@ pub fn load(data_dir: Option<&Path>, config: Option<&Path>) -> Result<Config, Co
     } else {
         dir
     };
-    // Every problem at once: keys that do not fit the schema, then the values that do not hold.
-    let (raw, mut errs) = RawConfig::read(&file)?;
-    match raw.validate(&dir, &file) {
+    let text = RawConfig::read(&file)?;
+    parse(&text, &dir, &file)
+}
+
+/// Parses and validates config text as the file `file` of `data_dir` (which relative paths are
+/// resolved against). The whole decoder of the configuration, without touching the file system
+/// (the `collector_config` fuzz target drives it).
+///
+/// # Errors
+/// [`ConfigError`] listing every problem.
+pub fn parse(text: &str, data_dir: &Path, file: &Path) -> Result<Config, ConfigError> {
+    // Every problem at once: keys that do not fit the schema (see
+    // [`vigil_proto::config::parse_all`]), then the values that do not hold.
+    let (raw, mut errs) = vigil_proto::config::parse_all::<RawConfig>(text, file);
+    match raw.validate(data_dir, file) {
         Ok(cfg) if errs.is_empty() => Ok(cfg),
         Ok(_) => Err(ConfigError(errs)),
         Err(ConfigError(more)) => {
@@ -558,8 +569,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(s).map_err(|e| ConfigError(vec![e.to_string()]))?;
-        raw.validate(Path::new("/d"), Path::new("/d/collector.toml"))
+        super::parse(s, Path::new("/d"), Path::new("/d/collector.toml"))
     }
 
     #[test]

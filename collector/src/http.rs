@@ -134,6 +134,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(report::routes())
         .fallback(|| async { ApiError::not_found() })
+        .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ratelimit::login_guard,

@@ -8,12 +8,20 @@ use vigil_proto::session::{AgentSession, CollectorSession, Hello, SessionConfig}
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
-    let cfg = SessionConfig { max_frame: 4096, ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        max_frame: 4096,
+        ..SessionConfig::default()
+    };
     let mut c = CollectorSession::new(now, cfg.clone());
     let mut a = AgentSession::new(
         now,
         cfg,
-        Hello { agent_id: "a".into(), agent_version: "0".into(), policy_hash: None, ioc_version: 0 },
+        Hello {
+            agent_id: "a".into(),
+            agent_version: "0".into(),
+            policy_hash: None,
+            ioc_version: 0,
+        },
     );
     // Optionally establish first, so the fuzzer reaches the batch/ack paths.
     if data.first().is_some_and(|b| b & 1 == 1) {

@@ -8,39 +8,17 @@
 
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use vigil_proto::FileType;
 
+use crate::command::AllowList;
 use crate::windows::WindowsFacts;
 use crate::windows::offline::HiveFacts;
 
 /// Reads larger than this are refused (the dpkg status file is a few MiB).
 pub const MAX_READ: u64 = 64 << 20;
-
-/// Binaries a `command` check may run on the live host unless the caller sets its own list.
-///
-/// Only programs that cannot change the system whatever their arguments: status queries
-/// (`systemctl`, the firewall listings, `auditctl -l`, `sshd -T`, `aa-status`) and read-only
-/// query tools that imported Wazuh SCA policies rely on (`findmnt`, `dpkg-query`, `stat`).
-/// `dpkg`, `useradd`, `passwd` and `augenrules` stay out: with other arguments they write.
-pub const DEFAULT_ALLOWED_COMMANDS: &[&str] = &[
-    "/usr/bin/systemctl",
-    "/bin/systemctl",
-    "/usr/sbin/nft",
-    "/usr/sbin/ufw",
-    "/usr/sbin/iptables",
-    "/usr/sbin/ip6tables",
-    "/usr/sbin/auditctl",
-    "/usr/sbin/sshd",
-    "/usr/sbin/aa-status",
-    "/usr/bin/timedatectl",
-    "/usr/bin/findmnt",
-    "/usr/bin/dpkg-query",
-    "/usr/bin/stat",
-];
 
 /// Attributes of a filesystem object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,11 +89,12 @@ pub trait HostFacts: Sync {
     /// # Errors
     /// `NotFound` when absent.
     fn list_dir(&self, path: &str) -> io::Result<Vec<String>>;
-    /// Runs an allow-listed command without a shell.
+    /// Runs an allow-listed command (program *and* arguments) without a shell, confined to
+    /// reading (see [`crate::command`]).
     ///
     /// # Errors
-    /// A reason when the command is not allowed, the host is not live, it cannot start, or it
-    /// times out.
+    /// A reason when the command is not allowed, the host is not live, it cannot start in its
+    /// sandbox, or it times out.
     fn run(
         &self,
         argv: &[String],
@@ -135,7 +114,7 @@ pub struct RootFacts {
     root: PathBuf,
     live: bool,
     now: SystemTime,
-    allowed: Vec<PathBuf>,
+    allowed: AllowList,
     /// The Windows installation under the root, detected on first use.
     windows: Arc<OnceLock<Option<HiveFacts>>>,
 }
@@ -150,13 +129,13 @@ impl RootFacts {
             root,
             live,
             now,
-            allowed: DEFAULT_ALLOWED_COMMANDS.iter().map(PathBuf::from).collect(),
+            allowed: AllowList::default(),
             windows: Arc::default(),
         }
     }
 
-    /// Replaces the command allow-list.
-    pub fn with_allowed_commands(mut self, allowed: Vec<PathBuf>) -> RootFacts {
+    /// Replaces the command allow-list ([`crate::command::DEFAULT_ALLOWED_COMMANDS`] by default).
+    pub fn with_allowed_commands(mut self, allowed: AllowList) -> RootFacts {
         self.allowed = allowed;
         self
     }
@@ -347,15 +326,11 @@ impl HostFacts for RootFacts {
                 self.root.display()
             ));
         }
-        let Some(program) = argv.first() else {
-            return Err("empty command".into());
-        };
-        if !self.allowed.iter().any(|a| a == Path::new(program)) {
-            return Err(format!(
-                "not run: {program} is not in the command allow-list"
-            ));
-        }
-        run_capped(argv, timeout, max_output)
+        let entry = self
+            .allowed
+            .permit(argv)
+            .map_err(|e| format!("not run: `{}`: {e}", argv.join(" ")))?;
+        crate::command::run(entry, argv, timeout, max_output)
     }
 
     fn windows(&self) -> Option<&dyn WindowsFacts> {
@@ -365,70 +340,6 @@ impl HostFacts for RootFacts {
             .as_ref()
             .map(|h| h as &dyn WindowsFacts)
     }
-}
-
-/// Runs `argv` without a shell, with a clean environment, a timeout and an output cap.
-fn run_capped(
-    argv: &[String],
-    timeout: Duration,
-    max_output: usize,
-) -> Result<CommandOutput, String> {
-    let (program, args) = argv.split_first().ok_or("empty command")?;
-    let mut child = Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
-    let Some(mut stdout) = child.stdout.take() else {
-        return Err(format!("{program}: no stdout pipe"));
-    };
-    let cap = max_output;
-    // The reader thread keeps draining past the cap so the child never blocks on a full pipe.
-    let reader = std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut truncated = false;
-        let mut chunk = [0u8; 8192];
-        loop {
-            match stdout.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = cap.saturating_sub(kept.len());
-                    if n > room {
-                        truncated = true;
-                    }
-                    kept.extend_from_slice(&chunk[..n.min(room)]);
-                }
-            }
-        }
-        (kept, truncated)
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = reader.join();
-                return Err(format!("{program} timed out after {timeout:?}"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("waiting for {program}: {e}")),
-        }
-    };
-    let (kept, truncated) = reader
-        .join()
-        .map_err(|_| format!("{program}: reader failed"))?;
-    Ok(CommandOutput {
-        status: status.code(),
-        stdout: String::from_utf8_lossy(&kept).into_owned(),
-        truncated,
-    })
 }
 
 #[cfg(test)]
@@ -484,22 +395,17 @@ mod tests {
             .run(&argv, Duration::from_secs(5), 100)
             .expect_err("not allowed");
         assert!(e.contains("allow-list"), "{e}");
-        let ok = live.with_allowed_commands(vec![PathBuf::from("/bin/echo")]);
+        let e = live
+            .run(
+                &["/bin/echo".into(), "-e".into()],
+                Duration::from_secs(5),
+                100,
+            )
+            .expect_err("an option where text is allowed");
+        assert!(e.contains("allow-list"), "{e}");
+        let ok = live.with_allowed_commands(AllowList::parse(&["/bin/echo <text>"]).expect("list"));
         let out = ok.run(&argv, Duration::from_secs(5), 100).expect("runs");
         assert_eq!(out.stdout, "hi\n");
         assert_eq!(out.status, Some(0));
-    }
-
-    #[test]
-    fn output_is_capped_and_slow_commands_time_out() {
-        let argv = vec!["/bin/echo".to_string(), "0123456789".to_string()];
-        let out = run_capped(&argv, Duration::from_secs(5), 4).expect("runs");
-        assert_eq!(out.stdout, "0123");
-        assert!(out.truncated);
-        let argv = vec!["/bin/sleep".to_string(), "5".to_string()];
-        let t = Instant::now();
-        let e = run_capped(&argv, Duration::from_millis(100), 10).expect_err("timeout");
-        assert!(e.contains("timed out"), "{e}");
-        assert!(t.elapsed() < Duration::from_secs(3));
     }
 }

@@ -7,6 +7,7 @@
 //! `docs/rules-format.md`. [`sca`] translates Wazuh SCA policies into packs.
 
 mod cache;
+pub mod command;
 pub mod compare;
 mod eval;
 pub mod facts;
@@ -17,11 +18,13 @@ pub mod rpm;
 pub mod sca;
 pub mod score;
 mod systemd;
+mod trust;
 pub mod windows;
 
+pub use command::DEFAULT_ALLOWED_COMMANDS;
 pub use compare::{compare_debian_versions, compare_rpm_versions};
 pub use eval::{evaluate, pack_applies, query_text};
-pub use facts::{CommandOutput, DEFAULT_ALLOWED_COMMANDS, FileStat, HostFacts, RootFacts};
+pub use facts::{CommandOutput, FileStat, HostFacts, RootFacts};
 /// The Linux baseline pack (Debian, Ubuntu), built into every binary so a bare agent can always
 /// check its host.
 pub const LINUX_BASELINE_YAML: &str = include_str!("../packs/linux-baseline.yaml");

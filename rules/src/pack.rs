@@ -53,11 +53,14 @@ pub enum LoadError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The pack is world-writable (or sits in a world-writable directory without the sticky bit).
-    #[error("{path}: refusing a world-writable rule pack (chmod o-w)")]
-    WorldWritable {
+    /// Someone other than root could have written the pack: the file, its directory or a
+    /// directory above is owned by another user or writable by a group or by everyone.
+    #[error("{path}: {reason}")]
+    Untrusted {
         /// The offending file or directory.
         path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
     },
     /// The YAML does not match the schema.
     #[error("{path}:{line}: {message}")]
@@ -958,16 +961,21 @@ pub fn parse_pack(text: &str, origin: &Path) -> Result<Pack, LoadError> {
     Ok(pack)
 }
 
-/// Loads one pack file, refusing world-writable files.
+/// Loads one pack file, refusing files someone other than root could have written (see
+/// `trust.rs`: owner and mode of the file and of every directory above it).
 ///
 /// # Errors
 /// [`LoadError`] naming the file (and the line for schema errors).
 pub fn load_pack(path: &Path) -> Result<Pack, LoadError> {
-    refuse_world_writable(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    use std::io::Read as _;
+    let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    crate::trust::check_file(path, &f.metadata().map_err(io)?)?;
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(io)?;
     parse_pack(&text, path)
 }
 
@@ -983,7 +991,7 @@ pub fn load_packs(paths: &[PathBuf]) -> Result<Vec<Pack>, LoadError> {
             source,
         })?;
         if meta.is_dir() {
-            refuse_world_writable(p)?;
+            crate::trust::check_dir(p)?;
             let rd = std::fs::read_dir(p).map_err(|source| LoadError::Io {
                 path: p.clone(),
                 source,
@@ -1015,38 +1023,6 @@ pub fn load_packs(paths: &[PathBuf]) -> Result<Vec<Pack>, LoadError> {
         packs.push(pack);
     }
     Ok(packs)
-}
-
-#[cfg(unix)]
-fn refuse_world_writable(path: &Path) -> Result<(), LoadError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mode = meta.permissions().mode();
-    // A sticky world-writable directory (/tmp) still lets others create files in it, so it is
-    // refused as well: a pack must live somewhere only its owner can change.
-    if mode & 0o002 != 0 {
-        return Err(LoadError::WorldWritable {
-            path: path.to_path_buf(),
-        });
-    }
-    if meta.is_file()
-        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Ok(pm) = std::fs::metadata(parent)
-        && pm.permissions().mode() & 0o002 != 0
-    {
-        return Err(LoadError::WorldWritable {
-            path: parent.to_path_buf(),
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn refuse_world_writable(_path: &Path) -> Result<(), LoadError> {
-    Ok(())
 }
 
 fn find_id_line(text: &str, id: &str) -> usize {
@@ -1368,10 +1344,7 @@ mod tests {
             .expect("chmod");
         assert!(load_pack(&f).is_ok());
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-        assert!(matches!(
-            load_pack(&f),
-            Err(LoadError::WorldWritable { .. })
-        ));
+        assert!(matches!(load_pack(&f), Err(LoadError::Untrusted { .. })));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         assert_eq!(
             load_packs(&[dir.path().to_path_buf()]).expect("dir").len(),

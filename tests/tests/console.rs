@@ -255,7 +255,11 @@ fn console_in_headless_chromium() {
     b.click(&create);
     let cmd = b.wait("[data-test=install-cmd]");
     let cmd = b.text(&cmd);
-    assert!(cmd.contains("install-agent.sh --token 'vigil1."), "{cmd}");
+    // The token goes on standard input, never on the installer's command line.
+    assert!(
+        cmd.starts_with("printf '%s\\n' 'vigil1.") && cmd.ends_with("| sudo ./install-agent.sh"),
+        "{cmd}"
+    );
     b.wait("[data-test=tokens] [data-test=revoke-token]");
     b.screenshot(&shots.join("5-enroll.png"));
     let tokens = c.ok(&["token", "list", "--json"]);

@@ -35,6 +35,8 @@ use serde::Deserialize;
 use vigil_proto::{Finding, FindingSink, NetEvent, NetEventKind, Severity};
 
 #[cfg(target_os = "linux")]
+pub use self::netlink::parse_replies as parse_sock_diag;
+#[cfg(target_os = "linux")]
 pub use self::procfs::ProcReader;
 pub use self::snapshot::{ProcInfo, Proto, ReadOptions, Snapshot, SocketEntry};
 #[cfg(windows)]

@@ -99,8 +99,12 @@ fn request(family: u8, protocol: u8, seq: u32) -> [u8; HDR_LEN + REQ_LEN] {
     r
 }
 
-/// Parses one datagram of replies; `Ok(true)` when the dump is complete.
-fn parse_replies(
+/// Parses one datagram of `sock_diag` dump replies for request `seq` into `out`; `Ok(true)` when
+/// the dump is complete. Bounds-checked throughout (the `netlink` fuzz target drives it).
+///
+/// # Errors
+/// A malformed message, or the kernel's error for the request.
+pub fn parse_replies(
     mut data: &[u8],
     proto: Proto,
     seq: u32,

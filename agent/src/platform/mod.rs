@@ -36,10 +36,10 @@ pub use imp::notify;
 /// [`ServiceError::Unsupported`]).
 pub use imp::service;
 pub use imp::{
-    FileAttrs, add_host_details, check_not_world_writable, check_private_dir, create_private_dir,
-    default_config_path, default_pack_dir, default_state_dir, facts_root, file_attrs,
-    lower_current_thread, machine_id, open_nofollow, private_file, rss_bytes, set_private,
-    shutdown_signal, sync_dir,
+    FileAttrs, add_host_details, check_not_world_writable, check_private_dir, check_private_file,
+    create_private_dir, default_config_path, default_pack_dir, default_state_dir, facts_root,
+    file_attrs, lower_current_thread, machine_id, open_nofollow, private_file, rss_bytes,
+    set_private, shutdown_signal, sync_dir,
 };
 /// Nice value and I/O priority of a thread (tests of the scan priority).
 #[cfg(target_os = "linux")]

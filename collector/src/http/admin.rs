@@ -74,11 +74,14 @@ impl Modify for AdminDoc {
 }
 
 /// The command an operator pastes on a new host: the install script of the agent package, which
-/// installs the agent, enrolls it with `token` and starts it (packaging/README.md).
+/// installs the agent, enrolls it with `token` and starts it (packaging/README.md). The script
+/// reads the token from standard input, fed by `printf`, which is built into every shell: the
+/// token is in no process's command line (`/proc/*/cmdline`, readable by every local user) and
+/// not in sudo's log.
 pub(crate) fn install_command(token: &str) -> String {
     // Single-quoted for sh; a quote inside cannot end the argument.
     let quoted = token.replace('\'', r"'\''");
-    format!("sudo ./install-agent.sh --token '{quoted}'")
+    format!("printf '%s\\n' '{quoted}' | sudo ./install-agent.sh")
 }
 
 /// The Windows command for the same: in an elevated PowerShell in the directory of

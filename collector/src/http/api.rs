@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,8 +32,9 @@ pub(crate) const SESSION_COOKIE: &str = "vigil_session";
 /// Header carrying the session's CSRF token on state-changing requests.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Largest request body accepted, bytes: every request body of this API is a small object.
-const MAX_BODY: usize = 16 * 1024;
+/// Largest request body accepted on any route, bytes: every request body of this API is a small
+/// object. Applied to the whole router in [`super::app`], so no route can be left out.
+pub(super) const MAX_BODY: usize = 16 * 1024;
 
 /// The `/api/v1` routes.
 pub(super) fn routes() -> Router<AppState> {
@@ -49,7 +50,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/{id}/assign", post(alert_assign))
         .route("/api/v1/tokens", post(token_create))
         .route("/api/v1/openapi.json", get(openapi_json))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
 /// The OpenAPI document, generated from the handlers' annotations below.
@@ -200,8 +200,8 @@ struct TokenCreated {
     expires_at: i64,
     /// Hosts that may enroll with it.
     max_uses: u32,
-    /// Shell command that installs and enrolls an agent with this token (run as root in the
-    /// directory of the unpacked agent package).
+    /// Shell command that installs and enrolls an agent with this token (run in the directory
+    /// of the unpacked agent package); it passes the token on standard input, never in argv.
     install_command: String,
     /// PowerShell command (elevated, in the directory of `vigil-agent.msi`) that installs,
     /// enrolls and starts the Windows agent; it asks for the token.

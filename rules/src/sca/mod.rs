@@ -13,7 +13,7 @@
 //! case-insensitively in SCA, so every translated pattern starts with `(?i)`. The mapping, and the
 //! places where Vigil's semantics differ, are documented in `docs/sca-import.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use vigil_proto::Severity;
 
-use crate::facts::DEFAULT_ALLOWED_COMMANDS;
+use crate::command::AllowList;
 use crate::pack::{Group, Pack, parse_pack};
 
 mod native;
@@ -141,8 +141,8 @@ pub struct Import {
     pub native: usize,
     /// Checks (and requirement rules) not translated, in policy order.
     pub untranslated: Vec<Untranslated>,
-    /// Things the operator should know about translated rules (commands outside the default
-    /// allow-list, registry checks, requirement rules that needed no translation).
+    /// Things the operator should know about translated rules (registry checks, requirement
+    /// rules that needed no translation).
     pub notes: Vec<String>,
 }
 
@@ -211,7 +211,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
 
     let mut rules = Vec::new();
     let mut seen = BTreeSet::new();
-    let mut programs: BTreeMap<String, usize> = BTreeMap::new();
+    let allowed = AllowList::default();
     let mut windows_rules = 0;
     let mut native = 0;
     for (i, check) in raw.checks.iter().enumerate() {
@@ -248,6 +248,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
         let tr = Translator {
             dialect: check_dialect,
             vars: &vars,
+            allowed: &allowed,
         };
         match translate_check(&tr, &raw_check, &id, opts) {
             Err(u) => untranslated.push(u),
@@ -256,9 +257,6 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
                 match parse_pack(&one, Path::new(origin)) {
                     Ok(_) => {
                         native += usize::from(t.programs.is_empty());
-                        for p in t.programs {
-                            *programs.entry(p).or_default() += 1;
-                        }
                         windows_rules += usize::from(t.windows);
                         rules.push(t.rule);
                     }
@@ -269,14 +267,6 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
                     }),
                 }
             }
-        }
-    }
-    for (prog, n) in &programs {
-        if !DEFAULT_ALLOWED_COMMANDS.contains(&prog.as_str()) {
-            notes.push(format!(
-                "{n} rule(s) run {prog}, which is not on the agent's command allow-list: they \
-                 report an error until it is allowed"
-            ));
         }
     }
     if windows_rules > 0 {
@@ -801,6 +791,8 @@ fn group_for(title: &str) -> Group {
 struct Translator<'a> {
     dialect: Dialect,
     vars: &'a [(String, String)],
+    /// Commands go through the agent's allow-list: one it would refuse is not translated.
+    allowed: &'a AllowList,
 }
 
 struct RuleOut {
@@ -946,6 +938,12 @@ impl Translator<'_> {
         let program = resolve_program(&argv[0])?;
         let mut run = vec![program.clone()];
         run.extend(argv[1..].iter().cloned());
+        self.allowed.permit(&run).map_err(|e| {
+            format!(
+                "runs `{}`, which command checks may not: {e}",
+                run.join(" ")
+            )
+        })?;
         let mut entries = vec![("kind", Value::from("command")), ("run", strs(&run))];
         match parts {
             [_] => {}
@@ -1410,7 +1408,13 @@ mod tests {
     use super::*;
 
     fn tr(dialect: Dialect) -> Translator<'static> {
-        Translator { dialect, vars: &[] }
+        static ALLOWED: std::sync::LazyLock<AllowList> =
+            std::sync::LazyLock::new(AllowList::default);
+        Translator {
+            dialect,
+            vars: &[],
+            allowed: &ALLOWED,
+        }
     }
 
     #[test]

@@ -351,9 +351,12 @@ mod tests {
     use super::*;
 
     fn tr() -> Translator<'static> {
+        static ALLOWED: std::sync::LazyLock<crate::command::AllowList> =
+            std::sync::LazyLock::new(crate::command::AllowList::default);
         Translator {
             dialect: Dialect::Pcre2,
             vars: &[],
+            allowed: &ALLOWED,
         }
     }
 

@@ -76,6 +76,23 @@ pub fn check_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a secret file (an enrollment token) that anyone but its owner may read or write.
+///
+/// # Errors
+/// `PATH: what is wrong`, with the fix.
+pub fn check_private_file(path: &Path, meta: &Metadata) -> Result<(), String> {
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{}: readable or writable by group or others (mode {mode:04o}); it holds a secret: \
+             chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a file anyone may write (DESIGN §10).
 ///
 /// # Errors

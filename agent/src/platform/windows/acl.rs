@@ -144,6 +144,37 @@ pub fn check_private_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
+/// Refuses a secret file (an enrollment token) that Everyone, Users, Authenticated Users or
+/// another broad group may read or write: only its owner and the administrators may.
+///
+/// # Errors
+/// A message naming the file, the group and the fix.
+pub fn check_private_file(path: &Path, _meta: &std::fs::Metadata) -> Result<(), String> {
+    let acl = read_acl(path).map_err(|e| format!("{}: reading its ACL: {e}", path.display()))?;
+    let Some(grants) = acl.grants else {
+        return Err(format!(
+            "{}: a file without DACL (anyone may read it); it holds a secret",
+            path.display()
+        ));
+    };
+    let readers: Vec<String> = grants
+        .iter()
+        .filter(|g| g.mask != 0 && is_broad_group(&g.sid))
+        .map(describe)
+        .collect();
+    if readers.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {} may read this file, which holds a secret (icacls \"{}\" /inheritance:r \
+             /grant:r \"%USERNAME%\":F)",
+            path.display(),
+            readers.join(", "),
+            path.display()
+        ))
+    }
+}
+
 /// Refuses a file that Everyone, Users, Authenticated Users or another broad group may write.
 ///
 /// # Errors

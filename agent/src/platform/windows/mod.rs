@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 pub use ::notify_windows as notify;
-pub use acl::{check_not_world_writable, check_private_dir};
+pub use acl::{check_not_world_writable, check_private_dir, check_private_file};
 
 /// Adds OS details, updates, programs, accounts and membership to an inventory.
 pub fn add_host_details(inv: &mut vigil_proto::Inventory) {

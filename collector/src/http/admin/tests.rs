@@ -320,7 +320,7 @@ async fn enrollment_tokens_are_listed_and_revoked_in_scope_with_an_install_comma
         let token = v["token"].as_str().expect("token");
         assert_eq!(
             v["install_command"],
-            format!("sudo ./install-agent.sh --token '{token}'")
+            format!("printf '%s\\n' '{token}' | sudo ./install-agent.sh")
         );
         let win = v["install_command_windows"]
             .as_str()
@@ -516,4 +516,116 @@ async fn admins_read_the_settings_in_force() {
         "{v}"
     );
     assert_eq!(v["reports"]["schedule"], "monthly");
+}
+
+/// Attack: a 1 MiB body to an admin route. It must be refused (413) once it passes the API's body
+/// limit, not read whole first (regression: admin routes had axum's 2 MiB default, not the
+/// 16 KiB limit of the rest of the API).
+#[tokio::test]
+async fn an_oversized_body_to_an_admin_route_is_refused_before_it_is_read_whole() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let f = fixture();
+    let root = bearer(&f, "root");
+    const CHUNK: usize = 16 * 1024;
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    // `{"name":"aaaa…` in 64 chunks; each chunk is counted when the server pulls it.
+    let chunks = (0..64).map(move |i| {
+        counter.fetch_add(CHUNK, Ordering::SeqCst);
+        let mut c = vec![b'a'; CHUNK];
+        if i == 0 {
+            c[..9].copy_from_slice(b"{\"name\":\"");
+        }
+        Ok::<_, std::io::Error>(c)
+    });
+    let req = Request::builder()
+        .method("POST")
+        .uri("/api/v1/users")
+        .header(header::AUTHORIZATION, format!("Bearer {root}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .expect("request");
+    let r = f.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let read = pulled.load(Ordering::SeqCst);
+    assert!(read <= 4 * CHUNK, "{read} bytes read before refusing");
+}
+
+/// Attack: anyone on the host reads `/proc/*/cmdline`, and sudo logs its command line. The
+/// console's install command must hand the token to the installer without putting it in any
+/// process's argv. The command runs as pasted into a shell, with `sudo` and `./install-agent.sh`
+/// replaced by stand-ins that snapshot every command line on the machine and record standard
+/// input.
+#[tokio::test]
+async fn the_install_command_keeps_the_token_out_of_every_command_line() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let f = fixture();
+    let root = bearer(&f, "root");
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/tokens",
+        Auth::Bearer(&root),
+        Some(json!({"agency": "p/a"})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let token = v["token"].as_str().expect("token").to_owned();
+    let command = v["install_command"].as_str().expect("command").to_owned();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    script("sudo", "#!/bin/sh\nexec \"$@\"\n");
+    script(
+        "install-agent.sh",
+        "#!/bin/sh\ncat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' >cmdlines\n\
+         cat >stdin\n",
+    );
+    // The shell reads the command on its standard input, as an interactive shell reads a pasted
+    // line: `sh -c COMMAND` would itself show the command in its argv.
+    let run = |cmd: &str| {
+        use std::io::Write as _;
+        let mut sh = std::process::Command::new("/bin/sh")
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut input = sh.stdin.take().expect("stdin");
+        input
+            .write_all(format!("{cmd}\n").as_bytes())
+            .expect("write");
+        drop(input);
+        let st = sh.wait().expect("wait");
+        assert!(st.success(), "{cmd}");
+        let seen = std::fs::read_to_string(dir.path().join("cmdlines")).expect("snapshot");
+        assert!(
+            seen.contains("install-agent.sh"),
+            "the snapshot saw the installer: {seen}"
+        );
+        seen
+    };
+    let seen = run(&command);
+    assert!(
+        !seen.contains(&token),
+        "the token is in a command line: {command}"
+    );
+    let stdin = std::fs::read_to_string(dir.path().join("stdin")).expect("stdin");
+    assert_eq!(
+        stdin.trim(),
+        token,
+        "the installer gets the token on standard input"
+    );
+    // The check can fail: the old command put the token in argv.
+    let seen = run(&format!(
+        "sudo ./install-agent.sh --token '{token}' </dev/null"
+    ));
+    assert!(seen.contains(&token));
 }
