@@ -132,6 +132,15 @@ pub fn reset_key(data_dir: &Path) -> anyhow::Result<ring::hmac::Key> {
     Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
 }
 
+/// The key of the connection-ID generator, derived from the reset key: the same for every
+/// process of one data dir, unguessable without the key file.
+fn cid_key(reset: &ring::hmac::Key) -> u64 {
+    let tag = ring::hmac::sign(reset, b"vigil quic connection id generator");
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&tag.as_ref()[..8]);
+    u64::from_le_bytes(b)
+}
+
 /// A bound QUIC endpoint with its context.
 #[derive(Debug)]
 pub struct QuicServer {
@@ -275,7 +284,16 @@ fn bind_endpoint(
     server_cfg: quinn::ServerConfig,
     addr: SocketAddr,
 ) -> anyhow::Result<quinn::Endpoint> {
-    let mut ep_cfg = quinn::EndpointConfig::new(Arc::new(reset_key(data_dir)?));
+    let key = reset_key(data_dir)?;
+    let cid_key = cid_key(&key);
+    let mut ep_cfg = quinn::EndpointConfig::new(Arc::new(key));
+    // quinn drops a packet whose connection ID its generator did not make, before any reset:
+    // with a new random generator per process, the agents' packets after a restart were dropped
+    // silently and each agent waited out its idle timeout. The generator's key comes from the
+    // persisted reset key, so a restarted collector recognises its own CIDs and resets them.
+    ep_cfg.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
     // After a restart every agent's next packet asks for a reset; answer a burst of them.
     ep_cfg.min_reset_interval(Duration::from_millis(2));
     let socket =
@@ -486,6 +504,26 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let e = reset_key(dir.path()).expect_err("readable by others");
         assert!(e.to_string().contains("chmod 600"), "{e}");
+    }
+
+    #[test]
+    fn a_restarted_collector_recognises_the_connection_ids_it_issued() {
+        use quinn::ConnectionIdGenerator as _;
+        let dir = tempfile::tempdir().expect("tmp");
+        let other = tempfile::tempdir().expect("tmp");
+        let first = cid_key(&reset_key(dir.path()).expect("key"));
+        let mut before = quinn_proto::HashedConnectionIdGenerator::from_key(first);
+        let cid = before.generate_cid();
+        // The process restarts: the key is read back from the data dir.
+        let again = cid_key(&reset_key(dir.path()).expect("key"));
+        let after = quinn_proto::HashedConnectionIdGenerator::from_key(again);
+        assert!(
+            after.validate(&cid).is_ok(),
+            "a CID of the previous process must be recognised, or quinn drops the packet \
+             instead of resetting the connection"
+        );
+        let stranger = cid_key(&reset_key(other.path()).expect("key"));
+        assert_ne!(stranger, first, "each data dir has its own key");
     }
 
     #[test]

@@ -34,6 +34,42 @@ fn kill_9_collector_while_an_agent_streams_20000_findings() {
     assert_exactly(&c, &a.id, 20000);
 }
 
+/// A collector killed and restarted resets its agents' old connections at their next packet
+/// (the stateless-reset key and the connection-ID generator's key survive in the data dir), so
+/// an agent with the production idle timeout (60 s) is back within seconds instead of waiting
+/// out the timeout (issue 17, fast recovery). Seen failing before the CID generator was keyed
+/// from the data dir: quinn dropped every packet of the old connection as an unknown CID.
+#[test]
+fn a_restarted_collector_resets_old_connections_instead_of_waiting_out_the_idle_timeout() {
+    let mut c = Collector::init();
+    c.start();
+    let a = Agent::new(c.tmp.path(), "resume", "");
+    // The harness's fast timeouts would hide the problem: production ones here.
+    std::fs::write(
+        &a.config,
+        "[fim]\npaths = []\n[netwatch]\nenabled = false\n[checks]\nenabled = false\n\
+         [uplink]\nheartbeat_interval = \"30s\"\nidle_timeout = \"60s\"\nmax_backoff = \"1s\"\n\
+         [testing]\nsynthetic_findings = 100000\nsynthetic_rate = 40\n",
+    )
+    .expect("config");
+    let mut a = a;
+    a.enroll(&c.token(&[]), "m-resume");
+    a.start();
+    wait_for(Duration::from_secs(30), "findings to flow", || {
+        (synthetic(&c, &a.id).len() >= 40).then_some(())
+    });
+    c.kill9();
+    std::thread::sleep(Duration::from_secs(1));
+    c.start();
+    let before = synthetic(&c, &a.id).len();
+    // Well inside the 60 s idle timeout (and the 15 s keep-alive): only a reset explains it.
+    wait_for(
+        Duration::from_secs(12),
+        "the agent to resume on a new connection after the restart",
+        || (synthetic(&c, &a.id).len() >= before + 40).then_some(()),
+    );
+}
+
 #[test]
 fn kill_9_agent_mid_stream_loses_and_duplicates_nothing() {
     let mut c = Collector::init();
