@@ -97,7 +97,7 @@ pub fn install(opts: &InstallOptions) -> Result<ServiceReport, ServiceError> {
     service
         .set_description(DESCRIPTION)
         .map_err(|e| scm_error("setting the description", e))?;
-    service
+    let actions = service
         .update_failure_actions(ServiceFailureActions {
             reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(24 * 3600)),
             reboot_msg: None,
@@ -112,15 +112,28 @@ pub fn install(opts: &InstallOptions) -> Result<ServiceReport, ServiceError> {
                     .collect(),
             ),
         })
-        .map_err(|e| scm_error("setting the recovery actions", e))?;
+        .map_err(ScmCause::from);
     // A clean exit with an error code (e.g. the state directory became unsafe) is a failure too.
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .map_err(|e| scm_error("setting the recovery actions", e))?;
+    let on_exit = actions.and_then(|()| {
+        service
+            .set_failure_actions_on_non_crash_failures(true)
+            .map_err(ScmCause::from)
+    });
+    // An SCM without these settings (Wine's answers ERROR_INVALID_LEVEL) still runs the service:
+    // install it and say plainly that it will not be restarted after a failure.
+    let restart = match on_exit {
+        Ok(()) => "restart on failure".to_owned(),
+        Err(c) if c.code == Some(ERROR_INVALID_LEVEL) => {
+            format!(
+                "WITHOUT restart on failure: this service manager refused it ({})",
+                c.text
+            )
+        }
+        Err(c) => return Err(scm_error("setting the recovery actions", c)),
+    };
     Ok(ServiceReport {
         message: format!(
-            "service {SERVICE_NAME} {} (LocalSystem, automatic start, restart on failure); \
-             state in {}",
+            "service {SERVICE_NAME} {} (LocalSystem, automatic start, {restart}); state in {}",
             if updated { "updated" } else { "installed" },
             opts.state_dir.display()
         ),
@@ -291,6 +304,7 @@ fn service_main(_args: Vec<OsString>) {
 }
 
 const ERROR_ACCESS_DENIED: i32 = 5;
+const ERROR_INVALID_LEVEL: i32 = 124;
 const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
 const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
