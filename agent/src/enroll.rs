@@ -245,7 +245,8 @@ fn time_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-#[cfg(test)]
+// POSIX modes; the Windows check (by ACL) is tested with the platform module.
+#[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
