@@ -62,7 +62,12 @@ fn host(c: &Collector, id: &str) -> Option<Value> {
 
 /// Enrolls the prefix's agent with a token file (deleted once used) and returns its id.
 fn enroll(p: &WinePrefix, c: &Collector) -> String {
-    std::fs::write(p.path(r"C:\vigil\token.txt"), c.token(&[])).expect("token file");
+    // Owner-only, as `New-TemporaryFile` in the user's profile makes it: Wine shows a 0644 file
+    // as readable by Everyone, and the agent refuses a token file a broad group may read.
+    let token = p.path(r"C:\vigil\token.txt");
+    std::fs::write(&token, c.token(&[])).expect("token file");
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod 600");
     let out = run(
         &mut p.agent(&[
             "enroll",
