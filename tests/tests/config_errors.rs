@@ -60,12 +60,25 @@ fn agent_unknown_field_bad_address_and_missing_file() {
 
 /// The error line says each part once: no `: `-separated part of it comes back later, as
 /// "…: No such file or directory (os error 2): No such file or directory (os error 2)" did.
+/// A parenthesised fix (`(chmod o-w PATH)`) may name the path again: it is the command to run.
 fn said_once(o: &std::process::Output) {
     let err = stderr(o);
     let line = err
         .lines()
         .find(|l| l.starts_with("error: "))
         .unwrap_or_else(|| panic!("no error line: {err}"));
+    let mut depth = 0usize;
+    let line: String = line
+        .chars()
+        .filter(|&c| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                _ => return depth == 0,
+            }
+            false
+        })
+        .collect();
     let parts: Vec<&str> = line.split(": ").skip(1).collect();
     for (i, p) in parts.iter().enumerate() {
         assert!(
