@@ -866,15 +866,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             } else {
                 let now = now_s();
                 for t in all {
-                    let state = if t.revoked {
-                        "revoked"
-                    } else if now >= t.expires_at {
-                        "expired"
-                    } else if t.uses >= t.max_uses {
-                        "used up"
-                    } else {
-                        "active"
-                    };
+                    let state = t.refusal(now).map_or("active", |r| r.label());
                     outln!(
                         "{}  {:<30} {}/{} uses  {state}",
                         t.id,
