@@ -38,6 +38,7 @@ mod rows;
 mod schema;
 mod write;
 
+use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
 use rows::*;
@@ -56,9 +57,7 @@ const LOCK_ENROLL: i32 = 0x5647_0002;
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
 fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
     let parent = super::check_move_ends(from, to, |id| {
-        Ok(tx
-            .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
-            .is_some())
+        Ok(tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_some())
     })?;
     let mut out = MoveOutcome::default();
     tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
@@ -103,13 +102,12 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let parent = parent_of(&a.id);
             if let Some(p) = parent
-                && c.query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&p])?
-                    .is_none()
+                && c.query_opt(pg(sql::AGENCY_EXISTS), &[&p])?.is_none()
             {
                 return Err(StoreError::NotFound(format!("parent agency {p:?}")));
             }
             match c.execute(
-                "INSERT INTO agencies (id, name, level, parent) VALUES ($1, $2, $3, $4)",
+                pg(sql::AGENCY_INSERT),
                 &[&a.id, &a.name, &i16::from(a.level), &parent],
             ) {
                 Ok(_) => Ok(()),
@@ -124,7 +122,7 @@ impl Store for PostgresStore {
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
         let id = id.to_owned();
         self.call(move |c| {
-            c.query_opt("SELECT id, name, level FROM agencies WHERE id = $1", &[&id])?
+            c.query_opt(pg(sql::AGENCY_GET), &[&id])?
                 .as_ref()
                 .map(agency_from_row)
                 .transpose()
@@ -132,22 +130,14 @@ impl Store for PostgresStore {
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        self.call(|c| {
-            collect(
-                &c.query("SELECT id, name, level FROM agencies ORDER BY id", &[])?,
-                agency_from_row,
-            )
-        })
+        self.call(|c| collect(&c.query(pg(sql::AGENCIES), &[])?, agency_from_row))
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
         let t = t.clone();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO tokens
-                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked,
-                      simulated)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                pg(sql::TOKEN_INSERT),
                 &[
                     &t.id,
                     &t.secret_hash,
@@ -185,10 +175,7 @@ impl Store for PostgresStore {
             if let Some(r) = tok.refusal(now) {
                 return Ok(Err(r));
             }
-            tx.execute(
-                "UPDATE tokens SET uses = uses + 1 WHERE id = $1",
-                &[&tok.id],
-            )?;
+            tx.execute(pg(sql::TOKEN_USE), &[&tok.id])?;
             tx.commit()?;
             tok.uses += 1;
             Ok(Ok(tok))
@@ -203,12 +190,7 @@ impl Store for PostgresStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query(&*super::sql::dialect::pg(super::sql::TOKENS), &[])?,
-                token_from_row,
-            )
-        })
+        self.call(|c| collect(&c.query(pg(sql::TOKENS), &[])?, token_from_row))
     }
 
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
@@ -244,7 +226,7 @@ impl Store for PostgresStore {
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
         let id = id.to_owned();
         self.call(move |c| {
-            c.query_opt("SELECT * FROM agents WHERE id = $1", &[&id])?
+            c.query_opt(pg(sql::AGENT_GET), &[&id])?
                 .as_ref()
                 .map(agent_from_row)
                 .transpose()
@@ -252,15 +234,7 @@ impl Store for PostgresStore {
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT * FROM agents ORDER BY revoked, agency, hostname, id",
-                    &[],
-                )?,
-                agent_from_row,
-            )
-        })
+        self.call(|c| collect(&c.query(pg(sql::AGENTS), &[])?, agent_from_row))
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
@@ -352,7 +326,7 @@ impl Store for PostgresStore {
         let agent_id = agent_id.to_owned();
         self.call(move |c| {
             let v: Option<i64> = c
-                .query_opt("SELECT max_seq FROM agents WHERE id = $1", &[&agent_id])?
+                .query_opt(pg(sql::AGENT_MAX_SEQ), &[&agent_id])?
                 .map(|r| r.try_get(0))
                 .transpose()?;
             let v = v.unwrap_or(0);
@@ -391,10 +365,7 @@ impl Store for PostgresStore {
         let agent_id = agent_id.to_owned();
         self.call(move |c| {
             let n: i64 = c
-                .query_one(
-                    "SELECT count(*) FROM findings WHERE agent_id = $1",
-                    &[&agent_id],
-                )?
+                .query_one(pg(sql::FINDING_COUNT), &[&agent_id])?
                 .try_get(0)?;
             u64::try_from(n).map_err(|_| corrupt("count", n))
         })
@@ -422,21 +393,15 @@ impl Store for PostgresStore {
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
         self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT at, actor, action, detail FROM audit ORDER BY id",
-                    &[],
-                )?,
-                |r| {
-                    let d: String = r.try_get("detail")?;
-                    Ok((
-                        r.try_get("at")?,
-                        r.try_get("actor")?,
-                        r.try_get("action")?,
-                        serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-                    ))
-                },
-            )
+            collect(&c.query(pg(sql::AUDIT_LOG), &[])?, |r| {
+                let d: String = r.try_get("detail")?;
+                Ok((
+                    r.try_get("at")?,
+                    r.try_get("actor")?,
+                    r.try_get("action")?,
+                    serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+                ))
+            })
         })
     }
 
@@ -495,7 +460,7 @@ impl Store for PostgresStore {
             let mut tx = c.transaction()?;
             let before: i64 = tx
                 .query_one(
-                    "SELECT count(*) FROM known_listeners WHERE agent_id = $1",
+                    pg(sql::LISTENER_COUNT),
                     &[&agent_id],
                 )?
                 .try_get(0)?;
@@ -523,10 +488,7 @@ impl Store for PostgresStore {
         let (actor, assignee) = (actor.to_owned(), assignee.map(str::to_owned));
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE alerts SET assignee = $2 WHERE id = $1",
-                &[&id, &assignee],
-            )?;
+            let n = tx.execute(pg(sql::ALERT_ASSIGN), &[&id, &assignee])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "assignee": assignee});
                 insert_audit(&mut tx, now, &actor, "alert.assign", &d)?;
@@ -540,7 +502,7 @@ impl Store for PostgresStore {
         let (id, name, actor) = (id.to_owned(), name.to_owned(), actor.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute("UPDATE agencies SET name = $2 WHERE id = $1", &[&id, &name])?;
+            let n = tx.execute(pg(sql::AGENCY_RENAME), &[&id, &name])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "name": name});
                 insert_audit(&mut tx, now, &actor, "agency.rename", &d)?;
@@ -576,17 +538,11 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            if tx
-                .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
-                .is_none()
-            {
+            if tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_none() {
                 return Err(StoreError::NotFound(format!("agency {id:?}")));
             }
             let children: Vec<String> = tx
-                .query(
-                    "SELECT id FROM agencies WHERE parent = $1 ORDER BY id",
-                    &[&id],
-                )?
+                .query(pg(sql::AGENCY_CHILDREN), &[&id])?
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?;
@@ -602,7 +558,7 @@ impl Store for PostgresStore {
                 None,
                 &mut out,
             )?;
-            tx.execute("DELETE FROM agencies WHERE id = $1", &[&id])?;
+            tx.execute(pg(sql::AGENCY_DELETE), &[&id])?;
             out.agencies += 1;
             let d =
                 serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
@@ -624,10 +580,7 @@ impl Store for PostgresStore {
         let level = level.map(i16::from);
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE agents SET role = COALESCE($2, role), level = COALESCE($3, level) WHERE id = $1",
-                &[&id, &role, &level],
-            )?;
+            let n = tx.execute(pg(sql::AGENT_SET_PROFILE), &[&id, &role, &level])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "role": role, "level": level});
                 insert_audit(&mut tx, now, &actor, "host.set", &d)?;
@@ -675,12 +628,11 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             let mut out = AssetImport::default();
-            let agency = tx.prepare("SELECT 1 FROM agencies WHERE id = $1")?;
-            let old = tx.prepare("SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE")?;
-            let put = tx.prepare(
-                "INSERT INTO assets (agency, hostname, role, level, imported_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (agency, hostname) DO UPDATE SET role = $3, level = $4, imported_at = $5",
+            let agency = tx.prepare(pg(sql::AGENCY_EXISTS))?;
+            let old = tx.prepare(
+                "SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE",
             )?;
+            let put = tx.prepare(pg(sql::ASSET_UPSERT))?;
             for a in &assets {
                 if tx.query_opt(&agency, &[&a.agency])?.is_none() {
                     return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
@@ -688,7 +640,10 @@ impl Store for PostgresStore {
                 let lv = i16::from(a.level);
                 match tx.query_opt(&old, &[&a.agency, &a.hostname])? {
                     None => out.added += 1,
-                    Some(r) if r.try_get::<_, String>(0)? == a.role && r.try_get::<_, i16>(1)? == lv => {
+                    Some(r)
+                        if r.try_get::<_, String>(0)? == a.role
+                            && r.try_get::<_, i16>(1)? == lv =>
+                    {
                         out.unchanged += 1;
                     }
                     Some(_) => out.updated += 1,
@@ -704,10 +659,7 @@ impl Store for PostgresStore {
 
     fn assets(&self) -> Result<Vec<Asset>> {
         self.call(move |c| {
-            let rows = c.query(
-                "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname",
-                &[],
-            )?;
+            let rows = c.query(pg(sql::ASSETS), &[])?;
             rows.iter()
                 .map(|r| {
                     Ok(Asset {
@@ -792,7 +744,7 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             let st = state.as_str();
-            let n = tx.execute("UPDATE alerts SET state = $2, reason = $3 WHERE id = $1", &[&id, &st, &reason])?;
+            let n = tx.execute(pg(sql::ALERT_SET_STATE), &[&id, &st, &reason])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "state": st, "reason": reason}).to_string();
                 tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, 'alert.state', $3)", &[&now, &actor, &d])?;
@@ -839,11 +791,10 @@ impl Store for PostgresStore {
         let from = i64::try_from(from_version).unwrap_or(i64::MAX);
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let v: i64 = tx.query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?.try_get(0)?;
-            let rows = tx.query(
-                "SELECT kind, value, source, expires_at FROM iocs WHERE version > $1 ORDER BY kind, value",
-                &[&from],
-            )?;
+            let v: i64 = tx
+                .query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?
+                .try_get(0)?;
+            let rows = tx.query(pg(sql::IOCS_SINCE), &[&from])?;
             let list = collect(&rows, |r| {
                 Ok(vigil_proto::msg::Indicator {
                     kind: r.try_get(0)?,
@@ -853,7 +804,10 @@ impl Store for PostgresStore {
                 })
             })?;
             tx.commit()?;
-            Ok((u64::try_from(v).map_err(|_| corrupt("ioc version", v))?, list))
+            Ok((
+                u64::try_from(v).map_err(|_| corrupt("ioc version", v))?,
+                list,
+            ))
         })
     }
 
@@ -912,17 +866,17 @@ impl Store for PostgresStore {
 
 fn audit_query(
     c: &mut Client,
-    sql: &str,
+    sql: &'static str,
     args: &[&(dyn ::postgres::types::ToSql + Sync)],
 ) -> Result<Vec<super::AuditEntry>> {
-    collect(&c.query(&*super::sql::dialect::pg(sql), args)?, |r| {
+    collect(&c.query(pg(sql), args)?, |r| {
         let d: String = r.try_get("detail")?;
         Ok(super::AuditEntry {
             id: r.try_get("id")?,
             at: r.try_get("at")?,
             actor: r.try_get("actor")?,
             action: r.try_get("action")?,
-            detail: super::sql::audit_detail(&d),
+            detail: sql::audit_detail(&d),
         })
     })
 }

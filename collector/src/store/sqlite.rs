@@ -23,6 +23,7 @@ mod rows;
 mod schema;
 mod write;
 
+use super::sql;
 use rows::*;
 use schema::MIGRATIONS;
 use write::*;
@@ -164,7 +165,7 @@ use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScoreP
 fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
     let parent = super::check_move_ends(from, to, |id| {
         Ok(tx
-            .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
+            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
             .optional()?
             .is_some())
     })?;
@@ -237,10 +238,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(format!("parent agency {p:?}")));
             }
         }
-        match conn.execute(
-            "INSERT INTO agencies (id, name, level, parent) VALUES (?1, ?2, ?3, ?4)",
-            params![a.id, a.name, a.level, parent],
-        ) {
+        match conn.execute(sql::AGENCY_INSERT, params![a.id, a.name, a.level, parent]) {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -254,23 +252,19 @@ impl Store for SqliteStore {
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
         let conn = self.read();
         Ok(conn
-            .query_row(
-                "SELECT id, name, level FROM agencies WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Agency {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        level: r.get(2)?,
-                    })
-                },
-            )
+            .query_row(sql::AGENCY_GET, [id], |r| {
+                Ok(Agency {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    level: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
         let conn = self.read();
-        let mut st = conn.prepare("SELECT id, name, level FROM agencies ORDER BY id")?;
+        let mut st = conn.prepare(sql::AGENCIES)?;
         let rows = st.query_map([], |r| {
             Ok(Agency {
                 id: r.get(0)?,
@@ -283,7 +277,7 @@ impl Store for SqliteStore {
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
         self.update_audited(
-            "UPDATE agencies SET name = ?2 WHERE id = ?1",
+            sql::AGENCY_RENAME,
             &[&id, &name],
             actor,
             "agency.rename",
@@ -316,12 +310,12 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let children: Vec<String> = {
-            let mut st = tx.prepare("SELECT id FROM agencies WHERE parent = ?1 ORDER BY id")?;
+            let mut st = tx.prepare(sql::AGENCY_CHILDREN)?;
             st.query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
         if tx
-            .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
+            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
             .optional()?
             .is_none()
         {
@@ -332,7 +326,7 @@ impl Store for SqliteStore {
             out += move_subtree(&tx, c, &format!("{parent}/{}", super::leaf_of(c)))?;
         }
         tree_sql(&tx, super::DISSOLVE_MEMBERS, id, parent, None, &mut out)?;
-        tx.execute("DELETE FROM agencies WHERE id = ?1", [id])?;
+        tx.execute(sql::AGENCY_DELETE, [id])?;
         out.agencies += 1;
         audit_row(
             &tx,
@@ -354,7 +348,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         self.update_audited(
-            "UPDATE agents SET role = COALESCE(?2, role), level = COALESCE(?3, level) WHERE id = ?1",
+            sql::AGENT_SET_PROFILE,
             &[&id, &role, &level],
             actor,
             "host.set",
@@ -389,15 +383,11 @@ impl Store for SqliteStore {
         let tx = conn.transaction()?;
         let mut out = AssetImport::default();
         {
-            let mut agency = tx.prepare_cached("SELECT 1 FROM agencies WHERE id = ?1")?;
+            let mut agency = tx.prepare_cached(sql::AGENCY_EXISTS)?;
             let mut old = tx.prepare_cached(
                 "SELECT role, level FROM assets WHERE agency = ?1 AND hostname = ?2",
             )?;
-            let mut put = tx.prepare_cached(
-                "INSERT INTO assets (agency, hostname, role, level, imported_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (agency, hostname) DO UPDATE SET role = ?3, level = ?4, imported_at = ?5",
-            )?;
+            let mut put = tx.prepare_cached(sql::ASSET_UPSERT)?;
             for a in assets {
                 if !agency.exists([&a.agency])? {
                     return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
@@ -428,9 +418,7 @@ impl Store for SqliteStore {
 
     fn assets(&self) -> Result<Vec<Asset>> {
         let conn = self.read();
-        let mut st = conn.prepare(
-            "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname",
-        )?;
+        let mut st = conn.prepare(sql::ASSETS)?;
         let rows = st.query_map([], |r| {
             Ok(Asset {
                 agency: r.get(0)?,
@@ -491,9 +479,18 @@ impl Store for SqliteStore {
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked, simulated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64, t.simulated as i64],
+            sql::TOKEN_INSERT,
+            params![
+                t.id,
+                t.secret_hash,
+                t.agency,
+                t.created_at,
+                t.expires_at,
+                t.max_uses,
+                t.uses,
+                t.revoked as i64,
+                t.simulated as i64
+            ],
         )?;
         Ok(())
     }
@@ -518,7 +515,7 @@ impl Store for SqliteStore {
         if let Some(r) = tok.refusal(now) {
             return Ok(Err(r));
         }
-        tx.execute("UPDATE tokens SET uses = uses + 1 WHERE id = ?1", [&tok.id])?;
+        tx.execute(sql::TOKEN_USE, [&tok.id])?;
         tx.commit()?;
         tok.uses += 1;
         Ok(Ok(tok))
@@ -531,7 +528,7 @@ impl Store for SqliteStore {
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
         let conn = self.read();
-        let mut st = conn.prepare_cached(super::sql::TOKENS)?;
+        let mut st = conn.prepare_cached(sql::TOKENS)?;
         let rows = st.query_map([], token_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -563,13 +560,13 @@ impl Store for SqliteStore {
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
         let conn = self.read();
         Ok(conn
-            .query_row("SELECT * FROM agents WHERE id = ?1", [id], agent_from_row)
+            .query_row(sql::AGENT_GET, [id], agent_from_row)
             .optional()?)
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
         let conn = self.read();
-        let mut st = conn.prepare("SELECT * FROM agents ORDER BY revoked, agency, hostname, id")?;
+        let mut st = conn.prepare(sql::AGENTS)?;
         let rows = st.query_map([], agent_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -648,7 +645,7 @@ impl Store for SqliteStore {
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+            sql::AUDIT_INSERT,
             params![now, actor, action, detail.to_string()],
         )?;
         Ok(())
@@ -656,7 +653,7 @@ impl Store for SqliteStore {
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
         let conn = self.read();
-        let mut st = conn.prepare("SELECT at, actor, action, detail FROM audit ORDER BY id")?;
+        let mut st = conn.prepare(sql::AUDIT_LOG)?;
         let rows = st.query_map([], |r| {
             let d: String = r.get(3)?;
             Ok((
@@ -711,7 +708,7 @@ impl Store for SqliteStore {
             conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
                 r.get(0)
             })?;
-        let mut st = conn.prepare("SELECT kind, value, source, expires_at FROM iocs WHERE version > ?1 ORDER BY kind, value")?;
+        let mut st = conn.prepare(sql::IOCS_SINCE)?;
         let rows = st.query_map([from], |r| {
             Ok(vigil_proto::msg::Indicator {
                 kind: r.get(0)?,
@@ -766,11 +763,7 @@ impl Store for SqliteStore {
     ) -> Result<(usize, Vec<String>)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let before: i64 = tx.query_row(
-            "SELECT count(*) FROM known_listeners WHERE agent_id = ?1",
-            [agent_id],
-            |r| r.get(0),
-        )?;
+        let before: i64 = tx.query_row(sql::LISTENER_COUNT, [agent_id], |r| r.get(0))?;
         let mut new = Vec::new();
         {
             let mut ins = tx.prepare_cached(
@@ -794,7 +787,7 @@ impl Store for SqliteStore {
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
         self.update_audited(
-            "UPDATE alerts SET assignee = ?2 WHERE id = ?1",
+            sql::ALERT_ASSIGN,
             &[&id, &assignee],
             actor,
             "alert.assign",
@@ -813,7 +806,7 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         super::require_reason(state, reason)?;
         self.update_audited(
-            "UPDATE alerts SET state = ?2, reason = ?3 WHERE id = ?1",
+            sql::ALERT_SET_STATE,
             &[&id, &state.as_str(), &reason],
             actor,
             "alert.state",
@@ -890,7 +883,7 @@ impl SqliteStore {
                 at: r.get(1)?,
                 actor: r.get(2)?,
                 action: r.get(3)?,
-                detail: super::sql::audit_detail(&d),
+                detail: sql::audit_detail(&d),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -12,8 +12,7 @@ pub(super) fn user_add(
     db.call(move |c| {
         let mut tx = c.transaction()?;
         let n = tx.execute(
-            "INSERT INTO users (name, password_hash, role, scope, created_at, disabled)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+            pg(sql::USER_INSERT),
             &[
                 &u.name,
                 &u.password_hash,
@@ -65,7 +64,7 @@ pub(super) fn user_disable(db: &PostgresStore, name: &str, actor: &str, now: i64
     db.call(move |c| {
         let mut tx = c.transaction()?;
         let scope: Option<String> = tx
-            .query_opt("SELECT scope FROM users WHERE name = $1", &[&name])?
+            .query_opt(pg(sql::USER_SCOPE), &[&name])?
             .map(|r| r.try_get(0))
             .transpose()?;
         let n = tx.execute("UPDATE users SET disabled = TRUE WHERE name = $1", &[&name])?;
@@ -119,8 +118,8 @@ pub(super) fn session_delete(db: &PostgresStore, id_hash: &str, now: i64) -> Res
     let id_hash = id_hash.to_owned();
     db.call(move |c| {
         let mut tx = c.transaction()?;
-        let n = tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash])?;
-        tx.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now])?;
+        let n = tx.execute(pg(sql::SESSION_DELETE), &[&id_hash])?;
+        tx.execute(pg(sql::SESSIONS_EXPIRE), &[&now])?;
         tx.commit()?;
         Ok(n > 0)
     })
@@ -135,10 +134,7 @@ pub(super) fn api_token_add(
     let (t, actor) = (t.clone(), actor.to_owned());
     db.call(move |c| {
         let mut tx = c.transaction()?;
-        if tx
-            .query_opt("SELECT name FROM users WHERE name = $1", &[&t.user])?
-            .is_none()
-        {
+        if tx.query_opt(pg(sql::USER_EXISTS), &[&t.user])?.is_none() {
             return Err(StoreError::NotFound(format!("user {:?}", t.user)));
         }
         tx.execute(
@@ -216,7 +212,7 @@ pub(super) fn audit_page(
 ) -> Result<Vec<crate::store::AuditEntry>> {
     let before = before.unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    db.call(move |c| audit_query(c, crate::store::sql::AUDIT_PAGE, &[&before, &limit]))
+    db.call(move |c| audit_query(c, sql::AUDIT_PAGE, &[&before, &limit]))
 }
 
 pub(super) fn audit_range(
@@ -226,5 +222,5 @@ pub(super) fn audit_range(
     to: i64,
 ) -> Result<Vec<crate::store::AuditEntry>> {
     let action = action.to_owned();
-    db.call(move |c| audit_query(c, crate::store::sql::AUDIT_RANGE, &[&action, &from, &to]))
+    db.call(move |c| audit_query(c, sql::AUDIT_RANGE, &[&action, &from, &to]))
 }

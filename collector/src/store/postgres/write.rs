@@ -15,21 +15,12 @@ pub(super) fn raise_alert(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))",
         &[&a.key],
     )?;
-    let last = tx.query_opt(
-        "SELECT id, state FROM alerts WHERE key = $1 ORDER BY id DESC LIMIT 1",
-        &[&a.key],
-    )?;
+    let last = tx.query_opt(pg(sql::ALERT_LAST_OF_KEY), &[&a.key])?;
     if let Some(row) = last {
         let id: i64 = row.try_get(0)?;
         let state: String = row.try_get(1)?;
         let reopen = state == crate::store::AlertState::Resolved.as_str();
-        tx.execute(
-            "UPDATE alerts SET count = count + 1, last_seen = $2,
-                 state = CASE WHEN $3 THEN 'open' ELSE state END,
-                 reason = CASE WHEN $3 THEN NULL ELSE reason END
-             WHERE id = $1",
-            &[&id, &now, &reopen],
-        )?;
+        tx.execute(pg(sql::ALERT_REPEAT), &[&id, &now, &reopen])?;
         if reopen {
             let d = serde_json::json!({"id": id, "key": a.key});
             insert_audit(tx, now, "collector", "alert.reopened", &d)?;
@@ -38,11 +29,7 @@ pub(super) fn raise_alert(
     }
     if !crate::store::alert_is_periodic(&a.kind) {
         let open: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM alerts
-                 WHERE agent_id = $1 AND state IN ('open', 'acknowledged')",
-                &[&a.agent_id],
-            )?
+            .query_one(pg(sql::ALERTS_OPEN_OF_AGENT), &[&a.agent_id])?
             .try_get(0)?;
         if usize::try_from(open).unwrap_or(usize::MAX) >= crate::store::MAX_OPEN_ALERTS_PER_AGENT {
             return raise_alert(tx, &crate::store::alert_quota_alert(&a.agent_id), now);
@@ -79,7 +66,7 @@ pub(super) fn insert_audit(
     detail: &serde_json::Value,
 ) -> Result<()> {
     c.execute(
-        "INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
+        pg(sql::AUDIT_INSERT),
         &[&at, &actor, &action, &detail.to_string()],
     )?;
     Ok(())
@@ -228,10 +215,7 @@ pub(super) fn ingest_rows(
     if checks.peek().is_some() {
         // The agent row is locked above, so no other collector merges into this state meanwhile.
         let old: Option<String> = tx
-            .query_opt(
-                "SELECT results FROM check_state WHERE agent_id = $1",
-                &[&agent_id],
-            )?
+            .query_opt(pg(sql::CHECK_STATE_GET), &[&agent_id])?
             .map(|r| r.try_get(0))
             .transpose()?;
         let (state, over) = crate::store::merge_check_state(old.as_deref(), checks)?;

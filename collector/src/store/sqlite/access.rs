@@ -11,8 +11,7 @@ pub(super) fn user_add(
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     let n = tx.execute(
-        "INSERT INTO users (name, password_hash, role, scope, created_at, disabled)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING",
+        sql::USER_INSERT,
         params![
             u.name,
             u.password_hash,
@@ -60,9 +59,7 @@ pub(super) fn user_disable(db: &SqliteStore, name: &str, actor: &str, now: i64) 
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     let scope: Option<String> = tx
-        .query_row("SELECT scope FROM users WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
+        .query_row(sql::USER_SCOPE, [name], |r| r.get(0))
         .optional()?;
     let n = tx.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name])?;
     if n > 0 {
@@ -114,8 +111,8 @@ pub(super) fn session(
 pub(super) fn session_delete(db: &SqliteStore, id_hash: &str, now: i64) -> Result<bool> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let n = tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
-    tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+    let n = tx.execute(sql::SESSION_DELETE, [id_hash])?;
+    tx.execute(sql::SESSIONS_EXPIRE, [now])?;
     tx.commit()?;
     Ok(n > 0)
 }
@@ -129,9 +126,7 @@ pub(super) fn api_token_add(
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     let known: Option<String> = tx
-        .query_row("SELECT name FROM users WHERE name = ?1", [&t.user], |r| {
-            r.get(0)
-        })
+        .query_row(sql::USER_EXISTS, [&t.user], |r| r.get(0))
         .optional()?;
     if known.is_none() {
         return Err(StoreError::NotFound(format!("user {:?}", t.user)));
@@ -205,10 +200,7 @@ pub(super) fn audit_page(
     limit: usize,
 ) -> Result<Vec<crate::store::AuditEntry>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    db.audit_query(
-        crate::store::sql::AUDIT_PAGE,
-        params![before.unwrap_or(i64::MAX), limit],
-    )
+    db.audit_query(sql::AUDIT_PAGE, params![before.unwrap_or(i64::MAX), limit])
 }
 
 pub(super) fn audit_range(
@@ -217,5 +209,5 @@ pub(super) fn audit_range(
     from: i64,
     to: i64,
 ) -> Result<Vec<crate::store::AuditEntry>> {
-    db.audit_query(crate::store::sql::AUDIT_RANGE, params![action, from, to])
+    db.audit_query(sql::AUDIT_RANGE, params![action, from, to])
 }

@@ -90,11 +90,7 @@ pub(super) fn ingest(
     }
     if !checks.is_empty() {
         let old: Option<String> = tx
-            .query_row(
-                "SELECT results FROM check_state WHERE agent_id = ?1",
-                [agent_id],
-                |r| r.get(0),
-            )
+            .query_row(sql::CHECK_STATE_GET, [agent_id], |r| r.get(0))
             .optional()?;
         let (state, over) = crate::store::merge_check_state(old.as_deref(), checks.into_iter())?;
         out.rules_over_quota = over;
@@ -129,11 +125,7 @@ pub(super) fn ingest(
 pub(super) fn max_seq(db: &SqliteStore, agent_id: &str) -> Result<u64> {
     let conn = db.read();
     let v: Option<i64> = conn
-        .query_row(
-            "SELECT max_seq FROM agents WHERE id = ?1",
-            [agent_id],
-            |r| r.get(0),
-        )
+        .query_row(sql::AGENT_MAX_SEQ, [agent_id], |r| r.get(0))
         .optional()?;
     Ok(v.unwrap_or(0) as u64)
 }
@@ -212,11 +204,7 @@ pub(super) fn findings(db: &SqliteStore, f: &FindingFilter) -> Result<Vec<Stored
 
 pub(super) fn finding_count(db: &SqliteStore, agent_id: &str) -> Result<u64> {
     let conn = db.read();
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM findings WHERE agent_id = ?1",
-        [agent_id],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn.query_row(sql::FINDING_COUNT, [agent_id], |r| r.get(0))?;
     Ok(n as u64)
 }
 

@@ -10,7 +10,7 @@ pub(super) fn audit_row(
     detail: &serde_json::Value,
 ) -> Result<()> {
     tx.execute(
-        "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+        sql::AUDIT_INSERT,
         params![now, actor, action, detail.to_string()],
     )?;
     Ok(())
@@ -24,21 +24,13 @@ pub(super) fn raise_alert(
     now: i64,
 ) -> Result<(i64, bool)> {
     let last: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, state FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT 1",
-            [&a.key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row(sql::ALERT_LAST_OF_KEY, [&a.key], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     if let Some((id, state)) = last {
         let reopen = state == crate::store::AlertState::Resolved.as_str();
-        tx.execute(
-            "UPDATE alerts SET count = count + 1, last_seen = ?2,
-                 state = CASE WHEN ?3 THEN 'open' ELSE state END,
-                 reason = CASE WHEN ?3 THEN NULL ELSE reason END
-             WHERE id = ?1",
-            params![id, now, reopen],
-        )?;
+        tx.execute(sql::ALERT_REPEAT, params![id, now, reopen])?;
         if reopen {
             let d = serde_json::json!({"id": id, "key": a.key});
             audit_row(tx, now, "collector", "alert.reopened", &d)?;
@@ -46,11 +38,7 @@ pub(super) fn raise_alert(
         return Ok((id, false));
     }
     if !crate::store::alert_is_periodic(&a.kind) {
-        let open: i64 = tx.query_row(
-            "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')",
-            [&a.agent_id],
-            |r| r.get(0),
-        )?;
+        let open: i64 = tx.query_row(sql::ALERTS_OPEN_OF_AGENT, [&a.agent_id], |r| r.get(0))?;
         if usize::try_from(open).unwrap_or(usize::MAX) >= crate::store::MAX_OPEN_ALERTS_PER_AGENT {
             return raise_alert(tx, &crate::store::alert_quota_alert(&a.agent_id), now);
         }
