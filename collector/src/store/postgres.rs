@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 
 use ::postgres::error::SqlState;
-use ::postgres::{Client, GenericClient, NoTls, Row};
+use ::postgres::{Client, GenericClient, Row};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
@@ -43,8 +43,6 @@ use pool::Conn;
 pub use pool::PostgresStore;
 use rows::*;
 use write::*;
-
-use schema::MIGRATIONS;
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 4;

@@ -8,6 +8,8 @@ use std::time::Instant;
 use vigil_proto::{CheckResult, Severity, Status};
 
 use super::*;
+use ::postgres::NoTls;
+use schema::MIGRATIONS;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1/test";
 
