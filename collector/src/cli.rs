@@ -728,7 +728,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn now_s() -> i64 {
-    server::now_ms() / 1000
+    crate::clock::now_ms() / 1000
 }
 
 fn dispatch(cmd: Command) -> Result<(), Failure> {
@@ -1113,7 +1113,7 @@ fn parse_since(s: &str) -> Result<i64, String> {
         return Ok(secs.saturating_mul(1000));
     }
     let d = vigil_proto::units::parse_duration(s)?;
-    Ok(server::now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    Ok(crate::clock::now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn humanize(d: std::time::Duration) -> String {

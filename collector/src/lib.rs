@@ -10,6 +10,7 @@ pub mod assets;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod enroll;

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::alerting::{self, AlertSettings};
 use crate::scoring::{self, RuleCatalog};
-use crate::server::now_ms;
+use crate::clock::now_ms;
 use crate::store::Store;
 use vigil_rules::score::Scoring;
 

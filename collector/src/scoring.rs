@@ -621,7 +621,7 @@ impl ScoreCache {
         use std::sync::atomic::Ordering;
         let cached = self.slot().clone();
         if let Some(s) = cached {
-            let age = crate::server::now_ms().saturating_sub(s.computed_at);
+            let age = crate::clock::now_ms().saturating_sub(s.computed_at);
             let old = age > self.max_age_ms
                 || (age > Self::CHANGED_AGE_MS && self.changed.load(Ordering::Acquire));
             if !old {
@@ -663,7 +663,7 @@ impl ScoreCache {
                 &inputs,
                 &scoring,
                 &RuleCatalog::builtin(),
-                crate::server::now_ms(),
+                crate::clock::now_ms(),
             ))
         })
         .await??;

@@ -77,12 +77,8 @@ impl std::fmt::Debug for Ctx {
     }
 }
 
-/// Milliseconds since the epoch (the shell's clock).
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc()
-        .unix_timestamp_nanos()
-        .div_euclid(1_000_000) as i64
-}
+/// Kept for callers above the transport; new code reads [`crate::clock::now_ms`].
+pub use crate::clock::now_ms;
 
 /// Runs a blocking store call off the async threads.
 async fn blocking<T: Send + 'static>(

@@ -263,7 +263,7 @@ pub(super) fn score(
 ) -> Result<(), Failure> {
     let cfg = load(dir)?;
     let store = open_store(&cfg)?;
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let inputs = scoring::Inputs::load(&*store)?;
     if let Some(a) = agency
         && !inputs.agencies.iter().any(|x| x.id == a)

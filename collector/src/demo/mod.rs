@@ -179,7 +179,7 @@ fn token(cfg: &config::Config, store: &dyn Store, agency: &str) -> Result<String
         Duration::from_secs(3600),
         1,
         cfg.advertise.clone(),
-        crate::server::now_ms() / 1000,
+        crate::clock::now_ms() / 1000,
     )
     .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
     Ok(text)
@@ -205,7 +205,7 @@ fn demo_login(cfg: &config::Config, store: &dyn Store) -> Result<String, Failure
         return Ok(p.trim().to_owned());
     }
     let password = crate::auth::new_secret()[..20].to_owned();
-    let now = crate::server::now_ms() / 1000;
+    let now = crate::clock::now_ms() / 1000;
     let admin = crate::auth::new_user("admin", crate::store::UserRole::Admin, "", &password, now)?;
     store.user_add(&admin, "demo", now)?;
     crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())

@@ -333,7 +333,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 pub(crate) fn now_s() -> i64 {
-    crate::server::now_ms() / 1000
+    crate::clock::now_ms() / 1000
 }
 
 /// Runs blocking store work off the async threads and maps store errors to API errors.

@@ -682,7 +682,7 @@ async fn hosts_api_and_page() {
 
 /// One failed SSH rule on `a1` and a file change, so its host page has content.
 fn seed_host_a1(f: &Fixture) {
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let batch = [
         vigil_proto::Envelope {
             seq: 1,
@@ -791,7 +791,7 @@ async fn agency_page_is_scoped_and_explains_the_score() {
 #[tokio::test]
 async fn host_page_shows_windows_rules_with_gpo_and_powershell_remediation() {
     let f = fixture();
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let batch = [vigil_proto::Envelope {
         seq: 1,
         observed_at: now,

@@ -17,7 +17,8 @@ use vigil_proto::msg::{CollectorMsg, code};
 use vigil_proto::session::{CollectorEvent, CollectorSession};
 
 use super::live::{Refusal, Registration};
-use super::{Ctx, TokenBucket, blocking, now_ms, peer_identity, push_iocs};
+use super::{Ctx, TokenBucket, blocking, peer_identity, push_iocs};
+use crate::clock::now_ms;
 use crate::pki;
 use crate::store::{Heartbeat, SessionCert, StoreError};
 
