@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Structure check: no import loops between modules of a crate, no .rs file over the line limit.
 
-Only code that is built outside tests counts: `#[cfg(test)]` inline modules are left out, and so
+Only code that is built outside tests counts: `#[cfg(test)]` (or `#[cfg(all(test, …))]`) inline
+modules are left out, and so
 are files declared as `#[cfg(test)] mod name;` (with everything under them).
 
 A module is one file under src (`a/b.rs`, `a/b/mod.rs` or `a.rs`); its name is its path
@@ -59,7 +60,7 @@ def strip_comments(text):
     return "".join(out)
 
 
-TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*([;{])")
+TEST_MOD = re.compile(r"#\[cfg\((?:all\()?test\b[^\]]*\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?mod\s+(" + IDENT + r")\s*([;{])")
 
 
 def drop_test_code(text):

@@ -11,6 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vigil_proto::units::{parse_duration, parse_size};
 
+pub use crate::alerting::{RawAlertRules, RawAlerts, RawSubtreeAlerts};
+pub use crate::report::{RawReports, ReportSchedule, ReportsConfig};
+pub use crate::schedule::RawSchedule;
+
 /// Name of the config file inside a data dir.
 pub const CONFIG_FILE: &str = "collector.toml";
 
@@ -45,102 +49,6 @@ pub struct RawConfig {
     /// Scheduled posture reports.
     #[serde(default)]
     pub reports: RawReports,
-}
-
-/// `[reports]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawReports {
-    /// Directory scheduled reports are written to (relative to the data dir), default `reports`.
-    pub dir: Option<String>,
-    /// `monthly` (default), `weekly` or `off`.
-    pub schedule: Option<String>,
-    /// TrueType font embedded in PDF reports, default DejaVu Sans (`fonts-dejavu-core`).
-    pub font: Option<String>,
-    /// Language of scheduled reports: `vi` (default) or `en`.
-    pub lang: Option<String>,
-}
-
-/// How often the province report is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReportSchedule {
-    /// Last month's report, at the start of each month.
-    #[default]
-    Monthly,
-    /// Last week's report (Monday to Sunday), at the start of each week.
-    Weekly,
-    /// No scheduled reports.
-    Off,
-}
-
-/// Validated `[reports]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportsConfig {
-    /// Where scheduled reports go.
-    pub dir: PathBuf,
-    /// How often.
-    pub schedule: ReportSchedule,
-    /// The PDF font.
-    pub font: PathBuf,
-    /// Language of scheduled reports.
-    pub lang: crate::report::Lang,
-}
-
-impl Default for ReportsConfig {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("reports"),
-            schedule: ReportSchedule::default(),
-            font: PathBuf::from(crate::report::pdf::DEFAULT_FONT),
-            lang: crate::report::Lang::default(),
-        }
-    }
-}
-
-/// `[schedule]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSchedule {
-    /// How often scores are recomputed (and history points written), default `5m`.
-    pub recompute: Option<String>,
-    /// How often the periodic alert rules run, default `1m`.
-    pub alert_rules: Option<String>,
-}
-
-/// `[alerts]` and each `[[alerts.subtree]]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAlertRules {
-    /// An agent silent for this long raises `agent_silent` (default `24h`).
-    pub silent_after: Option<String>,
-    /// A client certificate expiring within this raises `cert_expiring` (default `30d`).
-    pub cert_expiry_warning: Option<String>,
-    /// Alert kinds not raised at all (e.g. `new_listener_on_server`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub disabled: Vec<String>,
-}
-
-/// `[alerts]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAlerts {
-    /// Settings for the whole organisation.
-    #[serde(flatten)]
-    pub rules: RawAlertRules,
-    /// Settings for one agency subtree; the deepest matching subtree wins, key by key.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subtree: Vec<RawSubtreeAlerts>,
-}
-
-/// `[[alerts.subtree]]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSubtreeAlerts {
-    /// Agency path the settings apply to (and everything below it).
-    pub agency: String,
-    /// The settings.
-    #[serde(flatten)]
-    pub rules: RawAlertRules,
 }
 
 /// `[quic]`.
@@ -440,41 +348,7 @@ impl RawConfig {
         if login_window < Duration::from_secs(1) {
             errs.push(format!("{f}: http.login_window must be at least 1s"));
         }
-        let reports = ReportsConfig {
-            dir: data_dir.join(self.reports.dir.as_deref().unwrap_or("reports")),
-            schedule: match self.reports.schedule.as_deref().unwrap_or("monthly") {
-                "monthly" => ReportSchedule::Monthly,
-                "weekly" => ReportSchedule::Weekly,
-                "off" => ReportSchedule::Off,
-                other => {
-                    errs.push(format!(
-                        "{f}: reports.schedule: {other:?} is not a schedule, expected monthly, weekly or off"
-                    ));
-                    ReportSchedule::Off
-                }
-            },
-            font: self.reports.font.as_deref().map_or_else(
-                || PathBuf::from(crate::report::pdf::DEFAULT_FONT),
-                |p| data_dir.join(p),
-            ),
-            lang: match self.reports.lang.as_deref() {
-                None => crate::report::Lang::default(),
-                Some(l) => crate::report::Lang::parse(l).unwrap_or_else(|| {
-                    errs.push(format!(
-                        "{f}: reports.lang: {l:?} is not a language, expected vi or en"
-                    ));
-                    crate::report::Lang::default()
-                }),
-            },
-        };
-        for (field, v) in [
-            ("reports.dir", &self.reports.dir),
-            ("reports.font", &self.reports.font),
-        ] {
-            if v.as_deref().is_some_and(|p| p.trim().is_empty()) {
-                errs.push(format!("{f}: {field} must not be empty"));
-            }
-        }
+        let reports = self.reports.validate(data_dir, &f.to_string(), &mut errs);
         let max_batches_per_sec = self.session.max_batches_per_sec.unwrap_or(100);
         if max_batches_per_sec == 0 {
             errs.push(format!(

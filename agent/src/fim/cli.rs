@@ -15,6 +15,8 @@ use vigil_proto::{FileEvent, FileEventKind};
 
 use super::FimError;
 use super::baseline::{self, Baseline, Timestamp};
+pub use super::baseline::baseline_path;
+use super::entry::now;
 use super::config::{FimConfig, is_under};
 use super::diff::{thousands, to_event};
 use super::scan::{ScanRequest, ScanStats, bytes_of, scan, scan_diff, top_level_targets};
@@ -56,19 +58,6 @@ impl Default for FimCliOptions {
     }
 }
 
-/// Where the baseline of `root` lives: `<state_dir>/fim/baseline.bin` for `/`, and a file named
-/// after a hash of the root's absolute path otherwise, so an image is never checked against the
-/// host's baseline.
-pub fn baseline_path(state_dir: &Path, root: &Path) -> PathBuf {
-    let abs =
-        crate::platform::hostpath::canonical_root(root).unwrap_or_else(|_| root.to_path_buf());
-    let dir = state_dir.join("fim");
-    if crate::platform::hostpath::is_live_root(&abs) {
-        return dir.join("baseline.bin");
-    }
-    let h = blake3::hash(abs.as_os_str().as_encoded_bytes());
-    dir.join(format!("baseline-{}.bin", &h.to_hex()[..16]))
-}
 
 /// `fim baseline`: scans the trees and stores the baseline. With `--path`, only those trees are
 /// re-recorded and the rest of an existing baseline is kept.
@@ -366,13 +355,3 @@ fn warn_errors(stats: &ScanStats) {
     }
 }
 
-/// Wall-clock time (shell layer only).
-pub(crate) fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: d.subsec_nanos(),
-    }
-}

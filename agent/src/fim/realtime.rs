@@ -30,7 +30,8 @@ use vigil_proto::{
 
 use super::FimError;
 use super::baseline::{self, Baseline, Entry};
-use super::cli::{baseline_path, now};
+use super::baseline::baseline_path;
+use super::entry::now;
 use super::config::{FimConfig, is_under};
 use super::diff::{Change, compare, storm_control};
 use super::entries::Entries;

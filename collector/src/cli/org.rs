@@ -14,6 +14,74 @@ use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency
 use crate::scoring::{self, AgencyScores, RuleCatalog, Scores, in_subtree};
 use crate::store::{MoveOutcome, StoreError};
 
+use clap::Subcommand;
+/// `host` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Change a host's role and/or security level (audited).
+    Set {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+        /// Role.
+        #[arg(long, value_parser = ["workstation", "server"])]
+        role: Option<String>,
+        /// Security level of the host's system (1–5).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        level: Option<u8>,
+    },
+}
+
+/// `assets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AssetsCmd {
+    /// Import a CSV with the header `agency,hostname,role,level` (any order, other columns
+    /// ignored). All or nothing: any bad line rejects the whole file. Agents are matched to
+    /// assets of their agency by host name.
+    Import {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The CSV file.
+        file: PathBuf,
+        /// Check the file and report, without importing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List registered assets.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"assets": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `host` subcommand.
+pub(super) fn run_host(cmd: HostCmd) -> Result<(), Failure> {
+    match cmd {
+        HostCmd::Set {
+            dir,
+            id,
+            role,
+            level,
+        } => host_set(&dir, &id, role.as_deref(), level),
+    }
+}
+
+/// Runs an `assets` subcommand.
+pub(super) fn run_assets(cmd: AssetsCmd) -> Result<(), Failure> {
+    match cmd {
+        AssetsCmd::Import { dir, file, dry_run } => assets_import(&dir, &file, dry_run),
+        AssetsCmd::List { dir, json } => assets_list(&dir, json),
+    }
+}
+
 fn store_err(e: StoreError) -> Failure {
     match e {
         StoreError::NotFound(_) | StoreError::Conflict(_) | StoreError::Invalid(_) => {

@@ -13,6 +13,114 @@ use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency
 use crate::auth;
 use crate::store::{StoreError, UserRole};
 
+use clap::Subcommand;
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user. The password is prompted for (without echo) or read from standard input with
+    /// --password-stdin; it is never given on the command line.
+    Add {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Login name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// Role: admin (everything), analyst (acts on alerts), viewer (reads).
+        #[arg(long, value_parser = ["admin", "analyst", "viewer"])]
+        role: String,
+        /// Agency subtree the user sees and acts on (default: the whole organisation).
+        #[arg(long, value_name = "PATH")]
+        scope: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (never their password hashes).
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"users": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they cannot log in, their sessions end and their API tokens stop working.
+    Disable {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `api-token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCmd {
+    /// Create a token acting as USER; prints it once on stdout (only its hash is stored).
+    Create {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The user the token acts as.
+        #[arg(long, value_name = "USER")]
+        user: String,
+    },
+    /// List API tokens (ids, users, creation, revoked); never the tokens themselves.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only the tokens of this user.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Print `{"api_tokens": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token by id: it stops authenticating at once.
+    Revoke {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Token id from `api-token list`.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Runs a `user` subcommand.
+pub(super) fn run_user(cmd: UserCmd) -> Result<(), Failure> {
+    match cmd {
+        UserCmd::Add {
+            dir,
+            name,
+            role,
+            scope,
+            password_stdin,
+        } => user_add(
+            &dir,
+            &name,
+            &role,
+            scope.as_deref(),
+            password_source(password_stdin),
+        ),
+        UserCmd::List { dir, json } => user_list(&dir, json),
+        UserCmd::Disable { dir, name } => user_disable(&dir, &name),
+    }
+}
+
+/// Runs an `api-token` subcommand.
+pub(super) fn run_api_token(cmd: ApiTokenCmd) -> Result<(), Failure> {
+    match cmd {
+        ApiTokenCmd::Create { dir, user } => api_token_create(&dir, &user),
+        ApiTokenCmd::List { dir, user, json } => api_token_list(&dir, user.as_deref(), json),
+        ApiTokenCmd::Revoke { dir, id } => api_token_revoke(&dir, &id),
+    }
+}
+
 /// Where `user add` reads the password from.
 pub(super) fn password_source(password_stdin: bool) -> impl FnOnce() -> Result<String, Failure> {
     move || {

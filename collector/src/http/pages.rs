@@ -17,7 +17,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vigil_rules::score::{CostItem, GroupScore, Ineligible, PerSeverity, Verdict};
 
-use super::api::{ErrorBody, Principal, blocking, json_response};
+use super::extract::{ErrorBody, Principal, blocking, json_response};
 use super::{ApiError, AppState};
 use crate::scoring::{AgencyScores, HostScores, Scores, in_subtree};
 use crate::store::{Alert, FindingFilter, ScorePoint};

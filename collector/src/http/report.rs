@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::api::Principal;
+use super::extract::Principal;
 use super::{ApiError, AppState};
 use crate::report::{Format, Lang, Period, Report, ReportError};
 

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
 use crate::cli::term::{errln, outln};
+use crate::app;
 use crate::cli::{self, DemoArgs, Failure, InitArgs};
 use crate::config;
 use crate::pki::{Ca, PkiPaths};
@@ -75,7 +76,8 @@ async fn serve(
 ) -> Result<(), Failure> {
     let (sd_tx, sd_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = oneshot::channel();
-    let server = tokio::spawn(cli::serve(cfg.clone(), Some(ready_tx), sd_rx.clone()));
+    let (c, rx) = (cfg.clone(), sd_rx.clone());
+    let server = tokio::spawn(async move { Ok::<(), Failure>(app::serve(c, Some(ready_tx), rx).await?) });
     let (quic, http) = match ready_rx.await {
         Ok(addrs) => addrs,
         Err(_) => return server.await.context("collector task")?,
@@ -93,7 +95,7 @@ async fn serve(
         let build = tokio::task::spawn_blocking(move || simulate::start(&cfg, &*store, &rt, &rx));
         tokio::select! {
             r = build => Some(r.context("province task").and_then(|r| r).map_err(|e| stop(e.into()))?),
-            _ = cli::wait_for_signal() => {
+            _ = app::wait_for_signal() => {
                 errln!("stopping before the province was complete");
                 let _ = sd_tx.send(true);
                 let _ = agent.start_kill();
@@ -113,7 +115,7 @@ async fn serve(
         ),
         None => outln!("Vigil demo is running: collector on QUIC {quic}, one local agent."),
     }
-    outln!("Dashboard: {}", cli::console_url(&cfg, http));
+    outln!("Dashboard: {}", app::console_url(&cfg, http));
     outln!("  log in as admin / {login}");
     if cfg.http_tls.is_some() {
         outln!(
@@ -123,7 +125,7 @@ async fn serve(
     }
     outln!("Press Ctrl-C to stop.");
     tokio::select! {
-        _ = cli::wait_for_signal() => {}
+        _ = app::wait_for_signal() => {}
         st = agent.wait() => errln!("agent exited: {st:?}"),
     }
     let _ = agent.start_kill();
