@@ -16,6 +16,7 @@ pub mod config;
 pub mod enroll;
 pub mod fsutil;
 pub mod http;
+pub mod ingest;
 pub mod ioc;
 pub mod pki;
 pub mod report;

@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::alerting::{self, AlertSettings};
-use crate::scoring::{self, RuleCatalog};
 use crate::clock::now_ms;
+use crate::scoring::{self, RuleCatalog};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use vigil_rules::score::Scoring;
@@ -26,7 +26,6 @@ pub struct RawSchedule {
     /// How often the periodic alert rules run, default `1m`.
     pub alert_rules: Option<String>,
 }
-
 
 /// What the scheduler needs.
 #[derive(Debug, Clone)]

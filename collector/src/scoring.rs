@@ -574,6 +574,13 @@ impl ScoreCache {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Whether findings were marked since the last look, clearing the mark (tests).
+    #[cfg(test)]
+    pub(crate) fn take_changed(&self) -> bool {
+        self.changed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// An empty cache whose entries are refreshed once older than `max_age`.
     pub fn new(max_age: std::time::Duration) -> Self {
         Self {

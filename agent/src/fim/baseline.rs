@@ -14,14 +14,13 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
-use vigil_proto::FileType;
 
 use super::FimError;
 use super::config::HashAlgo;
-pub use super::entry::{Entry, Timestamp};
 use super::entries::{
     END_OF_DATA, Entries, EntriesBuilder, Reader, decode_entry, encode_entry, put_bytes, put_var,
 };
+pub use super::entry::{Entry, Timestamp};
 
 /// A baseline: entries keyed by absolute host path (bytes, so no file name can hide).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -396,6 +395,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_proto::FileType;
 
     pub(crate) fn sample(n: usize) -> Baseline {
         let entries = (0..n).map(|i| {

@@ -8,17 +8,17 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::json;
 use vigil_proto::{FileEvent, FileEventKind};
 
 use super::FimError;
-use super::baseline::{self, Baseline, Timestamp};
 pub use super::baseline::baseline_path;
-use super::entry::now;
+use super::baseline::{self, Baseline};
 use super::config::{FimConfig, is_under};
 use super::diff::{thousands, to_event};
+use super::entry::now;
 use super::scan::{ScanRequest, ScanStats, bytes_of, scan, scan_diff, top_level_targets};
 
 /// Output format of `fim check` and `fim baseline`.
@@ -57,7 +57,6 @@ impl Default for FimCliOptions {
         }
     }
 }
-
 
 /// `fim baseline`: scans the trees and stores the baseline. With `--path`, only those trees are
 /// re-recorded and the rest of an existing baseline is kept.
@@ -354,4 +353,3 @@ fn warn_errors(stats: &ScanStats) {
         );
     }
 }
-

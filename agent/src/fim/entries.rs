@@ -19,8 +19,8 @@ use std::sync::Arc;
 use vigil_proto::FileType;
 
 use super::FimError;
-use super::entry::{Entry, Timestamp};
 use super::config::is_under;
+use super::entry::{Entry, Timestamp};
 
 /// Entries per block: a lookup decodes at most this many.
 pub const BLOCK: usize = 16;

@@ -92,8 +92,7 @@ pub(super) fn check_config(cfg: &SpoolConfig) -> Result<(), super::SpoolError> {
     if !(min_segment..=MAX_SEGMENT).contains(&cfg.segment_bytes) {
         return Err(super::SpoolError::Config(format!(
             "segment_bytes {} is outside {min_segment}..={}",
-            cfg.segment_bytes,
-            MAX_SEGMENT
+            cfg.segment_bytes, MAX_SEGMENT
         )));
     }
     if cfg.max_bytes < cfg.segment_bytes {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use tracing::debug;
 
 use super::SpoolError;
-use super::state::create_private;
 
 pub(super) fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("seg-{id:020}.log"))

@@ -71,11 +71,11 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, info, warn};
 use vigil_proto::{Envelope, Finding, Severity};
 
-pub use config::{RawSpoolConfig, SpoolConfig};
 use config::check_config;
+pub use config::{RawSpoolConfig, SpoolConfig};
 
+use dir::{create_dir, io_at, list_segments, lock_dir, open_segment, remove_file, segment_path};
 use format::{MAX_BODY, Parsed, REC_HDR, SEG_HDR, SEG_MAGIC};
-use dir::{create_dir, io_at, list_segments, lock_dir, open_segment, parse_segment_name, remove_file, segment_path};
 use state::{State, create_private, sync_dir};
 
 /// Errors of the spool.
@@ -972,7 +972,6 @@ impl Entry {
         REC_HDR as u64 + u64::from(self.body_len())
     }
 }
-
 
 fn to_map(counts: &[u64; 4]) -> BTreeMap<Severity, u64> {
     Severity::ALL

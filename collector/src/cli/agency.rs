@@ -91,22 +91,22 @@ pub(super) fn run(cmd: AgencyCmd) -> Result<(), Failure> {
 }
 
 fn add(dir: &DirArgs, id: String, name: String, level: u8) -> Result<(), Failure> {
-        validate_agency_id(&id)?;
-        let cfg = load(dir)?;
-        let store = open_store(&cfg)?;
-        store.agency_add(&Agency {
-            id: id.clone(),
-            name,
-            level,
-        })?;
-        store.audit(
-            "cli",
-            "agency.add",
-            &serde_json::json!({"id": id, "level": level}),
-            now_s(),
-        )?;
-        outln!("added agency {id}");
-        Ok(())
+    validate_agency_id(&id)?;
+    let cfg = load(dir)?;
+    let store = open_store(&cfg)?;
+    store.agency_add(&Agency {
+        id: id.clone(),
+        name,
+        level,
+    })?;
+    store.audit(
+        "cli",
+        "agency.add",
+        &serde_json::json!({"id": id, "level": level}),
+        now_s(),
+    )?;
+    outln!("added agency {id}");
+    Ok(())
 }
 
 /// `{"agencies": [...]}`.
@@ -116,14 +116,14 @@ struct AgencyList<'a> {
 }
 
 fn list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
-        let store = open_store(&load(dir)?)?;
-        let all = store.agencies()?;
-        if json {
-            println!("{}", term::json(&AgencyList { agencies: &all }));
-        } else {
-            for a in all {
-                outln!("{:<40} level {}  {}", a.id, a.level, a.name);
-            }
+    let store = open_store(&load(dir)?)?;
+    let all = store.agencies()?;
+    if json {
+        println!("{}", term::json(&AgencyList { agencies: &all }));
+    } else {
+        for a in all {
+            outln!("{:<40} level {}  {}", a.id, a.level, a.name);
         }
-        Ok(())
+    }
+    Ok(())
 }

@@ -94,27 +94,26 @@ struct AlertList<'a> {
 }
 
 fn list(dir: &DirArgs, state: Option<&str>, json: bool) -> Result<(), Failure> {
-        let store = open_store(&load(dir)?)?;
-        let alerts =
-            store.alerts(state.and_then(AlertState::parse))?;
-        if json {
-            println!("{}", term::json(&AlertList { alerts: &alerts }));
-        } else {
-            for a in &alerts {
-                outln!(
-                    "#{:<5} {:<13} {:<8} {:<21} {}  x{}  {}",
-                    a.id,
-                    a.state.as_str(),
-                    a.severity.as_str(),
-                    a.kind,
-                    a.agent_id,
-                    a.count,
-                    a.title
-                );
-            }
-            errln!("{} alert(s)", alerts.len());
+    let store = open_store(&load(dir)?)?;
+    let alerts = store.alerts(state.and_then(AlertState::parse))?;
+    if json {
+        println!("{}", term::json(&AlertList { alerts: &alerts }));
+    } else {
+        for a in &alerts {
+            outln!(
+                "#{:<5} {:<13} {:<8} {:<21} {}  x{}  {}",
+                a.id,
+                a.state.as_str(),
+                a.severity.as_str(),
+                a.kind,
+                a.agent_id,
+                a.count,
+                a.title
+            );
         }
-        Ok(())
+        errln!("{} alert(s)", alerts.len());
+    }
+    Ok(())
 }
 
 fn set_alert(

@@ -1,6 +1,6 @@
 //! `ca export`: the collector CA certificate, for browsers and agents' operators.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;

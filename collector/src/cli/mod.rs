@@ -188,7 +188,6 @@ pub enum Command {
     Ca(CaCmd),
 }
 
-
 /// `report` arguments.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -224,17 +223,6 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
 }
 
-
-
-
-
-
-
-
-
-
-
-
 /// `demo` arguments.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -257,9 +245,6 @@ pub struct DemoArgs {
     #[arg(long)]
     pub province: bool,
 }
-
-
-
 
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -303,7 +288,6 @@ fn load(dir: &DirArgs) -> Result<Config, Failure> {
         dir.config.as_deref(),
     )?)
 }
-
 
 /// Opens the configured store ([`crate::app::open_store`]); a failure is a runtime error.
 pub(crate) fn open_store(cfg: &Config) -> Result<Arc<dyn Store>, Failure> {
@@ -365,7 +349,6 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
     }
 }
 
-
 fn validate_agency_id(id: &str) -> Result<(), Failure> {
     if crate::assets::valid_agency_path(id) {
         Ok(())
@@ -384,7 +367,6 @@ fn parse_since(s: &str) -> Result<i64, String> {
     Ok(crate::clock::now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-
 fn fmt_time(unix: i64) -> String {
     if unix == 0 {
         return "never".into();
@@ -398,19 +380,10 @@ fn fmt_time(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-
-
-
-
-
-
-
-
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn postgres_backend_is_opened_and_its_errors_hide_the_password() {

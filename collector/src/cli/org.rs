@@ -4,7 +4,7 @@
 use super::term::{self, errln, outln, wline};
 use std::collections::HashSet;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
 use serde_json::json;

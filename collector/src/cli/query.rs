@@ -42,46 +42,53 @@ pub(super) fn run(cmd: QueryCmd) -> Result<(), Failure> {
 }
 
 pub(super) fn hosts(dir: &DirArgs, json: bool, all: bool) -> Result<(), Failure> {
-        let cfg = load(dir)?;
-        let store = open_store(&cfg)?;
-        if json {
-            println!(
-                "{}",
-                term::json(&views::hosts_json(&*store, all, &cfg.scoring)?)
-            );
-        } else {
-            print_hosts(&views::hosts(&*store, all, &cfg.scoring)?);
-        }
-        Ok(())
+    let cfg = load(dir)?;
+    let store = open_store(&cfg)?;
+    if json {
+        println!(
+            "{}",
+            term::json(&views::hosts_json(&*store, all, &cfg.scoring)?)
+        );
+    } else {
+        print_hosts(&views::hosts(&*store, all, &cfg.scoring)?);
+    }
+    Ok(())
 }
 
-pub(super) fn findings(dir: &DirArgs, host: Option<String>, kind: Option<String>, since: Option<String>, limit: usize, json: bool) -> Result<(), Failure> {
-        let store = open_store(&load(dir)?)?;
-        let since_ms = since
-            .map(|s| parse_since(&s))
-            .transpose()
-            .map_err(|e| Failure::usage(anyhow::anyhow!("--since: {e}")))?;
-        let f = FindingFilter {
-            agent_id: host,
-            kind,
-            since_ms,
-            limit,
-        };
-        if json {
-            println!("{}", term::json(&views::findings_json(&*store, &f)?));
-        } else {
-            for r in store.findings(&f)? {
-                outln!(
-                    "{}  {}  #{:<6} {:<9} {}",
-                    fmt_time(r.received_at / 1000),
-                    r.agent_id,
-                    r.seq,
-                    r.kind,
-                    r.finding
-                );
-            }
+pub(super) fn findings(
+    dir: &DirArgs,
+    host: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<(), Failure> {
+    let store = open_store(&load(dir)?)?;
+    let since_ms = since
+        .map(|s| parse_since(&s))
+        .transpose()
+        .map_err(|e| Failure::usage(anyhow::anyhow!("--since: {e}")))?;
+    let f = FindingFilter {
+        agent_id: host,
+        kind,
+        since_ms,
+        limit,
+    };
+    if json {
+        println!("{}", term::json(&views::findings_json(&*store, &f)?));
+    } else {
+        for r in store.findings(&f)? {
+            outln!(
+                "{}  {}  #{:<6} {:<9} {}",
+                fmt_time(r.received_at / 1000),
+                r.agent_id,
+                r.seq,
+                r.kind,
+                r.finding
+            );
         }
-        Ok(())
+    }
+    Ok(())
 }
 
 /// `{"gaps": [...]}`.
@@ -91,24 +98,24 @@ struct GapList<'a> {
 }
 
 pub(super) fn gaps(dir: &DirArgs, host: Option<&str>, json: bool) -> Result<(), Failure> {
-        let store = open_store(&load(dir)?)?;
-        let gaps = store.gaps(host)?;
-        if json {
-            println!("{}", term::json(&GapList { gaps: &gaps }));
-        } else {
-            for g in &gaps {
-                outln!(
-                    "{}  {}  missing #{}..=#{} ({} findings)",
-                    fmt_time(g.detected_at / 1000),
-                    g.agent_id,
-                    g.from_seq,
-                    g.to_seq,
-                    g.to_seq - g.from_seq + 1
-                );
-            }
-            errln!("{} gap(s)", gaps.len());
+    let store = open_store(&load(dir)?)?;
+    let gaps = store.gaps(host)?;
+    if json {
+        println!("{}", term::json(&GapList { gaps: &gaps }));
+    } else {
+        for g in &gaps {
+            outln!(
+                "{}  {}  missing #{}..=#{} ({} findings)",
+                fmt_time(g.detected_at / 1000),
+                g.agent_id,
+                g.from_seq,
+                g.to_seq,
+                g.to_seq - g.from_seq + 1
+            );
         }
-        Ok(())
+        errln!("{} gap(s)", gaps.len());
+    }
+    Ok(())
 }
 
 /// `{"hosts": [...]}` of `query packages`.
@@ -118,24 +125,24 @@ struct PackageHosts<'a> {
 }
 
 fn packages(dir: &DirArgs, name: &str, below: Option<&str>, json: bool) -> Result<(), Failure> {
-        let store = open_store(&load(dir)?)?;
-        let rows = views::package_query(&*store, name, below)?;
-        if json {
-            println!("{}", term::json(&PackageHosts { hosts: &rows }));
-        } else {
-            for r in &rows {
-                outln!(
-                    "{:<36}  {:<24} {:<20} {} {}",
-                    r.id,
-                    r.agency,
-                    r.hostname,
-                    name,
-                    r.version
-                );
-            }
-            errln!("{} host(s)", rows.len());
+    let store = open_store(&load(dir)?)?;
+    let rows = views::package_query(&*store, name, below)?;
+    if json {
+        println!("{}", term::json(&PackageHosts { hosts: &rows }));
+    } else {
+        for r in &rows {
+            outln!(
+                "{:<36}  {:<24} {:<20} {} {}",
+                r.id,
+                r.agency,
+                r.hostname,
+                name,
+                r.version
+            );
         }
-        Ok(())
+        errln!("{} host(s)", rows.len());
+    }
+    Ok(())
 }
 
 fn print_hosts(hosts: &[views::HostRow]) {

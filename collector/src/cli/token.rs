@@ -1,6 +1,5 @@
 //! `token create|list|revoke`: enrollment tokens.
 
-use anyhow::anyhow;
 use clap::Subcommand;
 use serde::Serialize;
 
@@ -66,32 +65,39 @@ pub(super) fn run(cmd: TokenCmd) -> Result<(), Failure> {
     }
 }
 
-fn create(dir: &DirArgs, agency: &str, ttl: &str, uses: u32, collector: Vec<String>) -> Result<(), Failure> {
-        let cfg = load(&dir)?;
-        let ttl = vigil_proto::units::parse_duration(&ttl)
-            .map_err(|e| Failure::usage(anyhow::anyhow!("--ttl: {e}")))?;
-        let store = open_store(&cfg)?;
-        let ca = Ca::load(&PkiPaths::new(&cfg.data_dir))?;
-        let addrs = if collector.is_empty() {
-            cfg.advertise.clone()
-        } else {
-            collector
-        };
-        let (text, rec) =
-            enroll::create_token(&*store, &ca, &agency, ttl, uses, addrs.clone(), now_s())
-                .map_err(|e| match e {
-                    enroll::TokenCreateError::Store(s) => Failure::from(s),
-                    other => Failure::usage(other),
-                })?;
-        store.audit("cli", "token.create", &serde_json::json!({"id": rec.id, "agency": agency, "uses": uses, "expires_at": rec.expires_at}), now_s())?;
-        errln!(
-            "token {} for agency {agency}: {uses} use(s), expires in {}, collector {}",
-            rec.id,
-            humanize(ttl),
-            addrs.join(", ")
-        );
-        outln!("{text}");
-        Ok(())
+fn create(
+    dir: &DirArgs,
+    agency: &str,
+    ttl: &str,
+    uses: u32,
+    collector: Vec<String>,
+) -> Result<(), Failure> {
+    let cfg = load(dir)?;
+    let ttl = vigil_proto::units::parse_duration(ttl)
+        .map_err(|e| Failure::usage(anyhow::anyhow!("--ttl: {e}")))?;
+    let store = open_store(&cfg)?;
+    let ca = Ca::load(&PkiPaths::new(&cfg.data_dir))?;
+    let addrs = if collector.is_empty() {
+        cfg.advertise.clone()
+    } else {
+        collector
+    };
+    let (text, rec) =
+        enroll::create_token(&*store, &ca, agency, ttl, uses, addrs.clone(), now_s()).map_err(
+            |e| match e {
+                enroll::TokenCreateError::Store(s) => Failure::from(s),
+                other => Failure::usage(other),
+            },
+        )?;
+    store.audit("cli", "token.create", &serde_json::json!({"id": rec.id, "agency": agency, "uses": uses, "expires_at": rec.expires_at}), now_s())?;
+    errln!(
+        "token {} for agency {agency}: {uses} use(s), expires in {}, collector {}",
+        rec.id,
+        humanize(ttl),
+        addrs.join(", ")
+    );
+    outln!("{text}");
+    Ok(())
 }
 
 /// One row of `token list --json` (docs/cli-json.md); the secret is never stored, so never shown.
@@ -127,53 +133,50 @@ struct TokenList<'a> {
 }
 
 fn list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
-        let store = open_store(&load(&dir)?)?;
-        let all = store.tokens()?;
-        if json {
-            let rows: Vec<_> = all
-                .iter()
-                .map(|t| serde_json::json!({"id": t.id, "agency": t.agency, "created_at": t.created_at, "expires_at": t.expires_at, "max_uses": t.max_uses, "uses": t.uses, "revoked": t.revoked}))
-                .collect();
-            println!("{}", term::json(&serde_json::json!({ "tokens": rows })));
-        } else {
-            let now = now_s();
-            for t in all {
-                let state = if t.revoked {
-                    "revoked"
-                } else if now >= t.expires_at {
-                    "expired"
-                } else if t.uses >= t.max_uses {
-                    "used up"
-                } else {
-                    "active"
-                };
-                outln!(
-                    "{}  {:<30} {}/{} uses  {state}",
-                    t.id,
-                    t.agency,
-                    t.uses,
-                    t.max_uses
-                );
-            }
+    let store = open_store(&load(dir)?)?;
+    let all = store.tokens()?;
+    if json {
+        let tokens = all.iter().map(TokenRow::from).collect();
+        println!("{}", term::json(&TokenList { tokens }));
+    } else {
+        let now = now_s();
+        for t in all {
+            let state = if t.revoked {
+                "revoked"
+            } else if now >= t.expires_at {
+                "expired"
+            } else if t.uses >= t.max_uses {
+                "used up"
+            } else {
+                "active"
+            };
+            outln!(
+                "{}  {:<30} {}/{} uses  {state}",
+                t.id,
+                t.agency,
+                t.uses,
+                t.max_uses
+            );
         }
-        Ok(())
+    }
+    Ok(())
 }
 
 fn revoke(dir: &DirArgs, id: &str) -> Result<(), Failure> {
-        let store = open_store(&load(&dir)?)?;
-        if !store.token_revoke(&id)? {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "no token with id {id:?} (see `token list`)"
-            )));
-        }
-        store.audit(
-            "cli",
-            "token.revoke",
-            &serde_json::json!({"id": id}),
-            now_s(),
-        )?;
-        outln!("revoked token {id}");
-        Ok(())
+    let store = open_store(&load(dir)?)?;
+    if !store.token_revoke(id)? {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no token with id {id:?} (see `token list`)"
+        )));
+    }
+    store.audit(
+        "cli",
+        "token.revoke",
+        &serde_json::json!({"id": id}),
+        now_s(),
+    )?;
+    outln!("revoked token {id}");
+    Ok(())
 }
 
 fn humanize(d: std::time::Duration) -> String {

@@ -8,25 +8,21 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::extract::{
-    CSRF_HEADER, ErrorBody, JsonBody, Principal, SESSION_COOKIE, blocking, busy, json_response,
-    now_s,
+    ErrorBody, JsonBody, Principal, SESSION_COOKIE, blocking, busy, json_response, now_s,
 };
 use super::{ApiError, AppState};
 use crate::auth;
 use crate::scoring::AgencyScores;
-use crate::store::{self, Alert, AlertState, SessionRecord, StoreError, User, UserRole};
+use crate::store::{self, Alert, AlertState, StoreError, UserRole};
 use crate::views::HostRow;
 
 /// Largest request body accepted on any route, bytes: every request body of this API is a small
@@ -250,7 +246,10 @@ pub(super) async fn hosts(State(st): State<AppState>, p: Principal) -> Result<Re
     (status = 200, description = "Agencies of the caller's scope with the latest scores", body = AgencyList),
     (status = 401, description = "Not authenticated", body = ErrorBody),
 ))]
-pub(super) async fn agencies(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+pub(super) async fn agencies(
+    State(st): State<AppState>,
+    p: Principal,
+) -> Result<Response, ApiError> {
     let scores = st.scores.get(st.store.clone(), st.scoring.clone()).await?;
     let rows: Vec<_> = scores
         .agencies
@@ -271,7 +270,7 @@ pub(super) async fn agencies(State(st): State<AppState>, p: Principal) -> Result
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AlertsQuery {
+pub(super) struct AlertsQuery {
     state: Option<String>,
 }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
-use crate::cli::term::{errln, outln};
 use crate::app;
+use crate::cli::term::{errln, outln};
 use crate::cli::{self, DemoArgs, Failure, InitArgs};
 use crate::config;
 use crate::pki::{Ca, PkiPaths};
@@ -77,7 +77,8 @@ async fn serve(
     let (sd_tx, sd_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = oneshot::channel();
     let (c, rx) = (cfg.clone(), sd_rx.clone());
-    let server = tokio::spawn(async move { Ok::<(), Failure>(app::serve(c, Some(ready_tx), rx).await?) });
+    let server =
+        tokio::spawn(async move { Ok::<(), Failure>(app::serve(c, Some(ready_tx), rx).await?) });
     let (quic, http) = match ready_rx.await {
         Ok(addrs) => addrs,
         Err(_) => return server.await.context("collector task")?,
