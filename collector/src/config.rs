@@ -200,41 +200,15 @@ impl RawConfig {
         };
         let quic_listen = addr("quic.listen", self.quic.listen, "0.0.0.0:4433");
         let http_listen = addr("http.listen", self.http.listen, "127.0.0.1:8443");
-        let http_tls = match (self.http.tls.unwrap_or(true), self.http.cert, self.http.key) {
-            (false, None, None) => {
-                if !http_listen.ip().is_loopback() {
-                    errs.push(format!(
-                        "{f}: http.tls = false serves plain HTTP, which is allowed on a loopback \
-                         address only, and http.listen is {http_listen}: remove http.tls (HTTPS is \
-                         the default) or listen on 127.0.0.1"
-                    ));
-                }
-                None
-            }
-            (false, _, _) => {
-                errs.push(format!(
-                    "{f}: http.cert/http.key are set but http.tls = false; remove one or the other"
-                ));
-                None
-            }
-            (true, None, None) => {
-                let pki = crate::pki::PkiPaths::new(data_dir);
-                Some(HttpTls {
-                    cert: pki.server_cert,
-                    key: pki.server_key,
-                })
-            }
-            (true, Some(cert), Some(key)) => Some(HttpTls {
-                cert: data_dir.join(cert),
-                key: data_dir.join(key),
-            }),
-            (true, Some(_), None) | (true, None, Some(_)) => {
-                errs.push(format!(
-                    "{f}: http.cert and http.key go together: give both or neither"
-                ));
-                None
-            }
-        };
+        let http_tls = http_tls(
+            self.http.tls,
+            self.http.cert.as_deref(),
+            self.http.key.as_deref(),
+            http_listen,
+            data_dir,
+            &f,
+            &mut errs,
+        );
         for a in &self.quic.advertise {
             if !a.contains(':')
                 || a.rsplit_once(':')
@@ -296,28 +270,7 @@ impl RawConfig {
                 vigil_proto::frame::DEFAULT_MAX_FRAME
             }
         };
-        let store = match self.store.backend.as_deref().unwrap_or("sqlite") {
-            "sqlite" => StoreConfig::Sqlite(
-                data_dir.join(self.store.url.unwrap_or_else(|| "vigil.db".into())),
-            ),
-            "postgres" => match self.store.url {
-                Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                    StoreConfig::Postgres(u)
-                }
-                _ => {
-                    errs.push(format!(
-                        "{f}: store.url: backend postgres needs a postgres:// URL"
-                    ));
-                    StoreConfig::Sqlite(data_dir.join("vigil.db"))
-                }
-            },
-            other => {
-                errs.push(format!(
-                    "{f}: store.backend: {other:?} is not a backend, expected sqlite or postgres"
-                ));
-                StoreConfig::Sqlite(data_dir.join("vigil.db"))
-            }
-        };
+        let store = store_config(self.store, data_dir, &f, &mut errs);
         for (field, d) in [
             ("schedule.recompute", recompute_interval),
             ("schedule.alert_rules", alert_rules_interval),
@@ -388,6 +341,85 @@ impl RawConfig {
             alerts,
             reports,
         })
+    }
+}
+
+/// `[http] tls`, `cert` and `key`: the console's certificate, or `None` for plain HTTP (allowed on
+/// loopback only). Problems go to `errs`.
+fn http_tls(
+    tls: Option<bool>,
+    cert: Option<&str>,
+    key: Option<&str>,
+    http_listen: SocketAddr,
+    data_dir: &Path,
+    f: &std::path::Display<'_>,
+    errs: &mut Vec<String>,
+) -> Option<HttpTls> {
+    match (tls.unwrap_or(true), cert, key) {
+        (false, None, None) => {
+            if !http_listen.ip().is_loopback() {
+                errs.push(format!(
+                    "{f}: http.tls = false serves plain HTTP, which is allowed on a loopback \
+                     address only, and http.listen is {http_listen}: remove http.tls (HTTPS is \
+                     the default) or listen on 127.0.0.1"
+                ));
+            }
+            None
+        }
+        (false, _, _) => {
+            errs.push(format!(
+                "{f}: http.cert/http.key are set but http.tls = false; remove one or the other"
+            ));
+            None
+        }
+        (true, None, None) => {
+            let pki = crate::pki::PkiPaths::new(data_dir);
+            Some(HttpTls {
+                cert: pki.server_cert,
+                key: pki.server_key,
+            })
+        }
+        (true, Some(cert), Some(key)) => Some(HttpTls {
+            cert: data_dir.join(cert),
+            key: data_dir.join(key),
+        }),
+        (true, Some(_), None) | (true, None, Some(_)) => {
+            errs.push(format!(
+                "{f}: http.cert and http.key go together: give both or neither"
+            ));
+            None
+        }
+    }
+}
+
+/// `[store]`: the SQLite file under the data dir (default) or a PostgreSQL URL.
+fn store_config(
+    store: RawStore,
+    data_dir: &Path,
+    f: &std::path::Display<'_>,
+    errs: &mut Vec<String>,
+) -> StoreConfig {
+    match store.backend.as_deref().unwrap_or("sqlite") {
+        "sqlite" => {
+            StoreConfig::Sqlite(data_dir.join(store.url.unwrap_or_else(|| "vigil.db".into())))
+        }
+        "postgres" => match store.url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                StoreConfig::Postgres(u)
+            }
+            _ => {
+                errs.push(format!(
+                    "{f}: store.url: backend postgres needs a postgres:// URL"
+                ));
+                StoreConfig::Sqlite(data_dir.join("vigil.db"))
+            }
+        },
+        other => {
+            errs.push(format!(
+                "{f}: store.backend: {other:?} is not a backend, expected sqlite or postgres"
+            ));
+            StoreConfig::Sqlite(data_dir.join("vigil.db"))
+        }
     }
 }
 

@@ -62,45 +62,9 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
     create_private_dir(&a.data_dir)
         .with_context(|| format!("creating {}", a.data_dir.display()))?;
     create_private_dir(&a.data_dir.join("pki"))?;
-    let mut names = ServerNames::default();
     let host = hostname();
-    for n in a
-        .names
-        .iter()
-        .chain(std::iter::once(&host))
-        .chain(std::iter::once(&"localhost".to_string()))
-    {
-        match n.parse::<IpAddr>() {
-            Ok(ip) => names.ips.push(ip),
-            Err(_) if !n.is_empty() => names.dns.push(n.clone()),
-            Err(_) => {}
-        }
-    }
-    names.ips.extend([
-        IpAddr::from([127, 0, 0, 1]),
-        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-    ]);
-    // The one server certificate serves QUIC and the console's HTTPS.
-    for ip in [a.quic.ip(), a.http.ip()] {
-        if !ip.is_unspecified() {
-            names.ips.push(ip);
-        }
-    }
-    names.dns.dedup();
-    names.ips.sort();
-    names.ips.dedup();
-    let advertise = if !a.advertise.is_empty() {
-        a.advertise.clone()
-    } else if !a.names.is_empty() {
-        a.names
-            .iter()
-            .map(|n| join_host_port(n, a.quic.port()))
-            .collect()
-    } else if !a.quic.ip().is_unspecified() {
-        vec![a.quic.to_string()]
-    } else {
-        vec![join_host_port(&host, a.quic.port())]
-    };
+    let names = server_names(a, &host);
+    let advertise = advertised(a, &host);
     let ca = pki::init(&PkiPaths::new(&a.data_dir), &a.org, &names)?;
     let raw = config::RawConfig {
         name: Some(a.org.clone()),
@@ -129,6 +93,61 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         &serde_json::json!({"ca_sha256": hex::encode(ca.fingerprint())}),
         now_s(),
     )?;
+    print_summary(a, &cfg, &ca, &names);
+    Ok(cfg)
+}
+
+/// Names and addresses of the server certificate: `--name`s, this host, localhost, loopback and
+/// the listen addresses that are not wildcards.
+fn server_names(a: &InitArgs, host: &str) -> ServerNames {
+    let mut names = ServerNames::default();
+    for n in a
+        .names
+        .iter()
+        .chain(std::iter::once(&host.to_string()))
+        .chain(std::iter::once(&"localhost".to_string()))
+    {
+        match n.parse::<IpAddr>() {
+            Ok(ip) => names.ips.push(ip),
+            Err(_) if !n.is_empty() => names.dns.push(n.clone()),
+            Err(_) => {}
+        }
+    }
+    names.ips.extend([
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ]);
+    // The one server certificate serves QUIC and the console's HTTPS.
+    for ip in [a.quic.ip(), a.http.ip()] {
+        if !ip.is_unspecified() {
+            names.ips.push(ip);
+        }
+    }
+    names.dns.dedup();
+    names.ips.sort();
+    names.ips.dedup();
+    names
+}
+
+/// Addresses written into tokens: `--advertise`, else each `--name` with the QUIC port, else the
+/// QUIC address when it is not a wildcard, else this host's name.
+fn advertised(a: &InitArgs, host: &str) -> Vec<String> {
+    if !a.advertise.is_empty() {
+        a.advertise.clone()
+    } else if !a.names.is_empty() {
+        a.names
+            .iter()
+            .map(|n| join_host_port(n, a.quic.port()))
+            .collect()
+    } else if !a.quic.ip().is_unspecified() {
+        vec![a.quic.to_string()]
+    } else {
+        vec![join_host_port(host, a.quic.port())]
+    }
+}
+
+/// What `init` made and what to do next.
+fn print_summary(a: &InitArgs, cfg: &Config, ca: &pki::Ca, names: &ServerNames) {
     outln!("initialised {}", a.data_dir.display());
     outln!(
         "  CA fingerprint (SHA-256): {}",
@@ -142,7 +161,7 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         .collect();
     outln!("  server certificate names: {}", shown.join(", "));
     outln!("  agents connect to: {}", cfg.advertise.join(", "));
-    outln!("  console: {}", console_url(&cfg, cfg.http_listen));
+    outln!("  console: {}", console_url(cfg, cfg.http_listen));
     if cfg.http_tls.is_some() {
         outln!(
             "  browsers trust the console once they trust the CA: vigil-collector ca export --data-dir {} --out vigil-ca.pem",
@@ -153,7 +172,6 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
         "next: vigil-collector agency add --data-dir {} --id <path> --name <name>",
         a.data_dir.display()
     );
-    Ok(cfg)
 }
 
 fn join_host_port(host: &str, port: u16) -> String {

@@ -82,13 +82,11 @@ fn create(
     } else {
         collector
     };
-    let (text, rec) =
-        enroll::create_token(&*store, &ca, agency, ttl, uses, addrs.clone(), now_s()).map_err(
-            |e| match e {
-                enroll::TokenCreateError::Store(s) => Failure::from(s),
-                other => Failure::usage(other),
-            },
-        )?;
+    let (text, rec) = enroll::create_token(&*store, &ca, agency, ttl, uses, addrs.clone(), now_s())
+        .map_err(|e| match e {
+            enroll::TokenCreateError::Store(s) => Failure::from(s),
+            other => Failure::usage(other),
+        })?;
     store.audit("cli", "token.create", &serde_json::json!({"id": rec.id, "agency": agency, "uses": uses, "expires_at": rec.expires_at}), now_s())?;
     errln!(
         "token {} for agency {agency}: {uses} use(s), expires in {}, collector {}",
@@ -100,16 +98,17 @@ fn create(
     Ok(())
 }
 
-/// One row of `token list --json` (docs/cli-json.md); the secret is never stored, so never shown.
+/// One row of `token list --json` (docs/cli-json.md), fields in alphabetical order as the output
+/// has always been; the secret is never stored, so never shown.
 #[derive(Serialize)]
 struct TokenRow<'a> {
-    id: &'a str,
     agency: &'a str,
     created_at: i64,
     expires_at: i64,
+    id: &'a str,
     max_uses: u32,
-    uses: u32,
     revoked: bool,
+    uses: u32,
 }
 
 impl<'a> From<&'a TokenRecord> for TokenRow<'a> {

@@ -7,7 +7,7 @@ use super::term::{self, errln, outln};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
 use crate::auth;
@@ -181,19 +181,53 @@ pub(super) fn user_add(
     Ok(())
 }
 
+/// One user of `user list --json` (fields in alphabetical order, as the output has always been).
+#[derive(Serialize)]
+struct UserRow<'a> {
+    created_at: i64,
+    disabled: bool,
+    name: &'a str,
+    role: &'a str,
+    scope: &'a str,
+}
+
+/// `{"users": [...]}`.
+#[derive(Serialize)]
+struct UserList<'a> {
+    users: Vec<UserRow<'a>>,
+}
+
+/// One API token of `api-token list --json`: its id and owner, never the token.
+#[derive(Serialize)]
+struct ApiTokenRow<'a> {
+    created_at: i64,
+    id: &'a str,
+    revoked: bool,
+    user: &'a str,
+}
+
+/// `{"api_tokens": [...]}`.
+#[derive(Serialize)]
+struct ApiTokenList<'a> {
+    api_tokens: Vec<ApiTokenRow<'a>>,
+}
+
 /// `user list [--json]`; password hashes are never shown.
 pub(super) fn user_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
     let store = open_store(&load(dir)?)?;
     let users = store.users()?;
     if json {
-        let rows: Vec<_> = users
+        let users = users
             .iter()
-            .map(|u| {
-                json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope,
-                       "created_at": u.created_at, "disabled": u.disabled})
+            .map(|u| UserRow {
+                created_at: u.created_at,
+                disabled: u.disabled,
+                name: &u.name,
+                role: u.role.as_str(),
+                scope: &u.scope,
             })
             .collect();
-        println!("{}", term::json(&json!({ "users": rows })));
+        println!("{}", term::json(&UserList { users }));
     } else {
         for u in &users {
             outln!(
@@ -257,14 +291,16 @@ pub(super) fn api_token_list(dir: &DirArgs, user: Option<&str>, json: bool) -> R
         .filter(|t| user.is_none_or(|u| t.user == u))
         .collect();
     if json {
-        let rows: Vec<_> = tokens
+        let api_tokens = tokens
             .iter()
-            .map(|t| {
-                json!({"id": t.id, "user": t.user, "created_at": t.created_at,
-                       "revoked": t.revoked})
+            .map(|t| ApiTokenRow {
+                created_at: t.created_at,
+                id: &t.id,
+                revoked: t.revoked,
+                user: &t.user,
             })
             .collect();
-        println!("{}", term::json(&json!({ "api_tokens": rows })));
+        println!("{}", term::json(&ApiTokenList { api_tokens }));
     } else {
         for t in &tokens {
             outln!(
