@@ -217,59 +217,20 @@ impl RawConfig {
                 errs.push(format!("{f}: quic.advertise: {a:?} is not host:port"));
             }
         }
-        let mut dur = |field: &str, v: Option<String>, default: Duration| -> Duration {
-            match v {
-                None => default,
-                Some(s) => parse_duration(&s).unwrap_or_else(|e| {
-                    errs.push(format!("{f}: {field}: {e}"));
-                    default
-                }),
-            }
-        };
-        let login_window = dur(
-            "http.login_window",
-            self.http.login_window,
-            crate::http::ratelimit::LoginLimit::default().window,
+        let Timings {
+            login_window,
+            heartbeat_interval,
+            idle_timeout,
+            recompute_interval,
+            alert_rules_interval,
+            max_frame,
+        } = timings(
+            self.http.login_window.as_deref(),
+            &self.session,
+            &self.schedule,
+            &f,
+            &mut errs,
         );
-        let heartbeat_interval = dur(
-            "session.heartbeat_interval",
-            self.session.heartbeat_interval,
-            Duration::from_secs(30),
-        );
-        let idle_timeout = dur(
-            "session.idle_timeout",
-            self.session.idle_timeout,
-            Duration::from_secs(120),
-        );
-        let recompute_interval = dur(
-            "schedule.recompute",
-            self.schedule.recompute,
-            Duration::from_secs(300),
-        );
-        let alert_rules_interval = dur(
-            "schedule.alert_rules",
-            self.schedule.alert_rules,
-            Duration::from_secs(60),
-        );
-        if idle_timeout <= heartbeat_interval {
-            errs.push(format!(
-                "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
-            ));
-        }
-        let max_frame = match self.session.max_frame.as_deref().map(parse_size) {
-            None => vigil_proto::frame::DEFAULT_MAX_FRAME,
-            Some(Ok(n)) if (4096..=64 << 20).contains(&n) => n as usize,
-            Some(Ok(_)) => {
-                errs.push(format!(
-                    "{f}: session.max_frame must be between 4KiB and 64MiB"
-                ));
-                vigil_proto::frame::DEFAULT_MAX_FRAME
-            }
-            Some(Err(e)) => {
-                errs.push(format!("{f}: session.max_frame: {e}"));
-                vigil_proto::frame::DEFAULT_MAX_FRAME
-            }
-        };
         let store = store_config(self.store, data_dir, &f, &mut errs);
         for (field, d) in [
             ("schedule.recompute", recompute_interval),
@@ -341,6 +302,87 @@ impl RawConfig {
             alerts,
             reports,
         })
+    }
+}
+
+/// Durations and sizes of `[http]`, `[session]` and `[schedule]`, checked in that order.
+struct Timings {
+    login_window: Duration,
+    heartbeat_interval: Duration,
+    idle_timeout: Duration,
+    recompute_interval: Duration,
+    alert_rules_interval: Duration,
+    max_frame: usize,
+}
+
+/// Parses the durations and the frame size; each problem goes to `errs` (its default is used).
+fn timings(
+    login_window: Option<&str>,
+    session: &RawSession,
+    schedule: &RawSchedule,
+    f: &std::path::Display<'_>,
+    errs: &mut Vec<String>,
+) -> Timings {
+    let mut dur = |field: &str, v: Option<&str>, default: Duration| -> Duration {
+        match v {
+            None => default,
+            Some(s) => parse_duration(s).unwrap_or_else(|e| {
+                errs.push(format!("{f}: {field}: {e}"));
+                default
+            }),
+        }
+    };
+    let login_window = dur(
+        "http.login_window",
+        login_window,
+        crate::http::ratelimit::LoginLimit::default().window,
+    );
+    let heartbeat_interval = dur(
+        "session.heartbeat_interval",
+        session.heartbeat_interval.as_deref(),
+        Duration::from_secs(30),
+    );
+    let idle_timeout = dur(
+        "session.idle_timeout",
+        session.idle_timeout.as_deref(),
+        Duration::from_secs(120),
+    );
+    let recompute_interval = dur(
+        "schedule.recompute",
+        schedule.recompute.as_deref(),
+        Duration::from_secs(300),
+    );
+    let alert_rules_interval = dur(
+        "schedule.alert_rules",
+        schedule.alert_rules.as_deref(),
+        Duration::from_secs(60),
+    );
+    if idle_timeout <= heartbeat_interval {
+        errs.push(format!(
+            "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
+        ));
+    }
+    let max_frame = match session.max_frame.as_deref().map(parse_size) {
+        None => vigil_proto::frame::DEFAULT_MAX_FRAME,
+        Some(Ok(n)) if (4096..=64 << 20).contains(&n) => n as usize,
+        Some(Ok(_)) => {
+            errs.push(format!(
+                "{f}: session.max_frame must be between 4KiB and 64MiB"
+            ));
+            vigil_proto::frame::DEFAULT_MAX_FRAME
+        }
+        Some(Err(e)) => {
+            errs.push(format!("{f}: session.max_frame: {e}"));
+            vigil_proto::frame::DEFAULT_MAX_FRAME
+        }
+    };
+    Timings {
+        login_window,
+        heartbeat_interval,
+        idle_timeout,
+        recompute_interval,
+        alert_rules_interval,
+        max_frame,
     }
 }
 
