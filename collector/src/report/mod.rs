@@ -29,6 +29,7 @@ use vigil_rules::score::{Scoring, Verdict};
 use crate::scoring::{self, Inputs, RuleCatalog, Scores, in_subtree};
 use crate::store::{AuditEntry, CheckState, ScorePoint, Store, StoreError};
 
+mod config;
 pub mod csv;
 mod doc;
 pub mod html;
@@ -36,6 +37,7 @@ pub mod pdf;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use config::{RawReports, ReportSchedule, ReportsConfig};
 pub use doc::Lang;
 
 /// Report time zone: Vietnam time, UTC+7 (no daylight saving).
@@ -591,10 +593,9 @@ pub fn write_scheduled(
     store: &dyn Store,
     scoring: &Scoring,
     org: &str,
-    cfg: &crate::config::ReportsConfig,
+    cfg: &ReportsConfig,
     now_ms: i64,
 ) -> Result<Vec<std::path::PathBuf>, ReportError> {
-    use crate::config::ReportSchedule;
     let period = match cfg.schedule {
         ReportSchedule::Off => return Ok(Vec::new()),
         ReportSchedule::Monthly => Period::last_full_month(now_ms),
