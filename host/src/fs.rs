@@ -8,7 +8,7 @@
 //! creation (never briefly wider); on Windows the mode is ignored and the file inherits its
 //! directory's ACL, and there is no directory to sync (NTFS journals renames).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +74,7 @@ pub fn write_atomic_with(path: &Path, bytes: &[u8], opts: &Replace<'_>) -> io::R
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
-        File::open(dir)?.sync_all()
+        fs::File::open(dir)?.sync_all()
     }
     #[cfg(not(unix))]
     {

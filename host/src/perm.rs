@@ -4,8 +4,6 @@
 //! [`writable_by_others`] is the pure decision every caller shares; [`check_not_world_writable`]
 //! applies it to a path on Unix. Windows decides from ACLs instead (the agent's platform layer).
 
-use std::path::Path;
-
 /// Who, besides the owner, may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writable {
@@ -55,7 +53,7 @@ pub fn writable_by_others(mode: u32, group_counts: bool, sticky_ok: bool) -> Opt
 /// `PATH: refusing a world-writable file (chmod o-w PATH)`, or `PATH: <io error>` when it cannot
 /// be inspected.
 #[cfg(unix)]
-pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
+pub fn check_not_world_writable(path: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     match writable_by_others(meta.permissions().mode(), false, false) {
@@ -75,7 +73,7 @@ pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
 /// # Errors
 /// A message naming the directory and the fix.
 #[cfg(unix)]
-pub fn check_private_dir(dir: &Path) -> Result<(), String> {
+pub fn check_private_dir(dir: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if writable_by_others(meta.permissions().mode(), true, false).is_some() {
