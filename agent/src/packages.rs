@@ -1,7 +1,8 @@
 //! Installed packages from the dpkg status file, and Debian version ordering.
 //!
-//! The status file (`<root>/var/lib/dpkg/status`) is parsed as RFC 822-style stanzas; only
-//! packages whose `Status` is `install ok installed` count. The list is sorted so its
+//! The status file (`<root>/var/lib/dpkg/status`) is parsed by [`vigil_host::dpkg`], which holds
+//! the workspace's one meaning of "installed" (the third `Status` word is `installed`, so held
+//! packages count). The list is sorted so its
 //! [`packages_hash`] is stable and the collector can tell whether it already holds the current
 //! state. [`compare_debian_versions`] implements dpkg's ordering (epoch, upstream, revision, `~`
 //! sorting before everything) so the collector can answer "which hosts run X below version Y".
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 use vigil_proto::Package;
 
 /// Where dpkg keeps its database, relative to the root.
-pub const DPKG_STATUS: &str = "var/lib/dpkg/status";
+pub const DPKG_STATUS: &str = vigil_host::dpkg::STATUS_PATH;
 
 /// Errors reading the package database.
 #[derive(Debug, thiserror::Error)]
@@ -54,36 +55,11 @@ pub fn read_dpkg(root: &Path) -> Result<Vec<Package>, PackagesError> {
 /// name or version are ignored.
 pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
     // (name, arch, version) of installed stanzas.
-    let mut found: Vec<(String, String, String)> = Vec::new();
-    for stanza in stanzas(text) {
-        let (mut name, mut arch, mut version, mut status) = (None, "", None, None);
-        for line in stanza.lines() {
-            if line.starts_with([' ', '\t']) {
-                continue; // continuation of a multi-line field (Description, Conffiles)
-            }
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match key {
-                "Package" => name = Some(value),
-                "Architecture" => arch = value,
-                "Version" => version = Some(value),
-                "Status" => status = Some(value),
-                _ => {}
-            }
-        }
-        let installed = status.is_some_and(|s| {
-            let words: Vec<&str> = s.split_whitespace().collect();
-            words == ["install", "ok", "installed"]
-        });
-        if let (true, Some(n), Some(v)) = (installed, name, version)
-            && !n.is_empty()
-            && !v.is_empty()
-        {
-            found.push((n.to_string(), arch.to_string(), v.to_string()));
-        }
-    }
+    let found: Vec<(String, String, String)> = vigil_host::dpkg::installed(text)
+        .into_iter()
+        .filter(|e| !e.version.is_empty())
+        .map(|e| (e.name, e.arch, e.version))
+        .collect();
     let mut per_name: HashMap<&str, usize> = HashMap::new();
     for (n, _, _) in &found {
         *per_name.entry(n.as_str()).or_default() += 1;
@@ -126,11 +102,6 @@ pub fn packages_hash(packages: &[Package]) -> String {
 /// Debian version order (epoch, upstream, revision, `~` sorts first): one implementation for the
 /// whole workspace, in `vigil-rules`.
 pub use vigil_rules::compare_debian_versions;
-
-/// Blank-line separated stanzas.
-fn stanzas(text: &str) -> impl Iterator<Item = &str> {
-    text.split("\n\n").filter(|s| !s.trim().is_empty())
-}
 
 #[cfg(test)]
 mod tests {
@@ -191,6 +162,19 @@ Version: 5.2.15-2+b7
                 ("openssh-server", "1:9.2p1-2+deb12u3"),
             ]
         );
+    }
+
+    #[test]
+    fn held_and_deinstall_selected_packages_are_installed_as_the_rules_crate_sees_them() {
+        let text = "Package: pinned\nStatus: hold ok installed\nVersion: 1.0\n\n\
+                    Package: going\nStatus: deinstall ok installed\nVersion: 2.0\n\n\
+                    Package: gone\nStatus: deinstall ok config-files\nVersion: 3.0\n\n\
+                    Package: broken\nStatus: install ok half-configured\nVersion: 4.0\n";
+        let names: Vec<String> = parse_dpkg_status(text)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["going", "pinned"]);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! `enroll` writes everything `run` needs here, so `enroll` then `run --state-dir S` works with no
 //! config file. Files are replaced atomically; the directory is refused if others can enter it.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -169,18 +169,5 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         path: path.to_path_buf(),
         source,
     };
-    let tmp = path.with_extension("tmp");
-    {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        let mut f = platform::private_file(&mut opts).open(&tmp).map_err(io)?;
-        platform::set_private(&f).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    fs::rename(&tmp, path).map_err(io)?;
-    if let Some(d) = path.parent().and_then(|d| fs::File::open(d).ok()) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    vigil_host::fs::write_private(path, bytes).map_err(io)
 }

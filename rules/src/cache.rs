@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use vigil_host::procnet::{TCP_LISTEN, UDP_UNCONNECTED};
+
 use crate::facts::{FileStat, HostFacts};
 
 mod boot;
@@ -229,9 +231,12 @@ impl<'a> Cache<'a> {
             Err(e) => return Err(FactError::from_io(dir, &e)),
         };
         names.sort();
+        let Ok(pattern) = vigil_host::glob::Pattern::new(name) else {
+            return Ok(vec![]);
+        };
         Ok(names
             .into_iter()
-            .filter(|n| !n.starts_with('.') && glob_match(name.as_bytes(), n.as_bytes()))
+            .filter(|n| !n.starts_with('.') && pattern.matches(n))
             .map(|n| format!("{}/{n}", dir.trim_end_matches('/')))
             .collect())
     }
@@ -436,10 +441,10 @@ impl<'a> Cache<'a> {
                 let mut out = Vec::new();
                 let mut any = false;
                 for (file, proto, state) in [
-                    ("/proc/net/tcp", "tcp", "0A"),
-                    ("/proc/net/tcp6", "tcp6", "0A"),
-                    ("/proc/net/udp", "udp", "07"),
-                    ("/proc/net/udp6", "udp6", "07"),
+                    ("/proc/net/tcp", "tcp", TCP_LISTEN),
+                    ("/proc/net/tcp6", "tcp6", TCP_LISTEN),
+                    ("/proc/net/udp", "udp", UDP_UNCONNECTED),
+                    ("/proc/net/udp6", "udp6", UDP_UNCONNECTED),
                 ] {
                     match self.text(file) {
                         Ok(t) => {
@@ -621,39 +626,6 @@ pub(crate) fn key_values(text: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
-/// Minimal glob: `*`, `?` and `[...]` character classes.
-pub(crate) fn glob_match(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') => (0..=s.len()).any(|i| glob_match(&p[1..], &s[i..])),
-        Some(b'?') => !s.is_empty() && glob_match(&p[1..], &s[1..]),
-        Some(b'[') => {
-            let Some(end) = p.iter().position(|&c| c == b']') else {
-                return s.first() == Some(&b'[') && glob_match(&p[1..], &s[1..]);
-            };
-            let Some(&c) = s.first() else { return false };
-            let class = &p[1..end];
-            let (neg, class) = match class.first() {
-                Some(b'!' | b'^') => (true, &class[1..]),
-                _ => (false, class),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == b'-' {
-                    hit |= class[i] <= c && c <= class[i + 2];
-                    i += 3;
-                } else {
-                    hit |= class[i] == c;
-                    i += 1;
-                }
-            }
-            hit != neg && glob_match(&p[end + 1..], &s[1..])
-        }
-        Some(&c) => s.first() == Some(&c) && glob_match(&p[1..], &s[1..]),
-    }
-}
-
 pub(crate) fn parse_os_release(text: &str) -> OsRelease {
     let mut os = OsRelease::default();
     for line in text.lines() {
@@ -758,30 +730,13 @@ fn parse_accounts(
     }
 }
 
+/// Installed packages (the one meaning of "installed": [`vigil_host::dpkg`]) → version. A name
+/// installed for several architectures keeps its last stanza.
 fn parse_dpkg_status(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for para in text.split("\n\n") {
-        let (mut name, mut status, mut version) = (None, None, None);
-        for line in para.lines() {
-            if let Some(v) = line.strip_prefix("Package:") {
-                name = Some(v.trim());
-            } else if let Some(v) = line.strip_prefix("Status:") {
-                status = Some(v.trim());
-            } else if let Some(v) = line.strip_prefix("Version:") {
-                version = Some(v.trim());
-            }
-        }
-        let installed = status
-            .map(|s| {
-                let w: Vec<&str> = s.split_whitespace().collect();
-                w.len() == 3 && w[2] == "installed"
-            })
-            .unwrap_or(false);
-        if let (Some(n), true) = (name, installed) {
-            out.insert(n.to_string(), version.unwrap_or("").to_string());
-        }
-    }
-    out
+    vigil_host::dpkg::installed(text)
+        .into_iter()
+        .map(|e| (e.name, e.version))
+        .collect()
 }
 
 /// Parses `/proc/mounts` or `/etc/fstab` (octal escapes such as `\040` decoded).
@@ -832,53 +787,18 @@ fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn parse_proc_net(text: &str, proto: &'static str, listen_state: &str) -> Vec<Socket> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 4 || f[3] != listen_state {
-                return None;
-            }
-            let (addr_hex, port_hex) = f[1].split_once(':')?;
-            let port = u16::from_str_radix(port_hex, 16).ok()?;
-            let (addr, loopback) = decode_addr(addr_hex)?;
-            Some(Socket {
-                proto,
-                port,
-                loopback,
-                addr,
-            })
+/// The sockets of one `/proc/net` table in `listen_state` (see [`vigil_host::procnet`]).
+fn parse_proc_net(text: &str, proto: &'static str, listen_state: u8) -> Vec<Socket> {
+    vigil_host::procnet::parse_table(text.as_bytes())
+        .into_iter()
+        .filter(|e| e.state == listen_state)
+        .map(|e| Socket {
+            proto,
+            port: e.local.port(),
+            loopback: vigil_host::procnet::is_loopback(e.local.ip()),
+            addr: e.local.ip().to_string(),
         })
         .collect()
-}
-
-/// Decodes the kernel's hex address (each 32-bit word in host order; little-endian here).
-fn decode_addr(hex: &str) -> Option<(String, bool)> {
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
-    let mut b = Vec::with_capacity(bytes.len());
-    for w in bytes.chunks(4) {
-        b.extend(w.iter().rev());
-    }
-    match b.len() {
-        4 => {
-            let ip = std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-            Some((ip.to_string(), ip.is_loopback()))
-        }
-        16 => {
-            let arr: [u8; 16] = b.try_into().ok()?;
-            let ip = std::net::Ipv6Addr::from(arr);
-            let lo = ip.is_loopback()
-                || ip
-                    .to_ipv4_mapped()
-                    .map(|v| v.is_loopback())
-                    .unwrap_or(false);
-            Some((ip.to_string(), lo))
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -903,12 +823,18 @@ mod tests {
 
     #[test]
     fn globs_match() {
-        assert!(glob_match(b"*.conf", b"99-x.conf"));
-        assert!(!glob_match(b"*.conf", b"x.conf.bak"));
-        assert!(glob_match(b"ssh_host_*_key", b"ssh_host_ed25519_key"));
-        assert!(!glob_match(b"ssh_host_*_key", b"ssh_host_ed25519_key.pub"));
-        assert!(glob_match(b"[0-9]?", b"1a"));
-        assert!(!glob_match(b"[!0-9]", b"1"));
+        assert!(vigil_host::glob::matches("*.conf", "99-x.conf"));
+        assert!(!vigil_host::glob::matches("*.conf", "x.conf.bak"));
+        assert!(vigil_host::glob::matches(
+            "ssh_host_*_key",
+            "ssh_host_ed25519_key"
+        ));
+        assert!(!vigil_host::glob::matches(
+            "ssh_host_*_key",
+            "ssh_host_ed25519_key.pub"
+        ));
+        assert!(vigil_host::glob::matches("[0-9]?", "1a"));
+        assert!(!vigil_host::glob::matches("[!0-9]", "1"));
     }
 
     #[test]
@@ -936,7 +862,7 @@ mod tests {
     fn proc_net_decodes_listeners() {
         let tcp = "  sl  local_address rem_address   st\n   0: 0100007F:0277 00000000:0000 0A x\n   \
                    1: 00000000:0016 00000000:0000 0A x\n   2: 0100007F:9C40 0100007F:0016 01 x\n";
-        let s = parse_proc_net(tcp, "tcp", "0A");
+        let s = parse_proc_net(tcp, "tcp", TCP_LISTEN);
         assert_eq!(s.len(), 2);
         assert_eq!(
             (s[0].port, s[0].loopback, s[0].addr.as_str()),
@@ -944,7 +870,7 @@ mod tests {
         );
         assert_eq!((s[1].port, s[1].loopback), (22, false));
         let tcp6 = "h\n 0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 0A\n";
-        let s = parse_proc_net(tcp6, "tcp6", "0A");
+        let s = parse_proc_net(tcp6, "tcp6", TCP_LISTEN);
         assert_eq!((s[0].addr.as_str(), s[0].loopback), ("::1", true));
     }
 

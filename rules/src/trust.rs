@@ -78,21 +78,15 @@ mod imp {
                 path.display()
             ));
         }
-        let mode = meta.mode();
-        let shared_ok = sticky_ok && mode & 0o1000 != 0;
-        if mode & 0o002 != 0 && !shared_ok {
-            return untrusted(format!(
-                "refusing a world-writable {what} (chmod o-w {})",
+        match vigil_host::perm::writable_by_others(meta.mode(), true, sticky_ok) {
+            Some(w) => untrusted(format!(
+                "refusing a {} {what} (chmod {} {})",
+                w.adjective(),
+                w.chmod(),
                 path.display()
-            ));
+            )),
+            None => Ok(()),
         }
-        if mode & 0o020 != 0 && !shared_ok {
-            return untrusted(format!(
-                "refusing a group-writable {what} (chmod g-w {})",
-                path.display()
-            ));
-        }
-        Ok(())
     }
 }
 

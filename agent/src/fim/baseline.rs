@@ -9,8 +9,8 @@
 //! the directory is fsynced: a crash at any point leaves a complete baseline, and a file that fails
 //! its checksum (truncation, bit rot) is refused and the previous one is used instead.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
@@ -305,33 +305,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FimError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| FimError::io(dir, e))?;
-    let tmp = tmp_path(path);
-    let res = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        if path.exists() {
-            let prev = prev_path(path);
-            match fs::remove_file(&prev) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-            if let Err(e) = fs::hard_link(path, &prev) {
-                warn!(error = %e, "Could not keep the previous FIM baseline.");
-            }
-        }
-        fs::rename(&tmp, path)?;
-        crate::platform::sync_dir(dir)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res.map_err(|e| FimError::io(path, e))
+    let prev = prev_path(path);
+    let opts = vigil_host::fs::Replace {
+        mode: Some(vigil_host::fs::PRIVATE),
+        keep_previous: Some(&prev),
+    };
+    vigil_host::fs::write_atomic_with(path, bytes, &opts).map_err(|e| FimError::io(path, e))
 }
 
 /// Loads the baseline at `path`, falling back to `<path>.prev` when the current file is damaged.
@@ -383,12 +362,6 @@ fn read_file(path: &Path) -> Result<Option<Baseline>, FimError> {
 pub fn prev_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".prev");
-    PathBuf::from(s)
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(format!(".tmp-{}", std::process::id()));
     PathBuf::from(s)
 }
 
@@ -664,7 +637,8 @@ mod tests {
         assert!(fell_back);
         assert_eq!(b, old);
         // A leftover temporary file from a crash is ignored.
-        fs::write(tmp_path(&path), b"partial").expect("tmp");
+        let tmp = path.with_file_name(format!(".baseline.bin.{}.0.tmp", std::process::id()));
+        fs::write(tmp, b"partial").expect("tmp");
         assert!(load(&path).is_ok());
     }
 }

@@ -11,10 +11,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub use vigil_host::procnet::parse_addr;
+use vigil_host::procnet::socket_inode;
 
 use super::netlink::DiagSocket;
 use super::snapshot::{Digests, MAX_HASH_BYTES};
@@ -465,99 +467,24 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Parses one `/proc/net/{tcp,udp}[6]` table, appending to `out`. Malformed lines are skipped.
+/// Parses one `/proc/net/{tcp,udp}[6]` table ([`vigil_host::procnet`]), appending to `out`.
+/// Malformed lines, and lines that stop before the uid and inode, are skipped.
 pub fn parse_table(text: &[u8], proto: Proto, out: &mut Vec<SocketEntry>) {
-    // The first line is the column header.
-    for line in text.split(|&b| b == b'\n').skip(1) {
-        if let Some(e) = parse_line(line, proto) {
-            out.push(e);
-        }
-    }
-}
-
-/// `sl local rem st tx:rx tr:when retrnsmt uid timeout inode …`
-fn parse_line(line: &[u8], proto: Proto) -> Option<SocketEntry> {
-    let mut f = line
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|s| !s.is_empty());
-    let _sl = f.next()?;
-    let local = parse_addr(f.next()?)?;
-    let remote = parse_addr(f.next()?)?;
-    let state = u8::try_from(parse_hex(f.next()?)?).ok()?;
-    let _queues = f.next()?;
-    let _timer = f.next()?;
-    let _retr = f.next()?;
-    let uid = parse_dec(f.next()?)?;
-    let uid = u32::try_from(uid).ok()?;
-    let _timeout = f.next()?;
-    let inode = parse_dec(f.next()?)?;
-    Some(SocketEntry {
-        proto,
-        local,
-        remote,
-        state,
-        uid,
-        inode,
-        pid: None,
-    })
-}
-
-/// `0100007F:0050` (IPv4) or 32 hex digits `:port` (IPv6). The kernel prints each 32-bit word of
-/// the network-order address as a native-endian number, so the bytes come back with
-/// `to_ne_bytes`.
-pub fn parse_addr(field: &[u8]) -> Option<SocketAddr> {
-    let colon = field.iter().position(|&b| b == b':')?;
-    let (ip, port) = (&field[..colon], &field[colon + 1..]);
-    let port = u16::try_from(parse_hex(port)?).ok()?;
-    let ip = match ip.len() {
-        8 => {
-            let w = u32::try_from(parse_hex(ip)?).ok()?;
-            IpAddr::V4(Ipv4Addr::from(w.to_ne_bytes()))
-        }
-        32 => {
-            let mut bytes = [0u8; 16];
-            for (i, chunk) in ip.chunks(8).enumerate() {
-                let w = u32::try_from(parse_hex(chunk)?).ok()?;
-                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
-            }
-            IpAddr::V6(Ipv6Addr::from(bytes))
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
-}
-
-fn parse_hex(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 16 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in s {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u64::from(d);
-    }
-    Some(v)
-}
-
-fn parse_dec(s: &[u8]) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    s.iter().try_fold(0u64, |acc, &c| {
-        c.is_ascii_digit()
-            .then(|| acc.checked_mul(10)?.checked_add(u64::from(c - b'0')))
-            .flatten()
-    })
-}
-
-/// `socket:[12345]` → 12345.
-fn socket_inode(link: &[u8]) -> Option<u64> {
-    parse_dec(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?)
+    out.extend(
+        vigil_host::procnet::parse_table(text)
+            .into_iter()
+            .filter_map(|e| {
+                Some(SocketEntry {
+                    proto,
+                    local: e.local,
+                    remote: e.remote,
+                    state: e.state,
+                    uid: e.uid?,
+                    inode: e.inode?,
+                    pid: None,
+                })
+            }),
+    );
 }
 
 /// The effective uid from a `/proc/PID/status` text (`Uid: real effective saved fs`).
@@ -582,6 +509,8 @@ fn parse_passwd(text: &str) -> HashMap<u32, Arc<str>> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+
     use super::*;
 
     #[test]
@@ -666,7 +595,10 @@ mod tests {
         assert_eq!(socket_inode(b"socket:[]"), None);
         assert_eq!(socket_inode(b"/dev/null"), None);
         assert_eq!(status_euid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(0));
-        assert_eq!(parse_dec(b"99999999999999999999999"), None);
+        assert_eq!(
+            vigil_host::procnet::parse_dec(b"99999999999999999999999"),
+            None
+        );
         let pw = parse_passwd(
             "root:x:0:0:root:/root:/bin/bash\nbad\nalice:x:1000:1000::/home/a:/bin/sh\n",
         );

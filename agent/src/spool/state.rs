@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,6 @@ use vigil_proto::Severity;
 
 /// Name of the state file inside the spool directory.
 pub(super) const STATE_FILE: &str = "state.json";
-const STATE_TMP: &str = "state.json.tmp";
 const VERSION: u32 = 1;
 
 /// Persisted spool state.
@@ -75,18 +74,10 @@ pub(super) fn load(dir: &Path) -> Result<Option<State>, LoadError> {
 
 /// Atomically replaces the state file. On error returns the path that failed.
 pub(super) fn store(dir: &Path, state: &State) -> Result<(), (PathBuf, io::Error)> {
-    let tmp = dir.join(STATE_TMP);
     let dst = dir.join(STATE_FILE);
-    let write = || -> io::Result<()> {
-        // Serialising plain integers and a map of enum keys cannot fail.
-        let bytes = serde_json::to_vec(state).map_err(io::Error::other)?;
-        let mut f = create_private(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()
-    };
-    write().map_err(|e| (tmp.clone(), e))?;
-    fs::rename(&tmp, &dst).map_err(|e| (dst.clone(), e))?;
-    sync_dir(dir).map_err(|e| (dir.to_path_buf(), e))
+    // Serialising plain integers and a map of enum keys cannot fail.
+    let bytes = serde_json::to_vec(state).map_err(|e| (dst.clone(), io::Error::other(e)))?;
+    vigil_host::fs::write_private(&dst, &bytes).map_err(|e| (dst.clone(), e))
 }
 
 /// Creates (or truncates) a file readable by its owner only.

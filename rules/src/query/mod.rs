@@ -162,6 +162,31 @@ pub enum Source {
         /// Files and directories.
         paths: Vec<String>,
     },
+    /// `auditctl -l`: the audit rules auditd loads at start, listed as auditctl lists them.
+    AuditctlList,
+    /// `augenrules --check`: whether `/etc/audit/audit.rules` is what `rules.d` compiles to.
+    AugenrulesCheck,
+    /// `nft list ruleset` (`tables_only`: `nft list tables`), from the configuration loaded at boot.
+    NftList {
+        /// `nft list tables`.
+        tables_only: bool,
+    },
+    /// `iptables -L [CHAIN] [-v] [-n]` / `ip6tables …`, from the saved rules loaded at boot.
+    IptablesList {
+        /// `ip6tables`.
+        v6: bool,
+        /// One chain; all when absent.
+        chain: Option<String>,
+        /// `-v`.
+        verbose: bool,
+        /// `-n`.
+        numeric: bool,
+    },
+    /// `ufw status [verbose]`.
+    UfwStatus {
+        /// `verbose`.
+        verbose: bool,
+    },
     /// `find DIR... [-xdev] [-type f] [-name G | \( -name G -o -name G \)] [-perm /M|-M]
     /// [-exec stat ...|ls -l {} +|\;]`.
     Find(Find),

@@ -188,6 +188,13 @@ fn source(argv: &[String]) -> Result<Source, String> {
             }
         }
         ("findmnt", rest) => findmnt(rest)?,
+        ("auditctl", ["-l"]) => Source::AuditctlList,
+        ("augenrules", ["--check"]) => Source::AugenrulesCheck,
+        ("nft", ["list", "ruleset"]) => Source::NftList { tables_only: false },
+        ("nft", ["list", "tables"]) => Source::NftList { tables_only: true },
+        ("iptables" | "ip6tables", ["-L", rest @ ..]) => iptables_list(p == "ip6tables", rest)?,
+        ("ufw", ["status"]) => Source::UfwStatus { verbose: false },
+        ("ufw", ["status", "verbose"]) => Source::UfwStatus { verbose: true },
         ("cat", rest) => Source::Cat(paths(rest, "cat")?),
         ("cut", rest) => {
             let (field, delim, files) = cut_args(rest)?;
@@ -203,6 +210,27 @@ fn source(argv: &[String]) -> Result<Source, String> {
         ("grep", rest) => grep_files(rest)?,
         ("find", rest) => Source::Find(find(rest)?),
         _ => return Err(format!("`{}` is not a supported query", argv.join(" "))),
+    })
+}
+
+/// `iptables -L [CHAIN] [-v] [-n]` (options bundled or not, in any order).
+fn iptables_list(v6: bool, rest: &[&str]) -> Result<Source, String> {
+    let (mut chain, mut verbose, mut numeric) = (None, false, false);
+    for a in rest {
+        match a.strip_prefix('-') {
+            Some(flags) if !flags.is_empty() && flags.chars().all(|c| "vn".contains(c)) => {
+                verbose |= flags.contains('v');
+                numeric |= flags.contains('n');
+            }
+            None if chain.is_none() && !a.is_empty() => chain = Some(a.to_string()),
+            _ => return Err(format!("iptables -L: unsupported argument {a:?}")),
+        }
+    }
+    Ok(Source::IptablesList {
+        v6,
+        chain,
+        verbose,
+        numeric,
     })
 }
 

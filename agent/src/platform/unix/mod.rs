@@ -65,15 +65,7 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// # Errors
 /// A message naming the directory and the fix.
 pub fn check_private_dir(dir: &Path) -> Result<(), String> {
-    let meta = fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    if meta.permissions().mode() & 0o022 != 0 {
-        return Err(format!(
-            "{}: state directory is writable by group or others; run chmod 700 {}",
-            dir.display(),
-            dir.display()
-        ));
-    }
-    Ok(())
+    vigil_host::perm::check_private_dir(dir)
 }
 
 /// Refuses a secret file (an enrollment token) that anyone but its owner may read or write.
@@ -98,15 +90,7 @@ pub fn check_private_file(path: &Path, meta: &Metadata) -> Result<(), String> {
 /// # Errors
 /// A message naming the file.
 pub fn check_not_world_writable(path: &Path) -> Result<(), String> {
-    let m = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if m.permissions().mode() & 0o002 != 0 {
-        return Err(format!(
-            "{}: refusing a world-writable file (chmod o-w {})",
-            path.display(),
-            path.display()
-        ));
-    }
-    Ok(())
+    vigil_host::perm::check_not_world_writable(path)
 }
 
 /// Makes files created through `opts` readable by their owner only (0600).
@@ -127,7 +111,7 @@ pub fn set_private(f: &File) -> io::Result<()> {
 /// # Errors
 /// The directory cannot be opened or synced.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    vigil_host::fs::sync_dir(dir)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -451,13 +451,16 @@ pub(super) fn grep_files(
 
 pub(super) fn find(cache: &Cache<'_>, f: &Find) -> Result<String, String> {
     let mut out = String::new();
+    // A pattern globset refuses (`[z-a]`) matches nothing, as find's fnmatch would.
+    let names: Vec<_> = f
+        .names
+        .iter()
+        .filter_map(|g| vigil_host::glob::Pattern::new(g).ok())
+        .collect();
     let selected = |p: &str, st: &FileStat| {
         let name = p.rsplit('/').next().unwrap_or(p);
         (!f.files_only || st.file_type == FileType::File)
-            && (f.names.is_empty()
-                || f.names
-                    .iter()
-                    .any(|g| crate::cache::glob_match(g.as_bytes(), name.as_bytes())))
+            && (f.names.is_empty() || names.iter().any(|g| g.matches(name)))
             && match f.perm {
                 None => true,
                 Some(PermTest::Any(0)) => true,

@@ -6,7 +6,9 @@
 //! tools print to stderr are part of the text, as SCA reads both streams. A fact that cannot be
 //! known (a runtime state in an offline image) makes the check an error, never a guess.
 
+mod audit;
 mod files;
+mod firewall;
 mod pkg;
 mod sshd;
 mod system;
@@ -110,6 +112,16 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
             paths,
         } => files::grep_files(cache, grep, *recursive, *no_filename, paths),
         Source::Find(f) => files::find(cache, f),
+        Source::AuditctlList => audit::auditctl_list(cache),
+        Source::AugenrulesCheck => audit::augenrules_check(cache),
+        Source::NftList { tables_only } => firewall::nft(cache, *tables_only),
+        Source::IptablesList {
+            v6,
+            chain,
+            verbose,
+            numeric,
+        } => firewall::iptables(cache, *v6, chain.as_deref(), *verbose, *numeric),
+        Source::UfwStatus { verbose } => firewall::ufw(cache, *verbose),
     }
 }
 

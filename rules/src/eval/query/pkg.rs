@@ -1,6 +1,6 @@
 //! `rpm -q`, `rpm -qa`, `dpkg -s` and `dpkg-query -W` from the package databases.
 
-use crate::cache::{Cache, FactError, Manager, glob_match};
+use crate::cache::{Cache, FactError, Manager};
 use crate::query::Source;
 use crate::rpm::RpmPackage;
 
@@ -12,14 +12,15 @@ pub(super) fn rpm(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
         Source::RpmQuery(names) => rpm_query_text(names, &db.packages),
         Source::RpmQueryAll(globs) => {
             let mut out = String::new();
+            let all = globs.is_empty();
+            // A pattern globset refuses (`[z-a]`) matches nothing, as rpm's fnmatch would.
+            let globs: Vec<_> = globs
+                .iter()
+                .filter_map(|g| vigil_host::glob::Pattern::new(g).ok())
+                .collect();
             for p in &db.packages {
                 let nvra = p.nvra();
-                if globs.is_empty()
-                    || globs.iter().any(|g| {
-                        glob_match(g.as_bytes(), nvra.as_bytes())
-                            || glob_match(g.as_bytes(), p.name.as_bytes())
-                    })
-                {
+                if all || globs.iter().any(|g| g.matches(&nvra) || g.matches(&p.name)) {
                     out.push_str(&nvra);
                     out.push('\n');
                 }
