@@ -40,9 +40,15 @@ fn result<'a>(v: &'a Value, rule: &str) -> &'a Value {
 /// Rules whose facts Wine lacks: unverified with the reason, never passed.
 fn assert_unknown(v: &Value, rule: &str, reason: &str) {
     let r = result(v, rule);
-    assert_eq!(r["status"], "error", "{rule} must be unverified under Wine: {r}");
+    assert_eq!(
+        r["status"], "error",
+        "{rule} must be unverified under Wine: {r}"
+    );
     let ev = r["evidence"].as_str().unwrap_or_default();
-    assert!(ev.contains(reason), "{rule}: evidence {ev:?} should name {reason:?}");
+    assert!(
+        ev.contains(reason),
+        "{rule}: evidence {ev:?} should name {reason:?}"
+    );
 }
 
 #[test]
@@ -61,7 +67,10 @@ fn windows_pack_is_evaluated_live_under_wine() {
         n("pass") > 0 && n("fail") > 0 && n("error") > 0,
         "pass, fail and unverified rules: {s}"
     );
-    assert!(n("pass") + n("fail") + n("error") + n("not_applicable") >= 100, "{s}");
+    assert!(
+        n("pass") + n("fail") + n("error") + n("not_applicable") >= 100,
+        "{s}"
+    );
     // The account policy, the audit policy, the firewall and Defender: Wine lacks them.
     assert_unknown(&v, "win-acc-lockout-threshold", "NetUserModalsGet");
     assert_unknown(&v, "win-fw-public-on", "MpsSvc");
@@ -79,7 +88,10 @@ fn windows_pack_is_evaluated_live_under_wine() {
         .collect::<Vec<_>>();
     assert!(!audit.is_empty(), "audit rules evaluated");
     for r in &audit {
-        assert_ne!(r["status"], "pass", "no audit rule passes without the audit API: {r}");
+        assert_ne!(
+            r["status"], "pass",
+            "no audit rule passes without the audit API: {r}"
+        );
     }
     // The live registry decides: AutoRun flips from fail to pass when the policy is set.
     assert_eq!(result(&v, "win-rm-autorun-off")["status"], "fail");
@@ -155,6 +167,9 @@ fn collector_scores_the_live_windows_host() {
             .find(|h| h["id"] == id.as_str())
             .and_then(|h| h["score"].as_f64())
     });
-    assert!((0.0..100.0).contains(&score), "a failing host scores below 100: {score}");
+    assert!(
+        (0.0..100.0).contains(&score),
+        "a failing host scores below 100: {score}"
+    );
     agent.kill9();
 }

@@ -887,14 +887,39 @@ mod tests {
         let installed = Mem::default()
             .with(&format!(r"{SVC}\MpsSvc"), "Start", 2)
             .with(&format!(r"{SVC}\WinDefend"), "Start", 2);
-        assert_eq!(fact(&installed, WinFact::FirewallEnabled).expect("known").value, "true");
-        assert_eq!(fact(&installed, WinFact::FirewallInbound).expect("known").value, "block");
-        assert_eq!(fact(&installed, WinFact::DefenderRealtime).expect("known").value, "true");
+        assert_eq!(
+            fact(&installed, WinFact::FirewallEnabled)
+                .expect("known")
+                .value,
+            "true"
+        );
+        assert_eq!(
+            fact(&installed, WinFact::FirewallInbound)
+                .expect("known")
+                .value,
+            "block"
+        );
+        assert_eq!(
+            fact(&installed, WinFact::DefenderRealtime)
+                .expect("known")
+                .value,
+            "true"
+        );
         let disabled = Mem::default()
             .with(&format!(r"{SVC}\MpsSvc"), "Start", 4)
             .with(&format!(r"{SVC}\WinDefend"), "Start", 4);
-        assert_eq!(fact(&disabled, WinFact::FirewallEnabled).expect("known").value, "false");
-        assert_eq!(fact(&disabled, WinFact::DefenderRealtime).expect("known").value, "false");
+        assert_eq!(
+            fact(&disabled, WinFact::FirewallEnabled)
+                .expect("known")
+                .value,
+            "false"
+        );
+        assert_eq!(
+            fact(&disabled, WinFact::DefenderRealtime)
+                .expect("known")
+                .value,
+            "false"
+        );
         // Defender off and no Security Center answer (offline): unknown, not a fail or a pass.
         let e = fact(&disabled, WinFact::AntivirusActive).expect_err("unknown");
         assert!(e.contains("Security Center"), "{e}");

@@ -103,15 +103,19 @@ impl WindowsFacts for LiveFacts {
     }
 
     fn antivirus_products(&self) -> Result<Vec<AvProduct>, String> {
-        Err("products registered with Security Center (WMI root\\SecurityCenter2) are not read \
+        Err(
+            "products registered with Security Center (WMI root\\SecurityCenter2) are not read \
              by this agent version"
-            .into())
+                .into(),
+        )
     }
 
     fn defender_status(&self) -> Result<DefenderStatus, String> {
-        Err("Defender's status report (WMI MSFT_MpComputerStatus) is not read by this agent \
+        Err(
+            "Defender's status report (WMI MSFT_MpComputerStatus) is not read by this agent \
              version"
-            .into())
+                .into(),
+        )
     }
 
     fn firewall_status(&self, profile: Profile) -> Result<FirewallStatus, String> {
@@ -122,9 +126,11 @@ impl WindowsFacts for LiveFacts {
     }
 
     fn bitlocker_system_volume(&self) -> Result<bool, String> {
-        Err("the BitLocker state of the system volume (WMI Win32_EncryptableVolume) is not \
+        Err(
+            "the BitLocker state of the system volume (WMI Win32_EncryptableVolume) is not \
              read by this agent version"
-            .into())
+                .into(),
+        )
     }
 }
 
@@ -219,7 +225,10 @@ mod tests {
     fn the_live_registry_is_read_in_both_views() {
         let w = LiveFacts;
         let cv = w
-            .reg_values(&hklm(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion"), RegView::Native)
+            .reg_values(
+                &hklm(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion"),
+                RegView::Native,
+            )
             .expect("readable")
             .expect("exists");
         assert!(
@@ -235,7 +244,10 @@ mod tests {
             .reg_subkeys(&hklm(r"SOFTWARE\Microsoft"), RegView::Wow64)
             .expect("readable")
             .expect("exists");
-        assert!(wow.iter().any(|k| k.eq_ignore_ascii_case("Windows")), "{wow:?}");
+        assert!(
+            wow.iter().any(|k| k.eq_ignore_ascii_case("Windows")),
+            "{wow:?}"
+        );
         let p = vigil_rules::windows::derived::platform(&w).expect("version keys");
         assert!(p.build > 0, "{p:?}");
     }
@@ -269,7 +281,10 @@ mod tests {
         match (w.audit_policy(), wine) {
             (Err(e), _) => assert!(e.contains("Audit"), "{e}"),
             (Ok(p), false) => {
-                assert_eq!(p.settings.len(), vigil_rules::windows::audit::SUBCATEGORIES.len());
+                assert_eq!(
+                    p.settings.len(),
+                    vigil_rules::windows::audit::SUBCATEGORIES.len()
+                );
             }
             (Ok(p), true) => panic!("Wine has no audit policy, got {p:?}"),
         }
@@ -292,6 +307,9 @@ mod tests {
         assert!(live.windows().is_some_and(|w| w.is_live()));
         let dir = std::env::temp_dir();
         let tree = host_facts(&dir, now);
-        assert!(tree.windows().is_none(), "a plain folder is no Windows volume");
+        assert!(
+            tree.windows().is_none(),
+            "a plain folder is no Windows volume"
+        );
     }
 }

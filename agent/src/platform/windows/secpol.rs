@@ -33,8 +33,8 @@ use windows_sys::Win32::NetworkManagement::NetManagement::{
 };
 use windows_sys::Win32::Security::Authentication::Identity::{
     AUDIT_POLICY_INFORMATION, LSA_ENUMERATION_INFORMATION, LSA_HANDLE, LSA_OBJECT_ATTRIBUTES,
-    LSA_UNICODE_STRING, LsaClose, LsaEnumerateAccountsWithUserRight, LsaFreeMemory, LsaNtStatusToWinError,
-    LsaOpenPolicy, POLICY_LOOKUP_NAMES, POLICY_VIEW_LOCAL_INFORMATION,
+    LSA_UNICODE_STRING, LsaClose, LsaEnumerateAccountsWithUserRight, LsaFreeMemory,
+    LsaNtStatusToWinError, LsaOpenPolicy, POLICY_LOOKUP_NAMES, POLICY_VIEW_LOCAL_INFORMATION,
 };
 use windows_sys::Win32::System::LibraryLoader::{GetProcAddress, LoadLibraryW};
 use windows_sys::core::GUID;
@@ -66,7 +66,9 @@ fn user_modals<T: Copy>(level: u32) -> Result<T, String> {
     // USER_MODALS_INFO_<level>, which is what `T` is at each call site.
     let rc = unsafe { NetUserModalsGet(ptr::null(), level, &mut buf.0) };
     if rc != NERR_Success || buf.0.is_null() {
-        return Err(format!("NetUserModalsGet level {level} failed with code {rc}"));
+        return Err(format!(
+            "NetUserModalsGet level {level} failed with code {rc}"
+        ));
     }
     // SAFETY: see above; read unaligned to make no assumption about the allocator.
     Ok(unsafe { ptr::read_unaligned(buf.0.cast::<T>()) })
@@ -209,7 +211,8 @@ fn parse_guid(s: &str) -> Option<GUID> {
     })
 }
 
-type AuditQueryFn = unsafe extern "system" fn(*const GUID, u32, *mut *mut AUDIT_POLICY_INFORMATION) -> bool;
+type AuditQueryFn =
+    unsafe extern "system" fn(*const GUID, u32, *mut *mut AUDIT_POLICY_INFORMATION) -> bool;
 type AuditFreeFn = unsafe extern "system" fn(*const core::ffi::c_void);
 
 /// `advapi32!name`, looked up at run time.
@@ -345,20 +348,22 @@ fn holders_of(policy: &Policy, right: &str) -> Result<Vec<String>, String> {
     let mut buf: *mut core::ffi::c_void = ptr::null_mut();
     let mut count = 0u32;
     // SAFETY: `name` points into `w`, alive for the call; `buf` receives LSA memory freed below.
-    let st = unsafe {
-        LsaEnumerateAccountsWithUserRight(policy.0, &name, &mut buf, &mut count)
-    };
+    let st = unsafe { LsaEnumerateAccountsWithUserRight(policy.0, &name, &mut buf, &mut count) };
     if st == STATUS_NO_MORE_ENTRIES {
         return Ok(Vec::new());
     }
     if st != 0 {
-        return Err(nt_error(&format!("LsaEnumerateAccountsWithUserRight({right})"), st));
+        return Err(nt_error(
+            &format!("LsaEnumerateAccountsWithUserRight({right})"),
+            st,
+        ));
     }
     let mut sids = Vec::new();
     if !buf.is_null() {
         for i in 0..(count as usize).min(MAX_ENTRIES) {
             // SAFETY: `count` entries of LSA_ENUMERATION_INFORMATION.
-            let e = unsafe { ptr::read_unaligned(buf.cast::<LSA_ENUMERATION_INFORMATION>().add(i)) };
+            let e =
+                unsafe { ptr::read_unaligned(buf.cast::<LSA_ENUMERATION_INFORMATION>().add(i)) };
             if let Some(s) = super::acl::sid_string(e.Sid) {
                 sids.push(s);
             }
