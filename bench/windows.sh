@@ -4,7 +4,10 @@
 #   2. idle footprint: RSS and CPU of an enrolled, connected agent (default config: FIM of the
 #      default Windows trees, registry watch, netwatch, inventory) over SECONDS (default 60), with
 #      the prefix's wineserver reported apart;
-#   3. FIM baseline of a 10,000-file folder: the .exe under Wine on the prefix's C:\bench against
+#      and the Linux agent idle against the same collector, printed as ratios;
+#   3. the windows-baseline pack evaluated live by `vigil-agent check` under Wine (wall time, peak
+#      RSS) against the linux-baseline pack on this host;
+#   4. FIM baseline of a 10,000-file folder: the .exe under Wine on the prefix's C:\bench against
 #      the Linux agent on a copy of the same files, both warm, same release profile; the ratio is
 #      the figure to read.
 # Needs `scripts/windows.sh --release` to have built target/windows (the release .exe and the Wine
@@ -92,7 +95,47 @@ echo "BENCH idle_under_wine secs=$secs settle=$settle agent_rss_kib=$rss agent_c
 kill "$(jobs -p | tail -n1)" 2>/dev/null || true
 wineserver -k 2>/dev/null || true
 
-# 3. FIM baseline: 10,000 files of 1-8 KiB in 100 folders, the same bytes on both sides.
+# The Linux agent idle against the same collector, same settle and window, for the ratios.
+ltok=$("$lin/vigil-collector" token create --data-dir "$d/c" --agency p 2>/dev/null)
+: >"$d/lin-idle.toml"
+"$lin/vigil-agent" enroll --token "$ltok" --state-dir "$d/lin-idle" --config "$d/lin-idle.toml" >/dev/null 2>&1
+"$lin/vigil-agent" run --state-dir "$d/lin-idle" --config "$d/lin-idle.toml" >/dev/null 2>&1 &
+lpid=$!
+sleep "$settle"
+l0=$(ticks "$lpid")
+sleep "$secs"
+l1=$(ticks "$lpid")
+lrss=$(awk '/VmRSS/ {print $2}' "/proc/$lpid/status")
+lcpu_ms=$(( (l1 - l0) * 1000 / tick ))
+kill "$lpid" 2>/dev/null || true
+wait "$lpid" 2>/dev/null || true
+echo "BENCH idle_linux secs=$secs agent_rss_kib=$lrss agent_cpu_ms=$lcpu_ms" \
+  "rss_ratio=$(awk -v w="$rss" -v l="$lrss" 'BEGIN{printf "%.2f", w/l}')x" \
+  "cpu_ratio=$(awk -v w="$cpu_ms" -v l="$lcpu_ms" 'BEGIN{printf "%.2f", (l > 0 ? w/l : 0)}')x" \
+  "(windows agent under Wine / Linux agent; wineserver not counted)"
+
+# The windows-baseline pack evaluated live under Wine (registry and Win32 calls), against the
+# Linux pack on this host with the Linux agent: wall time and peak RSS, best of three.
+# measure CMD...: prints "<seconds> <peak RSS KiB>" (GNU time; for Wine, the process running the .exe).
+measure() {
+  local i
+  for i in 1 2 3; do
+    /usr/bin/time -f '%e %M' -o "$d/m.$i" "$@" >/dev/null 2>&1 || true
+    tail -n1 "$d/m.$i"
+  done | sort -g | head -n1
+}
+wine "$agent" --version >/dev/null 2>&1
+wpack=$(measure wine "$agent" check --format json --level 2)
+wine "$agent" check --format json --level 2 2>/dev/null >"$d/win-check.json" || true
+lpack=$(measure "$lin/vigil-agent" check --root / --pack rules/packs/linux-baseline.yaml --format json --level 2)
+wsum=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print(" ".join(f"{k}={v}" for k,v in s.items()))' "$d/win-check.json")
+echo "BENCH windows_pack_live_under_wine wall_s=${wpack% *} peak_rss_kib=${wpack#* } ($wsum)" \
+  "linux_pack_s=${lpack% *} linux_peak_rss_kib=${lpack#* }" \
+  "time_ratio=$(awk -v w="${wpack% *}" -v l="${lpack% *}" 'BEGIN{printf "%.2f", (l > 0 ? w/l : 0)}')x" \
+  "rss_ratio=$(awk -v w="${wpack#* }" -v l="${lpack#* }" 'BEGIN{printf "%.2f", w/l}')x"
+wineserver -k 2>/dev/null || true
+
+# 4. FIM baseline: 10,000 files of 1-8 KiB in 100 folders, the same bytes on both sides.
 tree="$d/tree"
 python3 - "$tree" "$nfiles" <<'EOF'
 import os, random, sys

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use vigil_proto::{CheckResult, Finding, FindingSink, Severity, Status};
-use vigil_rules::{Level, LoadError, Pack, RootFacts, evaluate, load_packs};
+use vigil_rules::{Level, LoadError, Pack, evaluate, load_packs};
 
 use crate::units::parse_duration;
 
@@ -231,10 +231,12 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
     } else {
         opts.packs.clone()
     };
-    let facts = RootFacts::new(&opts.root, opts.now);
+    // The running Windows system when the root is its system drive, else the tree.
+    let facts = crate::platform::host_facts(&opts.root, opts.now);
+    let facts = facts.as_ref();
     // Without installed packs, the packs built into the binary for the checked tree's OS apply.
     let packs = if opts.packs.is_empty() && !default_pack_dir().exists() {
-        vigil_rules::builtin_packs_for(&facts)?
+        vigil_rules::builtin_packs_for(facts)?
     } else {
         load_packs(&pack_paths)?
     };
@@ -251,7 +253,7 @@ pub fn run_check(opts: &CheckOptions, out: &mut dyn Write) -> Result<u8, CheckEr
     let _span = tracing::info_span!("check", root = %opts.root.display(), %level).entered();
     let mut results = Vec::new();
     for p in &packs {
-        results.extend(evaluate(p, &facts, level));
+        results.extend(evaluate(p, facts, level));
     }
     let summary = Summary::of(&results);
     match opts.format {

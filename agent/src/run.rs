@@ -189,15 +189,16 @@ async fn checks_loop(
         let c = cfg.clone();
         let run = tokio::task::spawn_blocking(
             move || -> Result<Vec<vigil_proto::CheckResult>, String> {
-                let facts = vigil_rules::RootFacts::new(
-                    crate::platform::facts_root(),
+                let facts = crate::platform::host_facts(
+                    &crate::platform::facts_root(),
                     std::time::SystemTime::now(),
                 );
+                let facts = facts.as_ref();
                 let packs =
-                    crate::check::packs_for_this_host(&c, &facts).map_err(|e| e.to_string())?;
+                    crate::check::packs_for_this_host(&c, facts).map_err(|e| e.to_string())?;
                 Ok(packs
                     .iter()
-                    .flat_map(|p| vigil_rules::evaluate(p, &facts, c.level))
+                    .flat_map(|p| vigil_rules::evaluate(p, facts, c.level))
                     .collect())
             },
         )

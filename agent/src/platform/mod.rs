@@ -38,8 +38,8 @@ pub use imp::service;
 pub use imp::{
     FileAttrs, add_host_details, check_not_world_writable, check_private_dir, check_private_file,
     create_private_dir, default_config_path, default_pack_dir, default_state_dir, facts_root,
-    file_attrs, lower_current_thread, machine_id, open_nofollow, private_file, rss_bytes,
-    set_private, shutdown_signal, sync_dir,
+    file_attrs, host_facts, lower_current_thread, machine_id, open_nofollow, private_file,
+    rss_bytes, set_private, shutdown_signal, sync_dir,
 };
 /// Nice value and I/O priority of a thread (tests of the scan priority).
 #[cfg(target_os = "linux")]

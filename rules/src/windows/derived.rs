@@ -249,13 +249,23 @@ fn firewall<W: WindowsFacts + ?Sized>(
         r"SYSTEM\CurrentControlSet\Services\SharedAccess\Parameters\FirewallPolicy\{local}"
     );
     let layers = [(pol.as_str(), "by policy"), (local.as_str(), "locally")];
-    if enabled {
-        if start(w, "MpsSvc")? == Some(4) {
+    match start(w, "MpsSvc")? {
+        // Without its service the profile settings decide nothing (Windows always has it).
+        None => {
+            return Err(format!(
+                "the Windows Defender Firewall service (MpsSvc) is not installed: the {pname} \
+                 profile's state cannot be established"
+            ));
+        }
+        Some(4) if enabled => {
             return Ok(seen(
                 false,
                 "the Windows Defender Firewall service (MpsSvc) is disabled",
             ));
         }
+        Some(_) => {}
+    }
+    if enabled {
         return Ok(match layered(w, &layers, "EnableFirewall")? {
             Some((n, how)) => seen(n != 0, format!("{pname} profile: {how}")),
             None => seen(
@@ -294,11 +304,20 @@ fn defender_realtime<W: WindowsFacts + ?Sized>(w: &W) -> Result<Observed, String
             format!("DisableAntiSpyware=1 by policy (HKLM\\{DEFENDER_POLICY})"),
         ));
     }
-    if start(w, "WinDefend")? == Some(4) {
-        return Ok(seen(
-            false,
-            "the Microsoft Defender Antivirus service (WinDefend) is disabled",
-        ));
+    match start(w, "WinDefend")? {
+        // Removed (Windows Server) or never there: its settings' defaults describe nothing.
+        None => {
+            return Err(
+                "the Microsoft Defender Antivirus service (WinDefend) is not installed".into(),
+            );
+        }
+        Some(4) => {
+            return Ok(seen(
+                false,
+                "the Microsoft Defender Antivirus service (WinDefend) is disabled",
+            ));
+        }
+        Some(_) => {}
     }
     let rtp_pol = format!(r"{DEFENDER_POLICY}\Real-Time Protection");
     let rtp = format!(r"{DEFENDER}\Real-Time Protection");
@@ -365,10 +384,14 @@ fn tamper<W: WindowsFacts + ?Sized>(w: &W) -> Result<Observed, String> {
 }
 
 fn antivirus<W: WindowsFacts + ?Sized>(w: &W) -> Result<Observed, String> {
-    let def = defender_realtime(w)?;
-    if def.value == "true" {
-        return Ok(seen(true, format!("Microsoft Defender: {}", def.evidence)));
-    }
+    // Defender not installed is no verdict: another product may protect the host.
+    let def = match defender_realtime(w) {
+        Ok(d) if d.value == "true" => {
+            return Ok(seen(true, format!("Microsoft Defender: {}", d.evidence)));
+        }
+        Ok(d) => d,
+        Err(e) => seen(false, e),
+    };
     match w.antivirus_products() {
         Ok(list) => {
             let good: Vec<&str> = list
@@ -392,7 +415,7 @@ fn antivirus<W: WindowsFacts + ?Sized>(w: &W) -> Result<Observed, String> {
             })
         }
         Err(e) => Err(format!(
-            "Defender is off ({}); another product: {e}",
+            "no Microsoft Defender protection ({}); another product: {e}",
             def.evidence
         )),
     }
@@ -795,6 +818,112 @@ pub fn platform<W: WindowsFacts + ?Sized>(w: &W) -> Result<Platform, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::windows::{AccountPolicy, AuditPolicy, LocalUser, RegValue, UserRights};
+    use std::collections::BTreeMap;
+
+    /// Registry keys in memory (HKLM paths, lower-case), nothing else known.
+    #[derive(Debug, Default)]
+    struct Mem(BTreeMap<String, Vec<RegValue>>);
+
+    impl Mem {
+        fn with(mut self, key: &str, name: &str, n: u32) -> Mem {
+            self.0
+                .entry(key.to_ascii_lowercase())
+                .or_default()
+                .push(RegValue {
+                    name: name.into(),
+                    data: Data::Dword(n),
+                });
+            self
+        }
+    }
+
+    impl WindowsFacts for Mem {
+        fn reg_values(&self, k: &RegPath, _: RegView) -> Result<Option<Vec<RegValue>>, String> {
+            Ok(self.0.get(&k.path.to_ascii_lowercase()).cloned())
+        }
+        fn reg_subkeys(&self, _: &RegPath, _: RegView) -> Result<Option<Vec<String>>, String> {
+            Ok(None)
+        }
+        fn account_policy(&self) -> Result<AccountPolicy, String> {
+            Err("unknown".into())
+        }
+        fn local_users(&self) -> Result<Vec<LocalUser>, String> {
+            Err("unknown".into())
+        }
+        fn audit_policy(&self) -> Result<AuditPolicy, String> {
+            Err("unknown".into())
+        }
+        fn user_rights(&self) -> Result<UserRights, String> {
+            Err("unknown".into())
+        }
+        fn domain_member(&self) -> Result<bool, String> {
+            Err("unknown".into())
+        }
+    }
+
+    const SVC: &str = r"SYSTEM\CurrentControlSet\Services";
+
+    fn fact(w: &Mem, f: WinFact) -> Result<Observed, String> {
+        let args = Args {
+            profile: Some(Profile::Public),
+            log: None,
+        };
+        observe(w, f, args, SystemTime::now())
+    }
+
+    #[test]
+    fn a_missing_firewall_or_defender_service_is_unknown_not_a_default_pass() {
+        let bare = Mem::default();
+        for f in [
+            WinFact::FirewallEnabled,
+            WinFact::FirewallInbound,
+            WinFact::DefenderRealtime,
+            WinFact::AntivirusActive,
+        ] {
+            let e = fact(&bare, f).expect_err("no service, no verdict");
+            assert!(e.contains("not installed"), "{f:?}: {e}");
+        }
+        let installed = Mem::default()
+            .with(&format!(r"{SVC}\MpsSvc"), "Start", 2)
+            .with(&format!(r"{SVC}\WinDefend"), "Start", 2);
+        assert_eq!(
+            fact(&installed, WinFact::FirewallEnabled)
+                .expect("known")
+                .value,
+            "true"
+        );
+        assert_eq!(
+            fact(&installed, WinFact::FirewallInbound)
+                .expect("known")
+                .value,
+            "block"
+        );
+        assert_eq!(
+            fact(&installed, WinFact::DefenderRealtime)
+                .expect("known")
+                .value,
+            "true"
+        );
+        let disabled = Mem::default()
+            .with(&format!(r"{SVC}\MpsSvc"), "Start", 4)
+            .with(&format!(r"{SVC}\WinDefend"), "Start", 4);
+        assert_eq!(
+            fact(&disabled, WinFact::FirewallEnabled)
+                .expect("known")
+                .value,
+            "false"
+        );
+        assert_eq!(
+            fact(&disabled, WinFact::DefenderRealtime)
+                .expect("known")
+                .value,
+            "false"
+        );
+        // Defender off and no Security Center answer (offline): unknown, not a fail or a pass.
+        let e = fact(&disabled, WinFact::AntivirusActive).expect_err("unknown");
+        assert!(e.contains("Security Center"), "{e}");
+    }
 
     #[test]
     fn windows_update_times_parse() {

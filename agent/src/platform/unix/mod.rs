@@ -35,6 +35,15 @@ pub fn facts_root() -> PathBuf {
     PathBuf::from("/")
 }
 
+/// The evaluator's facts of the tree at `root` (`/` is the running host, anything else an
+/// offline tree; a Windows volume is recognised by its hive files).
+pub fn host_facts(
+    root: &std::path::Path,
+    now: std::time::SystemTime,
+) -> Box<dyn vigil_rules::HostFacts> {
+    Box::new(vigil_rules::RootFacts::new(root, now))
+}
+
 /// The host's machine id (`/etc/machine-id`, then the D-Bus copy).
 ///
 /// # Errors

@@ -372,7 +372,7 @@ fn allow_entries(dacl: *mut ACL) -> std::io::Result<Vec<Grant>> {
 }
 
 /// `S-1-…` form of a SID.
-fn sid_string(sid: PSID) -> Option<String> {
+pub(super) fn sid_string(sid: PSID) -> Option<String> {
     let mut s: *mut u16 = ptr::null_mut();
     // SAFETY: `sid` points to a valid SID; `s` receives a LocalAlloc'ed string we free.
     if unsafe { ConvertSidToStringSidW(sid, &mut s) } == 0 || s.is_null() {

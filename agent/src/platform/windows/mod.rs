@@ -6,9 +6,11 @@
 
 pub mod acl;
 pub mod eventlog;
+pub mod facts;
 pub mod hostpath;
 pub mod inventory;
 pub mod registry;
+mod secpol;
 pub mod service;
 
 use std::fs::{File, Metadata, OpenOptions};
@@ -19,6 +21,7 @@ use std::time::UNIX_EPOCH;
 
 pub use ::notify_windows as notify;
 pub use acl::{check_not_world_writable, check_private_dir, check_private_file};
+pub use facts::host_facts;
 
 /// Adds OS details, updates, programs, accounts and membership to an inventory.
 pub fn add_host_details(inv: &mut vigil_proto::Inventory) {

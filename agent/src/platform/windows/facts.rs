@@ -1,0 +1,315 @@
+//! The running Windows system behind the rule evaluator's seam (`vigil_rules::windows::WindowsFacts`).
+//!
+//! [`LiveFacts`] answers the primitives from the live registry (both views, through
+//! [`super::registry`]) and the security APIs ([`super::secpol`]); [`LiveHost`] is the
+//! evaluator's `HostFacts` for this machine: files under the system drive, Windows facts from
+//! [`LiveFacts`]. The derivations (a firewall profile's state, Defender's real-time protection,
+//! the last update) are shared with offline images in `vigil_rules::windows::derived`.
+//!
+//! Facts whose interface this agent does not read yet (Defender's WMI status, products
+//! registered with Security Center, the firewall's COM interface, BitLocker's WMI provider) are
+//! errors naming what was not read: the derivations then use the registry where it decides the
+//! fact, and a rule that still cannot be decided is reported unverified, never passed. The same
+//! holds where a system lacks an API (Wine has no account policy levels 0 and 3, no `AuditFree`).
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use vigil_rules::windows::{
+    AccountPolicy, AuditPolicy, AvProduct, Data, DefenderStatus, FirewallStatus, LocalUser,
+    Profile, RegPath, RegRoot, RegValue, RegView, UserRights, WindowsFacts,
+};
+use vigil_rules::{CommandOutput, FileStat, HostFacts, RootFacts};
+use windows_service::service::{ServiceAccess, ServiceState};
+use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+
+use super::registry::{Hive, Key, View};
+use super::secpol;
+
+/// The Windows facts of the running system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LiveFacts;
+
+fn open(key: &RegPath, view: RegView) -> Result<Option<Key>, String> {
+    let hive = match key.root {
+        RegRoot::LocalMachine => Hive::LocalMachine,
+        RegRoot::Users => Hive::Users,
+    };
+    let view = match view {
+        RegView::Native => View::Native,
+        RegView::Wow64 => View::Wow32,
+    };
+    Key::open(hive, &key.path, view).map_err(|e| format!("{key}: {e}"))
+}
+
+impl WindowsFacts for LiveFacts {
+    fn reg_values(&self, key: &RegPath, view: RegView) -> Result<Option<Vec<RegValue>>, String> {
+        let Some(k) = open(key, view)? else {
+            return Ok(None);
+        };
+        let raw = k.raw_values().map_err(|e| format!("{key}: {e}"))?;
+        Ok(Some(
+            raw.into_iter()
+                .map(|(name, kind, bytes)| RegValue {
+                    name,
+                    data: Data::decode(kind, &bytes),
+                })
+                .collect(),
+        ))
+    }
+
+    fn reg_subkeys(&self, key: &RegPath, view: RegView) -> Result<Option<Vec<String>>, String> {
+        let Some(k) = open(key, view)? else {
+            return Ok(None);
+        };
+        k.subkeys().map(Some).map_err(|e| format!("{key}: {e}"))
+    }
+
+    fn account_policy(&self) -> Result<AccountPolicy, String> {
+        secpol::account_policy()
+    }
+
+    fn local_users(&self) -> Result<Vec<LocalUser>, String> {
+        secpol::local_users()
+    }
+
+    fn audit_policy(&self) -> Result<AuditPolicy, String> {
+        secpol::audit_policy()
+    }
+
+    fn user_rights(&self) -> Result<UserRights, String> {
+        secpol::user_rights()
+    }
+
+    fn domain_member(&self) -> Result<bool, String> {
+        secpol::domain_member()
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn service_running(&self, name: &str) -> Result<bool, String> {
+        let scm = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+            .map_err(|e| format!("the service control manager: {e}"))?;
+        let svc = scm
+            .open_service(name, ServiceAccess::QUERY_STATUS)
+            .map_err(|e| format!("service {name}: {e}"))?;
+        let st = svc
+            .query_status()
+            .map_err(|e| format!("status of service {name}: {e}"))?;
+        Ok(st.current_state == ServiceState::Running)
+    }
+
+    fn antivirus_products(&self) -> Result<Vec<AvProduct>, String> {
+        Err(
+            "products registered with Security Center (WMI root\\SecurityCenter2) are not read \
+             by this agent version"
+                .into(),
+        )
+    }
+
+    fn defender_status(&self) -> Result<DefenderStatus, String> {
+        Err(
+            "Defender's status report (WMI MSFT_MpComputerStatus) is not read by this agent \
+             version"
+                .into(),
+        )
+    }
+
+    fn firewall_status(&self, profile: Profile) -> Result<FirewallStatus, String> {
+        Err(format!(
+            "the firewall's {} profile (INetFwPolicy2) is not read by this agent version",
+            profile.as_str()
+        ))
+    }
+
+    fn bitlocker_system_volume(&self) -> Result<bool, String> {
+        Err(
+            "the BitLocker state of the system volume (WMI Win32_EncryptableVolume) is not \
+             read by this agent version"
+                .into(),
+        )
+    }
+}
+
+/// The evaluator's view of this running Windows host: files under the system drive, Windows
+/// facts from the live system.
+#[derive(Debug, Clone)]
+pub struct LiveHost {
+    files: RootFacts,
+    win: LiveFacts,
+}
+
+impl LiveHost {
+    /// The running host, evaluated at `now`.
+    pub fn new(root: &Path, now: SystemTime) -> LiveHost {
+        LiveHost {
+            files: RootFacts::new(root, now),
+            win: LiveFacts,
+        }
+    }
+}
+
+impl HostFacts for LiveHost {
+    fn now(&self) -> SystemTime {
+        self.files.now()
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        self.files.read(path)
+    }
+
+    fn read_capped(&self, path: &str, max: u64) -> io::Result<Vec<u8>> {
+        self.files.read_capped(path, max)
+    }
+
+    fn stat(&self, path: &str) -> io::Result<FileStat> {
+        self.files.stat(path)
+    }
+
+    fn lstat(&self, path: &str) -> io::Result<FileStat> {
+        self.files.lstat(path)
+    }
+
+    fn read_link(&self, path: &str) -> io::Result<String> {
+        self.files.read_link(path)
+    }
+
+    fn list_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        self.files.list_dir(path)
+    }
+
+    fn run(&self, argv: &[String], _: Duration, _: usize) -> Result<CommandOutput, String> {
+        Err(format!(
+            "not run: `{}`: Windows rules read native facts, commands are not run",
+            argv.join(" ")
+        ))
+    }
+
+    fn windows(&self) -> Option<&dyn WindowsFacts> {
+        Some(&self.win)
+    }
+}
+
+/// The facts of `root`: the running system when it is the system drive, else the tree (an
+/// offline Windows volume is read from its hive files).
+pub fn host_facts(root: &Path, now: SystemTime) -> Box<dyn HostFacts> {
+    let norm = |p: &Path| {
+        p.to_string_lossy()
+            .trim_end_matches(['\\', '/'])
+            .to_ascii_lowercase()
+    };
+    if norm(root) == norm(&super::facts_root()) {
+        Box::new(LiveHost::new(root, now))
+    } else {
+        Box::new(RootFacts::new(root, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::windows::running_under_wine;
+
+    fn hklm(path: &str) -> RegPath {
+        RegPath::parse(&format!("HKLM\\{path}")).expect("path")
+    }
+
+    #[test]
+    fn the_live_registry_is_read_in_both_views() {
+        let w = LiveFacts;
+        let cv = w
+            .reg_values(
+                &hklm(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion"),
+                RegView::Native,
+            )
+            .expect("readable")
+            .expect("exists");
+        assert!(
+            vigil_rules::windows::find(&cv, "CurrentBuildNumber").is_some(),
+            "{cv:?}"
+        );
+        let missing = w
+            .reg_values(&hklm(r"SOFTWARE\Vigil\No\Such\Key"), RegView::Native)
+            .expect("readable");
+        assert!(missing.is_none());
+        // The 32-bit view of SOFTWARE is WOW6432Node; Microsoft\Windows exists in both.
+        let wow = w
+            .reg_subkeys(&hklm(r"SOFTWARE\Microsoft"), RegView::Wow64)
+            .expect("readable")
+            .expect("exists");
+        assert!(
+            wow.iter().any(|k| k.eq_ignore_ascii_case("Windows")),
+            "{wow:?}"
+        );
+        let p = vigil_rules::windows::derived::platform(&w).expect("version keys");
+        assert!(p.build > 0, "{p:?}");
+    }
+
+    #[test]
+    fn live_only_facts_are_errors_with_reasons_never_defaults() {
+        let w = LiveFacts;
+        for e in [
+            w.bitlocker_system_volume().map(|_| ()),
+            w.defender_status().map(|_| ()),
+            w.antivirus_products().map(|_| ()),
+            w.firewall_status(Profile::Public).map(|_| ()),
+        ] {
+            let e = e.expect_err("not read");
+            assert!(e.contains("not read"), "{e}");
+        }
+    }
+
+    #[test]
+    fn security_policy_is_read_or_an_error_naming_the_call() {
+        let w = LiveFacts;
+        let wine = running_under_wine();
+        // Wine implements neither NetUserModalsGet level 0 nor AuditFree: both are unknown
+        // there, and read on Windows.
+        match (w.account_policy(), wine) {
+            (Err(e), true) => assert!(e.contains("NetUserModalsGet"), "{e}"),
+            (Ok(p), true) => panic!("Wine has no account policy, got {p:?}"),
+            (Err(e), false) => assert!(e.contains("SAM") || e.contains("NetUserModalsGet"), "{e}"),
+            (Ok(_), false) => {}
+        }
+        match (w.audit_policy(), wine) {
+            (Err(e), _) => assert!(e.contains("Audit"), "{e}"),
+            (Ok(p), false) => {
+                assert_eq!(
+                    p.settings.len(),
+                    vigil_rules::windows::audit::SUBCATEGORIES.len()
+                );
+            }
+            (Ok(p), true) => panic!("Wine has no audit policy, got {p:?}"),
+        }
+        match w.user_rights() {
+            Ok(r) => assert!(!r.is_empty()),
+            Err(e) => assert!(e.contains("Lsa") || e.contains("LSA"), "{e}"),
+        }
+        assert!(w.domain_member().is_ok(), "{:?}", w.domain_member());
+        if let Ok(users) = w.local_users() {
+            assert!(users.iter().all(|u| !u.name.is_empty()), "{users:?}");
+        }
+        assert!(w.service_running("VigilNoSuchService").is_err());
+    }
+
+    #[test]
+    fn the_system_drive_is_live_and_other_roots_are_trees() {
+        let now = SystemTime::now();
+        let live = host_facts(&crate::platform::facts_root(), now);
+        assert!(live.is_live());
+        assert!(live.windows().is_some_and(|w| w.is_live()));
+        let dir = std::env::temp_dir();
+        let tree = host_facts(&dir, now);
+        assert!(
+            tree.windows().is_none(),
+            "a plain folder is no Windows volume"
+        );
+    }
+}
