@@ -19,6 +19,7 @@ mod admin;
 mod api;
 mod console;
 pub mod listen;
+mod metrics;
 mod pages;
 pub mod ratelimit;
 mod report;
@@ -133,6 +134,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(admin::routes())
         .merge(report::routes())
+        .merge(metrics::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -140,6 +142,7 @@ pub fn app(state: AppState) -> Router {
             ratelimit::login_guard,
         ))
         .layer(axum::middleware::map_response(console::security_headers))
+        .layer(axum::middleware::from_fn(metrics::count_status))
         .with_state(state)
 }
 

@@ -16,6 +16,7 @@ pub mod enroll;
 pub mod fsutil;
 pub mod http;
 pub mod ioc;
+pub mod metrics;
 pub mod pki;
 pub mod report;
 pub mod schedule;

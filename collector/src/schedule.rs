@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::alerting::{self, AlertSettings};
+use crate::metrics::{self, Event};
 use crate::scoring::{self, RuleCatalog};
 use crate::server::now_ms;
 use crate::store::Store;
@@ -99,6 +100,7 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
                 .await
                 {
                     Ok(Ok((scores, points))) => {
+                        metrics::record(Event::ScoresRecomputed { elapsed: started.elapsed() });
                         debug!(
                             hosts = scores.hosts.len(),
                             agencies = scores.agencies.len(),

@@ -75,7 +75,8 @@ pub(super) fn routes() -> Router<AppState> {
         super::pages::overview,
         super::pages::agency,
         super::pages::host,
-        super::report::get_report
+        super::report::get_report,
+        super::metrics::metrics_text
     ),
     components(schemas(
         LoginRequest,
@@ -340,7 +341,8 @@ pub(crate) fn now_s() -> i64 {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> store::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await? {
+    let timed = || crate::metrics::time_store(crate::metrics::StoreOp::Api, f);
+    match tokio::task::spawn_blocking(timed).await? {
         Ok(v) => Ok(v),
         Err(StoreError::Invalid(m)) => Err(ApiError::bad_request(m)),
         Err(StoreError::NotFound(_)) => Err(ApiError::not_found()),

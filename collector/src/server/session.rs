@@ -17,7 +17,8 @@ use vigil_proto::msg::{CollectorMsg, code};
 use vigil_proto::session::{CollectorEvent, CollectorSession};
 
 use super::live::{Refusal, Registration};
-use super::{Ctx, TokenBucket, blocking, now_ms, peer_identity, push_iocs};
+use super::{Ctx, TokenBucket, blocking, blocking_op, now_ms, peer_identity, push_iocs};
+use crate::metrics::{self, Event, Refusal as Refused, StoreOp};
 use crate::pki;
 use crate::store::{Heartbeat, SessionCert, StoreError};
 
@@ -34,6 +35,7 @@ pub(super) async fn session_conn(
         Ok(id) => id,
         Err(e) => {
             warn!(error = %e, "Refused a session without a valid agent identity.");
+            metrics::record(Event::HandshakeRefused(Refused::Identity));
             conn.close(code::UNAUTHORIZED.into(), e.as_bytes());
             return;
         }
@@ -77,6 +79,7 @@ async fn admit(
     };
     if let Some(why) = refusal {
         warn!(serial = %id.serial, state = ?cert, "Refused a session.");
+        metrics::record(Event::HandshakeRefused(Refused::Identity));
         conn.close(code::UNAUTHORIZED.into(), why);
         return Ok(None);
     }
@@ -85,6 +88,7 @@ async fn admit(
         Err(Refusal::InUse(live)) => {
             let here = conn.remote_address();
             warn!(%live, refused = %here, "Agent identity in use by another live session; refused (a cloned machine?).");
+            metrics::record(Event::HandshakeRefused(Refused::InUse));
             let a = id.agent_id.clone();
             let settings = ctx.alerts.clone();
             blocking(&ctx.store, move |s| {
@@ -98,7 +102,7 @@ async fn admit(
                         &live.to_string(),
                         &here.to_string(),
                     );
-                    s.alert_raise(&alert, now_ms() / 1000)?;
+                    crate::alerting::raise(s, &alert, now_ms() / 1000)?;
                 }
                 Ok(())
             })
@@ -256,7 +260,7 @@ impl State<'_> {
         }
         let (a, received, n) = (self.agent_id.clone(), now_ms(), findings.len());
         let settings = self.ctx.alerts.clone();
-        let stored = blocking(&self.ctx.store, move |s| {
+        let stored = blocking_op(&self.ctx.store, StoreOp::Ingest, move |s| {
             let out = s.ingest(&a, &findings, received)?;
             // Alerts are raised after the batch is durable; a replay only counts them again on
             // the same (deduplicated) alert.
@@ -269,13 +273,19 @@ impl State<'_> {
                 received / 1000,
             )?;
             if out.rules_over_quota > 0 {
-                s.alert_raise(&crate::alerting::rules_quota(&a), received / 1000)?;
+                let quota = crate::alerting::rules_quota(&a);
+                crate::alerting::raise(s, &quota, received / 1000)?;
             }
             Ok(out)
         })
         .await;
         match stored {
             Ok(out) => {
+                metrics::record(Event::BatchStored {
+                    findings: n as u64,
+                    duplicates: out.duplicates as u64,
+                    gaps: out.gaps.len() as u64,
+                });
                 if !out.gaps.is_empty() {
                     warn!(gaps = ?out.gaps, "Sequence gap: findings missing from this agent.");
                 }
