@@ -21,6 +21,7 @@ use crate::store::{Agency, FindingFilter, PostgresStore, SqliteStore, Store};
 use crate::{enroll, http, server, views};
 
 mod agents;
+mod backup;
 mod org;
 mod report;
 pub(crate) mod term;
@@ -169,6 +170,10 @@ pub enum Command {
     /// The collector's certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// Archive the data directory and its SQLite database, online (docs/operations.md).
+    Backup(backup::BackupArgs),
+    /// Restore a backup archive into a new data directory.
+    Restore(backup::RestoreArgs),
 }
 
 /// `ca` subcommands.
@@ -806,6 +811,8 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         }
         Command::ApiToken(ApiTokenCmd::Revoke { dir, id }) => users::api_token_revoke(&dir, &id),
         Command::Ca(CaCmd::Export { dir, out }) => ca_export(&dir, out.as_deref()),
+        Command::Backup(a) => backup::backup(&a),
+        Command::Restore(a) => backup::restore(&a),
         Command::Alerts(AlertsCmd::Assign { dir, id, to, .. }) => {
             org::alert_assign(&dir, id, to.as_deref())
         }

@@ -8,6 +8,7 @@ pub mod addr;
 pub mod alerting;
 pub mod assets;
 pub mod auth;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod config;
