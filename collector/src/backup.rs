@@ -326,7 +326,7 @@ fn verify(f: &mut File) -> Result<(Manifest, u64), BackupError> {
     let mut seen = std::collections::HashSet::new();
     let mut total = 0u64;
     for e in &manifest.files {
-        safe_relative(&e.path).map_err(|m| BackupError::Damaged(m))?;
+        safe_relative(&e.path).map_err(BackupError::Damaged)?;
         if !seen.insert(e.path.as_str()) {
             return Err(damaged(&format!("{} is listed twice", e.path)));
         }

@@ -135,7 +135,7 @@ fn a_backup_taken_while_an_agent_streams_restores_a_collector_the_agent_reconnec
         proc: None,
     };
     let out = run(
-        &mut std::process::Command::new(vigil_e2e::bin("vigil-collector")).args([
+        std::process::Command::new(vigil_e2e::bin("vigil-collector")).args([
             "restore",
             "--from",
             file.to_str().expect("utf-8"),
@@ -167,7 +167,7 @@ fn a_backup_taken_while_an_agent_streams_restores_a_collector_the_agent_reconnec
 
     // Restoring into a non-empty directory is refused.
     let out = run(
-        &mut std::process::Command::new(vigil_e2e::bin("vigil-collector")).args([
+        std::process::Command::new(vigil_e2e::bin("vigil-collector")).args([
             "restore",
             "--from",
             file.to_str().expect("utf-8"),
