@@ -289,9 +289,13 @@ fn verify(f: &mut File) -> Result<(Manifest, u64), BackupError> {
             "the file is too short to be a Vigil backup (truncated?)",
         ));
     }
-    let mut hash = Sha256::new();
+    let mut hash = HashingWriter {
+        inner: io::sink(),
+        hash: Sha256::new(),
+    };
     let mut r = BufReader::new(&mut *f);
     io::copy(&mut (&mut r).take(len - 32), &mut hash).map_err(io_err("reading the archive"))?;
+    let hash = hash.hash;
     let mut trailer = [0u8; 32];
     r.read_exact(&mut trailer)
         .map_err(io_err("reading the archive"))?;
@@ -450,13 +454,16 @@ fn private_create(path: &Path) -> Result<File, BackupError> {
 }
 
 fn hash_file(p: &Path) -> Result<(u64, String), BackupError> {
-    let mut h = Sha256::new();
+    let mut h = HashingWriter {
+        inner: io::sink(),
+        hash: Sha256::new(),
+    };
     let n = io::copy(
         &mut File::open(p).map_err(io_err(format!("reading {}", p.display())))?,
         &mut h,
     )
     .map_err(io_err(format!("reading {}", p.display())))?;
-    Ok((n, hex::encode(h.finalize())))
+    Ok((n, hex::encode(h.hash.finalize())))
 }
 
 /// Reads a small file of the data directory whole.

@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::api::Principal;
+use super::extract::Principal;
 use super::{ApiError, AppState};
 use crate::metrics::{self, Event};
 
@@ -24,8 +24,8 @@ pub(super) fn routes() -> Router<AppState> {
 /// `GET /metrics`: every collector metric (docs/operations.md), for whole-organisation users.
 #[utoipa::path(get, path = "/metrics", security(("session" = []), ("bearer" = [])), responses(
     (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
-    (status = 401, description = "Not authenticated", body = super::api::ErrorBody),
-    (status = 403, description = "The user's scope is one agency subtree, not the whole organisation", body = super::api::ErrorBody)
+    (status = 401, description = "Not authenticated", body = super::extract::ErrorBody),
+    (status = 403, description = "The user's scope is one agency subtree, not the whole organisation", body = super::extract::ErrorBody)
 ))]
 pub(super) async fn metrics_text(p: Principal) -> Result<Response, ApiError> {
     // The counters are the whole collector's; a user of one agency subtree sees only its part.
