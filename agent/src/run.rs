@@ -205,6 +205,7 @@ async fn checks_loop(
         .await;
         match run {
             Ok(Ok(results)) => {
+                Counters::bump(&sink.counters().checks_run);
                 let sent = tracker.push(&results, std::time::SystemTime::now(), &mut sink);
                 tracing::info!(rules = results.len(), sent, "Checks evaluated.");
             }

@@ -42,13 +42,56 @@ pub fn lock(spool: &SharedSpool) -> std::sync::MutexGuard<'_, Spool> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Counters shared by the agent's parts.
+/// Counters shared by the agent's parts, since the process started (shown by `status`).
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Findings accepted by the sink.
     pub findings: AtomicU64,
     /// Findings the spool could not take.
     pub spool_errors: AtomicU64,
+    /// File event queue overflows (each one followed by a rescan).
+    pub fim_overflows: AtomicU64,
+    /// Rule-pack evaluations completed.
+    pub checks_run: AtomicU64,
+    /// Connection attempts after the first (after a session ended or an attempt failed).
+    pub reconnects: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to `c`.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The values now, with the spool's drop count.
+    pub fn snapshot(&self, spool_dropped: u64) -> StatusCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatusCounters {
+            findings: get(&self.findings),
+            spool_dropped,
+            spool_errors: get(&self.spool_errors),
+            fim_overflows: get(&self.fim_overflows),
+            checks_run: get(&self.checks_run),
+            reconnects: get(&self.reconnects),
+        }
+    }
+}
+
+/// The counters in `status`, since the agent process started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StatusCounters {
+    /// Findings the engines produced and the spool took.
+    pub findings: u64,
+    /// Findings dropped because the spool was full (refused, or evicted for a more severe one).
+    pub spool_dropped: u64,
+    /// Findings the spool failed to write (I/O or encoding errors).
+    pub spool_errors: u64,
+    /// File event queue overflows of FIM (each one followed by a rescan).
+    pub fim_overflows: u64,
+    /// Rule-pack evaluations completed.
+    pub checks_run: u64,
+    /// Connection attempts after the first.
+    pub reconnects: u64,
 }
 
 /// A [`FindingSink`] that appends to the spool and wakes the uplink.
@@ -68,10 +111,20 @@ impl SpoolSink {
             counters,
         }
     }
+
+    /// The counters this sink adds to, shared with the uplink.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
 }
 
 impl FindingSink for SpoolSink {
     fn emit(&mut self, mut finding: Finding) {
+        if let Finding::AgentHealth(h) = &finding
+            && h.kind == vigil_proto::HealthKind::QueueOverflow
+        {
+            Counters::bump(&self.counters.fim_overflows);
+        }
         // The collector cuts anything longer anyway; cutting here keeps the spool small and the
         // cut visible in the agent's own log.
         if finding.clamp() {
@@ -129,6 +182,9 @@ pub struct Status {
     pub updated_at: i64,
     /// Process id of the running agent.
     pub pid: u32,
+    /// Counters since the agent process started (absent in files of older agents).
+    #[serde(default)]
+    pub counters: StatusCounters,
 }
 
 /// Exponential backoff with full jitter.
@@ -260,6 +316,7 @@ impl Uplink {
             st.spool_depth = sp.depth();
             st.acked_seq = sp.acked_seq();
             st.next_seq = sp.next_seq();
+            st.counters = self.counters.snapshot(sp.dropped_total());
             st.updated_at = now_ms();
             st.clone()
         };
@@ -274,7 +331,11 @@ impl Uplink {
         // StdRng (not thread_rng) keeps this future Send, so it can run on any runtime worker.
         let mut rng: rand::rngs::StdRng = rand::make_rng();
         let mut idx = 0usize;
+        let mut first = true;
         loop {
+            if !std::mem::take(&mut first) {
+                Counters::bump(&self.counters.reconnects);
+            }
             let addrs = self.collectors();
             let addr = addrs[idx % addrs.len().max(1)].clone();
             let began = Instant::now();
@@ -613,6 +674,55 @@ pub fn rss_bytes() -> u64 {
 mod tests {
     use super::*;
     use rand::SeedableRng as _;
+
+    #[test]
+    fn the_sink_counts_findings_fim_overflows_and_drops_for_status() {
+        use std::collections::BTreeMap;
+        use vigil_proto::{AgentHealth, HealthKind, Severity};
+        let dir = tempfile::tempdir().expect("tmp");
+        let cfg = crate::spool::SpoolConfig {
+            max_bytes: 64 * 1024,
+            segment_bytes: 16 * 1024,
+        };
+        let spool = Arc::new(Mutex::new(Spool::open(dir.path(), cfg).expect("spool")));
+        let counters = Arc::new(Counters::default());
+        let mut sink = SpoolSink::new(spool.clone(), Arc::new(Notify::new()), counters.clone());
+        let health = |kind, severity, message: String| {
+            Finding::AgentHealth(AgentHealth {
+                kind,
+                message,
+                counts: BTreeMap::new(),
+                severity,
+            })
+        };
+        sink.emit(health(
+            HealthKind::QueueOverflow,
+            Severity::Medium,
+            "overflow".into(),
+        ));
+        sink.emit(health(HealthKind::Other, Severity::Low, "other".into()));
+        let before = counters.snapshot(lock(&spool).dropped_total());
+        assert_eq!(
+            (before.findings, before.fim_overflows, before.spool_dropped),
+            (2, 1, 0)
+        );
+        // Fill the spool with low findings until it drops some.
+        for i in 0..200 {
+            sink.emit(health(
+                HealthKind::Other,
+                Severity::Low,
+                format!("{i}{}", "x".repeat(900)),
+            ));
+        }
+        let after = counters.snapshot(lock(&spool).dropped_total());
+        assert_eq!(after.fim_overflows, 1, "only queue overflows count as such");
+        assert!(after.spool_dropped > 0, "{after:?}");
+        assert_eq!(
+            lock(&spool).depth() + after.spool_dropped,
+            202,
+            "every finding is in the spool or counted as dropped: {after:?}"
+        );
+    }
 
     #[test]
     fn rotation_happens_at_two_thirds_of_the_lifetime() {

@@ -288,7 +288,7 @@ fn raise(store: &dyn Store, settings: &AlertSettings, agency: &str, a: &NewAlert
     if !settings.for_agency(agency).enabled(&a.kind) {
         return;
     }
-    if let Err(e) = store.alert_raise(a, now) {
+    if let Err(e) = crate::alerting::raise(store, a, now) {
         tracing::error!(error = %e, key = %a.key, "Raising an enrollment alert failed.");
     }
 }

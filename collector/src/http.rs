@@ -20,6 +20,7 @@ mod api;
 mod console;
 mod extract;
 pub mod listen;
+mod metrics;
 mod openapi;
 mod pages;
 pub mod ratelimit;
@@ -136,6 +137,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(admin::routes())
         .merge(report::routes())
+        .merge(metrics::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -143,6 +145,7 @@ pub fn app(state: AppState) -> Router {
             ratelimit::login_guard,
         ))
         .layer(axum::middleware::map_response(console::security_headers))
+        .layer(axum::middleware::from_fn(metrics::count_status))
         .with_state(state)
 }
 

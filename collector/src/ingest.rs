@@ -79,7 +79,7 @@ impl Ingest {
             received_ms / 1000,
         )?;
         if out.rules_over_quota > 0 {
-            s.alert_raise(&alerting::rules_quota(agent_id), received_ms / 1000)?;
+            alerting::raise(s, &alerting::rules_quota(agent_id), received_ms / 1000)?;
         }
         if out.stored > 0 {
             self.scores.mark_changed();

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::alerting::{self, AlertSettings};
 use crate::clock::now_ms;
+use crate::metrics::{self, Event};
 use crate::scoring::{self, RuleCatalog};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,7 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
                 .await
                 {
                     Ok(Ok((scores, points))) => {
+                        metrics::record(Event::ScoresRecomputed { elapsed: started.elapsed() });
                         debug!(
                             hosts = scores.hosts.len(),
                             agencies = scores.agencies.len(),

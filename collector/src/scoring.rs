@@ -664,6 +664,7 @@ impl ScoreCache {
         // Findings stored from now on are not in this computation: they mark it again.
         self.changed
             .store(false, std::sync::atomic::Ordering::Release);
+        let started = std::time::Instant::now();
         let scores = tokio::task::spawn_blocking(move || -> Result<Scores> {
             let inputs = Inputs::load(&*store)?;
             Ok(compute(
@@ -674,6 +675,9 @@ impl ScoreCache {
             ))
         })
         .await??;
+        crate::metrics::record(crate::metrics::Event::ScoresRecomputed {
+            elapsed: started.elapsed(),
+        });
         let scores = std::sync::Arc::new(scores);
         self.publish(scores.clone());
         Ok(scores)

@@ -28,6 +28,7 @@ use vigil_proto::session::{CollectorSession, SessionConfig};
 use crate::catalog::RuleCatalog;
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::metrics::{self, Event, Refusal, StoreOp};
 use crate::pki::{self, Ca, PkiPaths};
 use crate::store::Store;
 use crate::tls::{self, RevokedSerials};
@@ -79,15 +80,26 @@ impl std::fmt::Debug for Ctx {
 /// Kept for callers above the transport; new code reads [`crate::clock::now_ms`].
 pub use crate::clock::now_ms;
 
-/// Runs a blocking store call off the async threads.
+/// Runs a blocking store call of a session off the async threads.
 async fn blocking<T: Send + 'static>(
     store: &Arc<dyn Store>,
     f: impl FnOnce(&dyn Store) -> crate::store::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
+    blocking_op(store, StoreOp::Session, f).await
+}
+
+/// Runs a blocking store call off the async threads, timed as `op` in the metrics.
+async fn blocking_op<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    op: StoreOp,
+    f: impl FnOnce(&dyn Store) -> crate::store::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
     let s = store.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&*s))
-        .await
-        .context("store task panicked")??)
+    Ok(
+        tokio::task::spawn_blocking(move || metrics::time_store(op, || f(&*s)))
+            .await
+            .context("store task panicked")??,
+    )
 }
 
 /// The stateless-reset key of `data_dir`, created (0600) on first use.
@@ -246,6 +258,7 @@ impl QuicServer {
                         }
                         Verdict::Refuse => {
                             debug!(%remote, "Handshake budget spent; refusing.");
+                            metrics::record(Event::HandshakeRefused(Refusal::Budget));
                             incoming.refuse();
                         }
                     }
@@ -358,10 +371,12 @@ async fn handle_incoming(
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             debug!(error = %e, "Handshake failed.");
+            metrics::record(Event::HandshakeRefused(Refusal::Tls));
             return;
         }
         Err(_) => {
             debug!("Handshake timed out.");
+            metrics::record(Event::HandshakeRefused(Refusal::Timeout));
             return;
         }
     };
@@ -377,7 +392,10 @@ async fn handle_incoming(
             }
         }
         Some(p) if p == vigil_proto::ALPN => session::session_conn(&ctx, conn, shutdown).await,
-        _ => conn.close(code::PROTOCOL.into(), b"unsupported ALPN"),
+        _ => {
+            metrics::record(Event::HandshakeRefused(Refusal::Alpn));
+            conn.close(code::PROTOCOL.into(), b"unsupported ALPN");
+        }
     }
 }
 
@@ -412,7 +430,10 @@ async fn enroll_conn(ctx: &Arc<Ctx>, conn: &quinn::Connection) -> anyhow::Result
         Ok(Ok(req)) => {
             let (store, ca, alerts) = (ctx.store.clone(), ctx.ca.clone(), ctx.alerts.clone());
             let (resp, effects) = tokio::task::spawn_blocking(move || {
-                crate::enroll::handle(&*store, &ca, &alerts, req, time::OffsetDateTime::now_utc())
+                metrics::time_store(StoreOp::Enroll, || {
+                    let now = time::OffsetDateTime::now_utc();
+                    crate::enroll::handle(&*store, &ca, &alerts, req, now)
+                })
             })
             .await
             .context("enrollment task panicked")?;
@@ -434,6 +455,10 @@ async fn enroll_conn(ctx: &Arc<Ctx>, conn: &quinn::Connection) -> anyhow::Result
             message: "no enrollment request received".into(),
         },
     };
+    metrics::record(Event::Enrollment(match resp {
+        EnrollResponse::Ok { .. } => metrics::Outcome::Accepted,
+        EnrollResponse::Error { .. } => metrics::Outcome::Refused,
+    }));
     let bytes = frame::encode(&resp, MAX_ENROLL_FRAME)?;
     send.write_all(&bytes).await?;
     send.finish()?;

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod hostile;
 pub mod pg;
+pub mod prom;
 pub mod webdriver;
 pub mod windows;
 pub mod wine;

@@ -48,6 +48,17 @@ pub(super) fn status(state: &StatePaths, json: bool) -> Result<u8, Failure> {
                     "spool:        {} unacknowledged, acked up to #{}, next #{}",
                     s.spool_depth, s.acked_seq, s.next_seq
                 );
+                let c = &s.counters;
+                println!(
+                    "counters:     {} findings, {} dropped (spool full), {} spool errors, \
+                     {} FIM overflows, {} check runs, {} reconnects",
+                    c.findings,
+                    c.spool_dropped,
+                    c.spool_errors,
+                    c.fim_overflows,
+                    c.checks_run,
+                    c.reconnects
+                );
                 if let Some(e) = s.last_error {
                     println!("last error:   {e}");
                 }

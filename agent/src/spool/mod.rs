@@ -155,6 +155,8 @@ pub struct Spool {
     bytes: u64,
     /// Dropped records not yet taken, per severity code.
     dropped: [u64; 4],
+    /// Records dropped (refused or evicted) since this spool was opened, for `status`.
+    dropped_total: u64,
     corrupt: u64,
     state_dirty: bool,
     dir_dirty: bool,
@@ -300,6 +302,7 @@ impl Spool {
             live,
             bytes,
             dropped,
+            dropped_total: 0,
             corrupt,
             state_dirty: false,
             dir_dirty: false,
@@ -588,6 +591,12 @@ impl Spool {
         taken
     }
 
+    /// Records dropped for lack of space (refused or evicted) since this spool was opened; unlike
+    /// [`Spool::take_dropped`] this is never reset.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+
     /// Damaged records skipped since this spool was opened (never returned by `read`).
     pub fn corrupt_skipped(&self) -> u64 {
         self.corrupt
@@ -686,6 +695,7 @@ impl Spool {
 
     fn count_refused(&mut self, sev: Severity) {
         self.dropped[usize::from(format::severity_code(sev))] += 1;
+        self.dropped_total += 1;
         self.state_dirty = true;
         warn!(severity = %sev, "Spool full, dropped the new record.");
     }
@@ -763,6 +773,7 @@ impl Spool {
             // Count before removing: a crash in between over-reports rather than hides a loss.
             self.store_state(acked, dropped)?;
             self.dropped = dropped;
+            self.dropped_total += counts.iter().sum::<u64>();
             for (l, c) in self.live.iter_mut().zip(counts) {
                 *l -= c;
             }

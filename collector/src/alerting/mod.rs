@@ -276,6 +276,19 @@ fn params<const N: usize>(kv: [(&str, serde_json::Value); N]) -> AlertParams {
         .collect()
 }
 
+/// Raises `a` (or counts it again on its open alert) and, when it is new, counts it in the
+/// metrics. Returns the alert id and whether it was new, as [`Store::alert_raise`].
+///
+/// # Errors
+/// Store errors.
+pub fn raise(store: &dyn Store, a: &NewAlert, now_s: i64) -> Result<(i64, bool)> {
+    let (id, new) = store.alert_raise(a, now_s)?;
+    if new {
+        crate::metrics::record(crate::metrics::Event::AlertRaised { kind: &a.kind });
+    }
+    Ok((id, new))
+}
+
 /// Raises the alerts of a stored batch, as the agent's agency settings allow.
 ///
 /// # Errors
@@ -319,7 +332,7 @@ pub fn raise_for_batch(
         {
             continue;
         }
-        store.alert_raise(&a, now_s)?;
+        raise(store, &a, now_s)?;
         raised += 1;
     }
     Ok(raised)
@@ -512,7 +525,7 @@ pub fn run_periodic(
     active.extend(store.alerts(Some(AlertState::Acknowledged))?);
     let p = periodic(&agents, &active, settings, now_s);
     for a in &p.raise {
-        store.alert_raise(a, now_s)?;
+        raise(store, a, now_s)?;
     }
     for (id, reason) in &p.resolve {
         store.alert_set_state(*id, AlertState::Resolved, "collector", Some(reason), now_s)?;

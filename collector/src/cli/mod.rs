@@ -17,6 +17,7 @@ use crate::store::Store;
 mod agency;
 mod agents;
 mod alerts;
+mod backup;
 mod ca;
 pub mod demo;
 mod exit;
@@ -186,6 +187,10 @@ pub enum Command {
     /// The collector's certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// Archive the data directory and its SQLite database, online (docs/operations.md).
+    Backup(backup::BackupArgs),
+    /// Restore a backup archive into a new data directory.
+    Restore(backup::RestoreArgs),
 }
 
 /// `report` arguments.
@@ -338,6 +343,8 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         Command::User(c) => users::run_user(c),
         Command::ApiToken(c) => users::run_api_token(c),
         Command::Ca(c) => ca::run(c),
+        Command::Backup(a) => backup::backup(&a),
+        Command::Restore(a) => backup::restore(&a),
         Command::Alerts(c) => alerts::run(c),
         Command::Ioc(c) => ioc::run(c),
         Command::Validate { config } => {

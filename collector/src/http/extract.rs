@@ -159,7 +159,8 @@ pub(crate) fn now_s() -> i64 {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> store::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await? {
+    let timed = || crate::metrics::time_store(crate::metrics::StoreOp::Api, f);
+    match tokio::task::spawn_blocking(timed).await? {
         Ok(v) => Ok(v),
         Err(StoreError::Invalid(m)) => Err(ApiError::bad_request(m)),
         Err(StoreError::NotFound(_)) => Err(ApiError::not_found()),

@@ -44,7 +44,8 @@ pub(super) fn routes() -> Router<AppState> {
         super::pages::overview,
         super::pages::agency,
         super::pages::host,
-        super::report::get_report
+        super::report::get_report,
+        super::metrics::metrics_text
     ),
     components(schemas(
         LoginRequest,

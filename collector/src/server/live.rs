@@ -47,6 +47,7 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        crate::metrics::record(crate::metrics::Event::SessionClosed);
         let mut map = self.live.lock();
         if map.get(&self.agent).is_some_and(|e| e.id == self.id) {
             map.remove(&self.agent);
@@ -105,6 +106,7 @@ impl LiveSessions {
             return Err(Refusal::InUse(e.remote));
         }
         map.insert(agent.to_owned(), entry);
+        crate::metrics::record(crate::metrics::Event::SessionOpened);
         Ok(Registration {
             live: self.clone(),
             agent: agent.to_owned(),

@@ -20,6 +20,7 @@ use super::live::{Refusal, Registration};
 use super::{Ctx, TokenBucket, blocking, peer_identity, push_iocs};
 use crate::clock::now_ms;
 use crate::ingest::{BatchResult, Ingest};
+use crate::metrics::{self, Event, Refusal as Refused, StoreOp};
 use crate::pki;
 use crate::store::{SessionCert, StoreError};
 
@@ -36,6 +37,7 @@ pub(super) async fn session_conn(
         Ok(id) => id,
         Err(e) => {
             warn!(error = %e, "Refused a session without a valid agent identity.");
+            metrics::record(Event::HandshakeRefused(Refused::Identity));
             conn.close(code::UNAUTHORIZED.into(), e.as_bytes());
             return;
         }
@@ -79,6 +81,7 @@ async fn admit(
     };
     if let Some(why) = refusal {
         warn!(serial = %id.serial, state = ?cert, "Refused a session.");
+        metrics::record(Event::HandshakeRefused(Refused::Identity));
         conn.close(code::UNAUTHORIZED.into(), why);
         return Ok(None);
     }
@@ -87,6 +90,7 @@ async fn admit(
         Err(Refusal::InUse(live)) => {
             let here = conn.remote_address();
             warn!(%live, refused = %here, "Agent identity in use by another live session; refused (a cloned machine?).");
+            metrics::record(Event::HandshakeRefused(Refused::InUse));
             let a = id.agent_id.clone();
             let settings = ctx.alerts.clone();
             blocking(&ctx.store, move |s| {
@@ -100,7 +104,7 @@ async fn admit(
                         &live.to_string(),
                         &here.to_string(),
                     );
-                    s.alert_raise(&alert, now_ms() / 1000)?;
+                    crate::alerting::raise(s, &alert, now_ms() / 1000)?;
                 }
                 Ok(())
             })
@@ -213,9 +217,10 @@ impl State<'_> {
                     return Ok(());
                 }
                 let (a, now) = (self.agent_id.clone(), now_ms() / 1000);
-                self.max_seq =
-                    off_thread(&self.ctx.ingest, move |i| i.hello(&a, now, &agent_version))
-                        .await??;
+                self.max_seq = off_thread(&self.ctx.ingest, StoreOp::Session, move |i| {
+                    i.hello(&a, now, &agent_version)
+                })
+                .await??;
                 info!(proto_version, acked = self.max_seq, "Agent connected.");
                 let current = *ioc_rx.borrow_and_update();
                 sess.accept(serde_json::Value::Null, current, self.max_seq)?;
@@ -248,12 +253,20 @@ impl State<'_> {
             tokio::time::sleep(wait).await;
         }
         let (a, received, n) = (self.agent_id.clone(), now_ms(), findings.len());
-        let stored = off_thread(&self.ctx.ingest, move |i| i.batch(&a, findings, received)).await?;
+        let stored = off_thread(&self.ctx.ingest, StoreOp::Ingest, move |i| {
+            i.batch(&a, findings, received)
+        })
+        .await?;
         match stored {
             Ok(BatchResult {
                 stored: out,
                 corrected,
             }) => {
+                metrics::record(Event::BatchStored {
+                    findings: n as u64,
+                    duplicates: out.duplicates as u64,
+                    gaps: out.gaps.len() as u64,
+                });
                 if corrected > 0 {
                     warn!(
                         corrected,
@@ -294,7 +307,7 @@ impl State<'_> {
         spool_depth: u64,
     ) -> anyhow::Result<()> {
         let (a, here) = (self.agent_id.clone(), now_ms());
-        off_thread(&self.ctx.ingest, move |i| {
+        off_thread(&self.ctx.ingest, StoreOp::Session, move |i| {
             i.heartbeat(&a, agent_now, here, spool_depth)
         })
         .await??;
@@ -349,10 +362,11 @@ impl State<'_> {
 /// Runs ingest work off the async threads; the outer error is only a panicked task.
 async fn off_thread<T: Send + 'static>(
     ingest: &Arc<Ingest>,
+    op: StoreOp,
     f: impl FnOnce(&Ingest) -> crate::store::Result<T> + Send + 'static,
 ) -> anyhow::Result<crate::store::Result<T>> {
     let i = ingest.clone();
-    tokio::task::spawn_blocking(move || f(&i))
+    tokio::task::spawn_blocking(move || metrics::time_store(op, || f(&i)))
         .await
         .context("ingest task panicked")
 }

@@ -423,6 +423,8 @@ fn full_spool_drops_low_then_medium_then_high_and_never_critical() {
     assert_eq!(seqs(&read_all(&mut sp)), expected);
     assert_eq!(sp.depth(), 40);
     assert_eq!(sp.next_seq(), 72);
+    // 33 evicted and 2 refused since the spool was opened, counted for `status`.
+    assert_eq!(sp.dropped_total(), 35);
 
     // Evictions are persisted when they happen (the last at seq 71); refusals since then only
     // at the next sync, which this "crash" skips.
@@ -458,6 +460,11 @@ fn refused_counts_survive_reopen_after_sync_and_taking_is_durable() {
         assert!(
             sp.append(0, &finding_sized(Severity::Critical, 9, B as usize))
                 .is_err()
+        );
+        assert_eq!(
+            sp.dropped_total(),
+            4,
+            "refused records, counted for `status`"
         );
         sp.sync().expect("sync");
     }

@@ -303,7 +303,7 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
 }
 
 /// Every route that needs authentication (all but login and the OpenAPI document).
-const PROTECTED: [(&str, &str); 13] = [
+const PROTECTED: [(&str, &str); 14] = [
     ("GET", "/api/v1/reports"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/hosts"),
@@ -317,6 +317,7 @@ const PROTECTED: [(&str, &str); 13] = [
     ("GET", "/api/v1/overview"),
     ("GET", "/api/v1/agencies/{id}"),
     ("GET", "/api/v1/hosts/{id}"),
+    ("GET", "/metrics"),
 ];
 
 #[tokio::test]
