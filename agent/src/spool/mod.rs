@@ -898,36 +898,6 @@ impl Spool {
         self.persisted_next = self.next_seq;
         Ok(())
     }
-
-    /// Heap bytes used by the index (for the memory measurement).
-    #[cfg(test)]
-    fn index_bytes(&self) -> usize {
-        self.segments
-            .iter()
-            .map(|s| s.entries.capacity() * size_of::<Entry>())
-            .sum::<usize>()
-            + self.segments.capacity() * size_of::<Segment>()
-    }
-
-    /// Where the record `seq` is on disk: (file, offset, size).
-    #[cfg(test)]
-    fn locate(&self, seq: u64) -> Option<(PathBuf, u64, u64)> {
-        self.segments.iter().find_map(|s| {
-            let e = s
-                .entries
-                .iter()
-                .find(|e| s.id + u64::from(e.seq_delta) == seq)?;
-            Some((segment_path(&self.dir, s.id), u64::from(e.offset), e.size()))
-        })
-    }
-
-    /// The newest segment file, its length and the seq of its last record.
-    #[cfg(test)]
-    fn newest(&self) -> Option<(PathBuf, u64, Option<u64>)> {
-        let s = self.segments.last()?;
-        let last = s.entries.last().map(|e| s.id + u64::from(e.seq_delta));
-        Some((segment_path(&self.dir, s.id), s.len, last))
-    }
 }
 
 impl Segment {
