@@ -53,10 +53,11 @@ pub fn read_dpkg(root: &Path) -> Result<Vec<Package>, PackagesError> {
 /// architecture as `name:arch`, as `dpkg-query` shows it; other names are plain. Stanzas without a
 /// name or version are ignored.
 pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
-    // (name, arch, version) of installed stanzas.
-    let mut found: Vec<(String, String, String)> = Vec::new();
+    // (name, arch, version, source) of installed stanzas.
+    let mut found: Vec<(String, String, String, Option<String>)> = Vec::new();
     for stanza in stanzas(text) {
         let (mut name, mut arch, mut version, mut status) = (None, "", None, None);
+        let mut source = None;
         for line in stanza.lines() {
             if line.starts_with([' ', '\t']) {
                 continue; // continuation of a multi-line field (Description, Conffiles)
@@ -70,6 +71,8 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
                 "Architecture" => arch = value,
                 "Version" => version = Some(value),
                 "Status" => status = Some(value),
+                // `Source: glibc (2.36-9+deb12u4)`: the name; the version is the binary's own.
+                "Source" => source = value.split_whitespace().next(),
                 _ => {}
             }
         }
@@ -81,16 +84,17 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
             && !n.is_empty()
             && !v.is_empty()
         {
-            found.push((n.to_string(), arch.to_string(), v.to_string()));
+            let source = source.filter(|s| *s != n).map(str::to_string);
+            found.push((n.to_string(), arch.to_string(), v.to_string(), source));
         }
     }
     let mut per_name: HashMap<&str, usize> = HashMap::new();
-    for (n, _, _) in &found {
+    for (n, _, _, _) in &found {
         *per_name.entry(n.as_str()).or_default() += 1;
     }
     let mut out: Vec<Package> = found
         .iter()
-        .map(|(n, a, v)| {
+        .map(|(n, a, v, s)| {
             let name = if per_name.get(n.as_str()).copied().unwrap_or(0) > 1 && !a.is_empty() {
                 format!("{n}:{a}")
             } else {
@@ -99,6 +103,7 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
             Package {
                 name,
                 version: v.clone(),
+                source: s.clone(),
             }
         })
         .collect();

@@ -25,6 +25,7 @@ mod org;
 mod report;
 pub(crate) mod term;
 mod users;
+mod vuln;
 
 use term::{errln, outln, wline};
 
@@ -130,6 +131,9 @@ pub enum Command {
     /// Questions across all hosts.
     #[command(subcommand)]
     Query(QueryCmd),
+    /// Vulnerability advisories (OSV): import, list imports.
+    #[command(subcommand)]
+    Vuln(vuln::VulnCmd),
     /// Host and agency scores (DESIGN §6), the province ranking and "why not 100".
     ///
     /// Computed now from what the store holds, with the collector's `[scoring]` configuration.
@@ -445,6 +449,22 @@ pub enum QueryCmd {
         #[arg(long, value_name = "VERSION")]
         below: Option<String>,
         /// Print `{"hosts": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hosts affected by an advisory (`--cve CVE-… | --cve DSA-…`) or one host's vulnerable
+    /// packages (`--host ID`).
+    Vulns {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// A CVE id or an advisory id.
+        #[arg(long, value_name = "ID")]
+        cve: Option<String>,
+        /// An agent id.
+        #[arg(long, value_name = "ID")]
+        host: Option<String>,
+        /// Print `{"vulns": [...]}`.
         #[arg(long)]
         json: bool,
     },
@@ -1050,6 +1070,13 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Vuln(cmd) => vuln::run(cmd),
+        Command::Query(QueryCmd::Vulns {
+            dir,
+            cve,
+            host,
+            json,
+        }) => vuln::query(&dir, cve, host, json),
         Command::Query(QueryCmd::Packages {
             dir,
             name,

@@ -67,6 +67,8 @@ pub struct Ctx {
     pub scores: Arc<crate::scoring::ScoreCache>,
     /// The rules this collector knows (their severity and group win over agents' claims).
     pub catalog: Arc<RuleCatalog>,
+    /// The advisory index hosts are re-matched against when their inventory changes.
+    pub vulns: Arc<crate::vuln::rematch::IndexCache>,
     /// Live sessions, one per agent.
     live: Arc<live::LiveSessions>,
 }
@@ -204,6 +206,7 @@ impl QuicServer {
                 alerts: Arc::new(cfg.alerts.clone()),
                 scores,
                 catalog: Arc::new(RuleCatalog::builtin()),
+                vulns: Arc::default(),
                 live: Arc::default(),
             }),
             rate: cfg.max_new_connections_per_sec,

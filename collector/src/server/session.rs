@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tracing::{Instrument as _, debug, info, info_span, warn};
-use vigil_proto::Envelope;
 use vigil_proto::msg::{CollectorMsg, code};
 use vigil_proto::session::{CollectorEvent, CollectorSession};
+use vigil_proto::{Envelope, Finding};
 
 use super::live::{Refusal, Registration};
 use super::{Ctx, TokenBucket, blocking, now_ms, peer_identity, push_iocs};
@@ -256,8 +256,16 @@ impl State<'_> {
         }
         let (a, received, n) = (self.agent_id.clone(), now_ms(), findings.len());
         let settings = self.ctx.alerts.clone();
+        let vulns = Arc::clone(&self.ctx.vulns);
         let stored = blocking(&self.ctx.store, move |s| {
             let out = s.ingest(&a, &findings, received)?;
+            if out.stored > 0
+                && findings
+                    .iter()
+                    .any(|e| matches!(e.finding, Finding::Inventory(_)))
+            {
+                crate::vuln::rematch::on_inventory(s, &vulns, &a, received / 1000);
+            }
             // Alerts are raised after the batch is durable; a replay only counts them again on
             // the same (deduplicated) alert.
             crate::alerting::raise_for_batch(

@@ -15,6 +15,7 @@ mod suite;
 #[cfg(test)]
 mod suite_hostile;
 mod tree;
+pub mod vuln;
 
 pub(crate) use tree::{
     Counts, DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
@@ -854,6 +855,8 @@ pub(crate) fn decode_user(
 
 /// The persistence seam of the collector.
 pub trait Store: Send + Sync {
+    /// Advisories and the hosts they match (issue 23).
+    fn vulns(&self) -> &dyn vuln::VulnStore;
     /// Adds an agency; its parent path must exist unless it is a root.
     fn agency_add(&self, a: &Agency) -> Result<()>;
     /// Looks an agency up.

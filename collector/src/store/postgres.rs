@@ -37,6 +37,7 @@ use super::{
 };
 
 mod identity;
+mod vuln;
 
 /// Schema migrations; index + 1 is the version after applying.
 const MIGRATIONS: &[&str] = &[
@@ -224,6 +225,8 @@ ALTER TABLE tokens ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE agents ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE alerts ADD COLUMN params TEXT;
 "#,
+    // v9 (issue 23): advisories and vulnerable packages.
+    include_str!("postgres/vuln.sql"),
 ];
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
@@ -929,6 +932,10 @@ fn ingest_rows(
 }
 
 impl Store for PostgresStore {
+    fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
     fn agency_add(&self, a: &Agency) -> Result<()> {
         let a = a.clone();
         self.call(move |c| {

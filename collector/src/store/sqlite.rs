@@ -16,6 +16,7 @@ use super::{
 };
 
 mod identity;
+mod vuln;
 
 /// Schema migrations; index + 1 is the version after applying.
 const MIGRATIONS: &[&str] = &[
@@ -202,6 +203,8 @@ ALTER TABLE tokens ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE agents ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE alerts ADD COLUMN params TEXT;
 "#,
+    // v9 (issue 23): advisories and vulnerable packages.
+    include_str!("sqlite/vuln.sql"),
 ];
 
 /// SQLite-backed [`Store`].
@@ -425,6 +428,10 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
     fn agency_add(&self, a: &Agency) -> Result<()> {
         let conn = self.lock();
         let parent = parent_of(&a.id);
