@@ -12,3 +12,6 @@ pub mod load;
 pub mod matching;
 pub mod osv;
 pub mod rematch;
+
+#[cfg(test)]
+mod tests;
