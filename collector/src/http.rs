@@ -22,6 +22,7 @@ pub mod listen;
 mod pages;
 pub mod ratelimit;
 mod report;
+mod vulns;
 pub use report::ReportSlots;
 
 /// Shared state of the HTTP app.
@@ -133,6 +134,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(admin::routes())
         .merge(report::routes())
+        .merge(vulns::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -180,3 +182,5 @@ pub async fn serve(
 mod hostile_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vulns_tests;

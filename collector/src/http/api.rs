@@ -20,6 +20,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::admin::AdminDoc;
+use super::vulns::VulnDoc;
 use super::{ApiError, AppState};
 use crate::auth;
 use crate::scoring::AgencyScores;
@@ -94,7 +95,7 @@ pub(super) fn routes() -> Router<AppState> {
         super::pages::AgencyPage,
         super::pages::HostPage
     )),
-    modifiers(&SecuritySchemes, &AdminDoc)
+    modifiers(&SecuritySchemes, &AdminDoc, &VulnDoc)
 )]
 pub(crate) struct ApiDoc;
 

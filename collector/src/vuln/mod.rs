@@ -12,6 +12,7 @@ pub mod load;
 pub mod matching;
 pub mod osv;
 pub mod rematch;
+pub mod summary;
 
 #[cfg(test)]
 mod tests;
