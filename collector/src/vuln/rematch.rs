@@ -125,6 +125,10 @@ fn rows(matches: Vec<Match>) -> Vec<MatchRow> {
         .collect()
 }
 
+/// Hosts whose matches are written in one transaction during a full re-match: inventories are
+/// read and matched a chunk at a time, so memory stays bounded by the chunk, not the province.
+const CHUNK: usize = 512;
+
 /// Re-matches every live host; returns (hosts, matches).
 ///
 /// # Errors
@@ -134,20 +138,63 @@ pub fn rematch_all(
     index: &Index,
     now: i64,
 ) -> Result<(usize, usize), RematchError> {
-    let mut hosts = Vec::new();
-    let mut total = 0;
-    for a in store.agents()?.into_iter().filter(|a| !a.revoked) {
-        let found = a
-            .inventory
-            .as_ref()
-            .map(|inv| matches_of_inventory(index, inv))
-            .unwrap_or_default();
-        total += found.len();
-        hosts.push((a.id, rows(found)));
+    let ids: Vec<String> = store
+        .agents_brief()?
+        .into_iter()
+        .filter(|a| !a.revoked)
+        .map(|a| a.id)
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let (mut total, mut added) = (0, Vec::new());
+    for chunk in ids.chunks(CHUNK) {
+        let hosts = match_chunk(store, index, chunk, threads)?;
+        total += hosts.iter().map(|(_, r)| r.len()).sum::<usize>();
+        added.extend(store.vulns().vuln_set_matches(&hosts, now)?);
     }
-    let added = store.vulns().vuln_set_matches(&hosts, now)?;
     alert_new(store, index, &added, now)?;
-    Ok((hosts.len(), total))
+    Ok((ids.len(), total))
+}
+
+/// Reads and matches the hosts of `ids` on `threads` threads, in the order of `ids`.
+fn match_chunk(
+    store: &dyn Store,
+    index: &Index,
+    ids: &[String],
+    threads: usize,
+) -> Result<Vec<(String, Vec<MatchRow>)>, RematchError> {
+    let per = ids.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<Result<Vec<(String, Vec<MatchRow>)>, RematchError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ids
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut out = Vec::with_capacity(part.len());
+                    for id in part {
+                        let found = store
+                            .agent(id)?
+                            .and_then(|a| a.inventory)
+                            .map(|inv| matches_of_inventory(index, &inv))
+                            .unwrap_or_default();
+                        out.push((id.clone(), rows(found)));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(RematchError::Corrupt("a matching thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(ids.len());
+    for p in parts {
+        all.extend(p?);
+    }
+    Ok(all)
 }
 
 /// Re-matches one host from its stored inventory; returns its number of matches.
