@@ -13,10 +13,10 @@ pub fn base_score_v3(vector: &str) -> Option<f64> {
     const KEYS: [&str; 8] = ["AV", "AC", "PR", "UI", "S", "C", "I", "A"];
     for p in parts {
         let (k, v) = p.split_once(':')?;
-        if let Some(i) = KEYS.iter().position(|x| *x == k) {
-            if m[i].replace(v).is_some() {
-                return None; // a metric given twice
-            }
+        if let Some(i) = KEYS.iter().position(|x| *x == k)
+            && m[i].replace(v).is_some()
+        {
+            return None; // a metric given twice
         }
         // Temporal and environmental metrics do not change the base score.
     }

@@ -155,6 +155,9 @@ pub fn rematch_all(
     Ok((ids.len(), total))
 }
 
+/// Matches to store, per host.
+type HostRows = Vec<(String, Vec<MatchRow>)>;
+
 /// Reads and matches the hosts of `ids` on `threads` threads, in the order of `ids`.
 fn match_chunk(
     store: &dyn Store,
@@ -163,7 +166,7 @@ fn match_chunk(
     threads: usize,
 ) -> Result<Vec<(String, Vec<MatchRow>)>, RematchError> {
     let per = ids.len().div_ceil(threads.max(1)).max(1);
-    let parts: Vec<Result<Vec<(String, Vec<MatchRow>)>, RematchError>> = std::thread::scope(|s| {
+    let parts: Vec<Result<HostRows, RematchError>> = std::thread::scope(|s| {
         let handles: Vec<_> = ids
             .chunks(per)
             .map(|part| {
