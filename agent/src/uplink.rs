@@ -150,12 +150,12 @@ impl Backoff {
     }
 
     /// The next delay: uniform in [cap/2, cap] where cap = min(max, base·2^attempt).
-    pub fn next(&mut self, rng: &mut impl rand::Rng) -> Duration {
+    pub fn next(&mut self, rng: &mut impl rand::RngExt) -> Duration {
         let exp = self.base.saturating_mul(1u32 << self.attempt.min(16));
         let cap = exp.min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let lo = cap / 2;
-        lo + Duration::from_secs_f64(rng.r#gen::<f64>() * (cap - lo).as_secs_f64())
+        lo + Duration::from_secs_f64(rng.random::<f64>() * (cap - lo).as_secs_f64())
     }
 
     /// After a healthy session.
@@ -272,7 +272,7 @@ impl Uplink {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(Duration::from_millis(500), self.cfg.max_backoff);
         // StdRng (not thread_rng) keeps this future Send, so it can run on any runtime worker.
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_entropy();
+        let mut rng: rand::rngs::StdRng = rand::make_rng();
         let mut idx = 0usize;
         loop {
             let addrs = self.collectors();

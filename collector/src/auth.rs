@@ -8,8 +8,8 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,9 +45,9 @@ pub(crate) fn hash_password_with(password: &str, params: Params) -> Result<Strin
             "passwords are at most {MAX_PASSWORD_LEN} bytes"
         )));
     }
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password(password.as_bytes(), &salt)
+    // A fresh random salt from the OS for every hash.
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    PasswordHasher::<PasswordHash>::hash_password(&argon, password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| StoreError::Invalid(format!("hashing the password: {e}")))
 }

@@ -11,6 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vigil_proto::units::{parse_duration, parse_size};
 
+pub use crate::alerting::{RawAlertRules, RawAlerts, RawSubtreeAlerts};
+pub use crate::report::{RawReports, ReportSchedule, ReportsConfig};
+pub use crate::schedule::RawSchedule;
+
 /// Name of the config file inside a data dir.
 pub const CONFIG_FILE: &str = "collector.toml";
 
@@ -45,102 +49,6 @@ pub struct RawConfig {
     /// Scheduled posture reports.
     #[serde(default)]
     pub reports: RawReports,
-}
-
-/// `[reports]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawReports {
-    /// Directory scheduled reports are written to (relative to the data dir), default `reports`.
-    pub dir: Option<String>,
-    /// `monthly` (default), `weekly` or `off`.
-    pub schedule: Option<String>,
-    /// TrueType font embedded in PDF reports, default DejaVu Sans (`fonts-dejavu-core`).
-    pub font: Option<String>,
-    /// Language of scheduled reports: `vi` (default) or `en`.
-    pub lang: Option<String>,
-}
-
-/// How often the province report is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReportSchedule {
-    /// Last month's report, at the start of each month.
-    #[default]
-    Monthly,
-    /// Last week's report (Monday to Sunday), at the start of each week.
-    Weekly,
-    /// No scheduled reports.
-    Off,
-}
-
-/// Validated `[reports]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportsConfig {
-    /// Where scheduled reports go.
-    pub dir: PathBuf,
-    /// How often.
-    pub schedule: ReportSchedule,
-    /// The PDF font.
-    pub font: PathBuf,
-    /// Language of scheduled reports.
-    pub lang: crate::report::Lang,
-}
-
-impl Default for ReportsConfig {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("reports"),
-            schedule: ReportSchedule::default(),
-            font: PathBuf::from(crate::report::pdf::DEFAULT_FONT),
-            lang: crate::report::Lang::default(),
-        }
-    }
-}
-
-/// `[schedule]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSchedule {
-    /// How often scores are recomputed (and history points written), default `5m`.
-    pub recompute: Option<String>,
-    /// How often the periodic alert rules run, default `1m`.
-    pub alert_rules: Option<String>,
-}
-
-/// `[alerts]` and each `[[alerts.subtree]]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAlertRules {
-    /// An agent silent for this long raises `agent_silent` (default `24h`).
-    pub silent_after: Option<String>,
-    /// A client certificate expiring within this raises `cert_expiring` (default `30d`).
-    pub cert_expiry_warning: Option<String>,
-    /// Alert kinds not raised at all (e.g. `new_listener_on_server`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub disabled: Vec<String>,
-}
-
-/// `[alerts]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAlerts {
-    /// Settings for the whole organisation.
-    #[serde(flatten)]
-    pub rules: RawAlertRules,
-    /// Settings for one agency subtree; the deepest matching subtree wins, key by key.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subtree: Vec<RawSubtreeAlerts>,
-}
-
-/// `[[alerts.subtree]]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSubtreeAlerts {
-    /// Agency path the settings apply to (and everything below it).
-    pub agency: String,
-    /// The settings.
-    #[serde(flatten)]
-    pub rules: RawAlertRules,
 }
 
 /// `[quic]`.
@@ -292,41 +200,15 @@ impl RawConfig {
         };
         let quic_listen = addr("quic.listen", self.quic.listen, "0.0.0.0:4433");
         let http_listen = addr("http.listen", self.http.listen, "127.0.0.1:8443");
-        let http_tls = match (self.http.tls.unwrap_or(true), self.http.cert, self.http.key) {
-            (false, None, None) => {
-                if !http_listen.ip().is_loopback() {
-                    errs.push(format!(
-                        "{f}: http.tls = false serves plain HTTP, which is allowed on a loopback \
-                         address only, and http.listen is {http_listen}: remove http.tls (HTTPS is \
-                         the default) or listen on 127.0.0.1"
-                    ));
-                }
-                None
-            }
-            (false, _, _) => {
-                errs.push(format!(
-                    "{f}: http.cert/http.key are set but http.tls = false; remove one or the other"
-                ));
-                None
-            }
-            (true, None, None) => {
-                let pki = crate::pki::PkiPaths::new(data_dir);
-                Some(HttpTls {
-                    cert: pki.server_cert,
-                    key: pki.server_key,
-                })
-            }
-            (true, Some(cert), Some(key)) => Some(HttpTls {
-                cert: data_dir.join(cert),
-                key: data_dir.join(key),
-            }),
-            (true, Some(_), None) | (true, None, Some(_)) => {
-                errs.push(format!(
-                    "{f}: http.cert and http.key go together: give both or neither"
-                ));
-                None
-            }
-        };
+        let http_tls = http_tls(
+            self.http.tls,
+            self.http.cert.as_deref(),
+            self.http.key.as_deref(),
+            http_listen,
+            data_dir,
+            &f,
+            &mut errs,
+        );
         for a in &self.quic.advertise {
             if !a.contains(':')
                 || a.rsplit_once(':')
@@ -335,81 +217,21 @@ impl RawConfig {
                 errs.push(format!("{f}: quic.advertise: {a:?} is not host:port"));
             }
         }
-        let mut dur = |field: &str, v: Option<String>, default: Duration| -> Duration {
-            match v {
-                None => default,
-                Some(s) => parse_duration(&s).unwrap_or_else(|e| {
-                    errs.push(format!("{f}: {field}: {e}"));
-                    default
-                }),
-            }
-        };
-        let login_window = dur(
-            "http.login_window",
-            self.http.login_window,
-            crate::http::ratelimit::LoginLimit::default().window,
+        let Timings {
+            login_window,
+            heartbeat_interval,
+            idle_timeout,
+            recompute_interval,
+            alert_rules_interval,
+            max_frame,
+        } = timings(
+            self.http.login_window.as_deref(),
+            &self.session,
+            &self.schedule,
+            &f,
+            &mut errs,
         );
-        let heartbeat_interval = dur(
-            "session.heartbeat_interval",
-            self.session.heartbeat_interval,
-            Duration::from_secs(30),
-        );
-        let idle_timeout = dur(
-            "session.idle_timeout",
-            self.session.idle_timeout,
-            Duration::from_secs(120),
-        );
-        let recompute_interval = dur(
-            "schedule.recompute",
-            self.schedule.recompute,
-            Duration::from_secs(300),
-        );
-        let alert_rules_interval = dur(
-            "schedule.alert_rules",
-            self.schedule.alert_rules,
-            Duration::from_secs(60),
-        );
-        if idle_timeout <= heartbeat_interval {
-            errs.push(format!(
-                "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
-            ));
-        }
-        let max_frame = match self.session.max_frame.as_deref().map(parse_size) {
-            None => vigil_proto::frame::DEFAULT_MAX_FRAME,
-            Some(Ok(n)) if (4096..=64 << 20).contains(&n) => n as usize,
-            Some(Ok(_)) => {
-                errs.push(format!(
-                    "{f}: session.max_frame must be between 4KiB and 64MiB"
-                ));
-                vigil_proto::frame::DEFAULT_MAX_FRAME
-            }
-            Some(Err(e)) => {
-                errs.push(format!("{f}: session.max_frame: {e}"));
-                vigil_proto::frame::DEFAULT_MAX_FRAME
-            }
-        };
-        let store = match self.store.backend.as_deref().unwrap_or("sqlite") {
-            "sqlite" => StoreConfig::Sqlite(
-                data_dir.join(self.store.url.unwrap_or_else(|| "vigil.db".into())),
-            ),
-            "postgres" => match self.store.url {
-                Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                    StoreConfig::Postgres(u)
-                }
-                _ => {
-                    errs.push(format!(
-                        "{f}: store.url: backend postgres needs a postgres:// URL"
-                    ));
-                    StoreConfig::Sqlite(data_dir.join("vigil.db"))
-                }
-            },
-            other => {
-                errs.push(format!(
-                    "{f}: store.backend: {other:?} is not a backend, expected sqlite or postgres"
-                ));
-                StoreConfig::Sqlite(data_dir.join("vigil.db"))
-            }
-        };
+        let store = store_config(self.store, data_dir, &f, &mut errs);
         for (field, d) in [
             ("schedule.recompute", recompute_interval),
             ("schedule.alert_rules", alert_rules_interval),
@@ -440,41 +262,7 @@ impl RawConfig {
         if login_window < Duration::from_secs(1) {
             errs.push(format!("{f}: http.login_window must be at least 1s"));
         }
-        let reports = ReportsConfig {
-            dir: data_dir.join(self.reports.dir.as_deref().unwrap_or("reports")),
-            schedule: match self.reports.schedule.as_deref().unwrap_or("monthly") {
-                "monthly" => ReportSchedule::Monthly,
-                "weekly" => ReportSchedule::Weekly,
-                "off" => ReportSchedule::Off,
-                other => {
-                    errs.push(format!(
-                        "{f}: reports.schedule: {other:?} is not a schedule, expected monthly, weekly or off"
-                    ));
-                    ReportSchedule::Off
-                }
-            },
-            font: self.reports.font.as_deref().map_or_else(
-                || PathBuf::from(crate::report::pdf::DEFAULT_FONT),
-                |p| data_dir.join(p),
-            ),
-            lang: match self.reports.lang.as_deref() {
-                None => crate::report::Lang::default(),
-                Some(l) => crate::report::Lang::parse(l).unwrap_or_else(|| {
-                    errs.push(format!(
-                        "{f}: reports.lang: {l:?} is not a language, expected vi or en"
-                    ));
-                    crate::report::Lang::default()
-                }),
-            },
-        };
-        for (field, v) in [
-            ("reports.dir", &self.reports.dir),
-            ("reports.font", &self.reports.font),
-        ] {
-            if v.as_deref().is_some_and(|p| p.trim().is_empty()) {
-                errs.push(format!("{f}: {field} must not be empty"));
-            }
-        }
+        let reports = self.reports.validate(data_dir, &f.to_string(), &mut errs);
         let max_batches_per_sec = self.session.max_batches_per_sec.unwrap_or(100);
         if max_batches_per_sec == 0 {
             errs.push(format!(
@@ -514,6 +302,166 @@ impl RawConfig {
             alerts,
             reports,
         })
+    }
+}
+
+/// Durations and sizes of `[http]`, `[session]` and `[schedule]`, checked in that order.
+struct Timings {
+    login_window: Duration,
+    heartbeat_interval: Duration,
+    idle_timeout: Duration,
+    recompute_interval: Duration,
+    alert_rules_interval: Duration,
+    max_frame: usize,
+}
+
+/// Parses the durations and the frame size; each problem goes to `errs` (its default is used).
+fn timings(
+    login_window: Option<&str>,
+    session: &RawSession,
+    schedule: &RawSchedule,
+    f: &std::path::Display<'_>,
+    errs: &mut Vec<String>,
+) -> Timings {
+    let mut dur = |field: &str, v: Option<&str>, default: Duration| -> Duration {
+        match v {
+            None => default,
+            Some(s) => parse_duration(s).unwrap_or_else(|e| {
+                errs.push(format!("{f}: {field}: {e}"));
+                default
+            }),
+        }
+    };
+    let login_window = dur(
+        "http.login_window",
+        login_window,
+        crate::http::ratelimit::LoginLimit::default().window,
+    );
+    let heartbeat_interval = dur(
+        "session.heartbeat_interval",
+        session.heartbeat_interval.as_deref(),
+        Duration::from_secs(30),
+    );
+    let idle_timeout = dur(
+        "session.idle_timeout",
+        session.idle_timeout.as_deref(),
+        Duration::from_secs(120),
+    );
+    let recompute_interval = dur(
+        "schedule.recompute",
+        schedule.recompute.as_deref(),
+        Duration::from_secs(300),
+    );
+    let alert_rules_interval = dur(
+        "schedule.alert_rules",
+        schedule.alert_rules.as_deref(),
+        Duration::from_secs(60),
+    );
+    if idle_timeout <= heartbeat_interval {
+        errs.push(format!(
+            "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
+        ));
+    }
+    let max_frame = match session.max_frame.as_deref().map(parse_size) {
+        None => vigil_proto::frame::DEFAULT_MAX_FRAME,
+        Some(Ok(n)) if (4096..=64 << 20).contains(&n) => n as usize,
+        Some(Ok(_)) => {
+            errs.push(format!(
+                "{f}: session.max_frame must be between 4KiB and 64MiB"
+            ));
+            vigil_proto::frame::DEFAULT_MAX_FRAME
+        }
+        Some(Err(e)) => {
+            errs.push(format!("{f}: session.max_frame: {e}"));
+            vigil_proto::frame::DEFAULT_MAX_FRAME
+        }
+    };
+    Timings {
+        login_window,
+        heartbeat_interval,
+        idle_timeout,
+        recompute_interval,
+        alert_rules_interval,
+        max_frame,
+    }
+}
+
+/// `[http] tls`, `cert` and `key`: the console's certificate, or `None` for plain HTTP (allowed on
+/// loopback only). Problems go to `errs`.
+fn http_tls(
+    tls: Option<bool>,
+    cert: Option<&str>,
+    key: Option<&str>,
+    http_listen: SocketAddr,
+    data_dir: &Path,
+    f: &std::path::Display<'_>,
+    errs: &mut Vec<String>,
+) -> Option<HttpTls> {
+    match (tls.unwrap_or(true), cert, key) {
+        (false, None, None) => {
+            if !http_listen.ip().is_loopback() {
+                errs.push(format!(
+                    "{f}: http.tls = false serves plain HTTP, which is allowed on a loopback \
+                     address only, and http.listen is {http_listen}: remove http.tls (HTTPS is \
+                     the default) or listen on 127.0.0.1"
+                ));
+            }
+            None
+        }
+        (false, _, _) => {
+            errs.push(format!(
+                "{f}: http.cert/http.key are set but http.tls = false; remove one or the other"
+            ));
+            None
+        }
+        (true, None, None) => {
+            let pki = crate::pki::PkiPaths::new(data_dir);
+            Some(HttpTls {
+                cert: pki.server_cert,
+                key: pki.server_key,
+            })
+        }
+        (true, Some(cert), Some(key)) => Some(HttpTls {
+            cert: data_dir.join(cert),
+            key: data_dir.join(key),
+        }),
+        (true, Some(_), None) | (true, None, Some(_)) => {
+            errs.push(format!(
+                "{f}: http.cert and http.key go together: give both or neither"
+            ));
+            None
+        }
+    }
+}
+
+/// `[store]`: the SQLite file under the data dir (default) or a PostgreSQL URL.
+fn store_config(
+    store: RawStore,
+    data_dir: &Path,
+    f: &std::path::Display<'_>,
+    errs: &mut Vec<String>,
+) -> StoreConfig {
+    match store.backend.as_deref().unwrap_or("sqlite") {
+        "sqlite" => {
+            StoreConfig::Sqlite(data_dir.join(store.url.unwrap_or_else(|| "vigil.db".into())))
+        }
+        "postgres" => match store.url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                StoreConfig::Postgres(u)
+            }
+            _ => {
+                errs.push(format!(
+                    "{f}: store.url: backend postgres needs a postgres:// URL"
+                ));
+                StoreConfig::Sqlite(data_dir.join("vigil.db"))
+            }
+        },
+        other => {
+            errs.push(format!(
+                "{f}: store.backend: {other:?} is not a backend, expected sqlite or postgres"
+            ));
+            StoreConfig::Sqlite(data_dir.join("vigil.db"))
+        }
     }
 }
 

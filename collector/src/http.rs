@@ -18,7 +18,9 @@ use crate::store::Store;
 mod admin;
 mod api;
 mod console;
+mod extract;
 pub mod listen;
+mod openapi;
 mod pages;
 pub mod ratelimit;
 mod report;
@@ -43,7 +45,7 @@ pub struct AppState {
     /// Where passwords are hashed and checked: a few at a time, off the shared threads.
     pub hasher: Arc<crate::auth::HashPool>,
     /// Report settings (the PDF font).
-    pub reports: Arc<crate::config::ReportsConfig>,
+    pub reports: Arc<crate::report::ReportsConfig>,
     /// Report generations in progress.
     pub report_slots: Arc<ReportSlots>,
 }
@@ -131,6 +133,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(console::routes())
         .merge(api::routes())
+        .merge(openapi::routes())
         .merge(pages::routes())
         .merge(admin::routes())
         .merge(report::routes())

@@ -6,15 +6,17 @@
 
 pub mod addr;
 pub mod alerting;
+pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod enroll;
 pub mod fsutil;
 pub mod http;
+pub mod ingest;
 pub mod ioc;
 pub mod pki;
 pub mod report;

@@ -11,10 +11,21 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::alerting::{self, AlertSettings};
+use crate::clock::now_ms;
 use crate::scoring::{self, RuleCatalog};
-use crate::server::now_ms;
 use crate::store::Store;
+use serde::{Deserialize, Serialize};
 use vigil_rules::score::Scoring;
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// How often scores are recomputed (and history points written), default `5m`.
+    pub recompute: Option<String>,
+    /// How often the periodic alert rules run, default `1m`.
+    pub alert_rules: Option<String>,
+}
 
 /// What the scheduler needs.
 #[derive(Debug, Clone)]
@@ -32,7 +43,7 @@ pub struct Schedule {
     /// Organisation name (the province report's title).
     pub org: String,
     /// Scheduled reports.
-    pub reports: crate::config::ReportsConfig,
+    pub reports: crate::report::ReportsConfig,
 }
 
 /// How often the report job looks whether a period has ended.
@@ -48,7 +59,7 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
     let mut reports = tokio::time::interval(REPORT_CHECK);
     let report_cfg = Arc::new(sched.reports);
     let org: Arc<str> = sched.org.into();
-    if report_cfg.schedule != crate::config::ReportSchedule::Off
+    if report_cfg.schedule != crate::report::ReportSchedule::Off
         && let Err(e) = crate::report::pdf::load_font(&report_cfg.font)
     {
         warn!(error = %e, "Scheduled PDF reports will fail until the font is available.");
@@ -72,7 +83,7 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
                     Err(e) => warn!(error = %e, "Periodic alert rules panicked."),
                 }
             }
-            _ = reports.tick(), if report_cfg.schedule != crate::config::ReportSchedule::Off => {
+            _ = reports.tick(), if report_cfg.schedule != crate::report::ReportSchedule::Off => {
                 let (store, scoring, cfg, org) =
                     (store.clone(), scoring.clone(), report_cfg.clone(), org.clone());
                 match tokio::task::spawn_blocking(move || {

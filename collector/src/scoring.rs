@@ -574,6 +574,13 @@ impl ScoreCache {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Whether findings were marked since the last look, clearing the mark (tests).
+    #[cfg(test)]
+    pub(crate) fn take_changed(&self) -> bool {
+        self.changed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// An empty cache whose entries are refreshed once older than `max_age`.
     pub fn new(max_age: std::time::Duration) -> Self {
         Self {
@@ -621,7 +628,7 @@ impl ScoreCache {
         use std::sync::atomic::Ordering;
         let cached = self.slot().clone();
         if let Some(s) = cached {
-            let age = crate::server::now_ms().saturating_sub(s.computed_at);
+            let age = crate::clock::now_ms().saturating_sub(s.computed_at);
             let old = age > self.max_age_ms
                 || (age > Self::CHANGED_AGE_MS && self.changed.load(Ordering::Acquire));
             if !old {
@@ -663,7 +670,7 @@ impl ScoreCache {
                 &inputs,
                 &scoring,
                 &RuleCatalog::builtin(),
-                crate::server::now_ms(),
+                crate::clock::now_ms(),
             ))
         })
         .await??;

@@ -27,6 +27,7 @@ use vigil_proto::session::{CollectorSession, SessionConfig};
 
 use crate::catalog::RuleCatalog;
 use crate::config::Config;
+use crate::ingest::Ingest;
 use crate::pki::{self, Ca, PkiPaths};
 use crate::store::Store;
 use crate::tls::{self, RevokedSerials};
@@ -63,12 +64,8 @@ pub struct Ctx {
     pub ioc_version: watch::Sender<u64>,
     /// Alert thresholds and disabled kinds, per agency subtree.
     pub alerts: Arc<crate::alerting::AlertSettings>,
-    /// The console's cached scores, told when stored findings change them.
-    pub scores: Arc<crate::scoring::ScoreCache>,
-    /// The rules this collector knows (their severity and group win over agents' claims).
-    pub catalog: Arc<RuleCatalog>,
-    /// The advisory index hosts are re-matched against when their inventory changes.
-    pub vulns: Arc<crate::vuln::rematch::IndexCache>,
+    /// What is done with hellos, batches and heartbeats (store, catalogue, alerts, scores).
+    pub ingest: Arc<Ingest>,
     /// Live sessions, one per agent.
     live: Arc<live::LiveSessions>,
 }
@@ -79,12 +76,8 @@ impl std::fmt::Debug for Ctx {
     }
 }
 
-/// Milliseconds since the epoch (the shell's clock).
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc()
-        .unix_timestamp_nanos()
-        .div_euclid(1_000_000) as i64
-}
+/// Kept for callers above the transport; new code reads [`crate::clock::now_ms`].
+pub use crate::clock::now_ms;
 
 /// Runs a blocking store call off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -107,7 +100,8 @@ pub fn reset_key(data_dir: &Path) -> anyhow::Result<ring::hmac::Key> {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 64];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut key)
+                .map_err(|e| anyhow::anyhow!("reading the system random source: {e}"))?;
             crate::fsutil::write_private(&path, &key)
                 .with_context(|| format!("writing {}", path.display()))?;
             key.to_vec()
@@ -194,6 +188,14 @@ impl QuicServer {
             ..SessionConfig::default()
         };
         let (ioc_version, _) = watch::channel(store.ioc_version()?);
+        let alerts = Arc::new(cfg.alerts.clone());
+        let ingest = Arc::new(Ingest {
+            store: store.clone(),
+            catalog: Arc::new(RuleCatalog::builtin()),
+            alerts: alerts.clone(),
+            scores,
+            vulns: Arc::default(),
+        });
         Ok(Self {
             endpoint,
             ctx: Arc::new(Ctx {
@@ -203,10 +205,8 @@ impl QuicServer {
                 session,
                 batches_per_sec: cfg.max_batches_per_sec,
                 ioc_version,
-                alerts: Arc::new(cfg.alerts.clone()),
-                scores,
-                catalog: Arc::new(RuleCatalog::builtin()),
-                vulns: Arc::default(),
+                alerts,
+                ingest,
                 live: Arc::default(),
             }),
             rate: cfg.max_new_connections_per_sec,

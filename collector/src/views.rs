@@ -73,7 +73,7 @@ impl From<AgentRecord> for HostRow {
             cert_not_after: a.cert_not_after,
             revoked: a.revoked,
             score: None,
-            stale: a.last_seen == 0 || crate::server::now_ms() / 1000 - a.last_seen > STALE_AFTER_S,
+            stale: a.last_seen == 0 || crate::clock::now_ms() / 1000 - a.last_seen > STALE_AFTER_S,
             inventory: a.inventory,
             simulated: a.simulated,
         }
@@ -91,7 +91,7 @@ pub fn hosts(store: &dyn Store, include_revoked: bool, scoring: &Scoring) -> Res
         &inputs,
         scoring,
         &crate::scoring::RuleCatalog::builtin(),
-        crate::server::now_ms(),
+        crate::clock::now_ms(),
     );
     host_rows(store, include_revoked, &scores)
 }

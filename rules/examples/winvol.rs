@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use vigil_rules::windows::fixture::{self, Accounts};
 
 /// About this many bytes of hive per synthetic key (measured on the fixture writer's output).
@@ -53,9 +53,9 @@ fn run() -> Result<(), String> {
     }
     let now = SystemTime::now();
     let text = fixture::expand(&text, now)?;
-    let cases: Value = serde_yaml::from_str(&read("cases.yaml")?).map_err(|e| e.to_string())?;
+    let cases: Value = serde_norway::from_str(&read("cases.yaml")?).map_err(|e| e.to_string())?;
     let accounts: Accounts =
-        serde_yaml::from_value(cases["accounts"].clone()).map_err(|e| e.to_string())?;
+        serde_norway::from_value(cases["accounts"].clone()).map_err(|e| e.to_string())?;
     fixture::build(&dir, &text, &accounts, now)?;
     let config = dir.join("Windows/System32/config");
     for name in ["SOFTWARE", "SYSTEM", "SAM", "SECURITY"] {

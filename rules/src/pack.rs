@@ -267,12 +267,12 @@ impl Param {
 impl<'de> Deserialize<'de> for Param {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let v = serde_yaml::Value::deserialize(d)?;
-        let scalar = |v: &serde_yaml::Value| -> Option<String> {
+        let v = serde_norway::Value::deserialize(d)?;
+        let scalar = |v: &serde_norway::Value| -> Option<String> {
             match v {
-                serde_yaml::Value::String(s) => Some(s.clone()),
-                serde_yaml::Value::Number(n) => Some(n.to_string()),
-                serde_yaml::Value::Bool(b) => Some(b.to_string()),
+                serde_norway::Value::String(s) => Some(s.clone()),
+                serde_norway::Value::Number(n) => Some(n.to_string()),
+                serde_norway::Value::Bool(b) => Some(b.to_string()),
                 _ => None,
             }
         };
@@ -280,7 +280,7 @@ impl<'de> Deserialize<'de> for Param {
             return Ok(Param::Fixed(s));
         }
         let msg = "a parameter is a scalar or a list of exactly 5 scalars (levels 1 to 5)";
-        let serde_yaml::Value::Sequence(items) = v else {
+        let serde_norway::Value::Sequence(items) = v else {
             return Err(D::Error::custom(msg));
         };
         let vals: Option<Vec<String>> = items.iter().map(scalar).collect();
@@ -937,7 +937,7 @@ fn validate_path(p: &str) -> Result<(), String> {
 /// [`LoadError::Invalid`] with the line and field when the text does not match the schema or a
 /// cross-field rule (unique ids, known groups and parameters, required fields of a kind).
 pub fn parse_pack(text: &str, origin: &Path) -> Result<Pack, LoadError> {
-    let pack: Pack = serde_yaml::from_str(text).map_err(|e| {
+    let pack: Pack = serde_norway::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).unwrap_or(0);
         let msg = e.to_string();
         let message = match msg.rfind(" at line ") {

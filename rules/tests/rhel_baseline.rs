@@ -204,7 +204,7 @@ fn rhel_style_sca_policy_is_answered_natively_and_agrees() {
         );
     }
     let cases = std::fs::read_to_string(dir.join("rhel-cases.yaml")).expect("cases");
-    suite.manifest.cases = serde_yaml::from_str(&cases).expect("cases parse");
+    suite.manifest.cases = serde_norway::from_str(&cases).expect("cases parse");
     suite.pack.rules = native;
     let problems = suite.check_all();
     assert!(

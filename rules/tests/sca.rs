@@ -109,7 +109,7 @@ fn host(root: &Path, p: &str) -> PathBuf {
 
 fn manifest() -> Manifest {
     let text = std::fs::read_to_string(dir().join("cases.yaml")).expect("cases.yaml");
-    serde_yaml::from_str(&text).expect("cases.yaml is valid")
+    serde_norway::from_str(&text).expect("cases.yaml is valid")
 }
 
 /// Imports a fixture policy and loads the written pack back with the normal loader.

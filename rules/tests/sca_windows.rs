@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 use vigil_proto::{CheckResult, Status};
 use vigil_rules::sca::{Import, ImportOptions, import_sca};
 use vigil_rules::windows::fixture::{self, Accounts, merge};
@@ -45,7 +45,7 @@ fn rules_dir() -> PathBuf {
 
 fn manifest() -> Manifest {
     let p = rules_dir().join("testdata/sca-windows/cases.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(p).expect("cases.yaml")).expect("cases.yaml")
+    serde_norway::from_str(&std::fs::read_to_string(p).expect("cases.yaml")).expect("cases.yaml")
 }
 
 fn import(name: &str) -> Import {
@@ -62,7 +62,7 @@ fn run(packs: &[&vigil_rules::Pack], case: &Case) -> BTreeMap<String, CheckResul
     let base = std::fs::read_to_string(base_dir.join("base.reg")).expect("base.reg");
     let text = format!("{base}\n{}", case.reg.as_deref().unwrap_or(""));
     let text = fixture::expand(&text, now).expect("placeholders");
-    let cases: Value = serde_yaml::from_str(
+    let cases: Value = serde_norway::from_str(
         &std::fs::read_to_string(base_dir.join("cases.yaml")).expect("baseline cases.yaml"),
     )
     .expect("baseline cases.yaml");
@@ -70,7 +70,7 @@ fn run(packs: &[&vigil_rules::Pack], case: &Case) -> BTreeMap<String, CheckResul
     if let Some(a) = &case.accounts {
         merge(&mut accounts, a);
     }
-    let accounts: Accounts = serde_yaml::from_value(accounts).expect("accounts");
+    let accounts: Accounts = serde_norway::from_value(accounts).expect("accounts");
     fixture::build(dir.path(), &text, &accounts, now).expect("hives");
     let host = RootFacts::new(dir.path(), now);
     let level = Level::new(3).expect("level");

@@ -59,7 +59,7 @@ domain_sid: S-1-5-21-1004336348-1177238915-682003330
 "#;
 
 fn build(dir: &Path, extra_reg: &str, accounts: &str) {
-    let acc: Accounts = serde_yaml::from_str(accounts).expect("accounts");
+    let acc: Accounts = serde_norway::from_str(accounts).expect("accounts");
     fixture::build(dir, &format!("{REG}\n{extra_reg}"), &acc, SystemTime::now()).expect("fixture");
 }
 

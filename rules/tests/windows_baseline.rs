@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use serde_norway::Value;
 use vigil_proto::{CheckResult, Status};
 use vigil_rules::windows::fixture::{self, Accounts, merge};
 use vigil_rules::windows::offline::HiveFacts;
@@ -178,12 +178,12 @@ fn run_case(
     if let Some(a) = &m.accounts {
         merge(&mut accounts, a);
     }
-    let accounts: Accounts = serde_yaml::from_value(accounts).expect("accounts");
+    let accounts: Accounts = serde_norway::from_value(accounts).expect("accounts");
     let mut live = manifest.live.clone();
     if let Some(l) = &m.live {
         merge(&mut live, l);
     }
-    let live: Live = serde_yaml::from_value(live).expect("live");
+    let live: Live = serde_norway::from_value(live).expect("live");
     fixture::build(dir.path(), &text, &accounts, now).expect("hives");
     let host = Host {
         root: RootFacts::new(dir.path(), now),
@@ -208,7 +208,7 @@ fn run_case(
 
 fn manifest() -> Manifest {
     let text = std::fs::read_to_string(testdata().join("cases.yaml")).expect("cases.yaml");
-    serde_yaml::from_str(&text).expect("cases.yaml parses")
+    serde_norway::from_str(&text).expect("cases.yaml parses")
 }
 
 fn pack() -> vigil_rules::Pack {

@@ -25,10 +25,10 @@ pub fn now_s() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Directory holding the built binaries (`target/<profile>`), building them once if needed.
+/// Directory of this build's outputs (`target/<profile>`), where tests keep their artefacts.
 ///
 /// # Panics
-/// When the binaries cannot be built.
+/// When the running executable has no directory.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -38,32 +38,30 @@ pub fn bin_dir() -> &'static Path {
         if dir.file_name().is_some_and(|n| n == "deps") {
             dir.pop();
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "vigil-agent",
-            "-p",
-            "vigil-collector",
-            "--bins",
-        ]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        if let Some(target) = dir.parent() {
-            cmd.env("CARGO_TARGET_DIR", target);
-        }
-        let st = cmd.status().expect("running cargo build");
-        assert!(st.success(), "building the binaries failed");
         dir
     })
 }
 
-/// Path of one binary.
+/// Path of one binary, `vigil-agent` or `vigil-collector`.
+///
+/// Integration tests get the copies Cargo built for them (`CARGO_BIN_EXE_<name>-e2e`, set while
+/// they run); other users of this harness (the benchmarks) get the real binaries beside their
+/// own executable, which `cargo build --bins` puts there. Nothing is built from here.
+///
+/// # Panics
+/// When neither exists.
 pub fn bin(name: &str) -> PathBuf {
-    bin_dir().join(name)
+    if let Some(p) = std::env::var_os(format!("CARGO_BIN_EXE_{name}-e2e")) {
+        return PathBuf::from(p);
+    }
+    let beside = bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        beside.is_file(),
+        "{name}: CARGO_BIN_EXE_{name}-e2e is not set and {} does not exist; run the end-to-end \
+         tests with `cargo test -p vigil-e2e`, or build the binaries first (`cargo build --bins`)",
+        beside.display()
+    );
+    beside
 }
 
 /// A free UDP port on loopback (bound and released; collisions are unlikely, not impossible).

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use vigil_rules::windows::fixture::{self, Accounts, merge};
 
 fn testdata() -> PathBuf {
@@ -22,15 +22,15 @@ pub fn hardened_volume(dir: &Path, extra_reg: &str, accounts_patch: &str) {
     let now = SystemTime::now();
     let base = std::fs::read_to_string(testdata().join("base.reg")).expect("base.reg");
     let text = fixture::expand(&format!("{base}\n{extra_reg}"), now).expect("placeholders");
-    let cases: Value = serde_yaml::from_str(
+    let cases: Value = serde_norway::from_str(
         &std::fs::read_to_string(testdata().join("cases.yaml")).expect("cases.yaml"),
     )
     .expect("cases.yaml parses");
     let mut accounts = cases["accounts"].clone();
     if !accounts_patch.trim().is_empty() {
-        let patch: Value = serde_yaml::from_str(accounts_patch).expect("accounts patch");
+        let patch: Value = serde_norway::from_str(accounts_patch).expect("accounts patch");
         merge(&mut accounts, &patch);
     }
-    let accounts: Accounts = serde_yaml::from_value(accounts).expect("accounts");
+    let accounts: Accounts = serde_norway::from_value(accounts).expect("accounts");
     fixture::build(dir, &text, &accounts, now).expect("hives");
 }

@@ -14,47 +14,13 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
-use vigil_proto::FileType;
 
 use super::FimError;
 use super::config::HashAlgo;
 use super::entries::{
     END_OF_DATA, Entries, EntriesBuilder, Reader, decode_entry, encode_entry, put_bytes, put_var,
 };
-
-/// A point in time as seconds and nanoseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
-pub struct Timestamp {
-    /// Seconds since the epoch (may be negative).
-    pub secs: i64,
-    /// Nanoseconds within the second.
-    pub nanos: u32,
-}
-
-/// What one path looked like when it was scanned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Object type.
-    pub file_type: FileType,
-    /// Size in bytes.
-    pub size: u64,
-    /// Permission bits (`st_mode & 0o7777`).
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-    /// Modification time.
-    pub mtime: Timestamp,
-    /// Status-change time (not reported, but part of the fast-check key: it cannot be forged).
-    pub ctime: Timestamp,
-    /// Inode number.
-    pub ino: u64,
-    /// Symlink target.
-    pub link_target: Option<Vec<u8>>,
-    /// Content hash (regular files, or symlink targets when following links).
-    pub hash: Option<[u8; 32]>,
-}
+pub use super::entry::{Entry, Timestamp};
 
 /// A baseline: entries keyed by absolute host path (bytes, so no file name can hide).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,6 +33,20 @@ pub struct Baseline {
     pub scope: Vec<String>,
     /// Entries, sorted by path, in a compact shared store.
     pub entries: Entries,
+}
+
+/// Where the baseline of `root` lives: `<state_dir>/fim/baseline.bin` for `/`, and a file named
+/// after a hash of the root's absolute path otherwise, so an image is never checked against the
+/// host's baseline.
+pub fn baseline_path(state_dir: &Path, root: &Path) -> PathBuf {
+    let abs =
+        crate::platform::hostpath::canonical_root(root).unwrap_or_else(|_| root.to_path_buf());
+    let dir = state_dir.join("fim");
+    if crate::platform::hostpath::is_live_root(&abs) {
+        return dir.join("baseline.bin");
+    }
+    let h = blake3::hash(abs.as_os_str().as_encoded_bytes());
+    dir.join(format!("baseline-{}.bin", &h.to_hex()[..16]))
 }
 
 const MAGIC: &[u8; 8] = b"VGFIMBL\0";
@@ -415,6 +395,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vigil_proto::FileType;
 
     pub(crate) fn sample(n: usize) -> Baseline {
         let entries = (0..n).map(|i| {

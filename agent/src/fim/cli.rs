@@ -8,15 +8,17 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::json;
 use vigil_proto::{FileEvent, FileEventKind};
 
 use super::FimError;
-use super::baseline::{self, Baseline, Timestamp};
+pub use super::baseline::baseline_path;
+use super::baseline::{self, Baseline};
 use super::config::{FimConfig, is_under};
 use super::diff::{thousands, to_event};
+use super::entry::now;
 use super::scan::{ScanRequest, ScanStats, bytes_of, scan, scan_diff, top_level_targets};
 
 /// Output format of `fim check` and `fim baseline`.
@@ -54,20 +56,6 @@ impl Default for FimCliOptions {
             progress: None,
         }
     }
-}
-
-/// Where the baseline of `root` lives: `<state_dir>/fim/baseline.bin` for `/`, and a file named
-/// after a hash of the root's absolute path otherwise, so an image is never checked against the
-/// host's baseline.
-pub fn baseline_path(state_dir: &Path, root: &Path) -> PathBuf {
-    let abs =
-        crate::platform::hostpath::canonical_root(root).unwrap_or_else(|_| root.to_path_buf());
-    let dir = state_dir.join("fim");
-    if crate::platform::hostpath::is_live_root(&abs) {
-        return dir.join("baseline.bin");
-    }
-    let h = blake3::hash(abs.as_os_str().as_encoded_bytes());
-    dir.join(format!("baseline-{}.bin", &h.to_hex()[..16]))
 }
 
 /// `fim baseline`: scans the trees and stores the baseline. With `--path`, only those trees are
@@ -363,16 +351,5 @@ fn warn_errors(stats: &ScanStats) {
             "warning: {} more unverified paths",
             stats.error_count - stats.errors.len() as u64
         );
-    }
-}
-
-/// Wall-clock time (shell layer only).
-pub(crate) fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: d.subsec_nanos(),
     }
 }

@@ -15,7 +15,7 @@ use vigil_proto::{FileEvent, FileEventKind, FileMeta, FileType, Severity};
 use super::baseline::Entry;
 use super::config::{FimConfig, HashAlgo, is_under};
 use super::entries::Entries;
-use super::scan::EntrySink;
+use super::entries::EntrySink;
 
 /// One difference between a baseline and a scan.
 #[derive(Debug, Clone, PartialEq, Eq)]

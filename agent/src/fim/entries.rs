@@ -19,8 +19,8 @@ use std::sync::Arc;
 use vigil_proto::FileType;
 
 use super::FimError;
-use super::baseline::{Entry, Timestamp};
 use super::config::is_under;
+use super::entry::{Entry, Timestamp};
 
 /// Entries per block: a lookup decodes at most this many.
 pub const BLOCK: usize = 16;
@@ -613,6 +613,19 @@ impl<'a> Reader<'a> {
         let n = usize::try_from(self.var()?)
             .map_err(|_| FimError::Corrupt("length out of range".into()))?;
         self.take(n)
+    }
+}
+
+/// Receives every recorded path of a scan, from the worker threads (`worker` is the index of the
+/// calling thread, `0..=threads`, so sinks can keep per-thread state).
+pub trait EntrySink: Sync {
+    /// One recorded path.
+    fn entry(&self, worker: usize, path: &[u8], entry: Entry);
+}
+
+impl EntrySink for EntriesCollector {
+    fn entry(&self, worker: usize, path: &[u8], entry: Entry) {
+        self.add(worker, path, &entry);
     }
 }
 

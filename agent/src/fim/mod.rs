@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod diff;
 pub mod entries;
+pub mod entry;
 pub mod realtime;
 pub mod registry;
 pub mod scan;

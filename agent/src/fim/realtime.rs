@@ -29,11 +29,12 @@ use vigil_proto::{
 };
 
 use super::FimError;
+use super::baseline::baseline_path;
 use super::baseline::{self, Baseline, Entry};
-use super::cli::{baseline_path, now};
 use super::config::{FimConfig, is_under};
 use super::diff::{Change, compare, storm_control};
 use super::entries::Entries;
+use super::entry::now;
 use super::scan::{
     ScanRequest, ScanStats, bytes_of, fs_path, scan, scan_diff, scan_one, top_level_targets,
 };

@@ -14,7 +14,7 @@ use std::os::fd::OwnedFd;
 
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
 
-use super::procfs::{Proto, SocketEntry};
+use super::snapshot::{Proto, SocketEntry};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLM_F_REQUEST: u16 = 0x1;

@@ -86,6 +86,24 @@ impl RawSpoolConfig {
     }
 }
 
+/// Checks the sizes a spool is opened with (also given directly by tests and benchmarks).
+pub(super) fn check_config(cfg: &SpoolConfig) -> Result<(), super::SpoolError> {
+    let min_segment = super::format::SEG_HDR + super::format::REC_HDR as u64 + 2;
+    if !(min_segment..=MAX_SEGMENT).contains(&cfg.segment_bytes) {
+        return Err(super::SpoolError::Config(format!(
+            "segment_bytes {} is outside {min_segment}..={}",
+            cfg.segment_bytes, MAX_SEGMENT
+        )));
+    }
+    if cfg.max_bytes < cfg.segment_bytes {
+        return Err(super::SpoolError::Config(format!(
+            "max_bytes {} is below segment_bytes {}",
+            cfg.max_bytes, cfg.segment_bytes
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,45 @@ use super::term::outln;
 use super::{DirArgs, Failure, load, now_s, open_store, validate_agency_id};
 use crate::store::StoreError;
 
+use clap::Subcommand;
+/// `agent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Revoke an agent: every running collector sharing the store closes its sessions within
+    /// seconds and refuses its certificate from then on (audited). The host enrolls again with
+    /// a new token.
+    Revoke {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+    },
+    /// Move a live agent to another agency, keeping its identity, findings and alerts
+    /// (audited with both agencies). Use it when a host changes agency: an enrollment into the
+    /// new agency is refused while the machine's agent is live in the old one.
+    Move {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+        /// Agency path it belongs to from now on.
+        #[arg(long, value_name = "PATH")]
+        agency: String,
+    },
+}
+
+/// Runs an `agent` subcommand.
+pub(super) fn run(cmd: AgentCmd) -> Result<(), Failure> {
+    match cmd {
+        AgentCmd::Revoke { dir, id } => revoke(&dir, &id),
+        AgentCmd::Move { dir, id, agency } => move_to(&dir, &id, &agency),
+    }
+}
+
 /// `agent revoke --id ID`.
 pub(super) fn revoke(dir: &DirArgs, id: &str) -> Result<(), Failure> {
     let store = open_store(&load(dir)?)?;

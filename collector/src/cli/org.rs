@@ -3,16 +3,84 @@
 
 use super::term::{self, errln, outln, wline};
 use std::collections::HashSet;
-use std::io::Write as _;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
-use serde_json::json;
+use serde::Serialize;
 use vigil_rules::score::{AgencyScore, Ineligible, Verdict};
 
 use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
 use crate::scoring::{self, AgencyScores, RuleCatalog, Scores, in_subtree};
 use crate::store::{MoveOutcome, StoreError};
+
+use clap::Subcommand;
+/// `host` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HostCmd {
+    /// Change a host's role and/or security level (audited).
+    Set {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Agent id (see `hosts`).
+        #[arg(long)]
+        id: String,
+        /// Role.
+        #[arg(long, value_parser = ["workstation", "server"])]
+        role: Option<String>,
+        /// Security level of the host's system (1–5).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        level: Option<u8>,
+    },
+}
+
+/// `assets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AssetsCmd {
+    /// Import a CSV with the header `agency,hostname,role,level` (any order, other columns
+    /// ignored). All or nothing: any bad line rejects the whole file. Agents are matched to
+    /// assets of their agency by host name.
+    Import {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The CSV file.
+        file: PathBuf,
+        /// Check the file and report, without importing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List registered assets.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"assets": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a `host` subcommand.
+pub(super) fn run_host(cmd: HostCmd) -> Result<(), Failure> {
+    match cmd {
+        HostCmd::Set {
+            dir,
+            id,
+            role,
+            level,
+        } => host_set(&dir, &id, role.as_deref(), level),
+    }
+}
+
+/// Runs an `assets` subcommand.
+pub(super) fn run_assets(cmd: AssetsCmd) -> Result<(), Failure> {
+    match cmd {
+        AssetsCmd::Import { dir, file, dry_run } => assets_import(&dir, &file, dry_run),
+        AssetsCmd::List { dir, json } => assets_list(&dir, json),
+    }
+}
 
 fn store_err(e: StoreError) -> Failure {
     match e {
@@ -168,12 +236,18 @@ pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result
     Ok(())
 }
 
+/// `{"assets": [...]}`.
+#[derive(Serialize)]
+struct AssetList<'a> {
+    assets: &'a [crate::store::Asset],
+}
+
 /// `assets list [--json]`.
 pub(super) fn assets_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
     let store = open_store(&load(dir)?)?;
     let all = store.assets()?;
     if json {
-        println!("{}", term::json(&json!({ "assets": all })));
+        println!("{}", term::json(&AssetList { assets: &all }));
     } else {
         let mut out = std::io::stdout().lock();
         for a in &all {
@@ -254,6 +328,54 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * p).round() / p
 }
 
+/// `score --json` (docs/cli-json.md). Fields are in alphabetical order, as the output has always
+/// been.
+#[derive(Serialize)]
+struct ScoreJson<'a> {
+    agencies: &'a [&'a AgencyScores],
+    computed_at: i64,
+    hosts: Vec<&'a crate::scoring::HostScores>,
+    history: Option<Vec<crate::store::ScorePoint>>,
+    not_ranked: Vec<NotRanked<'a>>,
+    ranking: Vec<RankRow<'a>>,
+    rule_pack_version: &'a str,
+    scoring_version: &'a str,
+}
+
+/// One ranked agency of `score --json`.
+#[derive(Serialize)]
+struct RankRow<'a> {
+    a: f64,
+    a_common: f64,
+    a_level: f64,
+    agency: &'a str,
+    coverage: f64,
+    name: &'a str,
+    rank: usize,
+}
+
+impl<'a> RankRow<'a> {
+    fn new((i, a): (usize, &&'a AgencyScores)) -> Self {
+        Self {
+            a: a.full.score,
+            a_common: a.common.score,
+            a_level: a.level_view.score,
+            agency: &a.id,
+            coverage: a.full.coverage,
+            name: &a.name,
+            rank: i + 1,
+        }
+    }
+}
+
+/// An agency left out of the ranking, with why.
+#[derive(Serialize)]
+struct NotRanked<'a> {
+    agency: &'a str,
+    name: &'a str,
+    reasons: &'a [Ineligible],
+}
+
 /// `score [--agency PATH] [--since DUR] [--json]`.
 pub(super) fn score(
     dir: &DirArgs,
@@ -263,7 +385,7 @@ pub(super) fn score(
 ) -> Result<(), Failure> {
     let cfg = load(dir)?;
     let store = open_store(&cfg)?;
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let inputs = scoring::Inputs::load(&*store)?;
     if let Some(a) = agency
         && !inputs.agencies.iter().any(|x| x.id == a)
@@ -287,33 +409,99 @@ pub(super) fn score(
         (Some(a), Some(t)) => Some(store.score_history("agency", a, t)?),
         _ => None,
     };
+    let view = ScoreView {
+        scores: &scores,
+        shown,
+        ranked,
+        apart,
+        history,
+        agency,
+        since_ms,
+    };
     if json {
-        let hosts: Vec<_> = agency.map_or_else(Vec::new, |root| {
-            scores
-                .hosts
-                .iter()
-                .filter(|h| in_subtree(&h.agency, root))
-                .collect()
-        });
-        let v = json!({
-            "computed_at": scores.computed_at,
-            "rule_pack_version": scores.rule_pack_version,
-            "scoring_version": scores.scoring_version,
-            "agencies": shown,
-            "ranking": ranked.iter().enumerate().map(|(i, a)| json!({
-                "rank": i + 1, "agency": a.id, "name": a.name, "a_common": a.common.score,
-                "a": a.full.score, "a_level": a.level_view.score, "coverage": a.full.coverage,
-            })).collect::<Vec<_>>(),
-            "not_ranked": apart.iter().map(|a| json!({
-                "agency": a.id, "name": a.name, "reasons": a.common.ranking.reasons,
-            })).collect::<Vec<_>>(),
-            "hosts": hosts,
-            "history": history,
-        });
-        println!("{}", term::json(&v));
+        print_score_json(&view);
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
+    print_agencies(&mut out, &view, now);
+    let min = &cfg.scoring.config().ranking;
+    wline!(out);
+    wline!(
+        out,
+        "Ranking by A_common (at least {} hosts and {:.0}% coverage):",
+        min.min_hosts,
+        min.min_coverage * 100.0
+    );
+    print_ranking(&mut out, &view);
+    if let Some(root) = agency
+        && let Some(a) = view.shown.first()
+    {
+        print_why(&mut out, &view, root, a);
+    }
+    print_history(&mut out, &view);
+    let failing = scores
+        .hosts
+        .iter()
+        .filter(|h| {
+            agency.is_none_or(|r| in_subtree(&h.agency, r)) && h.full.verdict == Verdict::Fail
+        })
+        .count();
+    errln!("{failing} host(s) \"Không đạt\"");
+    Ok(())
+}
+
+/// What `score` shows, computed once for the JSON and the table.
+struct ScoreView<'a> {
+    scores: &'a Scores,
+    shown: Vec<&'a AgencyScores>,
+    ranked: Vec<&'a AgencyScores>,
+    apart: Vec<&'a AgencyScores>,
+    history: Option<Vec<crate::store::ScorePoint>>,
+    agency: Option<&'a str>,
+    since_ms: Option<i64>,
+}
+
+/// `score --json`.
+fn print_score_json(view: &ScoreView<'_>) {
+    let ScoreView {
+        scores,
+        shown,
+        ranked,
+        apart,
+        history,
+        agency,
+        ..
+    } = view;
+    let hosts: Vec<_> = agency.map_or_else(Vec::new, |root| {
+        scores
+            .hosts
+            .iter()
+            .filter(|h| in_subtree(&h.agency, root))
+            .collect()
+    });
+    let v = ScoreJson {
+        agencies: shown,
+        computed_at: scores.computed_at,
+        hosts,
+        history: history.clone(),
+        not_ranked: apart
+            .iter()
+            .map(|a| NotRanked {
+                agency: &a.id,
+                name: &a.name,
+                reasons: &a.common.ranking.reasons,
+            })
+            .collect(),
+        ranking: ranked.iter().enumerate().map(RankRow::new).collect(),
+        rule_pack_version: &scores.rule_pack_version,
+        scoring_version: &scores.scoring_version,
+    };
+    println!("{}", term::json(&v));
+}
+
+/// The table of agencies under the scope.
+fn print_agencies(out: &mut impl Write, view: &ScoreView<'_>, now: i64) {
+    let scores = view.scores;
     wline!(
         out,
         "Scores at {} (rule packs: {}; scoring: {})",
@@ -339,7 +527,7 @@ pub(super) fn score(
         "CRIT",
         "HIGH"
     );
-    for a in &shown {
+    for a in &view.shown {
         let depth = a.id.matches('/').count();
         wline!(
             out,
@@ -356,14 +544,11 @@ pub(super) fn score(
             a.open_alerts.get("high").copied().unwrap_or(0),
         );
     }
-    let min = &cfg.scoring.config().ranking;
-    wline!(out);
-    wline!(
-        out,
-        "Ranking by A_common (at least {} hosts and {:.0}% coverage):",
-        min.min_hosts,
-        min.min_coverage * 100.0
-    );
+}
+
+/// The ranking by A_common and the agencies left out of it.
+fn print_ranking(out: &mut impl Write, view: &ScoreView<'_>) {
+    let (ranked, apart) = (&view.ranked, &view.apart);
     for (i, a) in ranked.iter().enumerate() {
         wline!(
             out,
@@ -379,52 +564,58 @@ pub(super) fn score(
     }
     if !apart.is_empty() {
         wline!(out, "Not ranked:");
-        for a in &apart {
+        for a in apart.iter() {
             wline!(out, "     {:<36} {}", a.id, reasons(&a.common));
         }
     }
-    if let Some(root) = agency
-        && let Some(a) = shown.first()
-    {
-        wline!(out);
+}
+
+/// Why one agency is not at 100: its largest costs, then its hosts.
+fn print_why(out: &mut impl Write, view: &ScoreView<'_>, root: &str, a: &AgencyScores) {
+    let scores = view.scores;
+    wline!(out);
+    wline!(
+        out,
+        "Why {} is not 100 (A = {:.1}; largest costs first):",
+        root,
+        a.full.score
+    );
+    for it in a.full.breakdown.iter().take(15) {
         wline!(
             out,
-            "Why {} is not 100 (A = {:.1}; largest costs first):",
-            root,
-            a.full.score
+            "  -{:>6.2}  {:<16} {}",
+            it.points,
+            it.kind.as_str(),
+            it.label
         );
-        for it in a.full.breakdown.iter().take(15) {
-            wline!(
-                out,
-                "  -{:>6.2}  {:<16} {}",
-                it.points,
-                it.kind.as_str(),
-                it.label
-            );
-        }
-        if a.full.breakdown.len() > 15 {
-            let rest: f64 = a.full.breakdown[15..].iter().map(|i| i.points).sum();
-            wline!(
-                out,
-                "  -{rest:>6.2}  ({} smaller items)",
-                a.full.breakdown.len() - 15
-            );
-        }
-        wline!(out);
-        wline!(out, "Hosts:");
-        for h in scores.hosts.iter().filter(|h| in_subtree(&h.agency, root)) {
-            wline!(
-                out,
-                "  {:<36} {:<24} {:>6.1}  {:<10} {}",
-                h.id,
-                h.hostname,
-                h.full.score,
-                h.full.verdict.label_vi(),
-                if h.full.fresh { "" } else { "stale" }
-            );
-        }
     }
-    if let Some(h) = history {
+    if a.full.breakdown.len() > 15 {
+        let rest: f64 = a.full.breakdown[15..].iter().map(|i| i.points).sum();
+        wline!(
+            out,
+            "  -{rest:>6.2}  ({} smaller items)",
+            a.full.breakdown.len() - 15
+        );
+    }
+    wline!(out);
+    wline!(out, "Hosts:");
+    for h in scores.hosts.iter().filter(|h| in_subtree(&h.agency, root)) {
+        wline!(
+            out,
+            "  {:<36} {:<24} {:>6.1}  {:<10} {}",
+            h.id,
+            h.hostname,
+            h.full.score,
+            h.full.verdict.label_vi(),
+            if h.full.fresh { "" } else { "stale" }
+        );
+    }
+}
+
+/// The agency's score history since `--since`.
+fn print_history(out: &mut impl Write, view: &ScoreView<'_>) {
+    let since_ms = view.since_ms;
+    if let Some(h) = &view.history {
         wline!(out);
         wline!(
             out,
@@ -450,13 +641,4 @@ pub(super) fn score(
             );
         }
     }
-    let failing = scores
-        .hosts
-        .iter()
-        .filter(|h| {
-            agency.is_none_or(|r| in_subtree(&h.agency, r)) && h.full.verdict == Verdict::Fail
-        })
-        .count();
-    errln!("{failing} host(s) \"Không đạt\"");
-    Ok(())
 }

@@ -10,7 +10,7 @@ use super::{Failure, ReportArgs, load, open_store};
 use crate::report::{Format, Lang, Period, Report, ReportError};
 
 pub(super) fn report(a: &ReportArgs) -> Result<(), Failure> {
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let period = Period::parse(a.from.as_deref(), a.to.as_deref(), a.period.as_deref(), now)
         .map_err(|e| Failure::usage(anyhow!("--{e}")))?;
     let format = Format::parse(&a.format)

@@ -7,11 +7,119 @@ use super::term::{self, errln, outln};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use anyhow::{Context as _, anyhow};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
 use crate::auth;
 use crate::store::{StoreError, UserRole};
+
+use clap::Subcommand;
+/// `user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user. The password is prompted for (without echo) or read from standard input with
+    /// --password-stdin; it is never given on the command line.
+    Add {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Login name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// Role: admin (everything), analyst (acts on alerts), viewer (reads).
+        #[arg(long, value_parser = ["admin", "analyst", "viewer"])]
+        role: String,
+        /// Agency subtree the user sees and acts on (default: the whole organisation).
+        #[arg(long, value_name = "PATH")]
+        scope: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (never their password hashes).
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print `{"users": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they cannot log in, their sessions end and their API tokens stop working.
+    Disable {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Login name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `api-token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCmd {
+    /// Create a token acting as USER; prints it once on stdout (only its hash is stored).
+    Create {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// The user the token acts as.
+        #[arg(long, value_name = "USER")]
+        user: String,
+    },
+    /// List API tokens (ids, users, creation, revoked); never the tokens themselves.
+    List {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Only the tokens of this user.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Print `{"api_tokens": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token by id: it stops authenticating at once.
+    Revoke {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Token id from `api-token list`.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Runs a `user` subcommand.
+pub(super) fn run_user(cmd: UserCmd) -> Result<(), Failure> {
+    match cmd {
+        UserCmd::Add {
+            dir,
+            name,
+            role,
+            scope,
+            password_stdin,
+        } => user_add(
+            &dir,
+            &name,
+            &role,
+            scope.as_deref(),
+            password_source(password_stdin),
+        ),
+        UserCmd::List { dir, json } => user_list(&dir, json),
+        UserCmd::Disable { dir, name } => user_disable(&dir, &name),
+    }
+}
+
+/// Runs an `api-token` subcommand.
+pub(super) fn run_api_token(cmd: ApiTokenCmd) -> Result<(), Failure> {
+    match cmd {
+        ApiTokenCmd::Create { dir, user } => api_token_create(&dir, &user),
+        ApiTokenCmd::List { dir, user, json } => api_token_list(&dir, user.as_deref(), json),
+        ApiTokenCmd::Revoke { dir, id } => api_token_revoke(&dir, &id),
+    }
+}
 
 /// Where `user add` reads the password from.
 pub(super) fn password_source(password_stdin: bool) -> impl FnOnce() -> Result<String, Failure> {
@@ -73,19 +181,53 @@ pub(super) fn user_add(
     Ok(())
 }
 
+/// One user of `user list --json` (fields in alphabetical order, as the output has always been).
+#[derive(Serialize)]
+struct UserRow<'a> {
+    created_at: i64,
+    disabled: bool,
+    name: &'a str,
+    role: &'a str,
+    scope: &'a str,
+}
+
+/// `{"users": [...]}`.
+#[derive(Serialize)]
+struct UserList<'a> {
+    users: Vec<UserRow<'a>>,
+}
+
+/// One API token of `api-token list --json`: its id and owner, never the token.
+#[derive(Serialize)]
+struct ApiTokenRow<'a> {
+    created_at: i64,
+    id: &'a str,
+    revoked: bool,
+    user: &'a str,
+}
+
+/// `{"api_tokens": [...]}`.
+#[derive(Serialize)]
+struct ApiTokenList<'a> {
+    api_tokens: Vec<ApiTokenRow<'a>>,
+}
+
 /// `user list [--json]`; password hashes are never shown.
 pub(super) fn user_list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
     let store = open_store(&load(dir)?)?;
     let users = store.users()?;
     if json {
-        let rows: Vec<_> = users
+        let users = users
             .iter()
-            .map(|u| {
-                json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope,
-                       "created_at": u.created_at, "disabled": u.disabled})
+            .map(|u| UserRow {
+                created_at: u.created_at,
+                disabled: u.disabled,
+                name: &u.name,
+                role: u.role.as_str(),
+                scope: &u.scope,
             })
             .collect();
-        println!("{}", term::json(&json!({ "users": rows })));
+        println!("{}", term::json(&UserList { users }));
     } else {
         for u in &users {
             outln!(
@@ -149,14 +291,16 @@ pub(super) fn api_token_list(dir: &DirArgs, user: Option<&str>, json: bool) -> R
         .filter(|t| user.is_none_or(|u| t.user == u))
         .collect();
     if json {
-        let rows: Vec<_> = tokens
+        let api_tokens = tokens
             .iter()
-            .map(|t| {
-                json!({"id": t.id, "user": t.user, "created_at": t.created_at,
-                       "revoked": t.revoked})
+            .map(|t| ApiTokenRow {
+                created_at: t.created_at,
+                id: &t.id,
+                revoked: t.revoked,
+                user: &t.user,
             })
             .collect();
-        println!("{}", term::json(&json!({ "api_tokens": rows })));
+        println!("{}", term::json(&ApiTokenList { api_tokens }));
     } else {
         for t in &tokens {
             outln!(

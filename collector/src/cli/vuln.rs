@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use super::term::{self, errln, outln};
-use super::{DirArgs, Failure, load, now_s, open_store};
+use super::{DirArgs, Failure, fmt_time, load, now_s, open_store};
 use crate::store::vuln::{StoredMatch, VulnFilter};
 use crate::vuln::{load as osv_load, rematch};
 
@@ -92,7 +92,7 @@ pub(super) fn list(dir: &DirArgs, json: bool) -> Result<(), Failure> {
         outln!(
             "v{:<5} {}  {:>7} advisories  {}",
             i.version,
-            super::fmt_time(i.imported_at),
+            fmt_time(i.imported_at),
             i.advisories,
             &i.source
         );
@@ -147,6 +147,6 @@ fn line(m: &StoredMatch) -> String {
         m.fixed.as_deref().unwrap_or("(no fix)"),
         m.severity.as_deref().unwrap_or("-"),
         m.cvss.map(|c| format!(" {c:.1}")).unwrap_or_default(),
-        super::fmt_time(m.since),
+        fmt_time(m.since),
     )
 }

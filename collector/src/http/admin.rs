@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::api::{ErrorBody, JsonBody, Principal, blocking, json_response, now_s};
+use super::extract::{ErrorBody, JsonBody, Principal, blocking, json_response, now_s};
 use super::{ApiError, AppState};
 use crate::auth;
 use crate::store::{ApiTokenRecord, AuditEntry, StoreError, TokenRecord, User, UserRole};
@@ -202,7 +202,7 @@ async fn user_create(
         .hasher
         .run(move || auth::new_user(&name, role, &scope, &req.password, now))
         .await
-        .map_err(|auth::Busy| super::api::busy())?
+        .map_err(|auth::Busy| super::extract::busy())?
         .map_err(|e| match e {
             StoreError::Invalid(m) => ApiError::bad_request(m),
             other => other.into(),
@@ -614,9 +614,9 @@ async fn settings(State(st): State<AppState>, p: Principal) -> Result<Response, 
     p.require_admin("read the settings")?;
     let r = &st.reports;
     let schedule = match r.schedule {
-        crate::config::ReportSchedule::Monthly => "monthly",
-        crate::config::ReportSchedule::Weekly => "weekly",
-        crate::config::ReportSchedule::Off => "off",
+        crate::report::ReportSchedule::Monthly => "monthly",
+        crate::report::ReportSchedule::Weekly => "weekly",
+        crate::report::ReportSchedule::Off => "off",
     };
     Ok(json_response(
         StatusCode::OK,

@@ -1,5 +1,5 @@
-//! `/api/v1`: authentication (session cookie or bearer API token), CSRF, RBAC and agency scope,
-//! then the routes. docs/api.md describes the contract.
+//! `/api/v1`: login, hosts, agencies, alerts and enrollment tokens. docs/api.md describes the
+//! contract; authentication, CSRF and scope are the extractors of [`super::extract`].
 //!
 //! Every route takes a [`Principal`] first, so nothing reads the body or touches the store for
 //! an unauthenticated request. The principal's scope filters every listing and hides objects
@@ -8,30 +8,22 @@
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use super::admin::AdminDoc;
-use super::vulns::VulnDoc;
+use super::extract::{
+    ErrorBody, JsonBody, Principal, SESSION_COOKIE, blocking, busy, json_response, now_s,
+};
 use super::{ApiError, AppState};
 use crate::auth;
 use crate::scoring::AgencyScores;
-use crate::store::{self, Alert, AlertState, SessionRecord, StoreError, User, UserRole};
+use crate::store::{self, Alert, AlertState, StoreError, UserRole};
 use crate::views::HostRow;
-
-/// Name of the session cookie.
-pub(crate) const SESSION_COOKIE: &str = "vigil_session";
-
-/// Header carrying the session's CSRF token on state-changing requests.
-pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Largest request body accepted on any route, bytes: every request body of this API is a small
 /// object. Applied to the whole router in [`super::app`], so no route can be left out.
@@ -50,88 +42,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/{id}/resolve", post(alert_resolve))
         .route("/api/v1/alerts/{id}/assign", post(alert_assign))
         .route("/api/v1/tokens", post(token_create))
-        .route("/api/v1/openapi.json", get(openapi_json))
-}
-
-/// The OpenAPI document, generated from the handlers' annotations below.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Vigil collector API",
-        description = "Hosts, agency scores, alerts and enrollment tokens of one Vigil collector \
-                       (docs/api.md). Cookie-authenticated requests other than GET need the \
-                       X-CSRF-Token header."
-    ),
-    paths(
-        login,
-        logout,
-        me,
-        hosts,
-        agencies,
-        alerts,
-        alert_ack,
-        alert_resolve,
-        alert_assign,
-        token_create,
-        super::pages::overview,
-        super::pages::agency,
-        super::pages::host,
-        super::report::get_report
-    ),
-    components(schemas(
-        LoginRequest,
-        SessionInfo,
-        ErrorBody,
-        HostList,
-        AgencyList,
-        AlertList,
-        AlertBody,
-        ResolveRequest,
-        AssignRequest,
-        TokenRequest,
-        TokenCreated,
-        super::pages::Overview,
-        super::pages::AgencyRow,
-        super::pages::AgencyPage,
-        super::pages::HostPage
-    )),
-    modifiers(&SecuritySchemes, &AdminDoc, &VulnDoc)
-)]
-pub(crate) struct ApiDoc;
-
-/// Declares the two ways to authenticate.
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        if let Some(c) = doc.components.as_mut() {
-            c.add_security_scheme(
-                "session",
-                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))),
-            );
-            c.add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-            );
-        }
-    }
-}
-
-/// `GET /api/v1/openapi.json` (public: it describes the API, not its data).
-async fn openapi_json() -> Response {
-    json_response(StatusCode::OK, ApiDoc::openapi())
-}
-
-/// Every error body.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ErrorBody {
-    /// What went wrong.
-    error: String,
 }
 
 /// Who is logged in.
 #[derive(Serialize, ToSchema)]
-struct SessionInfo {
+pub(super) struct SessionInfo {
     /// User name.
     name: String,
     /// `admin`, `analyst` or `viewer`.
@@ -145,14 +60,14 @@ struct SessionInfo {
 
 /// `{"hosts": [...]}` (schema of `hosts --json`, docs/cli-json.md).
 #[derive(Serialize, ToSchema)]
-struct HostList {
+pub(super) struct HostList {
     #[schema(value_type = Vec<Object>)]
     hosts: Vec<HostRow>,
 }
 
 /// Agency scores computed now (docs/scoring.md).
 #[derive(Serialize, ToSchema)]
-struct AgencyList {
+pub(super) struct AgencyList {
     /// When these scores were computed, ms since the epoch.
     computed_at: i64,
     /// Rule packs behind the results.
@@ -165,7 +80,7 @@ struct AgencyList {
 
 /// `{"alerts": [...]}`, newest first.
 #[derive(Serialize, ToSchema)]
-struct AlertList {
+pub(super) struct AlertList {
     #[schema(value_type = Vec<Object>)]
     alerts: Vec<AlertRow>,
 }
@@ -183,14 +98,14 @@ struct AlertRow {
 
 /// One alert after a change.
 #[derive(Serialize, ToSchema)]
-struct AlertBody {
+pub(super) struct AlertBody {
     #[schema(value_type = Object)]
     alert: Alert,
 }
 
 /// A new enrollment token (its text is shown only here).
 #[derive(Serialize, ToSchema)]
-struct TokenCreated {
+pub(super) struct TokenCreated {
     /// Public id (for listing and revoking).
     id: String,
     /// The token to give `vigil-agent enroll`.
@@ -209,150 +124,6 @@ struct TokenCreated {
     install_command_windows: String,
 }
 
-/// The authenticated user of a request.
-pub(crate) struct Principal {
-    pub(crate) user: User,
-    /// The session when authenticated by cookie (`None` for an API token).
-    pub(crate) session: Option<SessionRecord>,
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
-        let now = now_s();
-        // An Authorization header decides alone: a request carrying a bad token is refused even
-        // if it also has a cookie.
-        if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
-            let token = h
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty() && t.len() <= 256)
-                .ok_or_else(ApiError::unauthenticated)?;
-            let hash = auth::secret_hash(token);
-            let store = st.store.clone();
-            let user = blocking(move || match store.api_token(&hash)? {
-                Some(t) if !t.revoked => store.user(&t.user),
-                _ => Ok(None),
-            })
-            .await?;
-            let user = user
-                .filter(|u| !u.disabled)
-                .ok_or_else(ApiError::unauthenticated)?;
-            return Ok(Self {
-                user,
-                session: None,
-            });
-        }
-        let secret = session_cookie(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        if secret.len() > 256 {
-            return Err(ApiError::unauthenticated());
-        }
-        let hash = auth::secret_hash(secret);
-        let store = st.store.clone();
-        let found = blocking(move || {
-            let Some(s) = store.session(&hash, now)? else {
-                return Ok(None);
-            };
-            Ok(store.user(&s.user)?.map(|u| (u, s)))
-        })
-        .await?;
-        let (user, session) = found
-            .filter(|(u, _)| !u.disabled)
-            .ok_or_else(ApiError::unauthenticated)?;
-        // A cookie is sent by the browser whoever made the page; only our own pages know the
-        // CSRF token, so every state-changing request by cookie must echo it.
-        if !matches!(parts.method, Method::GET | Method::HEAD) {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            if !auth::secrets_equal(sent, &session.csrf) {
-                return Err(ApiError::forbidden("missing or wrong X-CSRF-Token header"));
-            }
-        }
-        Ok(Self {
-            user,
-            session: Some(session),
-        })
-    }
-}
-
-impl Principal {
-    /// True when `agency` is inside the principal's scope.
-    pub(crate) fn sees(&self, agency: &str) -> bool {
-        auth::in_scope(agency, &self.user.scope)
-    }
-
-    /// 403 "only admins {what}" unless the principal is an admin.
-    pub(crate) fn require_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.user.role.may_administer() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(&format!("only admins {what}")))
-        }
-    }
-
-    /// The principal's agency subtree; empty for the whole organisation.
-    pub(crate) fn scope(&self) -> &str {
-        &self.user.scope
-    }
-}
-
-/// The value of the session cookie, if the request has one.
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
-}
-
-/// A JSON body whose rejections are API errors (JSON, with the right status).
-pub(crate) struct JsonBody<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            // A body over the limit is 413; every other malformed body (wrong content type, bad
-            // JSON, unknown or missing field) is the one documented 400, with the reason.
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::Client(e.status(), e.body_text()))
-            }
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
-        }
-    }
-}
-
-pub(crate) fn now_s() -> i64 {
-    crate::server::now_ms() / 1000
-}
-
-/// Runs blocking store work off the async threads and maps store errors to API errors.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> store::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await? {
-        Ok(v) => Ok(v),
-        Err(StoreError::Invalid(m)) => Err(ApiError::bad_request(m)),
-        Err(StoreError::NotFound(_)) => Err(ApiError::not_found()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub(crate) fn json_response(status: StatusCode, v: impl Serialize) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response()
-}
-
 fn session_cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
@@ -363,7 +134,7 @@ fn session_cookie_header(value: &str, max_age: i64) -> Result<HeaderValue, ApiEr
 /// Credentials.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub(super) struct LoginRequest {
     name: String,
     password: String,
 }
@@ -376,7 +147,7 @@ struct LoginRequest {
     (status = 429, description = "Too many failed logins from this address or for this name; see Retry-After", body = ErrorBody),
     (status = 503, description = "Every password-hashing slot is busy; see Retry-After", body = ErrorBody),
 ))]
-async fn login(
+pub(super) async fn login(
     State(st): State<AppState>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
@@ -418,21 +189,13 @@ async fn login(
     Ok(r)
 }
 
-/// 503 with `Retry-After: 1`: every password-hashing slot is busy.
-pub(crate) fn busy() -> ApiError {
-    ApiError::Client(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the collector is busy checking passwords; retry in a moment".into(),
-    )
-}
-
 /// `POST /api/v1/logout`: ends the cookie session (a no-op for API tokens).
 #[utoipa::path(post, path = "/api/v1/logout", security(("session" = []), ("bearer" = [])), responses(
     (status = 204, description = "Logged out; clears the cookie"),
     (status = 401, description = "Not authenticated", body = ErrorBody),
     (status = 403, description = "Missing or wrong X-CSRF-Token", body = ErrorBody),
 ))]
-async fn logout(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+pub(super) async fn logout(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
     let mut r = StatusCode::NO_CONTENT.into_response();
     if let Some(s) = p.session {
         let (store, now, name) = (st.store.clone(), now_s(), p.user.name);
@@ -453,7 +216,7 @@ async fn logout(State(st): State<AppState>, p: Principal) -> Result<Response, Ap
     (status = 200, description = "The caller", body = SessionInfo),
     (status = 401, description = "Not authenticated", body = ErrorBody),
 ))]
-async fn me(p: Principal) -> Response {
+pub(super) async fn me(p: Principal) -> Response {
     json_response(
         StatusCode::OK,
         SessionInfo {
@@ -470,7 +233,7 @@ async fn me(p: Principal) -> Response {
     (status = 200, description = "Live hosts of the caller's scope", body = HostList),
     (status = 401, description = "Not authenticated", body = ErrorBody),
 ))]
-async fn hosts(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+pub(super) async fn hosts(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
     let scores = st.scores.get(st.store.clone(), st.scoring.clone()).await?;
     let store = st.store.clone();
     let rows = blocking(move || crate::views::host_rows(&*store, false, &scores)).await?;
@@ -483,7 +246,10 @@ async fn hosts(State(st): State<AppState>, p: Principal) -> Result<Response, Api
     (status = 200, description = "Agencies of the caller's scope with the latest scores", body = AgencyList),
     (status = 401, description = "Not authenticated", body = ErrorBody),
 ))]
-async fn agencies(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+pub(super) async fn agencies(
+    State(st): State<AppState>,
+    p: Principal,
+) -> Result<Response, ApiError> {
     let scores = st.scores.get(st.store.clone(), st.scoring.clone()).await?;
     let rows: Vec<_> = scores
         .agencies
@@ -504,7 +270,7 @@ async fn agencies(State(st): State<AppState>, p: Principal) -> Result<Response, 
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AlertsQuery {
+pub(super) struct AlertsQuery {
     state: Option<String>,
 }
 
@@ -517,7 +283,7 @@ struct AlertsQuery {
         (status = 400, description = "Unknown state", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
     ))]
-async fn alerts(
+pub(super) async fn alerts(
     State(st): State<AppState>,
     p: Principal,
     q: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
@@ -565,14 +331,14 @@ enum AlertAction {
 /// Why the alert is resolved (audited).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResolveRequest {
+pub(super) struct ResolveRequest {
     reason: String,
 }
 
 /// Who takes the alert (null: nobody).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignRequest {
+pub(super) struct AssignRequest {
     assignee: Option<String>,
 }
 
@@ -583,7 +349,7 @@ struct AssignRequest {
     (status = 403, description = "A viewer, or a missing X-CSRF-Token", body = ErrorBody),
     (status = 404, description = "No such alert in the caller's scope", body = ErrorBody),
 ))]
-async fn alert_ack(
+pub(super) async fn alert_ack(
     State(st): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
@@ -600,7 +366,7 @@ async fn alert_ack(
     (status = 404, description = "No such alert in the caller's scope", body = ErrorBody),
     (status = 400, description = "Blank reason", body = ErrorBody),
 ))]
-async fn alert_resolve(
+pub(super) async fn alert_resolve(
     State(st): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
@@ -618,7 +384,7 @@ async fn alert_resolve(
     (status = 404, description = "No such alert in the caller's scope", body = ErrorBody),
     (status = 400, description = "Not a user name", body = ErrorBody),
 ))]
-async fn alert_assign(
+pub(super) async fn alert_assign(
     State(st): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
@@ -690,7 +456,7 @@ async fn act_on_alert(
 /// An enrollment token to create.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TokenRequest {
+pub(super) struct TokenRequest {
     /// Agency path the enrolled hosts join.
     agency: String,
     /// Lifetime such as `24h` (default 24 h).
@@ -707,7 +473,7 @@ struct TokenRequest {
     (status = 403, description = "Not an admin, agency outside the scope, or no X-CSRF-Token", body = ErrorBody),
     (status = 404, description = "No such agency", body = ErrorBody),
 ))]
-async fn token_create(
+pub(super) async fn token_create(
     State(st): State<AppState>,
     p: Principal,
     JsonBody(req): JsonBody<TokenRequest>,

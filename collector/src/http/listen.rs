@@ -143,7 +143,7 @@ mod tests {
     use tokio::net::TcpStream;
     use tokio_rustls::TlsConnector;
 
-    use crate::cli::serve;
+    use crate::app::serve;
     use crate::pki::{Ca, PkiPaths};
 
     fn client(ca: &Ca) -> TlsConnector {

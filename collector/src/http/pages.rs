@@ -17,7 +17,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vigil_rules::score::{CostItem, GroupScore, Ineligible, PerSeverity, Verdict};
 
-use super::api::{ErrorBody, Principal, blocking, json_response};
+use super::extract::{ErrorBody, Principal, blocking, json_response};
 use super::{ApiError, AppState};
 use crate::scoring::{AgencyScores, HostScores, Scores, in_subtree};
 use crate::store::{Alert, FindingFilter, ScorePoint};
@@ -149,7 +149,7 @@ async fn overview(State(st): State<AppState>, p: Principal) -> Result<Response, 
     let visible: Vec<&AgencyScores> = scores.agencies.iter().filter(|a| p.sees(&a.id)).collect();
     let ids: Vec<String> = visible.iter().map(|a| a.id.clone()).collect();
     let store = st.store.clone();
-    let since = crate::server::now_ms() - SPARK_DAYS * DAY_MS;
+    let since = crate::clock::now_ms() - SPARK_DAYS * DAY_MS;
     let histories = blocking(move || {
         ids.iter()
             .map(|id| store.score_history("agency", id, since))
@@ -354,7 +354,7 @@ async fn agency(
         .find(|a| a.id == id)
         .ok_or_else(ApiError::not_found)?;
     let (store, key) = (st.store.clone(), id.clone());
-    let since = crate::server::now_ms() - TREND_DAYS * DAY_MS;
+    let since = crate::clock::now_ms() - TREND_DAYS * DAY_MS;
     let history = blocking(move || store.score_history("agency", &key, since)).await?;
     let children = scores
         .agencies
@@ -518,7 +518,7 @@ async fn host(
         .ok_or_else(ApiError::not_found)?;
     let scores = cached(&st).await?;
     let store = st.store.clone();
-    let since = crate::server::now_ms() - TREND_DAYS * DAY_MS;
+    let since = crate::clock::now_ms() - TREND_DAYS * DAY_MS;
     let (checks, (files, registry), network, alerts, history) = blocking(move || {
         let checks = crate::views::latest_checks(&*store, &id)?;
         let alerts: Vec<Alert> = store

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::api::Principal;
+use super::extract::Principal;
 use super::{ApiError, AppState};
 use crate::report::{Format, Lang, Period, Report, ReportError};
 
@@ -74,7 +74,7 @@ pub(crate) async fn get_report(
     q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let period = Period::parse(q.from.as_deref(), q.to.as_deref(), q.period.as_deref(), now)
         .map_err(ApiError::bad_request)?;
     let format = Format::parse(q.format.as_deref().unwrap_or("html"))

@@ -10,7 +10,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::api::{ErrorBody, Principal, blocking, json_response};
+use super::extract::{ErrorBody, Principal, blocking, json_response};
 use super::{ApiError, AppState};
 use crate::store::vuln::{StoredMatch, VulnFilter};
 use crate::vuln::summary::{Summary, summarize};

@@ -27,8 +27,9 @@ use vigil_proto::{Severity, Status};
 use vigil_rules::score::{Scoring, Verdict};
 
 use crate::scoring::{self, Inputs, RuleCatalog, Scores, in_subtree};
-use crate::store::{CheckState, ScorePoint, Store, StoreError};
+use crate::store::{AuditEntry, CheckState, ScorePoint, Store, StoreError};
 
+mod config;
 pub mod csv;
 mod doc;
 pub mod html;
@@ -36,6 +37,7 @@ pub mod pdf;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use config::{RawReports, ReportSchedule, ReportsConfig};
 pub use doc::Lang;
 
 /// Report time zone: Vietnam time, UTC+7 (no daylight saving).
@@ -597,10 +599,9 @@ pub fn write_scheduled(
     store: &dyn Store,
     scoring: &Scoring,
     org: &str,
-    cfg: &crate::config::ReportsConfig,
+    cfg: &ReportsConfig,
     now_ms: i64,
 ) -> Result<Vec<std::path::PathBuf>, ReportError> {
-    use crate::config::ReportSchedule;
     let period = match cfg.schedule {
         ReportSchedule::Off => return Ok(Vec::new()),
         ReportSchedule::Monthly => Period::last_full_month(now_ms),
@@ -728,21 +729,20 @@ impl Report {
         let asof_s = end_s.min(now_ms.div_euclid(1000));
         let mut resolved_at: HashMap<i64, i64> = HashMap::new();
         let mut reopened: HashMap<i64, Vec<i64>> = HashMap::new();
-        for (at, _, action, detail) in store.audit_log()? {
-            let Some(id) = detail.get("id").and_then(serde_json::Value::as_i64) else {
-                continue;
-            };
-            match action.as_str() {
-                "alert.state"
-                    if detail.get("state").and_then(serde_json::Value::as_str)
-                        == Some("resolved")
-                        && (start_s..end_s).contains(&at) =>
-                {
-                    let e = resolved_at.entry(id).or_insert(at);
-                    *e = (*e).max(at);
-                }
-                "alert.reopened" => reopened.entry(id).or_default().push(at),
-                _ => {}
+        // Resolutions in the period, and reopenings before its end (only those before a
+        // resolution count): two index range reads, not the whole audit log.
+        let alert_id = |e: &AuditEntry| e.detail.get("id").and_then(serde_json::Value::as_i64);
+        for e in store.audit_range("alert.state", start_s, end_s)? {
+            if let Some(id) = alert_id(&e)
+                && e.detail.get("state").and_then(serde_json::Value::as_str) == Some("resolved")
+            {
+                let r = resolved_at.entry(id).or_insert(e.at);
+                *r = (*r).max(e.at);
+            }
+        }
+        for e in store.audit_range("alert.reopened", i64::MIN, end_s)? {
+            if let Some(id) = alert_id(&e) {
+                reopened.entry(id).or_default().push(e.at);
             }
         }
         let alerts: Vec<AlertFact> = store

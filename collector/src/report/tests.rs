@@ -768,7 +768,7 @@ fn scheduled_reports_are_written_once_with_mode_0640() {
     use std::os::unix::fs::PermissionsExt as _;
     let Some(font) = font() else { return };
     let (dir, s) = seeded();
-    let cfg = crate::config::ReportsConfig {
+    let cfg = crate::report::ReportsConfig {
         dir: dir.path().join("reports"),
         font,
         ..Default::default()
@@ -809,8 +809,8 @@ fn scheduled_reports_are_written_once_with_mode_0640() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty());
-    let off = crate::config::ReportsConfig {
-        schedule: crate::config::ReportSchedule::Off,
+    let off = crate::report::ReportsConfig {
+        schedule: crate::report::ReportSchedule::Off,
         dir: dir.path().join("off"),
         ..Default::default()
     };

@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tracing::{Instrument as _, debug, info, info_span, warn};
+use vigil_proto::Envelope;
 use vigil_proto::msg::{CollectorMsg, code};
 use vigil_proto::session::{CollectorEvent, CollectorSession};
-use vigil_proto::{Envelope, Finding};
 
 use super::live::{Refusal, Registration};
-use super::{Ctx, TokenBucket, blocking, now_ms, peer_identity, push_iocs};
+use super::{Ctx, TokenBucket, blocking, peer_identity, push_iocs};
+use crate::clock::now_ms;
+use crate::ingest::{BatchResult, Ingest};
 use crate::pki;
-use crate::store::{Heartbeat, SessionCert, StoreError};
+use crate::store::{SessionCert, StoreError};
 
 /// Time a peer gets to open its stream and send its first frame.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -211,11 +213,9 @@ impl State<'_> {
                     return Ok(());
                 }
                 let (a, now) = (self.agent_id.clone(), now_ms() / 1000);
-                self.max_seq = blocking(&self.ctx.store, move |s| {
-                    s.agent_seen(&a, now, Some(&agent_version), None)?;
-                    s.max_seq(&a)
-                })
-                .await?;
+                self.max_seq =
+                    off_thread(&self.ctx.ingest, move |i| i.hello(&a, now, &agent_version))
+                        .await??;
                 info!(proto_version, acked = self.max_seq, "Agent connected.");
                 let current = *ioc_rx.borrow_and_update();
                 sess.accept(serde_json::Value::Null, current, self.max_seq)?;
@@ -241,49 +241,25 @@ impl State<'_> {
     async fn on_batch(
         &mut self,
         sess: &mut CollectorSession,
-        mut findings: Vec<Envelope>,
+        findings: Vec<Envelope>,
     ) -> anyhow::Result<()> {
         // The agent's share of the batch rate: wait (and read nothing meanwhile) when spent.
         while let Err(wait) = self.batches.take_or_wait(Instant::now()) {
             tokio::time::sleep(wait).await;
         }
-        let corrected = self.ctx.catalog.normalize_batch(&mut findings);
-        if corrected > 0 {
-            warn!(
-                corrected,
-                "Rule severities or groups claimed by the agent corrected from the catalogue."
-            );
-        }
         let (a, received, n) = (self.agent_id.clone(), now_ms(), findings.len());
-        let settings = self.ctx.alerts.clone();
-        let vulns = Arc::clone(&self.ctx.vulns);
-        let stored = blocking(&self.ctx.store, move |s| {
-            let out = s.ingest(&a, &findings, received)?;
-            if out.stored > 0
-                && findings
-                    .iter()
-                    .any(|e| matches!(e.finding, Finding::Inventory(_)))
-            {
-                crate::vuln::rematch::on_inventory(s, &vulns, &a, received / 1000);
-            }
-            // Alerts are raised after the batch is durable; a replay only counts them again on
-            // the same (deduplicated) alert.
-            crate::alerting::raise_for_batch(
-                s,
-                &settings,
-                &a,
-                &findings,
-                &out.gaps,
-                received / 1000,
-            )?;
-            if out.rules_over_quota > 0 {
-                s.alert_raise(&crate::alerting::rules_quota(&a), received / 1000)?;
-            }
-            Ok(out)
-        })
-        .await;
+        let stored = off_thread(&self.ctx.ingest, move |i| i.batch(&a, findings, received)).await?;
         match stored {
-            Ok(out) => {
+            Ok(BatchResult {
+                stored: out,
+                corrected,
+            }) => {
+                if corrected > 0 {
+                    warn!(
+                        corrected,
+                        "Rule severities or groups claimed by the agent corrected from the catalogue."
+                    );
+                }
                 if !out.gaps.is_empty() {
                     warn!(gaps = ?out.gaps, "Sequence gap: findings missing from this agent.");
                 }
@@ -293,13 +269,10 @@ impl State<'_> {
                     dup = out.duplicates,
                     "Batch stored."
                 );
-                if out.stored > 0 {
-                    self.ctx.scores.mark_changed();
-                }
                 self.max_seq = out.max_seq;
                 sess.ack(self.max_seq);
             }
-            Err(e) if matches!(e.downcast_ref(), Some(StoreError::Revoked(_))) => {
+            Err(StoreError::Revoked(_)) => {
                 warn!("Batch from a revoked agent refused; closing its session.");
                 sess.reject(
                     code::UNAUTHORIZED,
@@ -321,14 +294,10 @@ impl State<'_> {
         spool_depth: u64,
     ) -> anyhow::Result<()> {
         let (a, here) = (self.agent_id.clone(), now_ms());
-        let hb = Heartbeat {
-            spool_depth,
-            clock_skew_ms: agent_now.saturating_sub(here),
-        };
-        blocking(&self.ctx.store, move |s| {
-            s.agent_seen(&a, here / 1000, None, Some(hb))
+        off_thread(&self.ctx.ingest, move |i| {
+            i.heartbeat(&a, agent_now, here, spool_depth)
         })
-        .await?;
+        .await??;
         sess.ack(self.max_seq);
         Ok(())
     }
@@ -375,4 +344,15 @@ impl State<'_> {
         }
         Ok(())
     }
+}
+
+/// Runs ingest work off the async threads; the outer error is only a panicked task.
+async fn off_thread<T: Send + 'static>(
+    ingest: &Arc<Ingest>,
+    f: impl FnOnce(&Ingest) -> crate::store::Result<T> + Send + 'static,
+) -> anyhow::Result<crate::store::Result<T>> {
+    let i = ingest.clone();
+    tokio::task::spawn_blocking(move || f(&i))
+        .await
+        .context("ingest task panicked")
 }

@@ -19,15 +19,10 @@
 //! locale. Connections are plaintext (`NoTls`); a TLS connector is future work, so keep the
 //! database on loopback or a trusted network until then.
 
-use std::collections::{HashMap, HashSet};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::collections::HashSet;
 
 use ::postgres::error::SqlState;
-use ::postgres::{Client, GenericClient, NoTls, Row, Statement};
-use tracing::{error, info, warn};
+use ::postgres::{Client, GenericClient, Row};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
@@ -36,198 +31,19 @@ use super::{
     StoreError, StoredFinding, TokenRecord, TokenRefusal, parent_of,
 };
 
+mod access;
 mod identity;
+mod pool;
+mod rows;
+mod schema;
 mod vuln;
+mod write;
 
-/// Schema migrations; index + 1 is the version after applying.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE agencies (
-    id TEXT COLLATE "C" PRIMARY KEY,
-    name TEXT NOT NULL,
-    level SMALLINT NOT NULL,
-    parent TEXT COLLATE "C"
-);
-CREATE TABLE tokens (
-    id TEXT COLLATE "C" PRIMARY KEY,
-    secret_hash TEXT NOT NULL UNIQUE,
-    agency TEXT COLLATE "C" NOT NULL REFERENCES agencies(id),
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    max_uses BIGINT NOT NULL,
-    uses BIGINT NOT NULL DEFAULT 0,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE
-);
-CREATE TABLE agents (
-    id TEXT COLLATE "C" PRIMARY KEY,
-    agency TEXT COLLATE "C" NOT NULL REFERENCES agencies(id),
-    machine_id TEXT NOT NULL,
-    hostname TEXT COLLATE "C" NOT NULL,
-    os TEXT NOT NULL,
-    role TEXT NOT NULL DEFAULT 'workstation',
-    enrolled_at BIGINT NOT NULL,
-    last_seen BIGINT NOT NULL DEFAULT 0,
-    agent_version TEXT NOT NULL DEFAULT '',
-    cert_serial TEXT NOT NULL,
-    cert_not_after BIGINT NOT NULL,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE,
-    replaced_by TEXT,
-    token_id TEXT,
-    max_seq BIGINT NOT NULL DEFAULT 0,
-    spool_depth BIGINT NOT NULL DEFAULT 0,
-    clock_skew_ms BIGINT NOT NULL DEFAULT 0,
-    inventory TEXT
-);
-CREATE INDEX agents_machine ON agents(machine_id);
-CREATE TABLE findings (
-    agent_id TEXT COLLATE "C" NOT NULL,
-    seq BIGINT NOT NULL,
-    kind TEXT NOT NULL,
-    observed_at BIGINT NOT NULL,
-    received_at BIGINT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (agent_id, seq)
-);
-CREATE INDEX findings_recv ON findings(received_at);
-CREATE TABLE gaps (
-    agent_id TEXT COLLATE "C" NOT NULL,
-    from_seq BIGINT NOT NULL,
-    to_seq BIGINT NOT NULL,
-    detected_at BIGINT NOT NULL
-);
-CREATE INDEX gaps_agent ON gaps(agent_id);
-CREATE TABLE audit (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at BIGINT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE iocs (
-    kind TEXT COLLATE "C" NOT NULL,
-    value TEXT COLLATE "C" NOT NULL,
-    source TEXT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    version BIGINT NOT NULL,
-    PRIMARY KEY (kind, value)
-);
-CREATE INDEX iocs_version ON iocs(version);
-"#,
-    r#"
-CREATE TABLE alerts (
-    id BIGSERIAL PRIMARY KEY,
-    key TEXT COLLATE "C" NOT NULL,
-    kind TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    state TEXT NOT NULL,
-    count BIGINT NOT NULL,
-    opened_at BIGINT NOT NULL,
-    last_seen BIGINT NOT NULL,
-    reason TEXT
-);
-CREATE INDEX alerts_key ON alerts(key);
-"#,
-    r#"
-ALTER TABLE agents ADD COLUMN level SMALLINT;
-ALTER TABLE alerts ADD COLUMN assignee TEXT;
-CREATE TABLE check_state (
-    agent_id TEXT COLLATE "C" PRIMARY KEY,
-    results TEXT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-CREATE TABLE assets (
-    agency TEXT COLLATE "C" NOT NULL,
-    hostname TEXT COLLATE "C" NOT NULL,
-    role TEXT NOT NULL,
-    level SMALLINT NOT NULL,
-    imported_at BIGINT NOT NULL,
-    PRIMARY KEY (agency, hostname)
-);
-CREATE TABLE score_history (
-    scope TEXT NOT NULL,
-    id TEXT COLLATE "C" NOT NULL,
-    view TEXT NOT NULL,
-    score DOUBLE PRECISION NOT NULL,
-    coverage DOUBLE PRECISION,
-    rule_pack_version TEXT NOT NULL,
-    scoring_version TEXT NOT NULL,
-    computed_at BIGINT NOT NULL
-);
-CREATE INDEX score_history_series ON score_history(scope, id, computed_at);
-CREATE TABLE score_latest (
-    scope TEXT NOT NULL,
-    id TEXT COLLATE "C" NOT NULL,
-    view TEXT NOT NULL,
-    score DOUBLE PRECISION NOT NULL,
-    coverage DOUBLE PRECISION,
-    rule_pack_version TEXT NOT NULL,
-    scoring_version TEXT NOT NULL,
-    computed_at BIGINT NOT NULL,
-    PRIMARY KEY (scope, id, view)
-);
-CREATE TABLE known_listeners (
-    agent_id TEXT COLLATE "C" NOT NULL,
-    key TEXT NOT NULL,
-    first_seen BIGINT NOT NULL,
-    PRIMARY KEY (agent_id, key)
-);
-"#,
-    r#"
-CREATE TABLE users (
-    name TEXT COLLATE "C" PRIMARY KEY,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer')),
-    scope TEXT COLLATE "C" NOT NULL,
-    created_at BIGINT NOT NULL,
-    disabled BOOLEAN NOT NULL DEFAULT FALSE
-);
-CREATE TABLE sessions (
-    id_hash TEXT PRIMARY KEY,
-    "user" TEXT COLLATE "C" NOT NULL REFERENCES users(name),
-    csrf TEXT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE INDEX sessions_user ON sessions("user");
-CREATE TABLE api_tokens (
-    id TEXT COLLATE "C" PRIMARY KEY,
-    secret_hash TEXT NOT NULL UNIQUE,
-    "user" TEXT COLLATE "C" NOT NULL REFERENCES users(name),
-    created_at BIGINT NOT NULL,
-    revoked BOOLEAN NOT NULL DEFAULT FALSE
-);
-"#,
-    // v6: a host page reads one agent's latest findings of one kind.
-    r#"
-CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
-"#,
-    // v7 (issue 17): renewed certificates wait until used, superseded serials are refused,
-    // alerts can concern a second agency, per-agent alert caps and report audit reads are
-    // indexed.
-    r#"
-ALTER TABLE agents ADD COLUMN cert_pending TEXT;
-ALTER TABLE agents ADD COLUMN cert_pending_not_after BIGINT;
-CREATE TABLE revoked_certs (
-    serial TEXT PRIMARY KEY,
-    agent_id TEXT COLLATE "C" NOT NULL,
-    revoked_at BIGINT NOT NULL
-);
-ALTER TABLE alerts ADD COLUMN other_agency TEXT COLLATE "C";
-CREATE INDEX alerts_agent_state ON alerts(agent_id, state);
-CREATE INDEX audit_action_at ON audit(action, at);
-"#,
-    // v8: simulated hosts (`demo --province`) and the facts of alert titles (localised titles).
-    r#"
-ALTER TABLE tokens ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
-ALTER TABLE agents ADD COLUMN simulated BOOLEAN NOT NULL DEFAULT FALSE;
-ALTER TABLE alerts ADD COLUMN params TEXT;
-"#,
-    // v9 (issue 23): advisories and vulnerable packages.
-    include_str!("postgres/vuln.sql"),
-];
+use super::sql::{self, dialect::pg};
+use pool::Conn;
+pub use pool::PostgresStore;
+use rows::*;
+use write::*;
 
 /// Connections (and worker threads) per store unless the caller says otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 4;
@@ -237,416 +53,10 @@ pub const DEFAULT_POOL_SIZE: usize = 4;
 const LOCK_MIGRATE: i32 = 0x5647_0001;
 const LOCK_ENROLL: i32 = 0x5647_0002;
 
-/// How long a connection attempt may take when the URL does not say.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// PostgreSQL-backed [`Store`]: a fixed pool of connections, each on its own worker thread.
-#[derive(Debug)]
-pub struct PostgresStore {
-    jobs: Option<mpsc::Sender<Job>>,
-    workers: Vec<JoinHandle<()>>,
-}
-
-impl PostgresStore {
-    /// Connects to `url` (`postgres://user[:password]@host[:port]/db`), uses the connection's
-    /// default `search_path`, and applies pending migrations.
-    ///
-    /// # Errors
-    /// [`StoreError::Db`] when the URL is invalid, the server cannot be reached, or the schema is
-    /// from a newer Vigil.
-    pub fn open(url: &str) -> Result<Self> {
-        Self::open_with(url, None, DEFAULT_POOL_SIZE)
-    }
-
-    /// Like [`open`](Self::open) but keeps every table in `schema` (created if missing), set as
-    /// the `search_path` of each pooled connection. Tests use this to isolate themselves.
-    ///
-    /// # Errors
-    /// As [`open`](Self::open), and when `schema` is not a plain lower-case identifier.
-    pub fn open_with_schema(url: &str, schema: &str) -> Result<Self> {
-        Self::open_with(url, Some(schema), DEFAULT_POOL_SIZE)
-    }
-
-    /// Opens with an optional schema and a pool of `pool` connections (at least one).
-    ///
-    /// # Errors
-    /// As [`open_with_schema`](Self::open_with_schema).
-    pub fn open_with(url: &str, schema: Option<&str>, pool: usize) -> Result<Self> {
-        if let Some(s) = schema {
-            check_schema_name(s)?;
-        }
-        // The parse error never echoes the URL, which may carry a password.
-        let mut config: ::postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Db(format!("invalid PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            // Lets a DBA tell collector sessions apart in pg_stat_activity.
-            config.application_name("vigil-collector");
-        }
-        let spec = Arc::new(Spec {
-            config,
-            schema: schema.map(str::to_owned),
-        });
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        // Built before the workers so that an early return joins the ones already started.
-        let mut store = Self {
-            jobs: Some(tx),
-            workers: Vec::new(),
-        };
-        for i in 0..pool.max(1) {
-            let (spec, rx) = (spec.clone(), rx.clone());
-            let h = std::thread::Builder::new()
-                .name(format!("vigil-pg-{i}"))
-                .spawn(move || worker(spec, &rx))
-                .map_err(|e| StoreError::Db(format!("starting a store worker: {e}")))?;
-            store.workers.push(h);
-        }
-        let schema = schema.map(str::to_owned);
-        store.call(move |c| migrate(c, schema.as_deref()))?;
-        Ok(store)
-    }
-
-    /// Runs `f` on a pooled connection and waits for its result.
-    fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        self.call_conn(move |conn| conn.client().and_then(f))
-    }
-
-    /// Like [`call`](Self::call), with the connection's statement cache.
-    fn call_conn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        Self::wait(&self.submit(f)?)
-    }
-
-    /// Queues `f` for a pooled connection; [`wait`](Self::wait) for its result. Several
-    /// submissions run in parallel on different connections.
-    fn submit<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
-    ) -> Result<mpsc::Receiver<Result<T>>> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |conn: &mut Conn| {
-            let _ = tx.send(f(conn));
-        });
-        self.jobs
-            .as_ref()
-            .ok_or_else(|| StoreError::Db("the store is closed".into()))?
-            .send(job)
-            .map_err(|_| StoreError::Db("the store is closed".into()))?;
-        Ok(rx)
-    }
-
-    fn wait<T>(rx: &mpsc::Receiver<Result<T>>) -> Result<T> {
-        rx.recv()
-            .map_err(|_| StoreError::Db("a store worker failed during the call".into()))?
-    }
-}
-
-impl Drop for PostgresStore {
-    fn drop(&mut self) {
-        // Closing the queue ends the workers, which drop their connections on their own threads.
-        drop(self.jobs.take());
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
-}
-
-impl From<::postgres::Error> for StoreError {
-    fn from(e: ::postgres::Error) -> Self {
-        Self::Db(message(&e))
-    }
-}
-
-/// The useful text of a client error.
-fn message(e: &::postgres::Error) -> String {
-    // The top-level message of a server error is only "db error"; the detail is below.
-    if let Some(db) = e.as_db_error() {
-        return db.to_string();
-    }
-    // Likewise "error connecting to server" hides the reason (refused, timed out, …).
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{e}: {cause}"),
-        None => e.to_string(),
-    }
-}
-
-type Job = Box<dyn FnOnce(&mut Conn) + Send>;
-
-/// How to (re)connect.
-struct Spec {
-    config: ::postgres::Config,
-    schema: Option<String>,
-}
-
-impl Spec {
-    fn connect(&self) -> Result<Client> {
-        let mut c = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Db(format!("{}: {}", target(&self.config), message(&e))))?;
-        if let Some(s) = &self.schema {
-            // `s` passed `check_schema_name`, so quoting cannot be escaped.
-            c.batch_execute(&format!("SET search_path TO \"{s}\""))?;
-        }
-        Ok(c)
-    }
-}
-
-/// One worker's connection, opened on first use and reopened after it breaks, with the
-/// statements prepared on it (the hot ingest path saves a round trip per statement).
-struct Conn {
-    spec: Arc<Spec>,
-    client: Option<Client>,
-    statements: HashMap<&'static str, Statement>,
-}
-
-impl Conn {
-    fn client(&mut self) -> Result<&mut Client> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            if self.client.take().is_some() {
-                warn!("PostgreSQL connection lost; reconnecting.");
-            }
-            self.statements.clear();
-            self.client = Some(self.spec.connect()?);
-        }
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError::Db("no database connection".into()))
-    }
-
-    fn prepare(&mut self, sql: &'static str) -> Result<Statement> {
-        // Connect (or reconnect, which empties the cache) before looking the statement up.
-        self.client()?;
-        if let Some(st) = self.statements.get(sql) {
-            return Ok(st.clone());
-        }
-        let st = self.client()?.prepare(sql)?;
-        self.statements.insert(sql, st.clone());
-        Ok(st)
-    }
-}
-
-fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
-    let mut conn = Conn {
-        spec,
-        client: None,
-        statements: HashMap::new(),
-    };
-    loop {
-        // The guard is released at the end of this statement, before the job runs.
-        let job = match jobs.lock().unwrap_or_else(PoisonError::into_inner).recv() {
-            Ok(j) => j,
-            Err(_) => return,
-        };
-        if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-            // The job's transaction may still be open: start over on a fresh connection.
-            error!("A store job panicked; dropping its PostgreSQL connection.");
-            conn.client = None;
-            conn.statements.clear();
-        }
-    }
-}
-
-/// `user@host:port/db` for messages: everything an operator needs but the password.
-fn target(c: &::postgres::Config) -> String {
-    use ::postgres::config::Host;
-    let hosts: Vec<String> = c
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let host = match h {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
-            };
-            // One port applies to every host; otherwise there is one per host.
-            let port = c.get_ports().get(i).or(c.get_ports().first()).copied();
-            format!("{host}:{}", port.unwrap_or(5432))
-        })
-        .collect();
-    format!(
-        "{}@{}/{}",
-        c.get_user().unwrap_or(""),
-        hosts.join(","),
-        c.get_dbname().unwrap_or("")
-    )
-}
-
-fn check_schema_name(s: &str) -> Result<()> {
-    let mut chars = s.chars();
-    let ok = s.len() <= 63
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Db(format!(
-            "invalid schema name {s:?}: expected 1-63 of a-z, 0-9 and _, not starting with a digit"
-        )))
-    }
-}
-
-fn migrate(c: &mut Client, schema: Option<&str>) -> Result<()> {
-    let mut tx = c.transaction()?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext(coalesce($2::text, current_schema()::text, '')))",
-        &[&LOCK_MIGRATE, &schema],
-    )?;
-    if let Some(s) = schema {
-        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{s}\""))?;
-    }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS vigil_schema (
-             version INTEGER PRIMARY KEY,
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         )",
-    )?;
-    let version: i32 = tx
-        .query_one("SELECT coalesce(max(version), 0) FROM vigil_schema", &[])?
-        .try_get(0)?;
-    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
-    if version > known {
-        return Err(StoreError::Db(format!(
-            "database schema version {version} is newer than this collector ({known}); \
-             upgrade the collector"
-        )));
-    }
-    for (v, sql) in (1..)
-        .zip(MIGRATIONS)
-        .skip(usize::try_from(version).unwrap_or(0))
-    {
-        tx.batch_execute(sql)?;
-        tx.execute("INSERT INTO vigil_schema (version) VALUES ($1)", &[&v])?;
-    }
-    tx.commit()?;
-    if version < known {
-        info!(
-            from = version,
-            to = known,
-            "Migrated the PostgreSQL schema."
-        );
-    }
-    Ok(())
-}
-
-fn corrupt(what: &str, v: i64) -> StoreError {
-    StoreError::Corrupt(format!("{what} {v} out of range"))
-}
-
-fn agency_from_row(r: &Row) -> Result<Agency> {
-    let level: i16 = r.try_get("level")?;
-    Ok(Agency {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        level: u8::try_from(level).map_err(|_| corrupt("agency level", level.into()))?,
-    })
-}
-
-fn token_from_row(r: &Row) -> Result<TokenRecord> {
-    let count = |col: &str| -> Result<u32> {
-        let v: i64 = r.try_get(col)?;
-        u32::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    Ok(TokenRecord {
-        id: r.try_get("id")?,
-        secret_hash: r.try_get("secret_hash")?,
-        agency: r.try_get("agency")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        max_uses: count("max_uses")?,
-        uses: count("uses")?,
-        revoked: r.try_get("revoked")?,
-        simulated: r.try_get("simulated")?,
-    })
-}
-
-fn agent_from_row(r: &Row) -> Result<AgentRecord> {
-    let unsigned = |col: &str| -> Result<u64> {
-        let v: i64 = r.try_get(col)?;
-        u64::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    let inv: Option<String> = r.try_get("inventory")?;
-    Ok(AgentRecord {
-        id: r.try_get("id")?,
-        agency: r.try_get("agency")?,
-        machine_id: r.try_get("machine_id")?,
-        hostname: r.try_get("hostname")?,
-        os: r.try_get("os")?,
-        role: r.try_get("role")?,
-        level: level(r.try_get("level")?)?,
-        enrolled_at: r.try_get("enrolled_at")?,
-        last_seen: r.try_get("last_seen")?,
-        agent_version: r.try_get("agent_version")?,
-        cert_serial: r.try_get("cert_serial")?,
-        cert_not_after: r.try_get("cert_not_after")?,
-        revoked: r.try_get("revoked")?,
-        max_seq: unsigned("max_seq")?,
-        spool_depth: unsigned("spool_depth")?,
-        clock_skew_ms: r.try_get("clock_skew_ms")?,
-        inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
-        simulated: r.try_get("simulated")?,
-    })
-}
-
-fn gap_from_row(r: &Row) -> Result<Gap> {
-    let unsigned = |col: &str| -> Result<u64> {
-        let v: i64 = r.try_get(col)?;
-        u64::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    Ok(Gap {
-        agent_id: r.try_get("agent_id")?,
-        from_seq: unsigned("from_seq")?,
-        to_seq: unsigned("to_seq")?,
-        detected_at: r.try_get("detected_at")?,
-    })
-}
-
-fn collect<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
-    rows.iter().map(f).collect()
-}
-
-/// A stored security level (SMALLINT) checked back into 1–5.
-fn level<T: From<u8>>(v: Option<i16>) -> Result<Option<T>> {
-    v.map(|v| match u8::try_from(v) {
-        Ok(l @ 1..=5) => Ok(T::from(l)),
-        _ => Err(corrupt("level", i64::from(v))),
-    })
-    .transpose()
-}
-
-const SCORE_COLS: &str =
-    "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
-
-fn score_from_row(r: &Row) -> Result<ScorePoint> {
-    Ok(ScorePoint {
-        scope: r.try_get(0)?,
-        id: r.try_get(1)?,
-        view: r.try_get(2)?,
-        score: r.try_get(3)?,
-        coverage: r.try_get(4)?,
-        rule_pack_version: r.try_get(5)?,
-        scoring_version: r.try_get(6)?,
-        computed_at: r.try_get(7)?,
-    })
-}
-
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
 fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
     let parent = super::check_move_ends(from, to, |id| {
-        Ok(tx
-            .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
-            .is_some())
+        Ok(tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_some())
     })?;
     let mut out = MoveOutcome::default();
     tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
@@ -685,252 +95,6 @@ fn tree_sql(
     Ok(())
 }
 
-/// Raises or counts an alert inside `tx` (see [`Store::alert_raise`]); a new agent-triggered
-/// alert past [`super::MAX_OPEN_ALERTS_PER_AGENT`] counts on the agent's quota alert instead.
-fn raise_alert(
-    tx: &mut ::postgres::Transaction<'_>,
-    a: &super::NewAlert,
-    now: i64,
-) -> Result<(i64, bool)> {
-    // Serialise raisers of one key across collectors so a key never gets two rows.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7261))",
-        &[&a.key],
-    )?;
-    let last = tx.query_opt(
-        "SELECT id, state FROM alerts WHERE key = $1 ORDER BY id DESC LIMIT 1",
-        &[&a.key],
-    )?;
-    if let Some(row) = last {
-        let id: i64 = row.try_get(0)?;
-        let state: String = row.try_get(1)?;
-        let reopen = state == super::AlertState::Resolved.as_str();
-        tx.execute(
-            "UPDATE alerts SET count = count + 1, last_seen = $2,
-                 state = CASE WHEN $3 THEN 'open' ELSE state END,
-                 reason = CASE WHEN $3 THEN NULL ELSE reason END
-             WHERE id = $1",
-            &[&id, &now, &reopen],
-        )?;
-        if reopen {
-            let d = serde_json::json!({"id": id, "key": a.key});
-            insert_audit(tx, now, "collector", "alert.reopened", &d)?;
-        }
-        return Ok((id, false));
-    }
-    if !super::alert_is_periodic(&a.kind) {
-        let open: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM alerts
-                 WHERE agent_id = $1 AND state IN ('open', 'acknowledged')",
-                &[&a.agent_id],
-            )?
-            .try_get(0)?;
-        if usize::try_from(open).unwrap_or(usize::MAX) >= super::MAX_OPEN_ALERTS_PER_AGENT {
-            return raise_alert(tx, &super::alert_quota_alert(&a.agent_id), now);
-        }
-    }
-    let sev = a.severity.as_str();
-    let id: i64 = tx
-        .query_one(
-            "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at,
-                                 last_seen, other_agency, params)
-             VALUES ($1, $2, $3, $4, $5, 'open', 1, $6, $6, $7, $8) RETURNING id",
-            &[
-                &a.key,
-                &a.kind,
-                &sev,
-                &a.agent_id,
-                &a.title,
-                &now,
-                &a.other_agency,
-                &super::params_json(&a.params),
-            ],
-        )?
-        .try_get(0)?;
-    let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind});
-    insert_audit(tx, now, "collector", "alert.raised", &d)?;
-    Ok((id, true))
-}
-
-fn insert_audit(
-    c: &mut impl GenericClient,
-    at: i64,
-    actor: &str,
-    action: &str,
-    detail: &serde_json::Value,
-) -> Result<()> {
-    c.execute(
-        "INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
-        &[&at, &actor, &action, &detail.to_string()],
-    )?;
-    Ok(())
-}
-
-/// A batch prepared for one multi-row insert: columns as arrays, first occurrence of each seq.
-struct Rows {
-    seq: Vec<i64>,
-    kind: Vec<&'static str>,
-    observed_at: Vec<i64>,
-    body: Vec<String>,
-    inventory: Vec<bool>,
-    /// Check results with their seq and observation time, for the scoring state.
-    checks: Vec<(i64, vigil_proto::CheckResult, i64)>,
-    /// Repeats of a seq within the batch (counted as duplicates, like a replay).
-    repeats: usize,
-}
-
-impl Rows {
-    fn new(batch: &[Envelope]) -> Result<Self> {
-        let mut rows = Self {
-            seq: Vec::with_capacity(batch.len()),
-            kind: Vec::with_capacity(batch.len()),
-            observed_at: Vec::with_capacity(batch.len()),
-            body: Vec::with_capacity(batch.len()),
-            inventory: Vec::with_capacity(batch.len()),
-            checks: Vec::new(),
-            repeats: 0,
-        };
-        let mut seen = HashSet::with_capacity(batch.len());
-        for e in batch {
-            let seq = i64::try_from(e.seq)
-                .map_err(|_| StoreError::Corrupt(format!("seq {} out of range", e.seq)))?;
-            if !seen.insert(seq) {
-                rows.repeats += 1;
-                continue;
-            }
-            rows.seq.push(seq);
-            rows.kind.push(e.finding.kind_name());
-            rows.observed_at.push(e.observed_at);
-            rows.body.push(
-                serde_json::to_string(&e.finding)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?,
-            );
-            rows.inventory
-                .push(matches!(e.finding, Finding::Inventory(_)));
-            if let Finding::CheckResult(c) = &e.finding {
-                rows.checks.push((seq, c.clone(), e.observed_at));
-            }
-        }
-        Ok(rows)
-    }
-}
-
-fn ingest_rows(
-    conn: &mut Conn,
-    agent_id: &str,
-    rows: &Rows,
-    received_at: i64,
-) -> Result<IngestOutcome> {
-    let lock_agent =
-        conn.prepare("SELECT max_seq, revoked FROM agents WHERE id = $1 FOR UPDATE")?;
-    let insert = conn.prepare(
-        "INSERT INTO findings (agent_id, seq, kind, observed_at, received_at, body)
-         SELECT $1, s, k, o, $2, b
-         FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(s, k, o, b)
-         ON CONFLICT (agent_id, seq) DO NOTHING
-         RETURNING seq",
-    )?;
-    let update_agent = conn.prepare(
-        "UPDATE agents SET max_seq = $2, last_seen = GREATEST(last_seen, $3),
-                inventory = COALESCE($4, inventory)
-         WHERE id = $1",
-    )?;
-    let mut tx = conn.client()?.transaction()?;
-    // The row lock serialises batches of one agent across collectors, so max_seq and the gaps
-    // derived from it are read after any concurrent batch has committed.
-    let agent = tx
-        .query_opt(&lock_agent, &[&agent_id])?
-        .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
-    let stored_max: i64 = agent.try_get(0)?;
-    if agent.try_get::<_, bool>(1)? {
-        return Err(StoreError::Revoked(agent_id.to_owned()));
-    }
-    let mut max = u64::try_from(stored_max).map_err(|_| corrupt("max_seq", stored_max))?;
-    let inserted: HashSet<i64> = if rows.seq.is_empty() {
-        HashSet::new()
-    } else {
-        tx.query(
-            &insert,
-            &[
-                &agent_id,
-                &received_at,
-                &rows.seq,
-                &rows.kind,
-                &rows.observed_at,
-                &rows.body,
-            ],
-        )?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<std::result::Result<_, _>>()?
-    };
-    let mut out = IngestOutcome {
-        duplicates: rows.repeats,
-        ..IngestOutcome::default()
-    };
-    let mut inventory: Option<&str> = None;
-    // Walk in batch order so gaps are the ones SQLite reports for the same batch.
-    for (i, &seq) in rows.seq.iter().enumerate() {
-        if !inserted.contains(&seq) {
-            out.duplicates += 1;
-            continue;
-        }
-        out.stored += 1;
-        // Non-negative: it came from a u64 through i64::try_from.
-        let seq = seq as u64;
-        if seq > max + 1 {
-            out.gaps.push((max + 1, seq - 1));
-        }
-        max = max.max(seq);
-        if rows.inventory[i] {
-            inventory = Some(&rows.body[i]);
-        }
-    }
-    if !out.gaps.is_empty() {
-        // Gap ends are at most a stored seq, so they fit in i64.
-        let from: Vec<i64> = out.gaps.iter().map(|g| g.0 as i64).collect();
-        let to: Vec<i64> = out.gaps.iter().map(|g| g.1 as i64).collect();
-        tx.execute(
-            "INSERT INTO gaps (agent_id, from_seq, to_seq, detected_at)
-             SELECT $1, f, t, $2 FROM unnest($3::bigint[], $4::bigint[]) AS g(f, t)",
-            &[&agent_id, &received_at, &from, &to],
-        )?;
-    }
-    tx.execute(
-        &update_agent,
-        &[&agent_id, &(max as i64), &(received_at / 1000), &inventory],
-    )?;
-    let mut checks = rows
-        .checks
-        .iter()
-        .filter(|(seq, _, _)| inserted.contains(seq))
-        .map(|(_, c, at)| (c, *at))
-        .peekable();
-    if checks.peek().is_some() {
-        // The agent row is locked above, so no other collector merges into this state meanwhile.
-        let old: Option<String> = tx
-            .query_opt(
-                "SELECT results FROM check_state WHERE agent_id = $1",
-                &[&agent_id],
-            )?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        let (state, over) = super::merge_check_state(old.as_deref(), checks)?;
-        out.rules_over_quota = over;
-        if let Some(state) = state {
-            tx.execute(
-                "INSERT INTO check_state (agent_id, results, updated_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (agent_id) DO UPDATE SET results = $2, updated_at = $3",
-                &[&agent_id, &state, &received_at],
-            )?;
-        }
-    }
-    tx.commit()?;
-    out.max_seq = max;
-    Ok(out)
-}
-
 impl Store for PostgresStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
         self
@@ -941,13 +105,12 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let parent = parent_of(&a.id);
             if let Some(p) = parent
-                && c.query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&p])?
-                    .is_none()
+                && c.query_opt(pg(sql::AGENCY_EXISTS), &[&p])?.is_none()
             {
                 return Err(StoreError::NotFound(format!("parent agency {p:?}")));
             }
             match c.execute(
-                "INSERT INTO agencies (id, name, level, parent) VALUES ($1, $2, $3, $4)",
+                pg(sql::AGENCY_INSERT),
                 &[&a.id, &a.name, &i16::from(a.level), &parent],
             ) {
                 Ok(_) => Ok(()),
@@ -962,7 +125,7 @@ impl Store for PostgresStore {
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
         let id = id.to_owned();
         self.call(move |c| {
-            c.query_opt("SELECT id, name, level FROM agencies WHERE id = $1", &[&id])?
+            c.query_opt(pg(sql::AGENCY_GET), &[&id])?
                 .as_ref()
                 .map(agency_from_row)
                 .transpose()
@@ -970,22 +133,14 @@ impl Store for PostgresStore {
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        self.call(|c| {
-            collect(
-                &c.query("SELECT id, name, level FROM agencies ORDER BY id", &[])?,
-                agency_from_row,
-            )
-        })
+        self.call(|c| collect(&c.query(pg(sql::AGENCIES), &[])?, agency_from_row))
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
         let t = t.clone();
         self.call(move |c| {
             c.execute(
-                "INSERT INTO tokens
-                     (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked,
-                      simulated)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                pg(sql::TOKEN_INSERT),
                 &[
                     &t.id,
                     &t.secret_hash,
@@ -1020,22 +175,10 @@ impl Store for PostgresStore {
                 return Ok(Err(TokenRefusal::Unknown));
             };
             let mut tok = token_from_row(&row)?;
-            let refusal = if tok.revoked {
-                Some(TokenRefusal::Revoked)
-            } else if now >= tok.expires_at {
-                Some(TokenRefusal::Expired)
-            } else if tok.uses >= tok.max_uses {
-                Some(TokenRefusal::UsedUp)
-            } else {
-                None
-            };
-            if let Some(r) = refusal {
+            if let Some(r) = tok.refusal(now) {
                 return Ok(Err(r));
             }
-            tx.execute(
-                "UPDATE tokens SET uses = uses + 1 WHERE id = $1",
-                &[&tok.id],
-            )?;
+            tx.execute(pg(sql::TOKEN_USE), &[&tok.id])?;
             tx.commit()?;
             tok.uses += 1;
             Ok(Ok(tok))
@@ -1050,12 +193,7 @@ impl Store for PostgresStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query("SELECT * FROM tokens ORDER BY created_at, id", &[])?,
-                token_from_row,
-            )
-        })
+        self.call(|c| collect(&c.query(pg(sql::TOKENS), &[])?, token_from_row))
     }
 
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
@@ -1091,7 +229,7 @@ impl Store for PostgresStore {
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
         let id = id.to_owned();
         self.call(move |c| {
-            c.query_opt("SELECT * FROM agents WHERE id = $1", &[&id])?
+            c.query_opt(pg(sql::AGENT_GET), &[&id])?
                 .as_ref()
                 .map(agent_from_row)
                 .transpose()
@@ -1099,15 +237,7 @@ impl Store for PostgresStore {
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT * FROM agents ORDER BY revoked, agency, hostname, id",
-                    &[],
-                )?,
-                agent_from_row,
-            )
-        })
+        self.call(|c| collect(&c.query(pg(sql::AGENTS), &[])?, agent_from_row))
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
@@ -1199,7 +329,7 @@ impl Store for PostgresStore {
         let agent_id = agent_id.to_owned();
         self.call(move |c| {
             let v: Option<i64> = c
-                .query_opt("SELECT max_seq FROM agents WHERE id = $1", &[&agent_id])?
+                .query_opt(pg(sql::AGENT_MAX_SEQ), &[&agent_id])?
                 .map(|r| r.try_get(0))
                 .transpose()?;
             let v = v.unwrap_or(0);
@@ -1238,10 +368,7 @@ impl Store for PostgresStore {
         let agent_id = agent_id.to_owned();
         self.call(move |c| {
             let n: i64 = c
-                .query_one(
-                    "SELECT count(*) FROM findings WHERE agent_id = $1",
-                    &[&agent_id],
-                )?
+                .query_one(pg(sql::FINDING_COUNT), &[&agent_id])?
                 .try_get(0)?;
             u64::try_from(n).map_err(|_| corrupt("count", n))
         })
@@ -1269,21 +396,15 @@ impl Store for PostgresStore {
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
         self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT at, actor, action, detail FROM audit ORDER BY id",
-                    &[],
-                )?,
-                |r| {
-                    let d: String = r.try_get("detail")?;
-                    Ok((
-                        r.try_get("at")?,
-                        r.try_get("actor")?,
-                        r.try_get("action")?,
-                        serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-                    ))
-                },
-            )
+            collect(&c.query(pg(sql::AUDIT_LOG), &[])?, |r| {
+                let d: String = r.try_get("detail")?;
+                Ok((
+                    r.try_get("at")?,
+                    r.try_get("actor")?,
+                    r.try_get("action")?,
+                    serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+                ))
+            })
         })
     }
 
@@ -1342,7 +463,7 @@ impl Store for PostgresStore {
             let mut tx = c.transaction()?;
             let before: i64 = tx
                 .query_one(
-                    "SELECT count(*) FROM known_listeners WHERE agent_id = $1",
+                    pg(sql::LISTENER_COUNT),
                     &[&agent_id],
                 )?
                 .try_get(0)?;
@@ -1370,10 +491,7 @@ impl Store for PostgresStore {
         let (actor, assignee) = (actor.to_owned(), assignee.map(str::to_owned));
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE alerts SET assignee = $2 WHERE id = $1",
-                &[&id, &assignee],
-            )?;
+            let n = tx.execute(pg(sql::ALERT_ASSIGN), &[&id, &assignee])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "assignee": assignee});
                 insert_audit(&mut tx, now, &actor, "alert.assign", &d)?;
@@ -1387,7 +505,7 @@ impl Store for PostgresStore {
         let (id, name, actor) = (id.to_owned(), name.to_owned(), actor.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute("UPDATE agencies SET name = $2 WHERE id = $1", &[&id, &name])?;
+            let n = tx.execute(pg(sql::AGENCY_RENAME), &[&id, &name])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "name": name});
                 insert_audit(&mut tx, now, &actor, "agency.rename", &d)?;
@@ -1423,17 +541,11 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            if tx
-                .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&id])?
-                .is_none()
-            {
+            if tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_none() {
                 return Err(StoreError::NotFound(format!("agency {id:?}")));
             }
             let children: Vec<String> = tx
-                .query(
-                    "SELECT id FROM agencies WHERE parent = $1 ORDER BY id",
-                    &[&id],
-                )?
+                .query(pg(sql::AGENCY_CHILDREN), &[&id])?
                 .iter()
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?;
@@ -1449,7 +561,7 @@ impl Store for PostgresStore {
                 None,
                 &mut out,
             )?;
-            tx.execute("DELETE FROM agencies WHERE id = $1", &[&id])?;
+            tx.execute(pg(sql::AGENCY_DELETE), &[&id])?;
             out.agencies += 1;
             let d =
                 serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
@@ -1471,10 +583,7 @@ impl Store for PostgresStore {
         let level = level.map(i16::from);
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE agents SET role = COALESCE($2, role), level = COALESCE($3, level) WHERE id = $1",
-                &[&id, &role, &level],
-            )?;
+            let n = tx.execute(pg(sql::AGENT_SET_PROFILE), &[&id, &role, &level])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "role": role, "level": level});
                 insert_audit(&mut tx, now, &actor, "host.set", &d)?;
@@ -1522,12 +631,11 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             let mut out = AssetImport::default();
-            let agency = tx.prepare("SELECT 1 FROM agencies WHERE id = $1")?;
-            let old = tx.prepare("SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE")?;
-            let put = tx.prepare(
-                "INSERT INTO assets (agency, hostname, role, level, imported_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (agency, hostname) DO UPDATE SET role = $3, level = $4, imported_at = $5",
+            let agency = tx.prepare(pg(sql::AGENCY_EXISTS))?;
+            let old = tx.prepare(
+                "SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE",
             )?;
+            let put = tx.prepare(pg(sql::ASSET_UPSERT))?;
             for a in &assets {
                 if tx.query_opt(&agency, &[&a.agency])?.is_none() {
                     return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
@@ -1535,7 +643,10 @@ impl Store for PostgresStore {
                 let lv = i16::from(a.level);
                 match tx.query_opt(&old, &[&a.agency, &a.hostname])? {
                     None => out.added += 1,
-                    Some(r) if r.try_get::<_, String>(0)? == a.role && r.try_get::<_, i16>(1)? == lv => {
+                    Some(r)
+                        if r.try_get::<_, String>(0)? == a.role
+                            && r.try_get::<_, i16>(1)? == lv =>
+                    {
                         out.unchanged += 1;
                     }
                     Some(_) => out.updated += 1,
@@ -1551,10 +662,7 @@ impl Store for PostgresStore {
 
     fn assets(&self) -> Result<Vec<Asset>> {
         self.call(move |c| {
-            let rows = c.query(
-                "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname",
-                &[],
-            )?;
+            let rows = c.query(pg(sql::ASSETS), &[])?;
             rows.iter()
                 .map(|r| {
                     Ok(Asset {
@@ -1639,7 +747,7 @@ impl Store for PostgresStore {
         self.call(move |c| {
             let mut tx = c.transaction()?;
             let st = state.as_str();
-            let n = tx.execute("UPDATE alerts SET state = $2, reason = $3 WHERE id = $1", &[&id, &st, &reason])?;
+            let n = tx.execute(pg(sql::ALERT_SET_STATE), &[&id, &st, &reason])?;
             if n > 0 {
                 let d = serde_json::json!({"id": id, "state": st, "reason": reason}).to_string();
                 tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, 'alert.state', $3)", &[&now, &actor, &d])?;
@@ -1686,11 +794,10 @@ impl Store for PostgresStore {
         let from = i64::try_from(from_version).unwrap_or(i64::MAX);
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            let v: i64 = tx.query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?.try_get(0)?;
-            let rows = tx.query(
-                "SELECT kind, value, source, expires_at FROM iocs WHERE version > $1 ORDER BY kind, value",
-                &[&from],
-            )?;
+            let v: i64 = tx
+                .query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?
+                .try_get(0)?;
+            let rows = tx.query(pg(sql::IOCS_SINCE), &[&from])?;
             let list = collect(&rows, |r| {
                 Ok(vigil_proto::msg::Indicator {
                     kind: r.try_get(0)?,
@@ -1700,240 +807,81 @@ impl Store for PostgresStore {
                 })
             })?;
             tx.commit()?;
-            Ok((u64::try_from(v).map_err(|_| corrupt("ioc version", v))?, list))
+            Ok((
+                u64::try_from(v).map_err(|_| corrupt("ioc version", v))?,
+                list,
+            ))
         })
     }
 
     fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
-        let (u, actor) = (u.clone(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "INSERT INTO users (name, password_hash, role, scope, created_at, disabled)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-                &[
-                    &u.name,
-                    &u.password_hash,
-                    &u.role.as_str(),
-                    &u.scope,
-                    &u.created_at,
-                    &u.disabled,
-                ],
-            )?;
-            if n == 0 {
-                return Err(StoreError::Conflict(format!("user {:?}", u.name)));
-            }
-            let d = serde_json::json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope});
-            insert_audit(&mut tx, now, &actor, "user.add", &d)?;
-            tx.commit()?;
-            Ok(())
-        })
+        access::user_add(self, u, actor, now)
     }
 
     fn user(&self, name: &str) -> Result<Option<super::User>> {
-        let name = name.to_owned();
-        self.call(move |c| {
-            c.query_opt(
-                "SELECT name, password_hash, role, scope, created_at, disabled
-                 FROM users WHERE name = $1",
-                &[&name],
-            )?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
-        })
+        access::user(self, name)
     }
 
     fn users(&self) -> Result<Vec<super::User>> {
-        self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT name, password_hash, role, scope, created_at, disabled
-                     FROM users ORDER BY name",
-                    &[],
-                )?,
-                user_from_row,
-            )
-        })
+        access::users(self)
     }
 
     fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool> {
-        let (name, actor) = (name.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let scope: Option<String> = tx
-                .query_opt("SELECT scope FROM users WHERE name = $1", &[&name])?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-            let n = tx.execute("UPDATE users SET disabled = TRUE WHERE name = $1", &[&name])?;
-            if n > 0 {
-                tx.execute(r#"DELETE FROM sessions WHERE "user" = $1"#, &[&name])?;
-                let d = serde_json::json!({"name": name, "scope": scope});
-                insert_audit(&mut tx, now, &actor, "user.disable", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        access::user_disable(self, name, actor, now)
     }
 
     fn session_add(&self, s: &super::SessionRecord) -> Result<()> {
-        let s = s.clone();
-        self.call(move |c| {
-            c.execute(
-                r#"INSERT INTO sessions (id_hash, "user", csrf, expires_at)
-                   VALUES ($1, $2, $3, $4)"#,
-                &[&s.id_hash, &s.user, &s.csrf, &s.expires_at],
-            )?;
-            Ok(())
-        })
+        access::session_add(self, s)
     }
 
     fn session(&self, id_hash: &str, now: i64) -> Result<Option<super::SessionRecord>> {
-        let id_hash = id_hash.to_owned();
-        self.call(move |c| {
-            let Some(r) = c.query_opt(
-                r#"SELECT id_hash, "user", csrf, expires_at FROM sessions
-                   WHERE id_hash = $1 AND expires_at > $2"#,
-                &[&id_hash, &now],
-            )?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(super::SessionRecord {
-                id_hash: r.try_get(0)?,
-                user: r.try_get(1)?,
-                csrf: r.try_get(2)?,
-                expires_at: r.try_get(3)?,
-            }))
-        })
+        access::session(self, id_hash, now)
     }
 
     fn session_delete(&self, id_hash: &str, now: i64) -> Result<bool> {
-        let id_hash = id_hash.to_owned();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute("DELETE FROM sessions WHERE id_hash = $1", &[&id_hash])?;
-            tx.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now])?;
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        access::session_delete(self, id_hash, now)
     }
 
     fn api_token_add(&self, t: &super::ApiTokenRecord, actor: &str, now: i64) -> Result<()> {
-        let (t, actor) = (t.clone(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            if tx
-                .query_opt("SELECT name FROM users WHERE name = $1", &[&t.user])?
-                .is_none()
-            {
-                return Err(StoreError::NotFound(format!("user {:?}", t.user)));
-            }
-            tx.execute(
-                r#"INSERT INTO api_tokens (id, secret_hash, "user", created_at, revoked)
-                   VALUES ($1, $2, $3, $4, $5)"#,
-                &[&t.id, &t.secret_hash, &t.user, &t.created_at, &t.revoked],
-            )?;
-            let d = serde_json::json!({"id": t.id, "user": t.user});
-            insert_audit(&mut tx, now, &actor, "api_token.create", &d)?;
-            tx.commit()?;
-            Ok(())
-        })
+        access::api_token_add(self, t, actor, now)
     }
 
     fn api_token(&self, secret_hash: &str) -> Result<Option<super::ApiTokenRecord>> {
-        let secret_hash = secret_hash.to_owned();
-        self.call(move |c| {
-            let Some(r) = c.query_opt(
-                r#"SELECT id, secret_hash, "user", created_at, revoked FROM api_tokens
-                   WHERE secret_hash = $1"#,
-                &[&secret_hash],
-            )?
-            else {
-                return Ok(None);
-            };
-            Ok(Some(api_token_from_row(&r)?))
-        })
+        access::api_token(self, secret_hash)
     }
 
     fn api_tokens(&self) -> Result<Vec<super::ApiTokenRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query(
-                    r#"SELECT id, secret_hash, "user", created_at, revoked FROM api_tokens
-                       ORDER BY created_at, id"#,
-                    &[],
-                )?,
-                api_token_from_row,
-            )
-        })
+        access::api_tokens(self)
     }
 
     fn api_token_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, actor) = (id.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let Some(r) = tx.query_opt(
-                r#"UPDATE api_tokens SET revoked = TRUE WHERE id = $1 AND NOT revoked
-                   RETURNING "user""#,
-                &[&id],
-            )?
-            else {
-                return Ok(false);
-            };
-            let user: String = r.try_get(0)?;
-            let d = serde_json::json!({"id": id, "user": user});
-            insert_audit(&mut tx, now, &actor, "api_token.revoke", &d)?;
-            tx.commit()?;
-            Ok(true)
-        })
+        access::api_token_revoke(self, id, actor, now)
     }
 
     fn audit_page(&self, before: Option<i64>, limit: usize) -> Result<Vec<super::AuditEntry>> {
-        let before = before.unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            collect(
-                &c.query(
-                    "SELECT id, at, actor, action, detail FROM audit WHERE id < $1
-                     ORDER BY id DESC LIMIT $2",
-                    &[&before, &limit],
-                )?,
-                |r| {
-                    let d: String = r.try_get("detail")?;
-                    Ok(super::AuditEntry {
-                        id: r.try_get("id")?,
-                        at: r.try_get("at")?,
-                        actor: r.try_get("actor")?,
-                        action: r.try_get("action")?,
-                        detail: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-                    })
-                },
-            )
-        })
+        access::audit_page(self, before, limit)
+    }
+
+    fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
+        access::audit_range(self, action, from, to)
     }
 }
 
-fn api_token_from_row(r: &Row) -> Result<super::ApiTokenRecord> {
-    Ok(super::ApiTokenRecord {
-        id: r.try_get(0)?,
-        secret_hash: r.try_get(1)?,
-        user: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-        revoked: r.try_get(4)?,
+fn audit_query(
+    c: &mut Client,
+    sql: &'static str,
+    args: &[&(dyn ::postgres::types::ToSql + Sync)],
+) -> Result<Vec<super::AuditEntry>> {
+    collect(&c.query(pg(sql), args)?, |r| {
+        let d: String = r.try_get("detail")?;
+        Ok(super::AuditEntry {
+            id: r.try_get("id")?,
+            at: r.try_get("at")?,
+            actor: r.try_get("actor")?,
+            action: r.try_get("action")?,
+            detail: sql::audit_detail(&d),
+        })
     })
-}
-
-fn user_from_row(r: &Row) -> Result<super::User> {
-    let role: String = r.try_get("role")?;
-    super::decode_user(
-        r.try_get("name")?,
-        r.try_get("password_hash")?,
-        &role,
-        r.try_get("scope")?,
-        r.try_get("created_at")?,
-        r.try_get("disabled")?,
-    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! what SQLite does anyway; batches amortise the fsync.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use vigil_proto::{Envelope, Finding};
@@ -15,202 +16,29 @@ use super::{
     Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
+mod access;
+mod findings;
 mod identity;
+mod rows;
+mod schema;
 mod vuln;
+mod write;
 
-/// Schema migrations; index + 1 is the version after applying.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE agencies (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    level INTEGER NOT NULL,
-    parent TEXT
-);
-CREATE TABLE tokens (
-    id TEXT PRIMARY KEY,
-    secret_hash TEXT NOT NULL UNIQUE,
-    agency TEXT NOT NULL REFERENCES agencies(id),
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    max_uses INTEGER NOT NULL,
-    uses INTEGER NOT NULL DEFAULT 0,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE agents (
-    id TEXT PRIMARY KEY,
-    agency TEXT NOT NULL REFERENCES agencies(id),
-    machine_id TEXT NOT NULL,
-    hostname TEXT NOT NULL,
-    os TEXT NOT NULL,
-    role TEXT NOT NULL DEFAULT 'workstation',
-    enrolled_at INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL DEFAULT 0,
-    agent_version TEXT NOT NULL DEFAULT '',
-    cert_serial TEXT NOT NULL,
-    cert_not_after INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0,
-    replaced_by TEXT,
-    token_id TEXT,
-    max_seq INTEGER NOT NULL DEFAULT 0,
-    spool_depth INTEGER NOT NULL DEFAULT 0,
-    clock_skew_ms INTEGER NOT NULL DEFAULT 0,
-    inventory TEXT
-);
-CREATE INDEX agents_machine ON agents(machine_id);
-CREATE TABLE findings (
-    agent_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    observed_at INTEGER NOT NULL,
-    received_at INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (agent_id, seq)
-) WITHOUT ROWID;
-CREATE INDEX findings_recv ON findings(received_at);
-CREATE TABLE gaps (
-    agent_id TEXT NOT NULL,
-    from_seq INTEGER NOT NULL,
-    to_seq INTEGER NOT NULL,
-    detected_at INTEGER NOT NULL
-);
-CREATE TABLE audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE iocs (
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    source TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (kind, value)
-);
-CREATE INDEX iocs_version ON iocs(version);
-"#,
-    r#"
-CREATE TABLE alerts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    state TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    opened_at INTEGER NOT NULL,
-    last_seen INTEGER NOT NULL,
-    reason TEXT
-);
-CREATE INDEX alerts_key ON alerts(key);
-"#,
-    r#"
-ALTER TABLE agents ADD COLUMN level INTEGER;
-ALTER TABLE alerts ADD COLUMN assignee TEXT;
-CREATE TABLE check_state (
-    agent_id TEXT PRIMARY KEY,
-    results TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
-);
-CREATE TABLE assets (
-    agency TEXT NOT NULL,
-    hostname TEXT NOT NULL,
-    role TEXT NOT NULL,
-    level INTEGER NOT NULL,
-    imported_at INTEGER NOT NULL,
-    PRIMARY KEY (agency, hostname)
-);
-CREATE TABLE score_history (
-    scope TEXT NOT NULL,
-    id TEXT NOT NULL,
-    view TEXT NOT NULL,
-    score REAL NOT NULL,
-    coverage REAL,
-    rule_pack_version TEXT NOT NULL,
-    scoring_version TEXT NOT NULL,
-    computed_at INTEGER NOT NULL
-);
-CREATE INDEX score_history_series ON score_history(scope, id, computed_at);
-CREATE TABLE score_latest (
-    scope TEXT NOT NULL,
-    id TEXT NOT NULL,
-    view TEXT NOT NULL,
-    score REAL NOT NULL,
-    coverage REAL,
-    rule_pack_version TEXT NOT NULL,
-    scoring_version TEXT NOT NULL,
-    computed_at INTEGER NOT NULL,
-    PRIMARY KEY (scope, id, view)
-);
-CREATE TABLE known_listeners (
-    agent_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    first_seen INTEGER NOT NULL,
-    PRIMARY KEY (agent_id, key)
-);
-"#,
-    r#"
-CREATE TABLE users (
-    name TEXT PRIMARY KEY,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer')),
-    scope TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE sessions (
-    id_hash TEXT PRIMARY KEY,
-    user TEXT NOT NULL REFERENCES users(name),
-    csrf TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-CREATE INDEX sessions_user ON sessions(user);
-CREATE TABLE api_tokens (
-    id TEXT PRIMARY KEY,
-    secret_hash TEXT NOT NULL UNIQUE,
-    user TEXT NOT NULL REFERENCES users(name),
-    created_at INTEGER NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
-);
-"#,
-    // v6: a host page reads one agent's latest findings of one kind.
-    r#"
-CREATE INDEX findings_agent_kind ON findings(agent_id, kind, received_at);
-"#,
-    // v7 (issue 17): renewed certificates wait until used, superseded serials are refused,
-    // alerts can concern a second agency, per-agent alert caps and report audit reads are
-    // indexed.
-    r#"
-ALTER TABLE agents ADD COLUMN cert_pending TEXT;
-ALTER TABLE agents ADD COLUMN cert_pending_not_after INTEGER;
-CREATE TABLE revoked_certs (
-    serial TEXT PRIMARY KEY,
-    agent_id TEXT NOT NULL,
-    revoked_at INTEGER NOT NULL
-);
-ALTER TABLE alerts ADD COLUMN other_agency TEXT;
-CREATE INDEX alerts_agent_state ON alerts(agent_id, state);
-CREATE INDEX audit_action_at ON audit(action, at);
-"#,
-    // v8: simulated hosts (`demo --province`) and the facts of alert titles (localised titles).
-    r#"
-ALTER TABLE tokens ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE agents ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE alerts ADD COLUMN params TEXT;
-"#,
-    // v9 (issue 23): advisories and vulnerable packages.
-    include_str!("sqlite/vuln.sql"),
-];
+use super::sql;
+use rows::*;
+use schema::MIGRATIONS;
+use write::*;
 
-/// SQLite-backed [`Store`].
+/// Read-only connections a file-backed store opens beside its writer.
+const READERS: usize = 3;
+
+/// SQLite-backed [`Store`]: one writer connection, and for a file a few read-only connections
+/// so that reads (scoring's parallel loads, the console) run while a batch is being written.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
 }
 
 impl SqliteStore {
@@ -239,11 +67,22 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let s = Self {
-            conn: Mutex::new(conn),
-        };
+        let mut s = Self::with_writer(conn);
         s.migrate()?;
+        // Opened after the migrations, so they never see an older schema. In WAL a reader
+        // reads the last committed state without waiting for the writer.
+        for _ in 0..READERS {
+            s.readers.push(Mutex::new(open_reader(path)?));
+        }
         Ok(s)
+    }
+
+    fn with_writer(conn: Connection) -> Self {
+        Self {
+            conn: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: AtomicUsize::new(0),
+        }
     }
 
     /// Opens an in-memory database (tests).
@@ -253,9 +92,7 @@ impl SqliteStore {
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory()?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let s = Self {
-            conn: Mutex::new(conn),
-        };
+        let s = Self::with_writer(conn);
         s.migrate()?;
         Ok(s)
     }
@@ -290,58 +127,37 @@ impl SqliteStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// A connection for reading: an idle reader, else the next one in turn (the writer when
+    /// there are none: in memory). Never used for writing: readers are read-only.
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        for r in &self.readers {
+            match r.try_lock() {
+                Ok(g) => return g,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        if self.readers.is_empty() {
+            return self.lock();
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
-fn agent_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
-    let inv: Option<String> = r.get("inventory")?;
-    Ok(AgentRecord {
-        id: r.get("id")?,
-        agency: r.get("agency")?,
-        machine_id: r.get("machine_id")?,
-        hostname: r.get("hostname")?,
-        os: r.get("os")?,
-        role: r.get("role")?,
-        level: r.get("level")?,
-        enrolled_at: r.get("enrolled_at")?,
-        last_seen: r.get("last_seen")?,
-        agent_version: r.get("agent_version")?,
-        cert_serial: r.get("cert_serial")?,
-        cert_not_after: r.get("cert_not_after")?,
-        revoked: r.get::<_, i64>("revoked")? != 0,
-        max_seq: r.get::<_, i64>("max_seq")? as u64,
-        spool_depth: r.get::<_, i64>("spool_depth")? as u64,
-        clock_skew_ms: r.get("clock_skew_ms")?,
-        inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
-        simulated: r.get::<_, i64>("simulated")? != 0,
-    })
-}
-
-fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: r.get("id")?,
-        secret_hash: r.get("secret_hash")?,
-        agency: r.get("agency")?,
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
-        max_uses: r.get("max_uses")?,
-        uses: r.get("uses")?,
-        revoked: r.get::<_, i64>("revoked")? != 0,
-        simulated: r.get::<_, i64>("simulated")? != 0,
-    })
-}
-
-fn audit_row(
-    tx: &rusqlite::Transaction<'_>,
-    now: i64,
-    actor: &str,
-    action: &str,
-    detail: &serde_json::Value,
-) -> Result<()> {
-    tx.execute(
-        "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![now, actor, action, detail.to_string()],
+/// A read-only connection to the database file at `path` (already in WAL).
+fn open_reader(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    Ok(())
+    // A checkpoint or recovery briefly locks even readers out.
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
 }
 
 use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of};
@@ -350,7 +166,7 @@ use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScoreP
 fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
     let parent = super::check_move_ends(from, to, |id| {
         Ok(tx
-            .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
+            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
             .optional()?
             .is_some())
     })?;
@@ -387,22 +203,6 @@ fn tree_sql(
     }
     Ok(())
 }
-
-fn score_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScorePoint> {
-    Ok(ScorePoint {
-        scope: r.get(0)?,
-        id: r.get(1)?,
-        view: r.get(2)?,
-        score: r.get(3)?,
-        coverage: r.get(4)?,
-        rule_pack_version: r.get(5)?,
-        scoring_version: r.get(6)?,
-        computed_at: r.get(7)?,
-    })
-}
-
-const SCORE_COLS: &str =
-    "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
 
 impl SqliteStore {
     /// Runs one UPDATE and, if it changed a row, records `action` in the audit log, in one
@@ -443,10 +243,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(format!("parent agency {p:?}")));
             }
         }
-        match conn.execute(
-            "INSERT INTO agencies (id, name, level, parent) VALUES (?1, ?2, ?3, ?4)",
-            params![a.id, a.name, a.level, parent],
-        ) {
+        match conn.execute(sql::AGENCY_INSERT, params![a.id, a.name, a.level, parent]) {
             Ok(_) => Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -458,25 +255,21 @@ impl Store for SqliteStore {
     }
 
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
-            .query_row(
-                "SELECT id, name, level FROM agencies WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Agency {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        level: r.get(2)?,
-                    })
-                },
-            )
+            .query_row(sql::AGENCY_GET, [id], |r| {
+                Ok(Agency {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    level: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        let conn = self.lock();
-        let mut st = conn.prepare("SELECT id, name, level FROM agencies ORDER BY id")?;
+        let conn = self.read();
+        let mut st = conn.prepare(sql::AGENCIES)?;
         let rows = st.query_map([], |r| {
             Ok(Agency {
                 id: r.get(0)?,
@@ -489,7 +282,7 @@ impl Store for SqliteStore {
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
         self.update_audited(
-            "UPDATE agencies SET name = ?2 WHERE id = ?1",
+            sql::AGENCY_RENAME,
             &[&id, &name],
             actor,
             "agency.rename",
@@ -522,12 +315,12 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let children: Vec<String> = {
-            let mut st = tx.prepare("SELECT id FROM agencies WHERE parent = ?1 ORDER BY id")?;
+            let mut st = tx.prepare(sql::AGENCY_CHILDREN)?;
             st.query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
         if tx
-            .query_row("SELECT 1 FROM agencies WHERE id = ?1", [id], |_| Ok(()))
+            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
             .optional()?
             .is_none()
         {
@@ -538,7 +331,7 @@ impl Store for SqliteStore {
             out += move_subtree(&tx, c, &format!("{parent}/{}", super::leaf_of(c)))?;
         }
         tree_sql(&tx, super::DISSOLVE_MEMBERS, id, parent, None, &mut out)?;
-        tx.execute("DELETE FROM agencies WHERE id = ?1", [id])?;
+        tx.execute(sql::AGENCY_DELETE, [id])?;
         out.agencies += 1;
         audit_row(
             &tx,
@@ -560,7 +353,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<bool> {
         self.update_audited(
-            "UPDATE agents SET role = COALESCE(?2, role), level = COALESCE(?3, level) WHERE id = ?1",
+            sql::AGENT_SET_PROFILE,
             &[&id, &role, &level],
             actor,
             "host.set",
@@ -570,7 +363,7 @@ impl Store for SqliteStore {
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(
             "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
              WHERE a.revoked = 0 ORDER BY c.agent_id",
@@ -595,15 +388,11 @@ impl Store for SqliteStore {
         let tx = conn.transaction()?;
         let mut out = AssetImport::default();
         {
-            let mut agency = tx.prepare_cached("SELECT 1 FROM agencies WHERE id = ?1")?;
+            let mut agency = tx.prepare_cached(sql::AGENCY_EXISTS)?;
             let mut old = tx.prepare_cached(
                 "SELECT role, level FROM assets WHERE agency = ?1 AND hostname = ?2",
             )?;
-            let mut put = tx.prepare_cached(
-                "INSERT INTO assets (agency, hostname, role, level, imported_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (agency, hostname) DO UPDATE SET role = ?3, level = ?4, imported_at = ?5",
-            )?;
+            let mut put = tx.prepare_cached(sql::ASSET_UPSERT)?;
             for a in assets {
                 if !agency.exists([&a.agency])? {
                     return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
@@ -633,10 +422,8 @@ impl Store for SqliteStore {
     }
 
     fn assets(&self) -> Result<Vec<Asset>> {
-        let conn = self.lock();
-        let mut st = conn.prepare(
-            "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname",
-        )?;
+        let conn = self.read();
+        let mut st = conn.prepare(sql::ASSETS)?;
         let rows = st.query_map([], |r| {
             Ok(Asset {
                 agency: r.get(0)?,
@@ -678,14 +465,14 @@ impl Store for SqliteStore {
     }
 
     fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(&format!("SELECT {SCORE_COLS} FROM score_latest"))?;
         let rows = st.query_map([], score_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(&format!(
             "SELECT {SCORE_COLS} FROM score_history
              WHERE scope = ?1 AND id = ?2 AND computed_at >= ?3 ORDER BY computed_at, view"
@@ -697,9 +484,18 @@ impl Store for SqliteStore {
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, revoked, simulated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![t.id, t.secret_hash, t.agency, t.created_at, t.expires_at, t.max_uses, t.uses, t.revoked as i64, t.simulated as i64],
+            sql::TOKEN_INSERT,
+            params![
+                t.id,
+                t.secret_hash,
+                t.agency,
+                t.created_at,
+                t.expires_at,
+                t.max_uses,
+                t.uses,
+                t.revoked as i64,
+                t.simulated as i64
+            ],
         )?;
         Ok(())
     }
@@ -721,19 +517,10 @@ impl Store for SqliteStore {
         let Some(mut tok) = tok else {
             return Ok(Err(TokenRefusal::Unknown));
         };
-        let refusal = if tok.revoked {
-            Some(TokenRefusal::Revoked)
-        } else if now >= tok.expires_at {
-            Some(TokenRefusal::Expired)
-        } else if tok.uses >= tok.max_uses {
-            Some(TokenRefusal::UsedUp)
-        } else {
-            None
-        };
-        if let Some(r) = refusal {
+        if let Some(r) = tok.refusal(now) {
             return Ok(Err(r));
         }
-        tx.execute("UPDATE tokens SET uses = uses + 1 WHERE id = ?1", [&tok.id])?;
+        tx.execute(sql::TOKEN_USE, [&tok.id])?;
         tx.commit()?;
         tok.uses += 1;
         Ok(Ok(tok))
@@ -745,8 +532,8 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        let conn = self.lock();
-        let mut st = conn.prepare("SELECT * FROM tokens ORDER BY created_at")?;
+        let conn = self.read();
+        let mut st = conn.prepare_cached(sql::TOKENS)?;
         let rows = st.query_map([], token_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -776,21 +563,21 @@ impl Store for SqliteStore {
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
-            .query_row("SELECT * FROM agents WHERE id = ?1", [id], agent_from_row)
+            .query_row(sql::AGENT_GET, [id], agent_from_row)
             .optional()?)
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        let conn = self.lock();
-        let mut st = conn.prepare("SELECT * FROM agents ORDER BY revoked, agency, hostname, id")?;
+        let conn = self.read();
+        let mut st = conn.prepare(sql::AGENTS)?;
         let rows = st.query_map([], agent_from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(
             "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory, simulated
              FROM agents ORDER BY revoked, agency, hostname, id",
@@ -800,7 +587,7 @@ impl Store for SqliteStore {
     }
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(identity::REVOKED_SERIALS)?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -832,24 +619,7 @@ impl Store for SqliteStore {
         agent_version: Option<&str>,
         hb: Option<Heartbeat>,
     ) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1 AND revoked = 0",
-            params![id, now],
-        )?;
-        if let Some(v) = agent_version {
-            conn.execute(
-                "UPDATE agents SET agent_version = ?2 WHERE id = ?1",
-                params![id, v],
-            )?;
-        }
-        if let Some(h) = hb {
-            conn.execute(
-                "UPDATE agents SET spool_depth = ?2, clock_skew_ms = ?3 WHERE id = ?1",
-                params![id, h.spool_depth as i64, h.clock_skew_ms],
-            )?;
-        }
-        Ok(())
+        findings::agent_seen(self, id, now, agent_version, hb)
     }
 
     fn ingest(
@@ -858,221 +628,37 @@ impl Store for SqliteStore {
         batch: &[Envelope],
         received_at: i64,
     ) -> Result<IngestOutcome> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let (stored_max, revoked): (i64, bool) = tx
-            .query_row(
-                "SELECT max_seq, revoked FROM agents WHERE id = ?1",
-                [agent_id],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
-        if revoked {
-            return Err(StoreError::Revoked(agent_id.to_owned()));
-        }
-        let mut max = stored_max as u64;
-        let mut out = IngestOutcome::default();
-        let mut inventory: Option<String> = None;
-        let mut checks: Vec<(&vigil_proto::CheckResult, i64)> = Vec::new();
-        {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO findings (agent_id, seq, kind, observed_at, received_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for e in batch {
-                let seq = i64::try_from(e.seq)
-                    .map_err(|_| StoreError::Corrupt(format!("seq {} out of range", e.seq)))?;
-                let body = serde_json::to_string(&e.finding)
-                    .map_err(|err| StoreError::Corrupt(err.to_string()))?;
-                let n = ins.execute(params![
-                    agent_id,
-                    seq,
-                    e.finding.kind_name(),
-                    e.observed_at,
-                    received_at,
-                    body
-                ])?;
-                if n == 0 {
-                    out.duplicates += 1;
-                    continue;
-                }
-                out.stored += 1;
-                if e.seq > max + 1 {
-                    out.gaps.push((max + 1, e.seq - 1));
-                }
-                if e.seq > max {
-                    max = e.seq;
-                }
-                match &e.finding {
-                    Finding::Inventory(_) => inventory = Some(body),
-                    Finding::CheckResult(c) => checks.push((c, e.observed_at)),
-                    _ => {}
-                }
-            }
-        }
-        if !checks.is_empty() {
-            let old: Option<String> = tx
-                .query_row(
-                    "SELECT results FROM check_state WHERE agent_id = ?1",
-                    [agent_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let (state, over) = super::merge_check_state(old.as_deref(), checks.into_iter())?;
-            out.rules_over_quota = over;
-            if let Some(state) = state {
-                tx.execute(
-                    "INSERT OR REPLACE INTO check_state (agent_id, results, updated_at) VALUES (?1, ?2, ?3)",
-                    params![agent_id, state, received_at],
-                )?;
-            }
-        }
-        for (from, to) in &out.gaps {
-            tx.execute(
-                "INSERT INTO gaps (agent_id, from_seq, to_seq, detected_at) VALUES (?1, ?2, ?3, ?4)",
-                params![agent_id, *from as i64, *to as i64, received_at],
-            )?;
-        }
-        tx.execute(
-            "UPDATE agents SET max_seq = ?2, last_seen = max(last_seen, ?3) WHERE id = ?1",
-            params![agent_id, max as i64, received_at / 1000],
-        )?;
-        if let Some(inv) = inventory {
-            tx.execute(
-                "UPDATE agents SET inventory = ?2 WHERE id = ?1",
-                params![agent_id, inv],
-            )?;
-        }
-        tx.commit()?;
-        out.max_seq = max;
-        Ok(out)
+        findings::ingest(self, agent_id, batch, received_at)
     }
 
     fn max_seq(&self, agent_id: &str) -> Result<u64> {
-        let conn = self.lock();
-        let v: Option<i64> = conn
-            .query_row(
-                "SELECT max_seq FROM agents WHERE id = ?1",
-                [agent_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(v.unwrap_or(0) as u64)
+        findings::max_seq(self, agent_id)
     }
 
     fn findings(&self, f: &FindingFilter) -> Result<Vec<StoredFinding>> {
-        let conn = self.lock();
-        let limit = if f.limit == 0 {
-            i64::MAX
-        } else {
-            f.limit as i64
-        };
-        // Only the conditions given, so SQLite can use an index for them (a `?1 IS NULL OR`
-        // condition makes it scan every finding of every agent).
-        let mut sql = String::from(
-            "SELECT agent_id, seq, kind, observed_at, received_at, body FROM findings",
-        );
-        let mut conds = Vec::new();
-        if f.agent_id.is_some() {
-            conds.push("agent_id = ?1");
-        }
-        if f.kind.is_some() {
-            conds.push("kind = ?2");
-        }
-        if f.since_ms.is_some() {
-            conds.push("received_at >= ?3");
-        }
-        if !conds.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conds.join(" AND "));
-        }
-        sql.push_str(" ORDER BY received_at DESC, agent_id, seq DESC LIMIT ?4");
-        let mut st = conn.prepare(&sql)?;
-        let mut bind: Vec<(usize, &dyn rusqlite::ToSql)> = vec![(4, &limit)];
-        if let Some(a) = &f.agent_id {
-            bind.push((1, a));
-        }
-        if let Some(k) = &f.kind {
-            bind.push((2, k));
-        }
-        if let Some(t) = &f.since_ms {
-            bind.push((3, t));
-        }
-        for (i, v) in bind {
-            st.raw_bind_parameter(i, v)?;
-        }
-        let mut raw = st.raw_query();
-        let mut out = Vec::new();
-        while let Some(r) = raw.next()? {
-            let (agent_id, seq, kind, observed_at, received_at, body): (
-                String,
-                i64,
-                String,
-                i64,
-                i64,
-                String,
-            ) = (
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            );
-            let finding =
-                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            out.push(StoredFinding {
-                agent_id,
-                seq: seq as u64,
-                kind,
-                observed_at,
-                received_at,
-                finding,
-            });
-        }
-        Ok(out)
+        findings::findings(self, f)
     }
 
     fn finding_count(&self, agent_id: &str) -> Result<u64> {
-        let conn = self.lock();
-        let n: i64 = conn.query_row(
-            "SELECT count(*) FROM findings WHERE agent_id = ?1",
-            [agent_id],
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
+        findings::finding_count(self, agent_id)
     }
 
     fn gaps(&self, agent_id: Option<&str>) -> Result<Vec<Gap>> {
-        let conn = self.lock();
-        let mut st = conn.prepare(
-            "SELECT agent_id, from_seq, to_seq, detected_at FROM gaps WHERE (?1 IS NULL OR agent_id = ?1)
-             ORDER BY detected_at, agent_id, from_seq",
-        )?;
-        let rows = st.query_map([agent_id], |r| {
-            Ok(Gap {
-                agent_id: r.get(0)?,
-                from_seq: r.get::<_, i64>(1)? as u64,
-                to_seq: r.get::<_, i64>(2)? as u64,
-                detected_at: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        findings::gaps(self, agent_id)
     }
 
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+            sql::AUDIT_INSERT,
             params![now, actor, action, detail.to_string()],
         )?;
         Ok(())
     }
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
-        let conn = self.lock();
-        let mut st = conn.prepare("SELECT at, actor, action, detail FROM audit ORDER BY id")?;
+        let conn = self.read();
+        let mut st = conn.prepare(sql::AUDIT_LOG)?;
         let rows = st.query_map([], |r| {
             let d: String = r.get(3)?;
             Ok((
@@ -1113,7 +699,7 @@ impl Store for SqliteStore {
     }
 
     fn ioc_version(&self) -> Result<u64> {
-        let conn = self.lock();
+        let conn = self.read();
         let v: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
             r.get(0)
         })?;
@@ -1121,13 +707,13 @@ impl Store for SqliteStore {
     }
 
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)> {
-        let conn = self.lock();
+        let conn = self.read();
         let from = i64::try_from(from_version).unwrap_or(i64::MAX);
         let version: i64 =
             conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
                 r.get(0)
             })?;
-        let mut st = conn.prepare("SELECT kind, value, source, expires_at FROM iocs WHERE version > ?1 ORDER BY kind, value")?;
+        let mut st = conn.prepare(sql::IOCS_SINCE)?;
         let rows = st.query_map([from], |r| {
             Ok(vigil_proto::msg::Indicator {
                 kind: r.get(0)?,
@@ -1148,7 +734,7 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
-        let conn = self.lock();
+        let conn = self.read();
         let mut st = conn.prepare(
             "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
              FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
@@ -1182,11 +768,7 @@ impl Store for SqliteStore {
     ) -> Result<(usize, Vec<String>)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let before: i64 = tx.query_row(
-            "SELECT count(*) FROM known_listeners WHERE agent_id = ?1",
-            [agent_id],
-            |r| r.get(0),
-        )?;
+        let before: i64 = tx.query_row(sql::LISTENER_COUNT, [agent_id], |r| r.get(0))?;
         let mut new = Vec::new();
         {
             let mut ins = tx.prepare_cached(
@@ -1210,7 +792,7 @@ impl Store for SqliteStore {
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
         self.update_audited(
-            "UPDATE alerts SET assignee = ?2 WHERE id = ?1",
+            sql::ALERT_ASSIGN,
             &[&id, &assignee],
             actor,
             "alert.assign",
@@ -1229,7 +811,7 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         super::require_reason(state, reason)?;
         self.update_audited(
-            "UPDATE alerts SET state = ?2, reason = ?3 WHERE id = ?1",
+            sql::ALERT_SET_STATE,
             &[&id, &state.as_str(), &reason],
             actor,
             "alert.state",
@@ -1239,295 +821,78 @@ impl Store for SqliteStore {
     }
 
     fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
-            "INSERT INTO users (name, password_hash, role, scope, created_at, disabled)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING",
-            params![
-                u.name,
-                u.password_hash,
-                u.role.as_str(),
-                u.scope,
-                u.created_at,
-                u.disabled as i64
-            ],
-        )?;
-        if n == 0 {
-            return Err(StoreError::Conflict(format!("user {:?}", u.name)));
-        }
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "user.add",
-            &serde_json::json!({"name": u.name, "role": u.role.as_str(), "scope": u.scope}),
-        )?;
-        tx.commit()?;
-        Ok(())
+        access::user_add(self, u, actor, now)
     }
 
     fn user(&self, name: &str) -> Result<Option<super::User>> {
-        let conn = self.lock();
-        conn.query_row(
-            &format!("SELECT {USER_COLS} FROM users WHERE name = ?1"),
-            [name],
-            user_from_row,
-        )
-        .optional()?
-        .transpose()
+        access::user(self, name)
     }
 
     fn users(&self) -> Result<Vec<super::User>> {
-        let conn = self.lock();
-        let mut st = conn.prepare(&format!("SELECT {USER_COLS} FROM users ORDER BY name"))?;
-        let rows = st.query_map([], user_from_row)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-            .into_iter()
-            .collect()
+        access::users(self)
     }
 
     fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let scope: Option<String> = tx
-            .query_row("SELECT scope FROM users WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let n = tx.execute("UPDATE users SET disabled = 1 WHERE name = ?1", [name])?;
-        if n > 0 {
-            tx.execute("DELETE FROM sessions WHERE user = ?1", [name])?;
-            audit_row(
-                &tx,
-                now,
-                actor,
-                "user.disable",
-                &serde_json::json!({"name": name, "scope": scope}),
-            )?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
+        access::user_disable(self, name, actor, now)
     }
 
     fn session_add(&self, s: &super::SessionRecord) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO sessions (id_hash, user, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![s.id_hash, s.user, s.csrf, s.expires_at],
-        )?;
-        Ok(())
+        access::session_add(self, s)
     }
 
     fn session(&self, id_hash: &str, now: i64) -> Result<Option<super::SessionRecord>> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                "SELECT id_hash, user, csrf, expires_at FROM sessions
-                 WHERE id_hash = ?1 AND expires_at > ?2",
-                params![id_hash, now],
-                |r| {
-                    Ok(super::SessionRecord {
-                        id_hash: r.get(0)?,
-                        user: r.get(1)?,
-                        csrf: r.get(2)?,
-                        expires_at: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+        access::session(self, id_hash, now)
     }
 
     fn session_delete(&self, id_hash: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
-        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
-        tx.commit()?;
-        Ok(n > 0)
+        access::session_delete(self, id_hash, now)
     }
 
     fn api_token_add(&self, t: &super::ApiTokenRecord, actor: &str, now: i64) -> Result<()> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let known: Option<String> = tx
-            .query_row("SELECT name FROM users WHERE name = ?1", [&t.user], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if known.is_none() {
-            return Err(StoreError::NotFound(format!("user {:?}", t.user)));
-        }
-        tx.execute(
-            "INSERT INTO api_tokens (id, secret_hash, user, created_at, revoked)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![t.id, t.secret_hash, t.user, t.created_at, t.revoked as i64],
-        )?;
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "api_token.create",
-            &serde_json::json!({"id": t.id, "user": t.user}),
-        )?;
-        tx.commit()?;
-        Ok(())
+        access::api_token_add(self, t, actor, now)
     }
 
     fn api_token(&self, secret_hash: &str) -> Result<Option<super::ApiTokenRecord>> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                &format!("SELECT {API_TOKEN_COLS} FROM api_tokens WHERE secret_hash = ?1"),
-                [secret_hash],
-                api_token_from_row,
-            )
-            .optional()?)
+        access::api_token(self, secret_hash)
     }
 
     fn api_tokens(&self) -> Result<Vec<super::ApiTokenRecord>> {
-        let conn = self.lock();
-        let mut st = conn.prepare(&format!(
-            "SELECT {API_TOKEN_COLS} FROM api_tokens ORDER BY created_at, id"
-        ))?;
-        let rows = st.query_map([], api_token_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        access::api_tokens(self)
     }
 
     fn api_token_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let user: Option<String> = tx
-            .query_row(
-                "UPDATE api_tokens SET revoked = 1 WHERE id = ?1 AND revoked = 0 RETURNING user",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(user) = user else {
-            return Ok(false);
-        };
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "api_token.revoke",
-            &serde_json::json!({"id": id, "user": user}),
-        )?;
-        tx.commit()?;
-        Ok(true)
+        access::api_token_revoke(self, id, actor, now)
     }
 
     fn audit_page(&self, before: Option<i64>, limit: usize) -> Result<Vec<super::AuditEntry>> {
-        let conn = self.lock();
-        let mut st = conn.prepare(
-            "SELECT id, at, actor, action, detail FROM audit WHERE id < ?1
-             ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = st.query_map(
-            params![
-                before.unwrap_or(i64::MAX),
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ],
-            |r| {
-                let d: String = r.get(4)?;
-                Ok(super::AuditEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    detail: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-                })
-            },
-        )?;
+        access::audit_page(self, before, limit)
+    }
+
+    fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
+        access::audit_range(self, action, from, to)
+    }
+}
+
+impl SqliteStore {
+    fn audit_query(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<super::AuditEntry>> {
+        let conn = self.read();
+        let mut st = conn.prepare_cached(sql)?;
+        let rows = st.query_map(args, |r| {
+            let d: String = r.get(4)?;
+            Ok(super::AuditEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                detail: sql::audit_detail(&d),
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
-}
-
-/// Raises or counts an alert inside `tx` (see [`Store::alert_raise`]); a new agent-triggered
-/// alert past [`super::MAX_OPEN_ALERTS_PER_AGENT`] counts on the agent's quota alert instead.
-fn raise_alert(
-    tx: &rusqlite::Transaction<'_>,
-    a: &super::NewAlert,
-    now: i64,
-) -> Result<(i64, bool)> {
-    let last: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, state FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT 1",
-            [&a.key],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    if let Some((id, state)) = last {
-        let reopen = state == super::AlertState::Resolved.as_str();
-        tx.execute(
-            "UPDATE alerts SET count = count + 1, last_seen = ?2,
-                 state = CASE WHEN ?3 THEN 'open' ELSE state END,
-                 reason = CASE WHEN ?3 THEN NULL ELSE reason END
-             WHERE id = ?1",
-            params![id, now, reopen],
-        )?;
-        if reopen {
-            let d = serde_json::json!({"id": id, "key": a.key});
-            audit_row(tx, now, "collector", "alert.reopened", &d)?;
-        }
-        return Ok((id, false));
-    }
-    if !super::alert_is_periodic(&a.kind) {
-        let open: i64 = tx.query_row(
-            "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')",
-            [&a.agent_id],
-            |r| r.get(0),
-        )?;
-        if usize::try_from(open).unwrap_or(usize::MAX) >= super::MAX_OPEN_ALERTS_PER_AGENT {
-            return raise_alert(tx, &super::alert_quota_alert(&a.agent_id), now);
-        }
-    }
-    tx.execute(
-        "INSERT INTO alerts (key, kind, severity, agent_id, title, state, count, opened_at,
-                             last_seen, other_agency, params)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'open', 1, ?6, ?6, ?7, ?8)",
-        params![
-            a.key,
-            a.kind,
-            a.severity.as_str(),
-            a.agent_id,
-            a.title,
-            now,
-            a.other_agency,
-            super::params_json(&a.params)
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    let d = serde_json::json!({"id": id, "key": a.key, "kind": a.kind});
-    audit_row(tx, now, "collector", "alert.raised", &d)?;
-    Ok((id, true))
-}
-
-const API_TOKEN_COLS: &str = "id, secret_hash, user, created_at, revoked";
-
-fn api_token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<super::ApiTokenRecord> {
-    Ok(super::ApiTokenRecord {
-        id: r.get(0)?,
-        secret_hash: r.get(1)?,
-        user: r.get(2)?,
-        created_at: r.get(3)?,
-        revoked: r.get::<_, i64>(4)? != 0,
-    })
-}
-
-const USER_COLS: &str = "name, password_hash, role, scope, created_at, disabled";
-
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<super::User>> {
-    let role: String = r.get(2)?;
-    Ok(super::decode_user(
-        r.get(0)?,
-        r.get(1)?,
-        &role,
-        r.get(3)?,
-        r.get(4)?,
-        r.get::<_, i64>(5)? != 0,
-    ))
 }
 
 #[cfg(test)]

@@ -49,33 +49,75 @@ pub(crate) fn seed(s: &dyn Store) {
     .expect("child");
 }
 
-/// Runs the whole suite against a fresh, empty store.
-pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    agencies_form_a_tree(&*make());
-    tokens_are_checked_and_consumed_atomically(&*make());
-    reenroll_same_machine_replaces(&*make());
-    ingest_is_idempotent_and_detects_gaps(&*make());
-    inventory_is_kept_on_the_agent(&*make());
-    findings_filter(&*make());
-    iocs_are_versioned_and_delta_friendly(&*make());
-    alerts_dedupe_and_change_state_with_audit(&*make());
-    alerts_are_assigned_with_audit(&*make());
-    check_state_keeps_the_newest_result_per_rule(&*make());
-    assets_import_counts_and_is_all_or_nothing(&*make());
-    hosts_get_a_role_and_level(&*make());
-    score_history_keeps_series_and_latest(&*make());
-    dissolving_a_district_moves_communes_with_their_history(&*make());
-    moves_and_renames_are_checked(&*make());
-    listeners_are_learned_once(&*make());
-    users_sessions_and_api_tokens(&*make());
-    api_tokens_are_listed_and_revoked_with_audit(&*make());
-    audit_pages_go_newest_first(&*make());
-    simulation_marks_and_alert_params_are_kept(&*make());
-    super::suite_hostile::run_all(make);
+/// The indexes both backends' schemas have (besides primary keys and unique constraints).
+pub(crate) const INDEXES: &[&str] = &[
+    "agents_machine",
+    "alerts_agent_state",
+    "alerts_key",
+    "audit_action_at",
+    "findings_agent_kind",
+    "findings_recv",
+    "gaps_agent",
+    "iocs_version",
+    "score_history_series",
+    "sessions_user",
+];
+
+/// Defines one `#[test]` per suite case in the calling module. `$with` is a function
+/// `fn(fn(&dyn Store))` that opens a fresh, empty store, runs the case on it and cleans up
+/// (or returns at once, after saying why, when its backend is unreachable outside CI).
+macro_rules! store_cases {
+    ($with:path) => {
+        $crate::store::suite::store_cases!(@each $with; suite:
+            agencies_form_a_tree,
+            tokens_are_checked_and_consumed_atomically,
+            reenroll_same_machine_replaces,
+            ingest_is_idempotent_and_detects_gaps,
+            inventory_is_kept_on_the_agent,
+            findings_filter,
+            iocs_are_versioned_and_delta_friendly,
+            alerts_dedupe_and_change_state_with_audit,
+            alerts_are_assigned_with_audit,
+            check_state_keeps_the_newest_result_per_rule,
+            assets_import_counts_and_is_all_or_nothing,
+            hosts_get_a_role_and_level,
+            score_history_keeps_series_and_latest,
+            dissolving_a_district_moves_communes_with_their_history,
+            moves_and_renames_are_checked,
+            listeners_are_learned_once,
+            simulation_marks_and_alert_params_are_kept,
+        );
+        $crate::store::suite::store_cases!(@each $with; suite_hostile:
+            user_scopes_follow_their_agency_when_it_moves,
+            dissolving_an_agency_rescopes_or_disables_its_users,
+            a_machine_id_live_in_another_agency_is_refused_and_audited,
+            agents_move_between_agencies_with_audit,
+            revoked_agents_store_nothing,
+            per_agent_quotas_bound_rules_alerts_and_listeners,
+            alerts_seen_by_a_second_agency_follow_it,
+            a_host_page_reads_a_bounded_share_of_check_history,
+        );
+        $crate::store::suite::store_cases!(@each $with; suite_access:
+            users_sessions_and_api_tokens,
+            api_tokens_are_listed_and_revoked_with_audit,
+            audit_pages_go_newest_first,
+            audit_is_read_by_action_and_time_range,
+            tokens_are_listed_by_creation_then_id,
+        );
+    };
+    (@each $with:path; $file:ident: $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                $with($crate::store::$file::$case);
+            }
+        )*
+    };
 }
+pub(crate) use store_cases;
 
 /// A simulation token's agents are marked simulated (in both listings); alert params round-trip.
-fn simulation_marks_and_alert_params_are_kept(s: &dyn Store) {
+pub(crate) fn simulation_marks_and_alert_params_are_kept(s: &dyn Store) {
     seed(s);
     let t = TokenRecord {
         id: "sim".into(),
@@ -139,202 +181,7 @@ fn simulation_marks_and_alert_params_are_kept(s: &dyn Store) {
     );
 }
 
-fn user(name: &str, role: UserRole, scope: &str) -> User {
-    User {
-        name: name.into(),
-        password_hash: format!("$argon2id$stand-in-for-{name}"),
-        role,
-        scope: scope.into(),
-        created_at: 5,
-        disabled: false,
-    }
-}
-
-fn users_sessions_and_api_tokens(s: &dyn Store) {
-    s.user_add(&user("viet", UserRole::Viewer, "p/a"), "cli", 10)
-        .expect("add");
-    s.user_add(&user("an", UserRole::Admin, ""), "cli", 11)
-        .expect("add");
-    assert!(matches!(
-        s.user_add(&user("an", UserRole::Viewer, "p"), "cli", 12),
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        s.user("an").expect("get"),
-        Some(user("an", UserRole::Admin, ""))
-    );
-    assert_eq!(s.user("nobody").expect("get"), None);
-    let names: Vec<_> = s
-        .users()
-        .expect("list")
-        .into_iter()
-        .map(|u| u.name)
-        .collect();
-    assert_eq!(names, ["an", "viet"]);
-
-    let sess = SessionRecord {
-        id_hash: "h1".into(),
-        user: "viet".into(),
-        csrf: "c1".into(),
-        expires_at: 100,
-    };
-    s.session_add(&sess).expect("session");
-    s.session_add(&SessionRecord {
-        id_hash: "old".into(),
-        expires_at: 20,
-        ..sess.clone()
-    })
-    .expect("session");
-    assert_eq!(s.session("h1", 99).expect("get"), Some(sess.clone()));
-    assert_eq!(s.session("h1", 100).expect("get"), None, "expired");
-    assert_eq!(s.session("nope", 0).expect("get"), None);
-    assert!(s.session_delete("h1", 50).expect("delete"));
-    assert!(!s.session_delete("h1", 50).expect("delete twice"));
-    assert_eq!(
-        s.session("old", 0).expect("get"),
-        None,
-        "expired ones are swept"
-    );
-
-    s.session_add(&sess).expect("session again");
-    assert!(s.user_disable("viet", "admin-an", 30).expect("disable"));
-    assert!(!s.user_disable("nobody", "admin-an", 30).expect("disable"));
-    assert!(s.user("viet").expect("get").is_some_and(|u| u.disabled));
-    assert_eq!(
-        s.session("h1", 0).expect("get"),
-        None,
-        "disabling ends sessions"
-    );
-
-    let tok = ApiTokenRecord {
-        id: "t1".into(),
-        secret_hash: "sh1".into(),
-        user: "an".into(),
-        created_at: 40,
-        revoked: false,
-    };
-    s.api_token_add(&tok, "cli", 40).expect("token");
-    assert_eq!(s.api_token("sh1").expect("get"), Some(tok.clone()));
-    assert_eq!(s.api_token("t1").expect("looked up by hash only"), None);
-    assert!(matches!(
-        s.api_token_add(
-            &ApiTokenRecord {
-                id: "t2".into(),
-                secret_hash: "sh2".into(),
-                user: "ghost".into(),
-                ..tok
-            },
-            "cli",
-            41
-        ),
-        Err(StoreError::NotFound(_))
-    ));
-    let log: Vec<_> = s
-        .audit_log()
-        .expect("audit")
-        .into_iter()
-        .map(|(_, actor, action, _)| format!("{actor} {action}"))
-        .collect();
-    assert_eq!(
-        log,
-        [
-            "cli user.add",
-            "cli user.add",
-            "admin-an user.disable",
-            "cli api_token.create"
-        ]
-    );
-}
-
-fn api_tokens_are_listed_and_revoked_with_audit(s: &dyn Store) {
-    s.user_add(&user("an", UserRole::Admin, ""), "cli", 1)
-        .expect("add");
-    s.user_add(&user("bo", UserRole::Viewer, "p/a"), "cli", 1)
-        .expect("add");
-    let tok = |id: &str, user: &str, at: i64| ApiTokenRecord {
-        id: id.into(),
-        secret_hash: format!("hash-{id}"),
-        user: user.into(),
-        created_at: at,
-        revoked: false,
-    };
-    for t in [
-        tok("t2", "bo", 20),
-        tok("t1", "an", 10),
-        tok("t3", "an", 20),
-    ] {
-        s.api_token_add(&t, "cli", t.created_at).expect("token");
-    }
-    let ids = |s: &dyn Store| -> Vec<(String, bool)> {
-        s.api_tokens()
-            .expect("list")
-            .into_iter()
-            .map(|t| (t.id, t.revoked))
-            .collect()
-    };
-    assert_eq!(
-        ids(s),
-        [
-            ("t1".into(), false),
-            ("t2".into(), false),
-            ("t3".into(), false)
-        ]
-    );
-    assert!(s.api_token_revoke("t2", "an", 30).expect("revoke"));
-    assert!(
-        !s.api_token_revoke("t2", "an", 31).expect("twice"),
-        "a revoked token is not revoked again"
-    );
-    assert!(!s.api_token_revoke("nope", "an", 31).expect("unknown"));
-    assert_eq!(
-        s.api_token("hash-t2").expect("get").map(|t| t.revoked),
-        Some(true)
-    );
-    assert_eq!(ids(s)[1], ("t2".into(), true));
-    let log = s.audit_log().expect("audit");
-    let revokes: Vec<_> = log
-        .iter()
-        .filter(|(_, _, action, _)| action == "api_token.revoke")
-        .collect();
-    assert_eq!(revokes.len(), 1, "only the real revocation is audited");
-    assert_eq!(revokes[0].0, 30);
-    assert_eq!(revokes[0].1, "an");
-    assert_eq!(revokes[0].3, serde_json::json!({"id": "t2", "user": "bo"}));
-    // Disabling records the user's scope, so the audit view can filter by agency.
-    assert!(s.user_disable("bo", "an", 40).expect("disable"));
-    let last = s.audit_log().expect("audit").pop().expect("entry");
-    assert_eq!(last.3, serde_json::json!({"name": "bo", "scope": "p/a"}));
-}
-
-fn audit_pages_go_newest_first(s: &dyn Store) {
-    assert!(s.audit_page(None, 10).expect("empty").is_empty());
-    for i in 0..5 {
-        s.audit(
-            "cli",
-            &format!("a.{i}"),
-            &serde_json::json!({"i": i}),
-            100 + i,
-        )
-        .expect("audit");
-    }
-    let first = s.audit_page(None, 2).expect("page");
-    let actions: Vec<_> = first.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["a.4", "a.3"]);
-    assert_eq!(first[0].at, 104);
-    assert_eq!(first[0].detail, serde_json::json!({"i": 4}));
-    assert!(first[0].id > first[1].id);
-    let next = s.audit_page(Some(first[1].id), 10).expect("page");
-    let actions: Vec<_> = next.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["a.2", "a.1", "a.0"]);
-    assert!(
-        s.audit_page(Some(next[2].id), 10)
-            .expect("past the end")
-            .is_empty()
-    );
-    assert!(s.audit_page(None, 0).expect("zero").is_empty());
-}
-
-fn listeners_are_learned_once(s: &dyn Store) {
+pub(crate) fn listeners_are_learned_once(s: &dyn Store) {
     let keys = |v: &[&str]| v.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
     assert_eq!(
         s.listeners_learn("a1", &keys(&["tcp:22", "tcp:80"]), 1)
@@ -366,7 +213,7 @@ fn check(rule: &str, status: vigil_proto::Status) -> Finding {
     })
 }
 
-fn alerts_are_assigned_with_audit(s: &dyn Store) {
+pub(crate) fn alerts_are_assigned_with_audit(s: &dyn Store) {
     let a = NewAlert {
         key: "k".into(),
         kind: "ioc_hit".into(),
@@ -397,7 +244,7 @@ fn alerts_are_assigned_with_audit(s: &dyn Store) {
     assert_eq!(assigns, 2);
 }
 
-fn check_state_keeps_the_newest_result_per_rule(s: &dyn Store) {
+pub(crate) fn check_state_keeps_the_newest_result_per_rule(s: &dyn Store) {
     use vigil_proto::Status;
     seed(s);
     s.agent_enroll(&agent("a1", "m1"), 1).expect("enroll");
@@ -460,7 +307,7 @@ fn asset(agency: &str, host: &str, role: &str, level: u8) -> Asset {
     }
 }
 
-fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
+pub(crate) fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
     seed(s);
     let r = s
         .assets_import(
@@ -504,7 +351,7 @@ fn assets_import_counts_and_is_all_or_nothing(s: &dyn Store) {
     );
 }
 
-fn hosts_get_a_role_and_level(s: &dyn Store) {
+pub(crate) fn hosts_get_a_role_and_level(s: &dyn Store) {
     seed(s);
     s.agent_enroll(&agent("a1", "m1"), 1).expect("enroll");
     assert_eq!(s.agent("a1").expect("get").expect("a1").level, None);
@@ -540,7 +387,7 @@ fn point(scope: &str, id: &str, view: &str, score: f64, at: i64) -> ScorePoint {
     }
 }
 
-fn score_history_keeps_series_and_latest(s: &dyn Store) {
+pub(crate) fn score_history_keeps_series_and_latest(s: &dyn Store) {
     s.scores_record(&[
         point("agency", "p/a", "full", 50.0, 100),
         point("host", "a1", "full", 60.0, 100),
@@ -570,7 +417,7 @@ fn score_history_keeps_series_and_latest(s: &dyn Store) {
     );
 }
 
-fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
+pub(crate) fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
     let add = |id: &str, level| {
         s.agency_add(&Agency {
             id: id.into(),
@@ -681,7 +528,7 @@ fn dissolving_a_district_moves_communes_with_their_history(s: &dyn Store) {
     assert_eq!(detail["into"], "p");
 }
 
-fn moves_and_renames_are_checked(s: &dyn Store) {
+pub(crate) fn moves_and_renames_are_checked(s: &dyn Store) {
     seed(s);
     s.agency_add(&Agency {
         id: "p/b".into(),
@@ -728,7 +575,7 @@ fn moves_and_renames_are_checked(s: &dyn Store) {
     assert!(!s.agency_rename("p/zz", "x", "admin", 3).expect("unknown"));
 }
 
-fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
+pub(crate) fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
     let gap = NewAlert {
         key: "gap:a1:5-6".into(),
         kind: "seq_gap".into(),
@@ -796,7 +643,7 @@ fn alerts_dedupe_and_change_state_with_audit(s: &dyn Store) {
     }
 }
 
-fn iocs_are_versioned_and_delta_friendly(s: &dyn Store) {
+pub(crate) fn iocs_are_versioned_and_delta_friendly(s: &dyn Store) {
     use vigil_proto::msg::Indicator;
     let ind = |kind: &str, value: &str, exp: i64| Indicator {
         kind: kind.into(),
@@ -841,7 +688,7 @@ fn iocs_are_versioned_and_delta_friendly(s: &dyn Store) {
     assert!(s.ioc_since(2).expect("none").1.is_empty());
 }
 
-fn agencies_form_a_tree(s: &dyn Store) {
+pub(crate) fn agencies_form_a_tree(s: &dyn Store) {
     assert!(matches!(
         s.agency_add(&Agency {
             id: "p/a".into(),
@@ -869,7 +716,7 @@ fn agencies_form_a_tree(s: &dyn Store) {
     assert_eq!(s.agency("p/a").expect("get").map(|a| a.level), Some(3));
 }
 
-fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
+pub(crate) fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
     seed(s);
     let t = TokenRecord {
         id: "t1".into(),
@@ -912,7 +759,7 @@ fn tokens_are_checked_and_consumed_atomically(s: &dyn Store) {
     assert_eq!(s.tokens().expect("list").len(), 2);
 }
 
-fn reenroll_same_machine_replaces(s: &dyn Store) {
+pub(crate) fn reenroll_same_machine_replaces(s: &dyn Store) {
     seed(s);
     assert_eq!(
         s.agent_enroll(&agent("a1", "m1"), 10).expect("enroll"),
@@ -991,7 +838,7 @@ fn reenroll_same_machine_replaces(s: &dyn Store) {
     assert!(actions.contains(&"agent.replaced".to_string()));
 }
 
-fn ingest_is_idempotent_and_detects_gaps(s: &dyn Store) {
+pub(crate) fn ingest_is_idempotent_and_detects_gaps(s: &dyn Store) {
     seed(s);
     s.agent_enroll(&agent("a1", "m1"), 0).expect("enroll");
     let out = s
@@ -1019,7 +866,7 @@ fn ingest_is_idempotent_and_detects_gaps(s: &dyn Store) {
     ));
 }
 
-fn inventory_is_kept_on_the_agent(s: &dyn Store) {
+pub(crate) fn inventory_is_kept_on_the_agent(s: &dyn Store) {
     seed(s);
     s.agent_enroll(&agent("a1", "m1"), 0).expect("enroll");
     let inv = Inventory {
@@ -1078,7 +925,7 @@ fn inventory_is_kept_on_the_agent(s: &dyn Store) {
     );
 }
 
-fn findings_filter(s: &dyn Store) {
+pub(crate) fn findings_filter(s: &dyn Store) {
     seed(s);
     s.agent_enroll(&agent("a1", "m1"), 0).expect("enroll");
     s.agent_enroll(&agent("a2", "m2"), 0).expect("enroll");

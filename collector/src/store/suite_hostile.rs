@@ -1,20 +1,8 @@
 //! Backend-independent store tests of issue 17 (hostile agents, stale scopes): every backend
-//! must pass all of them. Run from [`super::suite::run_all`].
+//! must pass all of them. Each is a test per backend through [`super::suite::store_cases`].
 
 use super::suite::agent;
 use super::*;
-
-/// Runs every test of this file against fresh, empty stores.
-pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
-    user_scopes_follow_their_agency_when_it_moves(&*make());
-    dissolving_an_agency_rescopes_or_disables_its_users(&*make());
-    a_machine_id_live_in_another_agency_is_refused_and_audited(&*make());
-    agents_move_between_agencies_with_audit(&*make());
-    revoked_agents_store_nothing(&*make());
-    per_agent_quotas_bound_rules_alerts_and_listeners(&*make());
-    alerts_seen_by_a_second_agency_follow_it(&*make());
-    a_host_page_reads_a_bounded_share_of_check_history(&*make());
-}
 
 fn in_agency(id: &str, machine: &str, agency: &str) -> NewAgent {
     NewAgent {
@@ -23,7 +11,7 @@ fn in_agency(id: &str, machine: &str, agency: &str) -> NewAgent {
     }
 }
 
-fn a_machine_id_live_in_another_agency_is_refused_and_audited(s: &dyn Store) {
+pub(crate) fn a_machine_id_live_in_another_agency_is_refused_and_audited(s: &dyn Store) {
     for id in ["p", "p/a", "p/b"] {
         add(s, id);
     }
@@ -71,7 +59,7 @@ fn a_machine_id_live_in_another_agency_is_refused_and_audited(s: &dyn Store) {
     );
 }
 
-fn agents_move_between_agencies_with_audit(s: &dyn Store) {
+pub(crate) fn agents_move_between_agencies_with_audit(s: &dyn Store) {
     for id in ["p", "p/a", "p/b"] {
         add(s, id);
     }
@@ -120,7 +108,7 @@ fn health(seq: u64) -> vigil_proto::Envelope {
     }
 }
 
-fn revoked_agents_store_nothing(s: &dyn Store) {
+pub(crate) fn revoked_agents_store_nothing(s: &dyn Store) {
     for id in ["p", "p/a"] {
         add(s, id);
     }
@@ -153,7 +141,7 @@ fn check_result(rule: String) -> vigil_proto::Finding {
     })
 }
 
-fn a_host_page_reads_a_bounded_share_of_check_history(s: &dyn Store) {
+pub(crate) fn a_host_page_reads_a_bounded_share_of_check_history(s: &dyn Store) {
     for id in ["p", "p/a"] {
         add(s, id);
     }
@@ -181,7 +169,7 @@ fn a_host_page_reads_a_bounded_share_of_check_history(s: &dyn Store) {
     );
 }
 
-fn per_agent_quotas_bound_rules_alerts_and_listeners(s: &dyn Store) {
+pub(crate) fn per_agent_quotas_bound_rules_alerts_and_listeners(s: &dyn Store) {
     for id in ["p", "p/a"] {
         add(s, id);
     }
@@ -244,7 +232,7 @@ fn per_agent_quotas_bound_rules_alerts_and_listeners(s: &dyn Store) {
     assert_eq!((before, new.len()), (MAX_LISTENERS_PER_AGENT, 0));
 }
 
-fn alerts_seen_by_a_second_agency_follow_it(s: &dyn Store) {
+pub(crate) fn alerts_seen_by_a_second_agency_follow_it(s: &dyn Store) {
     for id in ["p", "p/a", "p/b", "p/b/x", "q"] {
         add(s, id);
     }
@@ -299,7 +287,7 @@ fn scope(s: &dyn Store, name: &str) -> (String, bool) {
     (u.scope, u.disabled)
 }
 
-fn user_scopes_follow_their_agency_when_it_moves(s: &dyn Store) {
+pub(crate) fn user_scopes_follow_their_agency_when_it_moves(s: &dyn Store) {
     for id in ["p", "p/a", "p/a/x", "p/ab", "q"] {
         add(s, id);
     }
@@ -325,7 +313,7 @@ fn user_scopes_follow_their_agency_when_it_moves(s: &dyn Store) {
     assert_eq!(scope(s, "at-a").0, "q/a");
 }
 
-fn dissolving_an_agency_rescopes_or_disables_its_users(s: &dyn Store) {
+pub(crate) fn dissolving_an_agency_rescopes_or_disables_its_users(s: &dyn Store) {
     for id in ["p", "p/h", "p/h/x", "p/hx"] {
         add(s, id);
     }

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use regex::Regex;
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use vigil_proto::Severity;
 
 use crate::command::AllowList;
@@ -157,7 +157,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
         line,
         message,
     };
-    let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
+    let raw: RawFile = serde_norway::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line()).unwrap_or(0);
         let msg = e.to_string();
         let message = match msg.rfind(" at line ") {
@@ -215,7 +215,7 @@ pub fn import_sca(text: &str, origin: &str, opts: &ImportOptions) -> Result<Impo
     let mut windows_rules = 0;
     let mut native = 0;
     for (i, check) in raw.checks.iter().enumerate() {
-        let raw_check: RawCheck = match serde_yaml::from_value(check.clone()) {
+        let raw_check: RawCheck = match serde_norway::from_value(check.clone()) {
             Ok(c) => c,
             Err(e) => {
                 untranslated.push(Untranslated {
@@ -443,7 +443,7 @@ fn pack_text(head: &Mapping, rules: &[Value]) -> String {
     let mut m = head.clone();
     m.insert("rules".into(), Value::Sequence(rules.to_vec()));
     // Serialising a tree of strings, numbers and mappings cannot fail.
-    serde_yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
+    serde_norway::to_string(&Value::Mapping(m)).unwrap_or_default()
 }
 
 fn map(entries: Vec<(&str, Value)>) -> Value {
@@ -1526,7 +1526,7 @@ mod tests {
         ) {
             let body: String = rules
                 .iter()
-                .map(|r| format!("      - {}\n", serde_yaml::to_string(r).unwrap_or_default().trim_end()))
+                .map(|r| format!("      - {}\n", serde_norway::to_string(r).unwrap_or_default().trim_end()))
                 .collect();
             let text = format!(
                 "policy: {{id: fuzz}}\nchecks:\n  - id: 1\n    name: n\n    condition: any\n    rules:\n{body}"
@@ -1539,14 +1539,14 @@ mod tests {
 
     #[test]
     fn requirements_become_platforms() {
-        let v: Value = serde_yaml::from_str(
+        let v: Value = serde_norway::from_str(
             "condition: all\nrules:\n  - 'f:/etc/debian_version -> r:12\\.'\n  - 'f:/proc/sys/kernel/ostype -> Linux'\n  - 'f:/etc/os-release -> r:NAME= && r:Debian'\n  - 'f:/etc/hostname -> r:web'\n",
         )
         .expect("yaml");
         let (mut out, mut notes) = (Vec::new(), Vec::new());
         let p = requirements(Some(&v), &mut out, &mut notes);
         assert_eq!(
-            serde_yaml::to_string(&p).expect("yaml"),
+            serde_norway::to_string(&p).expect("yaml"),
             "- os: debian\n  versions:\n  - '12'\n"
         );
         assert_eq!(out.len(), 1, "{out:?}");

@@ -9,7 +9,7 @@
 //! query per command combined as SCA's per-line matching combines them.
 
 use regex::Regex;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::shell::{sca_argv, script_commands};
 use super::{Content, Dialect, Translator, map, negate, one_or_many};
@@ -362,7 +362,7 @@ mod tests {
 
     fn yaml(v: &Native) -> String {
         match v {
-            Native::Check(v) => serde_yaml::to_string(v).unwrap_or_default(),
+            Native::Check(v) => serde_norway::to_string(v).unwrap_or_default(),
             Native::Refused(e) => format!("refused: {e}"),
             Native::RunCommand => "command".into(),
         }

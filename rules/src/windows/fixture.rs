@@ -279,8 +279,8 @@ fn shifted(now: SystemTime, offset: &str) -> Result<SystemTime, String> {
 
 /// Merges a fixture patch into a base description (YAML): mappings merge key by key and a `null`
 /// removes the key; anything else is replaced.
-pub fn merge(base: &mut serde_yaml::Value, over: &serde_yaml::Value) {
-    use serde_yaml::Value;
+pub fn merge(base: &mut serde_norway::Value, over: &serde_norway::Value) {
+    use serde_norway::Value;
     match (base, over) {
         (Value::Mapping(b), Value::Mapping(o)) => {
             for (k, v) in o {

@@ -362,7 +362,7 @@ impl Suite {
             .expect("pack loads");
         let data = crate_dir.join("testdata").join(name);
         let text = std::fs::read_to_string(data.join("cases.yaml")).expect("manifest");
-        let manifest: Manifest = serde_yaml::from_str(&text).expect("manifest parses");
+        let manifest: Manifest = serde_norway::from_str(&text).expect("manifest parses");
         let packages = match &manifest.packages {
             None => None,
             Some(p) => {

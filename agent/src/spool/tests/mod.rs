@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_proto::{CheckResult, Finding, Severity, Status};
 
+use super::dir::parse_segment_name;
 use super::*;
 
 /// A finding whose JSON body is exactly `body_len` bytes (when `body_len` is large enough).

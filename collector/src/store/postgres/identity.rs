@@ -8,7 +8,7 @@ use super::super::{
     EnrollOutcome, LiveMachine, NewAgent, Result, SessionCert, StoreError, enroll_audit,
     enroll_decision,
 };
-use super::{LOCK_ENROLL, insert_audit};
+use super::{LOCK_ENROLL, insert_audit, pg, sql};
 
 /// Records `a` or refuses it (see [`crate::store::Store::agent_enroll`]).
 pub(super) fn enroll(tx: &mut Transaction<'_>, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
@@ -50,9 +50,7 @@ pub(super) fn enroll(tx: &mut Transaction<'_>, a: &NewAgent, now: i64) -> Result
         )?;
     }
     tx.execute(
-        "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at,
-                             agent_version, cert_serial, cert_not_after, token_id, simulated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        pg(sql::AGENT_INSERT),
         &[
             &a.id,
             &a.agency,
@@ -78,10 +76,7 @@ pub(super) fn move_agent(
     actor: &str,
     now: i64,
 ) -> Result<bool> {
-    if tx
-        .query_opt("SELECT 1 FROM agencies WHERE id = $1", &[&agency])?
-        .is_none()
-    {
+    if tx.query_opt(pg(sql::AGENCY_EXISTS), &[&agency])?.is_none() {
         return Err(StoreError::NotFound(format!("agency {agency:?}")));
     }
     let Some(row) = tx.query_opt(
@@ -92,10 +87,7 @@ pub(super) fn move_agent(
         return Ok(false);
     };
     let (from, hostname): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-    tx.execute(
-        "UPDATE agents SET agency = $2 WHERE id = $1",
-        &[&id, &agency],
-    )?;
+    tx.execute(pg(sql::AGENT_MOVE), &[&id, &agency])?;
     let d = serde_json::json!({"agent": id, "hostname": hostname, "from": from, "to": agency});
     insert_audit(tx, now, actor, "agent.move", &d)?;
     Ok(true)
@@ -129,12 +121,7 @@ pub(super) fn session_cert(
     if pending.as_deref() != Some(serial) {
         return Ok(SessionCert::Superseded);
     }
-    tx.execute(
-        "UPDATE agents SET cert_serial = cert_pending, cert_not_after = cert_pending_not_after,
-                cert_pending = NULL, cert_pending_not_after = NULL
-         WHERE id = $1",
-        &[&id],
-    )?;
+    tx.execute(pg(sql::AGENT_CERT_PROMOTE), &[&id])?;
     supersede(tx, &current, id, now)?;
     let d = serde_json::json!({"agent": id, "serial": serial, "previous": current,
                                "not_after": pending_not_after});
@@ -161,21 +148,14 @@ pub(super) fn set_pending(
     if let Some(old) = before {
         supersede(tx, &old, id, now)?;
     }
-    tx.execute(
-        "UPDATE agents SET cert_pending = $2, cert_pending_not_after = $3 WHERE id = $1",
-        &[&id, &serial, &not_after],
-    )?;
+    tx.execute(pg(sql::AGENT_CERT_PENDING), &[&id, &serial, &not_after])?;
     let d = serde_json::json!({"agent": id, "serial": serial, "not_after": not_after});
     insert_audit(tx, now, "agent", "agent.cert_renewed", &d)?;
     Ok(true)
 }
 
 fn supersede(tx: &mut Transaction<'_>, serial: &str, id: &str, now: i64) -> Result<()> {
-    tx.execute(
-        "INSERT INTO revoked_certs (serial, agent_id, revoked_at) VALUES ($1, $2, $3)
-         ON CONFLICT (serial) DO NOTHING",
-        &[&serial, &id, &now],
-    )?;
+    tx.execute(pg(sql::REVOKED_CERT_INSERT), &[&serial, &id, &now])?;
     Ok(())
 }
 

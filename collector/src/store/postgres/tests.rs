@@ -2,13 +2,14 @@
 //! With `CI=true` an unreachable server fails the test; otherwise it is skipped with a message.
 //! Each test works in its own fresh schema, dropped at the end.
 
-use std::cell::RefCell;
 use std::sync::Barrier;
 use std::time::Instant;
 
 use vigil_proto::{CheckResult, Severity, Status};
 
 use super::*;
+use ::postgres::NoTls;
+use schema::MIGRATIONS;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1/test";
 
@@ -95,19 +96,17 @@ fn check(seq: u64, evidence: &str) -> Envelope {
     }
 }
 
-#[test]
-fn passes_the_store_suite() {
-    let dbs = RefCell::new(Vec::new());
-    if TestDb::new().is_none() {
-        return;
+/// Every store-suite case in its own fresh schema, so the cases run in parallel.
+mod suite {
+    use super::*;
+
+    fn with(case: fn(&dyn Store)) {
+        let Some(db) = TestDb::new() else { return };
+        case(&db.open());
+        // The store is gone; the schema goes with `db`.
     }
-    crate::store::suite::run_all(&|| {
-        let db = TestDb::new().expect("reachable a moment ago");
-        let s = db.open();
-        dbs.borrow_mut().push(db);
-        Box::new(s)
-    });
-    // The stores are gone; the schemas go with `dbs`.
+
+    crate::store::suite::store_cases!(with);
 }
 
 #[test]
@@ -128,6 +127,27 @@ fn reopen_runs_no_migration_twice_and_keeps_data() {
         .collect();
     let expected: Vec<i32> = (1..=MIGRATIONS.len() as i32).collect();
     assert_eq!(versions, expected);
+}
+
+/// One schema: the same indexes as SQLite.
+#[test]
+fn schema_has_the_shared_indexes() {
+    let Some(db) = TestDb::new() else { return };
+    drop(db.open());
+    let names: Vec<String> = db
+        .client()
+        .query(
+            "SELECT indexname FROM pg_indexes i WHERE schemaname = $1 AND NOT EXISTS ( \
+                 SELECT 1 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+                 WHERE n.nspname = $1 AND c.conname = i.indexname) \
+             ORDER BY indexname COLLATE \"C\"",
+            &[&db.schema],
+        )
+        .expect("indexes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names, crate::store::suite::INDEXES);
 }
 
 #[test]

@@ -1,4 +1,4 @@
--- v9 (issue 23): imported advisories, their CVE aliases and the hosts they match.
+-- v10 (issue 23): imported advisories, their CVE aliases and the hosts they match.
 CREATE TABLE vuln_imports (
     version BIGINT PRIMARY KEY,
     source TEXT NOT NULL,

@@ -7,7 +7,7 @@ use super::super::{
     EnrollOutcome, LiveMachine, NewAgent, Result, SessionCert, StoreError, enroll_audit,
     enroll_decision,
 };
-use super::audit_row;
+use super::{audit_row, sql};
 
 /// Records `a` or refuses it (see [`crate::store::Store::agent_enroll`]).
 pub(super) fn enroll(tx: &Transaction<'_>, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
@@ -42,9 +42,7 @@ pub(super) fn enroll(tx: &Transaction<'_>, a: &NewAgent, now: i64) -> Result<Enr
         )?;
     }
     tx.execute(
-        "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at, agent_version,
-                             cert_serial, cert_not_after, token_id, simulated)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        sql::AGENT_INSERT,
         params![
             a.id,
             a.agency,
@@ -71,7 +69,7 @@ pub(super) fn move_agent(
     now: i64,
 ) -> Result<bool> {
     if tx
-        .query_row("SELECT 1 FROM agencies WHERE id = ?1", [agency], |_| Ok(()))
+        .query_row(sql::AGENCY_EXISTS, [agency], |_| Ok(()))
         .optional()?
         .is_none()
     {
@@ -87,10 +85,7 @@ pub(super) fn move_agent(
     let Some((from, hostname)) = from else {
         return Ok(false);
     };
-    tx.execute(
-        "UPDATE agents SET agency = ?2 WHERE id = ?1",
-        params![id, agency],
-    )?;
+    tx.execute(sql::AGENT_MOVE, params![id, agency])?;
     let d = serde_json::json!({"agent": id, "hostname": hostname, "from": from, "to": agency});
     audit_row(tx, now, actor, "agent.move", &d)?;
     Ok(true)
@@ -123,12 +118,7 @@ pub(super) fn session_cert(
     if pending.as_deref() != Some(serial) {
         return Ok(SessionCert::Superseded);
     }
-    tx.execute(
-        "UPDATE agents SET cert_serial = cert_pending, cert_not_after = cert_pending_not_after,
-                cert_pending = NULL, cert_pending_not_after = NULL
-         WHERE id = ?1",
-        [id],
-    )?;
+    tx.execute(sql::AGENT_CERT_PROMOTE, [id])?;
     supersede(tx, &current, id, now)?;
     let d = serde_json::json!({"agent": id, "serial": serial, "previous": current,
                                "not_after": pending_not_after});
@@ -157,21 +147,14 @@ pub(super) fn set_pending(
     if let Some(old) = before {
         supersede(tx, &old, id, now)?;
     }
-    tx.execute(
-        "UPDATE agents SET cert_pending = ?2, cert_pending_not_after = ?3 WHERE id = ?1",
-        params![id, serial, not_after],
-    )?;
+    tx.execute(sql::AGENT_CERT_PENDING, params![id, serial, not_after])?;
     let d = serde_json::json!({"agent": id, "serial": serial, "not_after": not_after});
     audit_row(tx, now, "agent", "agent.cert_renewed", &d)?;
     Ok(true)
 }
 
 fn supersede(tx: &Transaction<'_>, serial: &str, id: &str, now: i64) -> Result<()> {
-    tx.execute(
-        "INSERT INTO revoked_certs (serial, agent_id, revoked_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (serial) DO NOTHING",
-        params![serial, id, now],
-    )?;
+    tx.execute(sql::REVOKED_CERT_INSERT, params![serial, id, now])?;
     Ok(())
 }
 

@@ -1,18 +1,31 @@
 use super::*;
 
-#[test]
-fn in_memory_passes_the_store_suite() {
-    crate::store::suite::run_all(&|| Box::new(SqliteStore::open_in_memory().expect("open")));
+/// Every store-suite case on a fresh in-memory database.
+mod in_memory {
+    use super::*;
+
+    fn with(case: fn(&dyn Store)) {
+        case(&SqliteStore::open_in_memory().expect("open"));
+    }
+
+    crate::store::suite::store_cases!(with);
+}
+
+/// Every store-suite case on a fresh database file (WAL, reader connections).
+mod file_backed {
+    use super::*;
+
+    fn with(case: fn(&dyn Store)) {
+        let dir = tempfile::tempdir().expect("tmp");
+        case(&SqliteStore::open(&dir.path().join("s.db")).expect("open"));
+    }
+
+    crate::store::suite::store_cases!(with);
 }
 
 #[test]
-fn file_backed_passes_the_store_suite_and_survives_reopen() {
+fn file_backed_survives_reopen() {
     let dir = tempfile::tempdir().expect("tmp");
-    let n = std::sync::atomic::AtomicUsize::new(0);
-    crate::store::suite::run_all(&|| {
-        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Box::new(SqliteStore::open(&dir.path().join(format!("s{i}.db"))).expect("open"))
-    });
     let path = dir.path().join("reopen.db");
     {
         let s = SqliteStore::open(&path).expect("open");
@@ -25,6 +38,48 @@ fn file_backed_passes_the_store_suite_and_survives_reopen() {
     }
     let s = SqliteStore::open(&path).expect("reopen runs no migration twice");
     assert_eq!(s.agencies().expect("list").len(), 1);
+}
+
+/// One schema: the same indexes as PostgreSQL (`gaps_agent` was missing until v9).
+#[test]
+fn schema_has_the_shared_indexes() {
+    let s = SqliteStore::open_in_memory().expect("open");
+    let conn = s.lock();
+    let mut st = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' \
+             AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name",
+        )
+        .expect("prepare");
+    let names: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("names");
+    assert_eq!(names, crate::store::suite::INDEXES);
+}
+
+/// Reads of a file-backed store do not queue behind its writer: scoring's loads and the
+/// console run while a batch is written. Before reader connections this read waited.
+#[test]
+fn reads_run_while_the_writer_is_busy() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = SqliteStore::open(&dir.path().join("busy.db")).expect("open");
+    crate::store::suite::seed(&s);
+    let writer = s.lock();
+    // An uncommitted write in progress: readers see the last committed state.
+    writer
+        .execute_batch("BEGIN IMMEDIATE; DELETE FROM agencies WHERE id = 'p/a';")
+        .expect("write");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        sc.spawn(|| tx.send(s.agencies().map(|a| a.len())));
+        let got = rx.recv_timeout(std::time::Duration::from_secs(5));
+        writer.execute_batch("ROLLBACK").expect("rollback");
+        drop(writer);
+        let n = got.expect("the read waited for the writer").expect("read");
+        assert_eq!(n, 2);
+    });
 }
 
 #[test]

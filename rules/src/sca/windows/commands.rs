@@ -18,7 +18,7 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::{all, reg};
 use crate::sca::{Translator, map, negate, numeric, strip_kind};

@@ -10,7 +10,7 @@
 
 mod commands;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::{Fact, Translator, map, negate, numeric, strip_kind};
 use crate::windows::RegPath;

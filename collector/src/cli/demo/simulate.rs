@@ -100,7 +100,7 @@ pub(crate) fn start(
         province.hosts.len(),
         province.agencies.len()
     );
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let (agents, tasks) = enroll(cfg, store, rt, &province, &dir, &acfg, now, shutdown)?;
     set_profiles(store, &province, &agents)?;
     history(store, &cfg.scoring, &province, &agents, now, shutdown)?;
@@ -317,7 +317,7 @@ fn today(
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     store.ioc_import(&events::indicators())?;
-    let now = crate::server::now_ms();
+    let now = crate::clock::now_ms();
     let index: HashMap<&str, usize> = p
         .hosts
         .iter()
@@ -437,5 +437,5 @@ impl Latest {
 }
 
 fn now_s() -> i64 {
-    crate::server::now_ms() / 1000
+    crate::clock::now_ms() / 1000
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
+use crate::app;
 use crate::cli::term::{errln, outln};
 use crate::cli::{self, DemoArgs, Failure, InitArgs};
 use crate::config;
@@ -75,7 +76,9 @@ async fn serve(
 ) -> Result<(), Failure> {
     let (sd_tx, sd_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = oneshot::channel();
-    let server = tokio::spawn(cli::serve(cfg.clone(), Some(ready_tx), sd_rx.clone()));
+    let (c, rx) = (cfg.clone(), sd_rx.clone());
+    let server =
+        tokio::spawn(async move { Ok::<(), Failure>(app::serve(c, Some(ready_tx), rx).await?) });
     let (quic, http) = match ready_rx.await {
         Ok(addrs) => addrs,
         Err(_) => return server.await.context("collector task")?,
@@ -93,7 +96,7 @@ async fn serve(
         let build = tokio::task::spawn_blocking(move || simulate::start(&cfg, &*store, &rt, &rx));
         tokio::select! {
             r = build => Some(r.context("province task").and_then(|r| r).map_err(|e| stop(e.into()))?),
-            _ = cli::wait_for_signal() => {
+            _ = app::wait_for_signal() => {
                 errln!("stopping before the province was complete");
                 let _ = sd_tx.send(true);
                 let _ = agent.start_kill();
@@ -113,7 +116,7 @@ async fn serve(
         ),
         None => outln!("Vigil demo is running: collector on QUIC {quic}, one local agent."),
     }
-    outln!("Dashboard: {}", cli::console_url(&cfg, http));
+    outln!("Dashboard: {}", app::console_url(&cfg, http));
     outln!("  log in as admin / {login}");
     if cfg.http_tls.is_some() {
         outln!(
@@ -123,7 +126,7 @@ async fn serve(
     }
     outln!("Press Ctrl-C to stop.");
     tokio::select! {
-        _ = cli::wait_for_signal() => {}
+        _ = app::wait_for_signal() => {}
         st = agent.wait() => errln!("agent exited: {st:?}"),
     }
     let _ = agent.start_kill();
@@ -179,7 +182,7 @@ fn token(cfg: &config::Config, store: &dyn Store, agency: &str) -> Result<String
         Duration::from_secs(3600),
         1,
         cfg.advertise.clone(),
-        crate::server::now_ms() / 1000,
+        crate::clock::now_ms() / 1000,
     )
     .map_err(|e| Failure::from(anyhow::anyhow!(e)))?;
     Ok(text)
@@ -205,7 +208,7 @@ fn demo_login(cfg: &config::Config, store: &dyn Store) -> Result<String, Failure
         return Ok(p.trim().to_owned());
     }
     let password = crate::auth::new_secret()[..20].to_owned();
-    let now = crate::server::now_ms() / 1000;
+    let now = crate::clock::now_ms() / 1000;
     let admin = crate::auth::new_user("admin", crate::store::UserRole::Admin, "", &password, now)?;
     store.user_add(&admin, "demo", now)?;
     crate::fsutil::write_private(&file, format!("{password}\n").as_bytes())

@@ -1,0 +1,173 @@
+//! The store's two hot paths on both backends (issue 20, "one store program"): ingest
+//! findings/s (one agent streaming, and two agents at once) and a province's score recompute
+//! (load + compute + history write) while nothing else runs.
+//!
+//! `cargo run --release -p vigil-bench --bin store -- [HOSTS] [BATCHES]`
+//! PostgreSQL: `VIGIL_TEST_PG` (default `postgres://postgres@127.0.0.1/test`), in a temporary
+//! schema dropped at the end.
+
+use std::time::Instant;
+
+use vigil_collector::scoring::{self, Inputs, RuleCatalog};
+use vigil_collector::store::{Agency, NewAgent, PostgresStore, SqliteStore, Store};
+use vigil_proto::{CheckResult, Envelope, Finding, Severity, Status};
+use vigil_rules::score::Scoring;
+
+use vigil_bench::seed::{NOW, fill};
+
+/// Findings per batch (the agent's default batch size is of this order).
+const BATCH: u64 = 500;
+
+/// A check result of about 300 bytes of JSON.
+fn check(seq: u64) -> Envelope {
+    Envelope {
+        seq,
+        observed_at: NOW + seq as i64,
+        finding: Finding::CheckResult(CheckResult {
+            rule_id: format!("lnx-rule-{}", seq % 200),
+            pack: "linux-baseline@1.0.0".into(),
+            status: if seq.is_multiple_of(3) {
+                Status::Fail
+            } else {
+                Status::Pass
+            },
+            severity: Severity::Medium,
+            group: "hardening".into(),
+            controls: vec!["tcvn-14423:x.5.2.2".into(), "cis-debian12:5.2.4".into()],
+            evidence: "PermitRootLogin yes in /etc/ssh/sshd_config:32".into(),
+        }),
+    }
+}
+
+fn enroll(store: &dyn Store, id: &str) -> anyhow::Result<()> {
+    store.agent_enroll(
+        &NewAgent {
+            id: id.into(),
+            agency: "bench".into(),
+            machine_id: format!("m-{id}"),
+            hostname: id.into(),
+            os: "Debian 12".into(),
+            cert_serial: format!("s-{id}"),
+            cert_not_after: NOW / 1000 + 86_400,
+            agent_version: "0.1.0".into(),
+            token_id: "t".into(),
+            simulated: false,
+        },
+        NOW / 1000,
+    )?;
+    Ok(())
+}
+
+/// Findings/s of `batches` batches from one agent, then of the same number split over two
+/// agents ingesting at once.
+fn ingest(name: &str, store: &(dyn Store + Sync), batches: u64) -> anyhow::Result<()> {
+    store.agency_add(&Agency {
+        id: "bench".into(),
+        name: "Bench".into(),
+        level: 2,
+    })?;
+    for id in ["i1", "i2", "i3"] {
+        enroll(store, id)?;
+    }
+    let all: Vec<Vec<Envelope>> = (0..batches)
+        .map(|b| (1..=BATCH).map(|i| check(b * BATCH + i)).collect())
+        .collect();
+    let total = (batches * BATCH) as f64;
+    let t = Instant::now();
+    for b in &all {
+        store.ingest("i1", b, NOW / 1000)?;
+    }
+    let one = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let half = all.len().div_ceil(2);
+    std::thread::scope(|sc| -> anyhow::Result<()> {
+        let runs: Vec<_> = ["i2", "i3"]
+            .into_iter()
+            .zip(all.chunks(half))
+            .map(|(agent, part)| {
+                sc.spawn(move || -> anyhow::Result<()> {
+                    for b in part {
+                        store.ingest(agent, b, NOW / 1000)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for r in runs {
+            r.join()
+                .map_err(|_| anyhow::anyhow!("ingest thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let two = t.elapsed().as_secs_f64();
+    println!(
+        "{name:<9} ingest: 1 agent {:>8.0} findings/s; 2 agents at once {:>8.0} findings/s",
+        total / one,
+        total / two
+    );
+    Ok(())
+}
+
+/// Score recompute of a filled province: the best of three runs after the first.
+fn recompute(name: &str, store: &dyn Store, hosts: usize) -> anyhow::Result<()> {
+    fill(store, hosts, 50, 100)?;
+    let scoring = Scoring::default();
+    let catalog = RuleCatalog::builtin();
+    let mut times = Vec::new();
+    for run in 1..=4 {
+        let t = Instant::now();
+        let inputs = Inputs::load(store)?;
+        let scores = scoring::compute(&inputs, &scoring, &catalog, NOW + run * 1000);
+        let points = scoring::history_points(&scores, &store.scores_latest()?);
+        store.scores_record(&points)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let best = times[1..].iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "{name:<9} recompute: {hosts} hosts, first {:.3} s, then best {best:.3} s",
+        times[0]
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let hosts: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5_000);
+    let batches: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
+
+    let dir = tempfile::tempdir()?;
+    ingest(
+        "sqlite",
+        &SqliteStore::open(&dir.path().join("ingest.db"))?,
+        batches,
+    )?;
+    recompute(
+        "sqlite",
+        &SqliteStore::open(&dir.path().join("score.db"))?,
+        hosts,
+    )?;
+
+    let url = std::env::var("VIGIL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into());
+    let pid = std::process::id();
+    let run = |schema: &str, f: &dyn Fn(&PostgresStore) -> anyhow::Result<()>| {
+        let res = match PostgresStore::open_with_schema(&url, schema) {
+            Ok(pg) => f(&pg),
+            Err(e) => {
+                eprintln!("PostgreSQL skipped: {e}");
+                Ok(())
+            }
+        };
+        if let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+        res
+    };
+    run(&format!("vigil_bench_i{pid}"), &|pg| {
+        ingest("postgres", pg, batches)
+    })?;
+    run(&format!("vigil_bench_s{pid}"), &|pg| {
+        recompute("postgres", pg, hosts)
+    })?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! SQL statements written once for both backends, in SQLite's `?N` placeholder form;
+//! [`dialect::pg`] turns them into PostgreSQL's `$N` form. Statements whose text differs
+//! between the backends (types, upsert and locking clauses, bulk ingest) stay with their backend.
+
+/// One page of the audit log, newest first: `?1` id bound (exclusive), `?2` limit.
+pub(crate) const AUDIT_PAGE: &str = "SELECT id, at, actor, action, detail FROM audit \
+     WHERE id < ?1 ORDER BY id DESC LIMIT ?2";
+
+/// One action of the audit log in `?2 <= at < ?3`, oldest first (index `audit_action_at`).
+pub(crate) const AUDIT_RANGE: &str = "SELECT id, at, actor, action, detail FROM audit \
+     WHERE action = ?1 AND at >= ?2 AND at < ?3 ORDER BY at, id";
+
+/// Every enrollment token, by creation time then id.
+pub(crate) const TOKENS: &str = "SELECT * FROM tokens ORDER BY created_at, id";
+
+// Statements both backends ran as two copies until issue 20, named by what they do.
+
+/// Shared statement (see the module docs).
+pub(crate) const AGENCY_EXISTS: &str = "SELECT 1 FROM agencies WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENCY_INSERT: &str =
+    "INSERT INTO agencies (id, name, level, parent) VALUES (?1, ?2, ?3, ?4)";
+/// Shared statement (see the module docs).
+pub(crate) const AGENCY_GET: &str = "SELECT id, name, level FROM agencies WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENCIES: &str = "SELECT id, name, level FROM agencies ORDER BY id";
+/// Shared statement (see the module docs).
+pub(crate) const AGENCY_RENAME: &str = "UPDATE agencies SET name = ?2 WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENCY_CHILDREN: &str = "SELECT id FROM agencies WHERE parent = ?1 ORDER BY id";
+/// Shared statement (see the module docs).
+pub(crate) const AGENCY_DELETE: &str = "DELETE FROM agencies WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_SET_PROFILE: &str =
+    "UPDATE agents SET role = COALESCE(?2, role), level = COALESCE(?3, level) WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const ASSET_UPSERT: &str = "INSERT INTO assets (agency, hostname, role, level, imported_at) VALUES (?1, ?2, ?3, ?4, \
+     ?5) ON CONFLICT (agency, hostname) DO UPDATE SET role = ?3, level = ?4, imported_at = ?5";
+/// Shared statement (see the module docs).
+pub(crate) const ASSETS: &str =
+    "SELECT agency, hostname, role, level FROM assets ORDER BY agency, hostname";
+/// Shared statement (see the module docs).
+pub(crate) const TOKEN_INSERT: &str = "INSERT INTO tokens (id, secret_hash, agency, created_at, expires_at, max_uses, uses, \
+     revoked, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+/// Shared statement (see the module docs).
+pub(crate) const TOKEN_USE: &str = "UPDATE tokens SET uses = uses + 1 WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_GET: &str = "SELECT * FROM agents WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENTS: &str = "SELECT * FROM agents ORDER BY revoked, agency, hostname, id";
+/// Shared statement (see the module docs).
+pub(crate) const AUDIT_INSERT: &str =
+    "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)";
+/// Shared statement (see the module docs).
+pub(crate) const AUDIT_LOG: &str = "SELECT at, actor, action, detail FROM audit ORDER BY id";
+/// Shared statement (see the module docs).
+pub(crate) const IOCS_SINCE: &str =
+    "SELECT kind, value, source, expires_at FROM iocs WHERE version > ?1 ORDER BY kind, value";
+/// Shared statement (see the module docs).
+pub(crate) const LISTENER_COUNT: &str = "SELECT count(*) FROM known_listeners WHERE agent_id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const ALERT_ASSIGN: &str = "UPDATE alerts SET assignee = ?2 WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const ALERT_SET_STATE: &str = "UPDATE alerts SET state = ?2, reason = ?3 WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const USER_INSERT: &str = "INSERT INTO users (name, password_hash, role, scope, created_at, disabled) VALUES (?1, \
+     ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name) DO NOTHING";
+/// Shared statement (see the module docs).
+pub(crate) const USER_SCOPE: &str = "SELECT scope FROM users WHERE name = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const SESSION_DELETE: &str = "DELETE FROM sessions WHERE id_hash = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const SESSIONS_EXPIRE: &str = "DELETE FROM sessions WHERE expires_at <= ?1";
+/// Shared statement (see the module docs).
+pub(crate) const USER_EXISTS: &str = "SELECT name FROM users WHERE name = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const CHECK_STATE_GET: &str = "SELECT results FROM check_state WHERE agent_id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_MAX_SEQ: &str = "SELECT max_seq FROM agents WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const FINDING_COUNT: &str = "SELECT count(*) FROM findings WHERE agent_id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_INSERT: &str = "INSERT INTO agents (id, agency, machine_id, hostname, os, enrolled_at, agent_version, \
+     cert_serial, cert_not_after, token_id, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+     ?8, ?9, ?10, ?11)";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_MOVE: &str = "UPDATE agents SET agency = ?2 WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_CERT_PROMOTE: &str = "UPDATE agents SET cert_serial = cert_pending, cert_not_after = cert_pending_not_after, \
+     cert_pending = NULL, cert_pending_not_after = NULL WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const AGENT_CERT_PENDING: &str =
+    "UPDATE agents SET cert_pending = ?2, cert_pending_not_after = ?3 WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const REVOKED_CERT_INSERT: &str = "INSERT INTO revoked_certs (serial, agent_id, revoked_at) VALUES (?1, ?2, ?3) ON CONFLICT \
+     (serial) DO NOTHING";
+/// Shared statement (see the module docs).
+pub(crate) const ALERT_LAST_OF_KEY: &str =
+    "SELECT id, state FROM alerts WHERE key = ?1 ORDER BY id DESC LIMIT 1";
+/// Shared statement (see the module docs).
+pub(crate) const ALERT_REPEAT: &str = "UPDATE alerts SET count = count + 1, last_seen = ?2, state = CASE WHEN ?3 THEN 'open' \
+     ELSE state END, reason = CASE WHEN ?3 THEN NULL ELSE reason END WHERE id = ?1";
+/// Shared statement (see the module docs).
+pub(crate) const ALERTS_OPEN_OF_AGENT: &str =
+    "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')";
+
+/// Decodes an audit row's stored detail text (null when it is not JSON).
+pub(crate) fn audit_detail(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+/// The differences of PostgreSQL's SQL from SQLite's that can be rewritten mechanically.
+pub(crate) mod dialect {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    /// `?N` placeholders as `$N`. Shared statements hold no `?` inside string literals. Each
+    /// distinct statement is rewritten once and kept for the life of the process (they are the
+    /// constants of [`super`], a bounded set), so PostgreSQL's statement cache can key on it.
+    pub(crate) fn pg(sql: &'static str) -> &'static str {
+        static DONE: OnceLock<Mutex<HashMap<&'static str, &'static str>>> = OnceLock::new();
+        if !sql.contains('?') {
+            return sql;
+        }
+        let mut done = DONE
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        done.entry(sql)
+            .or_insert_with(|| Box::leak(sql.replace('?', "$").into_boxed_str()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::*;
+
+        const ALL: &[&str] = &[
+            AUDIT_PAGE,
+            AUDIT_RANGE,
+            TOKENS,
+            AGENCY_EXISTS,
+            AGENCY_INSERT,
+            AGENCY_GET,
+            AGENCIES,
+            AGENCY_RENAME,
+            AGENCY_CHILDREN,
+            AGENCY_DELETE,
+            AGENT_SET_PROFILE,
+            ASSET_UPSERT,
+            ASSETS,
+            TOKEN_INSERT,
+            TOKEN_USE,
+            AGENT_GET,
+            AGENTS,
+            AUDIT_INSERT,
+            AUDIT_LOG,
+            IOCS_SINCE,
+            LISTENER_COUNT,
+            ALERT_ASSIGN,
+            ALERT_SET_STATE,
+            USER_INSERT,
+            USER_SCOPE,
+            SESSION_DELETE,
+            SESSIONS_EXPIRE,
+            USER_EXISTS,
+            CHECK_STATE_GET,
+            AGENT_MAX_SEQ,
+            FINDING_COUNT,
+            AGENT_INSERT,
+            AGENT_MOVE,
+            AGENT_CERT_PROMOTE,
+            AGENT_CERT_PENDING,
+            REVOKED_CERT_INSERT,
+            ALERT_LAST_OF_KEY,
+            ALERT_REPEAT,
+            ALERTS_OPEN_OF_AGENT,
+        ];
+
+        #[test]
+        fn placeholders_become_numbered_dollars() {
+            assert_eq!(
+                super::pg("SELECT a FROM t WHERE b = ?1 AND c < ?12"),
+                "SELECT a FROM t WHERE b = $1 AND c < $12"
+            );
+            assert_eq!(super::pg("SELECT 1"), "SELECT 1");
+            // Rewritten once: the same text comes back for the statement cache.
+            assert!(std::ptr::eq(super::pg(AGENT_GET), super::pg(AGENT_GET)));
+        }
+
+        #[test]
+        fn every_shared_statement_uses_numbered_placeholders_only() {
+            for sql in ALL {
+                let bytes = sql.as_bytes();
+                for (i, b) in bytes.iter().enumerate() {
+                    if *b == b'?' {
+                        assert!(
+                            bytes.get(i + 1).is_some_and(u8::is_ascii_digit),
+                            "bare ? in {sql}"
+                        );
+                    }
+                    assert!(*b != b'$', "dialect-specific text in {sql}");
+                }
+            }
+        }
+    }
+}
