@@ -19,6 +19,8 @@ CREATE TABLE vuln_aliases (
     advisory TEXT NOT NULL,
     PRIMARY KEY (alias, advisory)
 );
+-- An import replaces each advisory's aliases: without this, every delete scans the table.
+CREATE INDEX vuln_aliases_advisory ON vuln_aliases(advisory);
 CREATE TABLE vuln_matches (
     agent_id TEXT NOT NULL,
     advisory TEXT NOT NULL,
