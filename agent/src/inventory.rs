@@ -49,13 +49,39 @@ pub fn collect() -> Inventory {
         interfaces: interfaces(),
         ..Inventory::default()
     };
-    // Installed packages (Debian family); absent elsewhere.
-    if let Ok(pkgs) = crate::packages::read_dpkg(std::path::Path::new("/")) {
+    // Installed packages: dpkg (Debian family), else rpm (RHEL family); absent elsewhere.
+    let mut pkgs = crate::packages::read_dpkg(std::path::Path::new("/")).unwrap_or_default();
+    if pkgs.is_empty() {
+        pkgs = rpm_packages();
+    }
+    if !pkgs.is_empty() {
         inv.packages_hash = Some(crate::packages::packages_hash(&pkgs));
         inv.packages = pkgs;
     }
     crate::platform::add_host_details(&mut inv);
     inv
+}
+
+/// The rpm database's packages as `name` and `[epoch:]version-release`, sorted; none when the
+/// host has no rpm database or it cannot be read (the checks report that).
+fn rpm_packages() -> Vec<vigil_proto::Package> {
+    let facts = vigil_rules::facts::RootFacts::new("/", std::time::SystemTime::now());
+    let Ok(Some(db)) = vigil_rules::rpm::read(&facts) else {
+        return Vec::new();
+    };
+    let mut out: Vec<vigil_proto::Package> = db
+        .packages
+        .iter()
+        .filter(|p| p.name != "gpg-pubkey")
+        .map(|p| vigil_proto::Package {
+            name: p.name.clone(),
+            version: p.evr(),
+            source: None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// How the host's OS is named at enrollment and in `hosts`: `Debian GNU/Linux 12`,

@@ -54,19 +54,22 @@ pub fn read_dpkg(root: &Path) -> Result<Vec<Package>, PackagesError> {
 /// architecture as `name:arch`, as `dpkg-query` shows it; other names are plain. Stanzas without a
 /// name or version are ignored.
 pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
-    // (name, arch, version) of installed stanzas.
-    let found: Vec<(String, String, String)> = vigil_host::dpkg::installed(text)
+    // (name, arch, version, source when it differs from the name) of installed stanzas.
+    let found: Vec<(String, String, String, Option<String>)> = vigil_host::dpkg::installed(text)
         .into_iter()
         .filter(|e| !e.version.is_empty())
-        .map(|e| (e.name, e.arch, e.version))
+        .map(|e| {
+            let source = Some(e.source).filter(|s| !s.is_empty() && *s != e.name);
+            (e.name, e.arch, e.version, source)
+        })
         .collect();
     let mut per_name: HashMap<&str, usize> = HashMap::new();
-    for (n, _, _) in &found {
+    for (n, _, _, _) in &found {
         *per_name.entry(n.as_str()).or_default() += 1;
     }
     let mut out: Vec<Package> = found
         .iter()
-        .map(|(n, a, v)| {
+        .map(|(n, a, v, s)| {
             let name = if per_name.get(n.as_str()).copied().unwrap_or(0) > 1 && !a.is_empty() {
                 format!("{n}:{a}")
             } else {
@@ -75,6 +78,7 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
             Package {
                 name,
                 version: v.clone(),
+                source: s.clone(),
             }
         })
         .collect();

@@ -48,6 +48,8 @@ const I18N = {
     al_seq_gap: 'Bản ghi #{0}..#{1} của agent này không bao giờ đến ({2} bản ghi thiếu)',
     al_new_listener_on_server: 'Cổng {0} mới mở trên {1} ({2})', al_ioc_hit: '{0} khớp chỉ dấu tấn công {1}',
     al_critical_rule_failed: 'Quy tắc nghiêm trọng {0} không đạt: {1}', al_fim_critical_path: '{0}: {1} trên đường dẫn quan trọng',
+    al_critical_vulnerability: 'Máy chủ {0} chạy {1} bị ảnh hưởng bởi khuyến cáo nghiêm trọng {2} {3}', ak_critical_vulnerability: 'Lỗ hổng nghiêm trọng trên máy chủ',
+    vulns: 'Lỗ hổng phần mềm', noVulns: 'Không có gói phần mềm nào bị ảnh hưởng bởi khuyến cáo đã nhập.', advisory: 'Khuyến cáo', cve: 'CVE', package: 'Gói', installedFixed: 'Đã cài → bản sửa', cvss: 'CVSS', since: 'Từ', hostsAffected: 'Máy bị ảnh hưởng', oldestCritical: 'Lỗ hổng nghiêm trọng chưa vá lâu nhất', noFix: '(chưa có bản sửa)', vulnHosts: 'Số máy',
     al_spool_dropped: '{0} bản ghi bị bỏ vì hàng đợi của agent đầy', al_registry_autostart: 'Khóa registry {0}: {1} (nhóm {2})', al_dup_replaced: '{0} đăng ký bằng mã máy của {1} (agent {2}, đã bị thu hồi): cài lại máy, hoặc máy nhân bản nếu cả hai còn chạy', al_dup_refused: 'Đăng ký vào {0} với tên {1} dùng mã máy của {2} ({3}) và đã bị từ chối: nếu máy chuyển đơn vị, quản trị viên chạy agent move cho agent {4}; nếu không, mã máy đã bị sao chép', al_dup_twice: 'Danh tính agent của {0} đang kết nối từ {1} và cũng được dùng từ {2}: hai máy dùng chung một khóa agent (ổ đĩa nhân bản?)', al_agent_quota: 'Máy này báo cáo hơn {0} quy tắc khác nhau; kết quả của các quy tắc vượt quá được lưu nhưng không tính điểm', ak_duplicate_machine: 'Trùng máy', ak_agent_quota: 'Vượt hạn mức quy tắc', ak_registry_autostart: 'Thay đổi registry khởi động', unknownProcess: 'tiến trình không rõ',
     fc_created: 'tạo mới', fc_deleted: 'xóa', fc_modified: 'sửa đổi', fc_attrs: 'đổi thuộc tính', fc_type_changed: 'đổi loại tệp', fc_summary: 'nhiều thay đổi',
     ak_agent_silent: 'Máy không báo cáo', ak_cert_expiring: 'Chứng chỉ sắp hết hạn', ak_duplicate_machine_id: 'Trùng mã máy',
@@ -104,6 +106,8 @@ const I18N = {
     al_seq_gap: 'Findings #{0}..#{1} from this agent never arrived ({2} missing)',
     al_new_listener_on_server: 'New {0} listener on {1} ({2})', al_ioc_hit: '{0} matched indicator {1}',
     al_critical_rule_failed: 'Critical rule {0} fails: {1}', al_fim_critical_path: '{0}: {1} on a critical path',
+    al_critical_vulnerability: 'Server {0} runs {1} affected by critical advisory {2} {3}', ak_critical_vulnerability: 'Critical vulnerability on a server',
+    vulns: 'Vulnerable packages', noVulns: 'No package is affected by the imported advisories.', advisory: 'Advisory', cve: 'CVE', package: 'Package', installedFixed: 'Installed → fixed', cvss: 'CVSS', since: 'Since', hostsAffected: 'Hosts affected', oldestCritical: 'Oldest unpatched critical', noFix: '(no fix yet)', vulnHosts: 'Hosts',
     al_spool_dropped: '{0} findings were dropped because the agent spool was full', al_registry_autostart: 'Registry key {0}: {1} ({2})', al_dup_replaced: '{0} enrolled with the machine id of {1} (agent {2}, now revoked): a reinstall, or a cloned machine if both keep running', al_dup_refused: 'An enrollment into {0} as {1} presented the machine id of {2} ({3}) and was refused: if the host moved, an admin runs agent move for agent {4}; otherwise the machine id was copied', al_dup_twice: 'The agent identity of {0} is connected from {1} and was also presented from {2}: two machines share one agent key (a cloned disk?)', al_agent_quota: 'This host reports more than {0} distinct rules; results of further rules are stored but not scored', ak_duplicate_machine: 'Duplicate machine', ak_agent_quota: 'Rule quota exceeded', ak_registry_autostart: 'Autostart registry change', unknownProcess: 'unknown process',
     fc_created: 'created', fc_deleted: 'deleted', fc_modified: 'modified', fc_attrs: 'attributes changed', fc_type_changed: 'type changed', fc_summary: 'many changes',
     ak_agent_silent: 'Host not reporting', ak_cert_expiring: 'Certificate expiring', ak_duplicate_machine_id: 'Duplicate machine id',
@@ -238,6 +242,7 @@ function alertTitle(a) {
     case 'critical_rule_failed': return t('al_critical_rule_failed', p.rule, p.evidence);
     case 'fim_critical_path': return t('al_fim_critical_path', p.path, t('fc_' + p.change));
     case 'spool_dropped': return t('al_spool_dropped', p.count);
+    case 'critical_vulnerability': return t('al_critical_vulnerability', p.host, p.package, p.advisory, p.cves);
     case 'duplicate_machine':
       if (p.case === 'replaced') return t('al_dup_replaced', p.host, p.old_host, p.old_agent);
       if (p.case === 'refused') return t('al_dup_refused', p.agency, p.host, p.old_host, p.old_agency, p.old_agent);
@@ -435,7 +440,8 @@ function groupBars(groups) {
 }
 
 async function pageAgency(id) {
-  const p = await api('GET', '/api/v1/agencies/' + encodeURIComponent(id));
+  const [p, vulns] = await Promise.all([api('GET', '/api/v1/agencies/' + encodeURIComponent(id)),
+    api('GET', '/api/v1/vulns/summary?agency=' + encodeURIComponent(id))]);
   const a = p.agency;
   show(
     h('h1', { 'data-test': 'agency-name' }, a.name, ' ', h('span', { class: 'muted small' }, a.id, ' · ', t('level'), ' ', a.level)),
@@ -449,6 +455,7 @@ async function pageAgency(id) {
         h('th', { class: 'num' }, t('coverage')), h('th', { class: 'num' }, t('failingHosts'))],
       p.children.map((c) => h('tr', {}, h('td', {}, agencyLink(c.id, c.name)), scoreCell(c.a), scoreCell(c.a_common), scoreCell(c.a_level),
         h('td', { class: 'num' }, fmtPct(c.coverage)), h('td', { class: 'num' }, c.hosts_failing))))] : null,
+    h('h2', {}, t('vulns')), vulnSummary(vulns),
     h('h2', {}, t('hosts')),
     p.hosts_total > p.hosts.length ? h('p', { class: 'muted small' }, t('showingHosts', p.hosts.length, p.hosts_total)) : null,
     table([t('hostname'), t('agency'), t('role'), t('level'), h('th', { class: 'num' }, t('scoreA')), h('th', { class: 'num' }, t('scoreLevel')), t('verdict'), t('fresh')],
@@ -486,8 +493,33 @@ function registryChange(r) {
   return parts.join(' · ');
 }
 
+// Vulnerable packages (docs/vulnerabilities.md) -----------------------------------------------------
+function vulnTable(rows) {
+  if (!rows.length) return h('p', { class: 'muted' }, t('noVulns'));
+  return table([t('severity'), t('advisory'), t('package'), t('installedFixed'), h('th', { class: 'num' }, t('cvss')), t('since')],
+    rows.map((v) => h('tr', {}, h('td', {}, v.severity ? sevBadge(v.severity) : ''),
+      h('td', {}, v.advisory, h('div', { class: 'muted small' }, v.cves.join(', '))), h('td', {}, v.package),
+      h('td', {}, h('code', {}, v.installed), ' → ', v.fixed ? h('code', {}, v.fixed) : t('noFix')),
+      h('td', { class: 'num' }, v.cvss != null ? fmtNum(v.cvss) : ''), h('td', {}, fmtTime(v.since * 1000)))),
+    { 'data-test': 'vulns' });
+}
+
+function vulnSummary(s) {
+  const o = s.oldest_critical;
+  return [
+    h('div', { class: 'cards' }, card(t('hostsAffected'), s.hosts_affected)),
+    o ? h('p', { class: 'notice', 'data-test': 'oldest-critical' }, t('oldestCritical'), ': ', hostLink(o.host, o.hostname), ' · ', o.advisory, ' ',
+      o.cves.join(', '), ' · ', o.package, ' ', o.installed, ' → ', o.fixed || '', ' · ', t('since'), ' ', fmtTime(o.since * 1000)) : null,
+    s.cves.length ? table([t('severity'), t('cve'), t('advisory'), h('th', { class: 'num' }, t('vulnHosts')), t('since')],
+      s.cves.slice(0, 20).map((c) => h('tr', {}, h('td', {}, c.severity ? sevBadge(c.severity) : ''), h('td', {}, c.cve),
+        h('td', { class: 'small' }, c.advisories.join(', ')), h('td', { class: 'num' }, c.hosts), h('td', {}, fmtTime(c.since * 1000)))),
+      { 'data-test': 'vuln-cves' }) : h('p', { class: 'muted' }, t('noVulns')),
+  ];
+}
+
 async function pageHost(id) {
-  const p = await api('GET', '/api/v1/hosts/' + encodeURIComponent(id));
+  const [p, vulns] = await Promise.all([api('GET', '/api/v1/hosts/' + encodeURIComponent(id)),
+    api('GET', '/api/v1/hosts/' + encodeURIComponent(id) + '/vulns')]);
   const x = p.host, inv = x.inventory || {}, s = p.score;
   const now = Date.now() / 1000;
   show(
@@ -506,6 +538,7 @@ async function pageHost(id) {
       h('td', { class: 'num' }, inv.memory_bytes ? fmtNum(inv.memory_bytes / 2 ** 30) + ' GiB' : ''),
       h('td', { class: 'num' }, Array.isArray(inv.packages) ? inv.packages.length : ''))]),
     windowsFacts(inv),
+    h('h2', {}, t('vulns')), vulnTable(vulns.vulns),
     p.trend.full.length ? [h('h2', {}, t('trend90')), trendChart(p.trend)] : null,
     s && s.breakdown.length ? [h('h2', {}, t('whyNot100'), ' (', fmtNum(100 - s.a), ')'), breakdownTable(s.breakdown, 0)] : null,
     s ? [h('h2', {}, t('groups')), groupBars(s.groups.filter((g) => g.applicable > 0))] : null,

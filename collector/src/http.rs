@@ -25,6 +25,7 @@ mod openapi;
 mod pages;
 pub mod ratelimit;
 mod report;
+mod vulns;
 pub use report::ReportSlots;
 
 /// Shared state of the HTTP app.
@@ -138,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(report::routes())
         .merge(metrics::routes())
+        .merge(vulns::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -186,3 +188,5 @@ pub async fn serve(
 mod hostile_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vulns_tests;

@@ -25,6 +25,8 @@ pub struct Ingest {
     pub alerts: Arc<AlertSettings>,
     /// The console's cached scores, told when stored findings change them.
     pub scores: Arc<ScoreCache>,
+    /// The advisory index hosts are re-matched against when their inventory changes.
+    pub vulns: Arc<crate::vuln::rematch::IndexCache>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -70,6 +72,13 @@ impl Ingest {
         let corrected = self.catalog.normalize_batch(&mut findings);
         let s = &*self.store;
         let out = s.ingest(agent_id, &findings, received_ms)?;
+        if out.stored > 0
+            && findings
+                .iter()
+                .any(|e| matches!(e.finding, vigil_proto::Finding::Inventory(_)))
+        {
+            crate::vuln::rematch::on_inventory(s, &self.vulns, agent_id, received_ms / 1000);
+        }
         alerting::raise_for_batch(
             s,
             &self.alerts,

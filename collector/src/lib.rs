@@ -28,3 +28,4 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod views;
+pub mod vuln;

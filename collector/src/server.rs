@@ -206,6 +206,7 @@ impl QuicServer {
             catalog: Arc::new(RuleCatalog::builtin()),
             alerts: alerts.clone(),
             scores,
+            vulns: Arc::default(),
         });
         Ok(Self {
             endpoint,

@@ -29,6 +29,10 @@ pub struct Entry {
     pub version: String,
     /// `Status:` as written, e.g. `install ok installed` (empty when absent).
     pub status: String,
+    /// The source package's name from `Source:` (`glibc` of `Source: glibc (2.36-9)`), or empty
+    /// when absent (the source package then has the binary's name). Advisories name source
+    /// packages.
+    pub source: String,
 }
 
 impl Entry {
@@ -73,6 +77,10 @@ pub fn parse_status(text: &str) -> Vec<Entry> {
             &mut cur.version
         } else if key.eq_ignore_ascii_case("Status") {
             &mut cur.status
+        } else if key.eq_ignore_ascii_case("Source") {
+            // `Source: glibc (2.36-9+deb12u4)`: the name only; the version is the binary's own.
+            cur.source = value.split_whitespace().next().map(str::to_string);
+            continue;
         } else {
             continue;
         };
@@ -96,6 +104,7 @@ struct Fields {
     arch: Option<String>,
     version: Option<String>,
     status: Option<String>,
+    source: Option<String>,
 }
 
 impl Fields {
@@ -107,6 +116,7 @@ impl Fields {
                 arch: f.arch.unwrap_or_default(),
                 version: f.version.unwrap_or_default(),
                 status: f.status.unwrap_or_default(),
+                source: f.source.unwrap_or_default(),
             });
         }
     }
@@ -170,7 +180,13 @@ mod tests {
             ("openssh-server", "1:9.2p1-2", "")
         );
         assert!(e[0].is_installed());
+        assert_eq!(e[0].source, "");
         assert_eq!((e[1].name.as_str(), e[1].version.as_str()), ("b", "2"));
+        let e = parse_status("Package: libc6\nSource: glibc (2.36-9)\nVersion: 2.36-9+deb12u4\n");
+        assert_eq!(
+            (e[0].name.as_str(), e[0].source.as_str()),
+            ("libc6", "glibc")
+        );
     }
 
     proptest! {

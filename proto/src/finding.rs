@@ -373,6 +373,10 @@ pub struct Package {
     pub name: String,
     /// Installed version, in the package manager's syntax.
     pub version: String,
+    /// The source package it was built from, when it differs from `name` (dpkg's `Source`);
+    /// advisories of Debian and Ubuntu name source packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A local account in an inventory.

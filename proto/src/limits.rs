@@ -216,8 +216,14 @@ fn clamp_inventory(i: &mut Inventory) -> bool {
     }
     cut_any |= i.packages.len() > PACKAGES;
     i.packages.truncate(PACKAGES);
-    for Package { name, version } in &mut i.packages {
-        cut_any |= cut(name, PACKAGE_NAME) | cut(version, PACKAGE_VERSION);
+    for Package {
+        name,
+        version,
+        source,
+    } in &mut i.packages
+    {
+        cut_any |=
+            cut(name, PACKAGE_NAME) | cut(version, PACKAGE_VERSION) | cut_opt(source, PACKAGE_NAME);
     }
     cut_any | clamp_windows_inventory(i)
 }
@@ -366,7 +372,8 @@ mod tests {
             packages: vec![
                 Package {
                     name: huge.clone(),
-                    version: huge.clone()
+                    version: huge.clone(),
+                    source: Some(huge.clone()),
                 };
                 3
             ],

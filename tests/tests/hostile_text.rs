@@ -21,6 +21,7 @@ fn hostile_findings() -> Vec<Finding> {
             packages: vec![Package {
                 name: "openssl".into(),
                 version: format!("3.0{EVIL}"),
+                source: None,
             }],
             ..Inventory::default()
         }),

@@ -29,6 +29,7 @@ mod report;
 pub(crate) mod term;
 mod token;
 mod users;
+mod vuln;
 
 pub use agency::AgencyCmd;
 pub use agents::AgentCmd;
@@ -148,6 +149,9 @@ pub enum Command {
     /// Questions across all hosts.
     #[command(subcommand)]
     Query(QueryCmd),
+    /// Vulnerability advisories (OSV): import, list imports.
+    #[command(subcommand)]
+    Vuln(vuln::VulnCmd),
     /// Host and agency scores (DESIGN §6), the province ranking and "why not 100".
     ///
     /// Computed now from what the store holds, with the collector's `[scoring]` configuration.
@@ -331,6 +335,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         } => query::findings(&dir, host, kind, since, limit, json),
         Command::Gaps { dir, host, json } => query::gaps(&dir, host.as_deref(), json),
         Command::Query(c) => query::run(c),
+        Command::Vuln(c) => vuln::run(c),
         Command::Score {
             dir,
             agency,

@@ -27,6 +27,22 @@ pub enum QueryCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Hosts affected by an advisory (`--cve CVE-… | --cve DSA-…`) or one host's vulnerable
+    /// packages (`--host ID`).
+    Vulns {
+        /// Data directory or config file.
+        #[command(flatten)]
+        dir: DirArgs,
+        /// A CVE id or an advisory id.
+        #[arg(long, value_name = "ID")]
+        cve: Option<String>,
+        /// An agent id.
+        #[arg(long, value_name = "ID")]
+        host: Option<String>,
+        /// Print `{"vulns": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `query` subcommand.
@@ -38,6 +54,12 @@ pub(super) fn run(cmd: QueryCmd) -> Result<(), Failure> {
             below,
             json,
         } => packages(&dir, &name, below.as_deref(), json),
+        QueryCmd::Vulns {
+            dir,
+            cve,
+            host,
+            json,
+        } => super::vuln::query(&dir, cve, host, json),
     }
 }
 

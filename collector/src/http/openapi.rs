@@ -15,6 +15,7 @@ use super::api::{
     SessionInfo, TokenCreated, TokenRequest,
 };
 use super::extract::{ErrorBody, SESSION_COOKIE, json_response};
+use super::vulns::VulnDoc;
 
 /// The route serving the document.
 pub(super) fn routes() -> Router<AppState> {
@@ -64,7 +65,7 @@ pub(super) fn routes() -> Router<AppState> {
         super::pages::AgencyPage,
         super::pages::HostPage
     )),
-    modifiers(&SecuritySchemes, &AdminDoc)
+    modifiers(&SecuritySchemes, &AdminDoc, &VulnDoc)
 )]
 pub(crate) struct ApiDoc;
 

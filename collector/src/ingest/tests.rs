@@ -45,6 +45,7 @@ fn fixture() -> Fixture {
             catalog: Arc::new(RuleCatalog::builtin()),
             alerts: Arc::new(AlertSettings::default()),
             scores: Arc::new(ScoreCache::new(std::time::Duration::from_secs(15))),
+            vulns: Arc::default(),
         },
         _dir: dir,
     }

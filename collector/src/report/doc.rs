@@ -379,6 +379,8 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
         empty: t("Không có máy nào không đạt.", "No host is failing."),
     });
 
+    tables.extend(vuln_tables(r, lang));
+
     let mut notes = vec![
         t(
             "A, A_common, A_level, độ phủ, số máy không đạt và các tỷ lệ được tính tại thời điểm lập báo cáo; \
@@ -417,4 +419,85 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
         tables,
         notes,
     }
+}
+
+/// Vulnerable software: hosts affected per CVE, and the oldest unpatched critical.
+fn vuln_tables(r: &Report, lang: Lang) -> [Table; 2] {
+    let t = |vi: &'static str, en: &'static str| lang.t(vi, en).to_owned();
+    let sev = |s: Option<&str>| match s {
+        Some("critical") => lang.severity(Severity::Critical),
+        Some("high") => lang.severity(Severity::High),
+        Some("medium") => lang.severity(Severity::Medium),
+        Some("low") => lang.severity(Severity::Low),
+        _ => "—",
+    };
+    let v = &r.vulns;
+    let per_cve = Table {
+        title: format!(
+            "{} ({} {})",
+            t("Lỗ hổng phần mềm theo CVE", "Vulnerable software per CVE"),
+            v.hosts_affected,
+            t("máy bị ảnh hưởng", "hosts affected")
+        ),
+        columns: cols(&[
+            ("CVE", 2.2),
+            (lang.t("Mức độ", "Severity"), 1.4),
+            (lang.t("Khuyến cáo", "Advisories"), 3.0),
+            (lang.t("Số máy", "Hosts"), 1.0),
+        ]),
+        rows: v
+            .cves
+            .iter()
+            .map(|c| {
+                vec![
+                    text(c.cve.clone()),
+                    text(sev(c.severity.as_deref())),
+                    text(c.advisories.join(", ")),
+                    num(c.hosts.to_string()),
+                ]
+            })
+            .collect(),
+        empty: t(
+            "Không có máy nào chạy phiên bản bị ảnh hưởng bởi các khuyến cáo đã nhập.",
+            "No host runs a version affected by the imported advisories.",
+        ),
+    };
+    let age = |since: i64| lang.duration((r.generated_at / 1000 - since).max(0));
+    let oldest = Table {
+        title: t(
+            "Lỗ hổng nghiêm trọng chưa vá lâu nhất",
+            "Oldest unpatched critical",
+        ),
+        columns: cols(&[
+            (lang.t("Máy", "Host"), 2.4),
+            (lang.t("Khuyến cáo", "Advisory"), 2.4),
+            (
+                lang.t("Gói: đã cài → bản sửa", "Package: installed → fixed"),
+                4.0,
+            ),
+            (lang.t("Đã chờ", "Waiting"), 1.4),
+        ]),
+        rows: v
+            .oldest_critical
+            .iter()
+            .map(|m| {
+                vec![
+                    text(m.hostname.clone()),
+                    text(format!("{} {}", m.advisory, m.cves.join(", "))),
+                    text(format!(
+                        "{}: {} → {}",
+                        m.package,
+                        m.installed,
+                        m.fixed.as_deref().unwrap_or("—")
+                    )),
+                    num(age(m.since)),
+                ]
+            })
+            .collect(),
+        empty: t(
+            "Không có lỗ hổng nghiêm trọng nào đã có bản sửa mà chưa vá.",
+            "No critical vulnerability with a known fix is unpatched.",
+        ),
+    };
+    [per_cve, oldest]
 }

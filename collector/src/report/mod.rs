@@ -441,7 +441,13 @@ pub struct Report {
     pub failing_hosts: Vec<FailingHost>,
     /// Hosts of the scope that are simulated (`demo --province`): the report says so.
     pub simulated_hosts: usize,
+    /// Vulnerable software of the scope now: hosts affected per CVE (the worst first, at most
+    /// [`REPORT_CVES`]) and the oldest unpatched critical (docs/vulnerabilities.md).
+    pub vulns: crate::vuln::summary::Summary,
 }
+
+/// Most CVEs a report lists.
+pub const REPORT_CVES: usize = 20;
 
 /// The three views as stored in the history (`full`, `common`, `level`).
 const VIEWS: [&str; 3] = ["full", "common", "level"];
@@ -810,6 +816,12 @@ impl Report {
             });
         }
         let total = metrics(hosts.iter(), alerts.iter());
+        let vuln_rows: Vec<_> = store
+            .vulns()
+            .vuln_matches(&crate::store::vuln::VulnFilter::All)?
+            .into_iter()
+            .filter(|m| in_scope(&m.agency))
+            .collect();
         Ok(Self {
             org: org.to_owned(),
             scope: scope.map(str::to_owned),
@@ -826,6 +838,7 @@ impl Report {
                 .iter()
                 .filter(|h| h.simulated && in_scope(&h.agency))
                 .count(),
+            vulns: crate::vuln::summary::summarize(&vuln_rows, REPORT_CVES),
         })
     }
 

@@ -493,6 +493,7 @@ pub(crate) fn sample() -> Report {
             simulated: false,
         }],
         simulated_hosts: 0,
+        vulns: crate::vuln::summary::summarize(&[], REPORT_CVES),
     }
 }
 
@@ -867,4 +868,101 @@ fn windows_hosts_answer_shares_from_windows_rules() {
         now - 1000,
     ));
     assert_eq!(host_answers(&states, 1, now)[0], Yes);
+}
+
+#[test]
+fn the_report_counts_hosts_per_cve_and_names_the_oldest_unpatched_critical() {
+    use crate::store::vuln::{AdvisoryRow, MatchRow};
+    let (_dir, s) = seeded();
+    let v = s.vulns();
+    let adv = |id: &str, cve: &str, sev: &str| AdvisoryRow {
+        id: id.into(),
+        cves: vec![cve.into()],
+        summary: String::new(),
+        severity: Some(sev.into()),
+        cvss: None,
+        body: "{}".into(),
+    };
+    v.vuln_import(
+        "t",
+        &[
+            adv("DSA-1", "CVE-2026-1", "critical"),
+            adv("DSA-2", "CVE-2026-2", "high"),
+        ],
+        1,
+    )
+    .expect("import");
+    let row = |a: &str, sev: &str| MatchRow {
+        advisory: a.into(),
+        package: "openssl".into(),
+        installed: "1.0-1".into(),
+        fixed: Some("1.0-2".into()),
+        severity: Some(sev.into()),
+        cvss: None,
+    };
+    let since = period().start_ms() / 1000;
+    v.vuln_set_matches(&[("a1".into(), vec![row("DSA-1", "critical")])], since)
+        .expect("a1");
+    v.vuln_set_matches(
+        &[
+            ("a2".into(), vec![row("DSA-2", "high")]),
+            (
+                "b1".into(),
+                vec![row("DSA-1", "critical"), row("DSA-2", "high")],
+            ),
+        ],
+        since + DAY,
+    )
+    .expect("others");
+    let report = |scope| {
+        Report::build(&s, &Scoring::default(), "T", scope, period(), now_ms()).expect("report")
+    };
+    let all = report(None);
+    assert_eq!(all.vulns.hosts_affected, 3);
+    let counts: Vec<(&str, usize)> = all
+        .vulns
+        .cves
+        .iter()
+        .map(|c| (c.cve.as_str(), c.hosts))
+        .collect();
+    assert_eq!(counts, [("CVE-2026-1", 2), ("CVE-2026-2", 2)]);
+    assert_eq!(
+        all.vulns.oldest_critical.as_ref().map(|m| m.host.as_str()),
+        Some("a1")
+    );
+    let a = report(Some("t/a"));
+    let counts: Vec<(&str, usize)> = a
+        .vulns
+        .cves
+        .iter()
+        .map(|c| (c.cve.as_str(), c.hosts))
+        .collect();
+    assert_eq!(
+        counts,
+        [("CVE-2026-1", 1), ("CVE-2026-2", 1)],
+        "t/b's host is not counted"
+    );
+    let doc = super::doc::layout(&all, Lang::En);
+    let table = doc
+        .tables
+        .iter()
+        .find(|t| t.title.starts_with("Vulnerable software per CVE"))
+        .expect("vuln table");
+    assert_eq!(
+        table.title,
+        "Vulnerable software per CVE (3 hosts affected)"
+    );
+    assert_eq!(table.rows.len(), 2);
+    let oldest = doc
+        .tables
+        .iter()
+        .find(|t| t.title == "Oldest unpatched critical")
+        .expect("oldest table");
+    assert_eq!(oldest.rows.len(), 1);
+    let vi = super::doc::layout(&all, Lang::Vi);
+    assert!(
+        vi.tables
+            .iter()
+            .any(|t| t.title.starts_with("Lỗ hổng phần mềm theo CVE"))
+    );
 }

@@ -19,6 +19,7 @@ mod suite_access;
 #[cfg(test)]
 mod suite_hostile;
 mod tree;
+pub mod vuln;
 
 pub(crate) use rules::{
     LiveMachine, RawAlert, alert_is_periodic, alert_quota_alert, decode_user, enroll_audit,
@@ -638,6 +639,8 @@ pub struct AuditEntry {
 
 /// The persistence seam of the collector.
 pub trait Store: Send + Sync {
+    /// Advisories and the hosts they match (issue 23).
+    fn vulns(&self) -> &dyn vuln::VulnStore;
     /// Adds an agency; its parent path must exist unless it is a root.
     fn agency_add(&self, a: &Agency) -> Result<()>;
     /// Looks an agency up.

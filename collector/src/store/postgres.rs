@@ -36,6 +36,7 @@ mod identity;
 mod pool;
 mod rows;
 mod schema;
+mod vuln;
 mod write;
 
 use super::sql::{self, dialect::pg};
@@ -95,6 +96,10 @@ fn tree_sql(
 }
 
 impl Store for PostgresStore {
+    fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
     fn agency_add(&self, a: &Agency) -> Result<()> {
         let a = a.clone();
         self.call(move |c| {

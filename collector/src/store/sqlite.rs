@@ -21,6 +21,7 @@ mod findings;
 mod identity;
 mod rows;
 mod schema;
+mod vuln;
 mod write;
 
 use super::sql;
@@ -227,6 +228,10 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
     fn agency_add(&self, a: &Agency) -> Result<()> {
         let conn = self.lock();
         let parent = parent_of(&a.id);

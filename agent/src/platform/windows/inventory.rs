@@ -188,6 +188,7 @@ fn program_of(k: &Key) -> Option<Package> {
     Some(Package {
         name,
         version: k.string("DisplayVersion").unwrap_or_default(),
+        source: None,
     })
 }
 

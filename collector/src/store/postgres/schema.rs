@@ -197,6 +197,8 @@ ALTER TABLE alerts ADD COLUMN params TEXT;
     r#"
 CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
 "#,
+    // v10 (issue 23): advisories and vulnerable packages.
+    include_str!("vuln.sql"),
 ];
 
 /// Applies pending [`MIGRATIONS`] in one transaction under an advisory lock per schema, so

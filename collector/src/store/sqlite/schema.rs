@@ -189,4 +189,6 @@ ALTER TABLE alerts ADD COLUMN params TEXT;
     r#"
 CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
 "#,
+    // v10 (issue 23): advisories and vulnerable packages.
+    include_str!("vuln.sql"),
 ];
