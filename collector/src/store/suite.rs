@@ -61,6 +61,8 @@ pub(crate) const INDEXES: &[&str] = &[
     "iocs_version",
     "score_history_series",
     "sessions_user",
+    "vuln_aliases_advisory",
+    "vuln_matches_advisory",
 ];
 
 /// Defines one `#[test]` per suite case in the calling module. `$with` is a function

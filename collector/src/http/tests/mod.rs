@@ -303,7 +303,7 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
 }
 
 /// Every route that needs authentication (all but login and the OpenAPI document).
-const PROTECTED: [(&str, &str); 14] = [
+const PROTECTED: [(&str, &str); 17] = [
     ("GET", "/api/v1/reports"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/hosts"),
@@ -318,6 +318,9 @@ const PROTECTED: [(&str, &str); 14] = [
     ("GET", "/api/v1/agencies/{id}"),
     ("GET", "/api/v1/hosts/{id}"),
     ("GET", "/metrics"),
+    ("GET", "/api/v1/vulns"),
+    ("GET", "/api/v1/vulns/summary"),
+    ("GET", "/api/v1/hosts/{id}/vulns"),
 ];
 
 #[tokio::test]
