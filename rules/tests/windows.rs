@@ -38,6 +38,12 @@ const REG: &str = r#"
 
 [HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\RemoteRegistry]
 "Start"=dword:00000004
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\MpsSvc]
+"Start"=dword:00000002
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\WinDefend]
+"Start"=dword:00000002
 "#;
 
 const ACCOUNTS: &str = r#"

@@ -438,10 +438,7 @@ mod tests {
         );
         assert!(c("sh -c \"a && b\" -> r:x").contains("`&&`"));
         assert!(c("sshd -T -C user=root -> r:x").starts_with("kind: query\n"));
-        assert_eq!(
-            c("nft list ruleset -> r:x"),
-            "command",
-            "not a query: run it"
-        );
+        assert!(c("nft list ruleset -> r:x").starts_with("kind: query\nquery: nft list ruleset\n"));
+        assert_eq!(c("iptables -S -> r:x"), "command", "not a query: run it");
     }
 }
