@@ -126,6 +126,7 @@ async fn host_vulns(
     params(("agency" = Option<String>, Query, description = "Agency path (default: the caller's scope)")),
     responses(
         (status = 200, description = "Counts of the subtree", body = VulnSummary),
+        (status = 400, description = "A query string that cannot be read", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 404, description = "No such agency in the caller's scope", body = ErrorBody),
     ))]
