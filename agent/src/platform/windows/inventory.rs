@@ -202,6 +202,8 @@ mod net {
     use std::ptr;
 
     use vigil_proto::{LocalUser, Membership};
+
+    use super::super::secpol::wide_ptr;
     use windows_sys::Win32::NetworkManagement::NetManagement::{
         FILTER_NORMAL_ACCOUNT, LOCALGROUP_MEMBERS_INFO_3, MAX_PREFERRED_LENGTH, NERR_Success,
         NetApiBufferFree, NetGetJoinInformation, NetLocalGroupGetMembers, NetSetupDomainName,
@@ -323,24 +325,6 @@ mod net {
             kind: kind.to_string(),
             name,
         })
-    }
-
-    /// Reads a NUL-terminated UTF-16 string (at most 32,767 units).
-    ///
-    /// # Safety
-    /// `p` is NULL or points to a NUL-terminated UTF-16 string.
-    unsafe fn wide_ptr(p: *const u16) -> Option<String> {
-        if p.is_null() {
-            return None;
-        }
-        let mut len = 0;
-        // SAFETY: the caller promises a terminating NUL; the bound stops a runaway read.
-        while len < 32_767 && unsafe { *p.add(len) } != 0 {
-            len += 1;
-        }
-        // SAFETY: `len` units were just read.
-        let s = String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(p, len) });
-        (!s.is_empty()).then_some(s)
     }
 }
 

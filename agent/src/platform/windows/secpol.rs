@@ -380,7 +380,7 @@ fn holders_of(policy: &Policy, right: &str) -> Result<Vec<String>, String> {
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated UTF-16 string.
-unsafe fn wide_ptr(p: *const u16) -> Option<String> {
+pub(super) unsafe fn wide_ptr(p: *const u16) -> Option<String> {
     if p.is_null() {
         return None;
     }
