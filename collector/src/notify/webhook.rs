@@ -50,11 +50,20 @@ pub fn verify(key: &[u8], timestamp: i64, body: &[u8], sig: &str) -> bool {
 }
 
 /// One webhook target, ready to post to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Webhook {
     uri: Uri,
     key: SecretValue,
     tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("uri", &self.uri)
+            .field("https", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Webhook {
