@@ -68,10 +68,11 @@ fn certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     ca.distinguished_name
         .push(rcgen::DnType::CommonName, "notify test CA");
     let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
     let key = KeyPair::generate().expect("key");
     let leaf = CertificateParams::new(vec!["localhost".to_owned()])
         .expect("leaf params")
-        .signed_by(&key, &ca_cert, &ca_key)
+        .signed_by(&key, &issuer)
         .expect("leaf");
     let paths = (dir.join("ca.pem"), dir.join("smtp.pem"), dir.join("smtp.key"));
     std::fs::write(&paths.0, ca_cert.pem()).expect("ca.pem");
@@ -303,7 +304,16 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     assert_eq!(env["tls"], true, "sent only after STARTTLS");
     assert_eq!(env["login"], SMTP_USER);
     assert_eq!(env["to"], serde_json::json!(["attt@example.vn"]));
-    assert!(mail.contains("Subject: =?utf-8?"), "a UTF-8 encoded Vietnamese subject: {mail}");
+    assert_eq!(
+        subject(mail),
+        "[Vigil] Nghiêm trọng: pc-1 — Khớp chỉ dấu tấn công",
+        "a Vietnamese subject: {mail}"
+    );
+    let body = decoded_body(mail);
+    assert!(
+        body.contains("/tmp/.x/beacon khớp chỉ dấu tấn công 203.0.113.7-0"),
+        "{body}"
+    );
     let first = verified(&hooks.lock().expect("lock")[0]);
     assert_eq!(first["type"], "alert");
     assert_eq!(first["alerts"][0]["kind"], "ioc_hit");
@@ -312,7 +322,7 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     assert_eq!(first["alerts"][0]["agency"], "p/a");
     assert_eq!(
         first["alerts"][0]["title_localized"],
-        "/tmp/.x/beacon matched indicator 203.0.113.7"
+        "/tmp/.x/beacon matched indicator 203.0.113.7-0"
     );
 
     // 500 alerts within the window: one digest each, not 500 messages.
@@ -335,6 +345,7 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     assert_eq!(digest["alerts"].as_array().map(Vec::len), Some(50));
     assert!(header(&hooks[1], "x-vigil-signature") != header(&hooks[0], "x-vigil-signature"));
     let body = decoded_body(&mails[1].1);
+    assert_eq!(subject(&mails[1].1), "[Vigil] Tổng hợp: 500 cảnh báo mới");
     assert!(body.contains("Vigil đã ghi nhận 500 cảnh báo mới"), "{body}");
     assert!(body.contains("… và 450 cảnh báo khác."), "{body}");
     assert!(!c.log().contains(SMTP_PASSWORD) && !c.log().contains(HOOK_KEY));
@@ -375,6 +386,38 @@ fn a_mail_queued_while_the_server_is_down_is_sent_after_a_collector_crash() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(hooks.lock().expect("lock").len(), 1, "the webhook was not sent twice");
     smtp.stop();
+}
+
+/// The Subject header, unfolded, its RFC 2047 `=?utf-8?b?…?=` words decoded (whitespace
+/// between two encoded words dropped, as the RFC says).
+fn subject(raw: &str) -> String {
+    use base64::Engine as _;
+    let head = raw.split("\r\n\r\n").next().unwrap_or(raw).replace("\r\n ", " ");
+    let line = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .expect("a Subject header");
+    let mut out = String::new();
+    let mut last_encoded = false;
+    for (i, word) in line.split(' ').enumerate() {
+        let enc = word
+            .strip_prefix("=?utf-8?b?")
+            .and_then(|w| w.strip_suffix("?="));
+        if i > 0 && !(last_encoded && enc.is_some()) {
+            out.push(' ');
+        }
+        match enc {
+            Some(b64) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("base64 word");
+                out.push_str(&String::from_utf8(bytes).expect("utf-8 word"));
+            }
+            None => out.push_str(word),
+        }
+        last_encoded = enc.is_some();
+    }
+    out
 }
 
 /// The text of a single-part mail, decoding base64 or quoted-printable.
