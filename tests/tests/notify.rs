@@ -42,7 +42,11 @@ fn smtp_python() -> Option<PathBuf> {
             .is_ok_and(|s| s.success())
     };
     if !has(&py) {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status();
         let pip = venv.join("bin/pip");
         let installed = made.is_ok_and(|s| s.success())
             && Command::new(&pip)
@@ -74,7 +78,11 @@ fn certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         .expect("leaf params")
         .signed_by(&key, &issuer)
         .expect("leaf");
-    let paths = (dir.join("ca.pem"), dir.join("smtp.pem"), dir.join("smtp.key"));
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("smtp.pem"),
+        dir.join("smtp.key"),
+    );
     std::fs::write(&paths.0, ca_cert.pem()).expect("ca.pem");
     std::fs::write(&paths.1, leaf.pem()).expect("smtp.pem");
     std::fs::write(&paths.2, key.serialize_pem()).expect("smtp.key");
@@ -329,7 +337,10 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     let started = Instant::now();
     send_iocs(&rt, &c, &a, "198.51.100", 250);
     send_iocs(&rt, &c, &b, "192.0.2", 250);
-    assert!(started.elapsed() < Duration::from_secs(60), "500 alerts in a minute");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "500 alerts in a minute"
+    );
     wait_for(Duration::from_secs(60), "the digests", || {
         (smtp.mails().len() >= 2 && hooks.lock().expect("lock").len() >= 2).then_some(())
     });
@@ -346,7 +357,10 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     assert!(header(&hooks[1], "x-vigil-signature") != header(&hooks[0], "x-vigil-signature"));
     let body = decoded_body(&mails[1].1);
     assert_eq!(subject(&mails[1].1), "[Vigil] Tổng hợp: 500 cảnh báo mới");
-    assert!(body.contains("Vigil đã ghi nhận 500 cảnh báo mới"), "{body}");
+    assert!(
+        body.contains("Vigil đã ghi nhận 500 cảnh báo mới"),
+        "{body}"
+    );
     assert!(body.contains("… và 450 cảnh báo khác."), "{body}");
     assert!(!c.log().contains(SMTP_PASSWORD) && !c.log().contains(HOOK_KEY));
 }
@@ -369,11 +383,15 @@ fn a_mail_queued_while_the_server_is_down_is_sent_after_a_collector_crash() {
     });
     // Persisted: the mail with one failed attempt, the webhook no longer queued.
     let state = c.data_dir.join("notify-state.json");
-    wait_for(Duration::from_secs(30), "a failed mail attempt, saved", || {
-        let v: Value = serde_json::from_slice(&std::fs::read(&state).ok()?).ok()?;
-        let q = v["queue"].as_array()?;
-        (q.len() == 1 && q[0]["to"] == "so-a" && q[0]["attempts"].as_u64()? >= 1).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "a failed mail attempt, saved",
+        || {
+            let v: Value = serde_json::from_slice(&std::fs::read(&state).ok()?).ok()?;
+            let q = v["queue"].as_array()?;
+            (q.len() == 1 && q[0]["to"] == "so-a" && q[0]["attempts"].as_u64()? >= 1).then_some(())
+        },
+    );
     assert!(c.log().contains("Notification failed; will retry."));
     c.kill9();
     smtp.start();
@@ -384,7 +402,11 @@ fn a_mail_queued_while_the_server_is_down_is_sent_after_a_collector_crash() {
     });
     assert!(decoded_body(&smtp.mails()[0].1).contains("203.0.113.9"));
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(hooks.lock().expect("lock").len(), 1, "the webhook was not sent twice");
+    assert_eq!(
+        hooks.lock().expect("lock").len(),
+        1,
+        "the webhook was not sent twice"
+    );
     smtp.stop();
 }
 
@@ -392,7 +414,11 @@ fn a_mail_queued_while_the_server_is_down_is_sent_after_a_collector_crash() {
 /// between two encoded words dropped, as the RFC says).
 fn subject(raw: &str) -> String {
     use base64::Engine as _;
-    let head = raw.split("\r\n\r\n").next().unwrap_or(raw).replace("\r\n ", " ");
+    let head = raw
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or(raw)
+        .replace("\r\n ", " ");
     let line = head
         .lines()
         .find_map(|l| l.strip_prefix("Subject: "))

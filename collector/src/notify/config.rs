@@ -213,8 +213,7 @@ impl Secret {
 /// Refuses a secret file that others than its owner (and group) may read or anyone may write.
 fn check_private(p: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
-    let meta =
-        std::fs::metadata(p).map_err(|e| format!("the secret file {}: {e}", p.display()))?;
+    let meta = std::fs::metadata(p).map_err(|e| format!("the secret file {}: {e}", p.display()))?;
     if meta.permissions().mode() & 0o007 != 0 {
         return Err(format!(
             "the secret file {} is accessible to every user; chmod 600 it",
@@ -229,8 +228,8 @@ impl RawNotify {
     /// `errs` as `{file}: notify.FIELD: …`.
     pub fn validate(&self, data_dir: &Path, file: &str, errs: &mut Vec<String>) -> NotifyConfig {
         let mut dur = |field: &str, v: &Option<String>, default: u64| {
-            v.as_deref().map_or(Duration::from_secs(default), |s| {
-                match parse_duration(s) {
+            v.as_deref()
+                .map_or(Duration::from_secs(default), |s| match parse_duration(s) {
                     Ok(d) if d >= Duration::from_secs(1) => d,
                     Ok(_) => {
                         errs.push(format!("{file}: notify.{field} must be at least 1s"));
@@ -240,8 +239,7 @@ impl RawNotify {
                         errs.push(format!("{file}: notify.{field}: {e}"));
                         Duration::from_secs(default)
                     }
-                }
-            })
+                })
         };
         let digest_window = dur("digest_window", &self.digest_window, 600);
         let poll_interval = dur("poll_interval", &self.poll_interval, 2);
@@ -278,7 +276,9 @@ fn smtp(s: &RawSmtp, data_dir: &Path, file: &str, errs: &mut Vec<String>) -> Opt
     let at = format!("{file}: notify.smtp");
     let server = s.server.as_deref().map(str::trim).unwrap_or_default();
     if server.is_empty() {
-        errs.push(format!("{at}.server: the mail server's host name is required"));
+        errs.push(format!(
+            "{at}.server: the mail server's host name is required"
+        ));
     }
     let from = s.from.as_deref().map(str::trim).unwrap_or_default();
     if from.parse::<lettre::message::Mailbox>().is_err() {
@@ -286,7 +286,14 @@ fn smtp(s: &RawSmtp, data_dir: &Path, file: &str, errs: &mut Vec<String>) -> Opt
             "{at}.from: {from:?} is not a sender, expected an address or `Name <address>`"
         ));
     }
-    let password = secret(&s.password_file, &s.password_env, data_dir, &at, "password", errs);
+    let password = secret(
+        &s.password_file,
+        &s.password_env,
+        data_dir,
+        &at,
+        "password",
+        errs,
+    );
     let auth = match (s.username.as_deref(), password) {
         (Some(u), Some(p)) if !u.is_empty() => Some((u.to_owned(), p)),
         (None, None) => None,
@@ -307,7 +314,12 @@ fn smtp(s: &RawSmtp, data_dir: &Path, file: &str, errs: &mut Vec<String>) -> Opt
     })
 }
 
-fn recipient(r: &RawRecipient, data_dir: &Path, at: &str, errs: &mut Vec<String>) -> Option<Recipient> {
+fn recipient(
+    r: &RawRecipient,
+    data_dir: &Path,
+    at: &str,
+    errs: &mut Vec<String>,
+) -> Option<Recipient> {
     let channel = match (&r.email, &r.webhook) {
         (Some(e), None) => {
             if e.parse::<lettre::Address>().is_err() {
@@ -323,7 +335,9 @@ fn recipient(r: &RawRecipient, data_dir: &Path, at: &str, errs: &mut Vec<String>
                 errs.push(format!("{at}.webhook: {e}"));
             }
             let Some(key) = secret(&r.key_file, &r.key_env, data_dir, at, "key", errs) else {
-                errs.push(format!("{at}: a webhook needs key_file or key_env (its HMAC key)"));
+                errs.push(format!(
+                    "{at}: a webhook needs key_file or key_env (its HMAC key)"
+                ));
                 return None;
             };
             Channel::Webhook {
@@ -347,13 +361,20 @@ fn recipient(r: &RawRecipient, data_dir: &Path, at: &str, errs: &mut Vec<String>
     let lang = match r.lang.as_deref() {
         None => Lang::Vi,
         Some(l) => Lang::parse(l).unwrap_or_else(|| {
-            errs.push(format!("{at}.lang: {l:?} is not a language, expected vi or en"));
+            errs.push(format!(
+                "{at}.lang: {l:?} is not a language, expected vi or en"
+            ));
             Lang::Vi
         }),
     };
-    let agency = r.agency.as_deref().map(|a| a.trim_end_matches('/').to_owned());
+    let agency = r
+        .agency
+        .as_deref()
+        .map(|a| a.trim_end_matches('/').to_owned());
     if agency.as_deref() == Some("") {
-        errs.push(format!("{at}.agency: must name an agency path (leave it out for all)"));
+        errs.push(format!(
+            "{at}.agency: must name an agency path (leave it out for all)"
+        ));
     }
     let name = r.name.clone().unwrap_or_else(|| match &channel {
         Channel::Email(e) => e.clone(),
@@ -407,9 +428,7 @@ fn path(v: &Option<String>, data_dir: &Path, at: &str, errs: &mut Vec<String>) -
 /// # Errors
 /// What is wrong with the URL.
 pub fn webhook_url(s: &str) -> Result<Uri, String> {
-    let uri: Uri = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    let uri: Uri = s.parse().map_err(|e| format!("{s:?} is not a URL ({e})"))?;
     let host = uri.host().ok_or_else(|| format!("{s:?} has no host"))?;
     match uri.scheme_str() {
         Some("https") => Ok(uri),

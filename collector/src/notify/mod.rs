@@ -210,7 +210,10 @@ impl Notifier {
         };
         let gone = outbox.retain(&routes);
         if gone > 0 {
-            warn!(count = gone, "Queued notifications to recipients no longer configured were dropped.");
+            warn!(
+                count = gone,
+                "Queued notifications to recipients no longer configured were dropped."
+            );
         }
         Ok(Self {
             cfg,
@@ -224,7 +227,11 @@ impl Notifier {
 
     /// Runs until `shutdown`, one tick per poll interval.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        info!(recipients = self.routes.len(), cursor = self.outbox.cursor, "Notifier started.");
+        info!(
+            recipients = self.routes.len(),
+            cursor = self.outbox.cursor,
+            "Notifier started."
+        );
         loop {
             if let Err(e) = self.tick(now_s()).await {
                 warn!(error = %e, "Notifier tick failed; retrying at the next one.");
@@ -312,9 +319,8 @@ impl Notifier {
 
     fn save(&self) -> anyhow::Result<()> {
         let bytes = serde_json::to_vec(&self.outbox)?;
-        crate::fsutil::write_private(&self.cfg.state_file, &bytes).map_err(|e| {
-            anyhow::anyhow!("writing {}: {e}", self.cfg.state_file.display())
-        })
+        crate::fsutil::write_private(&self.cfg.state_file, &bytes)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", self.cfg.state_file.display()))
     }
 }
 
@@ -325,9 +331,10 @@ fn read_page(store: &dyn Store, after: i64) -> crate::store::Result<Vec<Item>> {
     let mut out = Vec::with_capacity(alerts.len());
     for a in alerts {
         if !hosts.contains_key(&a.agent_id) {
-            let h = store
-                .agent(&a.agent_id)?
-                .map_or_else(|| (String::new(), a.agent_id.clone()), |r| (r.agency, r.hostname));
+            let h = store.agent(&a.agent_id)?.map_or_else(
+                || (String::new(), a.agent_id.clone()),
+                |r| (r.agency, r.hostname),
+            );
             hosts.insert(a.agent_id.clone(), h);
         }
         let (agency, host) = hosts.get(&a.agent_id).cloned().unwrap_or_default();
@@ -353,7 +360,10 @@ fn item(a: Alert, agency: String, host: String) -> Item {
 fn load(path: &Path) -> anyhow::Result<Option<Outbox>> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
-            anyhow::anyhow!("{} is corrupt ({e}); move it away to start over", path.display())
+            anyhow::anyhow!(
+                "{} is corrupt ({e}); move it away to start over",
+                path.display()
+            )
         })?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::anyhow!("reading {}: {e}", path.display())),

@@ -164,7 +164,10 @@ impl Outbox {
     pub fn offer(&mut self, routes: &[Route], item: &Item, window: i64, now: i64) -> usize {
         self.cursor = self.cursor.max(item.id);
         let mut dropped = 0;
-        for r in routes.iter().filter(|r| r.wants(&item.agency, item.severity)) {
+        for r in routes
+            .iter()
+            .filter(|r| r.wants(&item.agency, item.severity))
+        {
             let slot = self.slots.entry(r.name.clone()).or_default();
             if slot.last_at.is_none_or(|t| now - t >= window) && slot.pending.is_empty() {
                 slot.last_at = Some(now);
@@ -228,7 +231,9 @@ impl Outbox {
             return Retry::GaveUp;
         }
         let shift = (q.attempts - 1).min(20);
-        let delay = FIRST_BACKOFF_S.saturating_mul(1 << shift).min(MAX_BACKOFF_S);
+        let delay = FIRST_BACKOFF_S
+            .saturating_mul(1 << shift)
+            .min(MAX_BACKOFF_S);
         q.next_at = now + delay;
         Retry::At(q.next_at)
     }

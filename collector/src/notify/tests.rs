@@ -16,7 +16,10 @@ fn item(id: i64, agency: &str, sev: Severity) -> Item {
         host: format!("h{id}"),
         title: format!("bad.exe matched indicator 10.0.0.{id}"),
         params: [
-            ("indicator".to_owned(), serde_json::json!(format!("10.0.0.{id}"))),
+            (
+                "indicator".to_owned(),
+                serde_json::json!(format!("10.0.0.{id}")),
+            ),
             ("exe".to_owned(), serde_json::json!("bad.exe")),
         ]
         .into_iter()
@@ -38,7 +41,10 @@ fn routes_pick_by_subtree_and_severity() {
     let r = route("so", Some("p/so"), Severity::High);
     assert!(r.wants("p/so", Severity::High));
     assert!(r.wants("p/so/phong", Severity::Critical));
-    assert!(!r.wants("p/sox", Severity::Critical), "a sibling with a common prefix");
+    assert!(
+        !r.wants("p/sox", Severity::Critical),
+        "a sibling with a common prefix"
+    );
     assert!(!r.wants("p", Severity::Critical));
     assert!(!r.wants("p/so", Severity::Medium));
     assert!(route("all", None, Severity::Low).wants("", Severity::Low));
@@ -54,7 +60,12 @@ fn first_alert_goes_at_once_and_a_burst_becomes_one_digest() {
     let first = o.due(1000)[0];
     o.sent(first);
     for id in 2..=501 {
-        o.offer(&routes, &item(id, "p/a", Severity::Critical), window, 1000 + id / 10);
+        o.offer(
+            &routes,
+            &item(id, "p/a", Severity::Critical),
+            window,
+            1000 + id / 10,
+        );
         o.flush(window, 1000 + id / 10);
     }
     assert!(o.queue.is_empty(), "nothing more within the window");
@@ -91,7 +102,11 @@ fn recipients_are_limited_independently() {
     o.offer(&routes, &item(1, "p/so", Severity::High), 600, 0);
     o.offer(&routes, &item(2, "p/other", Severity::Critical), 600, 1);
     let to: Vec<&str> = o.queue.iter().map(|q| q.to.as_str()).collect();
-    assert_eq!(to, ["so", "soc"], "high for so only; critical elsewhere for soc only");
+    assert_eq!(
+        to,
+        ["so", "soc"],
+        "high for so only; critical elsewhere for soc only"
+    );
     o.offer(&routes, &item(3, "p/x", Severity::Medium), 600, 2);
     assert_eq!(o.queue.len(), 2, "below every minimum");
     assert!(o.slots.get("so").is_some_and(|s| s.pending.is_empty()));
@@ -106,7 +121,10 @@ fn failures_back_off_then_give_up() {
     assert_eq!(o.failed(id, 0), Retry::At(policy::FIRST_BACKOFF_S));
     assert!(o.due(policy::FIRST_BACKOFF_S - 1).is_empty());
     assert_eq!(o.due(policy::FIRST_BACKOFF_S), [id]);
-    assert_eq!(o.failed(id, 100), Retry::At(100 + 2 * policy::FIRST_BACKOFF_S));
+    assert_eq!(
+        o.failed(id, 100),
+        Retry::At(100 + 2 * policy::FIRST_BACKOFF_S)
+    );
     let mut last = Retry::At(0);
     for _ in 2..policy::MAX_ATTEMPTS {
         last = o.failed(id, 100);
@@ -137,19 +155,34 @@ fn signatures_cover_timestamp_and_body() {
     let sig = webhook::signature(b"k3y", 1700, b"{\"a\":1}");
     assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
     assert!(webhook::verify(b"k3y", 1700, b"{\"a\":1}", &sig));
-    assert!(!webhook::verify(b"k3y", 1701, b"{\"a\":1}", &sig), "replayed at another time");
-    assert!(!webhook::verify(b"k3y", 1700, b"{\"a\":2}", &sig), "body changed");
-    assert!(!webhook::verify(b"other", 1700, b"{\"a\":1}", &sig), "other key");
+    assert!(
+        !webhook::verify(b"k3y", 1701, b"{\"a\":1}", &sig),
+        "replayed at another time"
+    );
+    assert!(
+        !webhook::verify(b"k3y", 1700, b"{\"a\":2}", &sig),
+        "body changed"
+    );
+    assert!(
+        !webhook::verify(b"other", 1700, b"{\"a\":1}", &sig),
+        "other key"
+    );
     assert!(!webhook::verify(b"k3y", 1700, b"{\"a\":1}", "sha256=zz"));
     // RFC 4231 test case 2 (key "Jefe"), with the message split as the signature splits it.
     assert!(webhook::verify(
         b"Jefe",
         0,
         b"what do ya want for nothing?",
-        &format!("sha256={}", hex::encode(ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"Jefe"),
-            b"0.what do ya want for nothing?"
-        ).as_ref()))
+        &format!(
+            "sha256={}",
+            hex::encode(
+                ring::hmac::sign(
+                    &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"Jefe"),
+                    b"0.what do ya want for nothing?"
+                )
+                .as_ref()
+            )
+        )
     ));
 }
 
@@ -165,7 +198,10 @@ fn messages_are_vietnamese_by_default_and_english_on_request() {
         items: vec![item(1, "p", Severity::High)],
         more: 9,
     };
-    assert_eq!(text::subject(Lang::Vi, "Vigil", &d), "[Vigil] Tổng hợp: 10 cảnh báo mới");
+    assert_eq!(
+        text::subject(Lang::Vi, "Vigil", &d),
+        "[Vigil] Tổng hợp: 10 cảnh báo mới"
+    );
     assert!(text::body(Lang::En, "Vigil", &d).contains("… and 9 more."));
     // A kind without Vietnamese facts still says its kind in Vietnamese.
     let mut odd = item(1, "p", Severity::High);
@@ -220,7 +256,10 @@ fn config_is_validated_with_every_problem_named() {
         "recipient[2]: a webhook needs key_file or key_env",
         "recipient[3]: give exactly one of email and webhook",
     ] {
-        assert!(e.iter().any(|m| m.contains(want)), "{want} missing from {e:#?}");
+        assert!(
+            e.iter().any(|m| m.contains(want)),
+            "{want} missing from {e:#?}"
+        );
     }
     assert!(config::webhook_url("http://127.0.0.1:9/h").is_ok());
     assert!(config::webhook_url("http://[::1]:9/h").is_ok());
@@ -234,7 +273,9 @@ fn secrets_come_from_private_files_or_env_and_never_show() {
     let f = d.path().join("pw");
     std::fs::write(&f, "s3cret-value\nignored\n").expect("write");
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let e = config::Secret::File(f.clone()).load().expect_err("world-readable");
+    let e = config::Secret::File(f.clone())
+        .load()
+        .expect_err("world-readable");
     assert!(e.contains("chmod 600") && !e.contains("s3cret"), "{e}");
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let v = config::Secret::File(f).load().expect("private");
@@ -305,12 +346,20 @@ async fn queued_notifications_survive_a_restart_and_old_alerts_are_not_sent() {
         .expect("cfg");
     let rec = Arc::new(Recorder::default());
     rec.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut n = Notifier::new(cfg.clone(), "Vigil".into(), store.clone(), rec.clone()).expect("new");
+    let mut n =
+        Notifier::new(cfg.clone(), "Vigil".into(), store.clone(), rec.clone()).expect("new");
     n.tick(1000).await.expect("tick");
-    assert!(n.outbox().queue.is_empty(), "alerts older than the notifier are not sent");
+    assert!(
+        n.outbox().queue.is_empty(),
+        "alerts older than the notifier are not sent"
+    );
     raise(&*store, 2..7); // a repeat of ioc:a1:2, and four new alerts
     n.tick(1001).await.expect("tick");
-    assert_eq!(n.outbox().queue.len(), 1, "first alert queued, the other waits for the digest");
+    assert_eq!(
+        n.outbox().queue.len(),
+        1,
+        "first alert queued, the other waits for the digest"
+    );
     assert_eq!(n.outbox().queue[0].attempts, 1, "the receiver is down");
     drop(n); // the collector stops (or crashes) here
     rec.fail.store(false, std::sync::atomic::Ordering::SeqCst);

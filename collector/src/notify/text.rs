@@ -115,7 +115,8 @@ pub fn title(lang: Lang, i: &Item) -> String {
         Some(Value::Null) | None => None,
         Some(v) => Some(v.to_string()),
     };
-    let process = || p("exe").unwrap_or_else(|| lang.t("tiến trình không rõ", "unknown process").into());
+    let process =
+        || p("exe").unwrap_or_else(|| lang.t("tiến trình không rõ", "unknown process").into());
     let t = match i.kind.as_str() {
         "ioc_hit" => p("indicator").map(|ind| match lang {
             Lang::Vi => format!("{} khớp chỉ dấu tấn công {ind}", process()),
@@ -131,8 +132,12 @@ pub fn title(lang: Lang, i: &Item) -> String {
         "seq_gap" => p("from").zip(p("to")).map(|(f, t)| {
             let n = p("count").unwrap_or_default();
             match lang {
-                Lang::Vi => format!("Bản ghi #{f}..#{t} của agent này không bao giờ đến ({n} bản ghi thiếu)"),
-                Lang::En => format!("Findings #{f}..#{t} from this agent never arrived ({n} missing)"),
+                Lang::Vi => format!(
+                    "Bản ghi #{f}..#{t} của agent này không bao giờ đến ({n} bản ghi thiếu)"
+                ),
+                Lang::En => {
+                    format!("Findings #{f}..#{t} from this agent never arrived ({n} missing)")
+                }
             }
         }),
         "new_listener_on_server" => p("proto").zip(p("local")).map(|(pr, l)| match lang {

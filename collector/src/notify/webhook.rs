@@ -94,12 +94,12 @@ impl Webhook {
 
     async fn post_inner(&self, body: Vec<u8>, now: i64) -> Result<(), String> {
         let host = self.uri.host().unwrap_or_default();
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let https = self.tls.is_some();
-        let port = self
-            .uri
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
+        let port = self.uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let tcp = tokio::net::TcpStream::connect((bare.as_str(), port))
             .await
             .map_err(|e| format!("connecting to {host}:{port}: {e}"))?;
@@ -116,7 +116,10 @@ impl Webhook {
         let req = Request::post(path)
             .header(header::HOST, authority)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, concat!("vigil-collector/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("vigil-collector/", env!("CARGO_PKG_VERSION")),
+            )
             .header(TIMESTAMP_HEADER, now.to_string())
             .header(SIGNATURE_HEADER, sig)
             .body(Full::new(Bytes::from(body)))

@@ -892,4 +892,3 @@ fn raw_alert(r: &postgres::Row) -> std::result::Result<super::RawAlert, postgres
 
 #[cfg(test)]
 mod tests;
-

@@ -907,4 +907,3 @@ fn raw_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAlert> {
 
 #[cfg(test)]
 mod tests;
-
