@@ -299,7 +299,10 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     let (hook, hooks) = webhook_receiver();
     let mut c = collector(&smtp, &hook, "20s");
     std::fs::copy(dir.path().join("ca.pem"), c.tmp.path().join("ca.pem")).expect("ca");
+    c.plain_http();
+    c.add_user("ops", "admin", None);
     c.start();
+    let token = c.api_token("ops");
     let rt = tokio::runtime::Runtime::new().expect("rt");
     let (a, b) = (agent(&rt, &c, "pc-1"), agent(&rt, &c, "pc-2"));
 
@@ -363,6 +366,32 @@ fn one_alert_one_mail_and_one_signed_webhook_then_a_burst_is_one_digest() {
     );
     assert!(body.contains("… và 450 cảnh báo khác."), "{body}");
     assert!(!c.log().contains(SMTP_PASSWORD) && !c.log().contains(HOOK_KEY));
+    let m = metrics(&c, &token);
+    let v = |name: &str, labels: &[(&str, &str)]| m.value(name, labels).unwrap_or(-1.0);
+    let sent = "vigil_collector_notifications_sent_total";
+    assert_eq!(v(sent, &[("channel", "email")]), 2.0);
+    assert_eq!(v(sent, &[("channel", "webhook")]), 2.0);
+    let failed = "vigil_collector_notification_failures_total";
+    assert_eq!(v(failed, &[("channel", "email")]), 0.0);
+    assert_eq!(v("vigil_collector_notify_queue", &[]), 0.0);
+    assert_eq!(v("vigil_collector_notifications_dropped_total", &[]), 0.0);
+}
+
+/// `GET /metrics` of a plain-HTTP collector, parsed strictly.
+fn metrics(c: &Collector, token: &str) -> vigil_e2e::prom::Exposition {
+    let mut s = std::net::TcpStream::connect(&c.http).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let req = format!(
+        "GET /metrics HTTP/1.0\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\r\n",
+        c.http
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let (head, body) = resp.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    vigil_e2e::prom::parse(body).unwrap_or_else(|e| panic!("not Prometheus text: {e}"))
 }
 
 #[test]
