@@ -390,7 +390,10 @@ fn metrics(c: &Collector, token: &str) -> vigil_e2e::prom::Exposition {
     let mut resp = String::new();
     s.read_to_string(&mut resp).expect("read");
     let (head, body) = resp.split_once("\r\n\r\n").expect("head and body");
-    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
     vigil_e2e::prom::parse(body).unwrap_or_else(|e| panic!("not Prometheus text: {e}"))
 }
 

@@ -253,17 +253,19 @@ impl Notifier {
     pub async fn tick(&mut self, now: i64) -> anyhow::Result<()> {
         let window = i64::try_from(self.cfg.digest_window.as_secs()).unwrap_or(i64::MAX);
         let mut dropped = 0;
+        let mut after = self.outbox.cursor;
         for _ in 0..MAX_PAGES {
-            let (store, after) = (self.store.clone(), self.outbox.cursor);
+            let store = self.store.clone();
             let page = tokio::task::spawn_blocking(move || read_page(&*store, after)).await??;
-            let full = page.len() == PAGE as usize;
             for item in &page {
                 dropped += self.outbox.offer(&self.routes, item, window, now);
             }
-            if !full {
-                break;
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => after = last.id,
+                _ => break,
             }
         }
+        self.outbox.advance(now);
         dropped += self.outbox.flush(window, now);
         for _ in 0..dropped {
             crate::metrics::record(crate::metrics::Event::NotificationDropped);

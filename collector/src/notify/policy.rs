@@ -11,7 +11,7 @@
 //! that doubles from [`FIRST_BACKOFF_S`] up to [`MAX_BACKOFF_S`]; after [`MAX_ATTEMPTS`] the
 //! message is dropped (and counted). When the queue is full the oldest message is dropped.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use vigil_proto::Severity;
@@ -28,6 +28,10 @@ pub const FIRST_BACKOFF_S: i64 = 15;
 pub const MAX_BACKOFF_S: i64 = 3600;
 /// Attempts before a message is dropped (about a day with the delays above).
 pub const MAX_ATTEMPTS: u32 = 30;
+/// How long a missing alert id below taken ones is waited for, seconds. PostgreSQL hands out
+/// ids when rows are inserted, so a transaction that commits later can show a smaller id after
+/// a larger one is read; an id that never shows was rolled back.
+pub const GAP_GRACE_S: i64 = 120;
 
 /// What a message says about one alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,8 +133,14 @@ pub struct Slot {
 /// Everything the notifier must not forget across a restart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outbox {
-    /// Id of the last alert read from the store.
+    /// Every alert up to this id was taken (or given up as never committed).
     pub cursor: i64,
+    /// Alerts above the cursor already taken: those after a missing id.
+    #[serde(default)]
+    pub taken: BTreeSet<i64>,
+    /// When each missing id above the cursor was first seen missing.
+    #[serde(default)]
+    pub gaps: BTreeMap<i64, i64>,
     /// Digest state by recipient name.
     pub slots: BTreeMap<String, Slot>,
     /// Messages to send, oldest first.
@@ -161,8 +171,11 @@ impl Outbox {
 
     /// Takes a new alert: queued at once for recipients not messaged within `window`, kept for
     /// the digest of the others. Returns how many messages were dropped to make room.
+    /// An alert at or below the cursor, or taken before, is ignored.
     pub fn offer(&mut self, routes: &[Route], item: &Item, window: i64, now: i64) -> usize {
-        self.cursor = self.cursor.max(item.id);
+        if item.id <= self.cursor || !self.taken.insert(item.id) {
+            return 0;
+        }
         let mut dropped = 0;
         for r in routes
             .iter()
@@ -179,6 +192,30 @@ impl Outbox {
             }
         }
         dropped
+    }
+
+    /// Moves the cursor over the taken alerts that follow it; a missing id stops it until it
+    /// shows up or [`GAP_GRACE_S`] has passed since it was first seen missing.
+    pub fn advance(&mut self, now: i64) {
+        loop {
+            let next = self.cursor + 1;
+            if self.taken.remove(&next) {
+                self.cursor = next;
+                self.gaps.remove(&next);
+                continue;
+            }
+            if self.taken.first().is_none() {
+                break;
+            }
+            let since = *self.gaps.entry(next).or_insert(now);
+            if now - since < GAP_GRACE_S {
+                break;
+            }
+            self.gaps.remove(&next);
+            self.cursor = next;
+        }
+        let cursor = self.cursor;
+        self.gaps.retain(|id, _| *id > cursor);
     }
 
     /// Queues the digests whose window has passed; returns how many messages were dropped to

@@ -69,7 +69,8 @@ fn first_alert_goes_at_once_and_a_burst_becomes_one_digest() {
         o.flush(window, 1000 + id / 10);
     }
     assert!(o.queue.is_empty(), "nothing more within the window");
-    assert_eq!(o.cursor, 501);
+    o.advance(1100);
+    assert_eq!((o.cursor, o.taken.len()), (501, 0));
     o.flush(window, 1599);
     assert!(o.queue.is_empty(), "still within the window");
     o.flush(window, 1600);
@@ -90,6 +91,35 @@ fn first_alert_goes_at_once_and_a_burst_becomes_one_digest() {
     quiet.offer(&routes, &item(1, "p/a", Severity::High), window, 0);
     quiet.offer(&routes, &item(2, "p/a", Severity::High), window, 700);
     assert_eq!(quiet.queue.len(), 2);
+}
+
+#[test]
+fn an_alert_committed_late_with_a_smaller_id_is_not_missed() {
+    let routes = [route("soc", None, Severity::Low)];
+    let mut o = Outbox {
+        cursor: 10,
+        ..Outbox::default()
+    };
+    // 12 is read while 11 (an earlier id) is still uncommitted.
+    o.offer(&routes, &item(12, "p", Severity::Low), 1, 100);
+    o.advance(100);
+    assert_eq!(o.cursor, 10, "waits at the missing id");
+    o.offer(&routes, &item(12, "p", Severity::Low), 1, 101);
+    assert_eq!(o.queue.len(), 1, "a re-read of a taken alert is ignored");
+    o.offer(&routes, &item(11, "p", Severity::Low), 1, 102);
+    o.advance(102);
+    assert_eq!((o.cursor, o.taken.len(), o.gaps.len()), (12, 0, 0));
+    assert_eq!(o.queue.len(), 2, "the late alert is sent too");
+    // An id that never commits (a rolled back transaction) stops the cursor for a while only.
+    o.offer(&routes, &item(14, "p", Severity::Low), 1, 200);
+    o.advance(200);
+    assert_eq!(o.cursor, 12);
+    o.advance(200 + policy::GAP_GRACE_S - 1);
+    assert_eq!(o.cursor, 12);
+    o.advance(200 + policy::GAP_GRACE_S);
+    assert_eq!((o.cursor, o.taken.len(), o.gaps.len()), (14, 0, 0));
+    o.offer(&routes, &item(13, "p", Severity::Low), 1, 400);
+    assert_eq!(o.queue.len(), 3, "below the cursor: too late, ignored");
 }
 
 #[test]
