@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use vigil_proto::Severity;
@@ -407,4 +408,118 @@ async fn queued_notifications_survive_a_restart_and_old_alerts_are_not_sent() {
     assert_eq!(digest["alert_count"], 3);
     assert!(sent[1].1.subject.contains("Tổng hợp: 3 cảnh báo mới"));
     assert!(n.outbox().queue.is_empty());
+}
+
+/// A CA and a leaf for 127.0.0.1 signed by it, as PEM files: (ca, cert, key).
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("leaf")
+        .signed_by(&key, &issuer)
+        .expect("leaf cert");
+    let p = (
+        dir.join("ca.pem"),
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+    );
+    std::fs::write(&p.0, ca_cert.pem()).expect("w");
+    std::fs::write(&p.1, leaf.pem()).expect("w");
+    std::fs::write(&p.2, key.serialize_pem()).expect("w");
+    p
+}
+
+/// Takes one HTTPS request on `l` and answers `status`; returns its head and body.
+async fn serve_one(
+    l: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    status: &str,
+) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (tcp, _) = l.accept().await.expect("accept");
+    let mut s = tls.accept(tcp).await.expect("handshake");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, body) = loop {
+        let n = s.read(&mut chunk).await.expect("read");
+        assert!(n > 0 && buf.len() < 1 << 20, "request ended early");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, _)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("len"))
+                })
+                .expect("content-length");
+            let start = head.len() + 4;
+            if buf.len() >= start + len {
+                break (head.to_owned(), buf[start..start + len].to_vec());
+            }
+        }
+    };
+    s.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes())
+        .await
+        .expect("answer");
+    let _ = s.shutdown().await;
+    (head, body)
+}
+
+#[tokio::test]
+async fn webhooks_go_over_verified_https_with_a_signature_and_fail_on_a_stranger_or_a_refusal() {
+    let d = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = tls_files(d.path());
+    let server = Arc::new(crate::http::listen::server_config(&cert, &key).expect("server tls"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}/in?x=1", l.local_addr().expect("addr"));
+    let secret = d.path().join("k");
+    std::fs::write(&secret, "hook-key\n").expect("w");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let k = config::Secret::File(secret).load().expect("key");
+    let hook = webhook::Webhook::new(&url, k.clone(), Some(&ca)).expect("hook");
+    let server = tokio::spawn(serve_one(l, acceptor.clone(), "204 No Content"));
+    hook.post(b"{\"a\":1}".to_vec(), 1_700_000_000)
+        .await
+        .expect("delivered");
+    let (head, body) = server.await.expect("server");
+    assert!(head.starts_with("POST /in?x=1 HTTP/1.1"), "{head}");
+    let sig = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-vigil-signature: "))
+        .expect("signature header");
+    assert!(head.contains("x-vigil-timestamp: 1700000000"), "{head}");
+    assert!(webhook::verify(b"hook-key", 1_700_000_000, &body, sig));
+    // A receiver that refuses: an error, so the message is retried.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}/", l.local_addr().expect("addr"));
+    let server = tokio::spawn(serve_one(l, acceptor, "500 Internal Server Error"));
+    let hook = webhook::Webhook::new(&url, k.clone(), Some(&ca)).expect("hook");
+    let e = hook.post(b"{}".to_vec(), 1).await.expect_err("refused");
+    assert!(e.contains("500"), "{e}");
+    server.await.expect("server");
+    // A server whose certificate another CA signed gets nothing.
+    let other = tempfile::tempdir().expect("tmp");
+    let (other_ca, _, _) = tls_files(other.path());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}/", l.local_addr().expect("addr"));
+    let hook = webhook::Webhook::new(&url, k, Some(&other_ca)).expect("hook");
+    let accept = tokio::spawn(async move { l.accept().await.map(drop) });
+    let e = hook.post(b"{}".to_vec(), 1).await.expect_err("stranger");
+    assert!(e.starts_with("TLS with 127.0.0.1"), "{e}");
+    let _ = accept.await;
 }

@@ -192,8 +192,7 @@ pub fn client_tls(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, 
     if roots.is_empty() {
         return Err("no trusted CA certificate (set ca, or install the system's CA bundle)".into());
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
+    rustls::ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))
         .map(|b| b.with_root_certificates(roots).with_no_client_auth())
