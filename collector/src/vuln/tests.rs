@@ -576,8 +576,12 @@ fn windows_hosts_match_by_build_and_installed_updates() {
 #[test]
 fn windows_entries_name_the_os_and_a_fix() {
     let err = load(&testdata("malformed-windows")).expect_err("refused").0;
-    assert_eq!(err.len(), 3, "{err:?}");
+    assert_eq!(err.len(), 4, "{err:?}");
     let text = err.join("\n");
+    assert!(
+        text.contains("otherbuild.json") && text.contains("not a build of Windows:22631"),
+        "{text}"
+    );
     assert!(
         text.contains("badkb.json") && text.contains("ecosystem_specific.kb[0]"),
         "{text}"
