@@ -4,7 +4,8 @@ STARTTLS is required before anything else (MAIL is refused in the clear) and so 
 which aiosmtpd only offers over TLS. Each message is written to OUT_DIR as <n>.eml; the
 envelope (was TLS on, who logged in, sender, recipients) goes next to it as <n>.json.
 
-Usage: smtpd.py PORT CERT KEY USER PASSWORD OUT_DIR. Prints "ready" once it listens and runs
+Usage: smtpd.py PORT CERT KEY USER PASSWORD OUT_DIR. With CERT "-" the server offers neither
+STARTTLS nor AUTH (a server a client must refuse). Prints "ready" once it listens and runs
 until killed.
 """
 
@@ -20,8 +21,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 def main() -> None:
     port, cert, key, user, password, out = sys.argv[1:7]
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
+    plain = cert == "-"
+    ctx = None
+    if not plain:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
     count = 0
 
     def authenticate(server, session, envelope, mechanism, auth_data):
@@ -61,11 +65,11 @@ def main() -> None:
         hostname="127.0.0.1",
         port=int(port),
         server_hostname="localhost",
-        require_starttls=True,
+        require_starttls=not plain,
         tls_context=ctx,
-        authenticator=authenticate,
-        auth_required=True,
-        auth_require_tls=True,
+        authenticator=None if plain else authenticate,
+        auth_required=not plain,
+        auth_require_tls=not plain,
     )
     controller.start()
     print("ready", flush=True)

@@ -111,8 +111,18 @@ impl Smtp {
     }
 
     fn start(&mut self) {
+        self.start_with(true);
+    }
+
+    /// Starts the server, offering STARTTLS and AUTH only if `tls`.
+    fn start_with(&mut self, tls: bool) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("notify/smtpd.py");
         let (py, cert, key) = &self.args;
+        let (cert, key) = if tls {
+            (cert.clone(), key.clone())
+        } else {
+            (PathBuf::from("-"), PathBuf::from("-"))
+        };
         let mut cmd = Command::new(py);
         cmd.arg(script)
             .arg(self.port.to_string())
@@ -439,6 +449,40 @@ fn a_mail_queued_while_the_server_is_down_is_sent_after_a_collector_crash() {
         1,
         "the webhook was not sent twice"
     );
+    smtp.stop();
+}
+
+#[test]
+fn a_mail_server_without_starttls_gets_nothing_not_even_the_login() {
+    let Some(py) = smtp_python() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut smtp = Smtp::new(py, dir.path());
+    smtp.start_with(false);
+    let (hook, _hooks) = webhook_receiver();
+    let mut c = collector(&smtp, &hook, "10m");
+    std::fs::copy(dir.path().join("ca.pem"), c.tmp.path().join("ca.pem")).expect("ca");
+    c.plain_http();
+    c.add_user("ops", "admin", None);
+    c.start();
+    let token = c.api_token("ops");
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let a = agent(&rt, &c, "pc-1");
+    send_iocs(&rt, &c, &a, "203.0.113.66", 1);
+    wait_for(Duration::from_secs(30), "a failed mail attempt", || {
+        let m = metrics(&c, &token);
+        let failed = "vigil_collector_notification_failures_total";
+        (m.value(failed, &[("channel", "email")])? >= 1.0).then_some(())
+    });
+    assert!(smtp.mails().is_empty(), "nothing was sent in the clear");
+    let m = metrics(&c, &token);
+    assert_eq!(
+        m.value("vigil_collector_notify_queue", &[]),
+        Some(1.0),
+        "kept for a retry"
+    );
+    let log = c.log();
+    assert!(log.contains("Notification failed; will retry."), "{log}");
+    assert!(!log.contains(SMTP_PASSWORD));
     smtp.stop();
 }
 
