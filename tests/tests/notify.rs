@@ -435,6 +435,14 @@ fn a_mail_queued_while_the_server_is_down_is_sent_after_a_collector_crash() {
         },
     );
     assert!(c.log().contains("Notification failed; will retry."));
+    let status: Value = serde_json::from_str(&c.ok(&["notify", "status", "--json"])).expect("json");
+    assert_eq!(status["queue"][0]["to"], "so-a");
+    assert_eq!(status["queue"][0]["alerts"], 1);
+    let err = status["queue"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(err.starts_with("SMTP"), "the reason is shown: {status}");
+    assert!(!err.contains(SMTP_PASSWORD));
     c.kill9();
     smtp.start();
     c.start();

@@ -126,6 +126,20 @@ impl Deliver for Transports {
     }
 }
 
+/// A test message (`vigil-collector notify test`): a low-severity item of kind `notify_test`.
+pub fn test_message(org: &str, now: i64) -> Message {
+    Message::Alert(Item {
+        id: 0,
+        kind: "notify_test".into(),
+        severity: vigil_proto::Severity::Low,
+        agency: String::new(),
+        host: org.to_owned(),
+        title: "Test notification: this recipient is configured correctly".into(),
+        params: Default::default(),
+        opened_at: now,
+    })
+}
+
 /// Renders `m` for `to`.
 pub fn render(org: &str, to: &Recipient, delivery: u64, m: &Message, now: i64) -> Rendered {
     let subject = text::subject(to.lang, org, m);
@@ -201,7 +215,7 @@ impl Notifier {
                 min_severity: r.min_severity,
             })
             .collect();
-        let mut outbox = match load(&cfg.state_file)? {
+        let mut outbox = match load_state(&cfg.state_file)? {
             Some(o) => o,
             None => Outbox {
                 cursor: store.alerts(None)?.first().map_or(0, |a| a.id),
@@ -301,7 +315,7 @@ impl Notifier {
             }
             Err(e) => {
                 crate::metrics::record(crate::metrics::Event::NotificationFailed { channel });
-                match self.outbox.failed(id, now) {
+                match self.outbox.failed(id, now, &e) {
                     Retry::At(t) => {
                         warn!(to = %to.name, error = %e, retry_in_s = t - now, "Notification failed; will retry.");
                     }
@@ -359,7 +373,10 @@ fn item(a: Alert, agency: String, host: String) -> Item {
 }
 
 /// The persisted state, `None` before the first run.
-fn load(path: &Path) -> anyhow::Result<Option<Outbox>> {
+///
+/// # Errors
+/// An unreadable or corrupt file.
+pub fn load_state(path: &Path) -> anyhow::Result<Option<Outbox>> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(serde_json::from_slice(&b).map_err(|e| {
             anyhow::anyhow!(

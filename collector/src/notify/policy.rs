@@ -117,6 +117,9 @@ pub struct Queued {
     pub next_at: i64,
     /// When queued (Unix seconds).
     pub queued_at: i64,
+    /// Why the last attempt failed (never a secret: transport errors name hosts, not keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Per-recipient digest state.
@@ -256,13 +259,14 @@ impl Outbox {
         self.queue.retain(|q| q.id != id);
     }
 
-    /// Records a failed attempt of `id`.
-    pub fn failed(&mut self, id: u64, now: i64) -> Retry {
+    /// Records a failed attempt of `id` and why.
+    pub fn failed(&mut self, id: u64, now: i64, error: &str) -> Retry {
         let Some(pos) = self.queue.iter().position(|q| q.id == id) else {
             return Retry::GaveUp;
         };
         let q = &mut self.queue[pos];
         q.attempts += 1;
+        q.last_error = Some(error.chars().take(500).collect());
         if q.attempts >= MAX_ATTEMPTS {
             self.queue.remove(pos);
             return Retry::GaveUp;
@@ -299,6 +303,7 @@ impl Outbox {
             attempts: 0,
             next_at: now,
             queued_at: now,
+            last_error: None,
         });
         dropped
     }

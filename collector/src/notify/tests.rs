@@ -149,16 +149,20 @@ fn failures_back_off_then_give_up() {
     let mut o = Outbox::default();
     o.offer(&routes, &item(1, "p", Severity::Low), 600, 0);
     let id = o.due(0)[0];
-    assert_eq!(o.failed(id, 0), Retry::At(policy::FIRST_BACKOFF_S));
+    assert_eq!(o.failed(id, 0, "down"), Retry::At(policy::FIRST_BACKOFF_S));
     assert!(o.due(policy::FIRST_BACKOFF_S - 1).is_empty());
     assert_eq!(o.due(policy::FIRST_BACKOFF_S), [id]);
     assert_eq!(
-        o.failed(id, 100),
+        o.get(id).and_then(|q| q.last_error.as_deref()),
+        Some("down")
+    );
+    assert_eq!(
+        o.failed(id, 100, "down"),
         Retry::At(100 + 2 * policy::FIRST_BACKOFF_S)
     );
     let mut last = Retry::At(0);
     for _ in 2..policy::MAX_ATTEMPTS {
-        last = o.failed(id, 100);
+        last = o.failed(id, 100, "down");
         if let Retry::At(t) = last {
             assert!(t - 100 <= policy::MAX_BACKOFF_S, "capped");
         }

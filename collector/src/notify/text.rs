@@ -98,6 +98,7 @@ pub fn kind_label(lang: Lang, kind: &str) -> String {
         "duplicate_machine_id" | "duplicate_machine" => ("Trùng máy", "Duplicate machine"),
         "cert_expiring" => ("Chứng chỉ sắp hết hạn", "Certificate expiring"),
         "agent_quota" => ("Vượt hạn mức", "Quota exceeded"),
+        "notify_test" => ("Thông báo thử", "Test notification"),
         "critical_vulnerability" => (
             "Lỗ hổng nghiêm trọng trên máy chủ",
             "Critical vulnerability on a server",
@@ -168,6 +169,13 @@ pub fn title(lang: Lang, i: &Item) -> String {
             Lang::Vi => format!("Chứng chỉ agent của {h} sắp hết hạn hoặc đã hết hạn"),
             Lang::En => format!("The agent certificate of {h} is expiring or has expired"),
         }),
+        "notify_test" => Some(
+            lang.t(
+                "Thông báo thử: người nhận này được cấu hình đúng",
+                "Test notification: this recipient is configured correctly",
+            )
+            .to_owned(),
+        ),
         _ => None,
     };
     t.unwrap_or_else(|| match lang {
