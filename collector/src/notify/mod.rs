@@ -359,17 +359,39 @@ fn read_page(store: &dyn Store, after: i64) -> crate::store::Result<Vec<Item>> {
     Ok(out)
 }
 
+/// Longest agent-derived text kept per field of a notification, in characters: an agent may
+/// send 64 KiB of evidence, and a digest of 50 such alerts must stay a readable mail.
+const MAX_FIELD: usize = 300;
+
 fn item(a: Alert, agency: String, host: String) -> Item {
+    let params = a
+        .params
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, serde_json::Value::String(cap(&s))),
+            v => (k, v),
+        })
+        .collect();
     Item {
         id: a.id,
         kind: a.kind,
         severity: a.severity,
         agency,
-        host,
-        title: a.title,
-        params: a.params,
+        host: cap(&host),
+        title: cap(&a.title),
+        params,
         opened_at: a.opened_at,
     }
+}
+
+/// `s` cut to [`MAX_FIELD`] characters (marked with `…`).
+fn cap(s: &str) -> String {
+    if s.chars().count() <= MAX_FIELD {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(MAX_FIELD).collect();
+    out.push('…');
+    out
 }
 
 /// The persisted state, `None` before the first run.

@@ -222,6 +222,20 @@ fn signatures_cover_timestamp_and_body() {
 }
 
 #[test]
+fn agent_text_cannot_add_mail_headers_or_terminal_escapes() {
+    let mut evil = item(1, "p", Severity::Critical);
+    evil.host = "pc\r\nBcc: all@example.vn".into();
+    evil.params
+        .insert("exe".into(), serde_json::json!("x\u{1b}[2J\ry"));
+    let m = Message::Alert(evil);
+    let subject = text::subject(Lang::Vi, "Vigil", &m);
+    assert!(!subject.contains(['\r', '\n']), "{subject:?}");
+    let body = text::body(Lang::En, "Vigil", &m);
+    assert!(!body.contains(['\r', '\u{1b}']), "{body:?}");
+    assert!(body.contains("x [2J y matched indicator"), "{body:?}");
+}
+
+#[test]
 fn messages_are_vietnamese_by_default_and_english_on_request() {
     let m = Message::Alert(item(7, "p/a", Severity::Critical));
     let vi = text::subject(Lang::Vi, "Vigil", &m);
@@ -526,4 +540,12 @@ async fn webhooks_go_over_verified_https_with_a_signature_and_fail_on_a_stranger
     let e = hook.post(b"{}".to_vec(), 1).await.expect_err("stranger");
     assert!(e.starts_with("TLS with 127.0.0.1"), "{e}");
     let _ = accept.await;
+}
+
+#[test]
+fn long_agent_text_is_cut_on_a_character_boundary() {
+    let c = cap(&"é".repeat(10_000));
+    assert_eq!(c.chars().count(), MAX_FIELD + 1);
+    assert!(c.ends_with('…'));
+    assert_eq!(cap("short"), "short");
 }

@@ -6,9 +6,9 @@ use serde_json::Value;
 use super::policy::{Item, Message};
 use crate::report::{Lang, local_time};
 
-/// The subject line of `m`.
+/// The subject line of `m`, without any control character (an agent names its host).
 pub fn subject(lang: Lang, org: &str, m: &Message) -> String {
-    match m {
+    let s = match m {
         Message::Alert(i) => format!(
             "[{org}] {}: {} — {}",
             lang.severity(i.severity),
@@ -22,11 +22,22 @@ pub fn subject(lang: Lang, org: &str, m: &Message) -> String {
                 Lang::En => format!("[{org}] Digest: {n} new alerts"),
             }
         }
-    }
+    };
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
-/// The plain-text body of `m`.
+/// The plain-text body of `m`: lines, with no other control character (agent text is shown,
+/// never interpreted by a terminal or mail reader).
 pub fn body(lang: Lang, org: &str, m: &Message) -> String {
+    body_lines(lang, org, m)
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
+}
+
+fn body_lines(lang: Lang, org: &str, m: &Message) -> String {
     let mut out = String::new();
     match m {
         Message::Alert(i) => {
