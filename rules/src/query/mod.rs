@@ -140,6 +140,9 @@ pub enum Source {
         /// Mount point to show; all when absent.
         target: Option<String>,
     },
+    /// `mount` without arguments: the mount table, one `SOURCE on TARGET type FSTYPE (OPTIONS)`
+    /// line per mount.
+    MountList,
     /// `cat FILE...` (a `*` in the last component is expanded as a shell would).
     Cat(Vec<String>),
     /// `cut -f N -d C FILE...`.

@@ -188,6 +188,7 @@ fn source(argv: &[String]) -> Result<Source, String> {
             }
         }
         ("findmnt", rest) => findmnt(rest)?,
+        ("mount", []) => Source::MountList,
         ("auditctl", ["-l"]) => Source::AuditctlList,
         ("augenrules", ["--check"]) => Source::AugenrulesCheck,
         ("nft", ["list", "ruleset"]) => Source::NftList { tables_only: false },

@@ -65,7 +65,16 @@ pub(super) fn command(tr: &Translator<'_>, parts: &[&str], negated: bool) -> Nat
     }
     if !shell {
         // Without a shell, SCA passes quotes and globs to the program as they are.
-        if let Some(a) = argv[1..].iter().find(|a| a.contains('\'')) {
+        // A `dpkg-query -W` format is printed as written: its quotes are literal text of the
+        // output, which the renderer reproduces.
+        let literal_format = |a: &str| {
+            matches!(queries.as_slice(), [q] if matches!(q.source, Source::DpkgShow { .. }))
+                && (a.starts_with("-f=") || a.starts_with("--showformat="))
+        };
+        if let Some(a) = argv[1..]
+            .iter()
+            .find(|a| a.contains('\'') && !literal_format(a))
+        {
             return Native::Refused(format!(
                 "argument {a} keeps its single quotes: SCA runs commands without a shell, so \
                  the rule cannot match as written"

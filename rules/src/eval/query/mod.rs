@@ -90,6 +90,7 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
             no_headings,
             target,
         } => system::findmnt(cache, *no_headings, target.as_deref()),
+        Source::MountList => system::mount_list(cache),
         Source::Stat {
             follow,
             format,

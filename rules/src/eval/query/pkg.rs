@@ -67,12 +67,16 @@ pub(super) fn dpkg(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
             out = dpkg_status_text(names, &|n| db.newest(n).map(str::to_string));
         }
         Source::DpkgShow { format, names } => {
+            // The messages go to stderr, unbuffered, so they reach a shared pipe before the
+            // buffered stdout: first, each on its own line, whatever the format ends with.
+            let mut shown = String::new();
             for n in names {
                 match db.newest(n) {
-                    Some(v) => out.push_str(&dpkg_format(format, n, v)),
+                    Some(v) => shown.push_str(&dpkg_format(format, n, v)),
                     None => out.push_str(&format!("dpkg-query: no packages found matching {n}\n")),
                 }
             }
+            out.push_str(&shown);
         }
         _ => {}
     }

@@ -511,3 +511,20 @@ pub(super) fn findmnt(
     }
     Ok(out)
 }
+
+/// `mount` without arguments: `SOURCE on TARGET type FSTYPE (OPTIONS)` per entry of the mount
+/// table (`/proc/mounts`; offline without it, `/etc/fstab` and systemd mount units).
+pub(super) fn mount_list(cache: &Cache<'_>) -> Result<String, String> {
+    let mounts = cache.mounts().map_err(|e| e.message())?;
+    let mut out = String::new();
+    for e in &mounts.entries {
+        out.push_str(&format!(
+            "{} on {} type {} ({})\n",
+            e.source,
+            e.point,
+            e.fstype,
+            e.options.join(",")
+        ));
+    }
+    Ok(out)
+}

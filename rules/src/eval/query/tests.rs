@@ -205,6 +205,14 @@ fn modules_mounts_authselect_and_firewall() {
     );
     assert_eq!(t.out("findmnt -n /var"), "");
     assert_eq!(
+        t.out("mount"),
+        "/dev/vda1 on / type xfs (rw,relatime)\ntmpfs on /tmp type tmpfs (rw,nosuid,nodev,noexec)\n"
+    );
+    assert_eq!(
+        t.out("mount | grep -E '\\s/tmp\\s'"),
+        "tmpfs on /tmp type tmpfs (rw,nosuid,nodev,noexec)\n"
+    );
+    assert_eq!(
         t.out("authselect current"),
         "No existing configuration detected.\n"
     );
@@ -358,7 +366,17 @@ fn packages_from_dpkg() {
     );
     assert_eq!(
         t.out("dpkg-query -W '-f=${binary:Package}\\t${Status}\\t${db:Status-Status}\\n' nftables iptables"),
-        "nftables\tinstall ok installed\tinstalled\ndpkg-query: no packages found matching iptables\n"
+        "dpkg-query: no packages found matching iptables\nnftables\tinstall ok installed\tinstalled\n"
+    );
+    // SCA passes the single quotes and backslash-escaped letters of its rule to dpkg-query as
+    // they are: no separators, and every package on one line.
+    t.write(
+        "/var/lib/dpkg/status",
+        "Package: nftables\nStatus: install ok installed\nVersion: 1.0.6\n\nPackage: iptables\nStatus: install ok installed\nVersion: 1.8.9\n\n",
+    );
+    assert_eq!(
+        t.out("dpkg-query -W \"-f='${binary:Package}t${Status}n'\" nftables iptables ufw"),
+        "dpkg-query: no packages found matching ufw\n'nftablestinstall ok installedn''iptablestinstall ok installedn'"
     );
     assert!(t.render("rpm -q aide", false).is_err(), "no rpm database");
 }
