@@ -143,6 +143,16 @@ pub enum Source {
     /// `mount` without arguments: the mount table, one `SOURCE on TARGET type FSTYPE (OPTIONS)`
     /// line per mount.
     MountList,
+    /// `chkconfig --list [NAME]`: SysV services with their runlevels from the `rcN.d` links, and
+    /// xinetd services (`/etc/xinetd.d`) on or off.
+    ChkconfigList(Option<String>),
+    /// `tail -N FILE` / `tail -n N FILE`: the last lines of one file.
+    TailFile {
+        /// Lines kept.
+        lines: usize,
+        /// The file.
+        file: String,
+    },
     /// `cat FILE...` (a `*` in the last component is expanded as a shell would).
     Cat(Vec<String>),
     /// `cut -f N -d C FILE...`.
@@ -251,6 +261,8 @@ pub enum Filter {
     },
     /// `wc -l`.
     CountLines,
+    /// `tail -N` / `tail -n N`: the last N lines.
+    Tail(usize),
     /// `cut -f N -d C`.
     Cut {
         /// 1-based field.

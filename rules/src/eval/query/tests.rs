@@ -375,7 +375,7 @@ fn packages_from_dpkg() {
         "Package: nftables\nStatus: install ok installed\nVersion: 1.0.6\n\nPackage: iptables\nStatus: install ok installed\nVersion: 1.8.9\n\n",
     );
     assert_eq!(
-        t.out("dpkg-query -W \"-f='${binary:Package}t${Status}n'\" nftables iptables ufw"),
+        t.out("dpkg-query -W '-f='\\''${binary:Package}t${Status}n'\\''' nftables iptables ufw"),
         "dpkg-query: no packages found matching ufw\n'nftablestinstall ok installedn''iptablestinstall ok installedn'"
     );
     assert!(t.render("rpm -q aide", false).is_err(), "no rpm database");
@@ -462,4 +462,85 @@ fn ss_lists_listening_sockets() {
     for bad in ["ss -lntup", "ss -a", "ss -ln", "ss --listening"] {
         assert!(parse(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn chkconfig_lists_sysv_links_and_xinetd() {
+    let t = Tree::new();
+    t.write("/etc/rc.d/init.d/auditd", "#!/bin/sh\n");
+    t.write("/etc/rc.d/init.d/functions", "# library\n");
+    for l in 0..7 {
+        let name = if (2..=5).contains(&l) {
+            "S11auditd"
+        } else {
+            "K88auditd"
+        };
+        t.write(&format!("/etc/rc.d/rc{l}.d/{name}"), "");
+    }
+    t.write(
+        "/etc/xinetd.d/telnet",
+        "service telnet\n{\n\tdisable\t= yes\n}\n",
+    );
+    t.write(
+        "/etc/xinetd.d/rsync",
+        "service rsync\n{\n\tdisable = no\n}\n",
+    );
+    assert_eq!(
+        t.out("chkconfig --list auditd"),
+        "auditd         \t0:off\t1:off\t2:on\t3:on\t4:on\t5:on\t6:off\n"
+    );
+    assert_eq!(t.out("chkconfig --list telnet"), "\ttelnet:\toff\n");
+    assert_eq!(t.out("chkconfig --list rsync"), "\trsync:\ton\n");
+    assert_eq!(
+        t.out("chkconfig --list cups"),
+        "error reading information on service cups: No such file or directory\n"
+    );
+    assert_eq!(
+        t.out("chkconfig --list"),
+        "auditd         \t0:off\t1:off\t2:on\t3:on\t4:on\t5:on\t6:off\n\nxinetd based services:\n\trsync:\ton\n\ttelnet:\toff\n"
+    );
+    // Debian's layout: /etc/init.d and /etc/rcN.d.
+    let d = Tree::new();
+    d.write("/etc/init.d/rsyslog", "#!/bin/sh\n");
+    d.write("/etc/rc2.d/S01rsyslog", "");
+    assert_eq!(
+        d.out("chkconfig --list rsyslog"),
+        "rsyslog        \t0:off\t1:off\t2:on\t3:off\t4:off\t5:off\t6:off\n"
+    );
+    assert!(parse("chkconfig telnet off").is_err(), "changes state");
+}
+
+#[test]
+fn tail_of_a_file_and_a_pipeline() {
+    let t = Tree::new();
+    t.write("/etc/audit/audit.rules", "-D\n-w /etc/passwd -p wa\n-e 2\n");
+    assert_eq!(t.out("tail -1 /etc/audit/audit.rules"), "-e 2\n");
+    assert_eq!(
+        t.out("tail -n 2 /etc/audit/audit.rules"),
+        "-w /etc/passwd -p wa\n-e 2\n"
+    );
+    assert_eq!(
+        t.out("tail -1 /etc/nope"),
+        "tail: cannot open '/etc/nope' for reading: No such file or directory\n"
+    );
+    assert_eq!(
+        t.out("grep -h ^- /etc/audit/audit.rules | tail -1"),
+        "-e 2\n"
+    );
+    assert_eq!(
+        t.out("cat /etc/audit/audit.rules | tail -5"),
+        "-D\n-w /etc/passwd -p wa\n-e 2\n"
+    );
+    t.write("/etc/x", "a\nb");
+    assert_eq!(t.out("tail -1 /etc/x"), "b");
+    assert!(parse("tail -f /var/log/messages").is_err());
+    assert!(parse("tail -1 /etc/a /etc/b").is_err());
+}
+
+#[test]
+fn stat_takes_a_glued_format() {
+    let t = Tree::new();
+    t.write("/etc/motd", "hi\n");
+    assert_eq!(t.out("stat -L -c%F /etc/motd"), "regular file\n");
+    assert_eq!(t.out("stat -c%s /etc/motd"), "3\n");
 }
