@@ -146,6 +146,15 @@ pub enum Source {
     /// `chkconfig --list [NAME]`: SysV services with their runlevels from the `rcN.d` links, and
     /// xinetd services (`/etc/xinetd.d`) on or off.
     ChkconfigList(Option<String>),
+    /// `initctl show-config JOB`: an upstart job's name and its `emits`, `start on` and `stop on`
+    /// stanzas from `/etc/init/JOB.conf`.
+    InitctlShowConfig(String),
+    /// `crontab -u USER -l`: the user's crontab from the cron spool.
+    CrontabList(String),
+    /// `netstat -an` (also `-na`, `-a -n`): the listening TCP and unconnected UDP sockets.
+    NetstatAll,
+    /// `dpkg -l [PATTERN...]`: packages of the dpkg database with their states.
+    DpkgList(Vec<String>),
     /// `tail -N FILE` / `tail -n N FILE`: the last lines of one file.
     TailFile {
         /// Lines kept.

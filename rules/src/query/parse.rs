@@ -189,6 +189,19 @@ fn source(argv: &[String]) -> Result<Source, String> {
         }
         ("findmnt", rest) => findmnt(rest)?,
         ("mount", []) => Source::MountList,
+        ("initctl", ["show-config", job]) if plain_name(job) => {
+            Source::InitctlShowConfig(job.to_string())
+        }
+        ("crontab", ["-u", user, "-l"] | ["-l", "-u", user]) if plain_name(user) => {
+            Source::CrontabList(user.to_string())
+        }
+        ("netstat", ["-an"] | ["-na"] | ["-a", "-n"] | ["-n", "-a"]) => Source::NetstatAll,
+        ("dpkg", ["-l", rest @ ..]) | ("dpkg-query", ["-l", rest @ ..]) => {
+            if let Some(a) = rest.iter().find(|a| a.starts_with('-') || a.contains('/')) {
+                return Err(format!("dpkg -l: unsupported argument {a:?}"));
+            }
+            Source::DpkgList(rest.iter().map(|s| s.to_string()).collect())
+        }
         ("chkconfig", ["--list"]) => Source::ChkconfigList(None),
         ("chkconfig", ["--list", name]) if !name.starts_with('-') && !name.contains('/') => {
             Source::ChkconfigList(Some(name.to_string()))
@@ -352,6 +365,14 @@ fn findmnt(args: &[&str]) -> Result<Source, String> {
         no_headings,
         target,
     })
+}
+
+/// A job, user or package name: no path, option or hidden name.
+fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '.'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@+".contains(c))
 }
 
 /// `tail -N` or `tail -n N` (`-n N`, `-nN`, `--lines=N`) and the files after it.

@@ -92,6 +92,10 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
             target,
         } => system::findmnt(cache, *no_headings, target.as_deref()),
         Source::MountList => system::mount_list(cache),
+        Source::InitctlShowConfig(job) => sysv::initctl_show_config(cache, job),
+        Source::CrontabList(user) => files::crontab_list(cache, user),
+        Source::NetstatAll => system::netstat_all(cache),
+        Source::DpkgList(patterns) => pkg::dpkg_list(cache, patterns),
         Source::ChkconfigList(name) => sysv::chkconfig_list(cache, name.as_deref()),
         Source::TailFile { lines, file } => Ok(match cache.text(file) {
             Ok(t) => tail(&t, *lines),

@@ -145,3 +145,54 @@ pub(super) fn chkconfig_list(cache: &Cache<'_>, name: Option<&str>) -> Result<St
     }
     Ok(out)
 }
+
+/// `initctl show-config JOB` from `/etc/init/JOB.conf`: the job's name, then its `emits`,
+/// `start on` and `stop on` stanzas. An expression spanning lines (open parentheses) is joined and
+/// its whitespace collapsed; upstart prints its parsed form, which may add parentheses.
+pub(super) fn initctl_show_config(cache: &Cache<'_>, job: &str) -> Result<String, String> {
+    let text = match cache.text(&format!("/etc/init/{job}.conf")) {
+        Ok(t) => t,
+        Err(FactError::NotFound(_)) => return Ok(format!("initctl: Unknown job: {job}\n")),
+        Err(e) => return Err(e.message()),
+    };
+    let mut stanzas: Vec<(&str, String)> = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let l = line.split('#').next().unwrap_or("").trim();
+        let Some((key, rest)) = ["emits", "start on", "stop on"]
+            .iter()
+            .find_map(|k| l.strip_prefix(k).map(|r| (*k, r)))
+            .filter(|(_, r)| r.starts_with(char::is_whitespace))
+        else {
+            continue;
+        };
+        let mut expr = rest.to_string();
+        let depth = |s: &str| s.matches('(').count() as i64 - s.matches(')').count() as i64;
+        while depth(&expr) > 0 {
+            match lines.next() {
+                Some(more) => {
+                    expr.push(' ');
+                    expr.push_str(more.split('#').next().unwrap_or(""));
+                }
+                None => break,
+            }
+        }
+        let expr = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+        if key == "emits" {
+            // One `emits` line per event.
+            for e in expr.split(' ') {
+                stanzas.push(("emits", e.to_string()));
+            }
+        } else {
+            stanzas.retain(|(k, _)| *k != key);
+            stanzas.push((key, expr));
+        }
+    }
+    let mut out = format!("{job}\n");
+    for key in ["emits", "start on", "stop on"] {
+        for (_, e) in stanzas.iter().filter(|(k, _)| *k == key) {
+            out.push_str(&format!("  {key} {e}\n"));
+        }
+    }
+    Ok(out)
+}
