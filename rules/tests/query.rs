@@ -1,6 +1,6 @@
 //! Query renderers against the real tools: the filters (`grep`, `sort`, `uniq`, `wc`, `cut`,
-//! `awk` ranges) and `stat -c` give byte-for-byte what coreutils, GNU grep and awk print for the
-//! same input.
+//! `tail`, `awk` ranges) and `stat -c` give byte-for-byte what coreutils, GNU grep and awk print
+//! for the same input.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -53,6 +53,8 @@ const FILTERS: &[&[&str]] = &[
     &["grep", "x\\(y\\)*"],
     &["grep", "-i", "[[:upper:]]"],
     &["awk", "/a/,/c/"],
+    &["tail", "-1"],
+    &["tail", "-n", "3"],
 ];
 
 fn quote(argv: &[&str]) -> String {
