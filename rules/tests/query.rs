@@ -121,6 +121,15 @@ fn stat_formats_match_coreutils() {
                 want = want.replace(h.as_str(), p);
             }
             assert_eq!(got, want, "stat {flag} {fmt:?}");
+            // The format glued to its option (`-c%a`), as getopt and SCA policies allow.
+            let glued = parse(&format!(
+                "stat {} {}",
+                quote(&[&format!("{flag}{fmt}")]),
+                paths.join(" ")
+            ))
+            .expect("parses");
+            let got = vigil_rules::query_text(&glued, &facts).expect("renders");
+            assert_eq!(got, want, "stat {flag}{fmt:?}");
         }
     }
 }
