@@ -70,6 +70,44 @@ pub enum Event<'a> {
         /// Status code.
         status: u16,
     },
+    /// `n` events of a SIEM export output (a name from collector.toml) ended as `outcome`.
+    Exported {
+        /// Output name.
+        output: &'a str,
+        /// What became of them.
+        outcome: ExportOutcome,
+        /// How many.
+        n: u64,
+    },
+    /// A send of a SIEM export output failed (it is retried).
+    ExportFailed {
+        /// Output name.
+        output: &'a str,
+    },
+}
+
+/// What became of exported events (the `outcome` label of `vigil_collector_export_events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportOutcome {
+    /// Taken by the receiver.
+    Sent,
+    /// Refused for good by the receiver (an Elastic item error other than 409, 429 or 5xx).
+    Rejected,
+    /// Skipped by the backlog bound (too many or too old).
+    Dropped,
+    /// A log row that could not be decoded.
+    Unreadable,
+}
+
+impl ExportOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Rejected => "rejected",
+            Self::Dropped => "dropped",
+            Self::Unreadable => "unreadable",
+        }
+    }
 }
 
 /// Who called the store (the `op` label of `vigil_collector_store_seconds`).
@@ -163,6 +201,9 @@ pub struct Metrics {
     alert_kinds: AtomicUsize,
     recompute_seconds: Histogram,
     http_responses: Family<Label<u16>, Counter>,
+    /// Output names come from collector.toml (a handful), not from agents.
+    export_events: Family<[(&'static str, String); 2], Counter>,
+    export_failures: Family<Label<String>, Counter>,
 }
 
 /// Store calls take from tens of microseconds (an indexed read) to seconds (a large batch on a
@@ -195,6 +236,8 @@ impl Metrics {
             // Recomputing scores takes milliseconds for a few hosts and seconds for thousands.
             recompute_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             http_responses: Family::default(),
+            export_events: Family::default(),
+            export_failures: Family::default(),
         };
         m.register();
         m
@@ -257,6 +300,16 @@ impl Metrics {
             "HTTP responses sent, by status code",
             self.http_responses.clone(),
         );
+        r.register(
+            "export_events",
+            "Events of SIEM export outputs, by output and outcome (sent, rejected, dropped, unreadable)",
+            self.export_events.clone(),
+        );
+        r.register(
+            "export_failures",
+            "Failed sends of SIEM export outputs (retried), by output",
+            self.export_failures.clone(),
+        );
         for op in [
             StoreOp::Ingest,
             StoreOp::Session,
@@ -318,6 +371,15 @@ impl Metrics {
             }
             Event::HttpResponse { status } => {
                 self.http_responses.get_or_create(&[("code", status)]).inc();
+            }
+            Event::Exported { output, outcome, n } => {
+                let labels = [("output", output.to_owned()), ("outcome", outcome.label().to_owned())];
+                self.export_events.get_or_create(&labels).inc_by(n);
+            }
+            Event::ExportFailed { output } => {
+                self.export_failures
+                    .get_or_create(&[("output", output.to_owned())])
+                    .inc();
             }
         }
     }

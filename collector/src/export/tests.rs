@@ -1,0 +1,325 @@
+//! Unit tests of the export formats, filters and configuration (the store side is in the
+//! store suite, the wire against real receivers in tests/tests/export.rs).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use vigil_proto::{CheckResult, Finding, NetEvent, NetEventKind, Severity, Status};
+
+use super::config::{Payload, RawExport};
+use super::event::Event;
+use super::frame;
+use crate::store::StoredFinding;
+use crate::store::export::{ExportEvent, ExportSource, LogPos};
+
+fn export_event(agent: &str, seq: u64, f: &Finding) -> ExportEvent {
+    ExportEvent {
+        pos: LogPos { tx: 0, id: seq as i64 },
+        at: 1_765_000_000_000,
+        agent_id: agent.into(),
+        agency: Some("p/a".into()),
+        hostname: Some("pc 01|x".into()),
+        source: ExportSource::Finding(StoredFinding {
+            agent_id: agent.into(),
+            seq,
+            kind: f.kind_name().into(),
+            observed_at: 1_765_000_000_123,
+            received_at: 1_765_000_000_456,
+            finding: serde_json::to_value(f).expect("json"),
+        }),
+    }
+}
+
+fn ioc() -> Finding {
+    Finding::NetEvent(NetEvent {
+        kind: NetEventKind::IocHit,
+        proto: "tcp".into(),
+        local: "10.0.0.5:51000".into(),
+        remote: Some("203.0.113.9:443".into()),
+        pid: Some(4242),
+        exe: Some("/usr/bin/curl".into()),
+        user: Some("alice".into()),
+        cmdline: None,
+        indicator: Some("203.0.113.9".into()),
+        note: None,
+        severity: Severity::Low,
+    })
+}
+
+fn hostile_check() -> Finding {
+    Finding::CheckResult(CheckResult {
+        rule_id: "r|1=2".into(),
+        pack: "p@1".into(),
+        status: Status::Fail,
+        severity: Severity::High,
+        group: "hardening".into(),
+        controls: vec!["c:1".into()],
+        evidence: "a=b\\c\nd|e\r CEF:0|forged|x|".into(),
+    })
+}
+
+/// CEF as a receiver reads it: seven header fields split on unescaped `|`, then `key=value`
+/// extensions split before each unescaped `key=`.
+fn parse_cef(line: &str) -> (Vec<String>, BTreeMap<String, String>) {
+    let body = line.strip_prefix("CEF:").expect("CEF prefix");
+    let (mut header, mut cur, mut chars) = (Vec::new(), String::new(), body.chars());
+    while header.len() < 7 {
+        match chars.next().expect("seven header fields") {
+            '\\' => cur.push(chars.next().expect("escaped")),
+            '|' => header.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    let rest: String = chars.collect();
+    let mut ext = BTreeMap::new();
+    let (mut key, mut val, mut raw) = (String::new(), String::new(), rest.chars().peekable());
+    let mut in_value = false;
+    while let Some(c) = raw.next() {
+        match (c, in_value) {
+            ('=', false) => in_value = true,
+            (c, false) => key.push(c),
+            ('\\', true) => match raw.next().expect("escape") {
+                'n' => val.push('\n'),
+                'r' => val.push('\r'),
+                e => val.push(e),
+            },
+            ('=', true) => {
+                // `key=` started inside what looked like a value: the last word is the key.
+                let cut = val.rfind(' ').expect("space before a key");
+                let next_key = val[cut + 1..].to_owned();
+                val.truncate(cut);
+                ext.insert(std::mem::take(&mut key), std::mem::take(&mut val));
+                key = next_key;
+            }
+            (c, true) => val.push(c),
+        }
+    }
+    ext.insert(key, val);
+    (header, ext)
+}
+
+#[test]
+fn cef_escapes_agent_text_so_it_cannot_forge_fields() {
+    let ev = export_event("a1", 7, &hostile_check());
+    let e = Event::decode(&ev).expect("decodes");
+    let line = super::cef::line(&e, 1023);
+    assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+    let (h, ext) = parse_cef(&line);
+    assert_eq!(h[0], "0");
+    assert_eq!((h[1].as_str(), h[2].as_str()), ("Vigil", "Vigil"));
+    assert_eq!(h[4], "check:r|1=2");
+    assert_eq!(h[6], "8", "high is 8 of 10");
+    assert_eq!(ext["cs2"], "r|1=2");
+    assert_eq!(ext["msg"], "Rule r|1=2 fail: a=b\\c\nd|e\r CEF:0|forged|x|");
+    assert_eq!(ext["dvchost"], "pc 01|x");
+    assert_eq!(ext["externalId"], "a1-7");
+    assert_eq!(ext["cs1Label"], "agency");
+    assert_eq!(ext["cs1"], "p/a");
+    assert_eq!(ext["rt"], "1765000000456");
+    assert_eq!(ext["outcome"], "fail");
+}
+
+#[test]
+fn ioc_hit_maps_to_cef_and_ecs_fields() {
+    let ev = export_event("a1", 3, &ioc());
+    let e = Event::decode(&ev).expect("decodes");
+    assert_eq!(e.severity, Severity::Critical, "an IOC hit is critical whatever the agent says");
+    let (h, ext) = parse_cef(&super::cef::line(&e, 1023));
+    assert_eq!((h[4].as_str(), h[6].as_str()), ("net:net-ioc-hit", "10"));
+    for (k, v) in [
+        ("src", "10.0.0.5"),
+        ("spt", "51000"),
+        ("dst", "203.0.113.9"),
+        ("dpt", "443"),
+        ("proto", "TCP"),
+        ("sproc", "/usr/bin/curl"),
+        ("spid", "4242"),
+        ("suser", "alice"),
+        ("cs2", "203.0.113.9"),
+    ] {
+        assert_eq!(ext[k], v, "{k}");
+    }
+    let d = super::ecs::document(&e, "coll", true);
+    for (ptr, v) in [
+        ("/event/kind", "alert"),
+        ("/event/action", "net-ioc-hit"),
+        ("/event/id", "a1-3"),
+        ("/destination/ip", "203.0.113.9"),
+        ("/source/ip", "10.0.0.5"),
+        ("/threat/indicator/name", "203.0.113.9"),
+        ("/host/id", "a1"),
+        ("/organization/id", "p/a"),
+        ("/@timestamp", "2025-12-06T05:46:40.123Z"),
+        ("/event/created", "2025-12-06T05:46:40.456Z"),
+        ("/log/level", "critical"),
+        ("/ecs/version", "8.11.0"),
+    ] {
+        assert_eq!(d.pointer(ptr).and_then(Value::as_str), Some(v), "{ptr} in {d}");
+    }
+    assert_eq!(d.pointer("/event/severity"), Some(&serde_json::json!(10)));
+    assert_eq!(d.pointer("/destination/port"), Some(&serde_json::json!(443)));
+    assert_eq!(d.pointer("/vigil/finding/indicator").and_then(Value::as_str), Some("203.0.113.9"));
+}
+
+#[test]
+fn syslog_frames_are_octet_counted_rfc5424_and_shortened_to_fit() {
+    let ev = export_event("a1", 3, &ioc());
+    let e = Event::decode(&ev).expect("decodes");
+    for payload in [Payload::Cef, Payload::Ecs] {
+        let f = frame::syslog_frame(&e, payload, 16, 8192, "coll");
+        let text = String::from_utf8(f).expect("utf-8");
+        let (len, msg) = text.split_once(' ').expect("LEN SP");
+        assert_eq!(len.parse::<usize>().expect("len"), msg.len());
+        // local0 (16) * 8 + crit (2)
+        assert!(msg.starts_with("<130>1 2025-12-06T05:46:40.456Z pc01|x vigil - finding - "), "{msg}");
+    }
+    let big = Finding::CheckResult(CheckResult {
+        evidence: "é=".repeat(20_000),
+        ..match hostile_check() {
+            Finding::CheckResult(c) => c,
+            _ => unreachable!(),
+        }
+    });
+    let ev = export_event("a1", 4, &big);
+    let e = Event::decode(&ev).expect("decodes");
+    for payload in [Payload::Cef, Payload::Ecs] {
+        let text = String::from_utf8(frame::syslog_frame(&e, payload, 16, 2048, "c")).expect("utf8");
+        let (len, msg) = text.split_once(' ').expect("LEN SP");
+        assert_eq!(len.parse::<usize>().expect("len"), msg.len());
+        assert!(msg.len() <= 2048, "{}", msg.len());
+        let body = msg.splitn(8, ' ').nth(7).expect("MSG");
+        match payload {
+            Payload::Ecs => {
+                let d: Value = serde_json::from_str(body).expect("still JSON");
+                assert_eq!(d.pointer("/event/id").and_then(Value::as_str), Some("a1-4"));
+            }
+            Payload::Cef => assert_eq!(parse_cef(body).1["externalId"], "a1-4"),
+        }
+    }
+}
+
+#[test]
+fn bulk_bodies_pair_create_actions_with_documents_and_replies_are_classified() {
+    let evs = [export_event("a1", 1, &ioc()), export_event("a1", 2, &hostile_check())];
+    let events: Vec<Event<'_>> = evs.iter().filter_map(Event::decode).collect();
+    let body = frame::bulk_body(&events, "vigil-events", "c");
+    let lines: Vec<Value> = String::from_utf8(body)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["create"]["_id"], "a1-1");
+    assert_eq!(lines[0]["create"]["_index"], "vigil-events");
+    assert_eq!(lines[3]["event"]["id"], "a1-2");
+    let reply = br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409}},
+        {"create":{"status":400,"error":{"type":"mapper_parsing_exception"}}},{"index":{"status":429}}]}"#;
+    let o = frame::bulk_outcome(reply, 4).expect("parsed");
+    assert_eq!((o.created, o.duplicates, o.rejected, o.retry), (1, 1, 1, 1));
+    for bad in [
+        &b"<html>"[..],
+        br#"{"items":[]}"#,
+        br#"{"items":[{"create":{}}]}"#,
+        br#"{"items":[7]}"#,
+        br#"{"errors":false}"#,
+    ] {
+        assert!(frame::bulk_outcome(bad, 1).is_err(), "{}", String::from_utf8_lossy(bad));
+    }
+}
+
+fn parse(toml_text: &str) -> Result<super::ExportConfig, Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        export: RawExport,
+    }
+    let f: File = toml::from_str(toml_text).map_err(|e| vec![e.to_string()])?;
+    let mut errs = Vec::new();
+    let c = f.export.validate(Path::new("/d"), "c.toml", &mut errs);
+    if errs.is_empty() { Ok(c) } else { Err(errs) }
+}
+
+#[test]
+fn outputs_are_validated_with_every_problem_named() {
+    let c = parse(
+        r#"
+[[export.output]]
+name = "soc"
+type = "syslog"
+address = "siem.example:6514"
+format = "cef"
+ca = "pki/siem-ca.pem"
+min_severity = "high"
+agencies = ["p/a"]
+[[export.output]]
+name = "es"
+type = "elastic"
+url = "https://[::1]:9200/prefix/"
+ca = "/etc/ca.pem"
+client_cert = "c.pem"
+client_key = "k.pem"
+kinds = ["net", "alert"]
+"#,
+    )
+    .expect("valid");
+    assert_eq!(c.outputs.len(), 2);
+    let soc = &c.outputs[0];
+    assert_eq!(soc.tls.ca, Path::new("/d/pki/siem-ca.pem"));
+    assert_eq!(soc.tls.server_name, "siem.example");
+    assert!(soc.filter.accepts("check", Severity::Critical, Some("p/a/b")));
+    assert!(!soc.filter.accepts("check", Severity::Critical, Some("p/ab")), "a subtree, not a prefix");
+    assert!(!soc.filter.accepts("check", Severity::Medium, Some("p/a")));
+    assert!(!soc.filter.accepts("inventory", Severity::Critical, Some("p/a")), "not by default");
+    assert!(!soc.filter.accepts("check", Severity::Critical, None));
+    match &c.outputs[1].sink {
+        super::Sink::Elastic { host, port, path, index, .. } => {
+            assert_eq!((host.as_str(), *port, path.as_str()), ("::1", 9200, "/prefix/_bulk"));
+            assert_eq!(index, "vigil-events");
+        }
+        s => panic!("{s:?}"),
+    }
+    assert!(c.outputs[1].filter.accepts("alert", Severity::Low, None));
+
+    let errs = parse(
+        r#"
+[[export.output]]
+name = "x"
+type = "syslog"
+address = "nohost"
+format = "leef"
+url = "https://a:1"
+[[export.output]]
+name = "x"
+type = "elastic"
+url = "http://es:9200"
+ca = "ca.pem"
+kinds = ["netflow"]
+min_severity = "urgent"
+max_age = "1s"
+client_cert = "c.pem"
+[[export.output]]
+name = "y"
+type = "kafka"
+ca = "ca.pem"
+"#,
+    )
+    .expect_err("invalid");
+    let all = errs.join("\n");
+    for needle in [
+        "export.output[0].address",
+        "export.output[0].format",
+        "export.output[0].url is for elastic",
+        "export.output[0].ca",
+        "export.output[1].name: \"x\" is used twice",
+        "export.output[1].url: \"http://es:9200\" must start with https://",
+        "export.output[1].kinds",
+        "export.output[1].min_severity",
+        "export.output[1].max_age",
+        "export.output[1].client_cert and client_key go together",
+        "export.output[2].type",
+    ] {
+        assert!(all.contains(needle), "missing {needle} in\n{all}");
+    }
+    let unknown = parse("[[export.output]]\nname = \"a\"\ntype = \"syslog\"\ninsecure = true\n");
+    assert!(unknown.expect_err("unknown key").join("").contains("insecure"));
+}
