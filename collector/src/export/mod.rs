@@ -39,9 +39,9 @@ const FORGET_AFTER: i64 = 86_400;
 /// Wait between polls of an idle output.
 const IDLE: Duration = Duration::from_millis(500);
 /// Backlog bound applied at most this often.
-const TRIM_EVERY: Duration = Duration::from_secs(30);
+const TRIM_EVERY: Duration = Duration::from_secs(5);
 /// Longest wait after failed sends.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The receivers of an output, connected lazily.
 enum Transport {
