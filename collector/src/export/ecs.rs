@@ -169,8 +169,8 @@ fn finding_fields(obj: &mut Map<String, Value>, f: &Finding) {
                 put(obj, "user", "name", json!(u));
             }
             if let (NetEventKind::IocHit, Some(i)) = (n.kind, &n.indicator) {
-                put(obj, "threat", "indicator", json!({"name": i}));
-                put(obj, "threat", "enrichments", json!([{"matched": {"atomic": i}}]));
+                put(obj, "threat", "indicator", indicator(i));
+                put(obj, "vigil", "indicator", json!(i));
             }
         }
         Finding::Registry(r) => {
@@ -185,4 +185,25 @@ fn finding_fields(obj: &mut Map<String, Value>, f: &Finding) {
         }
         Finding::AgentHealth(_) => {}
     }
+}
+
+/// `threat.indicator` of an indicator the agent matched, written `kind:value` (`ip:203.0.113.9`,
+/// `cidr:…`, `domain:…`, `sha256:…`, `md5:…`).
+fn indicator(i: &str) -> Value {
+    let (kind, value) = i.split_once(':').unwrap_or(("", i));
+    let ecs_type = match kind {
+        "ip" | "cidr" if value.contains(':') => "ipv6-addr",
+        "ip" | "cidr" => "ipv4-addr",
+        "domain" => "domain-name",
+        "sha256" | "md5" => "file",
+        _ => "unknown",
+    };
+    let mut v = json!({"name": value, "type": ecs_type});
+    match kind {
+        "ip" => v["ip"] = json!(value),
+        "domain" => v["url"] = json!({"domain": value}),
+        "sha256" | "md5" => v["file"] = json!({"hash": {kind: value}}),
+        _ => {}
+    }
+    v
 }

@@ -41,7 +41,7 @@ fn ioc() -> Finding {
         exe: Some("/usr/bin/curl".into()),
         user: Some("alice".into()),
         cmdline: None,
-        indicator: Some("203.0.113.9".into()),
+        indicator: Some("ip:203.0.113.9".into()),
         note: None,
         severity: Severity::Low,
     })
@@ -136,7 +136,7 @@ fn ioc_hit_maps_to_cef_and_ecs_fields() {
         ("sproc", "/usr/bin/curl"),
         ("spid", "4242"),
         ("suser", "alice"),
-        ("cs2", "203.0.113.9"),
+        ("cs2", "ip:203.0.113.9"),
     ] {
         assert_eq!(ext[k], v, "{k}");
     }
@@ -148,6 +148,8 @@ fn ioc_hit_maps_to_cef_and_ecs_fields() {
         ("/destination/ip", "203.0.113.9"),
         ("/source/ip", "10.0.0.5"),
         ("/threat/indicator/name", "203.0.113.9"),
+        ("/threat/indicator/type", "ipv4-addr"),
+        ("/threat/indicator/ip", "203.0.113.9"),
         ("/host/id", "a1"),
         ("/organization/id", "p/a"),
         ("/@timestamp", "2025-12-06T05:46:40.123Z"),
@@ -159,7 +161,10 @@ fn ioc_hit_maps_to_cef_and_ecs_fields() {
     }
     assert_eq!(d.pointer("/event/severity"), Some(&serde_json::json!(10)));
     assert_eq!(d.pointer("/destination/port"), Some(&serde_json::json!(443)));
-    assert_eq!(d.pointer("/vigil/finding/indicator").and_then(Value::as_str), Some("203.0.113.9"));
+    assert_eq!(
+        d.pointer("/vigil/finding/indicator").and_then(Value::as_str),
+        Some("ip:203.0.113.9")
+    );
 }
 
 #[test]
