@@ -373,7 +373,10 @@ impl Metrics {
                 self.http_responses.get_or_create(&[("code", status)]).inc();
             }
             Event::Exported { output, outcome, n } => {
-                let labels = [("output", output.to_owned()), ("outcome", outcome.label().to_owned())];
+                let labels = [
+                    ("output", output.to_owned()),
+                    ("outcome", outcome.label().to_owned()),
+                ];
                 self.export_events.get_or_create(&labels).inc_by(n);
             }
             Event::ExportFailed { output } => {

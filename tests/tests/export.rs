@@ -193,9 +193,11 @@ fn ioc_agent(c: &Collector) -> Agent {
     let mut a = Agent::new(c.tmp.path(), "netw", "[netwatch]\ninterval = \"1s\"\n");
     a.enroll(&c.token(&[]), "m-netw");
     a.start();
-    wait_for(Duration::from_secs(30), "the agent to load the IOC set", || {
-        a.log().contains("IOC set updated").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the agent to load the IOC set",
+        || a.log().contains("IOC set updated").then_some(()),
+    );
     a
 }
 
@@ -278,7 +280,10 @@ fn rsyslog_receives_an_ioc_hit_as_cef_and_ecs_and_every_event_once_across_an_out
         Some((cef, ecs))
     });
     let (h, ext) = cef;
-    assert_eq!((h[0].as_str(), h[1].as_str(), h[6].as_str()), ("0", "Vigil", "10"));
+    assert_eq!(
+        (h[0].as_str(), h[1].as_str(), h[6].as_str()),
+        ("0", "Vigil", "10")
+    );
     assert_eq!(ext["dst"], "127.0.0.9");
     assert_eq!(ext["cs2Label"], "indicator");
     assert!(ext["cs2"].contains("127.0.0.9"), "{ext:?}");
@@ -295,18 +300,22 @@ fn rsyslog_receives_an_ioc_hit_as_cef_and_ecs_and_every_event_once_across_an_out
     assert_eq!(ecs["event"]["id"], ext["externalId"].as_str());
     assert!(ecs["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
     // ... and the alert it raised, in both formats.
-    wait_for(Duration::from_secs(20), "the ioc_hit alert at rsyslog", || {
-        let msgs = rs.messages();
-        let alerts: Vec<_> = msgs.iter().filter(|(id, _)| id == "alert").collect();
-        let cef = alerts
-            .iter()
-            .any(|(_, m)| parse_cef(m).is_some_and(|(h, _)| h[4] == "alert:ioc_hit"));
-        let ecs = alerts.iter().any(|(_, m)| {
-            serde_json::from_str::<Value>(m)
-                .is_ok_and(|d| d["vigil"]["alert"]["kind"] == "ioc_hit")
-        });
-        (cef && ecs).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the ioc_hit alert at rsyslog",
+        || {
+            let msgs = rs.messages();
+            let alerts: Vec<_> = msgs.iter().filter(|(id, _)| id == "alert").collect();
+            let cef = alerts
+                .iter()
+                .any(|(_, m)| parse_cef(m).is_some_and(|(h, _)| h[4] == "alert:ioc_hit"));
+            let ecs = alerts.iter().any(|(_, m)| {
+                serde_json::from_str::<Value>(m)
+                    .is_ok_and(|d| d["vigil"]["alert"]["kind"] == "ioc_hit")
+            });
+            (cef && ecs).then_some(())
+        },
+    );
 
     // Outage: rsyslog stops; events are produced and the collector restarts meanwhile.
     rs.stop();
@@ -321,21 +330,25 @@ fn rsyslog_receives_an_ioc_hit_as_cef_and_ecs_and_every_event_once_across_an_out
     rs.start();
     let want = stored_ids(&c, &b.id, "health");
     assert!(want.len() >= 300, "{}", want.len());
-    wait_for(Duration::from_secs(90), "every event after the outage", || {
-        let msgs = rs.messages();
-        let cef: BTreeSet<String> = msgs
-            .iter()
-            .filter_map(|(_, m)| parse_cef(m)?.1.remove("externalId"))
-            .collect();
-        let ecs: BTreeSet<String> = msgs
-            .iter()
-            .filter_map(|(_, m)| {
-                let d: Value = serde_json::from_str(m).ok()?;
-                Some(d["event"]["id"].as_str()?.to_owned())
-            })
-            .collect();
-        (want.is_subset(&cef) && want.is_subset(&ecs)).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(90),
+        "every event after the outage",
+        || {
+            let msgs = rs.messages();
+            let cef: BTreeSet<String> = msgs
+                .iter()
+                .filter_map(|(_, m)| parse_cef(m)?.1.remove("externalId"))
+                .collect();
+            let ecs: BTreeSet<String> = msgs
+                .iter()
+                .filter_map(|(_, m)| {
+                    let d: Value = serde_json::from_str(m).ok()?;
+                    Some(d["event"]["id"].as_str()?.to_owned())
+                })
+                .collect();
+            (want.is_subset(&cef) && want.is_subset(&ecs)).then_some(())
+        },
+    );
     // Exactly once: no event id twice in either format.
     let msgs = rs.messages();
     let mut seen: BTreeMap<(bool, String), usize> = BTreeMap::new();
@@ -344,7 +357,10 @@ fn rsyslog_receives_an_ioc_hit_as_cef_and_ecs_and_every_event_once_across_an_out
             (true, ext.remove("externalId").expect("externalId"))
         } else {
             let d: Value = serde_json::from_str(m).expect("every message is CEF or ECS JSON");
-            (false, d["event"]["id"].as_str().expect("event.id").to_owned())
+            (
+                false,
+                d["event"]["id"].as_str().expect("event.id").to_owned(),
+            )
         };
         *seen.entry(id).or_default() += 1;
     }
@@ -555,10 +571,14 @@ fn elastic_bulk_over_https_gets_every_event_once_across_an_outage() {
     restart(&mut c);
     let _server = bulk_server(&rt, &pki, port, state.clone());
     let want = stored_ids(&c, &b.id, "health");
-    wait_for(Duration::from_secs(90), "every event after the outage", || {
-        let st = state.lock().expect("state");
-        want.iter().all(|id| st.docs.contains_key(id)).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(90),
+        "every event after the outage",
+        || {
+            let st = state.lock().expect("state");
+            want.iter().all(|id| st.docs.contains_key(id)).then_some(())
+        },
+    );
     let st = state.lock().expect("state");
     let twice: Vec<_> = st
         .receipts
@@ -567,7 +587,11 @@ fn elastic_bulk_over_https_gets_every_event_once_across_an_outage() {
         .collect();
     assert!(twice.is_empty(), "received twice: {twice:?}");
     assert_eq!(st.unauthorised, 0);
-    let alerts: Vec<_> = st.receipts.iter().filter(|(id, _)| id.starts_with("alert-")).collect();
+    let alerts: Vec<_> = st
+        .receipts
+        .iter()
+        .filter(|(id, _)| id.starts_with("alert-"))
+        .collect();
     assert!(
         alerts.iter().all(|(_, n)| **n == 1),
         "a refused document is not sent again: {alerts:?}"
@@ -612,5 +636,8 @@ fn a_backlog_over_its_bound_is_dropped_counted_and_alerted() {
         .cloned()
         .expect("an export_dropped alert");
     assert_eq!(a["severity"], "high");
-    assert!(a["title"].as_str().is_some_and(|t| t.contains("down")), "{a}");
+    assert!(
+        a["title"].as_str().is_some_and(|t| t.contains("down")),
+        "{a}"
+    );
 }

@@ -29,7 +29,11 @@ pub(super) fn line(ev: &Event<'_>, cap: usize) -> String {
         header(&cut(&name, 512)),
         severity_number(ev.severity)
     );
-    let mut ext = Ext { out: &mut out, cap, first: true };
+    let mut ext = Ext {
+        out: &mut out,
+        cap,
+        first: true,
+    };
     ext.num("rt", ev.received_ms);
     ext.num("start", ev.time_ms);
     ext.put("externalId", &ev.id);
@@ -74,7 +78,10 @@ fn finding_ext(ext: &mut Ext<'_>, f: &Finding) {
         }
         Finding::FileEvent(e) => {
             ext.put("filePath", &e.path);
-            ext.put("fname", e.path.rsplit(['/', '\\']).next().unwrap_or(&e.path));
+            ext.put(
+                "fname",
+                e.path.rsplit(['/', '\\']).next().unwrap_or(&e.path),
+            );
             if let Some(m) = &e.new {
                 ext.num("fsize", i64::try_from(m.size).unwrap_or(i64::MAX));
                 if let Some(h) = &m.hash {

@@ -11,7 +11,15 @@ use vigil_proto::Severity;
 use vigil_proto::units::parse_duration;
 
 /// Kinds an output may select: the finding kinds and `alert` (alert raised or changed state).
-pub const KINDS: &[&str] = &["check", "file", "net", "registry", "inventory", "health", "alert"];
+pub const KINDS: &[&str] = &[
+    "check",
+    "file",
+    "net",
+    "registry",
+    "inventory",
+    "health",
+    "alert",
+];
 /// Kinds sent when an output names none: security events, not inventories or agent health.
 pub const DEFAULT_KINDS: &[&str] = &["check", "file", "net", "registry", "alert"];
 
@@ -202,7 +210,9 @@ impl RawExport {
             let at = format!("{file}: export.output[{i}]");
             if o.name.trim().is_empty() || o.name.len() > 64 || o.name.chars().any(char::is_control)
             {
-                errs.push(format!("{at}.name: give a name of 1 to 64 printable characters"));
+                errs.push(format!(
+                    "{at}.name: give a name of 1 to 64 printable characters"
+                ));
             } else if !names.insert(o.name.clone()) {
                 errs.push(format!("{at}.name: {:?} is used twice", o.name));
             }
@@ -289,7 +299,9 @@ impl RawOutput {
             Some(f) => {
                 let code = FACILITIES.iter().find(|(n, _)| *n == f).map(|(_, c)| *c);
                 if code.is_none() {
-                    errs.push(format!("{at}.facility: {f:?} is not a facility such as local0"));
+                    errs.push(format!(
+                        "{at}.facility: {f:?} is not a facility such as local0"
+                    ));
                 }
                 code
             }
@@ -341,7 +353,9 @@ impl RawOutput {
             ));
         }
         let Some(url) = self.url.as_deref() else {
-            errs.push(format!("{at}.url: an elastic output needs https://host:port"));
+            errs.push(format!(
+                "{at}.url: an elastic output needs https://host:port"
+            ));
             return None;
         };
         let Some(rest) = url.strip_prefix("https://") else {
@@ -357,7 +371,9 @@ impl RawOutput {
             }
         };
         if !prefix.bytes().all(|b| b.is_ascii_graphic()) || prefix.contains(['?', '#']) {
-            errs.push(format!("{at}.url: the path {prefix:?} must be plain (no query)"));
+            errs.push(format!(
+                "{at}.url: the path {prefix:?} must be plain (no query)"
+            ));
         }
         Some(Sink::Elastic {
             host,
@@ -368,7 +384,13 @@ impl RawOutput {
         })
     }
 
-    fn tls(&self, data_dir: &Path, host: String, at: &str, errs: &mut Vec<String>) -> Option<TlsFiles> {
+    fn tls(
+        &self,
+        data_dir: &Path,
+        host: String,
+        at: &str,
+        errs: &mut Vec<String>,
+    ) -> Option<TlsFiles> {
         let ca = match self.ca.as_deref() {
             Some(c) if !c.trim().is_empty() => data_dir.join(c),
             _ => {
@@ -389,7 +411,9 @@ impl RawOutput {
         };
         let server_name = self.server_name.clone().unwrap_or(host);
         if rustls_pki_types::ServerName::try_from(server_name.as_str()).is_err() {
-            errs.push(format!("{at}.server_name: {server_name:?} is not a DNS name or IP"));
+            errs.push(format!(
+                "{at}.server_name: {server_name:?} is not a DNS name or IP"
+            ));
             return None;
         }
         Some(TlsFiles {
@@ -427,7 +451,9 @@ impl RawOutput {
         };
         for a in &self.agencies {
             if a.is_empty() || a.starts_with('/') || a.ends_with('/') || a.contains("//") {
-                errs.push(format!("{at}.agencies: {a:?} is not an agency path such as province/so-tttt"));
+                errs.push(format!(
+                    "{at}.agencies: {a:?} is not an agency path such as province/so-tttt"
+                ));
             }
         }
         Filter {

@@ -26,7 +26,8 @@ pub(super) fn rfc3339(ms: i64) -> String {
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    t.format(&f).unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    t.format(&f)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// The ECS document of `ev`; `raw` adds the finding or alert as stored under `vigil.finding` /
@@ -59,7 +60,11 @@ pub(super) fn document(ev: &Event<'_>, observer: &str, raw: bool) -> Value {
         return doc;
     };
     match &ev.body {
-        Body::Finding { seq, finding, raw: stored } => {
+        Body::Finding {
+            seq,
+            finding,
+            raw: stored,
+        } => {
             put(obj, "vigil", "seq", json!(seq));
             if raw {
                 put(obj, "vigil", "finding", (*stored).clone());
@@ -69,7 +74,16 @@ pub(super) fn document(ev: &Event<'_>, observer: &str, raw: bool) -> Value {
         Body::Alert(a) => {
             put(obj, "rule", "name", json!(a.kind));
             put(obj, "event", "outcome", json!("unknown"));
-            put(obj, "vigil", "alert", if raw { json!(a) } else { json!({"id": a.id, "state": a.state}) });
+            put(
+                obj,
+                "vigil",
+                "alert",
+                if raw {
+                    json!(a)
+                } else {
+                    json!({"id": a.id, "state": a.state})
+                },
+            );
         }
     }
     doc
@@ -144,14 +158,24 @@ fn finding_fields(obj: &mut Map<String, Value>, f: &Finding) {
                 put(obj, "file", "mode", json!(format!("{:o}", m.mode & 0o7777)));
                 put(obj, "file", "uid", json!(m.uid.to_string()));
                 put(obj, "file", "gid", json!(m.gid.to_string()));
-                put(obj, "file", "mtime", json!(rfc3339(m.mtime.saturating_mul(1000))));
+                put(
+                    obj,
+                    "file",
+                    "mtime",
+                    json!(rfc3339(m.mtime.saturating_mul(1000))),
+                );
             }
             if let Some(p) = &e.process {
                 put(obj, "process", "executable", json!(p));
             }
         }
         Finding::NetEvent(n) => {
-            put(obj, "network", "transport", json!(n.proto.to_ascii_lowercase()));
+            put(
+                obj,
+                "network",
+                "transport",
+                json!(n.proto.to_ascii_lowercase()),
+            );
             endpoint(obj, "source", &n.local);
             if let Some(r) = &n.remote {
                 endpoint(obj, "destination", r);
@@ -180,7 +204,12 @@ fn finding_fields(obj: &mut Map<String, Value>, f: &Finding) {
             }
         }
         Finding::Inventory(i) => {
-            put(obj, "host", "os", json!({"full": format!("{} {}", i.os, i.os_version), "kernel": i.kernel}));
+            put(
+                obj,
+                "host",
+                "os",
+                json!({"full": format!("{} {}", i.os, i.os_version), "kernel": i.kernel}),
+            );
             put(obj, "host", "architecture", json!(i.arch));
         }
         Finding::AgentHealth(_) => {}

@@ -53,7 +53,11 @@ pub enum Body<'a> {
 impl<'a> Event<'a> {
     /// Decodes a log row; `None` for an unreadable one (the caller counts and skips it).
     pub fn decode(ev: &'a ExportEvent) -> Option<Self> {
-        let host = (ev.agent_id.as_str(), ev.hostname.as_deref(), ev.agency.as_deref());
+        let host = (
+            ev.agent_id.as_str(),
+            ev.hostname.as_deref(),
+            ev.agency.as_deref(),
+        );
         match &ev.source {
             ExportSource::Finding(f) => {
                 let finding: Finding = serde_json::from_value(f.finding.clone()).ok()?;
@@ -77,7 +81,13 @@ impl<'a> Event<'a> {
                 })
             }
             ExportSource::Alert(a) => Some(Event {
-                id: format!("alert-{}-{}-{}-{}", a.id, a.state.as_str(), ev.pos.tx, ev.pos.id),
+                id: format!(
+                    "alert-{}-{}-{}-{}",
+                    a.id,
+                    a.state.as_str(),
+                    ev.pos.tx,
+                    ev.pos.id
+                ),
                 kind: "alert",
                 action: alert_action(a.state).into(),
                 severity: a.severity,
@@ -132,7 +142,11 @@ fn describe(f: &Finding) -> (&'static str, String, String) {
         }
         Finding::Registry(r) => {
             let k = snake(&r.kind);
-            (kind, format!("registry-{k}"), format!("Registry {} {k}", r.key))
+            (
+                kind,
+                format!("registry-{k}"),
+                format!("Registry {} {k}", r.key),
+            )
         }
         Finding::Inventory(i) => (
             kind,

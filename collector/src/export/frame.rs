@@ -41,7 +41,11 @@ pub(super) fn syslog_frame(
     observer: &str,
 ) -> Vec<u8> {
     let pri = u16::from(facility) * 8 + u16::from(syslog_severity(ev.severity));
-    let msgid = if ev.kind == "alert" { "alert" } else { "finding" };
+    let msgid = if ev.kind == "alert" {
+        "alert"
+    } else {
+        "finding"
+    };
     let head = format!(
         "<{pri}>1 {} {} vigil - {msgid} - ",
         ecs::rfc3339(ev.received_ms),
@@ -60,7 +64,11 @@ pub(super) fn syslog_frame(
                 full
             } else {
                 let lean = ecs::document(ev, observer, false).to_string();
-                if lean.len() <= room { lean } else { minimal(ev).to_string() }
+                if lean.len() <= room {
+                    lean
+                } else {
+                    minimal(ev).to_string()
+                }
             }
         }
     };
@@ -124,7 +132,10 @@ pub(super) fn bulk_outcome(body: &[u8], sent: usize) -> Result<BulkOutcome, Stri
         .and_then(Value::as_array)
         .ok_or("bulk response without items")?;
     if items.len() != sent {
-        return Err(format!("bulk response has {} items for {sent} documents", items.len()));
+        return Err(format!(
+            "bulk response has {} items for {sent} documents",
+            items.len()
+        ));
     }
     let mut o = BulkOutcome::default();
     for item in items {

@@ -11,8 +11,8 @@
 //! and raises an `export_dropped` alert. A lease in the store lets one collector of several
 //! sharing a database send each output.
 
-pub mod config;
 mod cef;
+pub mod config;
 mod ecs;
 mod event;
 mod frame;
@@ -66,24 +66,44 @@ pub fn prepare(cfg: &ExportConfig) -> Result<Vec<Output>, String> {
             let at = |e: String| format!("export output {:?}: {e}", o.name);
             let (tls, name) = transport::connector(&o.tls).map_err(at)?;
             let transport = match &o.sink {
-                Sink::Syslog { host, port, payload, facility, max_message } => Transport::Syslog(
+                Sink::Syslog {
+                    host,
+                    port,
+                    payload,
+                    facility,
+                    max_message,
+                } => Transport::Syslog(
                     transport::Syslog::new(tls, name, host.clone(), *port),
                     *payload,
                     *facility,
                     *max_message,
                 ),
-                Sink::Elastic { host, port, path, index, api_key_file } => {
+                Sink::Elastic {
+                    host,
+                    port,
+                    path,
+                    index,
+                    api_key_file,
+                } => {
                     let auth = match api_key_file {
                         Some(f) => Some(format!("ApiKey {}", read_secret(f).map_err(at)?)),
                         None => None,
                     };
                     Transport::Elastic(
-                        transport::Elastic::new(tls, name, (host.clone(), *port, path.clone()), auth),
+                        transport::Elastic::new(
+                            tls,
+                            name,
+                            (host.clone(), *port, path.clone()),
+                            auth,
+                        ),
                         index.clone(),
                     )
                 }
             };
-            Ok(Output { cfg: o.clone(), transport })
+            Ok(Output {
+                cfg: o.clone(),
+                transport,
+            })
         })
         .collect()
 }
@@ -101,7 +121,10 @@ fn read_secret(path: &std::path::Path) -> Result<String, String> {
     let s = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let s = s.trim();
     if s.is_empty() || s.len() > 4096 || s.chars().any(|c| c.is_control()) {
-        return Err(format!("{}: expected one line holding the key", path.display()));
+        return Err(format!(
+            "{}: expected one line holding the key",
+            path.display()
+        ));
     }
     Ok(s.to_owned())
 }
@@ -166,7 +189,10 @@ impl Runner {
         let name = self.out.cfg.name.clone();
         let now = crate::clock::now_ms() / 1000;
         let n = name.clone();
-        if let Err(e) = self.blocking(move |s| s.exports().export_register(&n, now)).await {
+        if let Err(e) = self
+            .blocking(move |s| s.exports().export_register(&n, now))
+            .await
+        {
             warn!(output = %name, error = %e, "Registering the export output failed.");
         }
         info!(output = %name, "Export output started.");
@@ -221,7 +247,10 @@ impl Runner {
         let now = crate::clock::now_ms();
         let (n, o) = (name.clone(), owner.clone());
         match self
-            .blocking(move |s| s.exports().export_claim(&n, &o, now / 1000, now / 1000 + LEASE))
+            .blocking(move |s| {
+                s.exports()
+                    .export_claim(&n, &o, now / 1000, now / 1000 + LEASE)
+            })
             .await
         {
             Ok(true) => {}
@@ -235,7 +264,10 @@ impl Runner {
             warn!(output = %name, error = %e, "Applying the export backlog bound failed.");
         }
         let (n, limit) = (name.clone(), self.out.cfg.batch);
-        let events = match self.blocking(move |s| s.exports().export_next(&n, limit)).await {
+        let events = match self
+            .blocking(move |s| s.exports().export_next(&n, limit))
+            .await
+        {
             Ok(ev) if ev.is_empty() => return Round::Idle,
             Ok(ev) => ev,
             Err(e) => {
@@ -258,8 +290,16 @@ impl Runner {
             .blocking(move |s| s.exports().export_commit(&name, &owner, last, sent, 0))
             .await;
         let name = &self.out.cfg.name;
-        metrics::record(metrics::Event::Exported { output: name, outcome: ExportOutcome::Sent, n: sent });
-        metrics::record(metrics::Event::Exported { output: name, outcome: ExportOutcome::Rejected, n: rejected });
+        metrics::record(metrics::Event::Exported {
+            output: name,
+            outcome: ExportOutcome::Sent,
+            n: sent,
+        });
+        metrics::record(metrics::Event::Exported {
+            output: name,
+            outcome: ExportOutcome::Rejected,
+            n: rejected,
+        });
         match committed {
             Ok(true) => Round::Sent,
             Ok(false) => Round::Idle,
@@ -274,7 +314,8 @@ impl Runner {
     async fn trim(&self, now_ms: i64) -> Result<(), String> {
         let cfg = &self.out.cfg;
         let (n, o) = (cfg.name.clone(), self.owner.clone());
-        let older = now_ms.saturating_sub(i64::try_from(cfg.max_age.as_millis()).unwrap_or(i64::MAX));
+        let older =
+            now_ms.saturating_sub(i64::try_from(cfg.max_age.as_millis()).unwrap_or(i64::MAX));
         let keep = cfg.max_backlog;
         let dropped = self
             .blocking(move |s| s.exports().export_trim(&n, &o, older, keep))
@@ -300,7 +341,9 @@ impl Runner {
         let mut unreadable = 0;
         for e in events {
             match Event::decode(e) {
-                Some(ev) if cfg.filter.accepts(ev.kind, ev.severity, ev.agency) => selected.push(ev),
+                Some(ev) if cfg.filter.accepts(ev.kind, ev.severity, ev.agency) => {
+                    selected.push(ev)
+                }
                 Some(_) => {}
                 None => unreadable += 1,
             }
@@ -320,7 +363,13 @@ impl Runner {
             Transport::Syslog(conn, payload, facility, max) => {
                 let mut frames = Vec::new();
                 for ev in &selected {
-                    frames.extend(frame::syslog_frame(ev, *payload, *facility, *max, &self.observer));
+                    frames.extend(frame::syslog_frame(
+                        ev,
+                        *payload,
+                        *facility,
+                        *max,
+                        &self.observer,
+                    ));
                 }
                 conn.send(&frames).await?;
                 Ok((count, 0))

@@ -15,7 +15,10 @@ use crate::store::export::{ExportEvent, ExportSource, LogPos};
 
 fn export_event(agent: &str, seq: u64, f: &Finding) -> ExportEvent {
     ExportEvent {
-        pos: LogPos { tx: 0, id: seq as i64 },
+        pos: LogPos {
+            tx: 0,
+            id: seq as i64,
+        },
         at: 1_765_000_000_000,
         agent_id: agent.into(),
         agency: Some("p/a".into()),
@@ -124,7 +127,11 @@ fn cef_escapes_agent_text_so_it_cannot_forge_fields() {
 fn ioc_hit_maps_to_cef_and_ecs_fields() {
     let ev = export_event("a1", 3, &ioc());
     let e = Event::decode(&ev).expect("decodes");
-    assert_eq!(e.severity, Severity::Critical, "an IOC hit is critical whatever the agent says");
+    assert_eq!(
+        e.severity,
+        Severity::Critical,
+        "an IOC hit is critical whatever the agent says"
+    );
     let (h, ext) = parse_cef(&super::cef::line(&e, 1023));
     assert_eq!((h[4].as_str(), h[6].as_str()), ("net:net-ioc-hit", "10"));
     for (k, v) in [
@@ -157,12 +164,20 @@ fn ioc_hit_maps_to_cef_and_ecs_fields() {
         ("/log/level", "critical"),
         ("/ecs/version", "8.11.0"),
     ] {
-        assert_eq!(d.pointer(ptr).and_then(Value::as_str), Some(v), "{ptr} in {d}");
+        assert_eq!(
+            d.pointer(ptr).and_then(Value::as_str),
+            Some(v),
+            "{ptr} in {d}"
+        );
     }
     assert_eq!(d.pointer("/event/severity"), Some(&serde_json::json!(10)));
-    assert_eq!(d.pointer("/destination/port"), Some(&serde_json::json!(443)));
     assert_eq!(
-        d.pointer("/vigil/finding/indicator").and_then(Value::as_str),
+        d.pointer("/destination/port"),
+        Some(&serde_json::json!(443))
+    );
+    assert_eq!(
+        d.pointer("/vigil/finding/indicator")
+            .and_then(Value::as_str),
         Some("ip:203.0.113.9")
     );
 }
@@ -177,7 +192,10 @@ fn syslog_frames_are_octet_counted_rfc5424_and_shortened_to_fit() {
         let (len, msg) = text.split_once(' ').expect("LEN SP");
         assert_eq!(len.parse::<usize>().expect("len"), msg.len());
         // local0 (16) * 8 + crit (2)
-        assert!(msg.starts_with("<130>1 2025-12-06T05:46:40.456Z pc01|x vigil - finding - "), "{msg}");
+        assert!(
+            msg.starts_with("<130>1 2025-12-06T05:46:40.456Z pc01|x vigil - finding - "),
+            "{msg}"
+        );
     }
     let big = Finding::CheckResult(CheckResult {
         evidence: "é=".repeat(20_000),
@@ -189,7 +207,8 @@ fn syslog_frames_are_octet_counted_rfc5424_and_shortened_to_fit() {
     let ev = export_event("a1", 4, &big);
     let e = Event::decode(&ev).expect("decodes");
     for payload in [Payload::Cef, Payload::Ecs] {
-        let text = String::from_utf8(frame::syslog_frame(&e, payload, 16, 2048, "c")).expect("utf8");
+        let text =
+            String::from_utf8(frame::syslog_frame(&e, payload, 16, 2048, "c")).expect("utf8");
         let (len, msg) = text.split_once(' ').expect("LEN SP");
         assert_eq!(len.parse::<usize>().expect("len"), msg.len());
         assert!(msg.len() <= 2048, "{}", msg.len());
@@ -206,7 +225,10 @@ fn syslog_frames_are_octet_counted_rfc5424_and_shortened_to_fit() {
 
 #[test]
 fn bulk_bodies_pair_create_actions_with_documents_and_replies_are_classified() {
-    let evs = [export_event("a1", 1, &ioc()), export_event("a1", 2, &hostile_check())];
+    let evs = [
+        export_event("a1", 1, &ioc()),
+        export_event("a1", 2, &hostile_check()),
+    ];
     let events: Vec<Event<'_>> = evs.iter().filter_map(Event::decode).collect();
     let body = frame::bulk_body(&events, "vigil-events", "c");
     let lines: Vec<Value> = String::from_utf8(body)
@@ -229,7 +251,11 @@ fn bulk_bodies_pair_create_actions_with_documents_and_replies_are_classified() {
         br#"{"items":[7]}"#,
         br#"{"errors":false}"#,
     ] {
-        assert!(frame::bulk_outcome(bad, 1).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            frame::bulk_outcome(bad, 1).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 
@@ -271,14 +297,34 @@ kinds = ["net", "alert"]
     let soc = &c.outputs[0];
     assert_eq!(soc.tls.ca, Path::new("/d/pki/siem-ca.pem"));
     assert_eq!(soc.tls.server_name, "siem.example");
-    assert!(soc.filter.accepts("check", Severity::Critical, Some("p/a/b")));
-    assert!(!soc.filter.accepts("check", Severity::Critical, Some("p/ab")), "a subtree, not a prefix");
+    assert!(
+        soc.filter
+            .accepts("check", Severity::Critical, Some("p/a/b"))
+    );
+    assert!(
+        !soc.filter
+            .accepts("check", Severity::Critical, Some("p/ab")),
+        "a subtree, not a prefix"
+    );
     assert!(!soc.filter.accepts("check", Severity::Medium, Some("p/a")));
-    assert!(!soc.filter.accepts("inventory", Severity::Critical, Some("p/a")), "not by default");
+    assert!(
+        !soc.filter
+            .accepts("inventory", Severity::Critical, Some("p/a")),
+        "not by default"
+    );
     assert!(!soc.filter.accepts("check", Severity::Critical, None));
     match &c.outputs[1].sink {
-        super::Sink::Elastic { host, port, path, index, .. } => {
-            assert_eq!((host.as_str(), *port, path.as_str()), ("::1", 9200, "/prefix/_bulk"));
+        super::Sink::Elastic {
+            host,
+            port,
+            path,
+            index,
+            ..
+        } => {
+            assert_eq!(
+                (host.as_str(), *port, path.as_str()),
+                ("::1", 9200, "/prefix/_bulk")
+            );
             assert_eq!(index, "vigil-events");
         }
         s => panic!("{s:?}"),
@@ -326,5 +372,10 @@ ca = "ca.pem"
         assert!(all.contains(needle), "missing {needle} in\n{all}");
     }
     let unknown = parse("[[export.output]]\nname = \"a\"\ntype = \"syslog\"\ninsecure = true\n");
-    assert!(unknown.expect_err("unknown key").join("").contains("insecure"));
+    assert!(
+        unknown
+            .expect_err("unknown key")
+            .join("")
+            .contains("insecure")
+    );
 }

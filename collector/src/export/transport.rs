@@ -61,8 +61,8 @@ pub(super) fn connector(t: &TlsFiles) -> Result<(TlsConnector, ServerName<'stati
                 .map_err(|e| format!("{}: {e}", cert.display()))?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("{}: not a PEM certificate chain: {e}", cert.display()))?;
-            let k = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("{}: {e}", key.display()))?;
+            let k =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
             b.with_client_auth_cert(chain, k)
                 .map_err(|e| format!("{}: {e}", cert.display()))?
         }
@@ -102,8 +102,19 @@ pub(super) struct Syslog {
 
 impl Syslog {
     /// A receiver at `host:port`; nothing is connected yet.
-    pub(super) fn new(tls: TlsConnector, name: ServerName<'static>, host: String, port: u16) -> Self {
-        Self { tls, name, host, port, conn: None }
+    pub(super) fn new(
+        tls: TlsConnector,
+        name: ServerName<'static>,
+        host: String,
+        port: u16,
+    ) -> Self {
+        Self {
+            tls,
+            name,
+            host,
+            port,
+            conn: None,
+        }
     }
 
     /// Writes the frames of a batch. An idle connection the receiver closed (it restarted) is
@@ -164,7 +175,14 @@ impl Elastic {
         (host, port, path): (String, u16, String),
         auth: Option<String>,
     ) -> Self {
-        Self { tls, name, host, port, path, auth }
+        Self {
+            tls,
+            name,
+            host,
+            port,
+            path,
+            auth,
+        }
     }
 
     /// POSTs an NDJSON body and returns the reply's body if its status is 2xx.
@@ -210,7 +228,9 @@ impl Elastic {
         driver.abort();
         let (status, bytes) = r.map_err(|_| SendError::Io("bulk request: timed out".into()))??;
         if !status.is_success() {
-            return Err(SendError::Refused(format!("bulk request answered {status}")));
+            return Err(SendError::Refused(format!(
+                "bulk request answered {status}"
+            )));
         }
         Ok(bytes.to_vec())
     }

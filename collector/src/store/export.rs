@@ -120,8 +120,10 @@ impl RawExportRow {
     /// an error, so one bad row never stops an output.
     pub(crate) fn decode(self) -> ExportEvent {
         let source = match (self.seq, self.alert) {
-            (_, Some(text)) => decode_alert(&text)
-                .map_or_else(|e| ExportSource::Unreadable(e.to_string()), ExportSource::Alert),
+            (_, Some(text)) => decode_alert(&text).map_or_else(
+                |e| ExportSource::Unreadable(e.to_string()),
+                ExportSource::Alert,
+            ),
             (Some(seq), None) => match (self.kind, self.body) {
                 (Some(kind), Some(body)) => match serde_json::from_str(&body) {
                     Ok(finding) => ExportSource::Finding(StoredFinding {

@@ -55,7 +55,9 @@ impl ExportStore for PostgresStore {
 
     fn export_claim(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
         let (name, owner) = (name.to_owned(), owner.to_owned());
-        self.call(move |c| Ok(c.execute(pg(sql::EXPORT_CLAIM), &[&name, &owner, &now, &until])? == 1))
+        self.call(move |c| {
+            Ok(c.execute(pg(sql::EXPORT_CLAIM), &[&name, &owner, &now, &until])? == 1)
+        })
     }
 
     fn export_next(&self, name: &str, limit: usize) -> Result<Vec<ExportEvent>> {
@@ -110,7 +112,11 @@ impl ExportStore for PostgresStore {
                 &[&name, &owner, &to.tx, &to.id, &0_i64, &n],
             )?;
             tx.commit()?;
-            Ok(if done == 1 { u64::try_from(n).unwrap_or(0) } else { 0 })
+            Ok(if done == 1 {
+                u64::try_from(n).unwrap_or(0)
+            } else {
+                0
+            })
         })
     }
 

@@ -16,7 +16,8 @@ fn count(n: u64) -> i64 {
 
 impl ExportStore for SqliteStore {
     fn export_register(&self, name: &str, now: i64) -> Result<()> {
-        self.lock().execute(sql::EXPORT_REGISTER, params![name, now])?;
+        self.lock()
+            .execute(sql::EXPORT_REGISTER, params![name, now])?;
         Ok(())
     }
 
