@@ -45,7 +45,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// The receivers of an output, connected lazily.
 enum Transport {
-    Syslog(transport::Syslog, Payload, u8, usize),
+    Syslog(Box<transport::Syslog>, Payload, u8, usize),
     Elastic(transport::Elastic, String),
 }
 
@@ -73,7 +73,7 @@ pub fn prepare(cfg: &ExportConfig) -> Result<Vec<Output>, String> {
                     facility,
                     max_message,
                 } => Transport::Syslog(
-                    transport::Syslog::new(tls, name, host.clone(), *port),
+                    Box::new(transport::Syslog::new(tls, name, host.clone(), *port)),
                     *payload,
                     *facility,
                     *max_message,

@@ -151,10 +151,9 @@ impl Syslog {
 async fn still_open(c: &mut TlsStream<TcpStream>) -> bool {
     let mut b = [0_u8; 512];
     // Polls the read once: pending means nothing arrived, so the connection is still open.
-    matches!(
-        tokio::time::timeout(Duration::from_millis(1), c.read(&mut b)).await,
-        Err(_)
-    )
+    tokio::time::timeout(Duration::from_millis(1), c.read(&mut b))
+        .await
+        .is_err()
 }
 
 /// An Elastic bulk endpoint: one HTTPS request per batch on a fresh connection.
