@@ -34,8 +34,12 @@ use config::{Payload, Sink};
 
 /// How long an output's lease lasts; renewed every round.
 const LEASE: i64 = 60;
-/// An output nobody has leased for this long is forgotten with its backlog.
-const FORGET_AFTER: i64 = 86_400;
+/// An output nobody has leased for this long is forgotten with its backlog (the default
+/// `max_age`: nothing younger would have been kept for it anyway).
+const FORGET_AFTER: i64 = 7 * 86_400;
+/// The log is pruned this often, first after this long (so every output of this collector has
+/// renewed its lease: one that was down is not forgotten at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Wait between polls of an idle output.
 const IDLE: Duration = Duration::from_millis(500);
 /// Backlog bound applied at most this often.
@@ -150,16 +154,16 @@ pub async fn run(
         tasks.push(tokio::spawn(r.run(shutdown.clone())));
     }
     loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
         let s = store.clone();
         let stale = crate::clock::now_ms() / 1000 - FORGET_AFTER;
         match tokio::task::spawn_blocking(move || s.exports().export_prune(stale)).await {
             Ok(Err(e)) => warn!(error = %e, "Pruning the export log failed."),
             Err(e) => warn!(error = %e, "Pruning the export log failed."),
             Ok(Ok(_)) => {}
-        }
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            () = tokio::time::sleep(Duration::from_secs(600)) => {}
         }
     }
     for t in tasks {
@@ -187,13 +191,21 @@ struct Runner {
 impl Runner {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let name = self.out.cfg.name.clone();
-        let now = crate::clock::now_ms() / 1000;
-        let n = name.clone();
-        if let Err(e) = self
-            .blocking(move |s| s.exports().export_register(&n, now))
-            .await
-        {
-            warn!(output = %name, error = %e, "Registering the export output failed.");
+        loop {
+            let (n, now) = (name.clone(), crate::clock::now_ms() / 1000);
+            match self
+                .blocking(move |s| s.exports().export_register(&n, now))
+                .await
+            {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(output = %name, error = %e, "Registering the export output failed.")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = tokio::time::sleep(MAX_BACKOFF) => {}
+            }
         }
         info!(output = %name, "Export output started.");
         let mut backoff = Duration::from_secs(1);

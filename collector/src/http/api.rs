@@ -310,7 +310,7 @@ pub(super) async fn alerts(
                 .get(&alert.agent_id)
                 .cloned()
                 .or_else(|| alert.agent_id.is_empty().then(Default::default))?;
-            sees_alert(&p, &agency, &alert).then(|| AlertRow {
+            sees_alert(&p, &agency, &alert).then_some(AlertRow {
                 alert,
                 hostname,
                 agency,

@@ -942,7 +942,11 @@ async fn collector_alerts_are_listed_to_whole_organisation_users_only() {
     let kinds = |v: &serde_json::Value| -> Vec<String> {
         v["alerts"]
             .as_array()
-            .map(|l| l.iter().map(|a| a["kind"].as_str().unwrap_or("").to_owned()).collect())
+            .map(|l| {
+                l.iter()
+                    .map(|a| a["kind"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (root, _) = login(&f.app, "root").await;

@@ -501,7 +501,11 @@ fn ingest_throughput_postgres_vs_sqlite() {
         assert_eq!(s.finding_count("a1").expect("count"), total);
         assert_eq!(s.finding_count("a2").expect("count"), total / 2);
         assert_eq!(s.finding_count("a3").expect("count"), total / 2);
-        let name = if export { format!("{name} + export log") } else { name.to_owned() };
+        let name = if export {
+            format!("{name} + export log")
+        } else {
+            name.to_owned()
+        };
         eprintln!(
             "{name}: {total} findings, 1 writer {one:.2}s = {:.0}/s; 2 writers {two:.2}s = {:.0}/s",
             total as f64 / one,
