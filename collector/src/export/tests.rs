@@ -379,3 +379,170 @@ ca = "ca.pem"
             .contains("insecure")
     );
 }
+
+/// A CA and a `localhost` server certificate signed by it, as PEM files in `dir` (`<tag>-ca.pem`,
+/// `<tag>.pem`, `<tag>.key`).
+fn test_pki(dir: &Path, tag: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("cert");
+    let paths = (
+        dir.join(format!("{tag}-ca.pem")),
+        dir.join(format!("{tag}.pem")),
+        dir.join(format!("{tag}.key")),
+    );
+    std::fs::write(&paths.0, ca_cert.pem()).expect("write");
+    std::fs::write(&paths.1, cert.pem()).expect("write");
+    std::fs::write(&paths.2, key.serialize_pem()).expect("write");
+    paths
+}
+
+/// A TLS server on loopback that records what it reads and answers each connection with `reply`.
+async fn tls_server(
+    cert: &Path,
+    key: &Path,
+    reply: Vec<u8>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let cfg = crate::http::listen::server_config(cert, key).expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, g, reply) = (acceptor.clone(), g.clone(), reply.clone());
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut b = vec![0_u8; 65536];
+                if let Ok(n) = s.read(&mut b).await {
+                    g.lock().expect("lock").extend_from_slice(&b[..n]);
+                }
+                let _ = s.write_all(&reply).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (addr, got)
+}
+
+fn files(ca: &Path) -> super::config::TlsFiles {
+    super::config::TlsFiles {
+        ca: ca.to_path_buf(),
+        server_name: "localhost".into(),
+        client: None,
+    }
+}
+
+#[tokio::test]
+async fn receivers_are_verified_against_the_configured_ca_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = test_pki(dir.path(), "good");
+    let (other_ca, _, _) = test_pki(dir.path(), "other");
+    let (addr, got) = tls_server(&cert, &key, Vec::new()).await;
+    let (tls, name) = super::transport::connector(&files(&other_ca)).expect("connector");
+    let mut s = super::transport::Syslog::new(tls, name, "127.0.0.1".into(), addr.port());
+    let e = s
+        .send(b"5 hello")
+        .await
+        .expect_err("a certificate of another CA");
+    assert!(e.to_string().contains("TLS handshake"), "{e}");
+    let (tls, name) = super::transport::connector(&files(&ca)).expect("connector");
+    let mut s = super::transport::Syslog::new(tls, name, "127.0.0.1".into(), addr.port());
+    s.send(b"5 hello").await.expect("the configured CA");
+    for _ in 0..100 {
+        if got.lock().expect("lock").as_slice() == b"5 hello" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got.lock().expect("lock").as_slice(), b"5 hello");
+    let e = super::transport::connector(&files(&dir.path().join("missing.pem")))
+        .err()
+        .expect("missing CA file");
+    assert!(e.contains("missing.pem"), "{e}");
+    let e = super::transport::connector(&files(&key))
+        .err()
+        .expect("a key is no CA");
+    assert!(e.contains("good.key"), "{e}");
+}
+
+#[tokio::test]
+async fn bulk_replies_are_status_checked_and_bounded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = test_pki(dir.path(), "es");
+    let post = |port: u16| {
+        let (tls, name) = super::transport::connector(&files(&ca)).expect("connector");
+        super::transport::Elastic::new(
+            tls,
+            name,
+            ("127.0.0.1".into(), port, "/_bulk".into()),
+            Some("ApiKey k".into()),
+        )
+    };
+    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n{\"items\":[]}".to_vec();
+    let (addr, got) = tls_server(&cert, &key, ok).await;
+    let body = post(addr.port())
+        .post(b"{}\n{}\n".to_vec())
+        .await
+        .expect("200");
+    assert_eq!(body, b"{\"items\":[]}");
+    let req = String::from_utf8(got.lock().expect("lock").clone()).expect("text");
+    assert!(req.starts_with("POST /_bulk HTTP/1.1\r\n"), "{req}");
+    assert!(
+        req.to_ascii_lowercase()
+            .contains("authorization: apikey k\r\n"),
+        "{req}"
+    );
+    assert!(
+        req.to_ascii_lowercase()
+            .contains("content-type: application/x-ndjson"),
+        "{req}"
+    );
+
+    let (addr, _) = tls_server(
+        &cert,
+        &key,
+        b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\n\r\n".to_vec(),
+    )
+    .await;
+    let e = post(addr.port())
+        .post(b"{}\n{}\n".to_vec())
+        .await
+        .expect_err("503");
+    assert!(e.to_string().contains("503"), "{e}");
+
+    let mut huge = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+        super::transport::MAX_REPLY + 1
+    )
+    .into_bytes();
+    huge.resize(huge.len() + super::transport::MAX_REPLY + 1, b' ');
+    let (addr, _) = tls_server(&cert, &key, huge).await;
+    assert!(
+        post(addr.port()).post(b"{}\n{}\n".to_vec()).await.is_err(),
+        "reply over the bound"
+    );
+
+    let (addr, _) = tls_server(&cert, &key, b"SSH-2.0-x\r\n".to_vec()).await;
+    assert!(
+        post(addr.port()).post(b"{}\n{}\n".to_vec()).await.is_err(),
+        "not HTTP"
+    );
+}
