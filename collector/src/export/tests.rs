@@ -2,6 +2,7 @@
 //! store suite, the wire against real receivers in tests/tests/export.rs).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use serde_json::Value;
@@ -406,16 +407,18 @@ fn test_pki(dir: &Path, tag: &str) -> (std::path::PathBuf, std::path::PathBuf, s
 }
 
 /// A TLS server on loopback that records what it reads and answers each connection with `reply`.
-async fn tls_server(
-    cert: &Path,
-    key: &Path,
-    reply: Vec<u8>,
-) -> (
-    std::net::SocketAddr,
-    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+async fn tls_server(cert: &Path, key: &Path, reply: Vec<u8>) -> (SocketAddr, Recorded) {
     let cfg = crate::http::listen::server_config(cert, key).expect("server config");
+    tls_server_with(cfg, reply).await
+}
+
+/// What a test server read.
+type Recorded = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// [`tls_server`] with its own rustls configuration; what a client presenting a certificate
+/// sends is recorded after a `CLIENT-CERT ` mark.
+async fn tls_server_with(cfg: rustls::ServerConfig, reply: Vec<u8>) -> (SocketAddr, Recorded) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -430,6 +433,9 @@ async fn tls_server(
                 let Ok(mut s) = acceptor.accept(tcp).await else {
                     return;
                 };
+                if s.get_ref().1.peer_certificates().is_some() {
+                    g.lock().expect("lock").extend_from_slice(b"CLIENT-CERT ");
+                }
                 let mut b = vec![0_u8; 65536];
                 if let Ok(n) = s.read(&mut b).await {
                     g.lock().expect("lock").extend_from_slice(&b[..n]);
@@ -545,4 +551,43 @@ async fn bulk_replies_are_status_checked_and_bounded() {
         post(addr.port()).post(b"{}\n{}\n".to_vec()).await.is_err(),
         "not HTTP"
     );
+}
+
+#[tokio::test]
+async fn a_configured_client_certificate_is_presented() {
+    use rustls_pki_types::pem::PemObject as _;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = test_pki(dir.path(), "srv");
+    let (client_ca, client_cert, client_key) = test_pki(dir.path(), "client");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_file(&client_ca).expect("ca"))
+        .expect("root");
+    let provider = crate::tls::provider();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone())
+            .build()
+            .expect("verifier");
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![rustls_pki_types::CertificateDer::from_pem_file(&cert).expect("cert")],
+            rustls_pki_types::PrivateKeyDer::from_pem_file(&key).expect("key"),
+        )
+        .expect("server config");
+    let (addr, got) = tls_server_with(cfg, Vec::new()).await;
+    let mut f = files(&ca);
+    f.client = Some((client_cert, client_key));
+    let (tls, name) = super::transport::connector(&f).expect("connector");
+    let mut s = super::transport::Syslog::new(tls, name, "127.0.0.1".into(), addr.port());
+    s.send(b"2 hi").await.expect("mutual TLS");
+    for _ in 0..100 {
+        if got.lock().expect("lock").len() >= 16 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(got.lock().expect("lock").as_slice(), b"CLIENT-CERT 2 hi");
 }
