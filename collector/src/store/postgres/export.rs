@@ -12,6 +12,11 @@ use super::PostgresStore;
 /// The settled bound: every transaction with a smaller id has ended.
 const SETTLED: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
+/// A shared statement with PostgreSQL's position marks and placeholders.
+fn q(sql: &'static str) -> &'static str {
+    pg(sql::export_dialect(sql, false))
+}
+
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -48,7 +53,7 @@ impl ExportStore for PostgresStore {
     fn export_register(&self, name: &str, now: i64) -> Result<()> {
         let name = name.to_owned();
         self.call(move |c: &mut Client| {
-            c.execute(pg(sql::EXPORT_REGISTER), &[&name, &now])?;
+            c.execute(q(sql::EXPORT_REGISTER), &[&name, &now])?;
             Ok(())
         })
     }
@@ -56,7 +61,7 @@ impl ExportStore for PostgresStore {
     fn export_claim(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
         let (name, owner) = (name.to_owned(), owner.to_owned());
         self.call(move |c| {
-            Ok(c.execute(pg(sql::EXPORT_CLAIM), &[&name, &owner, &now, &until])? == 1)
+            Ok(c.execute(q(sql::EXPORT_CLAIM), &[&name, &owner, &now, &until])? == 1)
         })
     }
 
@@ -65,7 +70,7 @@ impl ExportStore for PostgresStore {
         let limit = count(limit as u64);
         self.call(move |c| {
             let bound = settled(c)?;
-            c.query(pg(sql::EXPORT_NEXT), &[&name, &bound, &limit])?
+            c.query(q(sql::EXPORT_NEXT), &[&name, &bound, &limit])?
                 .iter()
                 .map(|r| Ok(raw(r)?.decode()))
                 .collect()
@@ -84,7 +89,7 @@ impl ExportStore for PostgresStore {
         let (sent, dropped) = (count(sent), count(dropped));
         self.call(move |c| {
             let n = c.execute(
-                pg(sql::EXPORT_COMMIT),
+                q(sql::EXPORT_COMMIT),
                 &[&name, &owner, &to.tx, &to.id, &sent, &dropped],
             )?;
             Ok(n == 1)
@@ -97,18 +102,18 @@ impl ExportStore for PostgresStore {
         self.call(move |c| {
             let bound = settled(c)?;
             let mut tx = c.transaction()?;
-            let old = tx.query_opt(pg(sql::EXPORT_LAST_OLDER), &[&name, &bound, &older_than_ms])?;
-            let beyond = tx.query_opt(pg(sql::EXPORT_BEYOND_KEEP), &[&name, &bound, &keep])?;
+            let old = tx.query_opt(q(sql::EXPORT_LAST_OLDER), &[&name, &bound, &older_than_ms])?;
+            let beyond = tx.query_opt(q(sql::EXPORT_BEYOND_KEEP), &[&name, &bound, &keep])?;
             let old = old.as_ref().map(pos).transpose()?;
             let beyond = beyond.as_ref().map(pos).transpose()?;
             let Some(to) = old.max(beyond) else {
                 return Ok(0);
             };
             let n: i64 = tx
-                .query_one(pg(sql::EXPORT_COUNT_UPTO), &[&name, &to.tx, &to.id])?
+                .query_one(q(sql::EXPORT_COUNT_UPTO), &[&name, &to.tx, &to.id])?
                 .try_get(0)?;
             let done = tx.execute(
-                pg(sql::EXPORT_COMMIT),
+                q(sql::EXPORT_COMMIT),
                 &[&name, &owner, &to.tx, &to.id, &0_i64, &n],
             )?;
             tx.commit()?;
@@ -123,13 +128,13 @@ impl ExportStore for PostgresStore {
     fn export_prune(&self, stale_before: i64) -> Result<u64> {
         self.call(move |c| {
             let mut tx = c.transaction()?;
-            tx.execute(pg(sql::EXPORT_FORGET), &[&stale_before])?;
+            tx.execute(q(sql::EXPORT_FORGET), &[&stale_before])?;
             let min = tx.query_opt(sql::EXPORT_MIN_CURSOR, &[])?;
             let (t, i) = match min {
                 Some(r) => (r.try_get(0)?, r.try_get(1)?),
                 None => (i64::MAX, i64::MAX),
             };
-            let n = tx.execute(pg(sql::EXPORT_LOG_DELETE), &[&t, &i])?;
+            let n = tx.execute(q(sql::EXPORT_LOG_DELETE), &[&t, &i])?;
             tx.commit()?;
             Ok(n)
         })

@@ -10,6 +10,11 @@ use super::SqliteStore;
 
 const SETTLED: i64 = i64::MAX;
 
+/// A shared statement with SQLite's position marks.
+fn q(sql: &'static str) -> &'static str {
+    sql::export_dialect(sql, true)
+}
+
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -17,20 +22,20 @@ fn count(n: u64) -> i64 {
 impl ExportStore for SqliteStore {
     fn export_register(&self, name: &str, now: i64) -> Result<()> {
         self.lock()
-            .execute(sql::EXPORT_REGISTER, params![name, now])?;
+            .execute(q(sql::EXPORT_REGISTER), params![name, now])?;
         Ok(())
     }
 
     fn export_claim(&self, name: &str, owner: &str, now: i64, until: i64) -> Result<bool> {
         let n = self
             .lock()
-            .execute(sql::EXPORT_CLAIM, params![name, owner, now, until])?;
+            .execute(q(sql::EXPORT_CLAIM), params![name, owner, now, until])?;
         Ok(n == 1)
     }
 
     fn export_next(&self, name: &str, limit: usize) -> Result<Vec<ExportEvent>> {
         let conn = self.read();
-        let mut st = conn.prepare_cached(sql::EXPORT_NEXT)?;
+        let mut st = conn.prepare_cached(q(sql::EXPORT_NEXT))?;
         let rows = st.query_map(params![name, SETTLED, count(limit as u64)], |r| {
             Ok(RawExportRow {
                 tx: r.get(0)?,
@@ -63,7 +68,7 @@ impl ExportStore for SqliteStore {
         dropped: u64,
     ) -> Result<bool> {
         let n = self.lock().execute(
-            sql::EXPORT_COMMIT,
+            q(sql::EXPORT_COMMIT),
             params![name, owner, to.tx, to.id, count(sent), count(dropped)],
         )?;
         Ok(n == 1)
@@ -82,17 +87,19 @@ impl ExportStore for SqliteStore {
                 })
                 .optional()?)
         };
-        let old = pos(sql::EXPORT_LAST_OLDER, older_than_ms)?;
-        let beyond = pos(sql::EXPORT_BEYOND_KEEP, count(keep))?;
+        let old = pos(q(sql::EXPORT_LAST_OLDER), older_than_ms)?;
+        let beyond = pos(q(sql::EXPORT_BEYOND_KEEP), count(keep))?;
         let Some(to) = old.max(beyond) else {
             return Ok(0);
         };
-        let n: i64 = tx.query_row(sql::EXPORT_COUNT_UPTO, params![name, to.tx, to.id], |r| {
-            r.get(0)
-        })?;
+        let n: i64 = tx.query_row(
+            q(sql::EXPORT_COUNT_UPTO),
+            params![name, to.tx, to.id],
+            |r| r.get(0),
+        )?;
         let n = u64::try_from(n).unwrap_or(0);
         let done = tx.execute(
-            sql::EXPORT_COMMIT,
+            q(sql::EXPORT_COMMIT),
             params![name, owner, to.tx, to.id, 0_i64, count(n)],
         )?;
         tx.commit()?;
@@ -102,19 +109,21 @@ impl ExportStore for SqliteStore {
     fn export_prune(&self, stale_before: i64) -> Result<u64> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        tx.execute(sql::EXPORT_FORGET, [stale_before])?;
+        tx.execute(q(sql::EXPORT_FORGET), [stale_before])?;
         let min: Option<(i64, i64)> = tx
-            .query_row(sql::EXPORT_MIN_CURSOR, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(q(sql::EXPORT_MIN_CURSOR), [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let (t, i) = min.unwrap_or((i64::MAX, i64::MAX));
-        let n = tx.execute(sql::EXPORT_LOG_DELETE, params![t, i])?;
+        let n = tx.execute(q(sql::EXPORT_LOG_DELETE), params![t, i])?;
         tx.commit()?;
         Ok(n as u64)
     }
 
     fn export_outputs(&self) -> Result<Vec<ExportOutputState>> {
         let conn = self.read();
-        let mut st = conn.prepare_cached(sql::EXPORT_OUTPUTS)?;
+        let mut st = conn.prepare_cached(q(sql::EXPORT_OUTPUTS))?;
         let rows = st.query_map([], |r| {
             Ok(ExportOutputState {
                 name: r.get(0)?,
