@@ -34,6 +34,9 @@ command -v msiinfo >/dev/null 2>&1 || need_apt+=(msitools)
 command -v osslsigncode >/dev/null 2>&1 || need_apt+=(osslsigncode)
 # rpmbuild and rpm: the .rpm packages and the RHEL fixtures' rpm databases.
 command -v rpmbuild >/dev/null 2>&1 || need_apt+=(rpm)
+# SIEM export tests (tests/tests/export.rs): a real rsyslog receiving syslog over TLS (gtls driver).
+command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
+dpkg -s rsyslog-gnutls >/dev/null 2>&1 || need_apt+=(rsyslog-gnutls)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

@@ -42,7 +42,7 @@ const I18N = {
     actor: 'Người thực hiện', action: 'Thao tác', detail: 'Chi tiết', older: 'Cũ hơn', created: 'Tạo lúc', confirm: 'Xác nhận',
     k_rule_failed: 'Quy tắc không đạt', k_rule_partial: 'Quy tắc đạt một phần', k_rule_unverified: 'Quy tắc chưa xác minh',
     k_group_no_data: 'Nhóm không có dữ liệu', k_critical_gate: 'Trần điểm do lỗi nghiêm trọng', k_alert: 'Cảnh báo đang mở',
-    al_agent_silent: '{0} không báo cáo đã {1}', al_agent_never: '{0} đăng ký đã {1} nhưng chưa từng báo cáo',
+    al_export_dropped: 'Đầu ra xuất SIEM {0} đã bỏ {1} sự kiện vượt giới hạn tồn đọng', al_agent_silent: '{0} không báo cáo đã {1}', al_agent_never: '{0} đăng ký đã {1} nhưng chưa từng báo cáo',
     al_cert_expiring: 'Chứng chỉ agent của {0} hết hạn sau {1} và chưa được gia hạn', al_cert_expired: 'Chứng chỉ agent của {0} đã hết hạn',
     al_duplicate_machine_id: '{0} agent đang chạy dùng chung mã máy {1}: {2} (ổ đĩa hoặc ảnh máy bị nhân bản?)',
     al_seq_gap: 'Bản ghi #{0}..#{1} của agent này không bao giờ đến ({2} bản ghi thiếu)',
@@ -100,7 +100,7 @@ const I18N = {
     actor: 'Actor', action: 'Action', detail: 'Detail', older: 'Older', created: 'Created', confirm: 'Confirm',
     k_rule_failed: 'Failed rule', k_rule_partial: 'Partially met rule', k_rule_unverified: 'Unverified rule',
     k_group_no_data: 'Group without data', k_critical_gate: 'Critical-rule ceiling', k_alert: 'Open alert',
-    al_agent_silent: '{0} has not reported for {1}', al_agent_never: '{0} enrolled {1} ago and never reported',
+    al_export_dropped: 'SIEM export output {0} dropped {1} events over its backlog bound', al_agent_silent: '{0} has not reported for {1}', al_agent_never: '{0} enrolled {1} ago and never reported',
     al_cert_expiring: 'The agent certificate of {0} expires in {1} and has not been renewed', al_cert_expired: 'The agent certificate of {0} has expired',
     al_duplicate_machine_id: '{0} live agents share machine id {1}: {2} (a cloned disk or image?)',
     al_seq_gap: 'Findings #{0}..#{1} from this agent never arrived ({2} missing)',
@@ -242,6 +242,7 @@ function alertTitle(a) {
     case 'critical_rule_failed': return t('al_critical_rule_failed', p.rule, p.evidence);
     case 'fim_critical_path': return t('al_fim_critical_path', p.path, t('fc_' + p.change));
     case 'spool_dropped': return t('al_spool_dropped', p.count);
+    case 'export_dropped': return t('al_export_dropped', p.output, p.count);
     case 'critical_vulnerability': return t('al_critical_vulnerability', p.host, p.package, p.advisory, p.cves);
     case 'duplicate_machine':
       if (p.case === 'replaced') return t('al_dup_replaced', p.host, p.old_host, p.old_agent);

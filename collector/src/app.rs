@@ -58,6 +58,7 @@ pub async fn serve(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let store = open_store(&cfg)?;
+    let exports = crate::export::prepare(&cfg.export).map_err(anyhow::Error::msg)?;
     // Pages read the latest scores: the scheduler's, or a refresh once they are 15 s old or new
     // findings arrived, so new results show quickly whatever the recompute interval.
     let score_cache = Arc::new(crate::scoring::ScoreCache::new(
@@ -109,12 +110,19 @@ pub async fn serve(
     ));
     let notifier = spawn_notifier(&cfg, &store, shutdown.clone())?;
     let http_task = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
+    let export_task = tokio::spawn(crate::export::run(
+        store.clone(),
+        exports,
+        cfg.name.clone(),
+        shutdown.clone(),
+    ));
     quic.serve(shutdown).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), http_task).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), sched).await;
     if let Some(n) = notifier {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), n).await;
     }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(6), export_task).await;
     info!("Collector stopped.");
     Ok(())
 }

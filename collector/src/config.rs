@@ -52,6 +52,9 @@ pub struct RawConfig {
     /// E-mail and webhook notifications of new alerts.
     #[serde(default)]
     pub notify: crate::notify::RawNotify,
+    /// SIEM export outputs.
+    #[serde(default)]
+    pub export: crate::export::RawExport,
 }
 
 /// `[quic]`.
@@ -162,6 +165,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     /// Notifications.
     pub notify: crate::notify::NotifyConfig,
+    /// SIEM export outputs.
+    pub export: crate::export::ExportConfig,
 }
 
 /// Where the console's certificate chain and key are.
@@ -269,6 +274,7 @@ impl RawConfig {
         }
         let reports = self.reports.validate(data_dir, &f.to_string(), &mut errs);
         let notify = self.notify.validate(data_dir, &f.to_string(), &mut errs);
+        let export = self.export.validate(data_dir, &f.to_string(), &mut errs);
         let max_batches_per_sec = self.session.max_batches_per_sec.unwrap_or(100);
         if max_batches_per_sec == 0 {
             errs.push(format!(
@@ -308,6 +314,7 @@ impl RawConfig {
             alerts,
             reports,
             notify,
+            export,
         })
     }
 }

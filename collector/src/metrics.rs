@@ -89,6 +89,44 @@ pub enum Event<'a> {
         /// Age of the oldest, seconds.
         oldest_age_s: i64,
     },
+    /// `n` events of a SIEM export output (a name from collector.toml) ended as `outcome`.
+    Exported {
+        /// Output name.
+        output: &'a str,
+        /// What became of them.
+        outcome: ExportOutcome,
+        /// How many.
+        n: u64,
+    },
+    /// A send of a SIEM export output failed (it is retried).
+    ExportFailed {
+        /// Output name.
+        output: &'a str,
+    },
+}
+
+/// What became of exported events (the `outcome` label of `vigil_collector_export_events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportOutcome {
+    /// Taken by the receiver.
+    Sent,
+    /// Refused for good by the receiver (an Elastic item error other than 409, 429 or 5xx).
+    Rejected,
+    /// Skipped by the backlog bound (too many or too old).
+    Dropped,
+    /// A log row that could not be decoded.
+    Unreadable,
+}
+
+impl ExportOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Rejected => "rejected",
+            Self::Dropped => "dropped",
+            Self::Unreadable => "unreadable",
+        }
+    }
 }
 
 /// Who called the store (the `op` label of `vigil_collector_store_seconds`).
@@ -187,6 +225,9 @@ pub struct Metrics {
     notifications_dropped: Counter,
     notify_queue: Gauge,
     notify_oldest: Gauge,
+    /// Output names come from collector.toml (a handful), not from agents.
+    export_events: Family<[(&'static str, String); 2], Counter>,
+    export_failures: Family<Label<String>, Counter>,
 }
 
 /// Store calls take from tens of microseconds (an indexed read) to seconds (a large batch on a
@@ -224,6 +265,8 @@ impl Metrics {
             notifications_dropped: Counter::default(),
             notify_queue: Gauge::default(),
             notify_oldest: Gauge::default(),
+            export_events: Family::default(),
+            export_failures: Family::default(),
         };
         m.register();
         m
@@ -315,6 +358,16 @@ impl Metrics {
             let _ = self.notifications_sent.get_or_create(&[("channel", ch)]);
             let _ = self.notification_failures.get_or_create(&[("channel", ch)]);
         }
+        r.register(
+            "export_events",
+            "Events of SIEM export outputs, by output and outcome (sent, rejected, dropped, unreadable)",
+            self.export_events.clone(),
+        );
+        r.register(
+            "export_failures",
+            "Failed sends of SIEM export outputs (retried), by output",
+            self.export_failures.clone(),
+        );
         for op in [
             StoreOp::Ingest,
             StoreOp::Session,
@@ -397,6 +450,18 @@ impl Metrics {
                 self.notify_queue
                     .set(i64::try_from(depth).unwrap_or(i64::MAX));
                 self.notify_oldest.set(oldest_age_s);
+            }
+            Event::Exported { output, outcome, n } => {
+                let labels = [
+                    ("output", output.to_owned()),
+                    ("outcome", outcome.label().to_owned()),
+                ];
+                self.export_events.get_or_create(&labels).inc_by(n);
+            }
+            Event::ExportFailed { output } => {
+                self.export_failures
+                    .get_or_create(&[("output", output.to_owned())])
+                    .inc();
             }
         }
     }

@@ -304,11 +304,16 @@ pub(super) async fn alerts(
     let rows: Vec<_> = all
         .into_iter()
         .filter_map(|alert| {
-            let (hostname, agency) = agents.get(&alert.agent_id)?;
-            sees_alert(&p, agency, &alert).then(|| AlertRow {
+            // An alert of the collector itself (an export output's drops) concerns no host:
+            // users of the whole organisation see it, as they may act on it.
+            let (hostname, agency) = agents
+                .get(&alert.agent_id)
+                .cloned()
+                .or_else(|| alert.agent_id.is_empty().then(Default::default))?;
+            sees_alert(&p, &agency, &alert).then_some(AlertRow {
                 alert,
-                hostname: hostname.clone(),
-                agency: agency.clone(),
+                hostname,
+                agency,
             })
         })
         .collect();

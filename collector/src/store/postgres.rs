@@ -32,6 +32,7 @@ use super::{
 };
 
 mod access;
+mod export;
 mod identity;
 mod pool;
 mod rows;
@@ -97,6 +98,10 @@ fn tree_sql(
 
 impl Store for PostgresStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
+    fn exports(&self) -> &dyn super::export::ExportStore {
         self
     }
 

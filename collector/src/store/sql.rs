@@ -108,6 +108,92 @@ pub(crate) const ALERTS_OPEN_OF_AGENT: &str =
 pub(crate) const ALERTS_AFTER: &str = "SELECT id, key, kind, severity, agent_id, title, state, count, \
      opened_at, last_seen, reason, assignee, other_agency, params FROM alerts WHERE id > ?1 \
      ORDER BY id LIMIT ?2";
+// The export log of SIEM outputs (issue 19, `store/export.rs`). `?2` of the readers is the
+// settled bound: positions with `tx` below it are final (i64::MAX on SQLite). Positions are
+// `(tx, id)`; the `{…}` marks are the one place the backends differ ([`export_dialect`]):
+// PostgreSQL compares row values with the output's cursor read by a subquery (its index scans
+// them from there), SQLite, whose `tx` is always 0 and whose planner would scan the index from
+// its start for a row value, compares and orders by `id` (the rowid).
+
+/// Registers output `?1` at the end of the log.
+pub(crate) const EXPORT_REGISTER: &str = "INSERT INTO export_outputs (name, cursor_tx, cursor_id, lease_until) \
+     SELECT CAST(?1 AS TEXT), coalesce((SELECT tx FROM export_log ORDER BY {desc} LIMIT 1), 0), \
+     coalesce((SELECT id FROM export_log ORDER BY {desc} LIMIT 1), 0), CAST(?2 AS BIGINT) WHERE 1 = 1 \
+     ON CONFLICT (name) DO NOTHING";
+/// Takes output `?1`'s lease for `?2` at `?3` until `?4`.
+pub(crate) const EXPORT_CLAIM: &str = "UPDATE export_outputs SET owner = ?2, lease_until = ?4 \
+     WHERE name = ?1 AND (owner = ?2 OR lease_until <= ?3)";
+/// Up to `?3` final events after output `?1`'s cursor, oldest first.
+pub(crate) const EXPORT_NEXT: &str = "SELECT l.tx, l.id, l.at, l.agent_id, l.seq, l.alert, f.kind, \
+     f.observed_at, f.received_at, f.body, a.agency, a.hostname \
+     FROM export_log l \
+     LEFT JOIN findings f ON f.agent_id = l.agent_id AND f.seq = l.seq \
+     LEFT JOIN agents a ON a.id = l.agent_id \
+     WHERE {after} AND +l.tx < ?2 ORDER BY {asc} LIMIT ?3";
+/// Moves output `?1`'s cursor (owner `?2`) forward to `(?3, ?4)`, counting `?5` sent, `?6` dropped.
+pub(crate) const EXPORT_COMMIT: &str = "UPDATE export_outputs SET cursor_tx = ?3, cursor_id = ?4, \
+     sent = sent + ?5, dropped = dropped + ?6 \
+     WHERE name = ?1 AND owner = ?2 AND (cursor_tx, cursor_id) <= (?3, ?4)";
+/// The newest final position after output `?1`'s cursor logged before `?3`.
+pub(crate) const EXPORT_LAST_OLDER: &str = "SELECT l.tx, l.id FROM export_log l \
+     WHERE {after} AND +l.tx < ?2 AND l.at < ?3 ORDER BY {desc} LIMIT 1";
+/// The final position after output `?1`'s cursor with `?3` newer ones after it.
+pub(crate) const EXPORT_BEYOND_KEEP: &str = "SELECT l.tx, l.id FROM export_log l \
+     WHERE {after} AND +l.tx < ?2 ORDER BY {desc} LIMIT 1 OFFSET ?3";
+/// Events after output `?1`'s cursor up to `(?2, ?3)`.
+pub(crate) const EXPORT_COUNT_UPTO: &str =
+    "SELECT count(*) FROM export_log l WHERE {after} AND {upto}";
+/// Forgets outputs whose lease ended before `?1`.
+pub(crate) const EXPORT_FORGET: &str = "DELETE FROM export_outputs WHERE lease_until < ?1";
+/// The smallest cursor of all outputs.
+pub(crate) const EXPORT_MIN_CURSOR: &str =
+    "SELECT cursor_tx, cursor_id FROM export_outputs ORDER BY cursor_tx, cursor_id LIMIT 1";
+/// Deletes the log up to `(?1, ?2)`.
+pub(crate) const EXPORT_LOG_DELETE: &str = "DELETE FROM export_log WHERE {upto_del}";
+/// Every output.
+pub(crate) const EXPORT_OUTPUTS: &str = "SELECT name, cursor_tx, cursor_id, owner, lease_until, \
+     sent, dropped FROM export_outputs ORDER BY name";
+
+/// An `EXPORT_*` statement with its position marks filled in for SQLite (`sqlite`) or
+/// PostgreSQL (still in `?N` form: pass it to [`dialect::pg`]). Each is built once.
+pub(crate) fn export_dialect(sql: &'static str, sqlite: bool) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static DONE: OnceLock<Mutex<HashMap<(&'static str, bool), &'static str>>> = OnceLock::new();
+    let marks: [(&str, &str); 5] = if sqlite {
+        [
+            (
+                "{after}",
+                "l.id > (SELECT cursor_id FROM export_outputs WHERE name = ?1)",
+            ),
+            ("{asc}", "l.id"),
+            ("{desc}", "id DESC"),
+            ("{upto}", "l.id <= ?3"),
+            ("{upto_del}", "id <= ?2"),
+        ]
+    } else {
+        [
+            (
+                "{after}",
+                "(l.tx, l.id) > (SELECT cursor_tx, cursor_id FROM export_outputs WHERE name = ?1)",
+            ),
+            ("{asc}", "l.tx, l.id"),
+            ("{desc}", "tx DESC, id DESC"),
+            ("{upto}", "(l.tx, l.id) <= (?2, ?3)"),
+            ("{upto_del}", "(tx, id) <= (?1, ?2)"),
+        ]
+    };
+    let mut done = DONE
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    done.entry((sql, sqlite)).or_insert_with(|| {
+        let text = marks
+            .iter()
+            .fold(sql.to_owned(), |t, (mark, with)| t.replace(mark, with));
+        Box::leak(text.into_boxed_str())
+    })
+}
 
 /// Decodes an audit row's stored detail text (null when it is not JSON).
 pub(crate) fn audit_detail(text: &str) -> serde_json::Value {
@@ -180,6 +266,17 @@ pub(crate) mod dialect {
             ALERT_REPEAT,
             ALERTS_OPEN_OF_AGENT,
             ALERTS_AFTER,
+            EXPORT_REGISTER,
+            EXPORT_CLAIM,
+            EXPORT_NEXT,
+            EXPORT_COMMIT,
+            EXPORT_LAST_OLDER,
+            EXPORT_BEYOND_KEEP,
+            EXPORT_COUNT_UPTO,
+            EXPORT_FORGET,
+            EXPORT_MIN_CURSOR,
+            EXPORT_LOG_DELETE,
+            EXPORT_OUTPUTS,
         ];
 
         #[test]

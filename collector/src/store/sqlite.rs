@@ -17,6 +17,7 @@ use super::{
 };
 
 mod access;
+mod export;
 mod findings;
 mod identity;
 mod rows;
@@ -229,6 +230,10 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
+    fn exports(&self) -> &dyn super::export::ExportStore {
         self
     }
 

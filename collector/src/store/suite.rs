@@ -20,7 +20,7 @@ pub(crate) fn agent(id: &str, machine: &str) -> NewAgent {
     }
 }
 
-fn env(seq: u64) -> Envelope {
+pub(crate) fn env(seq: u64) -> Envelope {
     Envelope {
         seq,
         observed_at: 1,
@@ -55,6 +55,7 @@ pub(crate) const INDEXES: &[&str] = &[
     "alerts_agent_state",
     "alerts_key",
     "audit_action_at",
+    "export_log_pos",
     "findings_agent_kind",
     "findings_recv",
     "gaps_agent",
@@ -106,6 +107,13 @@ macro_rules! store_cases {
             audit_is_read_by_action_and_time_range,
             tokens_are_listed_by_creation_then_id,
             new_alerts_are_read_in_creation_order_after_a_cursor,
+        );
+        $crate::store::suite::store_cases!(@each $with; suite_export:
+            export_log_follows_findings_and_alert_changes_in_order,
+            export_outputs_start_at_the_end_and_keep_their_cursor,
+            export_lease_keeps_a_second_collector_out,
+            export_trim_bounds_the_backlog_by_count_and_age,
+            export_prune_deletes_what_every_output_passed,
         );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {

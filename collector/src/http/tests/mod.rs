@@ -925,3 +925,34 @@ async fn console_is_served_with_security_headers() {
 
 // The report endpoint's tests.
 mod report;
+
+#[tokio::test]
+async fn collector_alerts_are_listed_to_whole_organisation_users_only() {
+    let f = fixture();
+    let a = crate::store::NewAlert {
+        key: "export_dropped:soc".into(),
+        kind: "export_dropped".into(),
+        severity: vigil_proto::Severity::High,
+        agent_id: String::new(),
+        title: "Export output soc dropped 3 events".into(),
+        params: Default::default(),
+        other_agency: None,
+    };
+    f.store.alert_raise(&a, 5).expect("raise");
+    let kinds = |v: &serde_json::Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|a| a["kind"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (root, _) = login(&f.app, "root").await;
+    let (_, v, _) = get(&f.app, "/api/v1/alerts", &root).await;
+    assert!(kinds(&v).contains(&"export_dropped".to_owned()), "{v}");
+    let (ana, _) = login(&f.app, "ana").await;
+    let (_, v, _) = get(&f.app, "/api/v1/alerts", &ana).await;
+    assert!(!kinds(&v).contains(&"export_dropped".to_owned()), "{v}");
+}

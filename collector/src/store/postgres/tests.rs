@@ -472,8 +472,12 @@ fn ingest_throughput_postgres_vs_sqlite() {
     let total = 100 * 500;
     // One writer: 100 batches in order. Two writers: two agents, 50 batches each, at once (two
     // collectors, or two connections of one).
-    let run = |name: &str, s: &(dyn Store + Sync)| {
+    // With `export`, a SIEM output is registered: every stored finding is also logged for it.
+    let run = |name: &str, s: &(dyn Store + Sync), export: bool| {
         seed(s);
+        if export {
+            s.exports().export_register("siem", 0).expect("register");
+        }
         s.agent_enroll(&new_agent("a1", "m1"), 0).expect("enroll");
         s.agent_enroll(&new_agent("a2", "m2"), 0).expect("enroll");
         s.agent_enroll(&new_agent("a3", "m3"), 0).expect("enroll");
@@ -497,18 +501,26 @@ fn ingest_throughput_postgres_vs_sqlite() {
         assert_eq!(s.finding_count("a1").expect("count"), total);
         assert_eq!(s.finding_count("a2").expect("count"), total / 2);
         assert_eq!(s.finding_count("a3").expect("count"), total / 2);
+        let name = if export {
+            format!("{name} + export log")
+        } else {
+            name.to_owned()
+        };
         eprintln!(
             "{name}: {total} findings, 1 writer {one:.2}s = {:.0}/s; 2 writers {two:.2}s = {:.0}/s",
             total as f64 / one,
             total as f64 / two
         );
     };
-    let dir = tempfile::tempdir().expect("tmp");
-    run(
-        "sqlite (file, WAL, synchronous=FULL)",
-        &crate::store::SqliteStore::open(&dir.path().join("bench.db")).expect("sqlite"),
-    );
-    if let Some(db) = TestDb::new() {
-        run("postgres (loopback, pool 4)", &db.open());
+    for export in [false, true] {
+        let dir = tempfile::tempdir().expect("tmp");
+        run(
+            "sqlite (file, WAL, synchronous=FULL)",
+            &crate::store::SqliteStore::open(&dir.path().join("bench.db")).expect("sqlite"),
+            export,
+        );
+        if let Some(db) = TestDb::new() {
+            run("postgres (loopback, pool 4)", &db.open(), export);
+        }
     }
 }
