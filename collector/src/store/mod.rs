@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use vigil_proto::Envelope;
 
+pub mod fed;
 pub mod postgres;
 mod rules;
 mod sql;
@@ -16,6 +17,8 @@ pub mod sqlite;
 mod suite;
 #[cfg(test)]
 mod suite_access;
+#[cfg(test)]
+mod suite_fed;
 #[cfg(test)]
 mod suite_hostile;
 mod tree;
@@ -641,6 +644,8 @@ pub struct AuditEntry {
 pub trait Store: Send + Sync {
     /// Advisories and the hosts they match (issue 23).
     fn vulns(&self) -> &dyn vuln::VulnStore;
+    /// Federation storage (issue 19).
+    fn federation(&self) -> &dyn fed::FedStore;
     /// Adds an agency; its parent path must exist unless it is a root.
     fn agency_add(&self, a: &Agency) -> Result<()>;
     /// Looks an agency up.

@@ -36,6 +36,7 @@ mod identity;
 mod pool;
 mod rows;
 mod schema;
+mod fed;
 mod vuln;
 mod write;
 
@@ -97,6 +98,10 @@ fn tree_sql(
 
 impl Store for PostgresStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
+    fn federation(&self) -> &dyn super::fed::FedStore {
         self
     }
 

@@ -21,6 +21,7 @@ mod findings;
 mod identity;
 mod rows;
 mod schema;
+mod fed;
 mod vuln;
 mod write;
 
@@ -229,6 +230,10 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
+    fn federation(&self) -> &dyn super::fed::FedStore {
         self
     }
 

@@ -106,6 +106,11 @@ macro_rules! store_cases {
             audit_is_read_by_action_and_time_range,
             tokens_are_listed_by_creation_then_id,
         );
+        $crate::store::suite::store_cases!(@each $with; suite_fed:
+            federation_tokens_are_marked,
+            summaries_are_idempotent_and_gaps_recorded,
+            the_spool_keeps_what_is_unacknowledged,
+        );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {
         $(
