@@ -107,6 +107,16 @@ pub async fn serve(
         },
         shutdown.clone(),
     ));
+    let link = crate::federation::downstream::LinkPaths::new(&cfg.data_dir);
+    if link.exists() {
+        let (store, scoring) = (store.clone(), Arc::new(cfg.scoring.clone()));
+        let (dir, stop) = (cfg.data_dir.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::federation::downstream::run(store, scoring, &dir, stop).await {
+                tracing::error!(error = %e, "The upstream link cannot start.");
+            }
+        });
+    }
     let http_task = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
     quic.serve(shutdown).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), http_task).await;

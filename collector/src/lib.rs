@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod enroll;
+pub mod federation;
 pub mod fsutil;
 pub mod http;
 pub mod ingest;

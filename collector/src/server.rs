@@ -27,6 +27,7 @@ use vigil_proto::session::{CollectorSession, SessionConfig};
 
 use crate::catalog::RuleCatalog;
 use crate::config::Config;
+use crate::federation;
 use crate::ingest::Ingest;
 use crate::metrics::{self, Event, Refusal, StoreOp};
 use crate::pki::{self, Ca, PkiPaths};
@@ -393,6 +394,16 @@ async fn handle_incoming(
             }
         }
         Some(p) if p == vigil_proto::ALPN => session::session_conn(&ctx, conn, shutdown).await,
+        Some(p) if p == vigil_proto::fed::ALPN_FED_ENROLL => {
+            let r = federation::upstream::enroll_conn(ctx.store.clone(), ctx.ca.clone(), &conn);
+            if let Err(e) = r.await {
+                debug!(error = %e, "Downstream enrollment ended with an error.");
+            }
+        }
+        Some(p) if p == vigil_proto::fed::ALPN_FED => {
+            let scores = Some(ctx.ingest.scores.clone());
+            federation::upstream::session_conn(ctx.store.clone(), scores, conn).await;
+        }
         _ => {
             metrics::record(Event::HandshakeRefused(Refusal::Alpn));
             conn.close(code::PROTOCOL.into(), b"unsupported ALPN");
