@@ -7,14 +7,14 @@ use vigil_proto::frame::{FrameDecoder, encode};
 /// Reads frames from a stream. [`Reader::next`] is cancel-safe: bytes read stay in the
 /// decoder, so it can sit in a `select!` beside a timer.
 #[derive(Debug)]
-pub struct Reader {
+pub(super) struct Reader {
     recv: quinn::RecvStream,
     dec: FrameDecoder,
 }
 
 impl Reader {
     /// A reader of frames up to `max` bytes.
-    pub fn new(recv: quinn::RecvStream, max: usize) -> Self {
+    pub(super) fn new(recv: quinn::RecvStream, max: usize) -> Self {
         Self {
             recv,
             dec: FrameDecoder::new(max),
@@ -25,7 +25,7 @@ impl Reader {
     ///
     /// # Errors
     /// Stream errors and malformed or oversized frames.
-    pub async fn next<T: DeserializeOwned>(&mut self) -> anyhow::Result<Option<T>> {
+    pub(super) async fn next<T: DeserializeOwned>(&mut self) -> anyhow::Result<Option<T>> {
         let mut buf = [0u8; 8192];
         loop {
             if let Some(v) = self.dec.decode::<T>()? {
@@ -44,7 +44,7 @@ impl Reader {
 ///
 /// # Errors
 /// Encoding (over `max`) and stream errors.
-pub async fn send<T: Serialize>(
+pub(super) async fn send<T: Serialize>(
     tx: &mut quinn::SendStream,
     msg: &T,
     max: usize,
