@@ -101,6 +101,7 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
             assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
         }
     }
+    xa.start();
     // A collector cannot enroll with an agent's token.
     let agent_token = xa.ok(&["token", "create", "--agency", "xa"]);
     let other = Collector::init_bare();
@@ -110,7 +111,6 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     );
     assert_ne!(code(&out), 0, "an agent token enrolled a collector");
     assert!(stderr(&out).contains("not a federation token"), "{}", stderr(&out));
-    xa.start();
     pc.enroll(agent_token.trim(), "m-fed-pc");
     pc.start();
 
@@ -137,6 +137,7 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     let own2 = wait_for(Duration::from_secs(10), "the commune's new figure", || {
         agency(&xa, "xa").filter(|a| figures(a) != figures(&own))
     });
+    eprintln!("commune's own new figure after {:?}", changed.elapsed());
     wait_for(Duration::from_secs(10), "the new figure at the national level", || {
         agency(&nat, "vn/tinh/xa").filter(|a| figures(a) == figures(&own2))
     });
