@@ -110,9 +110,10 @@ pub async fn serve(
     let link = crate::federation::downstream::LinkPaths::new(&cfg.data_dir);
     if link.exists() {
         let (store, scoring) = (store.clone(), Arc::new(cfg.scoring.clone()));
-        let (dir, stop) = (cfg.data_dir.clone(), shutdown.clone());
+        let (dir, stop, wake) = (cfg.data_dir.clone(), shutdown.clone(), quic.federation_wake());
         tokio::spawn(async move {
-            if let Err(e) = crate::federation::downstream::run(store, scoring, &dir, stop).await {
+            let r = crate::federation::downstream::run(store, scoring, &dir, wake, stop);
+            if let Err(e) = r.await {
                 tracing::error!(error = %e, "The upstream link cannot start.");
             }
         });

@@ -70,6 +70,9 @@ pub struct Ctx {
     pub ingest: Arc<Ingest>,
     /// Live sessions, one per agent.
     live: Arc<live::LiveSessions>,
+    /// Woken when a downstream's summary is stored, so this collector's own upstream link
+    /// pushes the change at once instead of at its next interval.
+    fed_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -221,9 +224,15 @@ impl QuicServer {
                 alerts,
                 ingest,
                 live: Arc::default(),
+                fed_wake: Arc::default(),
             }),
             rate: cfg.max_new_connections_per_sec,
         })
+    }
+
+    /// What wakes this collector's upstream link when a downstream's summary is stored.
+    pub fn federation_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.ctx.fed_wake.clone()
     }
 
     /// The bound address.
@@ -401,8 +410,11 @@ async fn handle_incoming(
             }
         }
         Some(p) if p == vigil_proto::fed::ALPN_FED => {
-            let scores = Some(ctx.ingest.scores.clone());
-            federation::upstream::session_conn(ctx.store.clone(), scores, conn).await;
+            let told = federation::upstream::Told {
+                scores: Some(ctx.ingest.scores.clone()),
+                wake: Some(ctx.fed_wake.clone()),
+            };
+            federation::upstream::session_conn(ctx.store.clone(), told, conn).await;
         }
         _ => {
             metrics::record(Event::HandshakeRefused(Refusal::Alpn));

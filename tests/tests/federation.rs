@@ -39,6 +39,19 @@ fn agency(c: &Collector, id: &str) -> Option<Value> {
         .cloned()
 }
 
+/// The commune's agency at the commune and at `up` (as `path`) once both show the same three
+/// figures (the commune's may move while its agent reports, so both are read each time).
+fn converged(xa: &Collector, up: &Collector, path: &str) -> Option<(Value, Value)> {
+    let own = agency(xa, "xa")?;
+    let there = agency(up, path)?;
+    (figures(&own) == figures(&there)).then_some((own, there))
+}
+
+/// Registered assets of an agency as scored.
+fn hosts(a: &Value) -> u64 {
+    a["full"]["hosts"].as_u64().unwrap_or(0)
+}
+
 /// The three scores of an agency as the JSON has them.
 fn figures(a: &Value) -> [f64; 3] {
     ["full", "common", "level_view"].map(|k| a[k]["score"].as_f64().unwrap_or(f64::NAN))
@@ -115,11 +128,11 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     pc.start();
 
     // The commune's own figure, once its host has reported.
-    let own = wait_for(Duration::from_secs(60), "the commune's host scored", || {
+    wait_for(Duration::from_secs(60), "the commune's host scored", || {
         agency(&xa, "xa").filter(|a| a["full"]["hosts_fresh"] == 1)
     });
-    let national = wait_for(Duration::from_secs(30), "the commune at the national level", || {
-        agency(&nat, "vn/tinh/xa").filter(|a| figures(a) == figures(&own))
+    let (_, national) = wait_for(Duration::from_secs(30), "the commune at the national level", || {
+        converged(&xa, &nat, "vn/tinh/xa")
     });
     assert_eq!(national["federated"]["remote_path"], "tinh/xa");
     assert!(national["federated"]["stale"] == false, "{national}");
@@ -134,16 +147,20 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     // A change at the commune reaches the national level within 10 s, identical.
     add_asset(&xa, "pc-khong-agent-1");
     let changed = Instant::now();
-    let own2 = wait_for(Duration::from_secs(10), "the commune's new figure", || {
-        agency(&xa, "xa").filter(|a| figures(a) != figures(&own))
-    });
-    eprintln!("commune's own new figure after {:?}", changed.elapsed());
-    wait_for(Duration::from_secs(10), "the new figure at the national level", || {
-        agency(&nat, "vn/tinh/xa").filter(|a| figures(a) == figures(&own2))
+    wait_for(Duration::from_secs(10), "the new asset at the national level", || {
+        agency(&nat, "vn/tinh/xa").filter(|a| hosts(a) == 2)
     });
     let took = changed.elapsed();
     eprintln!("commune change → national: {took:?}");
+    for (who, log) in [("xa", xa.log()), ("prov", prov.log()), ("nat", nat.log())] {
+        for l in log.lines().filter(|l| l.contains("Summary")).rev().take(4) {
+            eprintln!("{who}: {l}");
+        }
+    }
     assert!(took <= Duration::from_secs(10), "{took:?}");
+    let (own2, _) = wait_for(Duration::from_secs(10), "the same figures after the change", || {
+        converged(&xa, &nat, "vn/tinh/xa").filter(|(o, _)| hosts(o) == 2)
+    });
 
     // The API shows it too, marked federated.
     nat.add_user("quocgia", "viewer", None);
@@ -155,14 +172,14 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         .and_then(|a| a.iter().find(|x| x["id"] == "vn/tinh/xa"))
         .cloned()
         .expect("federated agency in the API");
-    assert_eq!(figures(&row), figures(&own2));
+    assert_eq!(hosts(&row), hosts(&own2));
     assert!(row["federated"]["downstream"].is_string(), "{row}");
 
     // Outage of the national collector: the province spools, then delivers everything once.
     nat.kill9();
     add_asset(&xa, "pc-khong-agent-2");
-    let own3 = wait_for(Duration::from_secs(10), "the commune's third figure", || {
-        agency(&xa, "xa").filter(|a| figures(a) != figures(&own2))
+    wait_for(Duration::from_secs(10), "the commune's third asset", || {
+        agency(&xa, "xa").filter(|a| hosts(a) == 3)
     });
     std::thread::sleep(outage());
     let spooled = status(&prov)["link"]["spool"].clone();
@@ -171,8 +188,8 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         "summaries spooled during the outage: {spooled}"
     );
     nat.start();
-    wait_for(Duration::from_secs(30), "the third figure at the national level", || {
-        agency(&nat, "vn/tinh/xa").filter(|a| figures(a) == figures(&own3))
+    wait_for(Duration::from_secs(30), "the third asset at the national level", || {
+        converged(&xa, &nat, "vn/tinh/xa").filter(|(_, n)| hosts(n) == 3)
     });
     let (prov_link, nat_side) = wait_for(Duration::from_secs(30), "the spool drained", || {
         let p = status(&prov)["link"]["spool"].clone();

@@ -229,9 +229,12 @@ struct Pusher {
     link: Link,
     signer: Arc<Signer>,
     cfg: quinn::ClientConfig,
+    /// Woken when a summary from below was stored: the change goes up at once.
+    wake: Arc<tokio::sync::Notify>,
 }
 
-/// Runs the link of the collector with data dir `data_dir` until `shutdown`.
+/// Runs the link of the collector with data dir `data_dir` until `shutdown`; `wake` makes it
+/// compute (and push, if changed) at once.
 ///
 /// # Errors
 /// When the link's files are unusable (nothing can be sent).
@@ -239,6 +242,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     scoring: Arc<Scoring>,
     data_dir: &Path,
+    wake: Arc<tokio::sync::Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let p = LinkPaths::new(data_dir);
@@ -266,6 +270,7 @@ pub async fn run(
         cfg: quic_client(tls)?,
         signer,
         link,
+        wake,
     };
     tracing::info!(upstream = ?pusher.link.upstreams, agency = %pusher.link.agency, "Upstream link started.");
     let interval = Duration::from_secs(pusher.link.interval_s.max(1));
@@ -372,6 +377,7 @@ impl Pusher {
                     None => anyhow::bail!("the upstream ended the session"),
                 },
                 _ = tick.tick() => self.produce().await?,
+                () = self.wake.notified() => self.produce().await?,
                 _ = shutdown.changed() => {
                     conn.close(0u32.into(), b"shutdown");
                     return Ok(());

@@ -176,6 +176,7 @@ pub fn on_summary(
             if let Some((from, to)) = gap {
                 tracing::warn!(downstream = %who.id, from, to, "Summaries missing from a downstream.");
             }
+            tracing::debug!(downstream = %who.id, seq, "Summary stored.");
             Ok((UpMsg::Ack { up_to_seq: seq }, false))
         }
         Received::Duplicate => {
@@ -229,8 +230,17 @@ pub async fn enroll_conn(
     Ok(())
 }
 
+/// Who is told when a summary is stored.
+#[derive(Debug, Default, Clone)]
+pub struct Told {
+    /// The console's scores, invalidated so it shows the new figures at its next look.
+    pub scores: Option<Arc<ScoreCache>>,
+    /// This collector's own upstream link, which pushes the change on.
+    pub wake: Option<Arc<tokio::sync::Notify>>,
+}
+
 /// Serves one downstream's summary session until it ends.
-pub async fn session_conn(store: Arc<dyn Store>, scores: Option<Arc<ScoreCache>>, conn: quinn::Connection) {
+pub async fn session_conn(store: Arc<dyn Store>, told: Told, conn: quinn::Connection) {
     let s2 = store.clone();
     let c2 = conn.clone();
     let who = match tokio::task::spawn_blocking(move || admit(&*s2, &c2)).await {
@@ -242,14 +252,14 @@ pub async fn session_conn(store: Arc<dyn Store>, scores: Option<Arc<ScoreCache>>
         }
         Err(_) => return,
     };
-    if let Err(e) = serve(store, scores, &conn, &who).await {
+    if let Err(e) = serve(store, told, &conn, &who).await {
         tracing::info!(downstream = %who.id, error = %e, "Federation session ended.");
     }
 }
 
 async fn serve(
     store: Arc<dyn Store>,
-    scores: Option<Arc<ScoreCache>>,
+    told: Told,
     conn: &quinn::Connection,
     who: &DownstreamIdentity,
 ) -> anyhow::Result<()> {
@@ -295,9 +305,11 @@ async fn serve(
             conn.close(code::PROTOCOL.into(), b"summary refused");
             return Ok(());
         }
-        if let Some(c) = &scores {
-            // The console shows the new figures at its next look.
+        if let Some(c) = &told.scores {
             c.invalidate();
+        }
+        if let Some(w) = &told.wake {
+            w.notify_one();
         }
     }
     Ok(())
