@@ -314,3 +314,7 @@ async fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "upstream_tests.rs"]
+mod tests;
