@@ -110,7 +110,11 @@ pub async fn serve(
     let link = crate::federation::downstream::LinkPaths::new(&cfg.data_dir);
     if link.exists() {
         let (store, scoring) = (store.clone(), Arc::new(cfg.scoring.clone()));
-        let (dir, stop, wake) = (cfg.data_dir.clone(), shutdown.clone(), quic.federation_wake());
+        let (dir, stop, wake) = (
+            cfg.data_dir.clone(),
+            shutdown.clone(),
+            quic.federation_wake(),
+        );
         tokio::spawn(async move {
             let r = crate::federation::downstream::run(store, scoring, &dir, wake, stop);
             if let Err(e) = r.await {

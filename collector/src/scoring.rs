@@ -349,7 +349,11 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
     });
     let mut agencies = agencies;
     let local: Vec<&str> = inputs.agencies.iter().map(|a| a.id.as_str()).collect();
-    agencies.extend(graft(&inputs.federated, &local, now_ms).into_iter().map(federated));
+    agencies.extend(
+        graft(&inputs.federated, &local, now_ms)
+            .into_iter()
+            .map(federated),
+    );
     agencies.sort_by(|a, b| a.id.cmp(&b.id));
     Scores {
         computed_at: now_ms,

@@ -69,8 +69,11 @@ fn root(c: &Collector, id: &str, name: &str) {
 /// scores 0), computed by the commune collector itself.
 fn add_asset(c: &Collector, host: &str) {
     let csv = c.tmp.path().join(format!("{host}.csv"));
-    std::fs::write(&csv, format!("agency,hostname,role,level\nxa,{host},workstation,2\n"))
-        .expect("csv");
+    std::fs::write(
+        &csv,
+        format!("agency,hostname,role,level\nxa,{host},workstation,2\n"),
+    )
+    .expect("csv");
     c.ok(&["assets", "import", csv.to_str().expect("utf-8 path")]);
 }
 
@@ -87,7 +90,14 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
 
     // Province → national.
     let t = nat.ok(&["upstream", "token", "--agency", "vn"]);
-    prov.ok(&["upstream", "enroll", "--token", t.trim(), "--interval", "1s"]);
+    prov.ok(&[
+        "upstream",
+        "enroll",
+        "--token",
+        t.trim(),
+        "--interval",
+        "1s",
+    ]);
     prov.start();
 
     // Commune → province; an agent cannot use (nor burn) a federation token.
@@ -100,15 +110,21 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         "{}",
         stderr(&refused)
     );
-    xa.ok(&["upstream", "enroll", "--token", t.trim(), "--interval", "1s"]);
+    xa.ok(&[
+        "upstream",
+        "enroll",
+        "--token",
+        t.trim(),
+        "--interval",
+        "1s",
+    ]);
     // The link's secrets are private.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = xa.data_dir.join("upstream");
-        let mode = |p: &std::path::Path| {
-            std::fs::metadata(p).expect("meta").permissions().mode() & 0o777
-        };
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         for f in ["key.pem", "cert.pem", "ca.pem", "link.json"] {
             assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
@@ -123,7 +139,11 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         Duration::from_secs(60),
     );
     assert_ne!(code(&out), 0, "an agent token enrolled a collector");
-    assert!(stderr(&out).contains("not a federation token"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a federation token"),
+        "{}",
+        stderr(&out)
+    );
     pc.enroll(agent_token.trim(), "m-fed-pc");
     pc.start();
 
@@ -131,9 +151,11 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     wait_for(Duration::from_secs(60), "the commune's host scored", || {
         agency(&xa, "xa").filter(|a| a["full"]["hosts_fresh"] == 1)
     });
-    let (_, national) = wait_for(Duration::from_secs(30), "the commune at the national level", || {
-        converged(&xa, &nat, "vn/tinh/xa")
-    });
+    let (_, national) = wait_for(
+        Duration::from_secs(30),
+        "the commune at the national level",
+        || converged(&xa, &nat, "vn/tinh/xa"),
+    );
     assert_eq!(national["federated"]["remote_path"], "tinh/xa");
     assert!(national["federated"]["stale"] == false, "{national}");
     assert!(agency(&prov, "tinh/xa").is_some_and(|a| a["federated"]["remote_path"] == "xa"));
@@ -147,9 +169,11 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     // A change at the commune reaches the national level within 10 s, identical.
     add_asset(&xa, "pc-khong-agent-1");
     let changed = Instant::now();
-    wait_for(Duration::from_secs(10), "the new asset at the national level", || {
-        agency(&nat, "vn/tinh/xa").filter(|a| hosts(a) == 2)
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the new asset at the national level",
+        || agency(&nat, "vn/tinh/xa").filter(|a| hosts(a) == 2),
+    );
     let took = changed.elapsed();
     eprintln!("commune change → national: {took:?}");
     for (who, log) in [("xa", xa.log()), ("prov", prov.log()), ("nat", nat.log())] {
@@ -158,9 +182,11 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         }
     }
     assert!(took <= Duration::from_secs(10), "{took:?}");
-    let (own2, _) = wait_for(Duration::from_secs(10), "the same figures after the change", || {
-        converged(&xa, &nat, "vn/tinh/xa").filter(|(o, _)| hosts(o) == 2)
-    });
+    let (own2, _) = wait_for(
+        Duration::from_secs(10),
+        "the same figures after the change",
+        || converged(&xa, &nat, "vn/tinh/xa").filter(|(o, _)| hosts(o) == 2),
+    );
 
     // The API shows it too, marked federated.
     nat.add_user("quocgia", "viewer", None);
@@ -188,9 +214,11 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         "summaries spooled during the outage: {spooled}"
     );
     nat.start();
-    wait_for(Duration::from_secs(30), "the third asset at the national level", || {
-        converged(&xa, &nat, "vn/tinh/xa").filter(|(_, n)| hosts(n) == 3)
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the third asset at the national level",
+        || converged(&xa, &nat, "vn/tinh/xa").filter(|(_, n)| hosts(n) == 3),
+    );
     let (prov_link, nat_side) = wait_for(Duration::from_secs(30), "the spool drained", || {
         let p = status(&prov)["link"]["spool"].clone();
         (p["last_seq"] == p["acked_seq"]).then(|| (p, status(&nat)))
@@ -198,7 +226,10 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     let d = &nat_side["downstreams"][0];
     // Every seq from 1 to the last spooled arrived (no gap recorded), each stored once: the
     // national's acked seq is the province's last, and the store is keyed on (downstream, seq).
-    assert!(d["acked_seq"].as_u64() >= prov_link["last_seq"].as_u64(), "{d} {prov_link}");
+    assert!(
+        d["acked_seq"].as_u64() >= prov_link["last_seq"].as_u64(),
+        "{d} {prov_link}"
+    );
     assert_eq!(nat_side["gaps"], Value::Array(Vec::new()), "{nat_side}");
     assert_eq!(prov_link["dropped"], 0);
     assert!(

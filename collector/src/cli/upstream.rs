@@ -219,7 +219,11 @@ fn status(dir: &DirArgs, json: bool) -> Result<(), Failure> {
         let age = if d.last_received == 0 {
             "never / chưa nhận".to_owned()
         } else {
-            format!("{} s ago / {} giây trước", now - d.last_received, now - d.last_received)
+            format!(
+                "{} s ago / {} giây trước",
+                now - d.last_received,
+                now - d.last_received
+            )
         };
         outln!(
             "downstream {} {:?} under {}: {state}, seq {}, last summary {age}",
@@ -248,7 +252,12 @@ fn revoke(dir: &DirArgs, id: &str) -> Result<(), Failure> {
             "no live downstream {id:?} (see `upstream status`)"
         )));
     }
-    store.audit("cli", "upstream.revoke", &serde_json::json!({"id": id}), now_s())?;
+    store.audit(
+        "cli",
+        "upstream.revoke",
+        &serde_json::json!({"id": id}),
+        now_s(),
+    )?;
     errln!("downstream {id} revoked / đã thu hồi");
     Ok(())
 }

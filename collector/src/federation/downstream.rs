@@ -248,7 +248,8 @@ pub async fn run(
     let p = LinkPaths::new(data_dir);
     let link = p.load()?;
     let read = |n: &str| {
-        crate::fsutil::read_to_string(&p.file(n)).with_context(|| format!("reading {}", p.file(n).display()))
+        crate::fsutil::read_to_string(&p.file(n))
+            .with_context(|| format!("reading {}", p.file(n).display()))
     };
     let key_pem = read("key.pem")?;
     let signer = Arc::new(Signer::from_pem(&key_pem).map_err(anyhow::Error::msg)?);
@@ -352,7 +353,8 @@ impl Pusher {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let acked = self.spool_acked().await?;
-            let window = WINDOW.saturating_sub(usize::try_from(sent - acked.min(sent)).unwrap_or(WINDOW));
+            let window =
+                WINDOW.saturating_sub(usize::try_from(sent - acked.min(sent)).unwrap_or(WINDOW));
             if window > 0 {
                 let store = self.store.clone();
                 let pending = tokio::task::spawn_blocking(move || {
@@ -405,7 +407,8 @@ impl Pusher {
 
     async fn spool_acked(&self) -> anyhow::Result<u64> {
         let store = self.store.clone();
-        let st = tokio::task::spawn_blocking(move || store.federation().fed_spool_state()).await??;
+        let st =
+            tokio::task::spawn_blocking(move || store.federation().fed_spool_state()).await??;
         Ok(st.acked_seq)
     }
 }

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use vigil_proto::Status;
 use vigil_rules::score::AgencyScore;
 
-use super::summary::{AgencySummary, AlertStat, PostureSummary, RuleCount, SUMMARY_VERSION, TOP_RULES};
+use super::summary::{
+    AgencySummary, AlertStat, PostureSummary, RuleCount, SUMMARY_VERSION, TOP_RULES,
+};
 use crate::scoring::{AgencyScores, Inputs, Scores, in_subtree};
 
 /// The summary of every agency in `scores` (federated ones included, so the collector above

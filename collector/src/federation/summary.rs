@@ -215,7 +215,10 @@ impl AgencySummary {
                 .keys()
                 .any(|k| !matches!(k.as_str(), "low" | "medium" | "high" | "critical"))
         {
-            return Err(invalid(format!("agency {:?}: bad alert severities", self.path)));
+            return Err(invalid(format!(
+                "agency {:?}: bad alert severities",
+                self.path
+            )));
         }
         if self.top_failing.len() > TOP_RULES
             || self
@@ -223,7 +226,10 @@ impl AgencySummary {
                 .iter()
                 .any(|r| r.rule_id.is_empty() || r.rule_id.len() > vigil_proto::limits::RULE_ID)
         {
-            return Err(invalid(format!("agency {:?}: bad failing rules", self.path)));
+            return Err(invalid(format!(
+                "agency {:?}: bad failing rules",
+                self.path
+            )));
         }
         Ok(())
     }
@@ -238,8 +244,7 @@ fn check_score(path: &str, s: &AgencyScore, view: View) -> Result<(), SummaryErr
         return Err(bad("per-host lines are never federated"));
     }
     let in_range = |x: f64, hi: f64| x.is_finite() && (0.0..=hi).contains(&x);
-    if !in_range(s.score, 100.0) || !in_range(s.coverage, 1.0) || !in_range(s.total_weight, 1e9)
-    {
+    if !in_range(s.score, 100.0) || !in_range(s.coverage, 1.0) || !in_range(s.total_weight, 1e9) {
         return Err(bad("score, coverage or weight out of range"));
     }
     if s.hosts_with_agent > s.hosts || s.hosts_fresh > s.hosts || s.ranking.reasons.len() > 4 {

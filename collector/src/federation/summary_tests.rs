@@ -73,7 +73,16 @@ fn a_valid_summary_parses_to_itself() {
 
 #[test]
 fn paths_outside_the_subtree_are_refused() {
-    for bad in ["", "/abs", "../up", "xa/../../p", "xa//b", "xa/.", "x a", "xa/"] {
+    for bad in [
+        "",
+        "/abs",
+        "../up",
+        "xa/../../p",
+        "xa//b",
+        "xa/.",
+        "x a",
+        "xa/",
+    ] {
         assert!(check_path(bad).is_err(), "{bad:?}");
         let s = summary(vec![agency(bad, 50.0)]);
         assert!(PostureSummary::parse(&body(&s)).is_err(), "{bad:?}");
@@ -129,7 +138,10 @@ fn hostile_or_raw_summaries_are_refused_whole() {
         assert!(PostureSummary::parse(&body(&s)).is_err(), "{what}");
     }
     let twice = summary(vec![ok.clone(), ok.clone()]);
-    assert!(PostureSummary::parse(&body(&twice)).is_err(), "duplicate agency");
+    assert!(
+        PostureSummary::parse(&body(&twice)).is_err(),
+        "duplicate agency"
+    );
     // Per-host lines never travel: a summary carrying an asset line is refused.
     let mut with_asset = serde_json::to_value(summary(vec![ok])).expect("value");
     with_asset["agencies"][0]["a"]["breakdown"] = serde_json::json!([{
@@ -182,6 +194,9 @@ fn grafts_go_under_the_enrolled_agency_and_never_over_local_ones() {
     let mut nested = agency("xa", 50.0);
     nested.origin_computed_at = Some(400);
     let g = graft(&[latest("d1", "vn", &summary(vec![nested]), 2)], &[], 1_400);
-    assert_eq!((g[0].id.as_str(), g[0].mark.computed_at, g[0].mark.age_s), ("vn/xa", 400, 1));
+    assert_eq!(
+        (g[0].id.as_str(), g[0].mark.computed_at, g[0].mark.age_s),
+        ("vn/xa", 400, 1)
+    );
     assert_eq!(regraft(&g[0].summary.a, "vn/xa").agency_id, "vn/xa");
 }

@@ -65,7 +65,12 @@ fn refuse(code: u32, message: impl Into<String>) -> EnrollResponse {
 
 /// Handles a downstream collector's enrollment request. Never panics on hostile input; a token
 /// use is consumed only by a well-formed request carrying a federation token.
-pub fn enroll(store: &dyn Store, ca: &Ca, req: &EnrollRequest, now: OffsetDateTime) -> EnrollResponse {
+pub fn enroll(
+    store: &dyn Store,
+    ca: &Ca,
+    req: &EnrollRequest,
+    now: OffsetDateTime,
+) -> EnrollResponse {
     if req.proto_version < MIN_PROTO_VERSION {
         return refuse(code::UNSUPPORTED_VERSION, "downstream protocol too old");
     }
@@ -131,7 +136,12 @@ pub fn enroll(store: &dyn Store, ca: &Ca, req: &EnrollRequest, now: OffsetDateTi
         return refuse(code::INTERNAL, "collector storage error; try again later");
     }
     let detail = serde_json::json!({"downstream": id, "agency": tok.agency, "name": d.name});
-    if let Err(e) = store.audit("federation", "downstream_enroll", &detail, now.unix_timestamp()) {
+    if let Err(e) = store.audit(
+        "federation",
+        "downstream_enroll",
+        &detail,
+        now.unix_timestamp(),
+    ) {
         tracing::error!(error = %e, "Auditing the enrollment failed.");
     }
     tracing::info!(downstream = %id, agency = %tok.agency, name = %d.name, "Downstream collector enrolled.");
@@ -171,7 +181,10 @@ pub fn on_summary(
             format!("summary {seq} is signed for another downstream"),
         );
     }
-    match store.federation().fed_receive(&who.id, seq, body, sig, now)? {
+    match store
+        .federation()
+        .fed_receive(&who.id, seq, body, sig, now)?
+    {
         Received::Stored { gap } => {
             if let Some((from, to)) = gap {
                 tracing::warn!(downstream = %who.id, from, to, "Summaries missing from a downstream.");
@@ -216,10 +229,12 @@ pub async fn enroll_conn(
     let (mut tx, rx) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await??;
     let mut reader = Reader::new(rx, MAX_ENROLL_FRAME);
     let resp = match tokio::time::timeout(HELLO_TIMEOUT, reader.next::<EnrollRequest>()).await {
-        Ok(Ok(Some(req))) => tokio::task::spawn_blocking(move || {
-            enroll(&*store, &ca, &req, OffsetDateTime::now_utc())
-        })
-        .await?,
+        Ok(Ok(Some(req))) => {
+            tokio::task::spawn_blocking(move || {
+                enroll(&*store, &ca, &req, OffsetDateTime::now_utc())
+            })
+            .await?
+        }
         Ok(Ok(None)) | Err(_) => refuse(code::TIMED_OUT, "no enrollment request received"),
         Ok(Err(e)) => refuse(code::MALFORMED, format!("bad enrollment request: {e}")),
     };
@@ -296,10 +311,9 @@ async fn serve(
         };
         let (s2, w2) = (store.clone(), who.clone());
         let now = crate::clock::now_ms() / 1000;
-        let (answer, end) = tokio::task::spawn_blocking(move || {
-            on_summary(&*s2, &w2, (seq, &body, &sig), now)
-        })
-        .await??;
+        let (answer, end) =
+            tokio::task::spawn_blocking(move || on_summary(&*s2, &w2, (seq, &body, &sig), now))
+                .await??;
         send(&mut tx, &answer, MAX_FRAME).await?;
         if end {
             conn.close(code::PROTOCOL.into(), b"summary refused");

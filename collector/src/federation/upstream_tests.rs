@@ -66,10 +66,19 @@ fn now() -> OffsetDateTime {
 /// Enrolls a downstream; returns its identity (as a session sees it) and its signer.
 fn enrolled(f: &Fixture) -> (DownstreamIdentity, Signer) {
     let addrs = vec!["127.0.0.1:4433".to_owned()];
-    let (token, _) = create_fed_token(&f.store, &f.ca, "tinh", (Duration::from_secs(60), 1), addrs, T0)
-        .expect("token");
+    let (token, _) = create_fed_token(
+        &f.store,
+        &f.ca,
+        "tinh",
+        (Duration::from_secs(60), 1),
+        addrs,
+        T0,
+    )
+    .expect("token");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
-    let EnrollResponse::Ok { cert_pem, agency, .. } = enroll(&f.store, &f.ca, &request(&token, &key), now())
+    let EnrollResponse::Ok {
+        cert_pem, agency, ..
+    } = enroll(&f.store, &f.ca, &request(&token, &key), now())
     else {
         panic!("downstream enrollment refused");
     };
@@ -101,9 +110,15 @@ fn body(downstream_id: &str, path: &str) -> String {
 fn tokens_admit_their_own_kind_only() {
     let f = fixture();
     let addrs = vec!["127.0.0.1:4433".to_owned()];
-    let (fed_token, _) =
-        create_fed_token(&f.store, &f.ca, "tinh", (Duration::from_secs(60), 1), addrs.clone(), T0)
-            .expect("fed token");
+    let (fed_token, _) = create_fed_token(
+        &f.store,
+        &f.ca,
+        "tinh",
+        (Duration::from_secs(60), 1),
+        addrs.clone(),
+        T0,
+    )
+    .expect("fed token");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
     // An agent presenting a federation token is refused, and the token is not used up.
     let (resp, _) = crate::enroll::handle(
@@ -118,9 +133,16 @@ fn tokens_admit_their_own_kind_only() {
         "{resp:?}"
     );
     // A collector presenting an agent's token is refused.
-    let (agent_token, _) =
-        crate::enroll::create_token(&f.store, &f.ca, "tinh", Duration::from_secs(60), 5, addrs, T0)
-            .expect("agent token");
+    let (agent_token, _) = crate::enroll::create_token(
+        &f.store,
+        &f.ca,
+        "tinh",
+        Duration::from_secs(60),
+        5,
+        addrs,
+        T0,
+    )
+    .expect("agent token");
     let resp = enroll(&f.store, &f.ca, &request(&agent_token, &key), now());
     assert!(
         matches!(&resp, EnrollResponse::Error { message, .. } if message.contains("not a federation token")),
@@ -146,9 +168,8 @@ fn only_signed_summaries_of_the_session_downstream_within_its_subtree_are_stored
     // A resend after a lost ack is acknowledged and stored once.
     let again = on_summary(store, &who, (1, &good, &sig), 11).expect("store");
     assert_eq!(again, (UpMsg::Ack { up_to_seq: 1 }, false));
-    let refused = |r: Result<(UpMsg, bool), StoreError>| {
-        matches!(r, Ok((UpMsg::Error { .. }, true)))
-    };
+    let refused =
+        |r: Result<(UpMsg, bool), StoreError>| matches!(r, Ok((UpMsg::Error { .. }, true)));
     // Tampered body, or another key's signature.
     let tampered = good.replace("\"Xã\"", "\"Xa\"");
     assert_ne!(tampered, good);
@@ -158,20 +179,38 @@ fn only_signed_summaries_of_the_session_downstream_within_its_subtree_are_stored
     // Signed by the session's key, but naming another downstream.
     let theirs = body(&other.id, "xa");
     let sig_theirs = signer.sign(theirs.as_bytes()).expect("sign");
-    assert!(refused(on_summary(store, &who, (2, &theirs, &sig_theirs), 12)));
+    assert!(refused(on_summary(
+        store,
+        &who,
+        (2, &theirs, &sig_theirs),
+        12
+    )));
     // An agency outside the enrolled subtree.
     let escape = good.replace("\"xa\"", "\"../vn\"");
     assert_ne!(escape, good);
     let sig_escape = signer.sign(escape.as_bytes()).expect("sign");
-    assert!(refused(on_summary(store, &who, (2, &escape, &sig_escape), 12)));
+    assert!(refused(on_summary(
+        store,
+        &who,
+        (2, &escape, &sig_escape),
+        12
+    )));
     // Only the good summary is there, under the enrolled agency.
     let latest = f.store.federation().fed_latest().expect("latest");
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].seq, 1);
     let g = graft(&latest, &["tinh"], 1_000);
-    assert_eq!(g.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["tinh/xa"]);
+    assert_eq!(
+        g.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        ["tinh/xa"]
+    );
     // A revoked downstream stores nothing more.
-    assert!(f.store.federation().fed_downstream_revoke(&who.id, 20).expect("revoke"));
+    assert!(
+        f.store
+            .federation()
+            .fed_downstream_revoke(&who.id, 20)
+            .expect("revoke")
+    );
     let sig2 = signer.sign(good.as_bytes()).expect("sign");
     assert!(on_summary(store, &who, (2, &good, &sig2), 21).is_err());
 }

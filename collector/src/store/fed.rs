@@ -118,8 +118,7 @@ pub trait FedStore: Send + Sync {
     /// # Errors
     /// [`super::StoreError::NotFound`] / [`super::StoreError::Revoked`] for an unknown or
     /// revoked downstream.
-    fn fed_receive(&self, id: &str, seq: u64, body: &str, sig: &str, now: i64)
-    -> Result<Received>;
+    fn fed_receive(&self, id: &str, seq: u64, body: &str, sig: &str, now: i64) -> Result<Received>;
     /// The newest summary of every live downstream.
     fn fed_latest(&self) -> Result<Vec<LatestSummary>>;
     /// Recorded gaps, oldest first.

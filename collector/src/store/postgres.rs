@@ -32,11 +32,11 @@ use super::{
 };
 
 mod access;
+mod fed;
 mod identity;
 mod pool;
 mod rows;
 mod schema;
-mod fed;
 mod vuln;
 mod write;
 

@@ -17,11 +17,11 @@ use super::{
 };
 
 mod access;
+mod fed;
 mod findings;
 mod identity;
 mod rows;
 mod schema;
-mod fed;
 mod vuln;
 mod write;
 

@@ -59,7 +59,10 @@ pub(crate) fn summaries_are_idempotent_and_gaps_recorded(s: &dyn Store) {
         f.fed_receive("d1", 5, "b5", "s5", 32),
         Err(StoreError::Revoked(_))
     ));
-    assert!(f.fed_latest().expect("latest").is_empty(), "revoked: not shown");
+    assert!(
+        f.fed_latest().expect("latest").is_empty(),
+        "revoked: not shown"
+    );
     assert_eq!(
         f.fed_downstream("d1").expect("get").map(|d| d.revoked_at),
         Some(30)
@@ -70,21 +73,32 @@ pub(crate) fn the_spool_keeps_what_is_unacknowledged(s: &dyn Store) {
     let f = s.federation();
     assert_eq!(f.fed_spool_last().expect("last"), None);
     for i in 1..=3 {
-        assert_eq!(f.fed_spool_push(&format!("b{i}"), "sig", i).expect("push"), i as u64);
+        assert_eq!(
+            f.fed_spool_push(&format!("b{i}"), "sig", i).expect("push"),
+            i as u64
+        );
     }
     let p = f.fed_spool_pending(0, 10).expect("pending");
     assert_eq!(p.iter().map(|x| x.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(f.fed_spool_pending(1, 1).expect("page")[0].seq, 2);
     f.fed_spool_ack(2).expect("ack");
     f.fed_spool_ack(1).expect("an older ack changes nothing");
-    f.fed_spool_ack(99).expect("an ack past the spool is ignored");
+    f.fed_spool_ack(99)
+        .expect("an ack past the spool is ignored");
     let st = f.fed_spool_state().expect("state");
     assert_eq!((st.last_seq, st.acked_seq, st.dropped), (3, 2, 0));
     let p = f.fed_spool_pending(st.acked_seq, 10).expect("pending");
     assert_eq!(p.iter().map(|x| x.seq).collect::<Vec<_>>(), [3]);
     f.fed_spool_ack(3).expect("ack all");
-    let last = f.fed_spool_last().expect("last").expect("newest row is kept");
+    let last = f
+        .fed_spool_last()
+        .expect("last")
+        .expect("newest row is kept");
     assert_eq!((last.seq, last.body.as_str()), (3, "b3"));
     assert!(f.fed_spool_pending(3, 10).expect("none").is_empty());
-    assert_eq!(f.fed_spool_push("b4", "sig", 9).expect("next"), 4, "seq survives pruning");
+    assert_eq!(
+        f.fed_spool_push("b4", "sig", 9).expect("next"),
+        4,
+        "seq survives pruning"
+    );
 }

@@ -76,14 +76,7 @@ impl FedStore for PostgresStore {
         self.call(move |c| Ok(c.execute(pg(f::DOWNSTREAM_REVOKE), &[&id, &now])? > 0))
     }
 
-    fn fed_receive(
-        &self,
-        id: &str,
-        seq: u64,
-        body: &str,
-        sig: &str,
-        now: i64,
-    ) -> Result<Received> {
+    fn fed_receive(&self, id: &str, seq: u64, body: &str, sig: &str, now: i64) -> Result<Received> {
         let (id, body, sig) = (id.to_owned(), body.to_owned(), sig.to_owned());
         self.call(move |c| {
             let mut tx = c.transaction()?;

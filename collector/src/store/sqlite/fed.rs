@@ -66,17 +66,13 @@ impl FedStore for SqliteStore {
     }
 
     fn fed_downstream_revoke(&self, id: &str, now: i64) -> Result<bool> {
-        Ok(self.lock().execute(f::DOWNSTREAM_REVOKE, params![id, now])? > 0)
+        Ok(self
+            .lock()
+            .execute(f::DOWNSTREAM_REVOKE, params![id, now])?
+            > 0)
     }
 
-    fn fed_receive(
-        &self,
-        id: &str,
-        seq: u64,
-        body: &str,
-        sig: &str,
-        now: i64,
-    ) -> Result<Received> {
+    fn fed_receive(&self, id: &str, seq: u64, body: &str, sig: &str, now: i64) -> Result<Received> {
         let mut c = self.lock();
         let tx = c.transaction()?;
         let d = tx
@@ -150,7 +146,10 @@ impl FedStore for SqliteStore {
     }
 
     fn fed_spool_last(&self) -> Result<Option<Spooled>> {
-        Ok(self.lock().query_row(f::SPOOL_LAST, [], spooled).optional()?)
+        Ok(self
+            .lock()
+            .query_row(f::SPOOL_LAST, [], spooled)
+            .optional()?)
     }
 
     fn fed_spool_ack(&self, up_to: u64) -> Result<()> {
