@@ -229,6 +229,9 @@ struct Pusher {
     link: Link,
     signer: Arc<Signer>,
     cfg: quinn::ClientConfig,
+    /// The built-in rule catalogue, parsed once (parsing it is most of a small tree's
+    /// computation).
+    catalog: Arc<RuleCatalog>,
     /// Woken when a summary from below was stored: the change goes up at once.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -272,6 +275,7 @@ pub async fn run(
         signer,
         link,
         wake,
+        catalog: Arc::new(RuleCatalog::builtin()),
     };
     tracing::info!(upstream = ?pusher.link.upstreams, agency = %pusher.link.agency, "Upstream link started.");
     let interval = Duration::from_secs(pusher.link.interval_s.max(1));
@@ -299,10 +303,11 @@ impl Pusher {
     async fn produce(&self) -> anyhow::Result<()> {
         let (store, scoring) = (self.store.clone(), self.scoring.clone());
         let (signer, id) = (self.signer.clone(), self.link.downstream_id.clone());
+        let catalog = self.catalog.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let now = crate::clock::now_ms();
             let inputs = Inputs::load(&*store)?;
-            let scores = compute(&inputs, &scoring, &RuleCatalog::builtin(), now);
+            let scores = compute(&inputs, &scoring, &catalog, now);
             let summary = publish::build(&id, &inputs, &scores);
             let f = store.federation();
             let due = match f.fed_spool_last()? {
