@@ -266,6 +266,9 @@ fn convert_affected(a: &RawAffected) -> Result<Option<Affected>, String> {
     for (k, v) in a.versions.iter().enumerate() {
         check_token(&format!("versions[{k}]"), v)?;
     }
+    if ecosystem.distro == Distro::Windows {
+        windows_builds(&ecosystem.release, &mut ranges)?;
+    }
     let kbs = kbs(a.ecosystem_specific.as_ref())?;
     if ecosystem.distro == Distro::Windows && ranges.is_empty() && kbs.is_empty() {
         return Err(
@@ -281,6 +284,34 @@ fn convert_affected(a: &RawAffected) -> Result<Option<Affected>, String> {
         versions: a.versions.clone(),
         kbs,
     }))
+}
+
+/// Windows range events are builds of the entry's release: `22631.3296`, or `10.0.22631.3296` as
+/// Microsoft writes them (the `10.0.` is dropped, so they compare with the hosts' builds).
+fn windows_builds(release: &str, ranges: &mut [Vec<Event>]) -> Result<(), String> {
+    for (j, r) in ranges.iter_mut().enumerate() {
+        for (k, ev) in r.iter_mut().enumerate() {
+            let (Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v)) = ev;
+            if v == "0" {
+                continue;
+            }
+            let short = v.strip_prefix("10.0.").unwrap_or(v);
+            let mut parts = short.split('.');
+            let ok = parts.next() == Some(release)
+                && parts.next().is_some_and(|u| {
+                    !u.is_empty() && u.len() <= 9 && u.bytes().all(|b| b.is_ascii_digit())
+                })
+                && parts.next().is_none();
+            if !ok {
+                return Err(format!(
+                    "ranges[{j}].events[{k}]: {v:?} is not a build of Windows:{release} \
+                     (expected {release}.<revision>)"
+                ));
+            }
+            *v = short.to_string();
+        }
+    }
+    Ok(())
 }
 
 /// `ecosystem_specific.kb`: a list of update ids, `KB` and digits (`5044380` alone is taken as

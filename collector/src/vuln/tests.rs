@@ -189,26 +189,31 @@ fn seed(s: &dyn Store) {
     })
     .expect("agency");
     for (i, (id, os, ver, pkgs)) in HOSTS.iter().enumerate() {
-        s.agent_enroll(
-            &NewAgent {
-                id: (*id).into(),
-                agency: "p".into(),
-                machine_id: format!("m{i}"),
-                hostname: format!("host-{id}"),
-                os: format!("{os} {ver}"),
-                cert_serial: format!("serial-{id}"),
-                cert_not_after: 2_000_000_000,
-                agent_version: "0.1.0".into(),
-                token_id: "tok".into(),
-                simulated: false,
-            },
-            1,
-        )
-        .expect("enroll");
+        enroll(s, id, &format!("m{i}"), &format!("{os} {ver}"));
         ingest(s, id, 1, inventory(os, ver, pkgs));
     }
     s.agent_set_profile("deb-srv", Some("server"), None, "test", 1)
         .expect("role");
+}
+
+/// Enrolls agent `id` of agency `p`.
+fn enroll(s: &dyn Store, id: &str, machine_id: &str, os: &str) {
+    s.agent_enroll(
+        &NewAgent {
+            id: id.into(),
+            agency: "p".into(),
+            machine_id: machine_id.into(),
+            hostname: format!("host-{id}"),
+            os: os.into(),
+            cert_serial: format!("serial-{id}"),
+            cert_not_after: 2_000_000_000,
+            agent_version: "0.1.0".into(),
+            token_id: "tok".into(),
+            simulated: false,
+        },
+        1,
+    )
+    .expect("enroll");
 }
 
 fn import(s: &dyn Store, dirs: &[&str], now: i64) {
@@ -506,22 +511,7 @@ fn windows_hosts_match_by_build_and_installed_updates() {
         ("w-garbled", "not-a-build", &[]),
     ];
     for (i, (id, build, kbs)) in pcs.iter().enumerate() {
-        s.agent_enroll(
-            &NewAgent {
-                id: (*id).into(),
-                agency: "p".into(),
-                machine_id: format!("wm{i}"),
-                hostname: format!("pc-{id}"),
-                os: "Windows 11 Pro".into(),
-                cert_serial: format!("serial-{id}"),
-                cert_not_after: 2_000_000_000,
-                agent_version: "0.1.0".into(),
-                token_id: "tok".into(),
-                simulated: false,
-            },
-            1,
-        )
-        .expect("enroll");
+        enroll(&s, id, &format!("wm{i}"), "Windows 11 Pro");
         ingest(&s, id, 1, windows_inventory(build, kbs));
     }
     import(&s, &["windows"], 1000);
@@ -576,8 +566,12 @@ fn windows_hosts_match_by_build_and_installed_updates() {
 #[test]
 fn windows_entries_name_the_os_and_a_fix() {
     let err = load(&testdata("malformed-windows")).expect_err("refused").0;
-    assert_eq!(err.len(), 3, "{err:?}");
+    assert_eq!(err.len(), 4, "{err:?}");
     let text = err.join("\n");
+    assert!(
+        text.contains("otherbuild.json") && text.contains("not a build of Windows:22631"),
+        "{text}"
+    );
     assert!(
         text.contains("badkb.json") && text.contains("ecosystem_specific.kb[0]"),
         "{text}"
