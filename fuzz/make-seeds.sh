@@ -161,6 +161,7 @@ advertise = ["vigil.example.gov.vn:4433"]
 seed("ioc_file", "plain", "# feed\n192.0.2.7\n2001:db8::1\n198.51.100.0/24\nevil[.]example\n" + "ab" * 32 + "\n" + "cd" * 16 + "\n")
 seed("ioc_file", "csv", "type,value,source,expires\nip,192.0.2.7,feed-a,2030-01-01\ndomain,Evil.Example.,feed-b,\nsha256," + "AB" * 32 + ",,1900000000\n")
 seed("asset_csv", "assets", "agency,hostname,role,level\ntinh/so-a,pc-01,workstation,1\ntinh/so-a,srv-01,server,3\ntinh/xa-b,Máy-02,máy trạm,2\n")
+seed("fed_summary", "empty", '{"v":1,"downstream_id":"d","computed_at":0,"rule_pack_version":"","scoring_version":"1","agencies":[]}')
 seed("asset_csv", "reordered", "\ufeffhostname;role;agency;level;note\nsrv;server;tinh;5;x\n")
 
 # Rule packs: the built-in pack cut into one pack per rule (a sample of every check kind).

@@ -17,7 +17,7 @@ const I18N = {
     subAgencies: 'Đơn vị trực thuộc', whyNot100: 'Vì sao chưa đạt 100 điểm', item: 'Mục', points: 'Điểm trừ', otherItems: 'Các mục khác',
     groups: 'Nhóm kiểm tra', group: 'Nhóm', score: 'Điểm', trend90: 'Diễn biến 90 ngày', noHistory: 'Chưa có lịch sử điểm.',
     hostname: 'Tên máy', role: 'Vai trò', verdict: 'Kết luận', fresh: 'Còn báo cáo', showingHosts: 'Hiển thị {0}/{1} máy, điểm thấp nhất trước.',
-    workstation: 'Máy trạm', server: 'Máy chủ', simulated: 'mô phỏng', simulatedHost: 'Máy mô phỏng (dữ liệu trình diễn của demo --province), không phải máy thật.', yes: 'Có', no: 'Không', never: 'chưa bao giờ',
+    workstation: 'Máy trạm', server: 'Máy chủ', simulated: 'mô phỏng', federated: 'liên thông', federatedFrom: 'Số liệu do máy thu cấp dưới gửi lên:', fedStale: 'quá hạn', simulatedHost: 'Máy mô phỏng (dữ liệu trình diễn của demo --province), không phải máy thật.', yes: 'Có', no: 'Không', never: 'chưa bao giờ',
     good: 'Tốt', passV: 'Đạt', fail: 'Không đạt', noResults: 'Chưa có kết quả kiểm tra',
     os: 'Hệ điều hành', kernel: 'Nhân', agentVersion: 'Phiên bản agent', lastSeen: 'Lần cuối liên lạc', spool: 'Hàng đợi chưa gửi',
     clockSkew: 'Lệch đồng hồ', certExpiry: 'Chứng chỉ hết hạn', enrolledAt: 'Đăng ký lúc', revoked: 'Đã thu hồi',
@@ -75,7 +75,7 @@ const I18N = {
     subAgencies: 'Agencies below', whyNot100: 'Why not 100', item: 'Item', points: 'Points lost', otherItems: 'Other items',
     groups: 'Check groups', group: 'Group', score: 'Score', trend90: '90-day trend', noHistory: 'No score history yet.',
     hostname: 'Host name', role: 'Role', verdict: 'Verdict', fresh: 'Reporting', showingHosts: 'Showing {0} of {1} hosts, lowest scores first.',
-    workstation: 'Workstation', server: 'Server', simulated: 'simulated', simulatedHost: 'A simulated host (demonstration data of demo --province), not a real machine.', yes: 'Yes', no: 'No', never: 'never',
+    workstation: 'Workstation', server: 'Server', simulated: 'simulated', federated: 'federated', federatedFrom: 'Figures sent up by the downstream collector', fedStale: 'stale', simulatedHost: 'A simulated host (demonstration data of demo --province), not a real machine.', yes: 'Yes', no: 'No', never: 'never',
     good: 'Good', passV: 'Pass', fail: 'Fail', noResults: 'No check results yet',
     os: 'OS', kernel: 'Kernel', agentVersion: 'Agent version', lastSeen: 'Last seen', spool: 'Unsent spool records',
     clockSkew: 'Clock skew', certExpiry: 'Certificate expires', enrolledAt: 'Enrolled', revoked: 'Revoked',
@@ -209,6 +209,11 @@ function scoreCell(x) { return h('td', { class: 'num ' + (x === null || x === un
 function sevBadge(s) { return h('span', { class: 'badge ' + s }, t('sev_' + s)); }
 function simBadge(x) { return x.simulated ? [' ', h('span', { class: 'badge sim', 'data-test': 'simulated' }, t('simulated'))] : null; }
 function verdictBadge(v) { return h('span', { class: 'badge ' + (v === 'pass' ? 'pass-verdict' : v) }, t(v === 'pass' ? 'passV' : v)); }
+function fedBadge(x) {
+  const f = x.federated;
+  return f ? [' ', h('span', { class: 'badge fed', 'data-test': 'federated', title: t('federatedFrom') + ' ' + f.downstream_name },
+    t('federated') + ' · ' + f.age_s + ' s' + (f.stale ? ' · ' + t('fedStale') : ''))] : null;
+}
 function agencyLink(id, name) { return h('a', { href: '#/agency/' + encodeURIComponent(id) }, name || id); }
 function hostLink(id, name) { return h('a', { href: '#/host/' + encodeURIComponent(id) }, name || id); }
 function card(k, v, cls) { return h('div', { class: 'card' }, h('div', { class: 'v ' + (cls || '') }, v), h('div', { class: 'k' }, k)); }
@@ -403,14 +408,14 @@ async function pageOverview() {
         h('th', { class: 'num' }, t('scoreLevel')), h('th', { class: 'num' }, t('coverage')), h('th', { class: 'num' }, t('failingHosts')),
         h('th', { class: 'num' }, t('openCritHigh')), t('trend30')],
       ranked.map((a, i) => h('tr', { 'data-agency': a.id },
-        h('td', { class: 'num' }, i + 1), h('td', {}, agencyLink(a.id, a.name)), h('td', { class: 'num' }, a.level),
+        h('td', { class: 'num' }, i + 1), h('td', {}, agencyLink(a.id, a.name), fedBadge(a)), h('td', { class: 'num' }, a.level),
         scoreCell(a.a), scoreCell(a.a_common), scoreCell(a.a_level), h('td', { class: 'num' }, fmtPct(a.coverage)),
         h('td', { class: 'num' }, a.hosts_failing), h('td', { class: 'num' }, crit(a)), h('td', {}, sparkline(a.trend)))),
       { 'data-test': 'ranking' }),
     unranked.length === 0 ? null : [
       h('h2', {}, t('notRanked')),
       table([t('agency'), h('th', { class: 'num' }, t('scoreA')), h('th', { class: 'num' }, t('coverage')), h('th', { class: 'num' }, t('hosts')), t('reason')],
-        unranked.map((a) => h('tr', { 'data-agency': a.id }, h('td', {}, agencyLink(a.id, a.name)), scoreCell(a.a),
+        unranked.map((a) => h('tr', { 'data-agency': a.id }, h('td', {}, agencyLink(a.id, a.name), fedBadge(a)), scoreCell(a.a),
           h('td', { class: 'num' }, fmtPct(a.coverage)), h('td', { class: 'num' }, a.hosts),
           h('td', {}, a.reasons.map(reasonText).join('; ')))),
         { 'data-test': 'not-ranked' }),
@@ -454,7 +459,7 @@ async function pageAgency(id) {
     p.children.length ? [h('h2', {}, t('subAgencies')), table(
       [t('agency'), h('th', { class: 'num' }, t('scoreA')), h('th', { class: 'num' }, t('scoreCommon')), h('th', { class: 'num' }, t('scoreLevel')),
         h('th', { class: 'num' }, t('coverage')), h('th', { class: 'num' }, t('failingHosts'))],
-      p.children.map((c) => h('tr', {}, h('td', {}, agencyLink(c.id, c.name)), scoreCell(c.a), scoreCell(c.a_common), scoreCell(c.a_level),
+      p.children.map((c) => h('tr', {}, h('td', {}, agencyLink(c.id, c.name), fedBadge(c)), scoreCell(c.a), scoreCell(c.a_common), scoreCell(c.a_level),
         h('td', { class: 'num' }, fmtPct(c.coverage)), h('td', { class: 'num' }, c.hosts_failing))))] : null,
     h('h2', {}, t('vulns')), vulnSummary(vulns),
     h('h2', {}, t('hosts')),

@@ -109,6 +109,21 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let notifier = spawn_notifier(&cfg, &store, shutdown.clone())?;
+    let link = crate::federation::downstream::LinkPaths::new(&cfg.data_dir);
+    if link.exists() {
+        let (store, scoring) = (store.clone(), Arc::new(cfg.scoring.clone()));
+        let (dir, stop, wake) = (
+            cfg.data_dir.clone(),
+            shutdown.clone(),
+            quic.federation_wake(),
+        );
+        tokio::spawn(async move {
+            let r = crate::federation::downstream::run(store, scoring, &dir, wake, stop);
+            if let Err(e) = r.await {
+                tracing::error!(error = %e, "The upstream link cannot start.");
+            }
+        });
+    }
     let http_task = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
     let export_task = tokio::spawn(crate::export::run(
         store.clone(),

@@ -176,6 +176,21 @@ pub fn handle(
     if let Err(e) = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem) {
         return refuse(code::PROTOCOL, format!("invalid certificate request: {e}"));
     }
+    // A federation token admits a downstream collector only; an agent must not burn it.
+    match store.federation().fed_token_is(&secret_hash(&secret)) {
+        Ok(false) => {}
+        Ok(true) => {
+            return refuse(
+                code::UNAUTHORIZED,
+                "this token enrolls a downstream collector (`vigil-collector upstream enroll`), \
+                 not an agent",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Token lookup failed.");
+            return refuse(code::INTERNAL, "collector storage error; try again later");
+        }
+    }
     let tok = match store.token_consume(&secret_hash(&secret), now.unix_timestamp()) {
         Ok(Ok(t)) => t,
         Ok(Err(refusal)) => {

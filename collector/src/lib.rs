@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod enroll;
 pub mod export;
+pub mod federation;
 pub mod fsutil;
 pub mod http;
 pub mod ingest;

@@ -259,18 +259,45 @@ impl Ca {
         if csr_pem.len() > 16 * 1024 {
             return Err(PkiError::Invalid("CSR too large".into()));
         }
+        let cn = format!("vigil-agent {}", req.agent_id);
+        let uri = format!("vigil://agent/{}", req.agent_id);
+        self.issue_client(csr_pem, (&cn, req.agency, &uri), now)
+    }
+
+    /// Issues the client certificate of a downstream collector (SAN URI
+    /// `vigil://collector/<uuid>`), which no agent session accepts, for the public key of
+    /// `csr_pem` only.
+    ///
+    /// # Errors
+    /// As [`Ca::issue_agent`].
+    pub fn issue_downstream(
+        &self,
+        csr_pem: &str,
+        req: &AgentCertRequest<'_>,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
+        if csr_pem.len() > 16 * 1024 {
+            return Err(PkiError::Invalid("CSR too large".into()));
+        }
+        let cn = format!("vigil-collector {}", req.agent_id);
+        let uri = format!("{DOWNSTREAM_URI}{}", req.agent_id);
+        self.issue_client(csr_pem, (&cn, req.agency, &uri), now)
+    }
+
+    fn issue_client(
+        &self,
+        csr_pem: &str,
+        (cn, ou, uri): (&str, &str, &str),
+        now: OffsetDateTime,
+    ) -> Result<IssuedCert, PkiError> {
         // from_pem verifies the CSR's self-signature.
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let mut p = CertificateParams::new(Vec::<String>::new())?;
         let mut d = DistinguishedName::new();
-        d.push(DnType::CommonName, format!("vigil-agent {}", req.agent_id));
-        d.push(DnType::OrganizationalUnitName, req.agency);
+        d.push(DnType::CommonName, cn);
+        d.push(DnType::OrganizationalUnitName, ou);
         p.distinguished_name = d;
-        p.subject_alt_names = vec![SanType::URI(
-            format!("vigil://agent/{}", req.agent_id)
-                .as_str()
-                .try_into()?,
-        )];
+        p.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         p.is_ca = IsCa::ExplicitNoCa;
@@ -340,6 +367,46 @@ pub fn cert_identity(der: &[u8]) -> Result<CertIdentity, String> {
         }
     }
     Err("certificate has no vigil://agent/<uuid> identity".into())
+}
+
+/// SAN URI prefix of a downstream collector's certificate.
+pub const DOWNSTREAM_URI: &str = "vigil://collector/";
+
+/// A downstream collector's identity carried by its client certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownstreamIdentity {
+    /// Downstream UUID from the `vigil://collector/<uuid>` SAN.
+    pub id: String,
+    /// Serial, lowercase hex.
+    pub serial: String,
+    /// The certified public key (an uncompressed P-256 point), which signs summaries.
+    pub public_key: Vec<u8>,
+}
+
+/// Extracts a downstream collector's identity from a DER client certificate.
+///
+/// # Errors
+/// A message when the certificate has no `vigil://collector/` URI SAN or cannot be parsed.
+pub fn downstream_identity(der: &[u8]) -> Result<DownstreamIdentity, String> {
+    use x509_parser::prelude::*;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| format!("bad SAN: {e}"))?
+        .ok_or("certificate has no SAN")?;
+    for name in &san.value.general_names {
+        if let GeneralName::URI(uri) = name
+            && let Some(id) = uri.strip_prefix(DOWNSTREAM_URI)
+            && uuid::Uuid::parse_str(id).is_ok()
+        {
+            return Ok(DownstreamIdentity {
+                id: id.to_string(),
+                serial: hex::encode(cert.raw_serial()),
+                public_key: cert.public_key().subject_public_key.data.to_vec(),
+            });
+        }
+    }
+    Err("certificate has no vigil://collector/<uuid> identity".into())
 }
 
 /// Lowercase hex serial of a DER certificate.

@@ -31,6 +31,7 @@ use vigil_rules::score::{
 use crate::store::{Agency, AgentRecord, Alert, Asset, CheckState, Result, ScorePoint, Store};
 
 pub use crate::catalog::RuleCatalog;
+use crate::federation::summary::{FedMark, Grafted, graft, regraft};
 
 /// Everything scoring reads from the store.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +46,8 @@ pub struct Inputs {
     pub checks: HashMap<String, Vec<CheckState>>,
     /// Open and acknowledged alerts.
     pub alerts: Vec<Alert>,
+    /// The newest summary of every live downstream collector (issue 19).
+    pub federated: Vec<crate::store::fed::LatestSummary>,
 }
 
 impl Inputs {
@@ -62,6 +65,7 @@ impl Inputs {
             alerts.retain(|a| a.state.is_active());
             let agencies = store.agencies()?;
             let assets = store.assets()?;
+            let federated = store.federation().fed_latest()?;
             let checks = checks.join().map_err(|_| {
                 crate::store::StoreError::Db("reading check states panicked".into())
             })??;
@@ -71,6 +75,7 @@ impl Inputs {
                 assets,
                 checks: checks.into_iter().collect(),
                 alerts,
+                federated,
             })
         })
     }
@@ -139,6 +144,10 @@ pub struct AgencyScores {
     pub hosts_failing: usize,
     /// Open or acknowledged alerts per severity.
     pub open_alerts: BTreeMap<String, usize>,
+    /// Set when the agency is a downstream collector's, grafted from its latest summary: where
+    /// it came from and how fresh it is. Its scores are the downstream's own figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federated: Option<Box<FedMark>>,
 }
 
 /// Scores of the whole organisation at one instant.
@@ -335,14 +344,44 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
                 .filter(|&h| hosts[h].full.verdict == vigil_rules::score::Verdict::Fail)
                 .count(),
             open_alerts,
+            federated: None,
         }
     });
+    let mut agencies = agencies;
+    let local: Vec<&str> = inputs.agencies.iter().map(|a| a.id.as_str()).collect();
+    agencies.extend(
+        graft(&inputs.federated, &local, now_ms)
+            .into_iter()
+            .map(federated),
+    );
+    agencies.sort_by(|a, b| a.id.cmp(&b.id));
     Scores {
         computed_at: now_ms,
         rule_pack_version: catalog.packs_label(all_packs),
         scoring_version: scoring.version().to_owned(),
         agencies,
         hosts,
+    }
+}
+
+/// A downstream's agency as this collector shows it: the downstream's figures under the grafted
+/// path, marked federated.
+fn federated(g: Grafted) -> AgencyScores {
+    let s = g.summary;
+    AgencyScores {
+        full: regraft(&s.a, &g.id),
+        common: regraft(&s.a_common, &g.id),
+        level_view: regraft(&s.a_level, &g.id),
+        id: g.id,
+        name: s.name,
+        level: s.level,
+        hosts_failing: s.hosts_failing,
+        open_alerts: s
+            .open_alerts
+            .iter()
+            .map(|(k, v)| (k.clone(), v.count))
+            .collect(),
+        federated: Some(Box::new(g.mark)),
     }
 }
 

@@ -27,6 +27,7 @@ use vigil_proto::session::{CollectorSession, SessionConfig};
 
 use crate::catalog::RuleCatalog;
 use crate::config::Config;
+use crate::federation;
 use crate::ingest::Ingest;
 use crate::metrics::{self, Event, Refusal, StoreOp};
 use crate::pki::{self, Ca, PkiPaths};
@@ -69,6 +70,9 @@ pub struct Ctx {
     pub ingest: Arc<Ingest>,
     /// Live sessions, one per agent.
     live: Arc<live::LiveSessions>,
+    /// Woken when a downstream's summary is stored, so this collector's own upstream link
+    /// pushes the change at once instead of at its next interval.
+    fed_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -220,9 +224,15 @@ impl QuicServer {
                 alerts,
                 ingest,
                 live: Arc::default(),
+                fed_wake: Arc::default(),
             }),
             rate: cfg.max_new_connections_per_sec,
         })
+    }
+
+    /// What wakes this collector's upstream link when a downstream's summary is stored.
+    pub fn federation_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.ctx.fed_wake.clone()
     }
 
     /// The bound address.
@@ -393,6 +403,19 @@ async fn handle_incoming(
             }
         }
         Some(p) if p == vigil_proto::ALPN => session::session_conn(&ctx, conn, shutdown).await,
+        Some(p) if p == vigil_proto::fed::ALPN_FED_ENROLL => {
+            let r = federation::upstream::enroll_conn(ctx.store.clone(), ctx.ca.clone(), &conn);
+            if let Err(e) = r.await {
+                debug!(error = %e, "Downstream enrollment ended with an error.");
+            }
+        }
+        Some(p) if p == vigil_proto::fed::ALPN_FED => {
+            let told = federation::upstream::Told {
+                scores: Some(ctx.ingest.scores.clone()),
+                wake: Some(ctx.fed_wake.clone()),
+            };
+            federation::upstream::session_conn(ctx.store.clone(), told, conn).await;
+        }
         _ => {
             metrics::record(Event::HandshakeRefused(Refusal::Alpn));
             conn.close(code::PROTOCOL.into(), b"unsupported ALPN");

@@ -121,6 +121,8 @@ pub fn server_config(
     tls.alpn_protocols = vec![
         vigil_proto::ALPN.to_vec(),
         vigil_proto::ALPN_ENROLL.to_vec(),
+        vigil_proto::fed::ALPN_FED.to_vec(),
+        vigil_proto::fed::ALPN_FED_ENROLL.to_vec(),
     ];
     tls.max_early_data_size = 0;
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(Arc::new(tls))

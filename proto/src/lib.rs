@@ -5,6 +5,7 @@
 //! are thin async shells around it, and tests drive both ends in memory on virtual time.
 //!
 //! - [`config`]: TOML config files parsed with every problem reported at once.
+//! - [`fed`]: federation messages (downstream collector → upstream collector).
 //! - [`finding`]: what engines observe, and the [`FindingSink`] they push into.
 //! - [`frame`]: 4-byte big-endian length + JSON body, bounded size, hostile-input safe.
 //! - [`limits`]: the length caps on every string an agent supplies.
@@ -13,6 +14,7 @@
 //! - [`token`]: enrollment tokens.
 
 pub mod config;
+pub mod fed;
 pub mod finding;
 pub mod frame;
 pub mod limits;

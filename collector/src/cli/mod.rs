@@ -29,6 +29,7 @@ mod query;
 mod report;
 pub(crate) mod term;
 mod token;
+mod upstream;
 mod users;
 mod vuln;
 
@@ -44,6 +45,7 @@ pub use ioc::IocCmd;
 pub use org::{AssetsCmd, HostCmd};
 pub use query::QueryCmd;
 pub use token::TokenCmd;
+pub use upstream::UpstreamCmd;
 pub use users::{ApiTokenCmd, UserCmd};
 
 use term::{errln, outln};
@@ -84,6 +86,9 @@ pub enum Command {
     /// Manage enrollment tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Federation: enroll to a collector above this one, federation tokens, link status.
+    #[command(subcommand)]
+    Upstream(UpstreamCmd),
     /// Manage enrolled agents.
     #[command(subcommand)]
     Agent(AgentCmd),
@@ -327,6 +332,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         }
         Command::Agency(c) => agency::run(c),
         Command::Token(c) => token::run(c),
+        Command::Upstream(c) => upstream::run(c),
         Command::Agent(c) => agents::run(c),
         Command::Hosts { dir, json, all } => query::hosts(&dir, json, all),
         Command::Findings {

@@ -390,18 +390,19 @@ pub(super) fn score(
     let store = open_store(&cfg)?;
     let now = crate::clock::now_ms();
     let inputs = scoring::Inputs::load(&*store)?;
-    if let Some(a) = agency
-        && !inputs.agencies.iter().any(|x| x.id == a)
-    {
-        return Err(Failure::usage(anyhow!(
-            "no agency {a:?} (see `agency list`)"
-        )));
-    }
     let since_ms = since
         .map(super::parse_since)
         .transpose()
         .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
     let scores = scoring::compute(&inputs, &cfg.scoring, &RuleCatalog::builtin(), now);
+    // Federated agencies (grafted from downstream collectors) may be asked for too.
+    if let Some(a) = agency
+        && !scores.agencies.iter().any(|x| x.id == a)
+    {
+        return Err(Failure::usage(anyhow!(
+            "no agency {a:?} (see `agency list`)"
+        )));
+    }
     let (ranked, apart) = ranking(&scores, agency);
     let shown: Vec<&AgencyScores> = scores
         .agencies
@@ -532,9 +533,14 @@ fn print_agencies(out: &mut impl Write, view: &ScoreView<'_>, now: i64) {
     );
     for a in &view.shown {
         let depth = a.id.matches('/').count();
+        // A downstream collector's agency: its own figures, with their age.
+        let fed = a.federated.as_ref().map_or_else(String::new, |f| {
+            let stale = if f.stale { ", stale / quá hạn" } else { "" };
+            format!("  [federated / liên thông, {} s{stale}]", f.age_s)
+        });
         wline!(
             out,
-            "{:<36} {:>6.1} {:>8.1} {:>7.1} {:>7.0}% {:>6} {:>6} {:>8} {:>5} {:>5}",
+            "{:<36} {:>6.1} {:>8.1} {:>7.1} {:>7.0}% {:>6} {:>6} {:>8} {:>5} {:>5}{}",
             format!("{}{}", "  ".repeat(depth), a.id),
             a.full.score,
             a.common.score,
@@ -545,6 +551,7 @@ fn print_agencies(out: &mut impl Write, view: &ScoreView<'_>, now: i64) {
             a.hosts_failing,
             a.open_alerts.get("critical").copied().unwrap_or(0),
             a.open_alerts.get("high").copied().unwrap_or(0),
+            fed,
         );
     }
 }

@@ -73,6 +73,21 @@ pub(crate) struct AgencyRow {
     reasons: Vec<Ineligible>,
     /// `A` per day over the last 30 days, `[ms, score]`, oldest first.
     trend: Vec<(i64, f64)>,
+    /// Set for a downstream collector's agency: whose, and how fresh (issue 19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    federated: Option<FedRow>,
+}
+
+/// Where a federated agency comes from.
+#[derive(Serialize)]
+pub(crate) struct FedRow {
+    /// The downstream collector's name.
+    downstream_name: String,
+    /// Seconds since its figures were computed.
+    age_s: i64,
+    /// No summary for over two hours.
+    stale: bool,
 }
 
 /// `GET /api/v1/overview`.
@@ -109,6 +124,11 @@ fn row(a: &AgencyScores, leaf: bool, trend: Vec<(i64, f64)>) -> AgencyRow {
         eligible: a.full.ranking.eligible,
         reasons: a.full.ranking.reasons.clone(),
         trend,
+        federated: a.federated.as_ref().map(|f| FedRow {
+            downstream_name: f.downstream_name.clone(),
+            age_s: f.age_s,
+            stale: f.stale,
+        }),
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use vigil_proto::Envelope;
 
 pub mod export;
+pub mod fed;
 pub mod postgres;
 mod rules;
 mod sql;
@@ -19,6 +20,8 @@ mod suite;
 mod suite_access;
 #[cfg(test)]
 mod suite_export;
+#[cfg(test)]
+mod suite_fed;
 #[cfg(test)]
 mod suite_hostile;
 mod tree;
@@ -646,6 +649,8 @@ pub trait Store: Send + Sync {
     fn vulns(&self) -> &dyn vuln::VulnStore;
     /// The export log and the SIEM outputs' cursors (issue 19).
     fn exports(&self) -> &dyn export::ExportStore;
+    /// Federation storage (issue 19).
+    fn federation(&self) -> &dyn fed::FedStore;
     /// Adds an agency; its parent path must exist unless it is a root.
     fn agency_add(&self, a: &Agency) -> Result<()>;
     /// Looks an agency up.

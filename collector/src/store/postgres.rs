@@ -33,6 +33,7 @@ use super::{
 
 mod access;
 mod export;
+mod fed;
 mod identity;
 mod pool;
 mod rows;
@@ -102,6 +103,10 @@ impl Store for PostgresStore {
     }
 
     fn exports(&self) -> &dyn super::export::ExportStore {
+        self
+    }
+
+    fn federation(&self) -> &dyn super::fed::FedStore {
         self
     }
 

@@ -292,7 +292,7 @@ pub(crate) mod dialect {
 
         #[test]
         fn every_shared_statement_uses_numbered_placeholders_only() {
-            for sql in ALL {
+            for sql in ALL.iter().chain(crate::store::fed::ALL) {
                 let bytes = sql.as_bytes();
                 for (i, b) in bytes.iter().enumerate() {
                     if *b == b'?' {

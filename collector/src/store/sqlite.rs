@@ -18,6 +18,7 @@ use super::{
 
 mod access;
 mod export;
+mod fed;
 mod findings;
 mod identity;
 mod rows;
@@ -234,6 +235,10 @@ impl Store for SqliteStore {
     }
 
     fn exports(&self) -> &dyn super::export::ExportStore {
+        self
+    }
+
+    fn federation(&self) -> &dyn super::fed::FedStore {
         self
     }
 

@@ -115,6 +115,11 @@ macro_rules! store_cases {
             export_trim_bounds_the_backlog_by_count_and_age,
             export_prune_deletes_what_every_output_passed,
         );
+        $crate::store::suite::store_cases!(@each $with; suite_fed:
+            federation_tokens_are_marked,
+            summaries_are_idempotent_and_gaps_recorded,
+            the_spool_keeps_what_is_unacknowledged,
+        );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {
         $(

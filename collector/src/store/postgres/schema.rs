@@ -201,6 +201,8 @@ CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
     include_str!("vuln.sql"),
     // v11 (issue 19): the export log and the SIEM outputs' cursors.
     include_str!("export.sql"),
+    // issue 19: federation (one text for both backends).
+    include_str!("../fed.sql"),
 ];
 
 /// Applies pending [`MIGRATIONS`] in one transaction under an advisory lock per schema, so
