@@ -11,8 +11,8 @@
 //! (a runtime worker) never gets a COM apartment, and is given up after [`TIMEOUT`]: a provider
 //! that hangs makes the fact unknown, not the agent stuck. Every failure is an error naming the
 //! interface and the HRESULT, and the rule is then decided from the registry or reported
-//! unverified (Wine has neither the Defender nor the BitLocker namespace, and its firewall
-//! object implements neither property). The values are decoded by `vigil_rules::windows::status`.
+//! unverified (Wine 8 has none of these WMI namespaces, and its firewall object implements
+//! neither property). The values are decoded by `vigil_rules::windows::status`.
 #![allow(
     unsafe_code,
     reason = "COM calls through the windows crate are unsafe; each wrapper below owns the \
