@@ -151,6 +151,30 @@ impl WinePrefix {
         (code, std::fs::read_to_string(&log).unwrap_or_default())
     }
 
+    /// Starts this prefix's wineserver in the foreground, persistent until the prefix drops
+    /// (`wineserver -k`), and waits until it listens. Call it before any Windows command of the
+    /// test: otherwise the server ends with the last Windows process, and the next command's new
+    /// server restarts `services.exe`, which starts every automatic service (Windows does that
+    /// only at boot), so a test of the service manager could not see an installed service
+    /// stopped.
+    pub fn keep_server(&self) -> Proc {
+        let mut cmd = Command::new("wineserver");
+        cmd.args(["-f", "-p"]).env("WINEPREFIX", &self.dir);
+        let mut server = Proc::spawn(&mut cmd, self.tmp.path().join("wineserver.log"));
+        // It listens once its socket exists in its working directory (`server-DEV-INODE` under
+        // a temporary directory whose name depends on the distribution's Wine).
+        let cwd = PathBuf::from(format!("/proc/{}/cwd", server.pid()));
+        crate::wait_for(Duration::from_secs(30), "the prefix's wineserver", || {
+            assert!(server.alive(), "wineserver -f -p: {}", server.log_text());
+            let dir = std::fs::read_link(&cwd).ok()?;
+            let named = dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("server-"));
+            (named && dir.join("socket").exists()).then_some(())
+        });
+        server
+    }
+
     /// Spawns a long-running Windows program with output to `log` (killed on drop).
     pub fn spawn(&self, cmd: &mut Command, log: &str) -> Proc {
         Proc::spawn(cmd, self.tmp.path().join(log))
