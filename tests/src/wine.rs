@@ -23,6 +23,8 @@ pub struct WinePrefix {
     /// The agent inside it, as a Windows path (`C:\Program Files\Vigil\vigil-agent.exe`).
     pub agent: String,
     runs: std::sync::atomic::AtomicU32,
+    /// The persistent wineserver of [`WinePrefix::keep_server`], ended after `wineserver -k`.
+    server: std::sync::Mutex<Option<Proc>>,
 }
 
 /// The Windows agent and template prefix from the environment, or `None` after printing why
@@ -72,6 +74,7 @@ impl WinePrefix {
             dir,
             agent: r"C:\Program Files\Vigil\vigil-agent.exe".into(),
             runs: std::sync::atomic::AtomicU32::new(0),
+            server: std::sync::Mutex::new(None),
         };
         let dst = p.path(r"C:\Program Files\Vigil\vigil-agent.exe");
         std::fs::create_dir_all(dst.parent().expect("dir")).expect("mkdir");
@@ -156,8 +159,8 @@ impl WinePrefix {
     /// test: otherwise the server ends with the last Windows process, and the next command's new
     /// server restarts `services.exe`, which starts every automatic service (Windows does that
     /// only at boot), so a test of the service manager could not see an installed service
-    /// stopped.
-    pub fn keep_server(&self) -> Proc {
+    /// stopped. The server is ended with every process of the prefix when the prefix drops.
+    pub fn keep_server(&self) {
         let mut cmd = Command::new("wineserver");
         cmd.args(["-f", "-p"]).env("WINEPREFIX", &self.dir);
         let mut server = Proc::spawn(&mut cmd, self.tmp.path().join("wineserver.log"));
@@ -172,7 +175,7 @@ impl WinePrefix {
                 .is_some_and(|n| n.to_string_lossy().starts_with("server-"));
             (named && dir.join("socket").exists()).then_some(())
         });
-        server
+        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
     }
 
     /// Spawns a long-running Windows program with output to `log` (killed on drop).
@@ -189,6 +192,10 @@ impl Drop for WinePrefix {
             let mut cmd = Command::new("wineserver");
             cmd.arg(arg).env("WINEPREFIX", &self.dir);
             let _ = bounded(&mut cmd, Duration::from_secs(30));
+        }
+        // Killed only now: a server killed first would orphan the prefix's processes.
+        if let Some(mut server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.kill9();
         }
     }
 }

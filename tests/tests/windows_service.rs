@@ -69,7 +69,7 @@ fn service_install_start_stop_uninstall_under_wines_service_manager() {
     let Some(p) = WinePrefix::new("service_install_start_stop_uninstall_under_wine") else {
         return;
     };
-    let _server = p.keep_server();
+    p.keep_server();
     let mut c = Collector::init();
     c.start();
     std::fs::create_dir_all(p.path(r"C:\vigil")).expect("mkdir");
@@ -164,7 +164,7 @@ fn msi_installs_enrolls_starts_and_uninstalls_under_wine() {
     let Some(msi) = msi(test) else {
         return;
     };
-    let _server = p.keep_server();
+    p.keep_server();
     // The MSI, not the test, puts the agent in Program Files; a copy elsewhere asks the service
     // manager about the service.
     std::fs::create_dir_all(p.path(r"C:\vigil\tools")).expect("mkdir");
