@@ -88,7 +88,10 @@ fn service_install_start_stop_uninstall_under_wines_service_manager() {
     let with = |first: &[&'static str]| -> Vec<&'static str> {
         first.iter().copied().chain(base).collect()
     };
-    agent_ok(&p, &with(&["enroll", "--token-file", r"C:\vigil\token.txt"]));
+    agent_ok(
+        &p,
+        &with(&["enroll", "--token-file", r"C:\vigil\token.txt"]),
+    );
     let id = agent_id(&p.path(r"C:\vigil\state\identity.json"));
     assert_eq!(last_seen(&c, &id), 0, "no session before the service runs");
 
@@ -110,7 +113,9 @@ fn service_install_start_stop_uninstall_under_wines_service_manager() {
     let log = p.path(r"C:\vigil\state\logs\agent.log");
     let text = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for(LONG, "the service's own log", || {
-        text().contains("Vigil agent service started.").then_some(())
+        text()
+            .contains("Vigil agent service started.")
+            .then_some(())
     });
 
     // Stopped through the service manager: the agent shuts down cleanly and sends no more.

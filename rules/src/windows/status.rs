@@ -31,7 +31,9 @@ pub fn bitlocker_protection(status: i64) -> Result<bool, String> {
         0 => Ok(false),
         1 => Ok(true),
         2 => Err("BitLocker reports the protection status as unknown (volume locked)".into()),
-        n => Err(format!("BitLocker reports an unknown protection status {n}")),
+        n => Err(format!(
+            "BitLocker reports an unknown protection status {n}"
+        )),
     }
 }
 
@@ -43,7 +45,9 @@ pub fn inbound_blocked(action: i32) -> Result<bool, String> {
     match action {
         0 => Ok(true),
         1 => Ok(false),
-        n => Err(format!("the firewall reports an unknown default inbound action {n}")),
+        n => Err(format!(
+            "the firewall reports an unknown default inbound action {n}"
+        )),
     }
 }
 

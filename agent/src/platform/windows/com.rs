@@ -23,8 +23,6 @@ use std::sync::Once;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use vigil_rules::windows::status::{av_product, bitlocker_protection, inbound_blocked};
-use vigil_rules::windows::{AvProduct, DefenderStatus, FirewallStatus, Profile};
 use ::windows::Win32::NetworkManagement::WindowsFirewall::{
     INetFwPolicy2, NET_FW_PROFILE_TYPE2, NET_FW_PROFILE2_DOMAIN, NET_FW_PROFILE2_PRIVATE,
     NET_FW_PROFILE2_PUBLIC, NetFwPolicy2,
@@ -43,6 +41,8 @@ use ::windows::Win32::System::Wmi::{
     WBEM_FLAG_RETURN_IMMEDIATELY, WBEM_GENERIC_FLAG_TYPE, WbemLocator,
 };
 use ::windows::core::{BSTR, IUnknown, PCWSTR, Param};
+use vigil_rules::windows::status::{av_product, bitlocker_protection, inbound_blocked};
+use vigil_rules::windows::{AvProduct, DefenderStatus, FirewallStatus, Profile};
 
 /// How long one read may take, COM start-up included.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -98,9 +98,7 @@ pub(super) fn defender_status() -> Result<DefenderStatus, String> {
             ],
         )
     })?;
-    let row = rows
-        .first()
-        .ok_or_else(|| format!("{what}: no instance"))?;
+    let row = rows.first().ok_or_else(|| format!("{what}: no instance"))?;
     let age = row[1].int("AntivirusSignatureAge")?;
     Ok(DefenderStatus {
         realtime: row[0].boolean("RealTimeProtectionEnabled")?,
@@ -212,10 +210,9 @@ fn on_com_thread<T: Send + 'static>(
         .map_err(|e| format!("{what}: starting a thread: {e}"))?;
     match rx.recv_timeout(TIMEOUT) {
         Ok(r) => r.map_err(|e| format!("{what}: {e}")),
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-            "{what}: no answer within {} s",
-            TIMEOUT.as_secs()
-        )),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(format!("{what}: no answer within {} s", TIMEOUT.as_secs()))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(format!("{what}: the reader failed")),
     }
 }
@@ -290,11 +287,15 @@ fn query(namespace: &str, wql: &str, props: &[&str]) -> Result<Vec<Vec<Value>>, 
             )
             .map_err(|e| format!("connecting to the namespace: {e}"))?;
         blanket(&services);
-        let flags = WBEM_GENERIC_FLAG_TYPE(
-            WBEM_FLAG_FORWARD_ONLY.0 | WBEM_FLAG_RETURN_IMMEDIATELY.0,
-        );
+        let flags =
+            WBEM_GENERIC_FLAG_TYPE(WBEM_FLAG_FORWARD_ONLY.0 | WBEM_FLAG_RETURN_IMMEDIATELY.0);
         let rows: IEnumWbemClassObject = services
-            .ExecQuery(&BSTR::from("WQL"), &BSTR::from(wql), flags, None::<&IWbemContext>)
+            .ExecQuery(
+                &BSTR::from("WQL"),
+                &BSTR::from(wql),
+                flags,
+                None::<&IWbemContext>,
+            )
             .map_err(|e| format!("the query: {e}"))?;
         blanket(&rows);
         let mut out = Vec::new();
