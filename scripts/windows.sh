@@ -8,7 +8,8 @@
 #   4. builds vigil-agent.msi with wixl and inspects it with msiinfo;
 #   5. writes target/windows/env (VIGIL_WINDOWS_AGENT, VIGIL_WINE_TEMPLATE, VIGIL_WINDOWS_MSI)
 #      and runs the end-to-end tests (tests/tests/windows.rs: the .exe under Wine against a real
-#      Linux collector), unless --no-e2e (scripts/test.sh sources the env file and runs them in
+#      Linux collector; tests/tests/windows_service.rs: the service under Wine's service manager
+#      and the MSI under Wine's msiexec), unless --no-e2e (scripts/test.sh sources the env file and runs them in
 #      the workspace run).
 #
 #   scripts/windows.sh [--no-e2e] [--release]
@@ -96,6 +97,6 @@ printf 'export VIGIL_WINDOWS_AGENT=%q VIGIL_WINE_TEMPLATE=%q VIGIL_WINDOWS_MSI=%
 export VIGIL_WINDOWS_AGENT="$exe" VIGIL_WINE_TEMPLATE="$template" VIGIL_WINDOWS_MSI="$msi"
 if [ "$e2e" = 1 ]; then
   step "end-to-end tests under Wine"
-  cargo test -p vigil-e2e --test windows --locked -- --test-threads=2
+  cargo test -p vigil-e2e --test windows --test windows_service --locked -- --test-threads=2
 fi
 step "done"

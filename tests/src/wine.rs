@@ -9,8 +9,8 @@
 //! process of the test) is killed when the [`WinePrefix`] drops.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::{Proc, run};
 
@@ -22,6 +22,9 @@ pub struct WinePrefix {
     pub dir: PathBuf,
     /// The agent inside it, as a Windows path (`C:\Program Files\Vigil\vigil-agent.exe`).
     pub agent: String,
+    runs: std::sync::atomic::AtomicU32,
+    /// The persistent wineserver of [`WinePrefix::keep_server`], ended after `wineserver -k`.
+    server: std::sync::Mutex<Option<Proc>>,
 }
 
 /// The Windows agent and template prefix from the environment, or `None` after printing why
@@ -70,6 +73,8 @@ impl WinePrefix {
             tmp,
             dir,
             agent: r"C:\Program Files\Vigil\vigil-agent.exe".into(),
+            runs: std::sync::atomic::AtomicU32::new(0),
+            server: std::sync::Mutex::new(None),
         };
         let dst = p.path(r"C:\Program Files\Vigil\vigil-agent.exe");
         std::fs::create_dir_all(dst.parent().expect("dir")).expect("mkdir");
@@ -137,6 +142,42 @@ impl WinePrefix {
         let _ = std::fs::remove_file(file);
     }
 
+    /// Runs a Windows command to completion, waiting at most `timeout`, with its output going
+    /// to a file rather than a pipe: the wineserver and the services a command starts inherit
+    /// its output handles and outlive it (a running service keeps the server up), so reading a
+    /// pipe to its end could wait for ever. Returns the exit code (`None`: killed at the
+    /// timeout) and the output.
+    pub fn run_logged(&self, cmd: &mut Command, timeout: Duration) -> (Option<i32>, String) {
+        let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.tmp.path().join(format!("run-{n}.log"));
+        let code = bounded_to(cmd, &log, timeout);
+        (code, std::fs::read_to_string(&log).unwrap_or_default())
+    }
+
+    /// Starts this prefix's wineserver in the foreground, persistent until the prefix drops
+    /// (`wineserver -k`), and waits until it listens. Call it before any Windows command of the
+    /// test: otherwise the server ends with the last Windows process, and the next command's new
+    /// server restarts `services.exe`, which starts every automatic service (Windows does that
+    /// only at boot), so a test of the service manager could not see an installed service
+    /// stopped. The server is ended with every process of the prefix when the prefix drops.
+    pub fn keep_server(&self) {
+        let mut cmd = Command::new("wineserver");
+        cmd.args(["-f", "-p"]).env("WINEPREFIX", &self.dir);
+        let mut server = Proc::spawn(&mut cmd, self.tmp.path().join("wineserver.log"));
+        // It listens once its socket exists in its working directory (`server-DEV-INODE` under
+        // a temporary directory whose name depends on the distribution's Wine).
+        let cwd = PathBuf::from(format!("/proc/{}/cwd", server.pid()));
+        crate::wait_for(Duration::from_secs(30), "the prefix's wineserver", || {
+            assert!(server.alive(), "wineserver -f -p: {}", server.log_text());
+            let dir = std::fs::read_link(&cwd).ok()?;
+            let named = dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("server-"));
+            (named && dir.join("socket").exists()).then_some(())
+        });
+        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+    }
+
     /// Spawns a long-running Windows program with output to `log` (killed on drop).
     pub fn spawn(&self, cmd: &mut Command, log: &str) -> Proc {
         Proc::spawn(cmd, self.tmp.path().join(log))
@@ -145,15 +186,63 @@ impl WinePrefix {
 
 impl Drop for WinePrefix {
     fn drop(&mut self) {
-        // Ends every process of the prefix (agents, services, wineserver itself).
-        let _ = Command::new("wineserver")
-            .arg("-k")
-            .env("WINEPREFIX", &self.dir)
-            .status();
-        let _ = Command::new("wineserver")
-            .arg("-w")
-            .env("WINEPREFIX", &self.dir)
-            .status();
+        // Ends every process of the prefix (agents, services, wineserver itself), bounded: a
+        // server that does not go away must not hang the test run.
+        for arg in ["-k", "-w"] {
+            let mut cmd = Command::new("wineserver");
+            cmd.arg(arg).env("WINEPREFIX", &self.dir);
+            let _ = bounded(&mut cmd, Duration::from_secs(30));
+        }
+        // Killed only now: a server killed first would orphan the prefix's processes.
+        if let Some(mut server) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            server.kill9();
+        }
+    }
+}
+
+/// Runs `cmd` with output to `log` (a file, never a pipe) and waits at most `timeout`; returns
+/// its exit code, or `None` when it was killed at the timeout.
+fn bounded_to(cmd: &mut Command, log: &Path, timeout: Duration) -> Option<i32> {
+    let out = std::fs::File::create(log).expect("log file");
+    let err = out.try_clone().expect("clone");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn");
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return Some(st.code().unwrap_or(-1));
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn bounded(cmd: &mut Command, timeout: Duration) -> Option<i32> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let end = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st.code(),
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(50)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
     }
 }
 

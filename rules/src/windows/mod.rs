@@ -21,6 +21,7 @@ pub mod fixture;
 pub mod lsa;
 pub mod offline;
 pub mod sam;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,11 +6,12 @@
 //! [`LiveFacts`]. The derivations (a firewall profile's state, Defender's real-time protection,
 //! the last update) are shared with offline images in `vigil_rules::windows::derived`.
 //!
-//! Facts whose interface this agent does not read yet (Defender's WMI status, products
-//! registered with Security Center, the firewall's COM interface, BitLocker's WMI provider) are
-//! errors naming what was not read: the derivations then use the registry where it decides the
-//! fact, and a rule that still cannot be decided is reported unverified, never passed. The same
-//! holds where a system lacks an API (Wine has no account policy levels 0 and 3, no `AuditFree`).
+//! Defender's status, the products registered with Security Center, BitLocker and the firewall
+//! profiles come from their own interfaces through COM ([`super::com`]). Where a system lacks
+//! one (Wine has none of them, nor account policy levels 0 and 3, nor `AuditFree`), the fact is
+//! an error naming what could not be read: the derivations then use the registry where it
+//! decides the fact, and a rule that still cannot be decided is reported unverified, never
+//! passed.
 
 use std::io;
 use std::path::Path;
@@ -103,34 +104,19 @@ impl WindowsFacts for LiveFacts {
     }
 
     fn antivirus_products(&self) -> Result<Vec<AvProduct>, String> {
-        Err(
-            "products registered with Security Center (WMI root\\SecurityCenter2) are not read \
-             by this agent version"
-                .into(),
-        )
+        super::com::antivirus_products()
     }
 
     fn defender_status(&self) -> Result<DefenderStatus, String> {
-        Err(
-            "Defender's status report (WMI MSFT_MpComputerStatus) is not read by this agent \
-             version"
-                .into(),
-        )
+        super::com::defender_status()
     }
 
     fn firewall_status(&self, profile: Profile) -> Result<FirewallStatus, String> {
-        Err(format!(
-            "the firewall's {} profile (INetFwPolicy2) is not read by this agent version",
-            profile.as_str()
-        ))
+        super::com::firewall_status(profile)
     }
 
     fn bitlocker_system_volume(&self) -> Result<bool, String> {
-        Err(
-            "the BitLocker state of the system volume (WMI Win32_EncryptableVolume) is not \
-             read by this agent version"
-                .into(),
-        )
+        super::com::bitlocker_system_volume()
     }
 }
 
@@ -253,16 +239,35 @@ mod tests {
     }
 
     #[test]
-    fn live_only_facts_are_errors_with_reasons_never_defaults() {
+    fn com_facts_are_read_or_errors_naming_the_interface() {
         let w = LiveFacts;
-        for e in [
-            w.bitlocker_system_volume().map(|_| ()),
-            w.defender_status().map(|_| ()),
-            w.antivirus_products().map(|_| ()),
-            w.firewall_status(Profile::Public).map(|_| ()),
-        ] {
-            let e = e.expect_err("not read");
-            assert!(e.contains("not read"), "{e}");
+        let wine = running_under_wine();
+        // Wine 8 has none of these WMI namespaces (WBEM_E_INVALID_NAMESPACE), and its firewall
+        // object answers neither property (E_NOTIMPL): unknown there, never a default.
+        match (w.defender_status(), wine) {
+            (Err(e), _) => assert!(e.contains("MSFT_MpComputerStatus"), "{e}"),
+            (Ok(s), true) => panic!("Wine has no Defender, got {s:?}"),
+            (Ok(_), false) => {}
+        }
+        match (w.bitlocker_system_volume(), wine) {
+            (Err(e), _) => assert!(e.contains("Win32_EncryptableVolume"), "{e}"),
+            (Ok(on), true) => panic!("Wine has no BitLocker, got {on}"),
+            (Ok(_), false) => {}
+        }
+        for p in [Profile::Domain, Profile::Private, Profile::Public] {
+            match (w.firewall_status(p), wine) {
+                (Err(e), _) => {
+                    assert!(e.contains("INetFwPolicy2") && e.contains(p.as_str()), "{e}");
+                }
+                (Ok(s), true) => panic!("Wine has no firewall profiles, got {s:?}"),
+                (Ok(_), false) => {}
+            }
+        }
+        // Wine has no Security Center namespace either; Windows Server has none at all.
+        match (w.antivirus_products(), wine) {
+            (Err(e), _) => assert!(e.contains("SecurityCenter2"), "{e}"),
+            (Ok(list), true) => panic!("Wine has no Security Center, got {list:?}"),
+            (Ok(list), false) => assert!(list.iter().all(|p| !p.name.is_empty()), "{list:?}"),
         }
     }
 

@@ -5,6 +5,7 @@
 //! the few calls below), each with the invariant it relies on.
 
 pub mod acl;
+mod com;
 pub mod eventlog;
 pub mod facts;
 pub mod hostpath;
