@@ -92,6 +92,7 @@ fn advisories(n: usize) -> Vec<Advisory> {
                     package: format!("src{name}"),
                     ranges: vec![vec![Event::Introduced("0".into()), Event::Fixed(fixed)]],
                     versions: Vec::new(),
+                    kbs: Vec::new(),
                 }],
             }
         })
