@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod ioc;
 pub mod metrics;
 pub mod pki;
+pub mod policy;
 pub mod report;
 pub mod schedule;
 pub mod scoring;

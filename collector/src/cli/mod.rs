@@ -24,6 +24,7 @@ mod exit;
 mod init;
 mod ioc;
 mod org;
+mod policy;
 mod query;
 mod report;
 pub(crate) mod term;
@@ -41,6 +42,7 @@ pub(crate) use init::init_for_test;
 pub use init::{InitArgs, init};
 pub use ioc::IocCmd;
 pub use org::{AssetsCmd, HostCmd};
+pub use policy::PolicyCmd;
 pub use query::QueryCmd;
 pub use token::TokenCmd;
 pub use users::{ApiTokenCmd, UserCmd};
@@ -146,6 +148,9 @@ pub enum Command {
     /// Indicators of compromise pushed to agents.
     #[command(subcommand)]
     Ioc(IocCmd),
+    /// Central policies: rule packs and agent settings pushed to agency subtrees, signed.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Questions across all hosts.
     #[command(subcommand)]
     Query(QueryCmd),
@@ -352,6 +357,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         Command::Restore(a) => backup::restore(&a),
         Command::Alerts(c) => alerts::run(c),
         Command::Ioc(c) => ioc::run(c),
+        Command::Policy(c) => policy::run(c),
         Command::Validate { config } => {
             config::load(None, Some(&config))?;
             outln!("{}: ok", config.display());

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use vigil_proto::Envelope;
 
+pub mod policy;
 pub mod postgres;
 mod rules;
 mod sql;
@@ -18,6 +19,8 @@ mod suite;
 mod suite_access;
 #[cfg(test)]
 mod suite_hostile;
+#[cfg(test)]
+mod suite_policy;
 mod tree;
 pub mod vuln;
 
@@ -641,6 +644,8 @@ pub struct AuditEntry {
 pub trait Store: Send + Sync {
     /// Advisories and the hosts they match (issue 23).
     fn vulns(&self) -> &dyn vuln::VulnStore;
+    /// Central policies, their assignments and applied versions (issue 18).
+    fn policies(&self) -> &dyn policy::PolicyStore;
     /// Adds an agency; its parent path must exist unless it is a root.
     fn agency_add(&self, a: &Agency) -> Result<()>;
     /// Looks an agency up.

@@ -35,6 +35,7 @@ mod access;
 mod identity;
 mod pool;
 mod rows;
+mod policy;
 mod schema;
 mod vuln;
 mod write;
@@ -97,6 +98,10 @@ fn tree_sql(
 
 impl Store for PostgresStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
+    fn policies(&self) -> &dyn super::policy::PolicyStore {
         self
     }
 

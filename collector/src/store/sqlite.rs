@@ -20,6 +20,7 @@ mod access;
 mod findings;
 mod identity;
 mod rows;
+mod policy;
 mod schema;
 mod vuln;
 mod write;
@@ -229,6 +230,10 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
+        self
+    }
+
+    fn policies(&self) -> &dyn super::policy::PolicyStore {
         self
     }
 

@@ -106,6 +106,11 @@ macro_rules! store_cases {
             audit_is_read_by_action_and_time_range,
             tokens_are_listed_by_creation_then_id,
         );
+        $crate::store::suite::store_cases!(@each $with; suite_policy:
+            policy_versions_only_grow_and_history_is_kept,
+            policy_assignments_take_growing_revisions_with_audit,
+            applied_policy_versions_are_recorded_per_agent,
+        );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {
         $(

@@ -199,6 +199,8 @@ CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
 "#,
     // v10 (issue 23): advisories and vulnerable packages.
     include_str!("vuln.sql"),
+    // v11 (issue 18): central policies.
+    include_str!("policy.sql"),
 ];
 
 /// Applies pending [`MIGRATIONS`] in one transaction under an advisory lock per schema, so

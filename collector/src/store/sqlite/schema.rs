@@ -191,4 +191,6 @@ CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
 "#,
     // v10 (issue 23): advisories and vulnerable packages.
     include_str!("vuln.sql"),
+    // v11 (issue 18): central policies.
+    include_str!("policy.sql"),
 ];
