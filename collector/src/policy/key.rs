@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use vigil_proto::policy::{PolicyPublicKey, PolicySigner};
 
 /// File name of the key inside `<data dir>/pki`.
 pub const POLICY_KEY_FILE: &str = "policy.key";
@@ -36,13 +36,13 @@ pub enum KeyError {
 
 /// The policy signing key.
 pub struct PolicyKey {
-    pair: Ed25519KeyPair,
+    signer: PolicySigner,
 }
 
 impl std::fmt::Debug for PolicyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyKey")
-            .field("public", &hex::encode(self.public()))
+            .field("public", &self.public().to_string())
             .finish()
     }
 }
@@ -66,17 +66,17 @@ impl PolicyKey {
                     .into(),
             });
         }
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| {
+        let pkcs8 = PolicySigner::generate_pkcs8(&SystemRandom::new()).map_err(|e| {
             KeyError::Invalid {
                 path: path.to_path_buf(),
-                reason: "the system random source failed".into(),
+                reason: e.to_string(),
             }
         })?;
-        crate::fsutil::write_private(path, pkcs8.as_ref()).map_err(|source| KeyError::Io {
+        crate::fsutil::write_private(path, &pkcs8).map_err(|source| KeyError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_pkcs8(path, pkcs8.as_ref())
+        Self::from_pkcs8(path, &pkcs8)
     }
 
     /// Loads the key at `path`, refusing a file that anyone but its owner may read or write.
@@ -119,25 +119,21 @@ impl PolicyKey {
     }
 
     fn from_pkcs8(path: &Path, bytes: &[u8]) -> Result<Self, KeyError> {
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(bytes).map_err(|e| {
-            KeyError::Invalid {
-                path: path.to_path_buf(),
-                reason: format!("not an Ed25519 PKCS#8 key: {e}"),
-            }
+        let signer = PolicySigner::from_pkcs8(bytes).map_err(|e| KeyError::Invalid {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
         })?;
-        Ok(Self { pair })
+        Ok(Self { signer })
     }
 
-    /// The public half (32 bytes), delivered to agents at enrollment.
-    pub fn public(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.pair.public_key().as_ref());
-        out
+    /// The public half, delivered to agents at enrollment (`ed25519:<hex>` as text).
+    pub fn public(&self) -> PolicyPublicKey {
+        self.signer.public_key()
     }
 
-    /// The key pair, for signing bundles.
-    pub fn pair(&self) -> &Ed25519KeyPair {
-        &self.pair
+    /// The signer of bundles.
+    pub fn signer(&self) -> &PolicySigner {
+        &self.signer
     }
 }
 
