@@ -303,7 +303,7 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
 }
 
 /// Every route that needs authentication (all but login and the OpenAPI document).
-const PROTECTED: [(&str, &str); 17] = [
+const PROTECTED: [(&str, &str); 23] = [
     ("GET", "/api/v1/reports"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/hosts"),
@@ -321,6 +321,12 @@ const PROTECTED: [(&str, &str); 17] = [
     ("GET", "/api/v1/vulns"),
     ("GET", "/api/v1/vulns/summary"),
     ("GET", "/api/v1/hosts/{id}/vulns"),
+    ("GET", "/api/v1/policies"),
+    ("POST", "/api/v1/policies"),
+    ("POST", "/api/v1/policies/assign"),
+    ("GET", "/api/v1/policies/status"),
+    ("GET", "/api/v1/policies/{id}"),
+    ("POST", "/api/v1/policies/{id}/rollback"),
 ];
 
 #[tokio::test]
