@@ -23,6 +23,8 @@ pub struct Delivery {
     pub chunks: Vec<PolicyChunk>,
     /// Size of the signed bundle, bytes.
     pub signed_len: usize,
+    /// Sent whatever the agent holds (the test hook of debug builds); never set otherwise.
+    pub forced: bool,
 }
 
 /// Assignments and newest policy versions at one revision.
@@ -97,6 +99,7 @@ impl PolicyBook {
             label: r.label(),
             chunks,
             signed_len: signed.as_bytes().len(),
+            forced: false,
         });
         self.lock().insert(agency.to_owned(), d.clone());
         Ok(Some(d))

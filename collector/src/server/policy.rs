@@ -79,6 +79,10 @@ impl PolicyHub {
 
     /// The bundle for the agents of `agency` (`None`: no policy on its path).
     pub(crate) fn delivery(&self, agency: &str, now: i64) -> Option<Arc<Delivery>> {
+        #[cfg(debug_assertions)]
+        if let Some(d) = self.test_blob() {
+            return Some(d);
+        }
         match self
             .book()
             .delivery(agency, self.key.signer(), self.max_frame, now)
@@ -92,6 +96,36 @@ impl PolicyHub {
     }
 }
 
+/// Test hook of debug builds (release builds do not have it): with
+/// `VIGIL_DANGER_TEST_POLICY_BLOB=<file>`, every session is sent the bytes of that file as the
+/// signed bundle, whatever version its agent holds, so end-to-end tests can show that agents
+/// refuse a tampered bundle and a replayed older one.
+#[cfg(debug_assertions)]
+impl PolicyHub {
+    fn test_blob(&self) -> Option<Arc<Delivery>> {
+        use vigil_proto::policy::{SignedBundle, decode_bundle, split};
+        let path = std::env::var_os("VIGIL_DANGER_TEST_POLICY_BLOB")?;
+        let bytes = std::fs::read(path).ok()?;
+        // The canonical bundle follows the 64-byte signature; a blob that does not decode
+        // claims the highest version so the agent looks at it.
+        let version = bytes
+            .get(64..)
+            .and_then(|b| decode_bundle(b).ok())
+            .map_or(u64::MAX, |b| b.version);
+        let signed_len = bytes.len();
+        let signed = SignedBundle::from_bytes(bytes).ok()?;
+        let chunks = split(&signed, version, self.max_frame).ok()?;
+        warn!(version, "Sending the test policy blob (VIGIL_DANGER_TEST_POLICY_BLOB).");
+        Some(Arc::new(Delivery {
+            version,
+            label: "test blob".into(),
+            chunks,
+            signed_len,
+            forced: true,
+        }))
+    }
+}
+
 /// Sends `d` to a session whose agent holds version `have`, unless it has it (or a newer
 /// one). Returns the version the agent will hold.
 pub(crate) fn push(
@@ -99,7 +133,7 @@ pub(crate) fn push(
     d: Option<&Delivery>,
     have: u64,
 ) -> anyhow::Result<u64> {
-    let Some(d) = d.filter(|d| d.version > have) else {
+    let Some(d) = d.filter(|d| d.version > have || d.forced) else {
         return Ok(have);
     };
     for chunk in &d.chunks {
@@ -108,5 +142,6 @@ pub(crate) fn push(
         })?;
     }
     debug!(from = have, version = d.version, policies = %d.label, bytes = d.signed_len, chunks = d.chunks.len(), "Policy bundle pushed.");
-    Ok(d.version)
+    // A forced test blob does not change what the agent holds.
+    Ok(if d.forced { have } else { d.version })
 }
