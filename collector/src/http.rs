@@ -189,6 +189,8 @@ pub async fn serve(
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
+mod policies_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod vulns_tests;

@@ -115,7 +115,9 @@ pub(super) fn run(cmd: PolicyCmd) -> Result<(), Failure> {
             let store = open_store(&load(&dir)?)?;
             let rev = ops::assign(&*store, CLI, &agency, name.as_deref(), now_s()).map_err(fail)?;
             match name {
-                Some(n) => outln!("assigned policy {n} to {agency} (revision {rev}); running collectors push it within seconds"),
+                Some(n) => outln!(
+                    "assigned policy {n} to {agency} (revision {rev}); running collectors push it within seconds"
+                ),
                 None => outln!("removed the assignment of {agency} (revision {rev})"),
             }
             Ok(())
@@ -125,7 +127,10 @@ pub(super) fn run(cmd: PolicyCmd) -> Result<(), Failure> {
         PolicyCmd::Rollback { dir, name, to } => {
             let store = open_store(&load(&dir)?)?;
             let v = ops::rollback(&*store, CLI, &name, to, now_s()).map_err(fail)?;
-            outln!("policy {name}: version {} now has the content of version {to}", v.version);
+            outln!(
+                "policy {name}: version {} now has the content of version {to}",
+                v.version
+            );
             Ok(())
         }
     }
@@ -157,9 +162,8 @@ fn add(
         files.push((p.display().to_string(), read(p)?));
     }
     let settings: RawSettings = match settings {
-        Some(p) => toml::from_str(&read(p)?).map_err(|e| {
-            Failure::usage(anyhow!("{}: {}", p.display(), e.message()))
-        })?,
+        Some(p) => toml::from_str(&read(p)?)
+            .map_err(|e| Failure::usage(anyhow!("{}: {}", p.display(), e.message())))?,
         None => RawSettings::default(),
     };
     let req = AddRequest {
@@ -183,7 +187,11 @@ fn add(
         v.name,
         v.version,
         req.packs.len(),
-        if v.scope.is_empty() { String::new() } else { format!(", assignable within {}", v.scope) }
+        if v.scope.is_empty() {
+            String::new()
+        } else {
+            format!(", assignable within {}", v.scope)
+        }
     );
     Ok(())
 }
@@ -192,18 +200,44 @@ fn show(dir: &DirArgs, agency: Option<&str>, json: bool) -> Result<(), Failure> 
     let store = open_store(&load(dir)?)?;
     if let Some(agency) = agency {
         if store.agency(agency)?.is_none() {
-            return Err(Failure::usage(anyhow!("--agency {agency:?}: no such agency")));
+            return Err(Failure::usage(anyhow!(
+                "--agency {agency:?}: no such agency"
+            )));
         }
         let st = crate::policy::status::agency_status(&*store, agency)?;
         if json {
             println!("{}", term::json(&serde_json::json!({ "agency": st })));
             return Ok(());
         }
-        outln!("{}: policy version {} ({})", st.agency, st.version, st.policies);
-        outln!("packs: {}", if st.packs.is_empty() { "-".into() } else { st.packs.join(", ") });
-        outln!("hosts: {} current, {} older, {} none", st.current, st.older, st.none);
+        outln!(
+            "{}: policy version {} ({})",
+            st.agency,
+            st.version,
+            st.policies
+        );
+        outln!(
+            "packs: {}",
+            if st.packs.is_empty() {
+                "-".into()
+            } else {
+                st.packs.join(", ")
+            }
+        );
+        outln!(
+            "hosts: {} current, {} older, {} none",
+            st.current,
+            st.older,
+            st.none
+        );
         for h in &st.hosts {
-            outln!("  {:<36} {:<24} {:<8} applied {} / {}", h.id, h.hostname, h.state, h.applied, h.expected);
+            outln!(
+                "  {:<36} {:<24} {:<8} applied {} / {}",
+                h.id,
+                h.hostname,
+                h.state,
+                h.applied,
+                h.expected
+            );
         }
         return Ok(());
     }
@@ -222,16 +256,28 @@ fn show(dir: &DirArgs, agency: Option<&str>, json: bool) -> Result<(), Failure> 
             .collect();
         println!(
             "{}",
-            term::json(&serde_json::json!({"revision": book.rev(), "policies": policies, "assignments": assignments}))
+            term::json(
+                &serde_json::json!({"revision": book.rev(), "policies": policies, "assignments": assignments})
+            )
         );
         return Ok(());
     }
     outln!("revision {}", book.rev());
     for v in &latest {
-        outln!("policy {} v{} scope {:?} ({})", v.name, v.version, v.scope, fmt_time(v.created_at));
+        outln!(
+            "policy {} v{} scope {:?} ({})",
+            v.name,
+            v.version,
+            v.scope,
+            fmt_time(v.created_at)
+        );
     }
     for a in &assignments {
-        outln!("{} <- {}", a.agency, a.policy.as_deref().unwrap_or("(unassigned)"));
+        outln!(
+            "{} <- {}",
+            a.agency,
+            a.policy.as_deref().unwrap_or("(unassigned)")
+        );
     }
     Ok(())
 }
@@ -252,11 +298,20 @@ fn history(dir: &DirArgs, name: &str, json: bool) -> Result<(), Failure> {
                     "settings": c.settings})
             })
             .collect();
-        println!("{}", term::json(&serde_json::json!({ "versions": versions })));
+        println!(
+            "{}",
+            term::json(&serde_json::json!({ "versions": versions }))
+        );
         return Ok(());
     }
     for v in &h {
-        outln!("v{} {} by {} {}", v.version, fmt_time(v.created_at), v.actor, v.note);
+        outln!(
+            "v{} {} by {} {}",
+            v.version,
+            fmt_time(v.created_at),
+            v.actor,
+            v.note
+        );
     }
     Ok(())
 }

@@ -33,7 +33,9 @@ pub(super) fn routes() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, add, history, rollback, assign, status),
-    components(schemas(PolicyList, PolicyAdd, PackFile, VersionOut, Rollback, Assign, Assigned))
+    components(schemas(
+        PolicyList, PolicyAdd, PackFile, VersionOut, Rollback, Assign, Assigned
+    ))
 )]
 pub(crate) struct PolicyDoc;
 
@@ -70,7 +72,11 @@ impl VersionOut {
             created_at: v.created_at,
             actor: v.actor.clone(),
             note: v.note.clone(),
-            packs: c.packs.iter().map(|p| format!("{}@{}", p.id, p.version)).collect(),
+            packs: c
+                .packs
+                .iter()
+                .map(|p| format!("{}@{}", p.id, p.version))
+                .collect(),
             settings: c.settings,
         }
     }
@@ -179,7 +185,13 @@ async fn list(State(st): State<AppState>, p: Principal) -> Result<Response, ApiE
         .into_iter()
         .filter(|a| related(&p, &a.agency))
         .collect();
-    Ok(json_response(StatusCode::OK, PolicyList { policies, assignments }))
+    Ok(json_response(
+        StatusCode::OK,
+        PolicyList {
+            policies,
+            assignments,
+        },
+    ))
 }
 
 /// `POST /api/v1/policies`: adds the next version of a policy (admins; within their scope).
@@ -207,7 +219,10 @@ async fn add(
     };
     let store = st.store.clone();
     let v = tokio::task::spawn_blocking(move || {
-        let actor = Actor { name: &p.user.name, scope: &p.user.scope };
+        let actor = Actor {
+            name: &p.user.name,
+            scope: &p.user.scope,
+        };
         ops::add(&*store, actor, &req, now_s())
     })
     .await?
@@ -259,7 +274,10 @@ async fn rollback(
     p.require_admin("change policies")?;
     let store = st.store.clone();
     let v = tokio::task::spawn_blocking(move || {
-        let actor = Actor { name: &p.user.name, scope: &p.user.scope };
+        let actor = Actor {
+            name: &p.user.name,
+            scope: &p.user.scope,
+        };
         ops::rollback(&*store, actor, &name, req.to, now_s())
     })
     .await?
@@ -286,12 +304,22 @@ async fn assign(
     let store = st.store.clone();
     let (agency, policy) = (req.agency.clone(), req.policy.clone());
     let revision = tokio::task::spawn_blocking(move || {
-        let actor = Actor { name: &p.user.name, scope: &p.user.scope };
+        let actor = Actor {
+            name: &p.user.name,
+            scope: &p.user.scope,
+        };
         ops::assign(&*store, actor, &req.agency, req.policy.as_deref(), now_s())
     })
     .await?
     .map_err(op_error)?;
-    Ok(json_response(StatusCode::OK, Assigned { agency, policy, revision }))
+    Ok(json_response(
+        StatusCode::OK,
+        Assigned {
+            agency,
+            policy,
+            revision,
+        },
+    ))
 }
 
 /// `GET /api/v1/policies/status[?agency=PATH]`: the policy in force for an agency and which

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use vigil_proto::policy::{PackSource, PolicyBundle, PolicyChunk, PolicySettings, PolicySigner};
 
 use super::{Resolved, resolve};
-use crate::store::policy::{PolicyAssignment, PolicyVersion};
 use crate::store::Store;
+use crate::store::policy::{PolicyAssignment, PolicyVersion};
 
 /// A signed bundle ready to send to the agents of one agency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +92,8 @@ impl PolicyBook {
         }
         let bundle = to_bundle(agency, &r, now);
         let signed = key.sign(&bundle).map_err(|e| e.to_string())?;
-        let chunks = vigil_proto::policy::split(&signed, r.version, max_frame)
-            .map_err(|e| e.to_string())?;
+        let chunks =
+            vigil_proto::policy::split(&signed, r.version, max_frame).map_err(|e| e.to_string())?;
         let d = Arc::new(Delivery {
             version: r.version,
             label: r.label(),

@@ -66,12 +66,11 @@ impl PolicyKey {
                     .into(),
             });
         }
-        let pkcs8 = PolicySigner::generate_pkcs8(&SystemRandom::new()).map_err(|e| {
-            KeyError::Invalid {
+        let pkcs8 =
+            PolicySigner::generate_pkcs8(&SystemRandom::new()).map_err(|e| KeyError::Invalid {
                 path: path.to_path_buf(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         crate::fsutil::write_private(path, &pkcs8).map_err(|source| KeyError::Io {
             path: path.to_path_buf(),
             source,
@@ -153,7 +152,10 @@ mod tests {
         let (again, created) = PolicyKey::load_or_create(dir.path()).expect("load");
         assert!(!created);
         assert_eq!(k.public(), again.public());
-        assert!(matches!(PolicyKey::create(&path), Err(KeyError::Invalid { .. })));
+        assert!(matches!(
+            PolicyKey::create(&path),
+            Err(KeyError::Invalid { .. })
+        ));
         assert_eq!(PolicyKey::load(&path).expect("same").public(), k.public());
     }
 

@@ -276,13 +276,19 @@ pub fn parse_packs(files: &[(String, String)]) -> Result<Vec<PolicyPack>, Vec<St
     let mut errs = Vec::new();
     let mut packs: BTreeMap<String, (String, PolicyPack)> = BTreeMap::new();
     if files.len() > MAX_PACKS {
-        errs.push(format!("{} packs, at most {MAX_PACKS} in one policy", files.len()));
+        errs.push(format!(
+            "{} packs, at most {MAX_PACKS} in one policy",
+            files.len()
+        ));
     }
     for (file, text) in files {
         match vigil_rules::parse_pack(text, Path::new(file)) {
             Ok(p) => {
                 if let Some((other, _)) = packs.get(&p.id) {
-                    errs.push(format!("{file}: pack id {:?} is also the id of {other}", p.id));
+                    errs.push(format!(
+                        "{file}: pack id {:?} is also the id of {other}",
+                        p.id
+                    ));
                     continue;
                 }
                 let pack = PolicyPack {
@@ -388,4 +394,4 @@ pub fn resolve(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -70,7 +70,12 @@ pub struct AddRequest {
 /// # Errors
 /// [`OpError::Invalid`] with every problem of the name, packs and settings (nothing stored);
 /// [`OpError::Forbidden`] outside the actor's scope.
-pub fn add(store: &dyn Store, actor: Actor<'_>, req: &AddRequest, now: i64) -> Result<PolicyVersion, OpError> {
+pub fn add(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    req: &AddRequest,
+    now: i64,
+) -> Result<PolicyVersion, OpError> {
     let mut errs = Vec::new();
     if let Err(e) = check_name(&req.name) {
         errs.push(e);
@@ -136,7 +141,9 @@ pub fn assign(
             )));
         }
     }
-    Ok(store.policies().policy_assign(agency, policy, actor.name, now)?)
+    Ok(store
+        .policies()
+        .policy_assign(agency, policy, actor.name, now)?)
 }
 
 /// Makes the content of version `to` the newest version again, as a new, higher version (the
@@ -160,7 +167,9 @@ pub fn rollback(
         return Err(forbidden(actor, &head.scope));
     }
     let Some(old) = history.iter().find(|v| v.version == to) else {
-        return Err(OpError::NotFound(format!("version {to} of policy {name:?}")));
+        return Err(OpError::NotFound(format!(
+            "version {to} of policy {name:?}"
+        )));
     };
     let note = format!("rollback to v{to}");
     let v = NewPolicyVersion {

@@ -80,7 +80,10 @@ fn status(
         none: 0,
         hosts: Vec::new(),
     };
-    for a in agents.iter().filter(|a| !a.revoked && within(&a.agency, agency)) {
+    for a in agents
+        .iter()
+        .filter(|a| !a.revoked && within(&a.agency, agency))
+    {
         let want = match expected.get(a.agency.as_str()) {
             Some(v) => *v,
             None => {

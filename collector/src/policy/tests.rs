@@ -20,7 +20,12 @@ const CLI: Actor<'static> = Actor {
 
 fn store() -> SqliteStore {
     let s = SqliteStore::open_in_memory().expect("store");
-    for (id, level) in [("tinh", 2), ("tinh/so-a", 3), ("tinh/so-b", 3), ("tinh/so-a/x", 3)] {
+    for (id, level) in [
+        ("tinh", 2),
+        ("tinh/so-a", 3),
+        ("tinh/so-b", 3),
+        ("tinh/so-a/x", 3),
+    ] {
         s.agency_add(&Agency {
             id: id.into(),
             name: id.into(),
@@ -45,7 +50,10 @@ fn add(s: &dyn Store, name: &str, packs: &[(&str, &str)], settings: &str) -> i64
 }
 
 fn resolved(s: &dyn Store, agency: &str) -> Resolved {
-    PolicyBook::load(s).expect("book").resolve(agency).expect("resolve")
+    PolicyBook::load(s)
+        .expect("book")
+        .resolve(agency)
+        .expect("resolve")
 }
 
 #[test]
@@ -65,13 +73,20 @@ fn settings_report_every_problem_with_its_field() {
         "netwatch.interval",
         "spool.max_size",
     ] {
-        assert!(errs.iter().any(|e| e.starts_with(field)), "{field} missing: {errs:?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(field)),
+            "{field} missing: {errs:?}"
+        );
     }
     assert_eq!(errs.len(), 7, "{errs:?}");
     let ok: RawSettings =
-        toml::from_str("[checks]\ninterval = \"10m\"\n[spool]\nmax_size = \"1MiB\"\n").expect("toml");
+        toml::from_str("[checks]\ninterval = \"10m\"\n[spool]\nmax_size = \"1MiB\"\n")
+            .expect("toml");
     let s = ok.validate().expect("good");
-    assert_eq!((s.check_interval_s, s.spool_budget_bytes), (Some(600), Some(1 << 20)));
+    assert_eq!(
+        (s.check_interval_s, s.spool_budget_bytes),
+        (Some(600), Some(1 << 20))
+    );
     assert!(toml::from_str::<RawSettings>("[uplink]\ncollector = \"evil:1\"\n").is_err());
 }
 
@@ -85,27 +100,55 @@ fn packs_are_all_or_nothing_with_file_and_line() {
         ("dup.yaml".to_owned(), good),
     ];
     let errs = parse_packs(&files).expect_err("bad");
-    assert!(errs.iter().any(|e| e.starts_with("bad.yaml:") && e.contains("severity")), "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("dup.yaml") && e.contains("good.yaml")), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("bad.yaml:") && e.contains("severity")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("dup.yaml") && e.contains("good.yaml")),
+        "{errs:?}"
+    );
     let s = store();
     let req = AddRequest {
         name: "p".into(),
         packs: files,
         ..AddRequest::default()
     };
-    assert!(matches!(ops::add(&s, CLI, &req, 1), Err(OpError::Invalid(_))));
-    assert!(s.policies().policies_latest().expect("list").is_empty(), "nothing stored");
+    assert!(matches!(
+        ops::add(&s, CLI, &req, 1),
+        Err(OpError::Invalid(_))
+    ));
+    assert!(
+        s.policies().policies_latest().expect("list").is_empty(),
+        "nothing stored"
+    );
 }
 
 #[test]
 fn the_deepest_assignment_wins_key_by_key() {
     let s = store();
-    add(&s, "tinh-base", &[("base", "r-base"), ("shared", "r-shared-old")], "[checks]\ninterval = \"1h\"\nlevel = 2\n[fim]\npaths = [\"/etc\"]\n");
-    add(&s, "so-a", &[("shared", "r-shared-new"), ("extra", "r-extra")], "[checks]\ninterval = \"10m\"\n");
+    add(
+        &s,
+        "tinh-base",
+        &[("base", "r-base"), ("shared", "r-shared-old")],
+        "[checks]\ninterval = \"1h\"\nlevel = 2\n[fim]\npaths = [\"/etc\"]\n",
+    );
+    add(
+        &s,
+        "so-a",
+        &[("shared", "r-shared-new"), ("extra", "r-extra")],
+        "[checks]\ninterval = \"10m\"\n",
+    );
     ops::assign(&s, CLI, "tinh", Some("tinh-base"), 2).expect("assign");
     ops::assign(&s, CLI, "tinh/so-a", Some("so-a"), 3).expect("assign");
     let a = resolved(&s, "tinh/so-a/x");
-    assert_eq!(a.content.settings.check_interval_s, Some(600), "deeper interval wins");
+    assert_eq!(
+        a.content.settings.check_interval_s,
+        Some(600),
+        "deeper interval wins"
+    );
     assert_eq!(a.content.settings.agency_level, Some(2), "kept from above");
     assert_eq!(a.content.settings.fim_paths, Some(vec!["/etc".to_owned()]));
     let ids: Vec<(&str, bool)> = a
@@ -163,7 +206,10 @@ fn rollback_adds_a_higher_version_with_the_old_content() {
     assert!(after.version > before.version);
     assert_eq!(after.content.settings.check_interval_s, Some(3600));
     assert!(after.content.packs[0].source.contains("r-old"));
-    assert!(matches!(ops::rollback(&s, CLI, "p", 7, 9), Err(OpError::NotFound(_))));
+    assert!(matches!(
+        ops::rollback(&s, CLI, "p", 7, 9),
+        Err(OpError::NotFound(_))
+    ));
     let log = s.audit_log().expect("audit");
     assert!(log.iter().any(|e| e.2 == "policy.rollback"), "{log:?}");
 }
@@ -183,9 +229,16 @@ fn an_agency_admin_acts_only_inside_its_subtree() {
     let v = ops::add(&s, so_a, &mine, 1).expect("own policy");
     assert_eq!(v.scope, "tinh/so-a", "a new policy takes the actor's scope");
     ops::assign(&s, so_a, "tinh/so-a/x", Some("mine"), 2).expect("inside");
-    for (agency, policy) in [("tinh", "mine"), ("tinh/so-b", "mine"), ("tinh", "tinh-base")] {
+    for (agency, policy) in [
+        ("tinh", "mine"),
+        ("tinh/so-b", "mine"),
+        ("tinh", "tinh-base"),
+    ] {
         let r = ops::assign(&s, so_a, agency, Some(policy), 3);
-        assert!(matches!(r, Err(OpError::Forbidden(_))), "{agency} {policy}: {r:?}");
+        assert!(
+            matches!(r, Err(OpError::Forbidden(_))),
+            "{agency} {policy}: {r:?}"
+        );
     }
     // The province admin cannot spread a subtree's policy above it either.
     let r = ops::assign(&s, CLI, "tinh", Some("mine"), 3);
@@ -195,14 +248,23 @@ fn an_agency_admin_acts_only_inside_its_subtree() {
         name: "tinh-base".into(),
         ..AddRequest::default()
     };
-    assert!(matches!(ops::add(&s, so_a, &edit, 4), Err(OpError::Forbidden(_))));
-    assert!(matches!(ops::rollback(&s, so_a, "tinh-base", 1, 4), Err(OpError::Forbidden(_))));
+    assert!(matches!(
+        ops::add(&s, so_a, &edit, 4),
+        Err(OpError::Forbidden(_))
+    ));
+    assert!(matches!(
+        ops::rollback(&s, so_a, "tinh-base", 1, 4),
+        Err(OpError::Forbidden(_))
+    ));
     let widen = AddRequest {
         name: "mine".into(),
         scope: Some("tinh".into()),
         ..AddRequest::default()
     };
-    assert!(ops::add(&s, so_a, &widen, 5).is_err(), "scope cannot be widened");
+    assert!(
+        ops::add(&s, so_a, &widen, 5).is_err(),
+        "scope cannot be widened"
+    );
 }
 
 #[test]

@@ -73,7 +73,8 @@ impl PolicyHub {
         let book = Arc::new(PolicyBook::load(store)?);
         let rev = book.rev();
         *self.book.write().unwrap_or_else(PoisonError::into_inner) = book;
-        self.rev.send_if_modified(|cur| std::mem::replace(cur, rev) != rev);
+        self.rev
+            .send_if_modified(|cur| std::mem::replace(cur, rev) != rev);
         Ok(())
     }
 
@@ -115,7 +116,10 @@ impl PolicyHub {
         let signed_len = bytes.len();
         let signed = SignedBundle::from_bytes(bytes).ok()?;
         let chunks = split(&signed, version, self.max_frame).ok()?;
-        warn!(version, "Sending the test policy blob (VIGIL_DANGER_TEST_POLICY_BLOB).");
+        warn!(
+            version,
+            "Sending the test policy blob (VIGIL_DANGER_TEST_POLICY_BLOB)."
+        );
         Some(Arc::new(Delivery {
             version,
             label: "test blob".into(),

@@ -239,7 +239,11 @@ impl State<'_> {
                 self.agency = rec.map(|r| r.agency).unwrap_or_default();
                 let policy = self.ctx.policy.delivery(&self.agency, now);
                 let current = *ioc_rx.borrow_and_update();
-                sess.accept(policy.as_ref().map_or(0, |d| d.version), current, self.max_seq)?;
+                sess.accept(
+                    policy.as_ref().map_or(0, |d| d.version),
+                    current,
+                    self.max_seq,
+                )?;
                 self.agent_ioc = Some(push_iocs(self.ctx, sess, ioc_version).await?);
                 self.agent_policy = Some(policy::push(sess, policy.as_deref(), policy_version)?);
                 self.record_policy(policy_version).await?;
@@ -353,7 +357,10 @@ impl State<'_> {
         }
         let (a, now) = (self.agent_id.clone(), now_ms() / 1000);
         let v = i64::try_from(applied).unwrap_or(i64::MAX);
-        blocking(&self.ctx.store, move |s| s.policies().policy_applied_set(&a, v, now)).await?;
+        blocking(&self.ctx.store, move |s| {
+            s.policies().policy_applied_set(&a, v, now)
+        })
+        .await?;
         self.recorded_policy = Some(applied);
         Ok(())
     }

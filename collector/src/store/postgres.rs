@@ -33,9 +33,9 @@ use super::{
 
 mod access;
 mod identity;
+mod policy;
 mod pool;
 mod rows;
-mod policy;
 mod schema;
 mod vuln;
 mod write;

@@ -19,8 +19,8 @@ use super::{
 mod access;
 mod findings;
 mod identity;
-mod rows;
 mod policy;
+mod rows;
 mod schema;
 mod vuln;
 mod write;

@@ -1,7 +1,7 @@
 //! Backend-independent cases of the policy store (issue 18), run on every backend through
 //! `store_cases!`.
 
-use super::policy::{NewPolicyVersion, PolicyStore as _};
+use super::policy::NewPolicyVersion;
 use super::suite::seed;
 use super::*;
 
@@ -20,11 +20,20 @@ pub(crate) fn policy_versions_only_grow_and_history_is_kept(s: &dyn Store) {
     seed(s);
     let p = s.policies();
     assert_eq!(p.policy_rev().expect("rev"), 0);
-    let v1 = p.policy_add(&new("base", "p", "{\"a\":1}"), "cli", 10).expect("v1");
-    let v2 = p.policy_add(&new("base", "p", "{\"a\":2}"), "ana", 20).expect("v2");
-    let other = p.policy_add(&new("other", "", "{}"), "cli", 30).expect("other");
+    let v1 = p
+        .policy_add(&new("base", "p", "{\"a\":1}"), "cli", 10)
+        .expect("v1");
+    let v2 = p
+        .policy_add(&new("base", "p", "{\"a\":2}"), "ana", 20)
+        .expect("v2");
+    let other = p
+        .policy_add(&new("other", "", "{}"), "cli", 30)
+        .expect("other");
     assert_eq!((v1.version, v2.version, other.version), (1, 1 + 1, 1));
-    assert!(v1.rev < v2.rev && v2.rev < other.rev, "{v1:?} {v2:?} {other:?}");
+    assert!(
+        v1.rev < v2.rev && v2.rev < other.rev,
+        "{v1:?} {v2:?} {other:?}"
+    );
     assert_eq!(p.policy_rev().expect("rev"), other.rev);
     let err = p.policy_add(&new("base", "p/a", "{}"), "cli", 40);
     assert!(matches!(err, Err(StoreError::Invalid(_))), "{err:?}");
@@ -51,17 +60,37 @@ pub(crate) fn policy_assignments_take_growing_revisions_with_audit(s: &dyn Store
     let p = s.policies();
     p.policy_add(&new("base", "", "{}"), "cli", 1).expect("add");
     let unknown = p.policy_assign("p/zz", Some("base"), "cli", 2);
-    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
     let unknown = p.policy_assign("p/a", Some("zz"), "cli", 2);
-    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
-    let r1 = p.policy_assign("p", Some("base"), "cli", 3).expect("assign");
-    let r2 = p.policy_assign("p/a", Some("base"), "ana", 4).expect("assign");
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+    let r1 = p
+        .policy_assign("p", Some("base"), "cli", 3)
+        .expect("assign");
+    let r2 = p
+        .policy_assign("p/a", Some("base"), "ana", 4)
+        .expect("assign");
     let r3 = p.policy_assign("p/a", None, "ana", 5).expect("unassign");
     assert!(r1 < r2 && r2 < r3, "{r1} {r2} {r3}");
     let rows = p.policy_assignments().expect("rows");
     assert_eq!(rows.len(), 2);
-    assert_eq!((rows[0].agency.as_str(), rows[0].policy.as_deref()), ("p", Some("base")));
-    assert_eq!((rows[1].agency.as_str(), rows[1].policy.as_deref(), rows[1].rev), ("p/a", None, r3));
+    assert_eq!(
+        (rows[0].agency.as_str(), rows[0].policy.as_deref()),
+        ("p", Some("base"))
+    );
+    assert_eq!(
+        (
+            rows[1].agency.as_str(),
+            rows[1].policy.as_deref(),
+            rows[1].rev
+        ),
+        ("p/a", None, r3)
+    );
     assert_eq!(p.policy_rev().expect("rev"), r3);
     let log = s.audit_log().expect("audit");
     let actions: Vec<&str> = log
@@ -71,7 +100,12 @@ pub(crate) fn policy_assignments_take_growing_revisions_with_audit(s: &dyn Store
         .collect();
     assert_eq!(
         actions,
-        ["policy.add", "policy.assign", "policy.assign", "policy.unassign"]
+        [
+            "policy.add",
+            "policy.assign",
+            "policy.assign",
+            "policy.unassign"
+        ]
     );
 }
 

@@ -325,8 +325,8 @@ const PROTECTED: [(&str, &str); 23] = [
     ("POST", "/api/v1/policies"),
     ("POST", "/api/v1/policies/assign"),
     ("GET", "/api/v1/policies/status"),
-    ("GET", "/api/v1/policies/{id}"),
-    ("POST", "/api/v1/policies/{id}/rollback"),
+    ("GET", "/api/v1/policies/{name}"),
+    ("POST", "/api/v1/policies/{name}/rollback"),
 ];
 
 #[tokio::test]
@@ -334,7 +334,7 @@ async fn every_route_refuses_requests_without_valid_authentication() {
     let f = fixture();
     let bogus = crate::auth::new_secret();
     for (m, route) in PROTECTED {
-        let uri = route.replace("{id}", "1");
+        let uri = route.replace("{id}", "1").replace("{name}", "x");
         for auth in [
             Auth::None,
             Auth::Bearer(&bogus),

@@ -114,7 +114,10 @@ impl PolicyStore for PostgresStore {
             {
                 return Err(StoreError::NotFound(format!("policy {name:?}")));
             }
-            let rev: i64 = tx.query_one(pg(sql::POLICY_REV), &[])?.try_get::<_, i64>(0)? + 1;
+            let rev: i64 = tx
+                .query_one(pg(sql::POLICY_REV), &[])?
+                .try_get::<_, i64>(0)?
+                + 1;
             tx.execute(
                 pg(sql::POLICY_ASSIGN),
                 &[&agency, &policy, &rev, &now, &actor],

@@ -42,7 +42,9 @@ impl PolicyStore for SqliteStore {
         };
         tx.execute(
             sql::POLICY_INSERT,
-            params![v.name, v.version, v.rev, v.scope, v.body, now, actor, v.note],
+            params![
+                v.name, v.version, v.rev, v.scope, v.body, now, actor, v.note
+            ],
         )?;
         let detail = serde_json::json!({"policy": v.name, "version": v.version, "note": v.note});
         tx.execute(
@@ -91,10 +93,13 @@ impl PolicyStore for SqliteStore {
         {
             return Err(StoreError::NotFound(format!("policy {name:?}")));
         }
-        let rev: i64 = tx.query_row(sql::POLICY_REV, [], |r| r.get(0))? + 1;
+        let rev = tx.query_row(sql::POLICY_REV, [], |r| r.get::<_, i64>(0))? + 1;
         tx.execute(sql::POLICY_ASSIGN, params![agency, policy, rev, now, actor])?;
         let (action, detail) = match policy {
-            Some(p) => ("policy.assign", serde_json::json!({"agency": agency, "policy": p})),
+            Some(p) => (
+                "policy.assign",
+                serde_json::json!({"agency": agency, "policy": p}),
+            ),
             None => ("policy.unassign", serde_json::json!({"agency": agency})),
         };
         tx.execute(
