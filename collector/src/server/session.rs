@@ -223,7 +223,7 @@ impl State<'_> {
                 .await??;
                 info!(proto_version, acked = self.max_seq, "Agent connected.");
                 let current = *ioc_rx.borrow_and_update();
-                sess.accept(serde_json::Value::Null, current, self.max_seq)?;
+                sess.accept(0, current, self.max_seq)?;
                 self.agent_ioc = Some(push_iocs(self.ctx, sess, ioc_version).await?);
             }
             CollectorEvent::Batch {
