@@ -20,6 +20,7 @@ pub mod mem;
 pub mod netwatch;
 pub mod packages;
 pub mod platform;
+pub mod policy;
 pub mod quic_socket;
 pub mod rules_cmd;
 pub mod run;

@@ -55,6 +55,8 @@ pub struct Counters {
     pub checks_run: AtomicU64,
     /// Connection attempts after the first (after a session ended or an attempt failed).
     pub reconnects: AtomicU64,
+    /// Rule packs of the last check run, `id@version` with their source (for `status`).
+    pub packs: Mutex<Vec<(String, crate::policy::PackSource)>>,
 }
 
 impl Counters {
@@ -185,6 +187,9 @@ pub struct Status {
     /// Counters since the agent process started (absent in files of older agents).
     #[serde(default)]
     pub counters: StatusCounters,
+    /// Central policy in force and the packs evaluated (absent in files of older agents).
+    #[serde(default)]
+    pub policy: crate::policy::PolicyStatus,
 }
 
 /// Exponential backoff with full jitter.
@@ -234,6 +239,8 @@ pub struct Uplink {
     ioc: crate::ioc::SharedIoc,
     /// A client endpoint shared with other uplinks of this process; `None`: one per session.
     endpoint: Option<quinn::Endpoint>,
+    /// Central policy; `None`: bundles are refused (simulated agents without a state dir).
+    policy: Option<Mutex<crate::policy::PolicyAgent>>,
 }
 
 enum SessionEnd {
@@ -267,7 +274,72 @@ impl Uplink {
             status: Mutex::new(status),
             ioc: Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new())),
             endpoint: None,
+            policy: None,
         }
+    }
+
+    /// Hands central policy bundles to `policy`, which verifies and applies them.
+    pub fn with_policy(mut self, policy: crate::policy::PolicyAgent) -> Self {
+        self.update_status(|s| s.policy = crate::policy::PolicyStatus::of(policy.current().as_deref()));
+        self.policy = Some(Mutex::new(policy));
+        self
+    }
+
+    fn policy_agent(&self) -> Option<std::sync::MutexGuard<'_, crate::policy::PolicyAgent>> {
+        self.policy
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Version and digest of the policy in force, for `Hello` and heartbeats.
+    fn policy_in_force(&self) -> (u64, Option<String>) {
+        self.policy_agent()
+            .map_or((0, None), |p| (p.version(), p.digest()))
+    }
+
+    /// Offers a complete transfer (or reports a broken one), queues the health finding that
+    /// says what happened, and returns whether a new policy is in force.
+    fn on_policy(
+        &self,
+        transfer: Result<vigil_proto::policy::Assembled, vigil_proto::policy::PolicyError>,
+    ) -> Result<bool, crate::spool::SpoolError> {
+        let (outcome, kept) = match self.policy_agent() {
+            Some(mut p) => {
+                let kept = p.version();
+                let outcome = match transfer {
+                    Ok(a) => p.offer(a),
+                    Err(e) => Err(crate::policy::Refusal {
+                        version: None,
+                        reason: e.to_string(),
+                    }),
+                };
+                (outcome, kept)
+            }
+            None => (
+                Err(crate::policy::Refusal {
+                    version: None,
+                    reason: "this agent runs without a policy store".into(),
+                }),
+                0,
+            ),
+        };
+        let finding = match &outcome {
+            Ok(a) => {
+                info!(version = a.bundle.version, agency = %a.bundle.agency, packs = a.packs.len(), "Central policy applied.");
+                crate::policy::applied_finding(a)
+            }
+            Err(r) => {
+                warn!(reason = %r.reason, version = ?r.version, kept, "Central policy refused; keeping the one in force.");
+                r.finding(kept)
+            }
+        };
+        lock(&self.spool).append(now_ms(), &finding)?;
+        self.wake.notify_one();
+        self.update_status(|s| match &outcome {
+            Ok(a) => s.policy = crate::policy::PolicyStatus::of(Some(a.as_ref())),
+            Err(r) => s.policy.last_refusal = Some(r.reason.clone()),
+        });
+        Ok(outcome.is_ok())
     }
 
     /// Connects from `endpoint`, shared with other uplinks of this process (simulated agents),
@@ -317,6 +389,12 @@ impl Uplink {
             st.acked_seq = sp.acked_seq();
             st.next_seq = sp.next_seq();
             st.counters = self.counters.snapshot(sp.dropped_total());
+            st.policy.packs = self
+                .counters
+                .packs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
             st.updated_at = now_ms();
             st.clone()
         };
@@ -404,13 +482,15 @@ impl Uplink {
             ..SessionConfig::default()
         };
         let max_frame = scfg.max_frame;
+        let policy_in_force = self.policy_in_force();
         let mut sess = AgentSession::new(
             Instant::now(),
             scfg,
             Hello {
                 agent_id: self.identity.agent_id.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").into(),
-                policy_hash: None,
+                policy_hash: policy_in_force.1,
+                policy_version: policy_in_force.0,
                 ioc_version: self.ioc.read().map_or(0, |s| s.version()),
             },
         );
@@ -522,7 +602,17 @@ impl Uplink {
                         },
                         None => warn!("Unrequested certificate from the collector ignored."),
                     },
-                    AgentEvent::PolicyUpdate(_) | AgentEvent::RotateCert => {
+                    AgentEvent::PolicyBundle(a) => {
+                        if self.on_policy(Ok(a))? {
+                            // Tell the collector at once rather than at the next heartbeat.
+                            let depth = lock(&self.spool).depth();
+                            sess.send_heartbeat(now_ms(), depth, self.stats());
+                        }
+                    }
+                    AgentEvent::PolicyRefused(e) => {
+                        self.on_policy(Err(e))?;
+                    }
+                    AgentEvent::RotateCert => {
                         debug!("Collector push not handled by this agent version yet.");
                     }
                 }
@@ -574,6 +664,7 @@ impl Uplink {
             rss_bytes: rss_bytes(),
             uptime_s: self.started.elapsed().as_secs(),
             cert_not_after: self.identity.cert_not_after,
+            policy_version: self.policy_in_force().0,
         }
     }
 }
