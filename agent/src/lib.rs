@@ -8,6 +8,7 @@
 /// Size and duration parsing shared with the collector (defined in `vigil-proto`).
 pub use vigil_proto::units;
 
+pub mod central;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -12,8 +12,8 @@ use tokio::sync::{Notify, watch};
 use tracing::info;
 use vigil_proto::{AgentHealth, Finding, FindingSink, HealthKind, Severity};
 
+use crate::central::PolicyAgent;
 use crate::config::AgentConfig;
-use crate::policy::PolicyAgent;
 use crate::spool::Spool;
 use crate::state::StatePaths;
 use crate::uplink::{self, Counters, SpoolSink, Uplink};

@@ -63,7 +63,7 @@ impl SimAgent {
         // The real policy path: bundles are verified with the key pinned at enrollment and
         // applied in this host's state directory, so a push is measured end to end.
         let (policy, _) =
-            crate::policy::PolicyAgent::open(&state, &identity.agency, config.clone());
+            crate::central::PolicyAgent::open(&state, &identity.agency, config.clone());
         let up = Uplink::new(
             identity.clone(),
             state,

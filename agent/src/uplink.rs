@@ -240,7 +240,7 @@ pub struct Uplink {
     /// A client endpoint shared with other uplinks of this process; `None`: one per session.
     endpoint: Option<quinn::Endpoint>,
     /// Central policy; `None`: bundles are refused (simulated agents without a state dir).
-    policy: Option<Mutex<crate::policy::PolicyAgent>>,
+    policy: Option<Mutex<crate::central::PolicyAgent>>,
 }
 
 enum SessionEnd {
@@ -279,13 +279,15 @@ impl Uplink {
     }
 
     /// Hands central policy bundles to `policy`, which verifies and applies them.
-    pub fn with_policy(mut self, policy: crate::policy::PolicyAgent) -> Self {
-        self.update_status(|s| s.policy = crate::policy::PolicyStatus::of(policy.current().as_deref()));
+    pub fn with_policy(mut self, policy: crate::central::PolicyAgent) -> Self {
+        self.update_status(|s| {
+            s.policy = crate::policy::PolicyStatus::of(policy.current().as_deref())
+        });
         self.policy = Some(Mutex::new(policy));
         self
     }
 
-    fn policy_agent(&self) -> Option<std::sync::MutexGuard<'_, crate::policy::PolicyAgent>> {
+    fn policy_agent(&self) -> Option<std::sync::MutexGuard<'_, crate::central::PolicyAgent>> {
         self.policy
             .as_ref()
             .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner))

@@ -83,7 +83,9 @@ impl RawPolicyLimits {
             match (parse_duration(&a), parse_duration(&b)) {
                 (Ok(a), Ok(b)) if a <= b && !a.is_zero() => (a, b),
                 (Ok(_), Ok(_)) => {
-                    errors.push(format!("policy.{name}: expected [shortest, longest], shortest > 0"));
+                    errors.push(format!(
+                        "policy.{name}: expected [shortest, longest], shortest > 0"
+                    ));
                     (Duration::ZERO, Duration::ZERO)
                 }
                 (Err(e), _) | (_, Err(e)) => {
@@ -94,7 +96,12 @@ impl RawPolicyLimits {
         };
         let check_interval = dur("check_interval", self.check_interval, 60, 7 * 86_400);
         let netwatch_interval = dur("netwatch_interval", self.netwatch_interval, 1, 3600);
-        let inventory_interval = dur("inventory_interval", self.inventory_interval, 300, 7 * 86_400);
+        let inventory_interval = dur(
+            "inventory_interval",
+            self.inventory_interval,
+            300,
+            7 * 86_400,
+        );
         let spool_budget = match self.spool_budget {
             None => (16 << 20, 4 << 30),
             Some([a, b]) => match (parse_size(&a), parse_size(&b)) {
@@ -150,7 +157,9 @@ fn default_fim_roots() -> Vec<PathBuf> {
     if cfg!(windows) {
         // Any drive: a central path must still be absolute, and nothing outside the drives
         // exists to be watched.
-        ('A'..='Z').map(|d| PathBuf::from(format!("{d}:\\"))).collect()
+        ('A'..='Z')
+            .map(|d| PathBuf::from(format!("{d}:\\")))
+            .collect()
     } else {
         vec![PathBuf::from("/")]
     }
@@ -178,13 +187,23 @@ impl PolicyLimits {
             }
         };
         secs("check_interval", s.check_interval_s, self.check_interval);
-        secs("netwatch_interval", s.netwatch_interval_s, self.netwatch_interval);
-        secs("inventory_interval", s.inventory_interval_s, self.inventory_interval);
+        secs(
+            "netwatch_interval",
+            s.netwatch_interval_s,
+            self.netwatch_interval,
+        );
+        secs(
+            "inventory_interval",
+            s.inventory_interval_s,
+            self.inventory_interval,
+        );
         let mut int = |name: &str, v: Option<u64>, (lo, hi): (u64, u64)| {
             if let Some(v) = v
                 && !(lo..=hi).contains(&v)
             {
-                errors.push(format!("{name} {v} is outside the local range {lo} to {hi}"));
+                errors.push(format!(
+                    "{name} {v} is outside the local range {lo} to {hi}"
+                ));
             }
         };
         int("storm_threshold", s.storm_threshold, self.storm_threshold);
@@ -201,7 +220,11 @@ impl PolicyLimits {
                 ));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     fn fim_path_allowed(&self, p: &Path) -> bool {

@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use vigil_proto::{AgentHealth, Finding, FindingSink, HealthKind, Severity};
 
+use crate::central::effective;
 use crate::config::AgentConfig;
-use crate::policy::{Applied, PackSource, PolicyWatch, effective, merge_packs};
+use crate::policy::{Applied, PackSource, PolicyWatch, merge_packs};
 use crate::uplink::{Counters, SharedSpool, SpoolSink};
 
 /// How often every check result is re-sent even if unchanged, so the collector can verify state.
@@ -57,7 +58,11 @@ type FimKey = (Option<Vec<String>>, Option<Vec<String>>, Option<u64>);
 fn fim_key(applied: Option<&Applied>) -> FimKey {
     applied.map_or((None, None, None), |a| {
         let s = &a.bundle.settings;
-        (s.fim_paths.clone(), s.fim_exclude.clone(), s.storm_threshold)
+        (
+            s.fim_paths.clone(),
+            s.fim_exclude.clone(),
+            s.storm_threshold,
+        )
     })
 }
 
@@ -167,9 +172,15 @@ pub(super) async fn reconfigure_loop(
             }
             match start_fim(&eff, &ctx.state_dir, &ctx.sink) {
                 Ok(f) => engines.fim = f,
-                Err(e) => report(&ctx.sink, format!("FIM did not restart with the central paths: {e:#}")),
+                Err(e) => report(
+                    &ctx.sink,
+                    format!("FIM did not restart with the central paths: {e:#}"),
+                ),
             }
-            info!(paths = eff.fim.paths.len(), "FIM restarted with the central settings.");
+            info!(
+                paths = eff.fim.paths.len(),
+                "FIM restarted with the central settings."
+            );
         }
         if eff.netwatch.interval != engines.netwatch_interval {
             engines.netwatch_interval = eff.netwatch.interval;

@@ -559,7 +559,10 @@ impl Spool {
     /// # Errors
     /// [`SpoolError::Config`] when below the segment size.
     pub fn set_max_bytes(&mut self, max_bytes: u64) -> Result<(), SpoolError> {
-        let cfg = SpoolConfig { max_bytes, ..self.cfg };
+        let cfg = SpoolConfig {
+            max_bytes,
+            ..self.cfg
+        };
         check_config(&cfg)?;
         self.cfg = cfg;
         Ok(())

@@ -88,7 +88,9 @@ pub fn decode_bundle(bytes: &[u8]) -> Result<PolicyBundle, PolicyError> {
     }
     let mut r = Reader { rest: bytes };
     if r.take(MAGIC.len())? != MAGIC {
-        return Err(malformed("not a policy bundle (bad magic or format version)"));
+        return Err(malformed(
+            "not a policy bundle (bad magic or format version)",
+        ));
     }
     let version = r.u64()?;
     let agency = r.str("agency")?;
@@ -262,7 +264,9 @@ impl Reader<'_> {
     fn count(&mut self, what: &str, max: usize, min_item: usize) -> Result<usize, PolicyError> {
         let n = self.u32_len()?;
         if n > max {
-            return Err(PolicyError::TooLarge(format!("{what}: {n} items, at most {max}")));
+            return Err(PolicyError::TooLarge(format!(
+                "{what}: {n} items, at most {max}"
+            )));
         }
         if n.saturating_mul(min_item) > self.rest.len() {
             return Err(malformed(&format!("{what}: {n} items beyond the end")));

@@ -191,7 +191,9 @@ impl PolicyAssembler {
             )));
         }
         if digest_text(&t.buf) != t.digest {
-            return Err(transfer("the received bytes do not match the announced digest".into()));
+            return Err(transfer(
+                "the received bytes do not match the announced digest".into(),
+            ));
         }
         let version = t.version;
         let buf = std::mem::take(&mut t.buf);
@@ -228,7 +230,9 @@ fn check_header(c: &PolicyChunk) -> Result<usize, PolicyError> {
         return Err(transfer(format!("a transfer of {total_len} bytes")));
     }
     let hex_ok = c.digest.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     });
     if !hex_ok {
         return Err(transfer("digest is not sha256:<64 lowercase hex>".into()));

@@ -53,7 +53,14 @@ fn canonical_encoding_is_the_documented_one() {
     s(&mut want, "tinh/so-a");
     want.extend_from_slice(&1_760_000_000i64.to_be_bytes());
     want.extend_from_slice(&2u32.to_be_bytes());
-    for t in ["a-extra", "1.0.0", "id: a-extra\nversion: 1.0.0\nrules: []\n", "b-more", "2", "ư"] {
+    for t in [
+        "a-extra",
+        "1.0.0",
+        "id: a-extra\nversion: 1.0.0\nrules: []\n",
+        "b-more",
+        "2",
+        "ư",
+    ] {
         s(&mut want, t);
     }
     want.push(1);
@@ -83,21 +90,30 @@ fn decoder_refuses_every_other_spelling() {
     let good = encode_bundle(&bundle()).expect("encode");
     let mut trailing = good.clone();
     trailing.push(0);
-    assert!(matches!(decode_bundle(&trailing), Err(PolicyError::Malformed(_))));
+    assert!(matches!(
+        decode_bundle(&trailing),
+        Err(PolicyError::Malformed(_))
+    ));
     for cut in [0, 5, 10, 20, good.len() - 1] {
         assert!(decode_bundle(&good[..cut]).is_err(), "cut at {cut}");
     }
     let mut bad_tag = good.clone();
     let last_tag = good.len() - 2; // agency_level's tag
     bad_tag[last_tag] = 2;
-    assert!(matches!(decode_bundle(&bad_tag), Err(PolicyError::Malformed(_))));
+    assert!(matches!(
+        decode_bundle(&bad_tag),
+        Err(PolicyError::Malformed(_))
+    ));
     let mut bad_magic = good.clone();
     bad_magic[9] = 2; // format 2
     assert!(decode_bundle(&bad_magic).is_err());
 
     let mut unsorted = bundle();
     unsorted.packs.reverse();
-    assert!(matches!(encode_bundle(&unsorted), Err(PolicyError::Malformed(_))));
+    assert!(matches!(
+        encode_bundle(&unsorted),
+        Err(PolicyError::Malformed(_))
+    ));
     let mut dup = bundle();
     dup.packs[1].name = dup.packs[0].name.clone();
     assert!(encode_bundle(&dup).is_err());
@@ -135,7 +151,10 @@ fn signature_verifies_and_any_flipped_byte_is_refused() {
         );
     }
     let other = signer();
-    assert_eq!(signed.verify(&other.public_key()), Err(PolicyError::BadSignature));
+    assert_eq!(
+        signed.verify(&other.public_key()),
+        Err(PolicyError::BadSignature)
+    );
 }
 
 #[test]
@@ -155,8 +174,18 @@ fn public_key_text_round_trips_and_refuses_junk() {
     let pk = signer().public_key();
     let text = pk.to_string();
     assert!(text.starts_with("ed25519:") && text.len() == 8 + 64);
-    assert_eq!(PolicyPublicKey::parse(&format!(" {text}\n")).expect("parse"), pk);
-    for bad in ["", "ed25519:", "ed25519:zz", &text[1..], &text[..text.len() - 2], "rsa:00"] {
+    assert_eq!(
+        PolicyPublicKey::parse(&format!(" {text}\n")).expect("parse"),
+        pk
+    );
+    for bad in [
+        "",
+        "ed25519:",
+        "ed25519:zz",
+        &text[1..],
+        &text[..text.len() - 2],
+        "rsa:00",
+    ] {
         assert!(PolicyPublicKey::parse(bad).is_err(), "{bad:?}");
     }
     assert_eq!(pk.fingerprint().len(), 16);
@@ -171,10 +200,23 @@ fn version_must_grow_and_subtree_must_cover_the_agent() {
         check_applicable(&b, 7, "tinh/so-a"),
         Err(PolicyError::NotNewer { got: 7, applied: 7 })
     );
-    assert!(matches!(check_applicable(&b, 9, "tinh/so-a"), Err(PolicyError::NotNewer { .. })));
-    for other in ["tinh/so-b", "tinh", "tinh/so-ab", "tinh/so-a-x/y", "", "x/tinh/so-a"] {
+    assert!(matches!(
+        check_applicable(&b, 9, "tinh/so-a"),
+        Err(PolicyError::NotNewer { .. })
+    ));
+    for other in [
+        "tinh/so-b",
+        "tinh",
+        "tinh/so-ab",
+        "tinh/so-a-x/y",
+        "",
+        "x/tinh/so-a",
+    ] {
         assert!(
-            matches!(check_applicable(&b, 0, other), Err(PolicyError::OtherSubtree { .. })),
+            matches!(
+                check_applicable(&b, 0, other),
+                Err(PolicyError::OtherSubtree { .. })
+            ),
             "{other}"
         );
     }
@@ -198,7 +240,10 @@ fn chunks_fit_their_frames_and_reassemble() {
     let signed = k.sign(&big_bundle(3 << 20)).expect("sign");
     for max_frame in [16 * 1024, 64 * 1024, crate::frame::DEFAULT_MAX_FRAME] {
         let chunks = transfer(&signed, max_frame);
-        assert!(chunks.len() > 1, "3 MiB needs several frames of {max_frame}");
+        assert!(
+            chunks.len() > 1,
+            "3 MiB needs several frames of {max_frame}"
+        );
         let mut asm = PolicyAssembler::new();
         let mut done = None;
         for c in chunks {
@@ -246,7 +291,10 @@ fn reassembly_refuses_broken_transfers() {
     let mut dup = good.clone();
     dup.insert(1, good[1].clone());
     assert!(matches!(run(dup), Err(PolicyError::Transfer(_))));
-    assert!(matches!(run(good[1..].to_vec()), Err(PolicyError::Transfer(_))));
+    assert!(matches!(
+        run(good[1..].to_vec()),
+        Err(PolicyError::Transfer(_))
+    ));
 
     let mut other_version = good.clone();
     other_version[1].version = 8;
@@ -291,7 +339,9 @@ fn chunk_zero_restarts_a_transfer() {
     assert_eq!(asm.push(first[0].clone()), Ok(None));
     let mut done = None;
     for c in split(&new, 8, 8192).expect("split") {
-        done = asm.push(c).expect("the new transfer replaces the partial one");
+        done = asm
+            .push(c)
+            .expect("the new transfer replaces the partial one");
     }
     assert_eq!(done.expect("complete").signed, new);
 }

@@ -63,9 +63,7 @@ impl Pair {
             }
             other => panic!("expected hello, got {other:?}"),
         }
-        self.collector
-            .accept(0, 0, 0)
-            .expect("accept");
+        self.collector.accept(0, 0, 0).expect("accept");
         self.drive();
         assert!(matches!(
             self.agent.poll_event(),
@@ -137,9 +135,7 @@ fn welcome_acked_seq_skips_already_stored() {
     let mut p = Pair::new(SessionConfig::default());
     p.drive();
     let _ = p.collector.poll_event();
-    p.collector
-        .accept(0, 0, 10)
-        .expect("accept");
+    p.collector.accept(0, 0, 10).expect("accept");
     p.drive();
     assert!(matches!(
         p.agent.poll_event(),
@@ -340,7 +336,6 @@ fn agent_batch_too_large_for_frame_is_refused_locally() {
     assert!(p.agent.send_batch(vec![env(1)]).is_ok());
 }
 
-
 fn signed_policy(version: u64, pad: usize) -> (crate::policy::PolicySigner, SignedBundle) {
     use crate::policy::{PackSource, PolicyBundle, PolicySigner};
     let der = PolicySigner::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
@@ -397,7 +392,9 @@ fn a_broken_policy_transfer_is_reported_and_the_session_goes_on() {
     p.drive();
     assert!(matches!(
         p.agent.poll_event(),
-        Some(AgentEvent::PolicyRefused(crate::policy::PolicyError::Transfer(_)))
+        Some(AgentEvent::PolicyRefused(
+            crate::policy::PolicyError::Transfer(_)
+        ))
     ));
     assert!(p.agent.is_established());
     p.agent.send_batch(vec![env(1)]).expect("still usable");
@@ -421,7 +418,11 @@ fn policy_versions_travel_in_hello_welcome_and_heartbeat() {
     }
     assert!(matches!(
         coll.poll_event(),
-        Some(CollectorEvent::Hello { policy_version: 4, policy_hash: Some(_), .. })
+        Some(CollectorEvent::Hello {
+            policy_version: 4,
+            policy_hash: Some(_),
+            ..
+        })
     ));
     coll.accept(6, 0, 0).expect("accept");
     while let Some(b) = coll.poll_transmit() {
@@ -429,7 +430,10 @@ fn policy_versions_travel_in_hello_welcome_and_heartbeat() {
     }
     assert!(matches!(
         agent.poll_event(),
-        Some(AgentEvent::Welcomed { policy_version: 6, .. })
+        Some(AgentEvent::Welcomed {
+            policy_version: 6,
+            ..
+        })
     ));
     let stats = AgentStats {
         policy_version: 6,

@@ -7,6 +7,8 @@ use vigil_proto::policy::{
 use vigil_proto::session::{AgentEvent, AgentSession, CollectorEvent, CollectorSession, Hello};
 
 use super::*;
+use crate::policy::{PackSource, merge_packs};
+use vigil_proto::{Finding, Severity};
 
 const PACK: &str = r#"
 id: central-extra
@@ -81,15 +83,23 @@ fn a_signed_bundle_for_our_subtree_is_applied_published_and_survives_a_restart()
     assert!(problem.is_none());
     assert_eq!(p.version(), 0);
     let mut rx = p.subscribe();
-    let a = p.offer(transfer(&f, &bundle(5, "tinh/so-a"))).expect("applied");
+    let a = p
+        .offer(transfer(&f, &bundle(5, "tinh/so-a")))
+        .expect("applied");
     assert_eq!(a.packs[0].id, "central-extra");
     assert!(rx.has_changed().expect("sender alive"), "engines are told");
-    assert_eq!(rx.borrow_and_update().as_ref().map(|a| a.bundle.version), Some(5));
+    assert_eq!(
+        rx.borrow_and_update().as_ref().map(|a| a.bundle.version),
+        Some(5)
+    );
     drop(p);
     let (p, problem) = open(&f);
     assert!(problem.is_none());
     assert_eq!(p.version(), 5);
-    assert_eq!(p.digest(), Some(f.key.sign(&bundle(5, "tinh/so-a")).expect("sign").digest()));
+    assert_eq!(
+        p.digest(),
+        Some(f.key.sign(&bundle(5, "tinh/so-a")).expect("sign").digest())
+    );
 }
 
 #[test]
@@ -171,14 +181,18 @@ fn without_a_pinned_key_or_with_policy_disabled_everything_is_refused() {
     let f = fixture();
     PolicyStore::new(&f.state).unpin().expect("unpin");
     let (mut p, _) = open(&f);
-    let r = p.offer(transfer(&f, &bundle(1, "tinh"))).expect_err("no key");
+    let r = p
+        .offer(transfer(&f, &bundle(1, "tinh")))
+        .expect_err("no key");
     assert!(r.reason.contains("re-enroll"), "{}", r.reason);
 
     let f = fixture();
     let mut cfg = AgentConfig::default();
     cfg.policy.accept = false;
     let (mut p, _) = PolicyAgent::open(&f.state, "tinh", cfg);
-    let r = p.offer(transfer(&f, &bundle(1, "tinh"))).expect_err("disabled");
+    let r = p
+        .offer(transfer(&f, &bundle(1, "tinh")))
+        .expect_err("disabled");
     assert!(r.reason.contains("policy.accept"), "{}", r.reason);
 }
 
@@ -314,7 +328,10 @@ fn central_packs_replace_local_ones_of_the_same_id_and_local_ones_stay_marked() 
     let ids: Vec<_> = merged.iter().map(|(s, p)| (p.id.as_str(), *s)).collect();
     assert_eq!(
         ids,
-        [("central-extra", PackSource::Central), ("mine", PackSource::Local)]
+        [
+            ("central-extra", PackSource::Central),
+            ("mine", PackSource::Local)
+        ]
     );
     assert_eq!(merge_packs(None, Vec::new()).len(), 0);
 }
@@ -347,15 +364,26 @@ fn a_chunked_bundle_through_the_sessions_is_applied() {
     pump(&mut || agent.poll_transmit(), &mut |b| coll.handle(now, b));
     assert!(matches!(
         coll.poll_event(),
-        Some(CollectorEvent::Hello { policy_version: 0, .. })
+        Some(CollectorEvent::Hello {
+            policy_version: 0,
+            ..
+        })
     ));
     let mut b = bundle(3, "tinh/so-a");
-    b.packs[0].source.push_str(&format!("# {}\n", "x".repeat(40_000)));
+    b.packs[0]
+        .source
+        .push_str(&format!("# {}\n", "x".repeat(40_000)));
     let signed = f.key.sign(&b).expect("sign");
     coll.accept(3, 0, 0).expect("accept");
     coll.push_policy(&signed, 3).expect("push");
     pump(&mut || coll.poll_transmit(), &mut |b| agent.handle(now, b));
-    assert!(matches!(agent.poll_event(), Some(AgentEvent::Welcomed { policy_version: 3, .. })));
+    assert!(matches!(
+        agent.poll_event(),
+        Some(AgentEvent::Welcomed {
+            policy_version: 3,
+            ..
+        })
+    ));
     match agent.poll_event() {
         Some(AgentEvent::PolicyBundle(a)) => {
             let applied = p.offer(a).expect("applied");
