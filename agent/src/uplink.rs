@@ -56,7 +56,7 @@ pub struct Counters {
     /// Connection attempts after the first (after a session ended or an attempt failed).
     pub reconnects: AtomicU64,
     /// Rule packs of the last check run, `id@version` with their source (for `status`).
-    pub packs: Mutex<Vec<(String, crate::policy::PackSource)>>,
+    pub packs: Mutex<Vec<crate::policy::PackStatus>>,
 }
 
 impl Counters {
@@ -815,6 +815,93 @@ mod tests {
             202,
             "every finding is in the spool or counted as dropped: {after:?}"
         );
+    }
+
+    /// A real signed bundle through the uplink's event path: applied, reported in a health finding,
+    /// in the status file and in the heartbeat counters; a broken transfer is reported too.
+    #[test]
+    fn a_policy_transfer_is_applied_reported_and_counted() {
+        use vigil_proto::policy::{Assembled, PolicyBundle, PolicyError, PolicySigner};
+        let dir = tempfile::tempdir().expect("tmp");
+        let state = StatePaths::new(dir.path().join("state"));
+        state.create().expect("state");
+        let der = PolicySigner::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("key");
+        let key = PolicySigner::from_pkcs8(&der).expect("key");
+        crate::policy::PolicyStore::new(&state)
+            .pin_key(&key.public_key())
+            .expect("pin");
+        let identity = Identity {
+            agent_id: "00000000-0000-4000-8000-000000000001".into(),
+            agency: "tinh/so-a".into(),
+            collectors: vec!["127.0.0.1:1".into()],
+            enrolled_at: 0,
+            cert_not_after: 0,
+        };
+        let cfg = AgentConfig::default();
+        let spool = Spool::open(&state.spool(), cfg.spool).expect("spool");
+        let spool = Arc::new(Mutex::new(spool));
+        let (policy, _) = crate::central::PolicyAgent::open(&state, "tinh/so-a", cfg.clone());
+        let up = Uplink::new(
+            identity,
+            state.clone(),
+            cfg,
+            spool.clone(),
+            Arc::new(Notify::new()),
+            Arc::new(Counters::default()),
+        )
+        .with_policy(policy);
+        let bundle = PolicyBundle {
+            version: 4,
+            agency: "tinh".into(),
+            issued_at: 0,
+            packs: Vec::new(),
+            settings: Default::default(),
+        };
+        let signed = key.sign(&bundle).expect("sign");
+        let digest = signed.digest();
+        assert!(
+            up.on_policy(Ok(Assembled {
+                version: 4,
+                signed: signed.clone()
+            }))
+            .expect("spool")
+        );
+        assert_eq!(up.stats().policy_version, 4);
+        assert_eq!(up.policy_in_force(), (4, Some(digest.clone())));
+        // The same bundle again is a replay.
+        assert!(
+            !up.on_policy(Ok(Assembled { version: 4, signed }))
+                .expect("spool")
+        );
+        assert!(
+            !up.on_policy(Err(PolicyError::Transfer("cut".into())))
+                .expect("spool")
+        );
+        let messages: Vec<String> = lock(&spool)
+            .read(1, 100, 1 << 20)
+            .expect("read")
+            .into_iter()
+            .filter_map(|e| match e.finding {
+                Finding::AgentHealth(h) => Some(h.message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].starts_with("policy applied: version 4"),
+            "{messages:?}"
+        );
+        assert!(messages[1].contains("not newer"), "{messages:?}");
+        assert!(
+            messages[2].contains("policy transfer broken: cut"),
+            "{messages:?}"
+        );
+        let status: Status =
+            serde_json::from_slice(&std::fs::read(state.status()).expect("status")).expect("json");
+        assert_eq!(status.policy.version, 4);
+        assert_eq!(status.policy.source, "central");
+        assert_eq!(status.policy.digest, Some(digest));
+        assert!(status.policy.last_refusal.is_some());
     }
 
     #[test]

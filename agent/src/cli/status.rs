@@ -82,7 +82,7 @@ fn print_policy(p: &crate::policy::PolicyStatus) {
     } else {
         println!("policy:       local only (no central policy applied)");
     }
-    for (pack, source) in &p.packs {
+    for crate::policy::PackStatus { pack, source } in &p.packs {
         let source = match source {
             crate::policy::PackSource::Central => "central",
             crate::policy::PackSource::Local => "local",

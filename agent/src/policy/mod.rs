@@ -117,6 +117,15 @@ pub enum PackSource {
     Local,
 }
 
+/// One pack of the last check run, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackStatus {
+    /// `id@version`, as check results name it.
+    pub pack: String,
+    /// Where it came from.
+    pub source: PackSource,
+}
+
 /// The policy part of `vigil-agent status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyStatus {
@@ -130,9 +139,9 @@ pub struct PolicyStatus {
     /// Agency the bundle is for.
     #[serde(default)]
     pub agency: Option<String>,
-    /// Packs evaluated, `id@version`, with their source.
+    /// Packs of the last check run, with their source.
     #[serde(default)]
-    pub packs: Vec<(String, PackSource)>,
+    pub packs: Vec<PackStatus>,
     /// Last refusal, if any since start.
     #[serde(default)]
     pub last_refusal: Option<String>,

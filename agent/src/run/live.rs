@@ -17,7 +17,7 @@ use vigil_proto::{AgentHealth, Finding, FindingSink, HealthKind, Severity};
 
 use crate::central::effective;
 use crate::config::AgentConfig;
-use crate::policy::{Applied, PackSource, PolicyWatch, merge_packs};
+use crate::policy::{Applied, PackStatus, PolicyWatch, merge_packs};
 use crate::uplink::{Counters, SharedSpool, SpoolSink};
 
 /// How often every check result is re-sent even if unchanged, so the collector can verify state.
@@ -235,7 +235,7 @@ pub(super) async fn inventory_loop(
 
 /// What one check run produced.
 struct Run {
-    packs: Vec<(String, PackSource)>,
+    packs: Vec<PackStatus>,
     results: Vec<vigil_proto::CheckResult>,
     local_error: Option<String>,
 }
@@ -296,7 +296,10 @@ fn evaluate(c: &crate::check::ChecksConfig, applied: Option<&Applied>) -> Run {
     Run {
         packs: packs
             .iter()
-            .map(|(src, p)| (format!("{}@{}", p.id, p.version), *src))
+            .map(|(source, p)| PackStatus {
+                pack: format!("{}@{}", p.id, p.version),
+                source: *source,
+            })
             .collect(),
         results: packs
             .iter()
