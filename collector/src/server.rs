@@ -25,7 +25,6 @@ use vigil_proto::frame::{self, FrameDecoder};
 use vigil_proto::msg::{CollectorMsg, EnrollRequest, EnrollResponse, code};
 use vigil_proto::session::{CollectorSession, SessionConfig};
 
-use crate::catalog::RuleCatalog;
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::metrics::{self, Event, Refusal, StoreOp};
@@ -212,7 +211,7 @@ impl QuicServer {
         let alerts = Arc::new(cfg.alerts.clone());
         let ingest = Arc::new(Ingest {
             store: store.clone(),
-            catalog: Arc::new(RuleCatalog::builtin()),
+            catalog: Arc::new(crate::policy::catalog(&*store)?),
             alerts: alerts.clone(),
             scores,
             vulns: Arc::default(),

@@ -25,7 +25,11 @@ fn pack(id: &str, rule: &str) -> String {
 /// A collector with `tinh`, `tinh/so-a`, `tinh/so-b`.
 fn collector() -> Collector {
     let c = Collector::init_bare();
-    for (id, name) in [("tinh", "Tỉnh"), ("tinh/so-a", "Sở A"), ("tinh/so-b", "Sở B")] {
+    for (id, name) in [
+        ("tinh", "Tỉnh"),
+        ("tinh/so-a", "Sở A"),
+        ("tinh/so-b", "Sở B"),
+    ] {
         c.ok(&["agency", "add", "--id", id, "--name", name]);
     }
     c
@@ -33,7 +37,10 @@ fn collector() -> Collector {
 
 /// Starts the collector with extra environment variables.
 fn start_with(c: &mut Collector, env: &[(&str, &Path)]) {
-    let log = c.tmp.path().join(format!("collector-{}.log", vigil_e2e::free_tcp_port()));
+    let log = c
+        .tmp
+        .path()
+        .join(format!("collector-{}.log", vigil_e2e::free_tcp_port()));
     let mut cmd = Command::new(bin("vigil-collector"));
     cmd.args(["run", "--log", "info,vigil_collector=debug", "--data-dir"])
         .arg(&c.data_dir);
@@ -90,10 +97,14 @@ fn rule_status(c: &Collector, agent: &str, rule: &str) -> Option<String> {
 }
 
 fn wait_current(c: &Collector, agency: &str, a: &Agent) -> u64 {
-    wait_for(Duration::from_secs(15), "the host to report the policy in force", || {
-        let (state, applied, expected) = host_state(c, agency, &a.id);
-        (state == "current" && applied == expected && applied > 0).then_some(applied)
-    })
+    wait_for(
+        Duration::from_secs(15),
+        "the host to report the policy in force",
+        || {
+            let (state, applied, expected) = host_state(c, agency, &a.id);
+            (state == "current" && applied == expected && applied > 0).then_some(applied)
+        },
+    )
 }
 
 #[test]
@@ -104,25 +115,33 @@ fn a_pack_assigned_to_a_subtree_fails_on_its_hosts_only_and_rolls_back() {
     let b = agent(&c, "so-b-1", "tinh/so-b");
     wait_for(Duration::from_secs(20), "both agents connected", || {
         let hosts = c.hosts();
-        (hosts.iter().filter(|h| h["last_seen"].as_i64().unwrap_or(0) > 0).count() == 2)
+        (hosts
+            .iter()
+            .filter(|h| h["last_seen"].as_i64().unwrap_or(0) > 0)
+            .count()
+            == 2)
             .then_some(())
     });
     let v1 = write_pack(&c, "so-a-extra", "pol-e2e-v1");
     c.ok(&["policy", "add", "so-a-web", "--pack", &v1]);
     let t0 = Instant::now();
     c.ok(&["policy", "assign", "--agency", "tinh/so-a", "so-a-web"]);
-    wait_for(Duration::from_secs(10), "the new rule failing on so-a's host", || {
-        (rule_status(&c, &a.id, "pol-e2e-v1").as_deref() == Some("fail")).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the new rule failing on so-a's host",
+        || (rule_status(&c, &a.id, "pol-e2e-v1").as_deref() == Some("fail")).then_some(()),
+    );
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(10), "{took:?}");
     let applied = wait_current(&c, "tinh/so-a", &a);
     // so-b's host is connected and heartbeating, and has no central policy.
     assert_eq!(host_state(&c, "tinh", &b.id), ("none".into(), 0, 0));
     assert_eq!(rule_status(&c, &b.id, "pol-e2e-v1"), None);
-    wait_for(Duration::from_secs(10), "the agent's status to show it", || {
-        (agent_policy(&a)["version"].as_u64() == Some(applied)).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the agent's status to show it",
+        || (agent_policy(&a)["version"].as_u64() == Some(applied)).then_some(()),
+    );
 
     // Version 2 replaces the rule, then a rollback brings version 1's back as a newer version.
     let v2 = write_pack(&c, "so-a-extra", "pol-e2e-v2");
@@ -137,12 +156,16 @@ fn a_pack_assigned_to_a_subtree_fails_on_its_hosts_only_and_rolls_back() {
         let v = wait_current(&c, "tinh/so-a", &a);
         (v > after_v2).then_some(v)
     });
-    wait_for(Duration::from_secs(10), "the agent's status to show the rollback", || {
-        let p = agent_policy(&a);
-        (p["version"].as_u64() == Some(after_rollback)
-            && p["packs"].to_string().contains("so-a-extra@1.0"))
-        .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the agent's status to show the rollback",
+        || {
+            let p = agent_policy(&a);
+            (p["version"].as_u64() == Some(after_rollback)
+                && p["packs"].to_string().contains("so-a-extra@1.0"))
+            .then_some(())
+        },
+    );
     let out = c.ok(&["policy", "history", "so-a-web", "--json"]);
     let h: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(h["versions"][2]["note"], "rollback to v1");
@@ -155,11 +178,23 @@ fn a_tampered_bundle_and_a_replayed_older_one_are_refused_and_reported() {
     let mut c = collector();
     c.start();
     let mut a = agent(&c, "victim", "tinh/so-a");
-    c.ok(&["policy", "add", "base", "--pack", &write_pack(&c, "base", "pol-e2e-old")]);
+    c.ok(&[
+        "policy",
+        "add",
+        "base",
+        "--pack",
+        &write_pack(&c, "base", "pol-e2e-old"),
+    ]);
     c.ok(&["policy", "assign", "--agency", "tinh", "base"]);
     let first = wait_current(&c, "tinh/so-a", &a);
     let old_blob = std::fs::read(a.state_dir.join("policy/current.bin")).expect("applied bundle");
-    c.ok(&["policy", "add", "base", "--pack", &write_pack(&c, "base", "pol-e2e-new")]);
+    c.ok(&[
+        "policy",
+        "add",
+        "base",
+        "--pack",
+        &write_pack(&c, "base", "pol-e2e-new"),
+    ]);
     let second = wait_for(Duration::from_secs(15), "version 2 applied", || {
         let v = wait_current(&c, "tinh/so-a", &a);
         (v > first).then_some(v)
@@ -190,7 +225,10 @@ fn a_tampered_bundle_and_a_replayed_older_one_are_refused_and_reported() {
             })
         });
         seen = refused["seq"].as_u64().unwrap_or(0);
-        let msg = refused["finding"]["message"].as_str().unwrap_or("").to_owned();
+        let msg = refused["finding"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         match case {
             "tampered" => assert!(msg.contains("signature"), "{msg}"),
             _ => assert!(msg.contains("not newer"), "{msg}"),
@@ -216,7 +254,13 @@ fn an_agent_killed_while_applying_comes_back_with_one_consistent_version() {
     let mut c = collector();
     c.start();
     let mut a = agent(&c, "crashy", "tinh/so-a");
-    c.ok(&["policy", "add", "p", "--pack", &write_pack(&c, "p", "pol-e2e-crash-1")]);
+    c.ok(&[
+        "policy",
+        "add",
+        "p",
+        "--pack",
+        &write_pack(&c, "p", "pol-e2e-crash-1"),
+    ]);
     c.ok(&["policy", "assign", "--agency", "tinh/so-a", "p"]);
     let first = wait_current(&c, "tinh/so-a", &a);
     let key = std::fs::read_to_string(a.state_dir.join("policy.pub")).expect("pinned key");
@@ -242,16 +286,24 @@ fn an_agent_killed_while_applying_comes_back_with_one_consistent_version() {
         let bundle = SignedBundle::from_bytes(blob.clone())
             .and_then(|s| s.verify(&key))
             .unwrap_or_else(|e| panic!("round {round}: the applied bundle is damaged: {e}"));
-        assert!(bundle.version >= newest, "round {round}: went back to {}", bundle.version);
+        assert!(
+            bundle.version >= newest,
+            "round {round}: went back to {}",
+            bundle.version
+        );
         newest = bundle.version;
         a.start();
         // After the restart the agent reports that version (or a newer one it then receives).
         let digest = digest(&blob);
-        wait_for(Duration::from_secs(15), "the restarted agent's status", || {
-            let p = agent_policy(&a);
-            let v = p["version"].as_u64().unwrap_or(0);
-            (v > newest || (v == newest && p["digest"] == digest.as_str())).then_some(())
-        });
+        wait_for(
+            Duration::from_secs(15),
+            "the restarted agent's status",
+            || {
+                let p = agent_policy(&a);
+                let v = p["version"].as_u64().unwrap_or(0);
+                (v > newest || (v == newest && p["digest"] == digest.as_str())).then_some(())
+            },
+        );
     }
     let last = wait_current(&c, "tinh/so-a", &a);
     assert!(last > first);

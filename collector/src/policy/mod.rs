@@ -393,5 +393,34 @@ pub fn resolve(
     Ok(out)
 }
 
+/// The collector's rule catalogue with the rules of every policy's newest version added, so
+/// results of rules pushed by policies count in scores with the severity, group and level their
+/// pack gives them. A built-in rule keeps its built-in definition: a policy pack reusing its id
+/// cannot make it count less. A stored pack that no longer parses is left out (logged).
+///
+/// # Errors
+/// Store errors.
+pub fn catalog(
+    store: &dyn crate::store::Store,
+) -> crate::store::Result<crate::catalog::RuleCatalog> {
+    let mut packs = Vec::new();
+    for v in store.policies().policies_latest()? {
+        let Ok(c) = PolicyContent::from_body(&v.body) else {
+            tracing::warn!(policy = %v.name, "Stored policy body is corrupt; its rules are not in the catalogue.");
+            continue;
+        };
+        for p in c.packs {
+            match vigil_rules::parse_pack(&p.source, Path::new(&p.id)) {
+                Ok(pack) => packs.push(pack),
+                Err(e) => {
+                    tracing::warn!(policy = %v.name, error = %e, "Stored policy pack does not parse.")
+                }
+            }
+        }
+    }
+    packs.extend(vigil_rules::builtin_packs().unwrap_or_default());
+    Ok(crate::catalog::RuleCatalog::from_packs(&packs))
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

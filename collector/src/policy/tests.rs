@@ -272,3 +272,49 @@ fn resolve_of_no_assignment_is_version_zero() {
     let r = resolve("tinh", &[], &HashMap::new()).expect("empty");
     assert_eq!((r.version, r.label().as_str()), (0, "none"));
 }
+
+#[test]
+fn rules_of_policy_packs_join_the_catalogue_without_weakening_built_in_ones() {
+    use vigil_proto::{CheckResult, Severity, Status};
+    let s = store();
+    let reuse =
+        pack("reuse", "lnx-av-installed", "/etc/hosts").replace("severity: high", "severity: low");
+    let req = AddRequest {
+        name: "p".into(),
+        packs: vec![
+            ("extra.yaml".into(), pack("extra", "r-pol", "/etc/hosts")),
+            ("reuse.yaml".into(), reuse),
+        ],
+        ..AddRequest::default()
+    };
+    ops::add(&s, CLI, &req, 1).expect("add");
+    let cat = catalog(&s).expect("catalogue");
+    let claim = |rule: &str| CheckResult {
+        rule_id: rule.into(),
+        pack: "x".into(),
+        status: Status::Fail,
+        severity: Severity::Low,
+        group: "logging".into(),
+        controls: vec![],
+        evidence: String::new(),
+    };
+    let mut c = claim("r-pol");
+    assert!(cat.normalize(&mut c), "a policy rule is known");
+    assert_eq!(
+        (c.severity, c.group.as_str()),
+        (Severity::High, "hardening")
+    );
+    let mut c = claim("lnx-av-installed");
+    cat.normalize(&mut c);
+    assert_eq!(
+        c.severity,
+        Severity::Critical,
+        "the built-in definition wins"
+    );
+    assert!(
+        !catalog(&store())
+            .expect("empty")
+            .normalize(&mut claim("r-pol")),
+        "unknown without the policy"
+    );
+}

@@ -26,7 +26,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use vigil_proto::{Severity, Status};
 use vigil_rules::score::{Scoring, Verdict};
 
-use crate::scoring::{self, Inputs, RuleCatalog, Scores, in_subtree};
+use crate::scoring::{self, Inputs, Scores, in_subtree};
 use crate::store::{AuditEntry, CheckState, ScorePoint, Store, StoreError};
 
 mod config;
@@ -650,7 +650,7 @@ impl Report {
         now_ms: i64,
     ) -> Result<Self, ReportError> {
         let inputs = Inputs::load(store)?;
-        let scores = scoring::compute(&inputs, scoring, &RuleCatalog::builtin(), now_ms);
+        let scores = scoring::compute(&inputs, scoring, &crate::policy::catalog(store)?, now_ms);
         Self::assemble(store, &inputs, &scores, org, scope, period, now_ms)
     }
 

@@ -361,7 +361,7 @@ fn scores_and_failing_hosts_match_the_scorer() {
     let scores = scoring::compute(
         &inputs,
         &Scoring::default(),
-        &RuleCatalog::builtin(),
+        &crate::scoring::RuleCatalog::builtin(),
         now_ms(),
     );
     assert_eq!(r.agencies.len(), scores.agencies.len());
