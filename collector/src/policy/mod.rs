@@ -393,6 +393,35 @@ pub fn resolve(
     Ok(out)
 }
 
+/// The central policies in force in the subtree at `scope` (everything for `None`), for
+/// reports: each agency with an assignment of its own, as `agency: name@version + … (bundle N)`,
+/// `; ` separated; empty when none is assigned.
+///
+/// # Errors
+/// Store errors; a corrupt stored policy as [`crate::store::StoreError::Corrupt`].
+pub fn in_force(
+    store: &dyn crate::store::Store,
+    scope: Option<&str>,
+) -> crate::store::Result<String> {
+    let book = PolicyBook::load(store)?;
+    let mut out = Vec::new();
+    for a in store.policies().policy_assignments()? {
+        if a.policy.is_none() || !within(&a.agency, scope.unwrap_or("")) {
+            continue;
+        }
+        let r = book
+            .resolve(&a.agency)
+            .map_err(crate::store::StoreError::Corrupt)?;
+        out.push(format!(
+            "{}: {} (bundle {})",
+            a.agency,
+            r.label(),
+            r.version
+        ));
+    }
+    Ok(out.join("; "))
+}
+
 /// The collector's rule catalogue with the rules of every policy's newest version added, so
 /// results of rules pushed by policies count in scores with the severity, group and level their
 /// pack gives them. A built-in rule keeps its built-in definition: a policy pack reusing its id

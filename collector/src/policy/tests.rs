@@ -318,3 +318,25 @@ fn rules_of_policy_packs_join_the_catalogue_without_weakening_built_in_ones() {
         "unknown without the policy"
     );
 }
+
+#[test]
+fn reports_name_the_policy_versions_in_force() {
+    let s = store();
+    assert_eq!(in_force(&s, None).expect("none"), "");
+    add(&s, "base", &[("base", "r1")], "");
+    add(&s, "web", &[("web", "r2")], "");
+    add(&s, "web", &[("web", "r3")], "");
+    ops::assign(&s, CLI, "tinh", Some("base"), 2).expect("assign");
+    ops::assign(&s, CLI, "tinh/so-a", Some("web"), 3).expect("assign");
+    let so_a = resolved(&s, "tinh/so-a").version;
+    assert_eq!(
+        in_force(&s, Some("tinh/so-a")).expect("so-a"),
+        format!("tinh/so-a: base@1 + web@2 (bundle {so_a})")
+    );
+    let all = in_force(&s, None).expect("all");
+    assert!(
+        all.starts_with("tinh: base@1 (bundle ") && all.contains("; tinh/so-a: "),
+        "{all}"
+    );
+    assert_eq!(in_force(&s, Some("tinh/so-b")).expect("so-b"), "");
+}

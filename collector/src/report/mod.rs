@@ -433,6 +433,9 @@ pub struct Report {
     pub rule_pack_version: String,
     /// Scoring configuration version.
     pub scoring_version: String,
+    /// Central policies in force in the scope (`agency: name@version + … (bundle N)`, `;`
+    /// separated; empty without any).
+    pub policies: String,
     /// Agencies of the scope, by path.
     pub agencies: Vec<AgencyRow>,
     /// Shares and alerts over the whole scope.
@@ -830,6 +833,7 @@ impl Report {
             generated_at: now_ms,
             rule_pack_version: scores.rule_pack_version.clone(),
             scoring_version: scores.scoring_version.clone(),
+            policies: crate::policy::in_force(store, scope)?,
             agencies,
             total,
             failing_hosts,

@@ -473,6 +473,7 @@ pub(crate) fn sample() -> Report {
         period: period(),
         generated_at: period().end_ms() + 3_600_000,
         rule_pack_version: "linux-baseline@1.0.0".into(),
+        policies: String::new(),
         scoring_version: "2026.1".into(),
         agencies: vec![AgencyRow {
             id: "tinh/so-a".into(),
