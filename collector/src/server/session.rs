@@ -132,6 +132,8 @@ struct State<'a> {
     agent_policy: Option<u64>,
     /// Applied policy version last recorded for the agent.
     recorded_policy: Option<u64>,
+    /// Held while a policy bundle waits in this session's transmit queue.
+    push_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     batches: TokenBucket,
 }
 
@@ -157,6 +159,7 @@ async fn run_session(
         agency: String::new(),
         agent_policy: None,
         recorded_policy: None,
+        push_slot: None,
         batches: TokenBucket::new(ctx.batches_per_sec, Instant::now()),
     };
     loop {
@@ -182,6 +185,8 @@ async fn run_session(
         while let Some(b) = sess.poll_transmit() {
             send.write_all(&b).await?;
         }
+        // A policy bundle handed to QUIC frees its push slot for another session.
+        st.push_slot = None;
         let deadline = sess
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
@@ -200,7 +205,7 @@ async fn run_session(
                     st.agent_ioc = Some(push_iocs(ctx, &mut sess, have).await?);
                 }
             }
-            Ok(()) = policy_rx.changed(), if st.agent_policy.is_some() => st.push_policy(&mut sess)?,
+            Ok(()) = policy_rx.changed(), if st.agent_policy.is_some() => st.push_policy(&mut sess).await?,
         }
     }
 }
@@ -245,7 +250,7 @@ impl State<'_> {
                     self.max_seq,
                 )?;
                 self.agent_ioc = Some(push_iocs(self.ctx, sess, ioc_version).await?);
-                self.agent_policy = Some(policy::push(sess, policy.as_deref(), policy_version)?);
+                self.agent_policy = Some(self.push(sess, policy.as_deref(), policy_version).await?);
                 self.record_policy(policy_version).await?;
             }
             CollectorEvent::Batch {
@@ -343,11 +348,26 @@ impl State<'_> {
     }
 
     /// Pushes the agency's bundle when the policies changed and it is newer than the agent's.
-    fn push_policy(&mut self, sess: &mut CollectorSession) -> anyhow::Result<()> {
+    async fn push_policy(&mut self, sess: &mut CollectorSession) -> anyhow::Result<()> {
         let have = self.agent_policy.unwrap_or(0);
         let d = self.ctx.policy.delivery(&self.agency, now_ms() / 1000);
-        self.agent_policy = Some(policy::push(sess, d.as_deref(), have)?);
+        self.agent_policy = Some(self.push(sess, d.as_deref(), have).await?);
         Ok(())
+    }
+
+    /// [`policy::push`] under one of the collector's push slots, held until the frames are
+    /// handed to QUIC: a change reaching thousands of sessions at once queues a bounded number
+    /// of bundle copies, not one per agent.
+    async fn push(
+        &mut self,
+        sess: &mut CollectorSession,
+        d: Option<&crate::policy::book::Delivery>,
+        have: u64,
+    ) -> anyhow::Result<u64> {
+        if policy::needs_push(d, have) && self.push_slot.is_none() {
+            self.push_slot = Some(self.ctx.policy.push_slot().await?);
+        }
+        policy::push(sess, d, have)
     }
 
     /// Records the policy version the agent reports as applied, when it changed.
