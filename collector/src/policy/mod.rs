@@ -394,7 +394,8 @@ pub fn resolve(
 }
 
 /// The central policies in force in the subtree at `scope` (everything for `None`), for
-/// reports: each agency with an assignment of its own, as `agency: name@version + … (bundle N)`,
+/// reports: each agency with an assignment of its own, as `agency: name@version + … (#N)` (N
+/// the bundle version; no words, so both languages show it as is),
 /// `; ` separated; empty when none is assigned.
 ///
 /// # Errors

@@ -331,11 +331,11 @@ fn reports_name_the_policy_versions_in_force() {
     let so_a = resolved(&s, "tinh/so-a").version;
     assert_eq!(
         in_force(&s, Some("tinh/so-a")).expect("so-a"),
-        format!("tinh/so-a: base@1 + web@2 (bundle {so_a})")
+        format!("tinh/so-a: base@1 + web@2 (#{so_a})")
     );
     let all = in_force(&s, None).expect("all");
     assert!(
-        all.starts_with("tinh: base@1 (bundle ") && all.contains("; tinh/so-a: "),
+        all.starts_with("tinh: base@1 (#") && all.contains("; tinh/so-a: "),
         "{all}"
     );
     assert_eq!(in_force(&s, Some("tinh/so-b")).expect("so-b"), "");

@@ -433,7 +433,7 @@ pub struct Report {
     pub rule_pack_version: String,
     /// Scoring configuration version.
     pub scoring_version: String,
-    /// Central policies in force in the scope (`agency: name@version + … (bundle N)`, `;`
+    /// Central policies in force in the scope (`agency: name@version + … (#N)`, `;`
     /// separated; empty without any).
     pub policies: String,
     /// Agencies of the scope, by path.
