@@ -413,12 +413,7 @@ pub fn in_force(
         let r = book
             .resolve(&a.agency)
             .map_err(crate::store::StoreError::Corrupt)?;
-        out.push(format!(
-            "{}: {} (bundle {})",
-            a.agency,
-            r.label(),
-            r.version
-        ));
+        out.push(format!("{}: {} (#{})", a.agency, r.label(), r.version));
     }
     Ok(out.join("; "))
 }
