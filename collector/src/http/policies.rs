@@ -6,7 +6,7 @@
 //! keeps every change inside the admin's subtree. Changes are audited by the store.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -19,10 +19,19 @@ use crate::policy::ops::{self, Actor, AddRequest, OpError};
 use crate::policy::{PolicyContent, RawSettings, within};
 use crate::store::policy::PolicyVersion;
 
+/// Largest body of `POST /api/v1/policies` (rule packs are larger than the API's other
+/// bodies; the body is read only after the caller is authenticated).
+pub(crate) const POLICY_BODY: usize = 4 << 20;
+
 /// The policy routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/policies", get(list).post(add))
+        .route(
+            "/api/v1/policies",
+            get(list)
+                .post(add)
+                .layer(DefaultBodyLimit::max(POLICY_BODY)),
+        )
         .route("/api/v1/policies/assign", post(assign))
         .route("/api/v1/policies/status", get(status))
         .route("/api/v1/policies/{name}", get(history))

@@ -95,6 +95,18 @@ async fn an_agency_admin_changes_policies_inside_its_subtree_only() {
         StatusCode::FORBIDDEN,
         "the province's policy is not p/a's to roll back"
     );
+    // A pack of 1 MiB fits this route's body limit (the API's others are 16 KiB).
+    let big = format!("{}# {}\n", pack("big"), "x".repeat(1 << 20));
+    let body = json!({"name": "mine", "packs": [{"file": "big.yaml", "text": big}]});
+    let (st, v, _) = call(
+        &f.app,
+        "POST",
+        "/api/v1/policies",
+        Auth::Cookie(&adm, Some(&adm_csrf)),
+        Some(body),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
     // Bad packs: 400 naming the file and line, nothing stored.
     let bad = json!({"name": "mine", "packs": [{"file": "bad.yaml", "text": "id: x\nrules: 3\n"}]});
     let (st, v, _) = call(
@@ -112,7 +124,7 @@ async fn an_agency_admin_changes_policies_inside_its_subtree_only() {
     );
     assert_eq!(
         f.store.policies().policy_history("mine").expect("h").len(),
-        1
+        2
     );
 
     // Readers: p/a sees its own policy and the province's above it; the status of p/b is not
@@ -127,7 +139,7 @@ async fn an_agency_admin_changes_policies_inside_its_subtree_only() {
     assert_eq!(names, ["mine", "prov"]);
     let (st, v, _) = get(&f.app, "/api/v1/policies/status?agency=p/a", &ana).await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(v["policies"], "mine@1");
+    assert_eq!(v["policies"], "mine@2");
     assert_eq!(
         (v["none"].as_u64(), v["hosts"][0]["id"].as_str()),
         (Some(1), Some("a1"))
@@ -150,6 +162,11 @@ async fn an_agency_admin_changes_policies_inside_its_subtree_only() {
         .collect();
     assert_eq!(
         actions,
-        ["root policy.add", "adm-a policy.add", "adm-a policy.assign"]
+        [
+            "root policy.add",
+            "adm-a policy.add",
+            "adm-a policy.assign",
+            "adm-a policy.add"
+        ]
     );
 }
