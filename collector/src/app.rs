@@ -107,13 +107,41 @@ pub async fn serve(
         },
         shutdown.clone(),
     ));
+    let notifier = spawn_notifier(&cfg, &store, shutdown.clone())?;
     let http_task = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
     quic.serve(shutdown).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), http_task).await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), sched).await;
+    if let Some(n) = notifier {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), n).await;
+    }
     info!("Collector stopped.");
     Ok(())
 }
+/// Starts the notifier when `[notify]` has recipients.
+///
+/// # Errors
+/// An unreadable secret, CA or state file (every problem named, no secret shown).
+fn spawn_notifier(
+    cfg: &Config,
+    store: &Arc<dyn Store>,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !cfg.notify.enabled() {
+        return Ok(None);
+    }
+    let transports = crate::notify::Transports::new(&cfg.notify)
+        .map_err(|e| anyhow::anyhow!("notifications ([notify]):\n{}", e.join("\n")))?;
+    let n = crate::notify::Notifier::new(
+        cfg.notify.clone(),
+        cfg.name.clone(),
+        store.clone(),
+        Arc::new(transports),
+    )
+    .context("starting notifications ([notify])")?;
+    Ok(Some(tokio::spawn(n.run(shutdown))))
+}
+
 /// The console's URL at `addr`: `https://` unless the config serves plain HTTP.
 pub fn console_url(cfg: &Config, addr: SocketAddr) -> String {
     let scheme = if cfg.http_tls.is_some() {

@@ -49,6 +49,9 @@ pub struct RawConfig {
     /// Scheduled posture reports.
     #[serde(default)]
     pub reports: RawReports,
+    /// E-mail and webhook notifications of new alerts.
+    #[serde(default)]
+    pub notify: crate::notify::RawNotify,
 }
 
 /// `[quic]`.
@@ -157,6 +160,8 @@ pub struct Config {
     pub alerts: crate::alerting::AlertSettings,
     /// Posture reports.
     pub reports: ReportsConfig,
+    /// Notifications.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// Where the console's certificate chain and key are.
@@ -263,6 +268,7 @@ impl RawConfig {
             errs.push(format!("{f}: http.login_window must be at least 1s"));
         }
         let reports = self.reports.validate(data_dir, &f.to_string(), &mut errs);
+        let notify = self.notify.validate(data_dir, &f.to_string(), &mut errs);
         let max_batches_per_sec = self.session.max_batches_per_sec.unwrap_or(100);
         if max_batches_per_sec == 0 {
             errs.push(format!(
@@ -301,6 +307,7 @@ impl RawConfig {
             alert_rules_interval,
             alerts,
             reports,
+            notify,
         })
     }
 }

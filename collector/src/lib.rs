@@ -20,6 +20,7 @@ pub mod http;
 pub mod ingest;
 pub mod ioc;
 pub mod metrics;
+pub mod notify;
 pub mod pki;
 pub mod policy;
 pub mod report;

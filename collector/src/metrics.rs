@@ -70,6 +70,25 @@ pub enum Event<'a> {
         /// Status code.
         status: u16,
     },
+    /// A notification was delivered.
+    NotificationSent {
+        /// `email` or `webhook`.
+        channel: &'static str,
+    },
+    /// An attempt to deliver a notification failed (it is retried).
+    NotificationFailed {
+        /// `email` or `webhook`.
+        channel: &'static str,
+    },
+    /// A notification was given up (too many failures, or the queue was full).
+    NotificationDropped,
+    /// The notification queue after a tick.
+    NotifyQueue {
+        /// Messages waiting.
+        depth: u64,
+        /// Age of the oldest, seconds.
+        oldest_age_s: i64,
+    },
 }
 
 /// Who called the store (the `op` label of `vigil_collector_store_seconds`).
@@ -163,6 +182,11 @@ pub struct Metrics {
     alert_kinds: AtomicUsize,
     recompute_seconds: Histogram,
     http_responses: Family<Label<u16>, Counter>,
+    notifications_sent: Family<Label<&'static str>, Counter>,
+    notification_failures: Family<Label<&'static str>, Counter>,
+    notifications_dropped: Counter,
+    notify_queue: Gauge,
+    notify_oldest: Gauge,
 }
 
 /// Store calls take from tens of microseconds (an indexed read) to seconds (a large batch on a
@@ -195,6 +219,11 @@ impl Metrics {
             // Recomputing scores takes milliseconds for a few hosts and seconds for thousands.
             recompute_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             http_responses: Family::default(),
+            notifications_sent: Family::default(),
+            notification_failures: Family::default(),
+            notifications_dropped: Counter::default(),
+            notify_queue: Gauge::default(),
+            notify_oldest: Gauge::default(),
         };
         m.register();
         m
@@ -257,6 +286,35 @@ impl Metrics {
             "HTTP responses sent, by status code",
             self.http_responses.clone(),
         );
+        r.register(
+            "notifications_sent",
+            "Notifications delivered, by channel",
+            self.notifications_sent.clone(),
+        );
+        r.register(
+            "notification_failures",
+            "Failed notification delivery attempts (each retried with backoff), by channel",
+            self.notification_failures.clone(),
+        );
+        r.register(
+            "notifications_dropped",
+            "Notifications given up after too many failures or for want of queue room",
+            self.notifications_dropped.clone(),
+        );
+        r.register(
+            "notify_queue",
+            "Notifications waiting to be delivered",
+            self.notify_queue.clone(),
+        );
+        r.register(
+            "notify_oldest_queued_seconds",
+            "Age of the oldest notification waiting (0 when none): grows while delivery fails",
+            self.notify_oldest.clone(),
+        );
+        for ch in ["email", "webhook"] {
+            let _ = self.notifications_sent.get_or_create(&[("channel", ch)]);
+            let _ = self.notification_failures.get_or_create(&[("channel", ch)]);
+        }
         for op in [
             StoreOp::Ingest,
             StoreOp::Session,
@@ -318,6 +376,27 @@ impl Metrics {
             }
             Event::HttpResponse { status } => {
                 self.http_responses.get_or_create(&[("code", status)]).inc();
+            }
+            Event::NotificationSent { channel } => {
+                self.notifications_sent
+                    .get_or_create(&[("channel", channel)])
+                    .inc();
+            }
+            Event::NotificationFailed { channel } => {
+                self.notification_failures
+                    .get_or_create(&[("channel", channel)])
+                    .inc();
+            }
+            Event::NotificationDropped => {
+                self.notifications_dropped.inc();
+            }
+            Event::NotifyQueue {
+                depth,
+                oldest_age_s,
+            } => {
+                self.notify_queue
+                    .set(i64::try_from(depth).unwrap_or(i64::MAX));
+                self.notify_oldest.set(oldest_age_s);
             }
         }
     }

@@ -11,6 +11,11 @@
 //!
 //! [`AlertSettings`] holds the thresholds and disabled kinds, for the whole organisation and per
 //! agency subtree (`[alerts]` and `[[alerts.subtree]]` in collector.toml).
+//!
+//! Nothing here notifies anyone: every new alert is a row of the store, and `crate::notify`
+//! reads new rows after its own cursor (`Store::alerts_after`), so e-mail and webhooks never
+//! slow down or fail the paths that raise alerts, and see the alerts raised outside this module
+//! (vulnerability matching) too.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;

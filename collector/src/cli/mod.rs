@@ -23,6 +23,7 @@ pub mod demo;
 mod exit;
 mod init;
 mod ioc;
+mod notify;
 mod org;
 mod policy;
 mod query;
@@ -196,6 +197,9 @@ pub enum Command {
     /// The collector's certificate authority.
     #[command(subcommand)]
     Ca(CaCmd),
+    /// Notifications: the queue as persisted, and a test message (docs/notifications.md).
+    #[command(subcommand)]
+    Notify(notify::NotifyCmd),
     /// Archive the data directory and its SQLite database, online (docs/operations.md).
     Backup(backup::BackupArgs),
     /// Restore a backup archive into a new data directory.
@@ -358,6 +362,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         Command::Alerts(c) => alerts::run(c),
         Command::Ioc(c) => ioc::run(c),
         Command::Policy(c) => policy::run(c),
+        Command::Notify(c) => notify::run(c),
         Command::Validate { config } => {
             config::load(None, Some(&config))?;
             outln!("{}: ok", config.display());

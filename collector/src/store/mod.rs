@@ -762,6 +762,9 @@ pub trait Store: Send + Sync {
     fn alert_raise(&self, a: &NewAlert, now: i64) -> Result<(i64, bool)>;
     /// Alerts, newest first, optionally in one state.
     fn alerts(&self, state: Option<AlertState>) -> Result<Vec<Alert>>;
+    /// At most `limit` alerts created after the alert `after` (any state), oldest first: how
+    /// the notifier reads new alerts without a hook on every path that raises one.
+    fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<Alert>>;
     /// Moves an alert to `state`, audited under `actor`. Resolving or marking false positive
     /// needs a reason. Returns false if the alert does not exist.
     fn alert_set_state(

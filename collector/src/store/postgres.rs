@@ -431,29 +431,15 @@ impl Store for PostgresStore {
                  FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
                 &[&st],
             )?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(
-                    super::RawAlert {
-                        id: r.try_get(0)?,
-                        key: r.try_get(1)?,
-                        kind: r.try_get(2)?,
-                        severity: r.try_get(3)?,
-                        agent_id: r.try_get(4)?,
-                        title: r.try_get(5)?,
-                        state: r.try_get(6)?,
-                        count: r.try_get(7)?,
-                        opened_at: r.try_get(8)?,
-                        last_seen: r.try_get(9)?,
-                        reason: r.try_get(10)?,
-                        assignee: r.try_get(11)?,
-                        other_agency: r.try_get(12)?,
-                        params: r.try_get(13)?,
-                    }
-                    .decode()?,
-                );
-            }
-            Ok(out)
+            rows.iter().map(|r| raw_alert(r)?.decode()).collect()
+        })
+    }
+
+    fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
+        let limit = i64::from(limit);
+        self.call(move |c| {
+            let rows = c.query(pg(sql::ALERTS_AFTER), &[&after, &limit])?;
+            rows.iter().map(|r| raw_alert(r)?.decode()).collect()
         })
     }
 
@@ -886,6 +872,26 @@ fn audit_query(
             action: r.try_get("action")?,
             detail: sql::audit_detail(&d),
         })
+    })
+}
+
+/// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].
+fn raw_alert(r: &postgres::Row) -> std::result::Result<super::RawAlert, postgres::Error> {
+    Ok(super::RawAlert {
+        id: r.try_get(0)?,
+        key: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        severity: r.try_get(3)?,
+        agent_id: r.try_get(4)?,
+        title: r.try_get(5)?,
+        state: r.try_get(6)?,
+        count: r.try_get(7)?,
+        opened_at: r.try_get(8)?,
+        last_seen: r.try_get(9)?,
+        reason: r.try_get(10)?,
+        assignee: r.try_get(11)?,
+        other_agency: r.try_get(12)?,
+        params: r.try_get(13)?,
     })
 }
 

@@ -104,6 +104,11 @@ pub(crate) const ALERT_REPEAT: &str = "UPDATE alerts SET count = count + 1, last
 pub(crate) const ALERTS_OPEN_OF_AGENT: &str =
     "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')";
 
+/// Alerts created after id `?1`, in creation (id) order, at most `?2`: the notifier's feed.
+pub(crate) const ALERTS_AFTER: &str = "SELECT id, key, kind, severity, agent_id, title, state, count, \
+     opened_at, last_seen, reason, assignee, other_agency, params FROM alerts WHERE id > ?1 \
+     ORDER BY id LIMIT ?2";
+
 // Central policies (issue 18; `policy.rs`).
 
 /// The highest policy revision taken (0 when none).
@@ -207,6 +212,8 @@ pub(crate) mod dialect {
             ALERT_LAST_OF_KEY,
             ALERT_REPEAT,
             ALERTS_OPEN_OF_AGENT,
+            ALERTS_AFTER,
+
             POLICY_REV,
             POLICY_HEAD,
             POLICY_INSERT,

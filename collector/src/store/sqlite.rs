@@ -744,24 +744,14 @@ impl Store for SqliteStore {
             "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
              FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
         )?;
-        let rows = st.query_map([state.map(super::AlertState::as_str)], |r| {
-            Ok(RawAlert {
-                id: r.get(0)?,
-                key: r.get(1)?,
-                kind: r.get(2)?,
-                severity: r.get(3)?,
-                agent_id: r.get(4)?,
-                title: r.get(5)?,
-                state: r.get(6)?,
-                count: r.get(7)?,
-                opened_at: r.get(8)?,
-                last_seen: r.get(9)?,
-                reason: r.get(10)?,
-                assignee: r.get(11)?,
-                other_agency: r.get(12)?,
-                params: r.get(13)?,
-            })
-        })?;
+        let rows = st.query_map([state.map(super::AlertState::as_str)], raw_alert)?;
+        rows.map(|r| r?.decode()).collect()
+    }
+
+    fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
+        let conn = self.read();
+        let mut st = conn.prepare_cached(sql::ALERTS_AFTER)?;
+        let rows = st.query_map(params![after, limit], raw_alert)?;
         rows.map(|r| r?.decode()).collect()
     }
 
@@ -898,6 +888,26 @@ impl SqliteStore {
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+}
+
+/// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].
+fn raw_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAlert> {
+    Ok(RawAlert {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        kind: r.get(2)?,
+        severity: r.get(3)?,
+        agent_id: r.get(4)?,
+        title: r.get(5)?,
+        state: r.get(6)?,
+        count: r.get(7)?,
+        opened_at: r.get(8)?,
+        last_seen: r.get(9)?,
+        reason: r.get(10)?,
+        assignee: r.get(11)?,
+        other_agency: r.get(12)?,
+        params: r.get(13)?,
+    })
 }
 
 #[cfg(test)]

@@ -105,6 +105,7 @@ macro_rules! store_cases {
             audit_pages_go_newest_first,
             audit_is_read_by_action_and_time_range,
             tokens_are_listed_by_creation_then_id,
+            new_alerts_are_read_in_creation_order_after_a_cursor,
         );
         $crate::store::suite::store_cases!(@each $with; suite_policy:
             policy_versions_only_grow_and_history_is_kept,

@@ -1,5 +1,5 @@
 //! Backend-independent store tests of access (users, sessions, API tokens, enrollment
-//! tokens) and of the audit log: every backend must pass all of them. Each is a test per
+//! tokens), of the audit log and of the alert feed read by the notifier: every backend must pass all of them. Each is a test per
 //! backend through [`super::suite::store_cases`].
 
 use super::suite::seed;
@@ -312,4 +312,31 @@ fn token_refusal_is_one_rule() {
     .map(TokenRefusal::label)
     .into();
     assert_eq!(labels, ["revoked", "expired", "used up"]);
+}
+
+pub(crate) fn new_alerts_are_read_in_creation_order_after_a_cursor(s: &dyn Store) {
+    let alert = |key: &str| NewAlert {
+        key: key.into(),
+        kind: "ioc_hit".into(),
+        severity: vigil_proto::Severity::Critical,
+        agent_id: "a1".into(),
+        title: format!("t {key}"),
+        params: [("indicator".to_owned(), serde_json::json!(key))]
+            .into_iter()
+            .collect(),
+        other_agency: None,
+    };
+    assert!(s.alerts_after(0, 10).expect("empty").is_empty());
+    let ids: Vec<i64> = ["k1", "k2", "k3"]
+        .iter()
+        .map(|k| s.alert_raise(&alert(k), 10).expect("raise").0)
+        .collect();
+    // A repeat counts on its alert and is not a new one for the feed.
+    s.alert_raise(&alert("k1"), 20).expect("repeat");
+    let all = s.alerts_after(0, 10).expect("all");
+    assert_eq!(all.iter().map(|a| a.id).collect::<Vec<_>>(), ids);
+    assert_eq!(all[2].params["indicator"], serde_json::json!("k3"));
+    let page = s.alerts_after(ids[0], 1).expect("page");
+    assert_eq!(page.iter().map(|a| a.id).collect::<Vec<_>>(), [ids[1]]);
+    assert!(s.alerts_after(ids[2], 10).expect("after last").is_empty());
 }
