@@ -213,7 +213,6 @@ pub(crate) mod dialect {
             ALERT_REPEAT,
             ALERTS_OPEN_OF_AGENT,
             ALERTS_AFTER,
-
             POLICY_REV,
             POLICY_HEAD,
             POLICY_INSERT,
