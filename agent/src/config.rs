@@ -36,6 +36,9 @@ pub struct RawConfig {
     /// `[host]`.
     #[serde(default)]
     pub host: RawHost,
+    /// `[policy]`: what central policy may set here (see docs/policy.md).
+    #[serde(default)]
+    pub policy: crate::policy::RawPolicyLimits,
     /// `[testing]`: fault-injection aids for Vigil's own tests; never set in production.
     #[serde(default)]
     pub testing: RawTesting,
@@ -126,6 +129,8 @@ pub struct AgentConfig {
     pub netwatch: crate::netwatch::NetwatchConfig,
     /// Role of this host.
     pub role: crate::netwatch::HostRole,
+    /// Ranges central policy may set.
+    pub policy: crate::policy::PolicyLimits,
     /// Test facilities (off by default).
     pub testing: Testing,
 }
@@ -248,6 +253,10 @@ impl RawConfig {
             errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
             crate::check::ChecksConfig::default()
         });
+        let policy = self.policy.validate().unwrap_or_else(|es| {
+            errs.extend(es.into_iter().map(|e| format!("{f}: {e}")));
+            crate::policy::PolicyLimits::default()
+        });
         let fim = match self.fim.validate() {
             Ok(c) => Some(c),
             Err(es) => {
@@ -263,6 +272,7 @@ impl RawConfig {
             checks,
             netwatch,
             role,
+            policy,
             collector: self.uplink.collector,
             heartbeat_interval,
             idle_timeout,

@@ -146,10 +146,18 @@ pub async fn enroll(
                 cert_pem,
                 ca_pem,
                 replaced,
+                policy_key,
             }) => {
+                // Checked before anything is written: a bad key must not leave a half enrollment.
+                let policy_key = policy_key
+                    .as_deref()
+                    .map(vigil_proto::policy::PolicyPublicKey::parse)
+                    .transpose()
+                    .context("collector sent an unusable policy key")?;
                 let identity = store(
                     state, &key, token, collectors, agent_id, agency, &cert_pem, &ca_pem,
                 )?;
+                pin_policy_key(state, policy_key.as_ref())?;
                 return Ok(Enrolled {
                     identity,
                     replaced,
@@ -237,6 +245,21 @@ fn store(
         serde_json::to_string_pretty(&identity)?.as_bytes(),
     )?;
     Ok(identity)
+}
+
+/// Pins the collector's policy key next to the CA (or removes an earlier one when this
+/// collector has none, so no key of another collector is trusted). It arrives over the channel
+/// authenticated by the CA the token pins, so it is as trustworthy as the CA itself.
+fn pin_policy_key(
+    state: &StatePaths,
+    key: Option<&vigil_proto::policy::PolicyPublicKey>,
+) -> anyhow::Result<()> {
+    let store = crate::policy::PolicyStore::new(state);
+    match key {
+        Some(key) => store.pin_key(key)?,
+        None => store.unpin()?,
+    }
+    Ok(())
 }
 
 fn time_now() -> i64 {

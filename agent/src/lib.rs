@@ -8,6 +8,7 @@
 /// Size and duration parsing shared with the collector (defined in `vigil-proto`).
 pub use vigil_proto::units;
 
+pub mod central;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod mem;
 pub mod netwatch;
 pub mod packages;
 pub mod platform;
+pub mod policy;
 mod progress;
 pub mod quic_socket;
 pub mod rules_cmd;

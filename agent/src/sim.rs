@@ -60,6 +60,10 @@ impl SimAgent {
             .with_context(|| format!("opening the spool in {}", state.spool().display()))?;
         let spool: SharedSpool = Arc::new(Mutex::new(spool));
         let wake = Arc::new(Notify::new());
+        // The real policy path: bundles are verified with the key pinned at enrollment and
+        // applied in this host's state directory, so a push is measured end to end.
+        let (policy, _) =
+            crate::central::PolicyAgent::open(&state, &identity.agency, config.clone());
         let up = Uplink::new(
             identity.clone(),
             state,
@@ -67,7 +71,8 @@ impl SimAgent {
             spool.clone(),
             wake.clone(),
             Arc::new(Counters::default()),
-        );
+        )
+        .with_policy(policy);
         Ok((
             Self {
                 id: identity.agent_id,

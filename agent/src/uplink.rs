@@ -55,6 +55,8 @@ pub struct Counters {
     pub checks_run: AtomicU64,
     /// Connection attempts after the first (after a session ended or an attempt failed).
     pub reconnects: AtomicU64,
+    /// Rule packs of the last check run, `id@version` with their source (for `status`).
+    pub packs: Mutex<Vec<crate::policy::PackStatus>>,
 }
 
 impl Counters {
@@ -185,6 +187,9 @@ pub struct Status {
     /// Counters since the agent process started (absent in files of older agents).
     #[serde(default)]
     pub counters: StatusCounters,
+    /// Central policy in force and the packs evaluated (absent in files of older agents).
+    #[serde(default)]
+    pub policy: crate::policy::PolicyStatus,
 }
 
 /// Exponential backoff with full jitter.
@@ -234,6 +239,8 @@ pub struct Uplink {
     ioc: crate::ioc::SharedIoc,
     /// A client endpoint shared with other uplinks of this process; `None`: one per session.
     endpoint: Option<quinn::Endpoint>,
+    /// Central policy; `None`: bundles are refused (simulated agents without a state dir).
+    policy: Option<Mutex<crate::central::PolicyAgent>>,
 }
 
 enum SessionEnd {
@@ -267,7 +274,74 @@ impl Uplink {
             status: Mutex::new(status),
             ioc: Arc::new(std::sync::RwLock::new(crate::ioc::IocSet::new())),
             endpoint: None,
+            policy: None,
         }
+    }
+
+    /// Hands central policy bundles to `policy`, which verifies and applies them.
+    pub fn with_policy(mut self, policy: crate::central::PolicyAgent) -> Self {
+        self.update_status(|s| {
+            s.policy = crate::policy::PolicyStatus::of(policy.current().as_deref())
+        });
+        self.policy = Some(Mutex::new(policy));
+        self
+    }
+
+    fn policy_agent(&self) -> Option<std::sync::MutexGuard<'_, crate::central::PolicyAgent>> {
+        self.policy
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Version and digest of the policy in force, for `Hello` and heartbeats.
+    fn policy_in_force(&self) -> (u64, Option<String>) {
+        self.policy_agent()
+            .map_or((0, None), |p| (p.version(), p.digest()))
+    }
+
+    /// Offers a complete transfer (or reports a broken one), queues the health finding that
+    /// says what happened, and returns whether a new policy is in force.
+    fn on_policy(
+        &self,
+        transfer: Result<vigil_proto::policy::Assembled, vigil_proto::policy::PolicyError>,
+    ) -> Result<bool, crate::spool::SpoolError> {
+        let (outcome, kept) = match self.policy_agent() {
+            Some(mut p) => {
+                let kept = p.version();
+                let outcome = match transfer {
+                    Ok(a) => p.offer(a),
+                    Err(e) => Err(crate::policy::Refusal {
+                        version: None,
+                        reason: e.to_string(),
+                    }),
+                };
+                (outcome, kept)
+            }
+            None => (
+                Err(crate::policy::Refusal {
+                    version: None,
+                    reason: "this agent runs without a policy store".into(),
+                }),
+                0,
+            ),
+        };
+        let finding = match &outcome {
+            Ok(a) => {
+                info!(version = a.bundle.version, agency = %a.bundle.agency, packs = a.packs.len(), "Central policy applied.");
+                crate::policy::applied_finding(a)
+            }
+            Err(r) => {
+                warn!(reason = %r.reason, version = ?r.version, kept, "Central policy refused; keeping the one in force.");
+                r.finding(kept)
+            }
+        };
+        lock(&self.spool).append(now_ms(), &finding)?;
+        self.wake.notify_one();
+        self.update_status(|s| match &outcome {
+            Ok(a) => s.policy = crate::policy::PolicyStatus::of(Some(a.as_ref())),
+            Err(r) => s.policy.last_refusal = Some(r.reason.clone()),
+        });
+        Ok(outcome.is_ok())
     }
 
     /// Connects from `endpoint`, shared with other uplinks of this process (simulated agents),
@@ -317,6 +391,12 @@ impl Uplink {
             st.acked_seq = sp.acked_seq();
             st.next_seq = sp.next_seq();
             st.counters = self.counters.snapshot(sp.dropped_total());
+            st.policy.packs = self
+                .counters
+                .packs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
             st.updated_at = now_ms();
             st.clone()
         };
@@ -404,13 +484,15 @@ impl Uplink {
             ..SessionConfig::default()
         };
         let max_frame = scfg.max_frame;
+        let policy_in_force = self.policy_in_force();
         let mut sess = AgentSession::new(
             Instant::now(),
             scfg,
             Hello {
                 agent_id: self.identity.agent_id.clone(),
                 agent_version: env!("CARGO_PKG_VERSION").into(),
-                policy_hash: None,
+                policy_hash: policy_in_force.1,
+                policy_version: policy_in_force.0,
                 ioc_version: self.ioc.read().map_or(0, |s| s.version()),
             },
         );
@@ -522,7 +604,17 @@ impl Uplink {
                         },
                         None => warn!("Unrequested certificate from the collector ignored."),
                     },
-                    AgentEvent::PolicyUpdate(_) | AgentEvent::RotateCert => {
+                    AgentEvent::PolicyBundle(a) => {
+                        if self.on_policy(Ok(a))? {
+                            // Tell the collector at once rather than at the next heartbeat.
+                            let depth = lock(&self.spool).depth();
+                            sess.send_heartbeat(now_ms(), depth, self.stats());
+                        }
+                    }
+                    AgentEvent::PolicyRefused(e) => {
+                        self.on_policy(Err(e))?;
+                    }
+                    AgentEvent::RotateCert => {
                         debug!("Collector push not handled by this agent version yet.");
                     }
                 }
@@ -574,6 +666,7 @@ impl Uplink {
             rss_bytes: rss_bytes(),
             uptime_s: self.started.elapsed().as_secs(),
             cert_not_after: self.identity.cert_not_after,
+            policy_version: self.policy_in_force().0,
         }
     }
 }
@@ -722,6 +815,93 @@ mod tests {
             202,
             "every finding is in the spool or counted as dropped: {after:?}"
         );
+    }
+
+    /// A real signed bundle through the uplink's event path: applied, reported in a health finding,
+    /// in the status file and in the heartbeat counters; a broken transfer is reported too.
+    #[test]
+    fn a_policy_transfer_is_applied_reported_and_counted() {
+        use vigil_proto::policy::{Assembled, PolicyBundle, PolicyError, PolicySigner};
+        let dir = tempfile::tempdir().expect("tmp");
+        let state = StatePaths::new(dir.path().join("state"));
+        state.create().expect("state");
+        let der = PolicySigner::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("key");
+        let key = PolicySigner::from_pkcs8(&der).expect("key");
+        crate::policy::PolicyStore::new(&state)
+            .pin_key(&key.public_key())
+            .expect("pin");
+        let identity = Identity {
+            agent_id: "00000000-0000-4000-8000-000000000001".into(),
+            agency: "tinh/so-a".into(),
+            collectors: vec!["127.0.0.1:1".into()],
+            enrolled_at: 0,
+            cert_not_after: 0,
+        };
+        let cfg = AgentConfig::default();
+        let spool = Spool::open(&state.spool(), cfg.spool).expect("spool");
+        let spool = Arc::new(Mutex::new(spool));
+        let (policy, _) = crate::central::PolicyAgent::open(&state, "tinh/so-a", cfg.clone());
+        let up = Uplink::new(
+            identity,
+            state.clone(),
+            cfg,
+            spool.clone(),
+            Arc::new(Notify::new()),
+            Arc::new(Counters::default()),
+        )
+        .with_policy(policy);
+        let bundle = PolicyBundle {
+            version: 4,
+            agency: "tinh".into(),
+            issued_at: 0,
+            packs: Vec::new(),
+            settings: Default::default(),
+        };
+        let signed = key.sign(&bundle).expect("sign");
+        let digest = signed.digest();
+        assert!(
+            up.on_policy(Ok(Assembled {
+                version: 4,
+                signed: signed.clone()
+            }))
+            .expect("spool")
+        );
+        assert_eq!(up.stats().policy_version, 4);
+        assert_eq!(up.policy_in_force(), (4, Some(digest.clone())));
+        // The same bundle again is a replay.
+        assert!(
+            !up.on_policy(Ok(Assembled { version: 4, signed }))
+                .expect("spool")
+        );
+        assert!(
+            !up.on_policy(Err(PolicyError::Transfer("cut".into())))
+                .expect("spool")
+        );
+        let messages: Vec<String> = lock(&spool)
+            .read(1, 100, 1 << 20)
+            .expect("read")
+            .into_iter()
+            .filter_map(|e| match e.finding {
+                Finding::AgentHealth(h) => Some(h.message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].starts_with("policy applied: version 4"),
+            "{messages:?}"
+        );
+        assert!(messages[1].contains("not newer"), "{messages:?}");
+        assert!(
+            messages[2].contains("policy transfer broken: cut"),
+            "{messages:?}"
+        );
+        let status: Status =
+            serde_json::from_slice(&std::fs::read(state.status()).expect("status")).expect("json");
+        assert_eq!(status.policy.version, 4);
+        assert_eq!(status.policy.source, "central");
+        assert_eq!(status.policy.digest, Some(digest));
+        assert!(status.policy.last_refusal.is_some());
     }
 
     #[test]

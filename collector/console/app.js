@@ -49,6 +49,7 @@ const I18N = {
     al_new_listener_on_server: 'Cổng {0} mới mở trên {1} ({2})', al_ioc_hit: '{0} khớp chỉ dấu tấn công {1}',
     al_critical_rule_failed: 'Quy tắc nghiêm trọng {0} không đạt: {1}', al_fim_critical_path: '{0}: {1} trên đường dẫn quan trọng',
     al_critical_vulnerability: 'Máy chủ {0} chạy {1} bị ảnh hưởng bởi khuyến cáo nghiêm trọng {2} {3}', ak_critical_vulnerability: 'Lỗ hổng nghiêm trọng trên máy chủ',
+    policy: 'Chính sách tập trung', noPolicy: 'Chưa gán chính sách tập trung nào cho đơn vị này.', policyInForce: 'Đang áp dụng: {0} (phiên bản {1})', policyHosts: 'Máy đang chạy phiên bản này: {0} · phiên bản cũ hơn: {1} · chưa có chính sách: {2}', policyPacks: 'Bộ quy tắc',
     vulns: 'Lỗ hổng phần mềm', noVulns: 'Không có gói phần mềm nào bị ảnh hưởng bởi khuyến cáo đã nhập.', advisory: 'Khuyến cáo', cve: 'CVE', package: 'Gói', installedFixed: 'Đã cài → bản sửa', cvss: 'CVSS', since: 'Từ', hostsAffected: 'Máy bị ảnh hưởng', oldestCritical: 'Lỗ hổng nghiêm trọng chưa vá lâu nhất', noFix: '(chưa có bản sửa)', vulnHosts: 'Số máy',
     al_spool_dropped: '{0} bản ghi bị bỏ vì hàng đợi của agent đầy', al_registry_autostart: 'Khóa registry {0}: {1} (nhóm {2})', al_dup_replaced: '{0} đăng ký bằng mã máy của {1} (agent {2}, đã bị thu hồi): cài lại máy, hoặc máy nhân bản nếu cả hai còn chạy', al_dup_refused: 'Đăng ký vào {0} với tên {1} dùng mã máy của {2} ({3}) và đã bị từ chối: nếu máy chuyển đơn vị, quản trị viên chạy agent move cho agent {4}; nếu không, mã máy đã bị sao chép', al_dup_twice: 'Danh tính agent của {0} đang kết nối từ {1} và cũng được dùng từ {2}: hai máy dùng chung một khóa agent (ổ đĩa nhân bản?)', al_agent_quota: 'Máy này báo cáo hơn {0} quy tắc khác nhau; kết quả của các quy tắc vượt quá được lưu nhưng không tính điểm', ak_duplicate_machine: 'Trùng máy', ak_agent_quota: 'Vượt hạn mức quy tắc', ak_registry_autostart: 'Thay đổi registry khởi động', unknownProcess: 'tiến trình không rõ',
     fc_created: 'tạo mới', fc_deleted: 'xóa', fc_modified: 'sửa đổi', fc_attrs: 'đổi thuộc tính', fc_type_changed: 'đổi loại tệp', fc_summary: 'nhiều thay đổi',
@@ -107,6 +108,7 @@ const I18N = {
     al_new_listener_on_server: 'New {0} listener on {1} ({2})', al_ioc_hit: '{0} matched indicator {1}',
     al_critical_rule_failed: 'Critical rule {0} fails: {1}', al_fim_critical_path: '{0}: {1} on a critical path',
     al_critical_vulnerability: 'Server {0} runs {1} affected by critical advisory {2} {3}', ak_critical_vulnerability: 'Critical vulnerability on a server',
+    policy: 'Central policy', noPolicy: 'No central policy is assigned to this agency.', policyInForce: 'In force: {0} (version {1})', policyHosts: 'Hosts running it: {0} · an older version: {1} · none: {2}', policyPacks: 'Rule packs',
     vulns: 'Vulnerable packages', noVulns: 'No package is affected by the imported advisories.', advisory: 'Advisory', cve: 'CVE', package: 'Package', installedFixed: 'Installed → fixed', cvss: 'CVSS', since: 'Since', hostsAffected: 'Hosts affected', oldestCritical: 'Oldest unpatched critical', noFix: '(no fix yet)', vulnHosts: 'Hosts',
     al_spool_dropped: '{0} findings were dropped because the agent spool was full', al_registry_autostart: 'Registry key {0}: {1} ({2})', al_dup_replaced: '{0} enrolled with the machine id of {1} (agent {2}, now revoked): a reinstall, or a cloned machine if both keep running', al_dup_refused: 'An enrollment into {0} as {1} presented the machine id of {2} ({3}) and was refused: if the host moved, an admin runs agent move for agent {4}; otherwise the machine id was copied', al_dup_twice: 'The agent identity of {0} is connected from {1} and was also presented from {2}: two machines share one agent key (a cloned disk?)', al_agent_quota: 'This host reports more than {0} distinct rules; results of further rules are stored but not scored', ak_duplicate_machine: 'Duplicate machine', ak_agent_quota: 'Rule quota exceeded', ak_registry_autostart: 'Autostart registry change', unknownProcess: 'unknown process',
     fc_created: 'created', fc_deleted: 'deleted', fc_modified: 'modified', fc_attrs: 'attributes changed', fc_type_changed: 'type changed', fc_summary: 'many changes',
@@ -445,9 +447,19 @@ function groupBars(groups) {
   }));
 }
 
+// Central policy (docs/policy.md): what is in force and how many hosts run it.
+function policySummary(s) {
+  if (!s.version) return h('p', { class: 'muted', 'data-test': 'policy' }, t('noPolicy'));
+  return h('div', { 'data-test': 'policy' },
+    h('p', {}, t('policyInForce', s.policies, s.version)),
+    h('p', {}, t('policyHosts', s.current, s.older, s.none)),
+    s.packs.length ? h('p', { class: 'small muted' }, t('policyPacks'), ': ', s.packs.join(', ')) : null);
+}
+
 async function pageAgency(id) {
-  const [p, vulns] = await Promise.all([api('GET', '/api/v1/agencies/' + encodeURIComponent(id)),
-    api('GET', '/api/v1/vulns/summary?agency=' + encodeURIComponent(id))]);
+  const [p, vulns, policy] = await Promise.all([api('GET', '/api/v1/agencies/' + encodeURIComponent(id)),
+    api('GET', '/api/v1/vulns/summary?agency=' + encodeURIComponent(id)),
+    api('GET', '/api/v1/policies/status?agency=' + encodeURIComponent(id))]);
   const a = p.agency;
   show(
     h('h1', { 'data-test': 'agency-name' }, a.name, ' ', h('span', { class: 'muted small' }, a.id, ' · ', t('level'), ' ', a.level)),
@@ -462,6 +474,7 @@ async function pageAgency(id) {
       p.children.map((c) => h('tr', {}, h('td', {}, agencyLink(c.id, c.name), fedBadge(c)), scoreCell(c.a), scoreCell(c.a_common), scoreCell(c.a_level),
         h('td', { class: 'num' }, fmtPct(c.coverage)), h('td', { class: 'num' }, c.hosts_failing))))] : null,
     h('h2', {}, t('vulns')), vulnSummary(vulns),
+    h('h2', {}, t('policy')), policySummary(policy),
     h('h2', {}, t('hosts')),
     p.hosts_total > p.hosts.length ? h('p', { class: 'muted small' }, t('showingHosts', p.hosts.length, p.hosts_total)) : null,
     table([t('hostname'), t('agency'), t('role'), t('level'), h('th', { class: 'num' }, t('scoreA')), h('th', { class: 'num' }, t('scoreLevel')), t('verdict'), t('fresh')],

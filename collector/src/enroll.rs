@@ -279,6 +279,7 @@ fn record(
             cert_pem: issued.pem,
             ca_pem: ca.cert_pem().to_string(),
             replaced: !replaced.is_empty(),
+            policy_key: None,
         },
         effects,
     )

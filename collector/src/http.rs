@@ -23,6 +23,7 @@ pub mod listen;
 mod metrics;
 mod openapi;
 mod pages;
+mod policies;
 pub mod ratelimit;
 mod report;
 mod vulns;
@@ -140,6 +141,7 @@ pub fn app(state: AppState) -> Router {
         .merge(report::routes())
         .merge(metrics::routes())
         .merge(vulns::routes())
+        .merge(policies::routes())
         .fallback(|| async { ApiError::not_found() })
         .layer(axum::extract::DefaultBodyLimit::max(api::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
@@ -186,6 +188,8 @@ pub async fn serve(
 
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod policies_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod ioc;
 pub mod metrics;
 pub mod notify;
 pub mod pki;
+pub mod policy;
 pub mod report;
 pub mod schedule;
 pub mod scoring;

@@ -102,10 +102,12 @@ pub async fn run(store: Arc<dyn Store>, sched: Schedule, mut shutdown: watch::Re
                 }
             }
             _ = recompute.tick() => {
-                let (store, scoring, catalog) = (store.clone(), scoring.clone(), catalog.clone());
+                let (store, scoring, builtin) = (store.clone(), scoring.clone(), catalog.clone());
                 let cache = sched.cache.clone();
                 let started = std::time::Instant::now();
                 match tokio::task::spawn_blocking(move || {
+                    // Policies change at run time: their rules join the catalogue each cycle.
+                    let catalog = crate::policy::catalog(&*store).unwrap_or_else(|_| (*builtin).clone());
                     scoring::recompute(&*store, &scoring, &catalog, now_ms())
                 })
                 .await

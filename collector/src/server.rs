@@ -25,7 +25,6 @@ use vigil_proto::frame::{self, FrameDecoder};
 use vigil_proto::msg::{CollectorMsg, EnrollRequest, EnrollResponse, code};
 use vigil_proto::session::{CollectorSession, SessionConfig};
 
-use crate::catalog::RuleCatalog;
 use crate::config::Config;
 use crate::federation;
 use crate::ingest::Ingest;
@@ -36,13 +35,14 @@ use crate::tls::{self, RevokedSerials};
 
 mod admission;
 mod live;
+mod policy;
 mod session;
 
 use admission::{Admission, Verdict};
 
 /// Largest enrollment request accepted.
 const MAX_ENROLL_FRAME: usize = 64 * 1024;
-/// How often revocations and the IOC version are re-read from the store.
+/// How often revocations, the IOC version and the policy revision are re-read from the store.
 const REVOCATION_REFRESH: Duration = Duration::from_secs(2);
 /// Time a peer gets to finish its handshake, open its stream and send its first frame.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,6 +73,8 @@ pub struct Ctx {
     /// Woken when a downstream's summary is stored, so this collector's own upstream link
     /// pushes the change at once instead of at its next interval.
     fed_wake: Arc<tokio::sync::Notify>,
+    /// The policy key and the policies delivered to agents.
+    policy: Arc<policy::PolicyHub>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -204,10 +206,16 @@ impl QuicServer {
             ..SessionConfig::default()
         };
         let (ioc_version, _) = watch::channel(store.ioc_version()?);
+        let policy = Arc::new(policy::PolicyHub::open(
+            &cfg.data_dir,
+            &*store,
+            cfg.max_frame,
+            now_ms() / 1000,
+        )?);
         let alerts = Arc::new(cfg.alerts.clone());
         let ingest = Arc::new(Ingest {
             store: store.clone(),
-            catalog: Arc::new(RuleCatalog::builtin()),
+            catalog: Arc::new(crate::policy::catalog(&*store)?),
             alerts: alerts.clone(),
             scores,
             vulns: Arc::default(),
@@ -225,6 +233,7 @@ impl QuicServer {
                 ingest,
                 live: Arc::default(),
                 fed_wake: Arc::default(),
+                policy,
             }),
             rate: cfg.max_new_connections_per_sec,
         })
@@ -295,6 +304,10 @@ impl QuicServer {
             if let Ok(mut tls_set) = self.ctx.revoked.write() {
                 *tls_set = set;
             }
+        }
+        let hub = self.ctx.policy.clone();
+        if let Err(e) = blocking(&self.ctx.store, move |s| hub.refresh(s)).await {
+            debug!(error = %e, "Reading the policy revision failed; retrying.");
         }
         if let Ok(v) = blocking(&self.ctx.store, |s| s.ioc_version()).await {
             self.ctx
@@ -467,6 +480,10 @@ async fn enroll_conn(ctx: &Arc<Ctx>, conn: &quinn::Connection) -> anyhow::Result
             ctx.live.close_revoked(&serials, &effects.replaced_agents);
             if let Ok(mut set) = ctx.revoked.write() {
                 set.extend(serials);
+            }
+            let mut resp = resp;
+            if let EnrollResponse::Ok { policy_key, .. } = &mut resp {
+                *policy_key = Some(ctx.policy.public_key());
             }
             resp
         }

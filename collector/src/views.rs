@@ -90,7 +90,7 @@ pub fn hosts(store: &dyn Store, include_revoked: bool, scoring: &Scoring) -> Res
     let scores = crate::scoring::compute(
         &inputs,
         scoring,
-        &crate::scoring::RuleCatalog::builtin(),
+        &crate::policy::catalog(store)?,
         crate::clock::now_ms(),
     );
     host_rows(store, include_revoked, &scores)

@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
             agent_id: "a".into(),
             agent_version: "0".into(),
             policy_hash: None,
+            policy_version: 0,
             ioc_version: 0,
         },
     );
@@ -29,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             c.handle(now, &b);
         }
         while c.poll_event().is_some() {}
-        let _ = c.accept(serde_json::Value::Null, 0, 0);
+        let _ = c.accept(0, 0, 0);
         while let Some(b) = c.poll_transmit() {
             a.handle(now, &b);
         }

@@ -10,6 +10,7 @@
 //! - [`frame`]: 4-byte big-endian length + JSON body, bounded size, hostile-input safe.
 //! - [`limits`]: the length caps on every string an agent supplies.
 //! - [`msg`]: the messages of a session and of enrollment.
+//! - [`policy`]: signed central policy bundles, their canonical form, chunking and reassembly.
 //! - [`session`]: the state machines of both ends.
 //! - [`token`]: enrollment tokens.
 
@@ -19,6 +20,7 @@ pub mod finding;
 pub mod frame;
 pub mod limits;
 pub mod msg;
+pub mod policy;
 pub mod session;
 pub mod token;
 pub mod units;

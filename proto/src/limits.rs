@@ -81,6 +81,19 @@ pub const COUNTS: usize = 32;
 /// addresses per interface.
 pub const HOST_LIST: usize = 4096;
 
+/// An agency path (`tinh/so-a/phong-1`), as the collector validates it.
+pub const AGENCY: usize = 200;
+/// A policy bundle in canonical form (rule packs' source included). Chunked over the session,
+/// so it may exceed the frame limit; this caps what an agent buffers for one transfer.
+pub const POLICY_BUNDLE: usize = 16 * 1024 * 1024;
+/// Chunks of one policy transfer (a 16 MiB bundle in 1 MiB frames takes 22; 1,024 still allows
+/// frames of 24 KiB).
+pub const POLICY_CHUNKS: usize = 1024;
+/// Rule packs in one policy bundle.
+pub const POLICY_PACKS: usize = 256;
+/// FIM paths or exclusion globs in one policy bundle.
+pub const POLICY_PATHS: usize = 1024;
+
 /// Cuts `s` to at most `max` bytes at a character boundary, ending with [`CUT_MARK`]. Returns
 /// whether it was cut.
 pub fn cut(s: &mut String, max: usize) -> bool {
@@ -396,11 +409,12 @@ mod tests {
             agent_id: "a1".into(),
             agent_version: "1".into(),
             policy_hash: None,
+            policy_version: 0,
             ioc_version: 0,
         };
         c.handle(now, &frame::encode(&hello, cfg.max_frame).expect("hello"));
         assert!(matches!(c.poll_event(), Some(CollectorEvent::Hello { .. })));
-        c.accept(serde_json::Value::Null, 0, 0).expect("accept");
+        c.accept(0, 0, 0).expect("accept");
         let batch = AgentMsg::Batch {
             first_seq: 1,
             findings: vec![Envelope {

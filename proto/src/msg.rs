@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::finding::Envelope;
+use crate::policy::PolicyChunk;
 
 /// Application error codes, used both in [`CollectorMsg::Error`] and as QUIC close codes.
 pub mod code {
@@ -49,6 +50,9 @@ pub struct AgentStats {
     /// Unix seconds at which the client certificate expires.
     #[serde(default)]
     pub cert_not_after: i64,
+    /// Version of the central policy the agent applies (0 = none).
+    #[serde(default)]
+    pub policy_version: u64,
 }
 
 /// A message from the agent.
@@ -63,9 +67,12 @@ pub enum AgentMsg {
         agent_id: String,
         /// Agent software version.
         agent_version: String,
-        /// Hash of the policy the agent currently applies.
+        /// Digest (`sha256:<hex>`) of the signed policy bundle the agent applies.
         #[serde(default)]
         policy_hash: Option<String>,
+        /// Version of the central policy the agent applies (0 = none).
+        #[serde(default)]
+        policy_version: u64,
         /// IOC set version the agent holds (0 = none).
         #[serde(default)]
         ioc_version: u64,
@@ -125,9 +132,10 @@ pub enum CollectorMsg {
     Welcome {
         /// Protocol version chosen for the session.
         proto_version: u32,
-        /// Policy (agent configuration overrides) pushed by the collector; `null` for none.
+        /// Version of the central policy in force for this agent at the collector (0 = none).
+        /// When it differs from the agent's, `PolicyUpdate` chunks follow.
         #[serde(default)]
-        policy: serde_json::Value,
+        policy_version: u64,
         /// Current IOC set version at the collector.
         #[serde(default)]
         ioc_version: u64,
@@ -140,10 +148,10 @@ pub enum CollectorMsg {
         /// Highest stored seq.
         up_to_seq: u64,
     },
-    /// A new policy.
+    /// One chunk of a signed policy bundle (see [`crate::policy`]).
     PolicyUpdate {
-        /// The policy document.
-        policy: serde_json::Value,
+        /// The chunk.
+        chunk: PolicyChunk,
     },
     /// Indicators to add and remove, bringing the agent from `from_version` to `version`.
     IocUpdate {
@@ -219,6 +227,10 @@ pub enum EnrollResponse {
         /// True when an earlier identity of the same machine was replaced.
         #[serde(default)]
         replaced: bool,
+        /// The collector's policy public key (`ed25519:<hex>`), pinned by the agent; absent
+        /// from collectors without one (the agent then refuses every policy bundle).
+        #[serde(default)]
+        policy_key: Option<String>,
     },
     /// Refused.
     Error {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::finding::Envelope;
 use crate::frame::{self, DEFAULT_MAX_FRAME, FrameDecoder, FrameError};
 use crate::msg::{AgentMsg, AgentStats, CollectorMsg, Indicator, code};
+use crate::policy::{Assembled, PolicyAssembler, PolicyError, SignedBundle};
 use crate::{MIN_PROTO_VERSION, PROTO_VERSION};
 
 /// Tunables shared by both ends.
@@ -66,6 +67,9 @@ pub enum SessionError {
     /// The encoded message exceeds the frame limit; send fewer findings.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// A policy bundle cannot be chunked for this session's frame limit.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 /// Why a session ended.
@@ -201,8 +205,8 @@ pub enum AgentEvent {
     Welcomed {
         /// Negotiated version.
         proto_version: u32,
-        /// Policy pushed by the collector.
-        policy: serde_json::Value,
+        /// Central policy version the collector holds for this agent (0 = none).
+        policy_version: u64,
         /// Collector's IOC version.
         ioc_version: u64,
         /// Highest seq stored by the collector for this agent.
@@ -213,8 +217,12 @@ pub enum AgentEvent {
         /// Highest stored seq.
         up_to_seq: u64,
     },
-    /// New policy.
-    PolicyUpdate(serde_json::Value),
+    /// A complete policy transfer, not yet verified: check it with the pinned key
+    /// ([`SignedBundle::verify`]), then [`crate::policy::check_applicable`].
+    PolicyBundle(Assembled),
+    /// A policy transfer broke (bad chunk order, size, digest); the session goes on and the
+    /// agent keeps the policy it has.
+    PolicyRefused(PolicyError),
     /// IOC delta.
     IocUpdate {
         /// Version after applying.
@@ -243,8 +251,10 @@ pub struct Hello {
     pub agent_id: String,
     /// Agent version.
     pub agent_version: String,
-    /// Current policy hash.
+    /// Digest of the signed policy bundle applied (`sha256:<hex>`).
     pub policy_hash: Option<String>,
+    /// Version of the central policy applied (0 = none).
+    pub policy_version: u64,
     /// IOC version held.
     pub ioc_version: u64,
 }
@@ -259,6 +269,7 @@ pub struct AgentSession {
     acked: u64,
     /// Last seq of each unacknowledged batch, oldest first.
     inflight: VecDeque<u64>,
+    policy: PolicyAssembler,
 }
 
 impl AgentSession {
@@ -272,12 +283,14 @@ impl AgentSession {
             last_sent_seq: 0,
             acked: 0,
             inflight: VecDeque::new(),
+            policy: PolicyAssembler::new(),
         };
         let msg = AgentMsg::Hello {
             proto_version: PROTO_VERSION,
             agent_id: hello.agent_id,
             agent_version: hello.agent_version,
             policy_hash: hello.policy_hash,
+            policy_version: hello.policy_version,
             ioc_version: hello.ioc_version,
         };
         if let Err(e) = s.core.queue(&msg) {
@@ -330,7 +343,7 @@ impl AgentSession {
                 State::AwaitWelcome,
                 CollectorMsg::Welcome {
                     proto_version,
-                    policy,
+                    policy_version,
                     ioc_version,
                     acked_seq,
                 },
@@ -350,7 +363,7 @@ impl AgentSession {
                 self.last_sent_seq = self.last_sent_seq.max(acked_seq);
                 self.events.push_back(AgentEvent::Welcomed {
                     proto_version,
-                    policy,
+                    policy_version,
                     ioc_version,
                     acked_seq,
                 });
@@ -364,8 +377,12 @@ impl AgentSession {
                     self.events.push_back(AgentEvent::Acked { up_to_seq });
                 }
             }
-            (State::Established, CollectorMsg::PolicyUpdate { policy }) => {
-                self.events.push_back(AgentEvent::PolicyUpdate(policy));
+            (State::Established, CollectorMsg::PolicyUpdate { chunk }) => {
+                match self.policy.push(chunk) {
+                    Ok(None) => {}
+                    Ok(Some(done)) => self.events.push_back(AgentEvent::PolicyBundle(done)),
+                    Err(e) => self.events.push_back(AgentEvent::PolicyRefused(e)),
+                }
             }
             (
                 State::Established,
@@ -521,8 +538,10 @@ pub enum CollectorEvent {
         agent_version: String,
         /// Negotiated protocol version.
         proto_version: u32,
-        /// Agent's policy hash.
+        /// Digest of the signed policy bundle the agent applies.
         policy_hash: Option<String>,
+        /// Central policy version the agent applies (0 = none).
+        policy_version: u64,
         /// Agent's IOC version.
         ioc_version: u64,
     },
@@ -600,6 +619,7 @@ impl CollectorSession {
                     agent_id,
                     agent_version,
                     policy_hash,
+                    policy_version,
                     ioc_version,
                 },
             ) => {
@@ -626,6 +646,7 @@ impl CollectorSession {
                     agent_version,
                     proto_version,
                     policy_hash,
+                    policy_version,
                     ioc_version,
                 });
             }
@@ -728,11 +749,10 @@ impl CollectorSession {
     /// Accepts the session after `Hello` (the shell checked identity and revocation).
     ///
     /// # Errors
-    /// [`SessionError::NotEstablished`] if no `Hello` is pending; a frame error if the policy is
-    /// too large.
+    /// [`SessionError::NotEstablished`] if no `Hello` is pending.
     pub fn accept(
         &mut self,
-        policy: serde_json::Value,
+        policy_version: u64,
         ioc_version: u64,
         acked_seq: u64,
     ) -> Result<(), SessionError> {
@@ -741,7 +761,7 @@ impl CollectorSession {
         }
         self.core.queue(&CollectorMsg::Welcome {
             proto_version: PROTO_VERSION,
-            policy,
+            policy_version,
             ioc_version,
             acked_seq,
         })?;
@@ -773,6 +793,22 @@ impl CollectorSession {
             return Err(SessionError::NotEstablished);
         }
         self.core.queue(msg)?;
+        Ok(())
+    }
+
+    /// Queues a signed policy bundle as `PolicyUpdate` chunks that fit this session's frames.
+    ///
+    /// # Errors
+    /// [`SessionError::NotEstablished`], or [`SessionError::Policy`] when the bundle needs more
+    /// chunks than [`crate::limits::POLICY_CHUNKS`] at this frame limit.
+    pub fn push_policy(&mut self, signed: &SignedBundle, version: u64) -> Result<(), SessionError> {
+        if !self.is_established() {
+            return Err(SessionError::NotEstablished);
+        }
+        let chunks = crate::policy::split(signed, version, self.core.cfg.max_frame)?;
+        for chunk in chunks {
+            self.core.queue(&CollectorMsg::PolicyUpdate { chunk })?;
+        }
         Ok(())
     }
 

@@ -90,6 +90,7 @@ impl RawSession {
                 agent_id: id.agent_id.clone(),
                 agent_version: "hostile".into(),
                 policy_hash: None,
+                policy_version: 0,
                 ioc_version: 0,
             },
         );

@@ -62,12 +62,36 @@ pub(super) fn status(state: &StatePaths, json: bool) -> Result<u8, Failure> {
                 if let Some(e) = s.last_error {
                     println!("last error:   {e}");
                 }
+                print_policy(&s.policy);
                 println!("updated:      {}", fmt_unix(s.updated_at / 1000));
             }
             None => println!("status:       the agent has not run yet"),
         }
     }
     Ok(0)
+}
+
+fn print_policy(p: &crate::policy::PolicyStatus) {
+    if p.version > 0 {
+        println!(
+            "policy:       central, version {} for {} ({})",
+            p.version,
+            p.agency.as_deref().unwrap_or("?"),
+            p.digest.as_deref().unwrap_or("?")
+        );
+    } else {
+        println!("policy:       local only (no central policy applied)");
+    }
+    for crate::policy::PackStatus { pack, source } in &p.packs {
+        let source = match source {
+            crate::policy::PackSource::Central => "central",
+            crate::policy::PackSource::Local => "local",
+        };
+        println!("  pack:       {pack} ({source})");
+    }
+    if let Some(r) = &p.last_refusal {
+        println!("  refused:    {r}");
+    }
 }
 
 fn fmt_unix(t: i64) -> String {

@@ -553,6 +553,21 @@ impl Spool {
         Ok(())
     }
 
+    /// Changes the size bound (a central spool budget); a smaller one is enforced by the next
+    /// appends as when the spool is full.
+    ///
+    /// # Errors
+    /// [`SpoolError::Config`] when below the segment size.
+    pub fn set_max_bytes(&mut self, max_bytes: u64) -> Result<(), SpoolError> {
+        let cfg = SpoolConfig {
+            max_bytes,
+            ..self.cfg
+        };
+        check_config(&cfg)?;
+        self.cfg = cfg;
+        Ok(())
+    }
+
     /// Number of unacknowledged records on disk.
     pub fn depth(&self) -> u64 {
         self.live.iter().sum()

@@ -66,6 +66,8 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
     let names = server_names(a, &host);
     let advertise = advertised(a, &host);
     let ca = pki::init(&PkiPaths::new(&a.data_dir), &a.org, &names)?;
+    // The policy key signs every bundle pushed to agents (issue 18); they pin it at enrollment.
+    let policy_key = crate::policy::PolicyKey::create(&crate::policy::key::key_path(&a.data_dir))?;
     let raw = config::RawConfig {
         name: Some(a.org.clone()),
         quic: config::RawQuic {
@@ -90,7 +92,7 @@ pub fn init(a: &InitArgs) -> Result<Config, Failure> {
     store.audit(
         "cli",
         "collector.init",
-        &serde_json::json!({"ca_sha256": hex::encode(ca.fingerprint())}),
+        &serde_json::json!({"ca_sha256": hex::encode(ca.fingerprint()), "policy_key": policy_key.public().to_string()}),
         now_s(),
     )?;
     print_summary(a, &cfg, &ca, &names);

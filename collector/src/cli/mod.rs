@@ -25,6 +25,7 @@ mod init;
 mod ioc;
 mod notify;
 mod org;
+mod policy;
 mod query;
 mod report;
 pub(crate) mod term;
@@ -43,6 +44,7 @@ pub(crate) use init::init_for_test;
 pub use init::{InitArgs, init};
 pub use ioc::IocCmd;
 pub use org::{AssetsCmd, HostCmd};
+pub use policy::PolicyCmd;
 pub use query::QueryCmd;
 pub use token::TokenCmd;
 pub use upstream::UpstreamCmd;
@@ -152,6 +154,9 @@ pub enum Command {
     /// Indicators of compromise pushed to agents.
     #[command(subcommand)]
     Ioc(IocCmd),
+    /// Central policies: rule packs and agent settings pushed to agency subtrees, signed.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Questions across all hosts.
     #[command(subcommand)]
     Query(QueryCmd),
@@ -362,6 +367,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         Command::Restore(a) => backup::restore(&a),
         Command::Alerts(c) => alerts::run(c),
         Command::Ioc(c) => ioc::run(c),
+        Command::Policy(c) => policy::run(c),
         Command::Notify(c) => notify::run(c),
         Command::Validate { config } => {
             config::load(None, Some(&config))?;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use vigil_rules::score::{AgencyScore, Ineligible, Verdict};
 
 use super::{DirArgs, Failure, fmt_time, load, now_s, open_store, validate_agency_id};
-use crate::scoring::{self, AgencyScores, RuleCatalog, Scores, in_subtree};
+use crate::scoring::{self, AgencyScores, Scores, in_subtree};
 use crate::store::{MoveOutcome, StoreError};
 
 use clap::Subcommand;
@@ -394,7 +394,12 @@ pub(super) fn score(
         .map(super::parse_since)
         .transpose()
         .map_err(|e| Failure::usage(anyhow!("--since: {e}")))?;
-    let scores = scoring::compute(&inputs, &cfg.scoring, &RuleCatalog::builtin(), now);
+    let scores = scoring::compute(
+        &inputs,
+        &cfg.scoring,
+        &crate::policy::catalog(&*store)?,
+        now,
+    );
     // Federated agencies (grafted from downstream collectors) may be asked for too.
     if let Some(a) = agency
         && !scores.agencies.iter().any(|x| x.id == a)

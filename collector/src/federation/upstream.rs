@@ -151,6 +151,8 @@ pub fn enroll(
         cert_pem: issued.pem,
         ca_pem: ca.cert_pem().to_owned(),
         replaced: false,
+        // An upstream never configures its downstreams: no policy key to pin.
+        policy_key: None,
     }
 }
 

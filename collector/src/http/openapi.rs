@@ -15,6 +15,7 @@ use super::api::{
     SessionInfo, TokenCreated, TokenRequest,
 };
 use super::extract::{ErrorBody, SESSION_COOKIE, json_response};
+use super::policies::PolicyDoc;
 use super::vulns::VulnDoc;
 
 /// The route serving the document.
@@ -65,7 +66,7 @@ pub(super) fn routes() -> Router<AppState> {
         super::pages::AgencyPage,
         super::pages::HostPage
     )),
-    modifiers(&SecuritySchemes, &AdminDoc, &VulnDoc)
+    modifiers(&SecuritySchemes, &AdminDoc, &VulnDoc, &PolicyDoc)
 )]
 pub(crate) struct ApiDoc;
 

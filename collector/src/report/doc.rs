@@ -217,6 +217,14 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
             t("Phiên bản cách tính điểm", "Scoring version"),
             r.scoring_version.clone(),
         ),
+        (
+            t("Chính sách tập trung", "Central policies"),
+            if r.policies.is_empty() {
+                t("không có", "none")
+            } else {
+                r.policies.clone()
+            },
+        ),
     ];
     meta.push((
         t("Số máy có agent", "Hosts with an agent"),

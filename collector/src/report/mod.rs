@@ -26,7 +26,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use vigil_proto::{Severity, Status};
 use vigil_rules::score::{Scoring, Verdict};
 
-use crate::scoring::{self, Inputs, RuleCatalog, Scores, in_subtree};
+use crate::scoring::{self, Inputs, Scores, in_subtree};
 use crate::store::{AuditEntry, CheckState, ScorePoint, Store, StoreError};
 
 mod config;
@@ -435,6 +435,9 @@ pub struct Report {
     pub rule_pack_version: String,
     /// Scoring configuration version.
     pub scoring_version: String,
+    /// Central policies in force in the scope (`agency: name@version + … (#N)`, `;`
+    /// separated; empty without any).
+    pub policies: String,
     /// Agencies of the scope, by path.
     pub agencies: Vec<AgencyRow>,
     /// Shares and alerts over the whole scope.
@@ -652,7 +655,7 @@ impl Report {
         now_ms: i64,
     ) -> Result<Self, ReportError> {
         let inputs = Inputs::load(store)?;
-        let scores = scoring::compute(&inputs, scoring, &RuleCatalog::builtin(), now_ms);
+        let scores = scoring::compute(&inputs, scoring, &crate::policy::catalog(store)?, now_ms);
         Self::assemble(store, &inputs, &scores, org, scope, period, now_ms)
     }
 
@@ -832,6 +835,7 @@ impl Report {
             generated_at: now_ms,
             rule_pack_version: scores.rule_pack_version.clone(),
             scoring_version: scores.scoring_version.clone(),
+            policies: crate::policy::in_force(store, scope)?,
             agencies,
             total,
             failing_hosts,

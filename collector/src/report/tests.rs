@@ -361,7 +361,7 @@ fn scores_and_failing_hosts_match_the_scorer() {
     let scores = scoring::compute(
         &inputs,
         &Scoring::default(),
-        &RuleCatalog::builtin(),
+        &crate::scoring::RuleCatalog::builtin(),
         now_ms(),
     );
     assert_eq!(r.agencies.len(), scores.agencies.len());
@@ -473,6 +473,7 @@ pub(crate) fn sample() -> Report {
         period: period(),
         generated_at: period().end_ms() + 3_600_000,
         rule_pack_version: "linux-baseline@1.0.0".into(),
+        policies: String::new(),
         scoring_version: "2026.1".into(),
         agencies: vec![AgencyRow {
             id: "tinh/so-a".into(),

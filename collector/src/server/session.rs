@@ -17,7 +17,7 @@ use vigil_proto::msg::{CollectorMsg, code};
 use vigil_proto::session::{CollectorEvent, CollectorSession};
 
 use super::live::{Refusal, Registration};
-use super::{Ctx, TokenBucket, blocking, peer_identity, push_iocs};
+use super::{Ctx, TokenBucket, blocking, peer_identity, policy, push_iocs};
 use crate::clock::now_ms;
 use crate::ingest::{BatchResult, Ingest};
 use crate::metrics::{self, Event, Refusal as Refused, StoreOp};
@@ -126,6 +126,14 @@ struct State<'a> {
     max_seq: u64,
     /// IOC version the agent holds; `None` until its Hello.
     agent_ioc: Option<u64>,
+    /// The agent's agency (known from its Hello on).
+    agency: String,
+    /// Policy version the agent holds or was last sent; `None` until its Hello.
+    agent_policy: Option<u64>,
+    /// Applied policy version last recorded for the agent.
+    recorded_policy: Option<u64>,
+    /// Held while a policy bundle waits in this session's transmit queue.
+    push_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     batches: TokenBucket,
 }
 
@@ -142,11 +150,16 @@ async fn run_session(
     let mut sess = CollectorSession::new(Instant::now(), ctx.session.clone());
     let mut buf = vec![0u8; 64 * 1024];
     let mut ioc_rx = ctx.ioc_version.subscribe();
+    let mut policy_rx = ctx.policy.rev.subscribe();
     let mut st = State {
         ctx,
         agent_id: agent_id.to_owned(),
         max_seq: 0,
         agent_ioc: None,
+        agency: String::new(),
+        agent_policy: None,
+        recorded_policy: None,
+        push_slot: None,
         batches: TokenBucket::new(ctx.batches_per_sec, Instant::now()),
     };
     loop {
@@ -172,6 +185,8 @@ async fn run_session(
         while let Some(b) = sess.poll_transmit() {
             send.write_all(&b).await?;
         }
+        // A policy bundle handed to QUIC frees its push slot for another session.
+        st.push_slot = None;
         let deadline = sess
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
@@ -190,6 +205,7 @@ async fn run_session(
                     st.agent_ioc = Some(push_iocs(ctx, &mut sess, have).await?);
                 }
             }
+            Ok(()) = policy_rx.changed(), if st.agent_policy.is_some() => st.push_policy(&mut sess).await?,
         }
     }
 }
@@ -207,6 +223,7 @@ impl State<'_> {
                 agent_version,
                 proto_version,
                 ioc_version,
+                policy_version,
                 ..
             } => {
                 if claimed != self.agent_id {
@@ -222,9 +239,19 @@ impl State<'_> {
                 })
                 .await??;
                 info!(proto_version, acked = self.max_seq, "Agent connected.");
+                let a = self.agent_id.clone();
+                let rec = blocking(&self.ctx.store, move |s| s.agent(&a)).await?;
+                self.agency = rec.map(|r| r.agency).unwrap_or_default();
+                let policy = self.ctx.policy.delivery(&self.agency, now);
                 let current = *ioc_rx.borrow_and_update();
-                sess.accept(serde_json::Value::Null, current, self.max_seq)?;
+                sess.accept(
+                    policy.as_ref().map_or(0, |d| d.version),
+                    current,
+                    self.max_seq,
+                )?;
                 self.agent_ioc = Some(push_iocs(self.ctx, sess, ioc_version).await?);
+                self.agent_policy = Some(self.push(sess, policy.as_deref(), policy_version).await?);
+                self.record_policy(policy_version).await?;
             }
             CollectorEvent::Batch {
                 findings, clamped, ..
@@ -235,8 +262,13 @@ impl State<'_> {
                 self.on_batch(sess, findings).await?;
             }
             CollectorEvent::Heartbeat {
-                now, spool_depth, ..
-            } => self.on_heartbeat(sess, now, spool_depth).await?,
+                now,
+                spool_depth,
+                stats,
+            } => {
+                self.record_policy(stats.policy_version).await?;
+                self.on_heartbeat(sess, now, spool_depth).await?;
+            }
             CollectorEvent::RenewCert { csr_pem } => self.on_renew(sess, &csr_pem).await?,
             CollectorEvent::Closed(_) => {}
         }
@@ -312,6 +344,44 @@ impl State<'_> {
         })
         .await??;
         sess.ack(self.max_seq);
+        Ok(())
+    }
+
+    /// Pushes the agency's bundle when the policies changed and it is newer than the agent's.
+    async fn push_policy(&mut self, sess: &mut CollectorSession) -> anyhow::Result<()> {
+        let have = self.agent_policy.unwrap_or(0);
+        let d = self.ctx.policy.delivery(&self.agency, now_ms() / 1000);
+        self.agent_policy = Some(self.push(sess, d.as_deref(), have).await?);
+        Ok(())
+    }
+
+    /// [`policy::push`] under one of the collector's push slots, held until the frames are
+    /// handed to QUIC: a change reaching thousands of sessions at once queues a bounded number
+    /// of bundle copies, not one per agent.
+    async fn push(
+        &mut self,
+        sess: &mut CollectorSession,
+        d: Option<&crate::policy::book::Delivery>,
+        have: u64,
+    ) -> anyhow::Result<u64> {
+        if policy::needs_push(d, have) && self.push_slot.is_none() {
+            self.push_slot = Some(self.ctx.policy.push_slot().await?);
+        }
+        policy::push(sess, d, have)
+    }
+
+    /// Records the policy version the agent reports as applied, when it changed.
+    async fn record_policy(&mut self, applied: u64) -> anyhow::Result<()> {
+        if self.recorded_policy == Some(applied) {
+            return Ok(());
+        }
+        let (a, now) = (self.agent_id.clone(), now_ms() / 1000);
+        let v = i64::try_from(applied).unwrap_or(i64::MAX);
+        blocking(&self.ctx.store, move |s| {
+            s.policies().policy_applied_set(&a, v, now)
+        })
+        .await?;
+        self.recorded_policy = Some(applied);
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use vigil_proto::Envelope;
 
 pub mod export;
 pub mod fed;
+pub mod policy;
 pub mod postgres;
 mod rules;
 mod sql;
@@ -24,6 +25,8 @@ mod suite_export;
 mod suite_fed;
 #[cfg(test)]
 mod suite_hostile;
+#[cfg(test)]
+mod suite_policy;
 mod tree;
 pub mod vuln;
 
@@ -651,6 +654,8 @@ pub trait Store: Send + Sync {
     fn exports(&self) -> &dyn export::ExportStore;
     /// Federation storage (issue 19).
     fn federation(&self) -> &dyn fed::FedStore;
+    /// Central policies, their assignments and applied versions (issue 18).
+    fn policies(&self) -> &dyn policy::PolicyStore;
     /// Adds an agency; its parent path must exist unless it is a root.
     fn agency_add(&self, a: &Agency) -> Result<()>;
     /// Looks an agency up.

@@ -35,6 +35,7 @@ mod access;
 mod export;
 mod fed;
 mod identity;
+mod policy;
 mod pool;
 mod rows;
 mod schema;
@@ -107,6 +108,10 @@ impl Store for PostgresStore {
     }
 
     fn federation(&self) -> &dyn super::fed::FedStore {
+        self
+    }
+
+    fn policies(&self) -> &dyn super::policy::PolicyStore {
         self
     }
 

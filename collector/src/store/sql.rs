@@ -195,6 +195,39 @@ pub(crate) fn export_dialect(sql: &'static str, sqlite: bool) -> &'static str {
     })
 }
 
+// Central policies (issue 18; `policy.rs`).
+
+/// The highest policy revision taken (0 when none).
+pub(crate) const POLICY_REV: &str = "SELECT coalesce(max(rev), 0) FROM (SELECT rev FROM policy_versions \
+     UNION ALL SELECT rev FROM policy_assignments) r";
+/// The newest version and scope of one policy.
+pub(crate) const POLICY_HEAD: &str =
+    "SELECT version, scope FROM policy_versions WHERE name = ?1 ORDER BY version DESC LIMIT 1";
+/// Shared statement (see the module docs).
+pub(crate) const POLICY_INSERT: &str = "INSERT INTO policy_versions (name, version, rev, scope, body, created_at, actor, note) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/// Every version of one policy, oldest first.
+pub(crate) const POLICY_HISTORY: &str = "SELECT name, version, rev, scope, body, created_at, actor, note FROM policy_versions \
+     WHERE name = ?1 ORDER BY version";
+/// The newest version of every policy.
+pub(crate) const POLICIES_LATEST: &str = "SELECT p.name, p.version, p.rev, p.scope, p.body, p.created_at, p.actor, p.note \
+     FROM policy_versions p WHERE p.version = (SELECT max(q.version) FROM policy_versions q \
+     WHERE q.name = p.name) ORDER BY p.name";
+/// Shared statement (see the module docs).
+pub(crate) const POLICY_ASSIGN: &str = "INSERT INTO policy_assignments (agency, policy, rev, assigned_at, actor) VALUES (?1, \
+     ?2, ?3, ?4, ?5) ON CONFLICT (agency) DO UPDATE SET policy = ?2, rev = ?3, assigned_at = ?4, \
+     actor = ?5";
+/// Shared statement (see the module docs).
+pub(crate) const POLICY_ASSIGNMENTS: &str =
+    "SELECT agency, policy, rev, assigned_at, actor FROM policy_assignments ORDER BY agency";
+/// Shared statement (see the module docs).
+pub(crate) const POLICY_APPLIED_SET: &str = "INSERT INTO policy_applied (agent_id, version, reported_at) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (agent_id) DO UPDATE SET version = ?2, reported_at = ?3 \
+     WHERE policy_applied.version <> ?2";
+/// Shared statement (see the module docs).
+pub(crate) const POLICY_APPLIED: &str =
+    "SELECT agent_id, version, reported_at FROM policy_applied ORDER BY agent_id";
+
 /// Decodes an audit row's stored detail text (null when it is not JSON).
 pub(crate) fn audit_detail(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
@@ -277,6 +310,15 @@ pub(crate) mod dialect {
             EXPORT_MIN_CURSOR,
             EXPORT_LOG_DELETE,
             EXPORT_OUTPUTS,
+            POLICY_REV,
+            POLICY_HEAD,
+            POLICY_INSERT,
+            POLICY_HISTORY,
+            POLICIES_LATEST,
+            POLICY_ASSIGN,
+            POLICY_ASSIGNMENTS,
+            POLICY_APPLIED_SET,
+            POLICY_APPLIED,
         ];
 
         #[test]

@@ -21,6 +21,7 @@ mod export;
 mod fed;
 mod findings;
 mod identity;
+mod policy;
 mod rows;
 mod schema;
 mod vuln;
@@ -239,6 +240,10 @@ impl Store for SqliteStore {
     }
 
     fn federation(&self) -> &dyn super::fed::FedStore {
+        self
+    }
+
+    fn policies(&self) -> &dyn super::policy::PolicyStore {
         self
     }
 

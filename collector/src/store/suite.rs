@@ -120,6 +120,11 @@ macro_rules! store_cases {
             summaries_are_idempotent_and_gaps_recorded,
             the_spool_keeps_what_is_unacknowledged,
         );
+        $crate::store::suite::store_cases!(@each $with; suite_policy:
+            policy_versions_only_grow_and_history_is_kept,
+            policy_assignments_take_growing_revisions_with_audit,
+            applied_policy_versions_are_recorded_per_agent,
+        );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {
         $(

@@ -16,6 +16,7 @@ impl Pair {
             agent_id: "a1".into(),
             agent_version: "0.1.0".into(),
             policy_hash: None,
+            policy_version: 0,
             ioc_version: 0,
         };
         Self {
@@ -62,9 +63,7 @@ impl Pair {
             }
             other => panic!("expected hello, got {other:?}"),
         }
-        self.collector
-            .accept(serde_json::Value::Null, 0, 0)
-            .expect("accept");
+        self.collector.accept(0, 0, 0).expect("accept");
         self.drive();
         assert!(matches!(
             self.agent.poll_event(),
@@ -136,9 +135,7 @@ fn welcome_acked_seq_skips_already_stored() {
     let mut p = Pair::new(SessionConfig::default());
     p.drive();
     let _ = p.collector.poll_event();
-    p.collector
-        .accept(serde_json::Value::Null, 0, 10)
-        .expect("accept");
+    p.collector.accept(0, 0, 10).expect("accept");
     p.drive();
     assert!(matches!(
         p.agent.poll_event(),
@@ -337,6 +334,119 @@ fn agent_batch_too_large_for_frame_is_refused_locally() {
     ));
     // Nothing was recorded as sent, so a smaller batch with the same seqs still works.
     assert!(p.agent.send_batch(vec![env(1)]).is_ok());
+}
+
+fn signed_policy(version: u64, pad: usize) -> (crate::policy::PolicySigner, SignedBundle) {
+    use crate::policy::{PackSource, PolicyBundle, PolicySigner};
+    let der = PolicySigner::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
+    let k = PolicySigner::from_pkcs8(&der).expect("key");
+    let b = PolicyBundle {
+        version,
+        agency: "tinh/so-a".into(),
+        issued_at: 1,
+        packs: vec![PackSource {
+            name: "p".into(),
+            version: "1".into(),
+            source: "y".repeat(pad),
+        }],
+        settings: Default::default(),
+    };
+    let signed = k.sign(&b).expect("sign");
+    (k, signed)
+}
+
+#[test]
+fn a_policy_larger_than_a_frame_arrives_whole_and_verifies() {
+    let mut p = Pair::new(SessionConfig {
+        max_frame: 16 * 1024,
+        ..Default::default()
+    });
+    p.establish();
+    let (k, signed) = signed_policy(5, 100_000);
+    p.collector.push_policy(&signed, 5).expect("push");
+    p.drive();
+    match p.agent.poll_event() {
+        Some(AgentEvent::PolicyBundle(a)) => {
+            assert_eq!(a.version, 5);
+            let b = a.signed.verify(&k.public_key()).expect("verifies");
+            assert_eq!(b.version, 5);
+        }
+        other => panic!("expected a policy bundle, got {other:?}"),
+    }
+    assert!(p.agent.poll_event().is_none(), "one transfer, one event");
+    assert!(p.agent.is_established());
+}
+
+#[test]
+fn a_broken_policy_transfer_is_reported_and_the_session_goes_on() {
+    let mut p = Pair::new(SessionConfig::default());
+    p.establish();
+    let (_, signed) = signed_policy(5, 10);
+    let mut chunks = crate::policy::split(&signed, 5, 1 << 20).expect("split");
+    chunks[0].digest = format!("sha256:{}", "1".repeat(64));
+    for chunk in chunks {
+        p.collector
+            .push(&CollectorMsg::PolicyUpdate { chunk })
+            .expect("push");
+    }
+    p.drive();
+    assert!(matches!(
+        p.agent.poll_event(),
+        Some(AgentEvent::PolicyRefused(
+            crate::policy::PolicyError::Transfer(_)
+        ))
+    ));
+    assert!(p.agent.is_established());
+    p.agent.send_batch(vec![env(1)]).expect("still usable");
+}
+
+#[test]
+fn policy_versions_travel_in_hello_welcome_and_heartbeat() {
+    let now = Instant::now();
+    let cfg = SessionConfig::default();
+    let hello = Hello {
+        agent_id: "a1".into(),
+        agent_version: "0.1.0".into(),
+        policy_hash: Some(format!("sha256:{}", "a".repeat(64))),
+        policy_version: 4,
+        ioc_version: 0,
+    };
+    let mut agent = AgentSession::new(now, cfg.clone(), hello);
+    let mut coll = CollectorSession::new(now, cfg);
+    while let Some(b) = agent.poll_transmit() {
+        coll.handle(now, &b);
+    }
+    assert!(matches!(
+        coll.poll_event(),
+        Some(CollectorEvent::Hello {
+            policy_version: 4,
+            policy_hash: Some(_),
+            ..
+        })
+    ));
+    coll.accept(6, 0, 0).expect("accept");
+    while let Some(b) = coll.poll_transmit() {
+        agent.handle(now, &b);
+    }
+    assert!(matches!(
+        agent.poll_event(),
+        Some(AgentEvent::Welcomed {
+            policy_version: 6,
+            ..
+        })
+    ));
+    let stats = AgentStats {
+        policy_version: 6,
+        ..Default::default()
+    };
+    agent.send_heartbeat(1, 0, stats);
+    while let Some(b) = agent.poll_transmit() {
+        coll.handle(now, &b);
+    }
+    match coll.poll_event() {
+        Some(CollectorEvent::Heartbeat { stats, .. }) => assert_eq!(stats.policy_version, 6),
+        other => panic!("expected a heartbeat, got {other:?}"),
+    }
 }
 
 mod props {

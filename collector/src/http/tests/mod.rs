@@ -303,7 +303,7 @@ async fn wrong_password_unknown_user_and_disabled_user_get_the_same_answer() {
 }
 
 /// Every route that needs authentication (all but login and the OpenAPI document).
-const PROTECTED: [(&str, &str); 17] = [
+const PROTECTED: [(&str, &str); 23] = [
     ("GET", "/api/v1/reports"),
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/hosts"),
@@ -321,6 +321,12 @@ const PROTECTED: [(&str, &str); 17] = [
     ("GET", "/api/v1/vulns"),
     ("GET", "/api/v1/vulns/summary"),
     ("GET", "/api/v1/hosts/{id}/vulns"),
+    ("GET", "/api/v1/policies"),
+    ("POST", "/api/v1/policies"),
+    ("POST", "/api/v1/policies/assign"),
+    ("GET", "/api/v1/policies/status"),
+    ("GET", "/api/v1/policies/{name}"),
+    ("POST", "/api/v1/policies/{name}/rollback"),
 ];
 
 #[tokio::test]
@@ -328,7 +334,7 @@ async fn every_route_refuses_requests_without_valid_authentication() {
     let f = fixture();
     let bogus = crate::auth::new_secret();
     for (m, route) in PROTECTED {
-        let uri = route.replace("{id}", "1");
+        let uri = route.replace("{id}", "1").replace("{name}", "x");
         for auth in [
             Auth::None,
             Auth::Bearer(&bogus),

@@ -195,4 +195,6 @@ CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
     include_str!("export.sql"),
     // issue 19: federation (one text for both backends).
     include_str!("../fed.sql"),
+    // v11 (issue 18): central policies.
+    include_str!("policy.sql"),
 ];
