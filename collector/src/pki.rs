@@ -256,9 +256,6 @@ impl Ca {
         req: &AgentCertRequest<'_>,
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
-        if csr_pem.len() > 16 * 1024 {
-            return Err(PkiError::Invalid("CSR too large".into()));
-        }
         let cn = format!("vigil-agent {}", req.agent_id);
         let uri = format!("vigil://agent/{}", req.agent_id);
         self.issue_client(csr_pem, (&cn, req.agency, &uri), now)
@@ -276,9 +273,6 @@ impl Ca {
         req: &AgentCertRequest<'_>,
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
-        if csr_pem.len() > 16 * 1024 {
-            return Err(PkiError::Invalid("CSR too large".into()));
-        }
         let cn = format!("vigil-collector {}", req.agent_id);
         let uri = format!("{DOWNSTREAM_URI}{}", req.agent_id);
         self.issue_client(csr_pem, (&cn, req.agency, &uri), now)
@@ -290,6 +284,9 @@ impl Ca {
         (cn, ou, uri): (&str, &str, &str),
         now: OffsetDateTime,
     ) -> Result<IssuedCert, PkiError> {
+        if csr_pem.len() > 16 * 1024 {
+            return Err(PkiError::Invalid("CSR too large".into()));
+        }
         // from_pem verifies the CSR's self-signature.
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let mut p = CertificateParams::new(Vec::<String>::new())?;
