@@ -202,6 +202,12 @@ fn commune_province_national_scores_flow_up_and_survive_an_outage() {
         .expect("federated agency in the API");
     assert_eq!(hosts(&row), hosts(&own2));
     assert!(row["federated"]["downstream"].is_string(), "{row}");
+    // The national report lists the commune, marked with the collector it comes from.
+    let report = nat.ok(&["report", "--format", "html", "--lang", "vi", "-o", "-"]);
+    assert!(
+        report.contains("liên thông từ") && report.contains("số liệu"),
+        "the federated agency is marked in the report:\n{report}"
+    );
 
     // Outage of the national collector: the province spools, then delivers everything once.
     nat.kill9();

@@ -159,6 +159,31 @@ fn opt_num(lang: Lang, v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| lang.num(v))
 }
 
+/// The agency's name; a federated one says which collector its figures come from and how old
+/// they are (`Xã A — liên thông từ Huyện B, số liệu 5 phút trước`).
+fn agency_name(lang: Lang, a: &super::AgencyRow) -> String {
+    let Some(f) = &a.federated else {
+        return a.name.clone();
+    };
+    let age = if f.age_s < 3600 {
+        format!("{} {}", f.age_s.max(0) / 60, lang.t("phút", "min"))
+    } else {
+        format!("{} {}", f.age_s / 3600, lang.t("giờ", "h"))
+    };
+    let mut s = format!(
+        "{} — {} {}, {} {age} {}",
+        a.name,
+        lang.t("liên thông từ", "federated from"),
+        f.collector,
+        lang.t("số liệu", "figures"),
+        lang.t("trước", "old"),
+    );
+    if f.stale {
+        s.push_str(lang.t(" (đã cũ)", " (stale)"));
+    }
+    s
+}
+
 fn start_end(lang: Lang, v: &ViewTrend) -> String {
     format!("{} → {}", opt_num(lang, v.start), opt_num(lang, v.end))
 }
@@ -253,7 +278,7 @@ pub(crate) fn layout(r: &Report, lang: Lang) -> Document {
             .iter()
             .map(|a| {
                 vec![
-                    Cell::Text(a.name.clone(), a.depth),
+                    Cell::Text(agency_name(lang, a), a.depth),
                     num(a.level.to_string()),
                     num(a.assets.to_string()),
                     num(lang.pct(a.views[0].coverage)),

@@ -32,6 +32,8 @@ use crate::store::{AuditEntry, CheckState, ScorePoint, Store, StoreError};
 mod config;
 pub mod csv;
 mod doc;
+#[cfg(test)]
+mod fed_tests;
 pub mod html;
 #[cfg(test)]
 mod lang_tests;
@@ -401,6 +403,20 @@ pub struct AgencyRow {
     pub failing: usize,
     /// Shares and alerts.
     pub metrics: Metrics,
+    /// Set for an agency of a downstream collector (federation): its figures are that
+    /// collector's own, as fresh as its last summary.
+    pub federated: Option<FederatedFrom>,
+}
+
+/// Where a federated agency's figures come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FederatedFrom {
+    /// The downstream collector's name.
+    pub collector: String,
+    /// Seconds since the figures were computed there, when the report was made.
+    pub age_s: i64,
+    /// Older than the federation's staleness bound.
+    pub stale: bool,
 }
 
 /// A host whose verdict is "Không đạt".
@@ -818,6 +834,11 @@ impl Report {
                         .iter()
                         .filter(|f| f.agency.as_deref().is_some_and(|g| in_subtree(g, &a.id))),
                 ),
+                federated: a.federated.as_ref().map(|f| FederatedFrom {
+                    collector: f.downstream_name.clone(),
+                    age_s: f.age_s,
+                    stale: f.stale,
+                }),
             });
         }
         let total = metrics(hosts.iter(), alerts.iter());

@@ -484,6 +484,7 @@ pub(crate) fn sample() -> Report {
             views,
             failing: 2,
             metrics: metrics.clone(),
+            federated: None,
         }],
         total: metrics,
         failing_hosts: vec![FailingHost {
