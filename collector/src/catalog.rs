@@ -11,6 +11,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use vigil_proto::{CheckResult, Envelope, Finding, Severity};
 
+/// The collector's own rule in the patching group: a host runs a package with a critical
+/// advisory whose fixed version has been known for longer than [`VULN_PATCH_WINDOW_DAYS`]
+/// (issue 23). Its result is never taken from an agent: scoring derives it from the matches.
+pub const VULN_RULE: &str = "vuln-critical-fix-overdue";
+/// The pack the collector's own rule is shown under.
+pub const VULN_PACK: &str = "vigil-vulnerabilities@1";
+/// The patch window of every level: user PCs and servers are patched monthly at levels 1 to 5
+/// (CONTROLS x.7.2.2).
+pub const VULN_PATCH_WINDOW_DAYS: i64 = 30;
+
 /// A rule as the catalogue knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Known {
@@ -37,6 +47,15 @@ impl RuleCatalog {
     /// The catalogue of `packs`.
     pub fn from_packs(packs: &[vigil_rules::Pack]) -> Self {
         let mut c = Self::default();
+        c.packs.insert(VULN_PACK.to_owned());
+        c.rules.insert(
+            VULN_RULE.to_owned(),
+            Known {
+                min_level: 1,
+                severity: Severity::High,
+                group: "patching".to_owned(),
+            },
+        );
         for pack in packs {
             c.packs.insert(format!("{}@{}", pack.id, pack.version));
             for r in &pack.rules {

@@ -48,6 +48,9 @@ pub struct Inputs {
     pub alerts: Vec<Alert>,
     /// The newest summary of every live downstream collector (issue 19).
     pub federated: Vec<crate::store::fed::LatestSummary>,
+    /// Per host, since when (Unix seconds) it has run a package with a critical advisory whose
+    /// fix is known (issue 23; the patching group's [`crate::catalog::VULN_RULE`]).
+    pub critical_fixable_since: HashMap<String, i64>,
 }
 
 impl Inputs {
@@ -66,6 +69,11 @@ impl Inputs {
             let agencies = store.agencies()?;
             let assets = store.assets()?;
             let federated = store.federation().fed_latest()?;
+            let critical_fixable_since = store
+                .vulns()
+                .vuln_critical_fixable_since()?
+                .into_iter()
+                .collect();
             let checks = checks.join().map_err(|_| {
                 crate::store::StoreError::Db("reading check states panicked".into())
             })??;
@@ -76,6 +84,7 @@ impl Inputs {
                 checks: checks.into_iter().collect(),
                 alerts,
                 federated,
+                critical_fixable_since,
             })
         })
     }
@@ -96,6 +105,8 @@ impl Inputs {
         self.agents.retain(|a| self.checks.contains_key(&a.id));
         self.alerts
             .retain(|a| a.opened_at.saturating_mul(1000) <= t_ms);
+        self.critical_fixable_since
+            .retain(|_, since| since.saturating_mul(1000) <= t_ms);
         self
     }
 }
@@ -192,6 +203,43 @@ fn outcome(s: Status) -> Outcome {
     s.into()
 }
 
+/// The host's results with the collector's own patching rule ([`crate::catalog::VULN_RULE`]):
+/// failed when a critical advisory with a known fix has matched the host for longer than the
+/// patch window, and absent otherwise (never a pass: a host without matches may simply run an
+/// OS no imported advisory covers). A result an agent sent under that id is dropped: only the
+/// collector decides it.
+fn with_vuln_rule(
+    states: &[CheckState],
+    critical_since_s: Option<i64>,
+    now_ms: i64,
+) -> std::borrow::Cow<'_, [CheckState]> {
+    use crate::catalog::{VULN_PACK, VULN_PATCH_WINDOW_DAYS, VULN_RULE};
+    let window_ms = VULN_PATCH_WINDOW_DAYS * 86_400_000;
+    let overdue_since = critical_since_s
+        .map(|s| s.saturating_mul(1000).saturating_add(window_ms))
+        .filter(|due| *due <= now_ms);
+    let claimed = states.iter().any(|c| c.1 == VULN_RULE);
+    if overdue_since.is_none() && !claimed {
+        return std::borrow::Cow::Borrowed(states);
+    }
+    let mut own: Vec<CheckState> = states
+        .iter()
+        .filter(|c| c.1 != VULN_RULE)
+        .cloned()
+        .collect();
+    if let Some(due) = overdue_since {
+        own.push(CheckState(
+            VULN_PACK.to_owned(),
+            VULN_RULE.to_owned(),
+            "patching".to_owned(),
+            vigil_proto::Severity::High,
+            vigil_proto::Status::Fail,
+            due,
+        ));
+    }
+    std::borrow::Cow::Owned(own)
+}
+
 /// True when `id` is `root` or below it.
 pub fn in_subtree(id: &str, root: &str) -> bool {
     id == root || (id.starts_with(root) && id.as_bytes().get(root.len()) == Some(&b'/'))
@@ -248,6 +296,11 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
         let r = asset.map_or_else(|| role(&ag.role), |a| role(&a.role));
         let states = inputs.checks.get(&ag.id).map_or(&[][..], Vec::as_slice);
         all_packs.extend(states.iter().map(|c| c.0.as_str()));
+        let states = with_vuln_rule(
+            states,
+            inputs.critical_fixable_since.get(&ag.id).copied(),
+            now_ms,
+        );
         match matched {
             Some(i) => asset_host[i] = Some(idx),
             None => slots.push(Slot {

@@ -114,7 +114,14 @@ pub trait VulnStore: Send + Sync {
     ) -> Result<Vec<MatchKey>>;
     /// Stored matches of live hosts, sorted by host then advisory then package.
     fn vuln_matches(&self, filter: &VulnFilter) -> Result<Vec<StoredMatch>>;
+    /// Per host with one: since when (Unix seconds) its oldest match of a critical advisory
+    /// with a known fixed version has been stored (the score's patching group).
+    fn vuln_critical_fixable_since(&self) -> Result<Vec<(String, i64)>>;
 }
+
+/// Per host, the oldest `since` of its critical matches that have a fix.
+pub(crate) const CRITICAL_FIXABLE_SINCE: &str = "SELECT agent_id, min(since) FROM vuln_matches \
+     WHERE severity = 'critical' AND fixed IS NOT NULL GROUP BY agent_id ORDER BY agent_id";
 
 /// (host, advisory, package).
 pub type MatchKey = (String, String, String);

@@ -585,3 +585,88 @@ fn windows_entries_name_the_os_and_a_fix() {
         "{text}"
     );
 }
+
+/// The patching group of a host's score at `now_ms`: (score, results counted).
+fn patching(s: &dyn Store, host: &str, now_ms: i64) -> (f64, usize, bool) {
+    use crate::scoring::{Inputs, RuleCatalog, compute};
+    let inputs = Inputs::load(s).expect("inputs");
+    let scores = compute(
+        &inputs,
+        &vigil_rules::score::Scoring::default(),
+        &RuleCatalog::builtin(),
+        now_ms,
+    );
+    let h = scores.hosts.iter().find(|h| h.id == host).expect("host");
+    let g = h
+        .full
+        .groups
+        .iter()
+        .find(|g| g.group == "patching")
+        .expect("patching group");
+    let listed = h
+        .full
+        .breakdown
+        .iter()
+        .any(|c| c.key == crate::catalog::VULN_RULE);
+    (g.score, g.applicable, listed)
+}
+
+#[test]
+fn a_critical_fix_left_uninstalled_past_the_patch_window_fails_the_patching_group() {
+    use vigil_proto::{CheckResult, Severity, Status};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = SqliteStore::open(&dir.path().join("p.db")).expect("open");
+    seed(&s);
+    enroll(&s, "w-old", "wm0", "Windows 11 Pro");
+    ingest(&s, "w-old", 1, windows_inventory("22631.3000", &[]));
+    enroll(&s, "w-new", "wm1", "Windows 11 Pro");
+    ingest(
+        &s,
+        "w-new",
+        1,
+        windows_inventory("22631.3447", &["KB5036001"]),
+    );
+    // The hosts' own patching rule passes, and a hostile agent claims the collector's rule too.
+    for (id, seq) in [("w-old", 2), ("w-new", 2)] {
+        for (rule, status) in [
+            ("win-updates-recent", Status::Pass),
+            (crate::catalog::VULN_RULE, Status::Pass),
+        ] {
+            let c = CheckResult {
+                rule_id: rule.into(),
+                pack: "windows-baseline@1.0.0".into(),
+                status,
+                severity: Severity::High,
+                group: "patching".into(),
+                controls: vec![],
+                evidence: String::new(),
+            };
+            ingest(
+                &s,
+                id,
+                seq + u64::from(rule != "win-updates-recent"),
+                Finding::CheckResult(c),
+            );
+        }
+    }
+    // CVE-2026-20002 is critical with a known fix (KB5036001); matched since t = 1000 s.
+    import(&s, &["windows"], 1000);
+    let day = 86_400_000;
+    let within = 1_000_000 + 29 * day;
+    let past = 1_000_000 + 31 * day;
+    let (score, n, listed) = patching(&s, "w-old", within);
+    assert!(
+        (score - 100.0).abs() < 1e-9 && n == 1 && !listed,
+        "{score} {n}: within the window"
+    );
+    let (score, n, listed) = patching(&s, "w-old", past);
+    assert!(
+        score < 100.0 && n == 2 && listed,
+        "{score} {n}: past the window"
+    );
+    let (score, n, listed) = patching(&s, "w-new", past);
+    assert!(
+        (score - 100.0).abs() < 1e-9 && n == 1 && !listed,
+        "{score} {n}: a patched host, and the agent's own claim is not counted"
+    );
+}

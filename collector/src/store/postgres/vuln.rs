@@ -90,6 +90,15 @@ impl VulnStore for PostgresStore {
         })
     }
 
+    fn vuln_critical_fixable_since(&self) -> Result<Vec<(String, i64)>> {
+        self.call(|c| {
+            c.query(crate::store::vuln::CRITICAL_FIXABLE_SINCE, &[])?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+        })
+    }
+
     fn vuln_advisory_bodies(&self) -> Result<Vec<String>> {
         self.call(|c| {
             c.query("SELECT body FROM vuln_advisories ORDER BY id", &[])?

@@ -71,6 +71,13 @@ impl VulnStore for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn vuln_critical_fixable_since(&self) -> Result<Vec<(String, i64)>> {
+        let conn = self.lock();
+        let mut st = conn.prepare(crate::store::vuln::CRITICAL_FIXABLE_SINCE)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn vuln_advisory_bodies(&self) -> Result<Vec<String>> {
         let conn = self.lock();
         let mut st = conn.prepare("SELECT body FROM vuln_advisories ORDER BY id")?;
