@@ -278,11 +278,23 @@ fn settings_are_laid_over_the_local_configuration() {
     assert_eq!(same.checks, local.checks);
 }
 
+/// An absolute path of this platform from a Unix one (`/etc` → `C:\etc` on Windows).
+fn abs(p: &str) -> String {
+    if cfg!(windows) {
+        format!("C:{}", p.replace('/', "\\"))
+    } else {
+        p.to_owned()
+    }
+}
+
 #[test]
 fn local_limits_come_from_agent_toml_and_refuse_what_is_outside() {
     let cfg = crate::config::parse(
-        "[policy]\ncheck_interval = [\"10m\", \"2h\"]\nlevel = [2, 4]\nstorm_threshold = [50, 60]\n\
-         fim_roots = [\"/etc\"]\npacks = false\n",
+        &format!(
+            "[policy]\ncheck_interval = [\"10m\", \"2h\"]\nlevel = [2, 4]\n\
+             storm_threshold = [50, 60]\nfim_roots = ['{}']\npacks = false\n",
+            abs("/etc")
+        ),
         std::path::Path::new("agent.toml"),
     )
     .expect("valid");
@@ -291,7 +303,7 @@ fn local_limits_come_from_agent_toml_and_refuse_what_is_outside() {
         check_interval_s: Some(600),
         agency_level: Some(2),
         storm_threshold: Some(55),
-        fim_paths: Some(vec!["/etc/ssh".into()]),
+        fim_paths: Some(vec![abs("/etc/ssh")]),
         ..Default::default()
     };
     assert_eq!(l.check(&ok, false), Ok(()));
@@ -299,7 +311,7 @@ fn local_limits_come_from_agent_toml_and_refuse_what_is_outside() {
         check_interval_s: Some(60),
         agency_level: Some(5),
         storm_threshold: Some(61),
-        fim_paths: Some(vec!["/home".into(), "/etc/../root".into()]),
+        fim_paths: Some(vec![abs("/home"), abs("/etc/../root")]),
         ..Default::default()
     };
     let errors = l.check(&bad, true).expect_err("outside");
