@@ -140,6 +140,39 @@ fn refuse(code: u32, message: impl Into<String>) -> (EnrollResponse, EnrollEffec
     )
 }
 
+/// The checks every enrollment request (an agent's or a downstream collector's) passes before
+/// the store is read: protocol version (`upgrade` says what to do about an old one), size limits,
+/// a well-formed secret, and a CSR whose signature verifies, so no token use is consumed by a
+/// request that could not be served. Returns the secret.
+pub(crate) fn check_request(req: &EnrollRequest, upgrade: &str) -> Result<Vec<u8>, (u32, String)> {
+    if req.proto_version < MIN_PROTO_VERSION {
+        return Err((
+            code::UNSUPPORTED_VERSION,
+            format!(
+                "protocol {} is older than {MIN_PROTO_VERSION}; {upgrade}",
+                req.proto_version
+            ),
+        ));
+    }
+    if let Err(m) = vigil_proto::limits::check_enroll(req) {
+        return Err((code::PROTOCOL, format!("bad enrollment request: {m}")));
+    }
+    let Some(secret) = URL_SAFE_NO_PAD
+        .decode(req.secret.as_bytes())
+        .ok()
+        .filter(|s| s.len() == 32)
+    else {
+        return Err((
+            code::UNAUTHORIZED,
+            "enrollment token secret is malformed".into(),
+        ));
+    };
+    if let Err(e) = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem) {
+        return Err((code::PROTOCOL, format!("invalid certificate request: {e}")));
+    }
+    Ok(secret)
+}
+
 /// Handles one enrollment request. Never panics on hostile input.
 ///
 /// A token is consumed only by a well-formed request with a valid CSR. Re-enrolling a machine
@@ -153,29 +186,10 @@ pub fn handle(
     req: EnrollRequest,
     now: OffsetDateTime,
 ) -> (EnrollResponse, EnrollEffects) {
-    if req.proto_version < MIN_PROTO_VERSION {
-        return refuse(
-            code::UNSUPPORTED_VERSION,
-            format!(
-                "agent protocol {} is older than {MIN_PROTO_VERSION}; upgrade the agent",
-                req.proto_version
-            ),
-        );
-    }
-    if let Err(m) = vigil_proto::limits::check_enroll(&req) {
-        return refuse(code::PROTOCOL, format!("bad enrollment request: {m}"));
-    }
-    let Some(secret) = URL_SAFE_NO_PAD
-        .decode(req.secret.as_bytes())
-        .ok()
-        .filter(|s| s.len() == 32)
-    else {
-        return refuse(code::UNAUTHORIZED, "enrollment token secret is malformed");
+    let secret = match check_request(&req, "upgrade the agent") {
+        Ok(s) => s,
+        Err((c, m)) => return refuse(c, format!("agent {m}")),
     };
-    // Check the CSR (including its signature) before consuming a token use.
-    if let Err(e) = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem) {
-        return refuse(code::PROTOCOL, format!("invalid certificate request: {e}"));
-    }
     // A federation token admits a downstream collector only; an agent must not burn it.
     match store.federation().fed_token_is(&secret_hash(&secret)) {
         Ok(false) => {}

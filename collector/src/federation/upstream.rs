@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use vigil_proto::fed::{DownMsg, UpMsg};
@@ -71,22 +69,10 @@ pub fn enroll(
     req: &EnrollRequest,
     now: OffsetDateTime,
 ) -> EnrollResponse {
-    if req.proto_version < MIN_PROTO_VERSION {
-        return refuse(code::UNSUPPORTED_VERSION, "downstream protocol too old");
-    }
-    if let Err(m) = vigil_proto::limits::check_enroll(req) {
-        return refuse(code::PROTOCOL, format!("bad enrollment request: {m}"));
-    }
-    let Some(secret) = URL_SAFE_NO_PAD
-        .decode(req.secret.as_bytes())
-        .ok()
-        .filter(|s| s.len() == 32)
-    else {
-        return refuse(code::UNAUTHORIZED, "enrollment token secret is malformed");
+    let secret = match crate::enroll::check_request(req, "upgrade the downstream collector") {
+        Ok(s) => s,
+        Err((c, m)) => return refuse(c, format!("downstream {m}")),
     };
-    if let Err(e) = rcgen::CertificateSigningRequestParams::from_pem(&req.csr_pem) {
-        return refuse(code::PROTOCOL, format!("invalid certificate request: {e}"));
-    }
     let hash = secret_hash(&secret);
     match store.federation().fed_token_is(&hash) {
         Ok(true) => {}
