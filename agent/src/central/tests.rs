@@ -100,6 +100,12 @@ fn a_signed_bundle_for_our_subtree_is_applied_published_and_survives_a_restart()
         p.digest(),
         Some(f.key.sign(&bundle(5, "tinh/so-a")).expect("sign").digest())
     );
+    // The version in force survives the restart, so a replay is still refused.
+    let mut p = p;
+    let r = p
+        .offer(transfer(&f, &bundle(5, "tinh/so-a")))
+        .expect_err("replay");
+    assert!(r.reason.contains("not newer"), "{}", r.reason);
 }
 
 #[test]
