@@ -22,6 +22,7 @@ pub mod netwatch;
 pub mod packages;
 pub mod platform;
 pub mod policy;
+mod progress;
 pub mod quic_socket;
 pub mod rules_cmd;
 pub mod run;

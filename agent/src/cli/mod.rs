@@ -155,11 +155,13 @@ pub enum RulesCmd {
     /// cannot be read or parsed, 3 when the pack cannot be written. See docs/sca-import.md.
     #[command(verbatim_doc_comment)]
     ImportSca {
-        /// The SCA policy file.
-        #[arg(value_name = "POLICY.yml")]
-        policy: PathBuf,
-        /// Where to write the pack (`-` for standard output).
-        #[arg(short, long, value_name = "PACK.yaml")]
+        /// The SCA policy file; several files are translated in one run, each into its own
+        /// pack in the `--output` directory, with a progress bar on a terminal.
+        #[arg(value_name = "POLICY.yml", required = true, num_args = 1..)]
+        policy: Vec<PathBuf>,
+        /// Where to write the pack (`-` for standard output); with several policies, a directory
+        /// (created if missing) that receives `<policy file name>.yaml` for each.
+        #[arg(short, long, value_name = "PACK.yaml|DIR")]
         output: PathBuf,
         /// Regex dialect: auto reads `regex_type`, else OSRegex for 4.x policies (checks with
         /// `title`) and PCRE2 for 5.x (checks with `name`).
@@ -172,7 +174,7 @@ pub enum RulesCmd {
         /// (password → accounts, audit/log → logging, ...; default hardening).
         #[arg(long, value_enum, default_value_t = GroupArg::Auto)]
         group: GroupArg,
-        /// Pack id (default `sca-<policy id>`).
+        /// Pack id (default `sca-<policy id>`; one policy only).
         #[arg(long)]
         id: Option<String>,
         /// Pack version.

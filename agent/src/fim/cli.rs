@@ -6,7 +6,7 @@
 //! [`super::diff`]. The JSON schema is documented in `docs/fim.md`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -74,7 +74,7 @@ pub fn run_baseline(
     let path = baseline_path(state_dir, &opts.root);
     let started_at = now();
     let clock = Instant::now();
-    let progress = progress_fn(opts);
+    let (bar, progress) = scan_progress(opts);
     let res = scan(&ScanRequest {
         root: &opts.root,
         cfg: &cfg,
@@ -85,9 +85,9 @@ pub fn run_baseline(
         max_read_rate: None,
         priority: None,
         stop: None,
-        progress: progress.as_deref(),
+        progress: Some(&progress),
     });
-    end_progress(opts);
+    bar.finish_and_clear();
     let mut base = Baseline {
         algo: cfg.hash,
         started_at,
@@ -182,7 +182,7 @@ pub fn run_check(
         return Err(FimError::Usage(errors));
     }
     let clock = Instant::now();
-    let progress = progress_fn(opts);
+    let (bar, progress) = scan_progress(opts);
     // Compared while scanning: the current state is never held in memory, only the changes.
     let req = ScanRequest {
         root: &opts.root,
@@ -194,10 +194,10 @@ pub fn run_check(
         max_read_rate: None,
         priority: None,
         stop: None,
-        progress: progress.as_deref(),
+        progress: Some(&progress),
     };
     let (changes, stats) = scan_diff(&req, &base.entries, &targets);
-    end_progress(opts);
+    bar.finish_and_clear();
     let events: Vec<FileEvent> = changes
         .iter()
         .map(|c| to_event(&cfg, base.algo, c, None))
@@ -312,34 +312,20 @@ fn kind_name(k: FileEventKind) -> &'static str {
     }
 }
 
-type ProgressFn = Box<dyn Fn(&ScanStats) + Sync>;
-
-fn progress_fn(opts: &FimCliOptions) -> Option<ProgressFn> {
-    let on = opts
-        .progress
-        .unwrap_or_else(|| std::io::stderr().is_terminal());
-    on.then(|| {
-        Box::new(|s: &ScanStats| {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(
-                err,
-                "\r\x1b[K{} paths, {} files hashed, {} MiB",
-                thousands(s.entries),
-                thousands(s.hashed_files),
-                s.hashed_bytes >> 20
-            );
-            let _ = err.flush();
-        }) as ProgressFn
-    })
-}
-
-fn end_progress(opts: &FimCliOptions) {
-    if opts
-        .progress
-        .unwrap_or_else(|| std::io::stderr().is_terminal())
-    {
-        eprint!("\r\x1b[K");
-    }
+/// A spinner counting paths, hashed files and bytes while a scan runs (terminal only).
+fn scan_progress(opts: &FimCliOptions) -> (indicatif::ProgressBar, impl Fn(&ScanStats) + Sync) {
+    let pb = crate::progress::bar(None, "paths", opts.progress);
+    let shown = pb.clone();
+    let update = move |s: &ScanStats| {
+        shown.set_message(format!(
+            "{} paths, {} files hashed, {} MiB",
+            thousands(s.entries),
+            thousands(s.hashed_files),
+            s.hashed_bytes >> 20
+        ));
+        shown.tick();
+    };
+    (pb, update)
 }
 
 fn warn_errors(stats: &ScanStats) {

@@ -205,6 +205,7 @@ pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result
         ))
     })?;
     let store = open_store(&load(dir)?)?;
+    let bar = super::term::progress(&format!("checking {} assets", assets.len()));
     let known: HashSet<String> = store.agencies()?.into_iter().map(|a| a.id).collect();
     let missing = crate::assets::unknown_agencies(&assets, &known);
     if !missing.is_empty() {
@@ -215,6 +216,7 @@ pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result
         )));
     }
     if dry_run {
+        bar.finish_and_clear();
         outln!(
             "{}: {} assets are valid (dry run, nothing imported)",
             file.display(),
@@ -222,9 +224,10 @@ pub(super) fn assets_import(dir: &DirArgs, file: &Path, dry_run: bool) -> Result
         );
         return Ok(());
     }
-    let out = store
-        .assets_import(&assets, "cli", now_s())
-        .map_err(store_err)?;
+    bar.set_message(format!("importing {} assets", assets.len()));
+    let out = store.assets_import(&assets, "cli", now_s());
+    bar.finish_and_clear();
+    let out = out.map_err(store_err)?;
     outln!(
         "{}: {} assets: {} added, {} updated, {} unchanged",
         file.display(),

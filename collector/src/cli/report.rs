@@ -19,6 +19,7 @@ pub(super) fn report(a: &ReportArgs) -> Result<(), Failure> {
         Lang::parse(&a.lang).ok_or_else(|| Failure::usage(anyhow!("--lang: expected vi or en")))?;
     let cfg = load(&a.dir)?;
     let store = open_store(&cfg)?;
+    let bar = super::term::progress("reading scores, alerts and findings");
     let report = match Report::build(
         &*store,
         &cfg.scoring,
@@ -35,7 +36,10 @@ pub(super) fn report(a: &ReportArgs) -> Result<(), Failure> {
         }
         Err(e) => return Err(e.into()),
     };
-    let bytes = report.render(format, lang, &cfg.reports.font)?;
+    bar.set_message(format!("rendering the {} report", a.format));
+    let bytes = report.render(format, lang, &cfg.reports.font);
+    bar.finish_and_clear();
+    let bytes = bytes?;
     match &a.output {
         Some(p) if p.as_os_str() == "-" => {
             std::io::stdout()

@@ -102,6 +102,24 @@ macro_rules! wline {
 
 pub(crate) use {errln, outln, wline};
 
+/// A spinner on stderr naming the phase of a long command (`report`, `assets import`, `vuln
+/// import`): drawn only when stderr is a terminal, so pipes, files and `--json` stay clean. The
+/// caller moves it on with `set_message` and ends it with `finish_and_clear`.
+pub(crate) fn progress(phase: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    // Dropped on an early error return, it clears its line so the error starts on a clean one.
+    let pb = indicatif::ProgressBar::new_spinner().with_finish(indicatif::ProgressFinish::AndClear);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed} {wide_msg}") {
+        pb.set_style(style);
+    }
+    pb.set_message(escape(phase).into_owned());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

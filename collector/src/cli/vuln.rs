@@ -48,6 +48,7 @@ pub(super) fn run(cmd: VulnCmd) -> Result<(), Failure> {
 /// `vuln import FILE|DIR`: all or nothing, then a full re-match.
 pub(super) fn import(dir: &DirArgs, path: &Path, source: Option<String>) -> Result<(), Failure> {
     let cfg = load(dir)?;
+    let bar = term::progress(&format!("reading advisories from {}", path.display()));
     let advisories = osv_load::load(path).map_err(|e| {
         Failure::usage(anyhow::anyhow!(
             "{}: nothing imported:\n{e}",
@@ -60,6 +61,7 @@ pub(super) fn import(dir: &DirArgs, path: &Path, source: Option<String>) -> Resu
     });
     let store = open_store(&cfg)?;
     let now = now_s();
+    bar.set_message(format!("storing {} advisories", advisories.len()));
     let version = store
         .vulns()
         .vuln_import(&source, &rematch::advisory_rows(&advisories), now)?;
@@ -69,8 +71,10 @@ pub(super) fn import(dir: &DirArgs, path: &Path, source: Option<String>) -> Resu
     });
     store.audit("cli", "vuln.import", &audit, now)?;
     let started = std::time::Instant::now();
+    bar.set_message("re-matching every host's packages");
     let index = rematch::load_index(&*store).context("reading the advisories back")?;
     let (hosts, matches) = rematch::rematch_all(&*store, &index, now).context("re-matching")?;
+    bar.finish_and_clear();
     outln!(
         "imported {} advisories from {} (advisory set version {version}); {hosts} host(s) re-matched in {:.1} s: {matches} affected package(s)",
         advisories.len(),

@@ -26,6 +26,9 @@ pub enum Distro {
     Alma,
     /// Red Hat Enterprise Linux (rpm).
     RedHat,
+    /// Windows, by build (`Windows:22631`): the OS itself is the one package, versioned by its
+    /// full build (`22631.4317`); a fix is a build and the updates (KBs) that bring it.
+    Windows,
 }
 
 /// How a distribution orders package versions.
@@ -35,6 +38,8 @@ pub enum Scheme {
     Dpkg,
     /// rpm: `epoch:version-release`.
     Rpm,
+    /// Windows builds: dot-separated numbers (`22631.4317`), compared number by number.
+    Build,
 }
 
 impl Scheme {
@@ -43,6 +48,7 @@ impl Scheme {
         match self {
             Self::Dpkg => vigil_rules::compare_debian_versions(a, b),
             Self::Rpm => vigil_rules::compare_rpm_versions(a, b),
+            Self::Build => compare_builds(a, b),
         }
     }
 }
@@ -62,6 +68,7 @@ impl Distro {
         match self {
             Self::Debian | Self::Ubuntu => Scheme::Dpkg,
             Self::Rocky | Self::Alma | Self::RedHat => Scheme::Rpm,
+            Self::Windows => Scheme::Build,
         }
     }
 
@@ -72,6 +79,7 @@ impl Distro {
             Self::Rocky => "Rocky Linux",
             Self::Alma => "AlmaLinux",
             Self::RedHat => "Red Hat",
+            Self::Windows => "Windows",
         }
     }
 }
@@ -98,7 +106,12 @@ impl Ecosystem {
     pub fn parse_osv(s: &str) -> OsvEcosystem {
         let parts: Vec<&str> = s.split(':').map(str::trim).collect();
         let (distro, release) = match parts.as_slice() {
-            ["Debian"] | ["Ubuntu"] | ["Rocky Linux"] | ["AlmaLinux"] | ["Red Hat"] => {
+            ["Debian"]
+            | ["Ubuntu"]
+            | ["Rocky Linux"]
+            | ["AlmaLinux"]
+            | ["Red Hat"]
+            | ["Windows"] => {
                 return OsvEcosystem::NoRelease;
             }
             ["Debian", r, ..] => (Distro::Debian, major(r)),
@@ -111,6 +124,9 @@ impl Ecosystem {
             ["AlmaLinux", r, ..] => (Distro::Alma, major(r)),
             // `Red Hat:enterprise_linux:9::appstream`, `Red Hat:rhel_eus:9.2::baseos`.
             ["Red Hat", _product, r, ..] => (Distro::RedHat, major(r)),
+            // Vigil's own profile (docs/vulnerabilities.md): `Windows:22631`, the build a
+            // feature release of Windows 10/11 or Windows Server carries.
+            ["Windows", b] => (Distro::Windows, windows_build(b)),
             _ => return OsvEcosystem::Other,
         };
         match release {
@@ -119,8 +135,18 @@ impl Ecosystem {
         }
     }
 
+    /// The ecosystem of a Windows host from its inventory's build (`22631.4317`).
+    pub fn of_windows(build: &str) -> Option<Ecosystem> {
+        let major = build.split('.').next().unwrap_or_default();
+        Some(Ecosystem {
+            distro: Distro::Windows,
+            release: windows_build(major)?,
+        })
+    }
+
     /// The ecosystem of a host from its inventory's OS name and version (`Debian GNU/Linux`,
-    /// `12`); `None` for anything else (Windows, other distributions, unknown versions).
+    /// `12`); `None` for anything else (Windows, see [`Ecosystem::of_windows`], other
+    /// distributions, unknown versions).
     pub fn of_host(os: &str, os_version: &str) -> Option<Ecosystem> {
         let os = os.to_ascii_lowercase();
         let v = os_version.trim();
@@ -158,6 +184,41 @@ fn major(r: &str) -> Option<String> {
         .filter(|m| !m.is_empty())
 }
 
+/// A Windows build number (`22631`): 4 or 5 digits, without leading zeros.
+fn windows_build(b: &str) -> Option<String> {
+    let b = b.trim();
+    ((4..=5).contains(&b.len()) && b.bytes().all(|c| c.is_ascii_digit()) && !b.starts_with('0'))
+        .then(|| b.to_string())
+}
+
+/// Orders Windows builds number by number (`22631.4317` < `22631.10000`); a missing part is 0
+/// and a part that is not a number sorts below every number, so a garbled build is never taken
+/// for a patched one.
+fn compare_builds(a: &str, b: &str) -> Ordering {
+    let part = |s: Option<&str>| -> Option<u64> {
+        match s {
+            None => Some(0),
+            Some(p) => p.trim().parse().ok(),
+        }
+    };
+    let (mut x, mut y) = (a.split('.'), b.split('.'));
+    loop {
+        let (p, q) = (x.next(), y.next());
+        if p.is_none() && q.is_none() {
+            return Ordering::Equal;
+        }
+        let o = match (part(p), part(q)) {
+            (Some(m), Some(n)) => m.cmp(&n),
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+}
+
 fn is_ubuntu_release(p: &str) -> bool {
     let b = p.as_bytes();
     b.len() == 5 && b[2] == b'.' && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
@@ -188,6 +249,11 @@ mod tests {
             ("AlmaLinux:8", known(Alma, "8")),
             ("Red Hat:enterprise_linux:9::appstream", known(RedHat, "9")),
             ("Red Hat:rhel_eus:9.2::baseos", known(RedHat, "9")),
+            ("Windows:22631", known(Windows, "22631")),
+            ("Windows:19045", known(Windows, "19045")),
+            ("Windows", OsvEcosystem::NoRelease),
+            ("Windows:11", OsvEcosystem::NoRelease),
+            ("Windows:022631", OsvEcosystem::NoRelease),
             ("Debian", OsvEcosystem::NoRelease),
             ("Ubuntu:Pro", OsvEcosystem::NoRelease),
             ("Debian:", OsvEcosystem::NoRelease),
@@ -224,12 +290,34 @@ mod tests {
             e(RedHat, "9")
         );
         assert_eq!(Ecosystem::of_host("Windows", "10"), None);
+        assert_eq!(Ecosystem::of_windows("22631.4317"), e(Windows, "22631"));
+        assert_eq!(Ecosystem::of_windows("19045"), e(Windows, "19045"));
+        assert_eq!(Ecosystem::of_windows(""), None);
+        assert_eq!(Ecosystem::of_windows("abc.1"), None);
         assert_eq!(Ecosystem::of_host("Debian GNU/Linux", ""), None);
         assert_eq!(Ecosystem::of_host("Ubuntu", "24"), None);
         assert_eq!(
             Ecosystem::parse_osv("Debian:12").to_string_lossy(),
             "Debian:12"
         );
+    }
+
+    #[test]
+    fn windows_builds_compare_number_by_number() {
+        use Ordering::*;
+        for (a, b, want) in [
+            ("22631.4317", "22631.4317", Equal),
+            ("22631.4317", "22631.10000", Less),
+            ("22631.999", "22631.1000", Less),
+            ("22631", "22631.0", Equal),
+            ("22631.1", "22631", Greater),
+            ("19045.5000", "22631.1", Less),
+            ("22631.x", "22631.1", Less),
+            ("22631.1", "22631.x", Greater),
+        ] {
+            assert_eq!(compare_builds(a, b), want, "{a} vs {b}");
+            assert_eq!(compare_builds(b, a), want.reverse(), "{b} vs {a}");
+        }
     }
 
     impl OsvEcosystem {

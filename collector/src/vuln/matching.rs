@@ -91,9 +91,14 @@ impl Index {
         self.advisories.iter().find(|a| a.id == id)
     }
 
-    /// Every (advisory, package) pair affecting a host of release `eco` with `packages`,
-    /// sorted by advisory and package.
-    pub fn match_host(&self, eco: &Ecosystem, packages: &[HostPackage<'_>]) -> Vec<Match> {
+    /// Every (advisory, package) pair affecting a host of release `eco` with `packages` and the
+    /// installed updates `kbs` (Windows; sorted), sorted by advisory and package.
+    pub fn match_host(
+        &self,
+        eco: &Ecosystem,
+        packages: &[HostPackage<'_>],
+        kbs: &[String],
+    ) -> Vec<Match> {
         let Some(by_name) = self.by_release.get(eco) else {
             return Vec::new();
         };
@@ -110,7 +115,23 @@ impl Index {
                     if seen.contains(&i) {
                         continue;
                     }
-                    if let Some(fixed) = affects(e, scheme, p.version) {
+                    // An update that fixes it is installed (a later cumulative update that
+                    // supersedes it shows as a higher build instead).
+                    if e.kbs.iter().any(|k| kbs.binary_search(k).is_ok()) {
+                        continue;
+                    }
+                    let hit = if e.ranges.is_empty() && e.versions.is_empty() {
+                        // Windows entries that name only the updates: affected without them.
+                        (!e.kbs.is_empty()).then_some(None)
+                    } else {
+                        affects(e, scheme, p.version)
+                    };
+                    if let Some(fixed) = hit {
+                        let fixed = match (fixed, e.kbs.as_slice()) {
+                            (f, []) => f,
+                            (Some(build), k) => Some(format!("{build} ({})", k.join(", "))),
+                            (None, k) => Some(k.join(", ")),
+                        };
                         seen.push(i);
                         out.push(Match {
                             advisory: a.id.clone(),
@@ -204,6 +225,7 @@ mod tests {
             package: "openssl".into(),
             ranges,
             versions: versions.iter().map(|s| s.to_string()).collect(),
+            kbs: Vec::new(),
         }
     }
     fn intro(v: &str) -> Event {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::cvss;
-use super::ecosystem::{Ecosystem, OsvEcosystem};
+use super::ecosystem::{Distro, Ecosystem, OsvEcosystem};
 
 /// The longest identifier, package name or version accepted.
 const MAX_TOKEN: usize = 256;
@@ -57,6 +57,10 @@ pub struct Affected {
     /// Versions listed as affected.
     #[serde(default)]
     pub versions: Vec<String>,
+    /// Windows: the updates that fix it (`KB5044380`), from `ecosystem_specific.kb`; a host
+    /// with one of them installed is not affected whatever its build says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kbs: Vec<String>,
 }
 
 /// A range event.
@@ -134,6 +138,8 @@ struct RawAffected {
     versions: Vec<String>,
     #[serde(default)]
     database_specific: Option<Value>,
+    #[serde(default)]
+    ecosystem_specific: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +235,18 @@ fn convert_affected(a: &RawAffected) -> Result<Option<Affected>, String> {
         OsvEcosystem::NoRelease | OsvEcosystem::Other => return Ok(None),
     };
     check_token("package.name", &p.name)?;
+    let package = if ecosystem.distro == Distro::Windows {
+        if !p.name.eq_ignore_ascii_case("windows") {
+            return Err(format!(
+                "package.name: Windows entries are about the OS itself, named \"Windows\" \
+                 (not {:?})",
+                p.name
+            ));
+        }
+        "Windows".to_string()
+    } else {
+        p.name.clone()
+    };
     let mut ranges = Vec::new();
     for (j, r) in a.ranges.iter().enumerate() {
         if r.kind != "ECOSYSTEM" {
@@ -248,12 +266,80 @@ fn convert_affected(a: &RawAffected) -> Result<Option<Affected>, String> {
     for (k, v) in a.versions.iter().enumerate() {
         check_token(&format!("versions[{k}]"), v)?;
     }
+    if ecosystem.distro == Distro::Windows {
+        windows_builds(&ecosystem.release, &mut ranges)?;
+    }
+    let kbs = kbs(a.ecosystem_specific.as_ref())?;
+    if ecosystem.distro == Distro::Windows && ranges.is_empty() && kbs.is_empty() {
+        return Err(
+            "a Windows entry names a fixed build (ranges) or the updates that fix it \
+                    (ecosystem_specific.kb)"
+                .into(),
+        );
+    }
     Ok(Some(Affected {
         ecosystem,
-        package: p.name.clone(),
+        package,
         ranges,
         versions: a.versions.clone(),
+        kbs,
     }))
+}
+
+/// Windows range events are builds of the entry's release: `22631.3296`, or `10.0.22631.3296` as
+/// Microsoft writes them (the `10.0.` is dropped, so they compare with the hosts' builds).
+fn windows_builds(release: &str, ranges: &mut [Vec<Event>]) -> Result<(), String> {
+    for (j, r) in ranges.iter_mut().enumerate() {
+        for (k, ev) in r.iter_mut().enumerate() {
+            let (Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v)) = ev;
+            if v == "0" {
+                continue;
+            }
+            let short = v.strip_prefix("10.0.").unwrap_or(v);
+            let mut parts = short.split('.');
+            let ok = parts.next() == Some(release)
+                && parts.next().is_some_and(|u| {
+                    !u.is_empty() && u.len() <= 9 && u.bytes().all(|b| b.is_ascii_digit())
+                })
+                && parts.next().is_none();
+            if !ok {
+                return Err(format!(
+                    "ranges[{j}].events[{k}]: {v:?} is not a build of Windows:{release} \
+                     (expected {release}.<revision>)"
+                ));
+            }
+            *v = short.to_string();
+        }
+    }
+    Ok(())
+}
+
+/// `ecosystem_specific.kb`: a list of update ids, `KB` and digits (`5044380` alone is taken as
+/// `KB5044380`).
+fn kbs(specific: Option<&Value>) -> Result<Vec<String>, String> {
+    let Some(list) = specific.and_then(|v| v.get("kb")) else {
+        return Ok(Vec::new());
+    };
+    let Some(list) = list.as_array() else {
+        return Err("ecosystem_specific.kb: expected a list of update ids (\"KB5044380\")".into());
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let id = v.as_str().map(str::trim).unwrap_or_default();
+        let digits = id
+            .strip_prefix("KB")
+            .or_else(|| id.strip_prefix("kb"))
+            .unwrap_or(id);
+        if !(4..=9).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "ecosystem_specific.kb[{i}]: expected an update id such as \"KB5044380\""
+            ));
+        }
+        out.push(format!("KB{digits}"));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 fn convert_event(e: &RawEvent) -> Result<Event, String> {

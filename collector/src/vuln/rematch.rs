@@ -92,6 +92,9 @@ pub fn load_index(store: &dyn Store) -> Result<Index, RematchError> {
 /// host whose OS Vigil does not match or without packages.
 pub fn matches_of_inventory(index: &Index, inventory: &Value) -> Vec<Match> {
     let text = |k: &str| inventory.get(k).and_then(Value::as_str).unwrap_or_default();
+    if text("os").starts_with("Windows") {
+        return windows_matches(index, text("build"), inventory);
+    }
     let Some(eco) = Ecosystem::of_host(text("os"), text("os_version")) else {
         return Vec::new();
     };
@@ -108,8 +111,36 @@ pub fn matches_of_inventory(index: &Index, inventory: &Value) -> Vec<Match> {
             })
         })
         .collect();
-    index.match_host(&eco, &packages)
+    index.match_host(&eco, &packages, &[])
 }
+
+/// A Windows host: the OS is its one package (`Windows`, versioned by the full build), matched
+/// with the updates it has installed.
+fn windows_matches(index: &Index, build: &str, inventory: &Value) -> Vec<Match> {
+    let Some(eco) = Ecosystem::of_windows(build) else {
+        return Vec::new();
+    };
+    let mut kbs: Vec<String> = inventory
+        .get("hotfixes")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_ascii_uppercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    kbs.sort();
+    let os = HostPackage {
+        name: WINDOWS_PACKAGE,
+        version: build,
+        source: None,
+    };
+    index.match_host(&eco, &[os], &kbs)
+}
+
+/// The package name Windows advisories use for the OS itself.
+pub const WINDOWS_PACKAGE: &str = "Windows";
 
 fn rows(matches: Vec<Match>) -> Vec<MatchRow> {
     matches

@@ -189,26 +189,31 @@ fn seed(s: &dyn Store) {
     })
     .expect("agency");
     for (i, (id, os, ver, pkgs)) in HOSTS.iter().enumerate() {
-        s.agent_enroll(
-            &NewAgent {
-                id: (*id).into(),
-                agency: "p".into(),
-                machine_id: format!("m{i}"),
-                hostname: format!("host-{id}"),
-                os: format!("{os} {ver}"),
-                cert_serial: format!("serial-{id}"),
-                cert_not_after: 2_000_000_000,
-                agent_version: "0.1.0".into(),
-                token_id: "tok".into(),
-                simulated: false,
-            },
-            1,
-        )
-        .expect("enroll");
+        enroll(s, id, &format!("m{i}"), &format!("{os} {ver}"));
         ingest(s, id, 1, inventory(os, ver, pkgs));
     }
     s.agent_set_profile("deb-srv", Some("server"), None, "test", 1)
         .expect("role");
+}
+
+/// Enrolls agent `id` of agency `p`.
+fn enroll(s: &dyn Store, id: &str, machine_id: &str, os: &str) {
+    s.agent_enroll(
+        &NewAgent {
+            id: id.into(),
+            agency: "p".into(),
+            machine_id: machine_id.into(),
+            hostname: format!("host-{id}"),
+            os: os.into(),
+            cert_serial: format!("serial-{id}"),
+            cert_not_after: 2_000_000_000,
+            agent_version: "0.1.0".into(),
+            token_id: "tok".into(),
+            simulated: false,
+        },
+        1,
+    )
+    .expect("enroll");
 }
 
 fn import(s: &dyn Store, dirs: &[&str], now: i64) {
@@ -470,4 +475,113 @@ fn an_osv_dev_zip_is_read_and_a_bad_entry_named() {
     let garbage = dir.path().join("garbage.zip");
     std::fs::write(&garbage, b"PK\x03\x04not a zip").expect("write");
     assert!(load(&garbage).expect_err("garbage").0[0].contains("not a readable zip"));
+}
+
+/// A Windows host's inventory: the OS, its full build and its installed updates.
+fn windows_inventory(build: &str, kbs: &[&str]) -> Finding {
+    Finding::Inventory(Inventory {
+        hostname: "pc".into(),
+        os: "Windows 11 Pro".into(),
+        os_version: "23H2".into(),
+        build: build.into(),
+        hotfixes: kbs.iter().map(|k| k.to_string()).collect(),
+        packages: vec![Package {
+            name: "7-Zip 23.01 (x64)".into(),
+            version: "23.01".into(),
+            source: None,
+        }],
+        ..Inventory::default()
+    })
+}
+
+#[test]
+fn windows_hosts_match_by_build_and_installed_updates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = SqliteStore::open(&dir.path().join("w.db")).expect("open");
+    seed(&s);
+    // (agent, build, installed updates)
+    let pcs: &[(&str, &str, &[&str])] = &[
+        ("w-old", "22631.3000", &[]),
+        ("w-patched", "22631.3296", &["KB5036001"]),
+        // Updated but not yet restarted: the build is old, the fixing update is installed.
+        ("w-kb", "22631.3000", &["kb5035853", "KB5036001"]),
+        ("w10", "19045.4000", &[]),
+        ("w10-ok", "19045.4291", &[]),
+        ("w24h2", "26100.1", &[]),
+        ("w-garbled", "not-a-build", &[]),
+    ];
+    for (i, (id, build, kbs)) in pcs.iter().enumerate() {
+        enroll(&s, id, &format!("wm{i}"), "Windows 11 Pro");
+        ingest(&s, id, 1, windows_inventory(build, kbs));
+    }
+    import(&s, &["windows"], 1000);
+    let got: Vec<_> = all(&s)
+        .into_iter()
+        .filter(|(h, ..)| h.starts_with('w'))
+        .collect();
+    assert_eq!(
+        got,
+        owned(&[
+            (
+                "w-old",
+                "CVE-2026-20001",
+                "Windows",
+                Some("22631.3296 (KB5035853)")
+            ),
+            ("w-old", "CVE-2026-20002", "Windows", Some("KB5036001")),
+            (
+                "w10",
+                "CVE-2026-20001",
+                "Windows",
+                Some("19045.4170 (KB5035845)")
+            ),
+        ]),
+        "by build, by installed update, other builds and garbled builds untouched"
+    );
+    let w = s
+        .vulns()
+        .vuln_matches(&VulnFilter::Host("w-old".into()))
+        .expect("host");
+    assert_eq!(w[0].installed, "22631.3000");
+    assert_eq!(w[0].severity.as_deref(), Some("high"));
+    assert_eq!(w[1].severity.as_deref(), Some("critical"));
+    // The Debian entry of the same advisory still matches Debian hosts only by package name.
+    assert!(
+        all(&s)
+            .iter()
+            .all(|(h, a, ..)| a != "CVE-2026-20001" || h.starts_with('w'))
+    );
+
+    // The PC installs the update and restarts: re-matching it alone clears its rows.
+    ingest(
+        &s,
+        "w-old",
+        2,
+        windows_inventory("22631.3447", &["KB5036001"]),
+    );
+    let cache = IndexCache::default();
+    assert_eq!(rematch_host(&s, &cache, "w-old", 2000).expect("host"), 0);
+}
+
+#[test]
+fn windows_entries_name_the_os_and_a_fix() {
+    let err = load(&testdata("malformed-windows")).expect_err("refused").0;
+    assert_eq!(err.len(), 4, "{err:?}");
+    let text = err.join("\n");
+    assert!(
+        text.contains("otherbuild.json") && text.contains("not a build of Windows:22631"),
+        "{text}"
+    );
+    assert!(
+        text.contains("badkb.json") && text.contains("ecosystem_specific.kb[0]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nofix.json") && text.contains("fixed build"),
+        "{text}"
+    );
+    assert!(
+        text.contains("program.json") && text.contains("\"7-Zip\""),
+        "{text}"
+    );
 }
