@@ -391,4 +391,45 @@ rules:
         assert!(run.local_error.is_some());
         assert_eq!(run.packs.len(), 1, "central packs still run");
     }
+
+    /// A central pack cannot widen the command allow-list: a command outside it is not run and
+    /// the check says so.
+    #[test]
+    fn a_central_pack_runs_no_command_outside_the_local_allow_list() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let marker = dir.path().join("ran");
+        let text = PACK.replace("PACKID", "central-cmd").replace(
+            "{kind: file, path: /}",
+            &format!(
+                "{{kind: command, run: [/usr/bin/touch, {}], exit: 0}}",
+                marker.display()
+            ),
+        );
+        let applied = Applied {
+            bundle: vigil_proto::policy::PolicyBundle {
+                version: 1,
+                agency: "t".into(),
+                issued_at: 0,
+                packs: Vec::new(),
+                settings: Default::default(),
+            },
+            digest: String::new(),
+            packs: vec![
+                vigil_rules::parse_pack(&text, std::path::Path::new("t")).expect("pack parses"),
+            ],
+        };
+        let cfg = crate::check::ChecksConfig {
+            packs: vec![dir.path().join("no-local-packs")],
+            ..Default::default()
+        };
+        let run = evaluate(&cfg, Some(&applied));
+        let r = run
+            .results
+            .iter()
+            .find(|r| r.pack == "central-cmd@1")
+            .expect("evaluated");
+        assert_eq!(r.status, vigil_proto::Status::Error, "{r:?}");
+        assert!(r.evidence.contains("allow"), "{}", r.evidence);
+        assert!(!marker.exists(), "the command did not run");
+    }
 }
