@@ -171,6 +171,7 @@ fn refusals_keep_the_policy_in_force_and_say_why() {
             panic!("health finding")
         };
         assert!(h.message.starts_with("policy refused: "), "{}", h.message);
+        assert_eq!(h.kind, vigil_proto::HealthKind::PolicyRefused);
         assert_eq!(h.counts.get("policy_version_kept"), Some(&5));
         assert_eq!(h.severity, Severity::High);
     }
