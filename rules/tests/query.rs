@@ -1,6 +1,6 @@
 //! Query renderers against the real tools: the filters (`grep`, `sort`, `uniq`, `wc`, `cut`,
-//! `awk` ranges) and `stat -c` give byte-for-byte what coreutils, GNU grep and awk print for the
-//! same input.
+//! `tail`, `awk` ranges) and `stat -c` give byte-for-byte what coreutils, GNU grep and awk print
+//! for the same input.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -53,6 +53,8 @@ const FILTERS: &[&[&str]] = &[
     &["grep", "x\\(y\\)*"],
     &["grep", "-i", "[[:upper:]]"],
     &["awk", "/a/,/c/"],
+    &["tail", "-1"],
+    &["tail", "-n", "3"],
 ];
 
 fn quote(argv: &[&str]) -> String {
@@ -119,6 +121,15 @@ fn stat_formats_match_coreutils() {
                 want = want.replace(h.as_str(), p);
             }
             assert_eq!(got, want, "stat {flag} {fmt:?}");
+            // The format glued to its option (`-c%a`), as getopt and SCA policies allow.
+            let glued = parse(&format!(
+                "stat {} {}",
+                quote(&[&format!("{flag}{fmt}")]),
+                paths.join(" ")
+            ))
+            .expect("parses");
+            let got = vigil_rules::query_text(&glued, &facts).expect("renders");
+            assert_eq!(got, want, "stat {flag}{fmt:?}");
         }
     }
 }

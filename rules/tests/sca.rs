@@ -277,8 +277,25 @@ fn unparsable_input_is_an_error_with_a_line() {
     assert_eq!(imp.untranslated.len(), 3, "{:?}", imp.untranslated);
 }
 
+/// Directories of `ruleset/sca` holding Linux distribution policies: each of these must be
+/// answered natively for at least [`LINUX_NATIVE_PERCENT`] of its checks.
+const LINUX_DIRS: [&str; 10] = [
+    "almalinux",
+    "amazon",
+    "centos",
+    "debian",
+    "generic",
+    "ol",
+    "rhel",
+    "rocky",
+    "sles",
+    "ubuntu",
+];
+const LINUX_NATIVE_PERCENT: usize = 95;
+
 /// Runs the importer over every `*.yml` below `$VIGIL_SCA_POLICIES` (for example a checkout of
-/// `ruleset/sca` from wazuh/wazuh) and prints per-policy counts.
+/// `ruleset/sca` from wazuh/wazuh), prints per-policy counts, and fails when a Linux distribution
+/// policy (a file below one of [`LINUX_DIRS`]) has fewer than 95% of its checks answered natively.
 #[test]
 fn real_policies_import_when_given() {
     let Some(root) = std::env::var_os("VIGIL_SCA_POLICIES") else {
@@ -310,6 +327,7 @@ fn real_policies_import_when_given() {
     files.sort();
     assert!(!files.is_empty(), "no *.yml policies found");
     let (mut checks, mut translated, mut native) = (0, 0, 0);
+    let mut below = Vec::new();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read policy");
@@ -322,13 +340,27 @@ fn real_policies_import_when_given() {
         let pack = load_pack(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(pack.rules.len(), imp.translated);
         println!(
-            "{name}: {} of {} checks translated ({} natively), {} untranslated ({})",
+            "{name}: {} of {} checks translated ({} natively, {:.1}%), {} untranslated ({})",
             imp.translated,
             imp.checks,
             imp.native,
+            100.0 * imp.native as f64 / imp.checks.max(1) as f64,
             imp.untranslated.len(),
             imp.dialect
         );
+        let linux = f.components().any(|c| {
+            c.as_os_str()
+                .to_str()
+                .is_some_and(|c| LINUX_DIRS.contains(&c))
+        });
+        if linux && imp.native * 100 < LINUX_NATIVE_PERCENT * imp.checks {
+            below.push(format!(
+                "{name}: {:.1}% natively ({} of {})",
+                100.0 * imp.native as f64 / imp.checks.max(1) as f64,
+                imp.native,
+                imp.checks
+            ));
+        }
         checks += imp.checks;
         translated += imp.translated;
         native += imp.native;
@@ -348,4 +380,9 @@ fn real_policies_import_when_given() {
     for (r, n) in &reasons {
         println!("  {n:5}  {r}");
     }
+    assert!(
+        below.is_empty(),
+        "Linux policies below {LINUX_NATIVE_PERCENT}% native:\n{}",
+        below.join("\n")
+    );
 }

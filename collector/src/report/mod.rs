@@ -33,6 +33,8 @@ mod config;
 pub mod csv;
 mod doc;
 pub mod html;
+#[cfg(test)]
+mod lang_tests;
 pub mod pdf;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -629,7 +629,7 @@ pub(crate) fn check_xref(pdf: &[u8]) -> usize {
     in_use
 }
 
-fn font() -> Option<std::path::PathBuf> {
+pub(crate) fn font() -> Option<std::path::PathBuf> {
     let p = std::path::PathBuf::from(pdf::DEFAULT_FONT);
     if p.exists() {
         return Some(p);

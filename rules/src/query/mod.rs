@@ -140,6 +140,28 @@ pub enum Source {
         /// Mount point to show; all when absent.
         target: Option<String>,
     },
+    /// `mount` without arguments: the mount table, one `SOURCE on TARGET type FSTYPE (OPTIONS)`
+    /// line per mount.
+    MountList,
+    /// `chkconfig --list [NAME]`: SysV services with their runlevels from the `rcN.d` links, and
+    /// xinetd services (`/etc/xinetd.d`) on or off.
+    ChkconfigList(Option<String>),
+    /// `initctl show-config JOB`: an upstart job's name and its `emits`, `start on` and `stop on`
+    /// stanzas from `/etc/init/JOB.conf`.
+    InitctlShowConfig(String),
+    /// `crontab -u USER -l`: the user's crontab from the cron spool.
+    CrontabList(String),
+    /// `netstat -an` (also `-na`, `-a -n`): the listening TCP and unconnected UDP sockets.
+    NetstatAll,
+    /// `dpkg -l [PATTERN...]`: packages of the dpkg database with their states.
+    DpkgList(Vec<String>),
+    /// `tail -N FILE` / `tail -n N FILE`: the last lines of one file.
+    TailFile {
+        /// Lines kept.
+        lines: usize,
+        /// The file.
+        file: String,
+    },
     /// `cat FILE...` (a `*` in the last component is expanded as a shell would).
     Cat(Vec<String>),
     /// `cut -f N -d C FILE...`.
@@ -248,6 +270,8 @@ pub enum Filter {
     },
     /// `wc -l`.
     CountLines,
+    /// `tail -N` / `tail -n N`: the last N lines.
+    Tail(usize),
     /// `cut -f N -d C`.
     Cut {
         /// 1-based field.

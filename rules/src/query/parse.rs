@@ -188,6 +188,34 @@ fn source(argv: &[String]) -> Result<Source, String> {
             }
         }
         ("findmnt", rest) => findmnt(rest)?,
+        ("mount", []) => Source::MountList,
+        ("initctl", ["show-config", job]) if plain_name(job) => {
+            Source::InitctlShowConfig(job.to_string())
+        }
+        ("crontab", ["-u", user, "-l"] | ["-l", "-u", user]) if plain_name(user) => {
+            Source::CrontabList(user.to_string())
+        }
+        ("netstat", ["-an"] | ["-na"] | ["-a", "-n"] | ["-n", "-a"]) => Source::NetstatAll,
+        ("dpkg", ["-l", rest @ ..]) | ("dpkg-query", ["-l", rest @ ..]) => {
+            if let Some(a) = rest.iter().find(|a| a.starts_with('-') || a.contains('/')) {
+                return Err(format!("dpkg -l: unsupported argument {a:?}"));
+            }
+            Source::DpkgList(rest.iter().map(|s| s.to_string()).collect())
+        }
+        ("chkconfig", ["--list"]) => Source::ChkconfigList(None),
+        ("chkconfig", ["--list", name]) if !name.starts_with('-') && !name.contains('/') => {
+            Source::ChkconfigList(Some(name.to_string()))
+        }
+        ("tail", rest) => {
+            let (lines, files) = tail_args(rest)?;
+            let [file] = files.as_slice() else {
+                return Err("tail: exactly one file is supported in the first stage".into());
+            };
+            Source::TailFile {
+                lines,
+                file: paths(&[file.as_str()], "tail")?.remove(0),
+            }
+        }
         ("auditctl", ["-l"]) => Source::AuditctlList,
         ("augenrules", ["--check"]) => Source::AugenrulesCheck,
         ("nft", ["list", "ruleset"]) => Source::NftList { tables_only: false },
@@ -303,6 +331,14 @@ fn stat_args(args: &[&str]) -> Result<(bool, Option<String>, Vec<String>), Strin
             follow |= a == "-Lc";
             i += 1;
             format = Some(args.get(i).ok_or("stat -c needs a format")?.to_string());
+        } else if let Some(f) = a
+            .strip_prefix("-Lc")
+            .or_else(|| a.strip_prefix("-c"))
+            .filter(|f| !f.is_empty())
+        {
+            // `-c%a`: the format glued to its option, as getopt allows.
+            follow |= a.starts_with("-Lc");
+            format = Some(f.to_string());
         } else if a == "-L" || a == "--dereference" {
             follow = true;
         } else {
@@ -329,6 +365,38 @@ fn findmnt(args: &[&str]) -> Result<Source, String> {
         no_headings,
         target,
     })
+}
+
+/// A job, user or package name: no path, option or hidden name.
+fn plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['-', '.'])
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@+".contains(c))
+}
+
+/// `tail -N` or `tail -n N` (`-n N`, `-nN`, `--lines=N`) and the files after it.
+fn tail_args(args: &[&str]) -> Result<(usize, Vec<String>), String> {
+    let bad = |a: &str| format!("tail: unsupported argument {a:?} (only -N or -n N)");
+    let count = |n: &str| {
+        n.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100_000).contains(n))
+            .ok_or_else(|| format!("tail: line count {n:?} must be a number from 1 to 100000"))
+    };
+    let (lines, rest) = match args {
+        ["-n", n, rest @ ..] => (count(n)?, rest),
+        [a, rest @ ..] if a.starts_with("--lines=") => (count(&a[8..])?, rest),
+        [a, rest @ ..] if a.starts_with("-n") => (count(&a[2..])?, rest),
+        [a, rest @ ..] if a.starts_with('-') && a.len() > 1 => {
+            (count(&a[1..]).map_err(|_| bad(a))?, rest)
+        }
+        _ => (10, args),
+    };
+    if let Some(a) = rest.iter().find(|a| a.starts_with('-')) {
+        return Err(bad(a));
+    }
+    Ok((lines, rest.iter().map(|s| s.to_string()).collect()))
 }
 
 /// `cut -f N -d C [FILE...]` in its usual spellings (`-f3 -d:`, `-f 3 -d ':'`, `-d: -f3`).
@@ -474,6 +542,13 @@ fn filter(argv: &[String]) -> Result<Filter, String> {
             Filter::Uniq { count, repeated }
         }
         ("wc", ["-l"]) => Filter::CountLines,
+        ("tail", rest) => {
+            let (lines, files) = tail_args(rest)?;
+            if !files.is_empty() {
+                return Err("tail in a pipeline reads no files".into());
+            }
+            Filter::Tail(lines)
+        }
         ("cut", rest) => {
             let (field, delim, files) = cut_args(rest)?;
             if !files.is_empty() {

@@ -41,6 +41,9 @@ pub(super) fn command(tr: &Translator<'_>, parts: &[&str], negated: bool) -> Nat
         return Native::RunCommand;
     };
     let base = first.rsplit('/').next().unwrap_or(first);
+    if base == "apt" && argv.get(1).is_some_and(|a| a == "list") {
+        return apt_list(tr, &argv[2..], content, negated);
+    }
     let shell = matches!(base, "sh" | "bash") && argv.len() == 3 && argv[1] == "-c";
     let lines: Vec<String> = if shell {
         match script_commands(&argv[2]) {
@@ -65,7 +68,16 @@ pub(super) fn command(tr: &Translator<'_>, parts: &[&str], negated: bool) -> Nat
     }
     if !shell {
         // Without a shell, SCA passes quotes and globs to the program as they are.
-        if let Some(a) = argv[1..].iter().find(|a| a.contains('\'')) {
+        // A `dpkg-query -W` format is printed as written: its quotes are literal text of the
+        // output, which the renderer reproduces.
+        let literal_format = |a: &str| {
+            matches!(queries.as_slice(), [q] if matches!(q.source, Source::DpkgShow { .. }))
+                && (a.starts_with("-f=") || a.starts_with("--showformat="))
+        };
+        if let Some(a) = argv[1..]
+            .iter()
+            .find(|a| a.contains('\'') && !literal_format(a))
+        {
             return Native::Refused(format!(
                 "argument {a} keeps its single quotes: SCA runs commands without a shell, so \
                  the rule cannot match as written"
@@ -237,6 +249,55 @@ const PROBES: [(Option<u32>, &str, &str, &str); 3] = [
     (None, "0.9.8p1~rc1", "0.1.fc40", "i686"),
 ];
 
+/// `apt list NAME...` becomes package conditions when its pattern depends only on which of the
+/// named packages are installed. apt's output also depends on the repositories' indexes, which
+/// Vigil does not read, so there is no `query` to fall back on: anything else is refused.
+fn apt_list(tr: &Translator<'_>, names: &[String], content: Option<&str>, negated: bool) -> Native {
+    let refuse = |why: &str| Native::Refused(format!("apt list: {why}"));
+    if names.is_empty()
+        || names
+            .iter()
+            .any(|n| n.starts_with('-') || n.contains(['*', '?', '[', '/', '=', '\'']))
+    {
+        return refuse("only plain package names are translated (no options or patterns)");
+    }
+    let Some(content) = content else {
+        return refuse("without a pattern the rule only says apt ran");
+    };
+    let c = match tr.content(content, true) {
+        Ok(c) => c,
+        Err(e) => return Native::Refused(e),
+    };
+    // What apt prints: an installed package with `[installed]`; one that is not installed as an
+    // available candidate, or not at all when no index has it.
+    let text = |installed: &[RpmPackage]| -> Vec<String> {
+        let mut absent = String::from("Listing...\n");
+        let mut available = absent.clone();
+        for n in names {
+            match installed.iter().find(|p| &p.name == n) {
+                Some(p) => {
+                    let line = format!(
+                        "{n}/stable,now {} {} [installed]\n",
+                        p.evr(),
+                        p.arch.as_deref().unwrap_or("all")
+                    );
+                    absent.push_str(&line);
+                    available.push_str(&line);
+                }
+                None => available.push_str(&format!("{n}/stable 1.0-1 amd64\n")),
+            }
+        }
+        vec![absent, available]
+    };
+    match truth(names, &text, &c, negated) {
+        Some(check) => Native::Check(check),
+        None => refuse(
+            "the pattern does not depend only on which packages are installed (apt's output also \
+             comes from repository indexes, which are not read)",
+        ),
+    }
+}
+
 /// `package` checks equivalent to an `rpm -q`/`dpkg -s` rule, when the verdict depends only on
 /// which of the named packages are installed.
 fn packages(q: &Query, c: &Content, negated: bool) -> Option<Value> {
@@ -248,6 +309,27 @@ fn packages(q: &Query, c: &Content, negated: bool) -> Option<Value> {
         Source::DpkgStatus(n) => (n, false),
         _ => return None,
     };
+    let text = |installed: &[RpmPackage]| {
+        vec![if rpm {
+            crate::eval::rpm_query_text(names, installed)
+        } else {
+            crate::eval::dpkg_status_text(names, &|n| {
+                installed.iter().find(|p| p.name == n).map(RpmPackage::evr)
+            })
+        }]
+    };
+    truth(names, &text, c, negated)
+}
+
+/// The truth table of SCA's verdict over "package i is installed", probing each state with
+/// several versions and every output variant `text` gives; `None` when the verdict depends on
+/// anything else.
+fn truth(
+    names: &[String],
+    text: &dyn Fn(&[RpmPackage]) -> Vec<String>,
+    c: &Content,
+    negated: bool,
+) -> Option<Value> {
     if names.len() > MAX_PROBED
         || names
             .iter()
@@ -273,18 +355,13 @@ fn packages(q: &Query, c: &Content, negated: bool) -> Option<Value> {
                     install_time: None,
                 })
                 .collect();
-            let text = if rpm {
-                crate::eval::rpm_query_text(names, &installed)
-            } else {
-                crate::eval::dpkg_status_text(names, &|n| {
-                    installed.iter().find(|p| p.name == n).map(RpmPackage::evr)
-                })
-            };
-            let v = holds(c, &text) != negated;
-            if seen.is_some_and(|s| s != v) {
-                return None;
+            for out in text(&installed) {
+                let v = holds(c, &out) != negated;
+                if seen.is_some_and(|s| s != v) {
+                    return None;
+                }
+                seen = Some(v);
             }
-            seen = Some(v);
         }
         table.push(seen?);
     }
@@ -405,6 +482,24 @@ mod tests {
             c("dpkg -s auditd -> r:install ok installed", false),
             "kind: package\nname: auditd\ninstalled: true\n"
         );
+    }
+
+    #[test]
+    fn apt_list_becomes_a_package_condition_or_is_refused() {
+        let t = tr();
+        let c = |s: &str, neg: bool| yaml(&command(&t, &s.split(" -> ").collect::<Vec<_>>(), neg));
+        assert_eq!(
+            c("apt list iptables -> r:installed", false),
+            "kind: package\nname: iptables\ninstalled: true\n"
+        );
+        assert_eq!(
+            c("apt list iptables -> r:installed", true),
+            "kind: package\nname: iptables\ninstalled: false\n"
+        );
+        // Matches an available candidate as well: the verdict depends on repository indexes.
+        assert!(c("apt list iptables -> r:iptables", false).starts_with("refused: apt list"));
+        assert!(c("apt list ipt* -> r:installed", false).starts_with("refused: apt list"));
+        assert!(c("apt list --upgradable -> r:installed", false).starts_with("refused: apt list"));
     }
 
     #[test]

@@ -12,11 +12,12 @@ mod firewall;
 mod pkg;
 mod sshd;
 mod system;
+mod sysv;
 
 use regex::Regex;
 
 use super::{Ctx, Outcome, OutputMatch, error};
-use crate::cache::Cache;
+use crate::cache::{Cache, FactError};
 use crate::pack::QueryCheck;
 use crate::query::{Filter, Grep, Query, Source};
 
@@ -90,6 +91,19 @@ fn source(cache: &Cache<'_>, s: &Source) -> Result<String, String> {
             no_headings,
             target,
         } => system::findmnt(cache, *no_headings, target.as_deref()),
+        Source::MountList => system::mount_list(cache),
+        Source::InitctlShowConfig(job) => sysv::initctl_show_config(cache, job),
+        Source::CrontabList(user) => files::crontab_list(cache, user),
+        Source::NetstatAll => system::netstat_all(cache),
+        Source::DpkgList(patterns) => pkg::dpkg_list(cache, patterns),
+        Source::ChkconfigList(name) => sysv::chkconfig_list(cache, name.as_deref()),
+        Source::TailFile { lines, file } => Ok(match cache.text(file) {
+            Ok(t) => tail(&t, *lines),
+            Err(FactError::NotFound(_)) => {
+                format!("tail: cannot open '{file}' for reading: No such file or directory\n")
+            }
+            Err(e) => return Err(e.message()),
+        }),
         Source::Stat {
             follow,
             format,
@@ -187,6 +201,7 @@ pub(crate) fn filter(f: &Filter, text: &str) -> Result<String, String> {
             )
         }
         Filter::CountLines => format!("{}\n", text.matches('\n').count()),
+        Filter::Tail(n) => tail(text, *n),
         Filter::Cut { field, delim } => join(lines(text).map(|l| cut(l, *field, *delim))),
         Filter::AwkRange { start, end } => {
             let (start, end) = (compile(start)?, compile(end)?);
@@ -212,6 +227,20 @@ pub(crate) fn filter(f: &Filter, text: &str) -> Result<String, String> {
             join(out)
         }
     })
+}
+
+/// The last `n` lines of `text`, each ended by a newline as `tail` prints them (a last line
+/// without one stays without).
+fn tail(text: &str, n: usize) -> String {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    if body.is_empty() {
+        return String::new();
+    }
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(body.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let from = starts[starts.len().saturating_sub(n)];
+    text[from..].to_string()
 }
 
 /// Field `field` of `line` as `cut -f` prints it (the whole line when it has no delimiter).

@@ -511,3 +511,47 @@ pub(super) fn findmnt(
     }
     Ok(out)
 }
+
+/// `mount` without arguments: `SOURCE on TARGET type FSTYPE (OPTIONS)` per entry of the mount
+/// table (`/proc/mounts`; offline without it, `/etc/fstab` and systemd mount units).
+pub(super) fn mount_list(cache: &Cache<'_>) -> Result<String, String> {
+    let mounts = cache.mounts().map_err(|e| e.message())?;
+    let mut out = String::new();
+    for e in &mounts.entries {
+        out.push_str(&format!(
+            "{} on {} type {} ({})\n",
+            e.source,
+            e.point,
+            e.fstype,
+            e.options.join(",")
+        ));
+    }
+    Ok(out)
+}
+
+/// `netstat -an` from the socket table: listening TCP and unconnected UDP sockets in netstat's
+/// columns (queues 0). Established connections and Unix sockets are not rendered.
+pub(super) fn netstat_all(cache: &Cache<'_>) -> Result<String, String> {
+    let sockets = cache.sockets().map_err(|e| e.message())?;
+    let mut out = String::from(
+        "Active Internet connections (servers and established)\n\
+         Proto Recv-Q Send-Q Local Address           Foreign Address         State      \n",
+    );
+    for s in sockets.iter() {
+        let v6 = s.addr.contains(':');
+        let (state, peer) = match (s.proto, v6) {
+            ("tcp" | "tcp6", false) => ("LISTEN", "0.0.0.0:*"),
+            ("tcp" | "tcp6", true) => ("LISTEN", ":::*"),
+            ("udp" | "udp6", false) => ("", "0.0.0.0:*"),
+            ("udp" | "udp6", true) => ("", ":::*"),
+            _ => continue,
+        };
+        let proto = format!("{}{}", &s.proto[..3], if v6 { "6" } else { "" });
+        let local = format!("{}:{}", s.addr, s.port);
+        out.push_str(&format!(
+            "{proto:<5} {:>6} {:>6} {local:<23} {peer:<23} {state:<11}\n",
+            0, 0
+        ));
+    }
+    Ok(out)
+}

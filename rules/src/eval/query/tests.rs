@@ -205,6 +205,14 @@ fn modules_mounts_authselect_and_firewall() {
     );
     assert_eq!(t.out("findmnt -n /var"), "");
     assert_eq!(
+        t.out("mount"),
+        "/dev/vda1 on / type xfs (rw,relatime)\ntmpfs on /tmp type tmpfs (rw,nosuid,nodev,noexec)\n"
+    );
+    assert_eq!(
+        t.out("mount | grep -E '\\s/tmp\\s'"),
+        "tmpfs on /tmp type tmpfs (rw,nosuid,nodev,noexec)\n"
+    );
+    assert_eq!(
         t.out("authselect current"),
         "No existing configuration detected.\n"
     );
@@ -358,7 +366,17 @@ fn packages_from_dpkg() {
     );
     assert_eq!(
         t.out("dpkg-query -W '-f=${binary:Package}\\t${Status}\\t${db:Status-Status}\\n' nftables iptables"),
-        "nftables\tinstall ok installed\tinstalled\ndpkg-query: no packages found matching iptables\n"
+        "dpkg-query: no packages found matching iptables\nnftables\tinstall ok installed\tinstalled\n"
+    );
+    // SCA passes the single quotes and backslash-escaped letters of its rule to dpkg-query as
+    // they are: no separators, and every package on one line.
+    t.write(
+        "/var/lib/dpkg/status",
+        "Package: nftables\nStatus: install ok installed\nVersion: 1.0.6\n\nPackage: iptables\nStatus: install ok installed\nVersion: 1.8.9\n\n",
+    );
+    assert_eq!(
+        t.out("dpkg-query -W '-f='\\''${binary:Package}t${Status}n'\\''' nftables iptables ufw"),
+        "dpkg-query: no packages found matching ufw\n'nftablestinstall ok installedn''iptablestinstall ok installedn'"
     );
     assert!(t.render("rpm -q aide", false).is_err(), "no rpm database");
 }
@@ -439,9 +457,183 @@ fn ss_lists_listening_sockets() {
         "{all}"
     );
     assert!(all.starts_with("Netid State  Recv-Q Send-Q"), "{all}");
+    let net = t.out("netstat -an");
+    let rows: Vec<Vec<&str>> = net
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["tcp", "0", "0", "127.0.0.1:25", "0.0.0.0:*", "LISTEN"],
+            vec!["tcp6", "0", "0", "::1:25", ":::*", "LISTEN"],
+            vec!["udp", "0", "0", "0.0.0.0:323", "0.0.0.0:*"],
+        ],
+        "{net}"
+    );
+    assert!(net.contains("\nProto Recv-Q Send-Q Local Address"), "{net}");
+    assert!(parse("netstat -anp").is_err());
     assert_eq!(t.out("ss -l -n -t").lines().count(), 3, "TCP only");
     assert_eq!(t.out("ss -lnu").lines().count(), 2, "UDP only");
     for bad in ["ss -lntup", "ss -a", "ss -ln", "ss --listening"] {
         assert!(parse(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn chkconfig_lists_sysv_links_and_xinetd() {
+    let t = Tree::new();
+    t.write("/etc/rc.d/init.d/auditd", "#!/bin/sh\n");
+    t.write("/etc/rc.d/init.d/functions", "# library\n");
+    for l in 0..7 {
+        let name = if (2..=5).contains(&l) {
+            "S11auditd"
+        } else {
+            "K88auditd"
+        };
+        t.write(&format!("/etc/rc.d/rc{l}.d/{name}"), "");
+    }
+    t.write(
+        "/etc/xinetd.d/telnet",
+        "service telnet\n{\n\tdisable\t= yes\n}\n",
+    );
+    t.write(
+        "/etc/xinetd.d/rsync",
+        "service rsync\n{\n\tdisable = no\n}\n",
+    );
+    assert_eq!(
+        t.out("chkconfig --list auditd"),
+        "auditd         \t0:off\t1:off\t2:on\t3:on\t4:on\t5:on\t6:off\n"
+    );
+    assert_eq!(t.out("chkconfig --list telnet"), "\ttelnet:\toff\n");
+    assert_eq!(t.out("chkconfig --list rsync"), "\trsync:\ton\n");
+    assert_eq!(
+        t.out("chkconfig --list cups"),
+        "error reading information on service cups: No such file or directory\n"
+    );
+    assert_eq!(
+        t.out("chkconfig --list"),
+        "auditd         \t0:off\t1:off\t2:on\t3:on\t4:on\t5:on\t6:off\n\nxinetd based services:\n\trsync:\ton\n\ttelnet:\toff\n"
+    );
+    // Debian's layout: /etc/init.d and /etc/rcN.d.
+    let d = Tree::new();
+    d.write("/etc/init.d/rsyslog", "#!/bin/sh\n");
+    d.write("/etc/rc2.d/S01rsyslog", "");
+    assert_eq!(
+        d.out("chkconfig --list rsyslog"),
+        "rsyslog        \t0:off\t1:off\t2:on\t3:off\t4:off\t5:off\t6:off\n"
+    );
+    assert!(parse("chkconfig telnet off").is_err(), "changes state");
+}
+
+#[test]
+fn tail_of_a_file_and_a_pipeline() {
+    let t = Tree::new();
+    t.write("/etc/audit/audit.rules", "-D\n-w /etc/passwd -p wa\n-e 2\n");
+    assert_eq!(t.out("tail -1 /etc/audit/audit.rules"), "-e 2\n");
+    assert_eq!(
+        t.out("tail -n 2 /etc/audit/audit.rules"),
+        "-w /etc/passwd -p wa\n-e 2\n"
+    );
+    assert_eq!(
+        t.out("tail -1 /etc/nope"),
+        "tail: cannot open '/etc/nope' for reading: No such file or directory\n"
+    );
+    assert_eq!(
+        t.out("grep -h ^- /etc/audit/audit.rules | tail -1"),
+        "-e 2\n"
+    );
+    assert_eq!(
+        t.out("cat /etc/audit/audit.rules | tail -5"),
+        "-D\n-w /etc/passwd -p wa\n-e 2\n"
+    );
+    t.write("/etc/x", "a\nb");
+    assert_eq!(t.out("tail -1 /etc/x"), "b");
+    assert!(parse("tail -f /var/log/messages").is_err());
+    assert!(parse("tail -1 /etc/a /etc/b").is_err());
+}
+
+#[test]
+fn stat_takes_a_glued_format() {
+    let t = Tree::new();
+    t.write("/etc/motd", "hi\n");
+    assert_eq!(t.out("stat -L -c%F /etc/motd"), "regular file\n");
+    assert_eq!(t.out("stat -c%s /etc/motd"), "3\n");
+}
+
+#[test]
+fn upstart_jobs_and_crontabs() {
+    let t = Tree::new();
+    t.write(
+        "/etc/init/rsyslog.conf",
+        "description \"system logging\"\n# start on never\nstart on filesystem\nstop on runlevel [06]\n",
+    );
+    t.write(
+        "/etc/init/cron.conf",
+        "start on (runlevel [2345]\n          and filesystem)\nemits cron-ready done\n",
+    );
+    assert_eq!(
+        t.out("initctl show-config rsyslog"),
+        "rsyslog\n  start on filesystem\n  stop on runlevel [06]\n"
+    );
+    assert_eq!(
+        t.out("initctl show-config cron"),
+        "cron\n  emits cron-ready\n  emits done\n  start on (runlevel [2345] and filesystem)\n"
+    );
+    assert_eq!(
+        t.out("initctl show-config autofs"),
+        "initctl: Unknown job: autofs\n"
+    );
+    assert!(parse("initctl stop cron").is_err(), "changes state");
+    assert!(parse("initctl show-config ../x").is_err());
+
+    // Red Hat's spool.
+    t.write("/var/spool/cron/root", "0 5 * * * /usr/sbin/aide --check\n");
+    assert_eq!(
+        t.out("crontab -u root -l"),
+        "0 5 * * * /usr/sbin/aide --check\n"
+    );
+    assert_eq!(t.out("crontab -l -u alice"), "no crontab for alice\n");
+    // Debian's, with the header its crontab hides.
+    t.write(
+        "/var/spool/cron/crontabs/root",
+        "# DO NOT EDIT THIS FILE - edit the master and reinstall.\n# (/tmp/x installed on Mon)\n# (Cron version)\n# m h dom mon dow command\n0 5 * * * /usr/bin/aide --check\n",
+    );
+    assert_eq!(
+        t.out("crontab -u root -l"),
+        "# m h dom mon dow command\n0 5 * * * /usr/bin/aide --check\n"
+    );
+    assert!(parse("crontab -r").is_err(), "removes the crontab");
+    assert!(parse("crontab -u ../root -l").is_err());
+}
+
+#[test]
+fn dpkg_list_shows_states() {
+    let t = Tree::new();
+    t.write(
+        "/var/lib/dpkg/status",
+        "Package: xserver-xorg-core\nStatus: install ok installed\nVersion: 2:21.1.7-3\nArchitecture: amd64\nDescription: Xorg X server - core server\n long text\n\nPackage: nis\nStatus: deinstall ok config-files\nVersion: 4.4\nArchitecture: amd64\nDescription: clients for NIS\n",
+    );
+    let out = t.out("dpkg -l xserver-xorg-core* nis telnet");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "dpkg-query: no packages found matching telnet");
+    assert_eq!(lines[1], "Desired=Unknown/Install/Remove/Purge/Hold");
+    assert_eq!(
+        lines[4],
+        "||/ Name              Version    Architecture Description"
+    );
+    assert_eq!(
+        lines[7],
+        "ii  xserver-xorg-core 2:21.1.7-3 amd64        Xorg X server - core server"
+    );
+    assert_eq!(
+        lines[6],
+        "rc  nis               4.4        amd64        clients for NIS"
+    );
+    assert_eq!(
+        t.out("dpkg -l telnet"),
+        "dpkg-query: no packages found matching telnet\n"
+    );
+    assert!(parse("dpkg -l --admindir=/tmp").is_err());
 }
