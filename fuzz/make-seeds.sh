@@ -227,6 +227,32 @@ for idx, (fam, proto) in enumerate([(2, 6), (10, 6), (2, 17), (10, 17)]):
     except OSError:
         pass
 seed("netlink", "done", bytes([(5 << 2)]) + struct.pack("=IHHII", 20, 3, 2, 5, 0) + bytes(4))
+
+# Policy bundles in the canonical form of proto/src/policy/canon.rs, and chunk lines.
+import base64, hashlib, json
+def pstr(t):
+    b = t.encode()
+    return struct.pack(">I", len(b)) + b
+def bundle(version, agency, packs, ints, paths):
+    out = b"VIGILPOL\x00\x01" + struct.pack(">Q", version) + pstr(agency) + struct.pack(">q", 1760000000)
+    out += struct.pack(">I", len(packs)) + b"".join(pstr(n) + pstr(v) + pstr(s) for n, v, s in packs)
+    opt = lambda v, enc: b"\x00" if v is None else b"\x01" + enc(v)
+    lst = lambda l: struct.pack(">I", len(l)) + b"".join(pstr(x) for x in l)
+    u64 = lambda v: struct.pack(">Q", v)
+    out += opt(ints[0], u64) + opt(paths, lst) + opt(["*.swp"], lst)
+    out += b"".join(opt(v, u64) for v in ints[1:5]) + opt(3, lambda v: bytes([v]))
+    return out
+pack = read(os.path.join(repo, "rules/packs/linux-baseline.yaml"), "r")[:3000]
+full = bundle(7, "tinh/so-a", [("linux-baseline", "1.0.0", pack)], [600, 5, 3600, 100, 1 << 26], ["/etc"])
+seed("policy_bundle", "full", full)
+seed("policy_bundle", "empty", bundle(1, "t", [], [None] * 5, None))
+blob = bytes(64) + full
+digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+step = 1024
+parts = [blob[i:i + step] for i in range(0, len(blob), step)]
+lines = [json.dumps({"version": 7, "digest": digest, "total_len": len(blob), "index": i,
+                     "count": len(parts), "data": base64.b64encode(c).decode()}) for i, c in enumerate(parts)]
+seed("policy_bundle", "chunks", "\n".join(lines).encode())
 EOF
 find "$out" -type f | wc -l | xargs echo "seeds written:"
 du -sh "$out"

@@ -42,6 +42,12 @@ impl PolicyAgent {
             ));
             None
         });
+        if let Err(e) = store.recover() {
+            problem = Some(Refusal::new(
+                None,
+                format!("cannot clean up the policy files: {e}"),
+            ));
+        }
         let current = key.as_ref().and_then(|k| match store.load(k) {
             Ok(Some(s)) => match prepare(s.bundle, s.signed.digest(), &local) {
                 Ok(a) => Some(Arc::new(a)),

@@ -478,6 +478,11 @@ pub enum HealthKind {
     WatchLimit,
     /// The inotify queue overflowed; an immediate rescan followed.
     QueueOverflow,
+    /// A central policy bundle was applied (`counts.policy_version`).
+    PolicyApplied,
+    /// A central policy bundle was refused and the one in force kept (`counts.policy_version`
+    /// of the refused bundle when known, `counts.policy_version_kept`); the message says why.
+    PolicyRefused,
     /// Anything else worth surfacing.
     Other,
 }

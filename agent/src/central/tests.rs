@@ -100,6 +100,12 @@ fn a_signed_bundle_for_our_subtree_is_applied_published_and_survives_a_restart()
         p.digest(),
         Some(f.key.sign(&bundle(5, "tinh/so-a")).expect("sign").digest())
     );
+    // The version in force survives the restart, so a replay is still refused.
+    let mut p = p;
+    let r = p
+        .offer(transfer(&f, &bundle(5, "tinh/so-a")))
+        .expect_err("replay");
+    assert!(r.reason.contains("not newer"), "{}", r.reason);
 }
 
 #[test]
@@ -165,6 +171,7 @@ fn refusals_keep_the_policy_in_force_and_say_why() {
             panic!("health finding")
         };
         assert!(h.message.starts_with("policy refused: "), "{}", h.message);
+        assert_eq!(h.kind, vigil_proto::HealthKind::PolicyRefused);
         assert_eq!(h.counts.get("policy_version_kept"), Some(&5));
         assert_eq!(h.severity, Severity::High);
     }

@@ -65,10 +65,31 @@ pub(super) fn status(state: &StatePaths, json: bool) -> Result<u8, Failure> {
                 print_policy(&s.policy);
                 println!("updated:      {}", fmt_unix(s.updated_at / 1000));
             }
-            None => println!("status:       the agent has not run yet"),
+            None => {
+                println!("status:       the agent has not run yet");
+                print_stored_policy(state);
+            }
         }
     }
     Ok(0)
+}
+
+/// The policy on disk, for an agent that has not run since it was applied.
+fn print_stored_policy(state: &StatePaths) {
+    let store = crate::policy::PolicyStore::new(state);
+    let stored = match store.key() {
+        Ok(Some(key)) => store.load(&key).map_err(|e| e.to_string()),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    match stored {
+        Ok(Some(s)) => println!(
+            "policy:       central, version {} for {} (on disk)",
+            s.bundle.version, s.bundle.agency
+        ),
+        Ok(None) => println!("policy:       local only (no central policy applied)"),
+        Err(e) => println!("policy:       stored central policy unusable: {e}"),
+    }
 }
 
 fn print_policy(p: &crate::policy::PolicyStatus) {

@@ -62,7 +62,7 @@ impl Refusal {
             counts.insert("policy_version".into(), v);
         }
         Finding::AgentHealth(AgentHealth {
-            kind: HealthKind::Other,
+            kind: HealthKind::PolicyRefused,
             message: format!(
                 "policy refused: {} (version {kept} stays in force)",
                 self.reason
@@ -76,7 +76,7 @@ impl Refusal {
 /// The health finding reporting an applied policy.
 pub fn applied_finding(a: &Applied) -> Finding {
     Finding::AgentHealth(AgentHealth {
-        kind: HealthKind::Other,
+        kind: HealthKind::PolicyApplied,
         message: format!(
             "policy applied: version {} for {} ({} packs)",
             a.bundle.version,

@@ -132,13 +132,21 @@ impl PolicyStore {
         }
     }
 
-    /// Loads and verifies the applied bundle, removing what an interrupted apply left behind.
-    /// `None` when no central policy was ever applied.
+    /// Removes what an interrupted apply left behind (the agent calls this once at start; a
+    /// reader such as `status` must not, as it could race a running apply).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    pub fn recover(&self) -> Result<(), StoreError> {
+        remove_if_exists(&self.staging())
+    }
+
+    /// Loads and verifies the applied bundle (read only). `None` when no central policy was
+    /// ever applied.
     ///
     /// # Errors
     /// [`StoreError`] when the file cannot be read, or does not verify with `key`.
     pub fn load(&self, key: &PolicyPublicKey) -> Result<Option<Stored>, StoreError> {
-        remove_if_exists(&self.staging())?;
         let path = self.current();
         let bytes = match fs::read(&path) {
             Ok(b) => b,

@@ -308,3 +308,128 @@ fn evaluate(c: &crate::check::ChecksConfig, applied: Option<&Applied>) -> Run {
         local_error,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACK: &str = r#"
+id: PACKID
+version: "1"
+title: {vi: T, en: T}
+rules:
+  - id: root-dir-exists
+    title: {vi: a, en: a}
+    rationale: {vi: a, en: b}
+    remediation: {vi: a, en: b}
+    severity: high
+    group: hardening
+    checks:
+      - {kind: file, path: /}
+"#;
+
+    fn pack(id: &str) -> vigil_rules::Pack {
+        vigil_rules::parse_pack(&PACK.replace("PACKID", id), std::path::Path::new("t"))
+            .expect("pack")
+    }
+
+    /// One run evaluates central and local packs, names each with its source, and a local pack
+    /// that fails to load does not stop the central ones.
+    #[test]
+    fn a_run_evaluates_central_and_local_packs_marked_by_source() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let local_file = dir.path().join("local.yaml");
+        std::fs::write(&local_file, PACK.replace("PACKID", "local-one")).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            for p in [dir.path(), local_file.as_path()] {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            }
+        }
+        let applied = Applied {
+            bundle: vigil_proto::policy::PolicyBundle {
+                version: 2,
+                agency: "t".into(),
+                issued_at: 0,
+                packs: Vec::new(),
+                settings: Default::default(),
+            },
+            digest: String::new(),
+            packs: vec![pack("central-one")],
+        };
+        let cfg = crate::check::ChecksConfig {
+            packs: vec![local_file.clone()],
+            ..Default::default()
+        };
+        let run = evaluate(&cfg, Some(&applied));
+        let packs: Vec<_> = run
+            .packs
+            .iter()
+            .map(|p| (p.pack.as_str(), p.source))
+            .collect();
+        // The local pack may be refused by the trust check when the temporary directory is not
+        // root-owned; the central one runs either way.
+        assert_eq!(
+            packs[0],
+            ("central-one@1", crate::policy::PackSource::Central)
+        );
+        match &run.local_error {
+            None => assert_eq!(packs[1], ("local-one@1", crate::policy::PackSource::Local)),
+            Some(e) => assert_eq!(packs.len(), 1, "{e}"),
+        }
+        assert!(
+            run.results.iter().any(|r| r.pack == "central-one@1"),
+            "{:?}",
+            run.results
+        );
+        let missing = crate::check::ChecksConfig {
+            packs: vec![dir.path().join("absent")],
+            ..Default::default()
+        };
+        let run = evaluate(&missing, Some(&applied));
+        assert!(run.local_error.is_some());
+        assert_eq!(run.packs.len(), 1, "central packs still run");
+    }
+
+    /// A central pack cannot widen the command allow-list: a command outside it is not run and
+    /// the check says so.
+    #[test]
+    fn a_central_pack_runs_no_command_outside_the_local_allow_list() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let marker = dir.path().join("ran");
+        let text = PACK.replace("PACKID", "central-cmd").replace(
+            "{kind: file, path: /}",
+            &format!(
+                "{{kind: command, run: [/usr/bin/touch, {}], exit: 0}}",
+                marker.display()
+            ),
+        );
+        let applied = Applied {
+            bundle: vigil_proto::policy::PolicyBundle {
+                version: 1,
+                agency: "t".into(),
+                issued_at: 0,
+                packs: Vec::new(),
+                settings: Default::default(),
+            },
+            digest: String::new(),
+            packs: vec![
+                vigil_rules::parse_pack(&text, std::path::Path::new("t")).expect("pack parses"),
+            ],
+        };
+        let cfg = crate::check::ChecksConfig {
+            packs: vec![dir.path().join("no-local-packs")],
+            ..Default::default()
+        };
+        let run = evaluate(&cfg, Some(&applied));
+        let r = run
+            .results
+            .iter()
+            .find(|r| r.pack == "central-cmd@1")
+            .expect("evaluated");
+        assert_eq!(r.status, vigil_proto::Status::Error, "{r:?}");
+        assert!(r.evidence.contains("allow"), "{}", r.evidence);
+        assert!(!marker.exists(), "the command did not run");
+    }
+}
