@@ -80,6 +80,20 @@ proptest::proptest! {
     }
 }
 
+/// The edge inputs random lines reach only by luck: no lines, empty lines, no final newline.
+#[test]
+fn filters_agree_on_edge_inputs() {
+    for input in ["", "\n", "\n\n", "a", "a\n\n", "\na", "b:\n\nb:\n", "A\na\nA"] {
+        for argv in FILTERS {
+            assert_eq!(
+                ours(&quote(argv), input),
+                real(argv, input),
+                "{argv:?} over {input:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn stat_formats_match_coreutils() {
     let dir = tempfile::tempdir().expect("tempdir");

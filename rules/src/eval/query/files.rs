@@ -351,12 +351,8 @@ pub(super) fn cat(cache: &Cache<'_>, paths: &[String]) -> String {
     let mut out = String::new();
     for p in paths.iter().flat_map(|p| shell_expand(cache, p)) {
         match read_or_complain(cache, "cat", &p) {
-            Ok(t) => {
-                out.push_str(&t);
-                if !t.is_empty() && !t.ends_with('\n') {
-                    out.push('\n');
-                }
-            }
+            // Byte for byte, as cat does: a file without a final newline runs into the next.
+            Ok(t) => out.push_str(&t),
             Err(e) => out.push_str(&e),
         }
     }

@@ -232,10 +232,11 @@ pub(crate) fn filter(f: &Filter, text: &str) -> Result<String, String> {
 /// The last `n` lines of `text`, each ended by a newline as `tail` prints them (a last line
 /// without one stays without).
 fn tail(text: &str, n: usize) -> String {
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    if body.is_empty() {
+    // Empty input has no lines, but "\n" has one (empty) line, which tail prints.
+    if n == 0 || text.is_empty() {
         return String::new();
     }
+    let body = text.strip_suffix('\n').unwrap_or(text);
     let starts: Vec<usize> = std::iter::once(0)
         .chain(body.match_indices('\n').map(|(i, _)| i + 1))
         .collect();

@@ -550,6 +550,14 @@ fn tail_of_a_file_and_a_pipeline() {
     );
     t.write("/etc/x", "a\nb");
     assert_eq!(t.out("tail -1 /etc/x"), "b");
+    // One empty line is still a line (found by the coreutils comparison).
+    t.write("/etc/blank", "\n");
+    assert_eq!(t.out("tail -1 /etc/blank"), "\n");
+    t.write("/etc/two", "a\n\n");
+    assert_eq!(t.out("tail -1 /etc/two"), "\n");
+    t.write("/etc/empty", "");
+    assert_eq!(t.out("tail -1 /etc/empty"), "");
+    assert!(parse("tail -n 0 /etc/two").is_err());
     assert!(parse("tail -f /var/log/messages").is_err());
     assert!(parse("tail -1 /etc/a /etc/b").is_err());
 }
