@@ -123,12 +123,7 @@ pub async fn enroll(
     host: HostIdentity,
     state: &StatePaths,
 ) -> anyhow::Result<Enrolled> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .context("generating the agent key")?;
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)
-        .and_then(|c| c.pem())
-        .context("building the certificate request")?;
+    let (key, csr) = key_and_request()?;
     let req = EnrollRequest {
         proto_version: vigil_proto::PROTO_VERSION,
         secret: token.secret_b64(),
@@ -173,6 +168,62 @@ pub async fn enroll(
     Err(last)
 }
 
+/// A fresh P-256 key and the PEM certificate request for it: what an agent, or a collector
+/// enrolling to its upstream, sends with its token.
+///
+/// # Errors
+/// When the key or the request cannot be built.
+pub fn key_and_request() -> anyhow::Result<(rcgen::KeyPair, String)> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .context("generating the key")?;
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .and_then(|c| c.pem())
+        .context("building the certificate request")?;
+    Ok((key, csr))
+}
+
+/// What an enrollment answer hands over: the new identity, its certificate and the CA.
+#[derive(Debug, Clone, Copy)]
+pub struct Issued<'a> {
+    /// The id given to the enrolled party (a UUID).
+    pub id: &'a str,
+    /// The certificate issued for our key.
+    pub cert_pem: &'a str,
+    /// The CA that issued it.
+    pub ca_pem: &'a str,
+}
+
+/// Checks an enrollment answer from `peer` before anything of it is stored: the CA is the one
+/// the token pins, the certificate is readable and for `key`, the id is a UUID. Returns the
+/// certificate's expiry (Unix seconds).
+///
+/// # Errors
+/// Says which of these fails, naming `peer`.
+pub fn check_answer(
+    peer: &str,
+    token: &EnrollToken,
+    key: &rcgen::KeyPair,
+    issued: Issued<'_>,
+) -> anyhow::Result<i64> {
+    let ca = CertificateDer::from_pem_slice(issued.ca_pem.as_bytes())
+        .with_context(|| format!("{peer} sent an unreadable CA"))?;
+    if <[u8; 32]>::from(Sha256::digest(ca.as_ref())) != token.ca_sha256 {
+        anyhow::bail!("{peer} sent a CA that does not match the token's pin");
+    }
+    let cert = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes())
+        .with_context(|| format!("{peer} sent an unreadable certificate"))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| anyhow::anyhow!("bad certificate: {e}"))?;
+    if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        anyhow::bail!("{peer} issued a certificate for another key");
+    }
+    if uuid::Uuid::parse_str(issued.id).is_err() {
+        anyhow::bail!("{peer} sent an invalid id");
+    }
+    Ok(parsed.validity().not_after.timestamp())
+}
+
 async fn exchange(
     addr: &str,
     cfg: quinn::ClientConfig,
@@ -214,27 +265,22 @@ fn store(
     cert_pem: &str,
     ca_pem: &str,
 ) -> anyhow::Result<Identity> {
-    let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes())
-        .context("collector sent an unreadable CA")?;
-    if <[u8; 32]>::from(Sha256::digest(ca.as_ref())) != token.ca_sha256 {
-        anyhow::bail!("collector sent a CA that does not match the token's pin");
-    }
-    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-        .context("collector sent an unreadable certificate")?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| anyhow::anyhow!("bad certificate: {e}"))?;
-    if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
-        anyhow::bail!("collector issued a certificate for another key");
-    }
-    if uuid::Uuid::parse_str(&agent_id).is_err() {
-        anyhow::bail!("collector sent an invalid agent id");
-    }
+    let cert_not_after = check_answer(
+        "collector",
+        token,
+        key,
+        Issued {
+            id: &agent_id,
+            cert_pem,
+            ca_pem,
+        },
+    )?;
     let identity = Identity {
         agent_id,
         agency,
         collectors: collectors.to_vec(),
         enrolled_at: time_now(),
-        cert_not_after: parsed.validity().not_after.timestamp(),
+        cert_not_after,
     };
     state.create()?;
     write_private(&state.key(), key.serialize_pem().as_bytes())?;

@@ -83,7 +83,16 @@ proptest::proptest! {
 /// The edge inputs random lines reach only by luck: no lines, empty lines, no final newline.
 #[test]
 fn filters_agree_on_edge_inputs() {
-    for input in ["", "\n", "\n\n", "a", "a\n\n", "\na", "b:\n\nb:\n", "A\na\nA"] {
+    for input in [
+        "",
+        "\n",
+        "\n\n",
+        "a",
+        "a\n\n",
+        "\na",
+        "b:\n\nb:\n",
+        "A\na\nA",
+    ] {
         for argv in FILTERS {
             assert_eq!(
                 ours(&quote(argv), input),

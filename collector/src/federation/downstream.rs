@@ -15,7 +15,6 @@ use anyhow::Context as _;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use vigil_proto::fed::{ALPN_FED, ALPN_FED_ENROLL, DownMsg, UpMsg};
 use vigil_proto::msg::{EnrollRequest, EnrollResponse, HostIdentity};
@@ -98,12 +97,7 @@ pub async fn enroll(
     name: &str,
     interval: Duration,
 ) -> anyhow::Result<Link> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .context("generating the link key")?;
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)
-        .and_then(|c| c.pem())
-        .context("building the certificate request")?;
+    let (key, csr) = vigil_agent::enroll::key_and_request()?;
     let req = EnrollRequest {
         proto_version: vigil_proto::PROTO_VERSION,
         secret: token.secret_b64(),
@@ -183,21 +177,16 @@ fn write_state(
     (cert_pem, ca_pem): (&str, &str),
     link: &Link,
 ) -> anyhow::Result<()> {
-    let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes())
-        .context("the upstream sent an unreadable CA")?;
-    if <[u8; 32]>::from(Sha256::digest(ca.as_ref())) != token.ca_sha256 {
-        anyhow::bail!("the upstream sent a CA that does not match the token's pin");
-    }
-    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-        .context("the upstream sent an unreadable certificate")?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
-        .map_err(|e| anyhow::anyhow!("bad certificate: {e}"))?;
-    if parsed.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
-        anyhow::bail!("the upstream issued a certificate for another key");
-    }
-    if uuid::Uuid::parse_str(&link.downstream_id).is_err() {
-        anyhow::bail!("the upstream sent an invalid id");
-    }
+    vigil_agent::enroll::check_answer(
+        "the upstream",
+        token,
+        key,
+        vigil_agent::enroll::Issued {
+            id: &link.downstream_id,
+            cert_pem,
+            ca_pem,
+        },
+    )?;
     let p = LinkPaths::new(data_dir);
     crate::fsutil::create_private_dir(&p.dir)
         .with_context(|| format!("creating {}", p.dir.display()))?;
