@@ -428,8 +428,18 @@ pub fn in_force(
 pub fn catalog(
     store: &dyn crate::store::Store,
 ) -> crate::store::Result<crate::catalog::RuleCatalog> {
+    Ok(catalog_of(&store.policies().policies_latest()?))
+}
+
+/// [`catalog`] over the given newest policy versions (by name, so two policies defining one
+/// rule id give the same catalogue every time).
+pub(crate) fn catalog_of<'a>(
+    latest: impl IntoIterator<Item = &'a PolicyVersion>,
+) -> crate::catalog::RuleCatalog {
+    let mut latest: Vec<&PolicyVersion> = latest.into_iter().collect();
+    latest.sort_by(|a, b| a.name.cmp(&b.name));
     let mut packs = Vec::new();
-    for v in store.policies().policies_latest()? {
+    for v in latest {
         let Ok(c) = PolicyContent::from_body(&v.body) else {
             tracing::warn!(policy = %v.name, "Stored policy body is corrupt; its rules are not in the catalogue.");
             continue;
@@ -444,7 +454,7 @@ pub fn catalog(
         }
     }
     packs.extend(vigil_rules::builtin_packs().unwrap_or_default());
-    Ok(crate::catalog::RuleCatalog::from_packs(&packs))
+    crate::catalog::RuleCatalog::from_packs(&packs)
 }
 
 #[cfg(test)]
