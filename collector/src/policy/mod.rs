@@ -19,6 +19,7 @@ use crate::store::policy::{PolicyAssignment, PolicyVersion};
 pub mod book;
 pub mod key;
 pub mod ops;
+pub mod running;
 pub mod status;
 
 pub use book::PolicyBook;

@@ -340,3 +340,101 @@ fn reports_name_the_policy_versions_in_force() {
     );
     assert_eq!(in_force(&s, Some("tinh/so-b")).expect("so-b"), "");
 }
+
+/// A failed check of `rule` from `pack`, as agent `a1` reports it.
+fn failed(seq: u64, pack: &str, rule: &str) -> vigil_proto::Envelope {
+    vigil_proto::Envelope {
+        seq,
+        observed_at: 1_700_000_000_000 + seq as i64,
+        finding: vigil_proto::Finding::CheckResult(vigil_proto::CheckResult {
+            rule_id: rule.into(),
+            pack: pack.into(),
+            status: vigil_proto::Status::Fail,
+            severity: vigil_proto::Severity::High,
+            group: "hardening".into(),
+            controls: vec![],
+            evidence: String::new(),
+        }),
+    }
+}
+
+/// The rule ids of `a1`'s results that count: in scores, and on its host page.
+fn counted(s: &dyn Store) -> (Vec<String>, Vec<String>) {
+    let inputs = crate::scoring::Inputs::load(s).expect("inputs");
+    let mut scored: Vec<String> = inputs
+        .checks
+        .get("a1")
+        .map(|v| v.iter().map(|c| c.1.clone()).collect())
+        .unwrap_or_default();
+    scored.sort();
+    let mut page: Vec<String> = crate::views::latest_checks(s, "a1")
+        .expect("host page")
+        .into_iter()
+        .map(|c| c.rule_id)
+        .collect();
+    page.sort();
+    (scored, page)
+}
+
+/// Regression (issue 18): a central pack dropped by a newer version (or a rule dropped from a
+/// pack) kept counting with its last result for ever, though the agent no longer runs it. Now
+/// it stops counting once the host reports the version in force; a host still on the older
+/// version runs it and keeps it; local packs' results always count.
+#[test]
+fn results_of_a_dropped_central_pack_or_rule_stop_counting_once_the_host_runs_the_new_bundle() {
+    let s = store();
+    s.agent_enroll(
+        &crate::store::NewAgent {
+            id: "a1".into(),
+            agency: "tinh/so-a".into(),
+            machine_id: "m-a1".into(),
+            hostname: "pc-1".into(),
+            os: "Debian".into(),
+            cert_serial: "s-a1".into(),
+            cert_not_after: 0,
+            agent_version: "0.1.0".into(),
+            token_id: "t".into(),
+            simulated: false,
+        },
+        0,
+    )
+    .expect("enroll");
+    add(&s, "web", &[("pk-keep", "r-keep"), ("pk-drop", "r-drop")], "");
+    ops::assign(&s, CLI, "tinh/so-a", Some("web"), 2).expect("assign");
+    let applied = |v: u64| {
+        s.policies()
+            .policy_applied_set("a1", v as i64, 3)
+            .expect("applied");
+    };
+    let v1 = resolved(&s, "tinh/so-a").version;
+    applied(v1);
+    let batch = [
+        failed(1, "pk-keep@1.0", "r-keep"),
+        failed(2, "pk-drop@1.0", "r-drop"),
+        failed(3, "local-pack@2", "r-local"),
+    ];
+    s.ingest("a1", &batch, 1_700_000_000_000).expect("ingest");
+    let all: Vec<String> = ["r-drop", "r-keep", "r-local"].map(String::from).to_vec();
+    assert_eq!(counted(&s), (all.clone(), all.clone()));
+
+    // Version 2 drops pk-drop. The host has not applied it yet: it still runs pk-drop.
+    add(&s, "web", &[("pk-keep", "r-keep")], "");
+    let v2 = resolved(&s, "tinh/so-a").version;
+    assert!(v2 > v1);
+    assert_eq!(counted(&s), (all.clone(), all));
+    applied(v2);
+    let kept: Vec<String> = ["r-keep", "r-local"].map(String::from).to_vec();
+    assert_eq!(counted(&s), (kept.clone(), kept));
+
+    // Version 3 keeps pk-keep@1.0 but with another rule: r-keep is gone from it.
+    add(&s, "web", &[("pk-keep", "r-other")], "");
+    applied(resolved(&s, "tinh/so-a").version);
+    let local: Vec<String> = vec!["r-local".into()];
+    assert_eq!(counted(&s), (local.clone(), local));
+
+    // A rollback to version 1 brings pk-drop back: its stored result counts again.
+    ops::rollback(&s, CLI, "web", 1, 4).expect("rollback");
+    applied(resolved(&s, "tinh/so-a").version);
+    let back: Vec<String> = ["r-drop", "r-keep", "r-local"].map(String::from).to_vec();
+    assert_eq!(counted(&s), (back.clone(), back));
+}
