@@ -180,7 +180,10 @@ impl SharedCatalog {
 
     /// The catalogue in force (a batch uses one catalogue from start to end).
     pub fn current(&self) -> Arc<RuleCatalog> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Puts `c` in force for the batches that start from now on.

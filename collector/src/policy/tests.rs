@@ -399,7 +399,12 @@ fn results_of_a_dropped_central_pack_or_rule_stop_counting_once_the_host_runs_th
         0,
     )
     .expect("enroll");
-    add(&s, "web", &[("pk-keep", "r-keep"), ("pk-drop", "r-drop")], "");
+    add(
+        &s,
+        "web",
+        &[("pk-keep", "r-keep"), ("pk-drop", "r-drop")],
+        "",
+    );
     ops::assign(&s, CLI, "tinh/so-a", Some("web"), 2).expect("assign");
     let applied = |v: u64| {
         s.policies()

@@ -79,7 +79,11 @@ impl PolicyHub {
 
     /// Re-reads the policies when the store's revision moved, and puts their rules in force in
     /// `catalog` (batches are corrected with them from now on); sessions then push.
-    pub(crate) fn refresh(&self, store: &dyn Store, catalog: &SharedCatalog) -> crate::store::Result<()> {
+    pub(crate) fn refresh(
+        &self,
+        store: &dyn Store,
+        catalog: &SharedCatalog,
+    ) -> crate::store::Result<()> {
         let rev = store.policies().policy_rev()?;
         if rev == self.book().rev() {
             return Ok(());

@@ -353,7 +353,13 @@ impl Store for SqliteStore {
             out += move_subtree(&tx, c, &to, super::Stamp { now, actor })?;
         }
         let stamp = super::Stamp { now, actor };
-        tree_sql(&tx, super::DISSOLVE_MEMBERS, (id, parent, None), stamp, &mut out)?;
+        tree_sql(
+            &tx,
+            super::DISSOLVE_MEMBERS,
+            (id, parent, None),
+            stamp,
+            &mut out,
+        )?;
         tx.execute(sql::AGENCY_DELETE, [id])?;
         out.agencies += 1;
         audit_row(

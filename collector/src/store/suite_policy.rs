@@ -171,10 +171,13 @@ pub(crate) fn policy_assignments_follow_agency_moves_and_dissolutions(s: &dyn St
     }
     let p = s.policies();
     p.policy_add(&new("top", "", "{}"), "cli", 1).expect("add");
-    p.policy_add(&new("pa", "p/a", "{}"), "cli", 1).expect("add");
+    p.policy_add(&new("pa", "p/a", "{}"), "cli", 1)
+        .expect("add");
     p.policy_assign("p", Some("top"), "cli", 2).expect("assign");
-    p.policy_assign("p/a", Some("pa"), "cli", 3).expect("assign");
-    p.policy_assign("p/a/x", Some("pa"), "cli", 4).expect("assign");
+    p.policy_assign("p/a", Some("pa"), "cli", 3)
+        .expect("assign");
+    p.policy_assign("p/a/x", Some("pa"), "cli", 4)
+        .expect("assign");
     let before = path_version(s, "p/a/x");
     assert_eq!(before, p.policy_rev().expect("rev"));
 
