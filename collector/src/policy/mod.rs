@@ -359,10 +359,10 @@ impl Resolved {
 ///
 /// # Errors
 /// A message when a stored body is corrupt.
-pub fn resolve(
+pub fn resolve<V: std::borrow::Borrow<PolicyVersion>>(
     agency: &str,
     assignments: &[PolicyAssignment],
-    latest: &HashMap<String, PolicyVersion>,
+    latest: &HashMap<String, V>,
 ) -> Result<Resolved, String> {
     let mut path: Vec<&PolicyAssignment> = assignments
         .iter()
@@ -374,7 +374,12 @@ pub fn resolve(
     let mut rev = 0i64;
     for a in path {
         rev = rev.max(a.rev);
-        let Some(p) = a.policy.as_deref().and_then(|n| latest.get(n)) else {
+        let Some(p) = a
+            .policy
+            .as_deref()
+            .and_then(|n| latest.get(n))
+            .map(V::borrow)
+        else {
             continue;
         };
         rev = rev.max(p.rev);
