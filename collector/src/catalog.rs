@@ -8,6 +8,7 @@
 //! agents' free-form pack strings never reach another agency's history.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use vigil_proto::{CheckResult, Envelope, Finding, Severity};
 
@@ -161,6 +162,33 @@ impl RuleCatalog {
             ));
         }
         label
+    }
+}
+
+/// The catalogue a running collector corrects batches with, replaced while sessions read it:
+/// policies add rules at run time (from this process, the CLI or another collector sharing the
+/// store), and their results must be corrected with the new rules' severity and group at once,
+/// not after a restart.
+#[derive(Debug, Default)]
+pub struct SharedCatalog(RwLock<Arc<RuleCatalog>>);
+
+impl SharedCatalog {
+    /// A shared catalogue starting as `c`.
+    pub fn new(c: RuleCatalog) -> Self {
+        Self(RwLock::new(Arc::new(c)))
+    }
+
+    /// The catalogue in force (a batch uses one catalogue from start to end).
+    pub fn current(&self) -> Arc<RuleCatalog> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `c` in force for the batches that start from now on.
+    pub fn replace(&self, c: RuleCatalog) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(c);
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use vigil_proto::Envelope;
 
 use crate::alerting::{self, AlertSettings};
-use crate::catalog::RuleCatalog;
+use crate::catalog::SharedCatalog;
 use crate::scoring::ScoreCache;
 use crate::store::{Heartbeat, IngestOutcome, Result, Store};
 
@@ -19,8 +19,9 @@ use crate::store::{Heartbeat, IngestOutcome, Result, Store};
 pub struct Ingest {
     /// Storage.
     pub store: Arc<dyn Store>,
-    /// The rules this collector knows (their severity and group win over agents' claims).
-    pub catalog: Arc<RuleCatalog>,
+    /// The rules this collector knows (their severity and group win over agents' claims),
+    /// replaced when policies change.
+    pub catalog: SharedCatalog,
     /// Alert thresholds and disabled kinds, per agency subtree.
     pub alerts: Arc<AlertSettings>,
     /// The console's cached scores, told when stored findings change them.
@@ -69,7 +70,7 @@ impl Ingest {
         mut findings: Vec<Envelope>,
         received_ms: i64,
     ) -> Result<BatchResult> {
-        let corrected = self.catalog.normalize_batch(&mut findings);
+        let corrected = self.catalog.current().normalize_batch(&mut findings);
         let s = &*self.store;
         let out = s.ingest(agent_id, &findings, received_ms)?;
         if out.stored > 0

@@ -77,11 +77,23 @@ impl Inputs {
             let checks = checks.join().map_err(|_| {
                 crate::store::StoreError::Db("reading check states panicked".into())
             })??;
+            // Results of central packs a host no longer runs do not count (policy/running.rs).
+            let mut running = crate::policy::running::Running::load(store)?;
+            let agency_of: HashMap<&str, &str> = agents
+                .iter()
+                .map(|a| (a.id.as_str(), a.agency.as_str()))
+                .collect();
+            let mut checks: HashMap<String, Vec<CheckState>> = checks.into_iter().collect();
+            for (id, states) in &mut checks {
+                if let Some(agency) = agency_of.get(id.as_str()) {
+                    running.retain(id, agency, states);
+                }
+            }
             Ok(Self {
                 agencies,
                 agents,
                 assets,
-                checks: checks.into_iter().collect(),
+                checks,
                 alerts,
                 federated,
                 critical_fixable_since,

@@ -215,7 +215,7 @@ impl QuicServer {
         let alerts = Arc::new(cfg.alerts.clone());
         let ingest = Arc::new(Ingest {
             store: store.clone(),
-            catalog: Arc::new(crate::policy::catalog(&*store)?),
+            catalog: crate::catalog::SharedCatalog::new(crate::policy::catalog(&*store)?),
             alerts: alerts.clone(),
             scores,
             vulns: Arc::default(),
@@ -296,7 +296,8 @@ impl QuicServer {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 
-    /// Re-reads refused serials (closing the live sessions that use one) and the IOC version.
+    /// Re-reads refused serials (closing the live sessions that use one), the policies (and
+    /// with them the rule catalogue) and the IOC version.
     async fn refresh(&self) {
         if let Ok(serials) = blocking(&self.ctx.store, |s| s.revoked_serials()).await {
             let set: std::collections::HashSet<String> = serials.into_iter().collect();
@@ -305,8 +306,8 @@ impl QuicServer {
                 *tls_set = set;
             }
         }
-        let hub = self.ctx.policy.clone();
-        if let Err(e) = blocking(&self.ctx.store, move |s| hub.refresh(s)).await {
+        let (hub, ingest) = (self.ctx.policy.clone(), self.ctx.ingest.clone());
+        if let Err(e) = blocking(&self.ctx.store, move |s| hub.refresh(s, &ingest.catalog)).await {
             debug!(error = %e, "Reading the policy revision failed; retrying.");
         }
         if let Ok(v) = blocking(&self.ctx.store, |s| s.ioc_version()).await {

@@ -129,11 +129,14 @@ pub fn host_rows(
 pub const LATEST_CHECKS_READ: usize = 4 * crate::store::MAX_RULES_PER_AGENT;
 
 /// The latest result of every rule an agent reported recently (by pack and rule id), from its
-/// newest [`LATEST_CHECKS_READ`] check findings.
+/// newest [`LATEST_CHECKS_READ`] check findings, without those of central packs or rules the
+/// host no longer runs (`policy/running.rs`).
 ///
 /// # Errors
 /// Store errors.
 pub fn latest_checks(store: &dyn Store, agent_id: &str) -> Result<Vec<vigil_proto::CheckResult>> {
+    let agency = store.agent(agent_id)?.map(|a| a.agency);
+    let mut running = crate::policy::running::Running::load(store)?;
     let f = FindingFilter {
         agent_id: Some(agent_id.to_string()),
         kind: Some("check".into()),
@@ -147,6 +150,9 @@ pub fn latest_checks(store: &dyn Store, agent_id: &str) -> Result<Vec<vigil_prot
         if let Ok(vigil_proto::Finding::CheckResult(c)) =
             serde_json::from_value::<vigil_proto::Finding>(sf.finding)
             && seen.insert((c.pack.clone(), c.rule_id.clone()))
+            && agency
+                .as_deref()
+                .is_none_or(|ag| running.counts(agent_id, ag, &c.pack, &c.rule_id))
         {
             out.push(c);
         }

@@ -322,3 +322,255 @@ fn digest(blob: &[u8]) -> String {
         .map(|s| s.digest())
         .unwrap_or_default()
 }
+
+/// A pack of about `kib` KiB: [`pack`]'s one rule, padded with a YAML comment.
+fn big_pack(id: &str, rule: &str, kib: usize) -> String {
+    let mut s = pack(id, rule);
+    while s.len() < kib * 1024 {
+        s.push_str("# ");
+        s.push_str(&"x".repeat(1000));
+        s.push('\n');
+    }
+    s
+}
+
+/// Enrolls `n` simulated agents under `base` (`sim<i>`), 20 at a time, in order.
+async fn enroll_concurrently(
+    base: &Path,
+    token: &str,
+    n: usize,
+    cfg: &vigil_agent::config::AgentConfig,
+) -> Vec<(vigil_agent::sim::SimAgent, vigil_agent::uplink::Uplink)> {
+    let tok = vigil_proto::token::EnrollToken::decode(token).expect("token");
+    let mut out = Vec::with_capacity(n);
+    let ids: Vec<usize> = (0..n).collect();
+    for chunk in ids.chunks(20) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (tok, cfg) = (tok.clone(), cfg.clone());
+            let state = vigil_agent::state::StatePaths::new(base.join(format!("sim{i}")));
+            set.spawn(async move {
+                let host = vigil_proto::msg::HostIdentity {
+                    machine_id: format!("sim-machine-{i}"),
+                    hostname: format!("sim-{i}"),
+                    os: "Simulated".into(),
+                };
+                let r = vigil_agent::sim::SimAgent::enroll(state, &tok, host, &cfg).await;
+                (i, r)
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            let (i, r) = done.expect("enrollment task");
+            out.push((
+                i,
+                r.unwrap_or_else(|e| panic!("enrolling agent {i}: {e:#}")),
+            ));
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, a)| a).collect()
+}
+
+/// Issue 18's acceptance case: 200 agents (the real agent shell in one process: QUIC + mTLS,
+/// chunk reassembly, signature check with the pinned key, atomic write) receive a new 1 MiB
+/// bundle and every one of them reports the new version; each one's applied file is that
+/// bundle, signed by the collector.
+#[test]
+fn two_hundred_agents_receive_a_new_one_mib_bundle_and_all_report_it() {
+    use vigil_collector::store::{SqliteStore, Store};
+    let n = 200;
+    let mut c = collector();
+    c.start();
+    let token = c.ok(&["token", "create", "--agency", "tinh/so-a", "--uses", "200"]);
+    let cfg_path = c.tmp.path().join("fleet.toml");
+    std::fs::write(&cfg_path, "[uplink]\nheartbeat_interval = \"5s\"\n").expect("config");
+    let cfg = vigil_agent::config::load(&cfg_path, true).expect("config");
+    // An agent applies a bundle on its uplink's thread (verify, parse, write, fsync); with 200
+    // uplinks in one runtime, a few more threads let those waits overlap.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(8)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let base = c.tmp.path().join("fleet");
+    let started = Instant::now();
+    let fleet = rt.block_on(enroll_concurrently(&base, token.trim(), n, &cfg));
+    let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let tasks =
+        vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx).expect("fleet endpoint");
+    let db = SqliteStore::open(&c.data_dir.join("vigil.db")).expect("store");
+    wait_for(Duration::from_secs(60), "200 agents connected", || {
+        let seen = db.agents_brief().expect("agents");
+        (seen.iter().filter(|a| a.last_seen > 0).count() == n).then_some(())
+    });
+    eprintln!(
+        "{n} agents enrolled and connected in {:?}",
+        started.elapsed()
+    );
+
+    let file = c.tmp.path().join("big.yaml");
+    std::fs::write(&file, big_pack("fleet-big", "pol-e2e-fleet", 1024)).expect("pack");
+    c.ok(&[
+        "policy",
+        "add",
+        "big",
+        "--pack",
+        file.to_str().expect("utf8"),
+    ]);
+    let t0 = Instant::now();
+    c.ok(&["policy", "assign", "--agency", "tinh/so-a", "big"]);
+    let version = u64::try_from(db.policies().policy_rev().expect("rev")).expect("rev");
+    let ids: std::collections::HashSet<&str> = agents.iter().map(|a| a.id.as_str()).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut half = None;
+    let took = loop {
+        let have = db
+            .policies()
+            .policy_applied()
+            .expect("applied")
+            .iter()
+            .filter(|a| ids.contains(a.agent_id.as_str()) && a.version >= version as i64)
+            .count();
+        if half.is_none() && have * 2 >= n {
+            half = Some(t0.elapsed());
+        }
+        if have == n {
+            break t0.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {n} agents report version {version} after {:?}",
+            t0.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "{n} agents reported the 1 MiB bundle after `policy assign`: half after {half:?}, all \
+         after {took:?}"
+    );
+
+    // What each agent applied is the whole bundle the collector signed for so-a.
+    for i in 0..n {
+        let dir = base.join(format!("sim{i}"));
+        let key = std::fs::read_to_string(dir.join("policy.pub")).expect("pinned key");
+        let key = PolicyPublicKey::parse(&key).expect("key");
+        let blob = std::fs::read(dir.join("policy/current.bin")).expect("applied bundle");
+        assert!(blob.len() > 1024 * 1024, "agent {i}: {} bytes", blob.len());
+        let b = SignedBundle::from_bytes(blob)
+            .and_then(|s| s.verify(&key))
+            .unwrap_or_else(|e| panic!("agent {i}: {e}"));
+        assert_eq!(
+            (b.version, b.agency.as_str()),
+            (version, "tinh/so-a"),
+            "agent {i}"
+        );
+        assert_eq!(b.packs.len(), 1, "agent {i}");
+    }
+    assert_eq!(
+        status(&c, "tinh/so-a")["current"].as_u64(),
+        Some(n as u64),
+        "policy show counts every host as current"
+    );
+    let _ = stop.send(true);
+    rt.block_on(async {
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    });
+}
+
+/// Regression: the collector's rule catalogue learned the rules of policies only when it
+/// restarted, so a failing result of a newly pushed rule kept the severity and group the agent
+/// claimed. Now the running collector corrects it with the pack's own as soon as the policy is
+/// stored (the agent here claims `low` / `other` for a rule its pack makes `critical` /
+/// `accounts`).
+#[test]
+fn a_rule_of_a_newly_assigned_policy_is_scored_with_its_own_severity_without_a_restart() {
+    use vigil_proto::{CheckResult, Finding, Severity, Status};
+    let mut c = collector();
+    c.start();
+    let token = c.ok(&["token", "create", "--agency", "tinh/so-a"]);
+    let cfg_path = c.tmp.path().join("sim.toml");
+    std::fs::write(&cfg_path, "[uplink]\nheartbeat_interval = \"2s\"\n").expect("config");
+    let cfg = vigil_agent::config::load(&cfg_path, true).expect("config");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let fleet = rt
+        .block_on(vigil_agent::sim::enroll_fleet(
+            &c.tmp.path().join("sim"),
+            token.trim(),
+            1,
+            &cfg,
+        ))
+        .expect("enroll");
+    let (agents, uplinks): (Vec<_>, Vec<_>) = fleet.into_iter().unzip();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let _tasks = vigil_agent::sim::run_fleet(rt.handle(), uplinks, &stop_rx).expect("endpoint");
+    let a = &agents[0];
+    let rule = "pol-e2e-catalogue";
+    let claim = || {
+        Finding::CheckResult(CheckResult {
+            rule_id: rule.into(),
+            pack: "cat-pack@1.0".into(),
+            status: Status::Fail,
+            severity: Severity::Low,
+            group: "other".into(),
+            controls: vec![],
+            evidence: "claimed by the agent".into(),
+        })
+    };
+    // The newest stored result of the rule: (seq, severity, group).
+    let newest = || {
+        c.findings(&a.id, Some("check"))
+            .into_iter()
+            .filter(|f| f["finding"]["rule_id"] == rule)
+            .max_by_key(|f| f["seq"].as_u64().unwrap_or(0))
+            .map(|f| {
+                (
+                    f["seq"].as_u64().unwrap_or(0),
+                    f["finding"]["severity"].as_str().unwrap_or("").to_owned(),
+                    f["finding"]["group"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+    };
+    // Unknown to the collector: the claim stands.
+    a.send(vigil_e2e::now_s() * 1000, [claim()]).expect("send");
+    let (first, sev, group) = wait_for(Duration::from_secs(20), "the first claim stored", newest);
+    assert_eq!((sev.as_str(), group.as_str()), ("low", "other"));
+
+    let text = pack("cat-pack", rule)
+        .replace("severity: high", "severity: critical")
+        .replace("group: hardening", "group: accounts");
+    let file = c.tmp.path().join("cat-pack.yaml");
+    std::fs::write(&file, text).expect("pack");
+    c.ok(&[
+        "policy",
+        "add",
+        "cat",
+        "--pack",
+        file.to_str().expect("utf8"),
+    ]);
+    c.ok(&["policy", "assign", "--agency", "tinh/so-a", "cat"]);
+    // The collector re-reads policies every 2 s; each new result after that is corrected.
+    let mut last = first;
+    let corrected = wait_for(Duration::from_secs(15), "a corrected result", || {
+        a.send(vigil_e2e::now_s() * 1000, [claim()]).expect("send");
+        std::thread::sleep(Duration::from_millis(500));
+        let (seq, sev, group) = newest()?;
+        if seq == last {
+            return None;
+        }
+        last = seq;
+        (sev == "critical").then_some((sev, group))
+    });
+    assert_eq!(corrected, ("critical".into(), "accounts".into()));
+    assert!(
+        c.proc.as_mut().is_some_and(Proc::alive),
+        "the same collector process throughout"
+    );
+    let _ = stop.send(true);
+}

@@ -42,7 +42,7 @@ fn fixture() -> Fixture {
     Fixture {
         ingest: Ingest {
             store: Arc::new(store),
-            catalog: Arc::new(RuleCatalog::builtin()),
+            catalog: crate::catalog::SharedCatalog::new(crate::catalog::RuleCatalog::builtin()),
             alerts: Arc::new(AlertSettings::default()),
             scores: Arc::new(ScoreCache::new(std::time::Duration::from_secs(15))),
             vulns: Arc::default(),

@@ -58,6 +58,12 @@ impl PolicyBook {
         })
     }
 
+    /// The rule catalogue of this snapshot: the built-in rules and those of every policy's
+    /// newest version (see [`super::catalog`]).
+    pub fn catalog(&self) -> crate::catalog::RuleCatalog {
+        super::catalog_of(self.latest.values())
+    }
+
     /// The revision this snapshot was read at.
     pub fn rev(&self) -> i64 {
         self.rev

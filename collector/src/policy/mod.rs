@@ -19,6 +19,7 @@ use crate::store::policy::{PolicyAssignment, PolicyVersion};
 pub mod book;
 pub mod key;
 pub mod ops;
+pub mod running;
 pub mod status;
 
 pub use book::PolicyBook;
@@ -358,10 +359,10 @@ impl Resolved {
 ///
 /// # Errors
 /// A message when a stored body is corrupt.
-pub fn resolve(
+pub fn resolve<V: std::borrow::Borrow<PolicyVersion>>(
     agency: &str,
     assignments: &[PolicyAssignment],
-    latest: &HashMap<String, PolicyVersion>,
+    latest: &HashMap<String, V>,
 ) -> Result<Resolved, String> {
     let mut path: Vec<&PolicyAssignment> = assignments
         .iter()
@@ -373,7 +374,12 @@ pub fn resolve(
     let mut rev = 0i64;
     for a in path {
         rev = rev.max(a.rev);
-        let Some(p) = a.policy.as_deref().and_then(|n| latest.get(n)) else {
+        let Some(p) = a
+            .policy
+            .as_deref()
+            .and_then(|n| latest.get(n))
+            .map(V::borrow)
+        else {
             continue;
         };
         rev = rev.max(p.rev);
@@ -428,8 +434,18 @@ pub fn in_force(
 pub fn catalog(
     store: &dyn crate::store::Store,
 ) -> crate::store::Result<crate::catalog::RuleCatalog> {
+    Ok(catalog_of(&store.policies().policies_latest()?))
+}
+
+/// [`catalog`] over the given newest policy versions (by name, so two policies defining one
+/// rule id give the same catalogue every time).
+pub(crate) fn catalog_of<'a>(
+    latest: impl IntoIterator<Item = &'a PolicyVersion>,
+) -> crate::catalog::RuleCatalog {
+    let mut latest: Vec<&PolicyVersion> = latest.into_iter().collect();
+    latest.sort_by(|a, b| a.name.cmp(&b.name));
     let mut packs = Vec::new();
-    for v in store.policies().policies_latest()? {
+    for v in latest {
         let Ok(c) = PolicyContent::from_body(&v.body) else {
             tracing::warn!(policy = %v.name, "Stored policy body is corrupt; its rules are not in the catalogue.");
             continue;
@@ -444,7 +460,7 @@ pub fn catalog(
         }
     }
     packs.extend(vigil_rules::builtin_packs().unwrap_or_default());
-    Ok(crate::catalog::RuleCatalog::from_packs(&packs))
+    crate::catalog::RuleCatalog::from_packs(&packs)
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ fn an_agency_admin_acts_only_inside_its_subtree() {
 
 #[test]
 fn resolve_of_no_assignment_is_version_zero() {
-    let r = resolve("tinh", &[], &HashMap::new()).expect("empty");
+    let r = resolve("tinh", &[], &HashMap::<String, PolicyVersion>::new()).expect("empty");
     assert_eq!((r.version, r.label().as_str()), (0, "none"));
 }
 
@@ -339,4 +339,180 @@ fn reports_name_the_policy_versions_in_force() {
         "{all}"
     );
     assert_eq!(in_force(&s, Some("tinh/so-b")).expect("so-b"), "");
+}
+
+/// A failed check of `rule` from `pack`, as agent `a1` reports it.
+fn failed(seq: u64, pack: &str, rule: &str) -> vigil_proto::Envelope {
+    vigil_proto::Envelope {
+        seq,
+        observed_at: 1_700_000_000_000 + seq as i64,
+        finding: vigil_proto::Finding::CheckResult(vigil_proto::CheckResult {
+            rule_id: rule.into(),
+            pack: pack.into(),
+            status: vigil_proto::Status::Fail,
+            severity: vigil_proto::Severity::High,
+            group: "hardening".into(),
+            controls: vec![],
+            evidence: String::new(),
+        }),
+    }
+}
+
+/// The rule ids of `a1`'s results that count: in scores, and on its host page.
+fn counted(s: &dyn Store) -> (Vec<String>, Vec<String>) {
+    let inputs = crate::scoring::Inputs::load(s).expect("inputs");
+    let mut scored: Vec<String> = inputs
+        .checks
+        .get("a1")
+        .map(|v| v.iter().map(|c| c.1.clone()).collect())
+        .unwrap_or_default();
+    scored.sort();
+    let mut page: Vec<String> = crate::views::latest_checks(s, "a1")
+        .expect("host page")
+        .into_iter()
+        .map(|c| c.rule_id)
+        .collect();
+    page.sort();
+    (scored, page)
+}
+
+/// Regression (issue 18): a central pack dropped by a newer version (or a rule dropped from a
+/// pack) kept counting with its last result for ever, though the agent no longer runs it. Now
+/// it stops counting once the host reports the version in force; a host still on the older
+/// version runs it and keeps it; local packs' results always count.
+#[test]
+fn results_of_a_dropped_central_pack_or_rule_stop_counting_once_the_host_runs_the_new_bundle() {
+    let s = store();
+    s.agent_enroll(
+        &crate::store::NewAgent {
+            id: "a1".into(),
+            agency: "tinh/so-a".into(),
+            machine_id: "m-a1".into(),
+            hostname: "pc-1".into(),
+            os: "Debian".into(),
+            cert_serial: "s-a1".into(),
+            cert_not_after: 0,
+            agent_version: "0.1.0".into(),
+            token_id: "t".into(),
+            simulated: false,
+        },
+        0,
+    )
+    .expect("enroll");
+    add(
+        &s,
+        "web",
+        &[("pk-keep", "r-keep"), ("pk-drop", "r-drop")],
+        "",
+    );
+    ops::assign(&s, CLI, "tinh/so-a", Some("web"), 2).expect("assign");
+    let applied = |v: u64| {
+        s.policies()
+            .policy_applied_set("a1", v as i64, 3)
+            .expect("applied");
+    };
+    let v1 = resolved(&s, "tinh/so-a").version;
+    applied(v1);
+    let batch = [
+        failed(1, "pk-keep@1.0", "r-keep"),
+        failed(2, "pk-drop@1.0", "r-drop"),
+        failed(3, "local-pack@2", "r-local"),
+    ];
+    s.ingest("a1", &batch, 1_700_000_000_000).expect("ingest");
+    let all: Vec<String> = ["r-drop", "r-keep", "r-local"].map(String::from).to_vec();
+    assert_eq!(counted(&s), (all.clone(), all.clone()));
+
+    // Version 2 drops pk-drop. The host has not applied it yet: it still runs pk-drop.
+    add(&s, "web", &[("pk-keep", "r-keep")], "");
+    let v2 = resolved(&s, "tinh/so-a").version;
+    assert!(v2 > v1);
+    assert_eq!(counted(&s), (all.clone(), all));
+    applied(v2);
+    let kept: Vec<String> = ["r-keep", "r-local"].map(String::from).to_vec();
+    assert_eq!(counted(&s), (kept.clone(), kept));
+
+    // Version 3 keeps pk-keep@1.0 but with another rule: r-keep is gone from it.
+    add(&s, "web", &[("pk-keep", "r-other")], "");
+    applied(resolved(&s, "tinh/so-a").version);
+    let local: Vec<String> = vec!["r-local".into()];
+    assert_eq!(counted(&s), (local.clone(), local));
+
+    // A rollback to version 1 brings pk-drop back: its stored result counts again.
+    ops::rollback(&s, CLI, "web", 1, 4).expect("rollback");
+    applied(resolved(&s, "tinh/so-a").version);
+    let back: Vec<String> = ["r-drop", "r-keep", "r-local"].map(String::from).to_vec();
+    assert_eq!(counted(&s), (back.clone(), back));
+}
+
+/// Issue 18 item 5: a host is scored by the rules of the bundle version it runs. Ingest stored
+/// the severity the newest catalogue gives (critical, version 2); the host still on version 1
+/// counts it as version 1's pack says (high, hardening), then as version 2's once it applies it.
+/// When an assignment on its path changed since its version, that version cannot be rebuilt and
+/// the stored values stand.
+#[test]
+fn a_host_is_scored_by_the_rules_of_the_bundle_version_it_runs() {
+    let s = store();
+    s.agent_enroll(
+        &crate::store::NewAgent {
+            id: "a1".into(),
+            agency: "tinh/so-a".into(),
+            machine_id: "m-a1".into(),
+            hostname: "pc-1".into(),
+            os: "Debian".into(),
+            cert_serial: "s-a1".into(),
+            cert_not_after: 0,
+            agent_version: "0.1.0".into(),
+            token_id: "t".into(),
+            simulated: false,
+        },
+        0,
+    )
+    .expect("enroll");
+    add(&s, "web", &[("pk", "r-sev")], "");
+    ops::assign(&s, CLI, "tinh/so-a", Some("web"), 2).expect("assign");
+    let v1 = resolved(&s, "tinh/so-a").version;
+    let v2_pack = pack("pk", "r-sev", "/etc/hosts")
+        .replace("severity: high", "severity: critical")
+        .replace("group: hardening", "group: accounts");
+    let req = AddRequest {
+        name: "web".into(),
+        packs: vec![("pk.yaml".into(), v2_pack)],
+        ..AddRequest::default()
+    };
+    ops::add(&s, CLI, &req, 3).expect("v2");
+    let v2 = resolved(&s, "tinh/so-a").version;
+    let mut stored = failed(1, "pk@1.0", "r-sev");
+    if let vigil_proto::Finding::CheckResult(c) = &mut stored.finding {
+        c.severity = vigil_proto::Severity::Critical;
+        c.group = "accounts".into();
+    }
+    s.ingest("a1", &[stored], 1_700_000_000_000)
+        .expect("ingest");
+    let scored = |s: &dyn Store| {
+        let inputs = crate::scoring::Inputs::load(s).expect("inputs");
+        let c = inputs.checks["a1"][0].clone();
+        (c.3, c.2)
+    };
+    let set = |v: u64| {
+        s.policies()
+            .policy_applied_set("a1", v as i64, 4)
+            .expect("applied");
+    };
+    set(v1);
+    assert_eq!(
+        scored(&s),
+        (vigil_proto::Severity::High, "hardening".to_owned())
+    );
+    set(v2);
+    assert_eq!(
+        scored(&s),
+        (vigil_proto::Severity::Critical, "accounts".to_owned())
+    );
+    // An assignment on its path changes: version 1's bundle is no longer known.
+    set(v1);
+    ops::assign(&s, CLI, "tinh", Some("web"), 5).expect("assign above");
+    assert_eq!(
+        scored(&s),
+        (vigil_proto::Severity::Critical, "accounts".to_owned())
+    );
 }

@@ -9,6 +9,7 @@ use tracing::{debug, info, warn};
 use vigil_proto::msg::CollectorMsg;
 use vigil_proto::session::CollectorSession;
 
+use crate::catalog::SharedCatalog;
 use crate::policy::book::Delivery;
 use crate::policy::{PolicyBook, PolicyKey};
 use crate::store::Store;
@@ -76,14 +77,21 @@ impl PolicyHub {
             .clone()
     }
 
-    /// Re-reads the policies when the store's revision moved; sessions then push.
-    pub(crate) fn refresh(&self, store: &dyn Store) -> crate::store::Result<()> {
+    /// Re-reads the policies when the store's revision moved, and puts their rules in force in
+    /// `catalog` (batches are corrected with them from now on); sessions then push.
+    pub(crate) fn refresh(
+        &self,
+        store: &dyn Store,
+        catalog: &SharedCatalog,
+    ) -> crate::store::Result<()> {
         let rev = store.policies().policy_rev()?;
         if rev == self.book().rev() {
             return Ok(());
         }
         let book = Arc::new(PolicyBook::load(store)?);
         let rev = book.rev();
+        catalog.replace(book.catalog());
+        debug!(rev, "Policies changed: their rules are in the catalogue.");
         *self.book.write().unwrap_or_else(PoisonError::into_inner) = book;
         self.rev
             .send_if_modified(|cur| std::mem::replace(cur, rev) != rev);

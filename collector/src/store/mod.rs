@@ -35,7 +35,8 @@ pub(crate) use rules::{
     enroll_decision, merge_check_state, params_json, require_reason,
 };
 pub(crate) use tree::{
-    Counts, DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, check_move_ends, count, leaf_of, parent_of,
+    Counts, DISSOLVE_MEMBERS, MOVE_SUBTREE, Param, Stamp, check_move_ends, count, leaf_of,
+    parent_of,
 };
 
 pub use self::postgres::PostgresStore;

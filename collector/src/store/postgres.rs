@@ -57,12 +57,17 @@ const LOCK_MIGRATE: i32 = 0x5647_0001;
 const LOCK_ENROLL: i32 = 0x5647_0002;
 
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
-fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
+fn move_subtree(
+    tx: &mut ::postgres::Transaction<'_>,
+    from: &str,
+    to: &str,
+    stamp: super::Stamp<'_>,
+) -> Result<MoveOutcome> {
     let parent = super::check_move_ends(from, to, |id| {
         Ok(tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_some())
     })?;
     let mut out = MoveOutcome::default();
-    tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
+    tree_sql(tx, super::MOVE_SUBTREE, (from, to, parent), stamp, &mut out)?;
     Ok(out)
 }
 
@@ -70,9 +75,8 @@ fn move_subtree(tx: &mut ::postgres::Transaction<'_>, from: &str, to: &str) -> R
 fn tree_sql(
     tx: &mut ::postgres::Transaction<'_>,
     stmts: &[(&str, &[Param], super::Counts)],
-    from: &str,
-    to: &str,
-    parent: Option<&str>,
+    (from, to, parent): (&str, &str, Option<&str>),
+    stamp: super::Stamp<'_>,
     out: &mut MoveOutcome,
 ) -> Result<()> {
     let len = |s: &str| {
@@ -89,6 +93,8 @@ fn tree_sql(
                     Param::FromLen => &from_len,
                     Param::ToLen => &to_len,
                     Param::Parent => &parent,
+                    Param::Now => &stamp.now,
+                    Param::Actor => &stamp.actor,
                 }
             })
             .collect();
@@ -522,7 +528,8 @@ impl Store for PostgresStore {
             let mut tx = c.transaction()?;
             // Tree changes are rare; one at a time keeps concurrent moves from interleaving.
             tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            let out = move_subtree(&mut tx, &from, &to)?;
+            let stamp = super::Stamp { now, actor: &actor };
+            let out = move_subtree(&mut tx, &from, &to, stamp)?;
             let d = serde_json::json!({"from": from, "to": to, "moved": out});
             insert_audit(&mut tx, now, &actor, "agency.move", &d)?;
             tx.commit()?;
@@ -551,15 +558,16 @@ impl Store for PostgresStore {
                 .map(|r| r.try_get(0))
                 .collect::<std::result::Result<_, _>>()?;
             let mut out = MoveOutcome::default();
+            let stamp = super::Stamp { now, actor: &actor };
             for ch in &children {
-                out += move_subtree(&mut tx, ch, &format!("{parent}/{}", super::leaf_of(ch)))?;
+                let to = format!("{parent}/{}", super::leaf_of(ch));
+                out += move_subtree(&mut tx, ch, &to, stamp)?;
             }
             tree_sql(
                 &mut tx,
                 super::DISSOLVE_MEMBERS,
-                &id,
-                &parent,
-                None,
+                (&id, &parent, None),
+                stamp,
                 &mut out,
             )?;
             tx.execute(pg(sql::AGENCY_DELETE), &[&id])?;

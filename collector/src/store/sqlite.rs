@@ -166,7 +166,12 @@ fn open_reader(path: &Path) -> Result<Connection> {
 use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of};
 
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
-fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<MoveOutcome> {
+fn move_subtree(
+    tx: &rusqlite::Transaction<'_>,
+    from: &str,
+    to: &str,
+    stamp: super::Stamp<'_>,
+) -> Result<MoveOutcome> {
     let parent = super::check_move_ends(from, to, |id| {
         Ok(tx
             .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
@@ -174,7 +179,7 @@ fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<
             .is_some())
     })?;
     let mut out = MoveOutcome::default();
-    tree_sql(tx, super::MOVE_SUBTREE, from, to, parent, &mut out)?;
+    tree_sql(tx, super::MOVE_SUBTREE, (from, to, parent), stamp, &mut out)?;
     Ok(out)
 }
 
@@ -182,9 +187,8 @@ fn move_subtree(tx: &rusqlite::Transaction<'_>, from: &str, to: &str) -> Result<
 fn tree_sql(
     tx: &rusqlite::Transaction<'_>,
     stmts: &[(&str, &[Param], super::Counts)],
-    from: &str,
-    to: &str,
-    parent: Option<&str>,
+    (from, to, parent): (&str, &str, Option<&str>),
+    stamp: super::Stamp<'_>,
     out: &mut MoveOutcome,
 ) -> Result<()> {
     for (sql, params, what) in stmts {
@@ -199,6 +203,8 @@ fn tree_sql(
                 Param::FromLen => (from.len() as i64).into(),
                 Param::ToLen => (to.len() as i64).into(),
                 Param::Parent => parent.map(str::to_owned).into(),
+                Param::Now => stamp.now.into(),
+                Param::Actor => stamp.actor.to_owned().into(),
             })
             .collect();
         let n = st.execute(rusqlite::params_from_iter(values))?;
@@ -309,7 +315,7 @@ impl Store for SqliteStore {
     fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let out = move_subtree(&tx, from, to)?;
+        let out = move_subtree(&tx, from, to, super::Stamp { now, actor })?;
         audit_row(
             &tx,
             now,
@@ -343,9 +349,17 @@ impl Store for SqliteStore {
         }
         let mut out = MoveOutcome::default();
         for c in &children {
-            out += move_subtree(&tx, c, &format!("{parent}/{}", super::leaf_of(c)))?;
+            let to = format!("{parent}/{}", super::leaf_of(c));
+            out += move_subtree(&tx, c, &to, super::Stamp { now, actor })?;
         }
-        tree_sql(&tx, super::DISSOLVE_MEMBERS, id, parent, None, &mut out)?;
+        let stamp = super::Stamp { now, actor };
+        tree_sql(
+            &tx,
+            super::DISSOLVE_MEMBERS,
+            (id, parent, None),
+            stamp,
+            &mut out,
+        )?;
         tx.execute(sql::AGENCY_DELETE, [id])?;
         out.agencies += 1;
         audit_row(

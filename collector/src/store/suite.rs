@@ -124,6 +124,7 @@ macro_rules! store_cases {
             policy_versions_only_grow_and_history_is_kept,
             policy_assignments_take_growing_revisions_with_audit,
             applied_policy_versions_are_recorded_per_agent,
+            policy_assignments_follow_agency_moves_and_dissolutions,
         );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {

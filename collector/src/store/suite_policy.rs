@@ -127,3 +127,95 @@ pub(crate) fn applied_policy_versions_are_recorded_per_agent(s: &dyn Store) {
         .collect();
     assert_eq!(got, [("a1".into(), 5, 200), ("a2".into(), 1, 100)]);
 }
+
+/// The bundle version of `agency`: the highest revision among the assignment rows on its path.
+fn path_version(s: &dyn Store, agency: &str) -> i64 {
+    s.policies()
+        .policy_assignments()
+        .expect("rows")
+        .iter()
+        .filter(|r| {
+            agency == r.agency
+                || agency
+                    .strip_prefix(r.agency.as_str())
+                    .is_some_and(|t| t.starts_with('/'))
+        })
+        .map(|r| r.rev)
+        .max()
+        .unwrap_or(0)
+}
+
+/// An agency's assignment row as `(policy, rev)`, if it has one.
+fn row(s: &dyn Store, agency: &str) -> Option<(Option<String>, i64)> {
+    s.policies()
+        .policy_assignments()
+        .expect("rows")
+        .into_iter()
+        .find(|r| r.agency == agency)
+        .map(|r| (r.policy, r.rev))
+}
+
+/// Assignments (and policy scopes) follow an agency that moves, in the same transaction: a
+/// new agency created at the old path has none, and the moved hosts' bundle version still
+/// grows. A dissolved agency's own assignment ends with it (its hosts take the parent's
+/// policy, at a higher version); its children's follow them.
+pub(crate) fn policy_assignments_follow_agency_moves_and_dissolutions(s: &dyn Store) {
+    seed(s);
+    for (id, level) in [("q", 2), ("p/a/x", 3)] {
+        s.agency_add(&Agency {
+            id: id.into(),
+            name: id.into(),
+            level,
+        })
+        .expect("agency");
+    }
+    let p = s.policies();
+    p.policy_add(&new("top", "", "{}"), "cli", 1).expect("add");
+    p.policy_add(&new("pa", "p/a", "{}"), "cli", 1)
+        .expect("add");
+    p.policy_assign("p", Some("top"), "cli", 2).expect("assign");
+    p.policy_assign("p/a", Some("pa"), "cli", 3)
+        .expect("assign");
+    p.policy_assign("p/a/x", Some("pa"), "cli", 4)
+        .expect("assign");
+    let before = path_version(s, "p/a/x");
+    assert_eq!(before, p.policy_rev().expect("rev"));
+
+    s.agency_move("p/a", "q/a", "admin", 10).expect("move");
+    assert_eq!(row(s, "p/a"), None);
+    assert_eq!(row(s, "p/a/x"), None);
+    let (policy, moved_rev) = row(s, "q/a").expect("the assignment followed");
+    assert_eq!(policy.as_deref(), Some("pa"));
+    assert_eq!(row(s, "q/a/x").and_then(|r| r.0).as_deref(), Some("pa"));
+    assert!(moved_rev > before, "{moved_rev} > {before}");
+    assert!(path_version(s, "q/a/x") > before);
+    assert_eq!(row(s, "p").and_then(|r| r.0).as_deref(), Some("top"));
+    let scopes: Vec<String> = p
+        .policy_history("pa")
+        .expect("history")
+        .into_iter()
+        .map(|v| v.scope)
+        .collect();
+    assert_eq!(scopes, ["q/a"], "the policy's scope followed too");
+
+    // A new agency at the old path starts with no assignment of its own.
+    s.agency_add(&Agency {
+        id: "p/a".into(),
+        name: "new A".into(),
+        level: 3,
+    })
+    .expect("re-created");
+    assert_eq!(row(s, "p/a"), None);
+    assert_eq!(path_version(s, "p/a"), row(s, "p").expect("p's row").1);
+
+    // Dissolving q/a: q/a/x becomes q/x with its assignment; q/a's own ends; q takes a newer
+    // revision so the hosts handed to it are offered a higher version.
+    let before = path_version(s, "q/a/x");
+    s.agency_dissolve("q/a", "admin", 20).expect("dissolve");
+    assert_eq!(row(s, "q/a"), None);
+    assert_eq!(row(s, "q/x").and_then(|r| r.0).as_deref(), Some("pa"));
+    let (policy, rev) = row(s, "q").expect("q's row");
+    assert_eq!(policy, None, "q has no policy of its own");
+    assert!(rev > before, "{rev} > {before}");
+    assert!(path_version(s, "q/x") > before);
+}

@@ -5,7 +5,8 @@
 //! (agents, assets, tokens, agency score history, users' scopes) at the new paths, then deletes
 //! the old agency rows; nothing is copied or lost, so a commune keeps its history when its
 //! district is abolished, and a user scoped to a moved agency keeps seeing it (and never a new
-//! agency created later at the old path).
+//! agency created later at the old path). Policy assignments and policy scopes follow the same
+//! way, and the bundle version of the moved hosts still only grows (issue 18).
 
 use super::{Result, StoreError};
 
@@ -22,6 +23,25 @@ pub(crate) enum Param {
     ToLen,
     /// Parent of the new path (NULL for a root).
     Parent,
+    /// Unix seconds of the change.
+    Now,
+    /// Who makes it.
+    Actor,
+}
+
+/// When and by whom a tree change is made (bound as [`Param::Now`] and [`Param::Actor`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp<'a> {
+    pub(crate) now: i64,
+    pub(crate) actor: &'a str,
+}
+
+/// The next policy revision (see `policy.rs`): above every one taken so far.
+macro_rules! next_policy_rev {
+    () => {
+        "(SELECT coalesce(max(rev), 0) + 1 FROM (SELECT rev FROM policy_versions \
+         UNION ALL SELECT rev FROM policy_assignments) r)"
+    };
 }
 
 /// What a statement's affected-row count adds up to.
@@ -71,6 +91,37 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
          WHERE scope = $1 OR substr(scope, 1, $3 + 1) = $1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Users,
+    ),
+    // Policy assignments follow their agencies (issue 18). First the old root's row takes the
+    // next revision (a row with no policy is made when it had none), so the bundle version of
+    // every moved host grows above any it applied; then rows that agencies gone before left at
+    // the new paths give way; then the rows move, and the policies scoped to the subtree too.
+    (
+        concat!(
+            "INSERT INTO policy_assignments (agency, policy, rev, assigned_at, actor)
+             VALUES ($1, NULL, ",
+            next_policy_rev!(),
+            ", $2, $3) ON CONFLICT (agency) DO UPDATE SET rev = excluded.rev"
+        ),
+        &[Param::From, Param::Now, Param::Actor],
+        Counts::Nothing,
+    ),
+    (
+        "DELETE FROM policy_assignments WHERE agency = $1 OR substr(agency, 1, $2 + 1) = $1 || '/'",
+        &[Param::To, Param::ToLen],
+        Counts::Nothing,
+    ),
+    (
+        "UPDATE policy_assignments SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
+         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Nothing,
+    ),
+    (
+        "UPDATE policy_versions SET scope = CAST($2 AS TEXT) || substr(scope, $3 + 1)
+         WHERE scope = $1 OR substr(scope, 1, $3 + 1) = $1 || '/'",
+        &[Param::From, Param::To, Param::FromLen],
+        Counts::Nothing,
     ),
     // An alert seen by a second agency follows that agency.
     (
@@ -131,6 +182,24 @@ pub(crate) const DISSOLVE_MEMBERS: &[(&str, &[Param], Counts)] = &[
     (
         "UPDATE alerts SET other_agency = $2 WHERE other_agency = $1",
         &[Param::From, Param::To],
+        Counts::Nothing,
+    ),
+    // The abolished agency's own policy assignment ends with it (handing it to the parent would
+    // push it onto every sibling); its hosts now get the parent's policy, whose row takes the
+    // next revision first so their bundle version still grows.
+    (
+        concat!(
+            "INSERT INTO policy_assignments (agency, policy, rev, assigned_at, actor)
+             VALUES ($1, NULL, ",
+            next_policy_rev!(),
+            ", $2, $3) ON CONFLICT (agency) DO UPDATE SET rev = excluded.rev"
+        ),
+        &[Param::To, Param::Now, Param::Actor],
+        Counts::Nothing,
+    ),
+    (
+        "DELETE FROM policy_assignments WHERE agency = $1",
+        &[Param::From],
         Counts::Nothing,
     ),
     (
