@@ -114,6 +114,7 @@ macro_rules! store_cases {
             export_lease_keeps_a_second_collector_out,
             export_trim_bounds_the_backlog_by_count_and_age,
             export_prune_deletes_what_every_output_passed,
+            export_status_shows_backlog_and_last_error,
         );
         $crate::store::suite::store_cases!(@each $with; suite_fed:
             federation_tokens_are_marked,
