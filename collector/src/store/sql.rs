@@ -103,6 +103,13 @@ pub(crate) const ALERT_REPEAT: &str = "UPDATE alerts SET count = count + 1, last
 /// Shared statement (see the module docs).
 pub(crate) const ALERTS_OPEN_OF_AGENT: &str =
     "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')";
+/// Claims the notification of alert `?1` to recipient `?2` for notifier `?3` at `?4`; the first
+/// claim stays.
+pub(crate) const NOTIFY_CLAIM: &str = "INSERT INTO notify_claims (alert_id, recipient, owner, \
+     claimed_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (alert_id, recipient) DO NOTHING";
+/// Who holds the claim of alert `?1` to recipient `?2`.
+pub(crate) const NOTIFY_CLAIM_OWNER: &str =
+    "SELECT owner FROM notify_claims WHERE alert_id = ?1 AND recipient = ?2";
 
 /// Alerts created after id `?1`, in creation (id) order, at most `?2`: the notifier's feed.
 pub(crate) const ALERTS_AFTER: &str = "SELECT id, key, kind, severity, agent_id, title, state, count, \
@@ -306,6 +313,8 @@ pub(crate) mod dialect {
             ALERT_REPEAT,
             ALERTS_OPEN_OF_AGENT,
             ALERTS_AFTER,
+            NOTIFY_CLAIM,
+            NOTIFY_CLAIM_OWNER,
             EXPORT_REGISTER,
             EXPORT_CLAIM,
             EXPORT_NEXT,

@@ -107,6 +107,7 @@ macro_rules! store_cases {
             audit_is_read_by_action_and_time_range,
             tokens_are_listed_by_creation_then_id,
             new_alerts_are_read_in_creation_order_after_a_cursor,
+            notification_claims_go_to_the_first_notifier,
         );
         $crate::store::suite::store_cases!(@each $with; suite_export:
             export_log_follows_findings_and_alert_changes_in_order,
