@@ -57,7 +57,7 @@ const I18N = {
     ak_seq_gap: 'Mất bản ghi', ak_new_listener_on_server: 'Cổng mới trên máy chủ', ak_ioc_hit: 'Khớp chỉ dấu tấn công',
     ak_critical_rule_failed: 'Quy tắc nghiêm trọng không đạt', ak_fim_critical_path: 'Thay đổi tệp quan trọng', ak_spool_dropped: 'Agent bỏ bản ghi',
     kc_missing_agent: 'Tài sản {0} chưa cài agent (tính 0 điểm)', kc_no_assets: 'Đơn vị {0} chưa khai báo tài sản', kc_group_no_data: 'Nhóm {0}: không có kết quả áp dụng (tính 0 điểm)', kc_alert: 'Cảnh báo #{0} đang mở', kc_stale: 'Máy {0} lâu không báo cáo', kc_never_reported: 'Máy {0} chưa từng báo cáo',
-    k_stale: 'Máy lâu không báo cáo', k_never_reported: 'Máy chưa từng báo cáo', k_missing_agent: 'Tài sản chưa cài agent', k_no_assets: 'Đơn vị chưa khai báo tài sản',
+    k_stale: 'Máy lâu không báo cáo', k_never_reported: 'Máy chưa từng báo cáo', k_missing_agent: 'Tài sản chưa cài agent', k_no_assets: 'Đơn vị chưa khai báo tài sản', k_federated_subtree: 'Đơn vị liên thông', kc_federated_subtree: 'Đơn vị liên thông {0} (số liệu của máy thu cấp dưới)',
     adminOnly: 'Chỉ quản trị viên mới dùng được trang này.', saved: 'Đã lưu.',
     settings: 'Cài đặt đang áp dụng', settingsNote: 'Sửa trong collector.toml rồi khởi động lại máy chủ thu thập (docs/collector-config.md).',
     rankingRule: 'Điều kiện xếp hạng', minHosts: 'Số tài sản tối thiểu', minCoverage: 'Độ phủ tối thiểu', slaHours: 'Hạn xử lý cảnh báo (giờ)',
@@ -116,7 +116,7 @@ const I18N = {
     ak_seq_gap: 'Lost findings', ak_new_listener_on_server: 'New listener on a server', ak_ioc_hit: 'Indicator match',
     ak_critical_rule_failed: 'Critical rule failing', ak_fim_critical_path: 'Critical file changed', ak_spool_dropped: 'Agent dropped findings',
     kc_missing_agent: 'Asset {0} has no agent (scores 0)', kc_no_assets: 'Agency {0} has no registered asset', kc_group_no_data: 'Group {0}: no applicable result (counts as 0)', kc_alert: 'Open alert #{0}', kc_stale: 'Host {0} is not reporting', kc_never_reported: 'Host {0} never reported',
-    k_stale: 'Host not reporting', k_never_reported: 'Host never reported', k_missing_agent: 'Asset without agent', k_no_assets: 'Agency without assets',
+    k_stale: 'Host not reporting', k_never_reported: 'Host never reported', k_missing_agent: 'Asset without agent', k_no_assets: 'Agency without assets', k_federated_subtree: 'Federated agency', kc_federated_subtree: 'Federated agency {0} (figures of the downstream collector)',
     adminOnly: 'Only administrators can use this page.', saved: 'Saved.',
     settings: 'Settings in force', settingsNote: 'Edit collector.toml and restart the collector to change them (docs/collector-config.md).',
     rankingRule: 'Ranking thresholds', minHosts: 'Minimum assets', minCoverage: 'Minimum coverage', slaHours: 'Alert SLA (hours)',
@@ -230,7 +230,7 @@ function reasonText(r) {
 function costTitle(c) {
   const title = lang === 'vi' ? c.title_vi : c.title_en;
   if (title) return `${title} (${c.key})`;
-  const what = { missing_agent: 'kc_missing_agent', no_assets: 'kc_no_assets', group_no_data: 'kc_group_no_data', alert: 'kc_alert', stale: 'kc_stale', never_reported: 'kc_never_reported' }[c.kind];
+  const what = { missing_agent: 'kc_missing_agent', no_assets: 'kc_no_assets', group_no_data: 'kc_group_no_data', alert: 'kc_alert', stale: 'kc_stale', never_reported: 'kc_never_reported', federated_subtree: 'kc_federated_subtree' }[c.kind];
   return what ? t(what, c.key) : c.label || c.key;
 }
 // An alert's title in the console's language, from the facts it was raised with (alerts stored

@@ -18,6 +18,8 @@
 //!   the agency's level is left out.
 //! - **Alerts**: open and acknowledged alerts of the host (`m(h)`, with SLA ageing).
 //! - **Freshness**: the agent's last contact.
+//! - **Federated subtrees** (issue 19): a downstream collector's agencies are shown with the
+//!   downstream's own figures, and folded into the local agencies above them by their weight.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -412,13 +414,13 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
             federated: None,
         }
     });
-    let mut agencies = agencies;
     let local: Vec<&str> = inputs.agencies.iter().map(|a| a.id.as_str()).collect();
-    agencies.extend(
-        graft(&inputs.federated, &local, now_ms)
-            .into_iter()
-            .map(federated),
-    );
+    let grafted: Vec<AgencyScores> = graft(&inputs.federated, &local, now_ms)
+        .into_iter()
+        .map(federated)
+        .collect();
+    let mut agencies = fold_federated(scoring, agencies, &grafted);
+    agencies.extend(grafted);
     agencies.sort_by(|a, b| a.id.cmp(&b.id));
     Scores {
         computed_at: now_ms,
@@ -427,6 +429,66 @@ pub fn compute(inputs: &Inputs, scoring: &Scoring, catalog: &RuleCatalog, now_ms
         agencies,
         hosts,
     }
+}
+
+/// The federated agencies that are the top of a downstream's subtree here: those whose parent
+/// is not itself federated. Each one's figures already hold everything below it.
+pub fn federated_roots(agencies: &[AgencyScores]) -> Vec<&AgencyScores> {
+    let fed: std::collections::HashSet<&str> = agencies
+        .iter()
+        .filter(|a| a.federated.is_some())
+        .map(|a| a.id.as_str())
+        .collect();
+    agencies
+        .iter()
+        .filter(|a| a.federated.is_some())
+        .filter(|a| {
+            a.id.rsplit_once('/')
+                .is_none_or(|(parent, _)| !fed.contains(parent))
+        })
+        .collect()
+}
+
+/// Every local agency with the federated subtrees below it folded into its figures (DESIGN §6:
+/// `A` is over all assets of the subtree, wherever they are scored): scores, coverage and
+/// ranking by the subtrees' weights ([`Scoring::fold_subtrees`]), failing hosts and open alerts
+/// by their counts.
+fn fold_federated(
+    scoring: &Scoring,
+    local: Vec<AgencyScores>,
+    grafted: &[AgencyScores],
+) -> Vec<AgencyScores> {
+    let roots = federated_roots(grafted);
+    if roots.is_empty() {
+        return local;
+    }
+    local
+        .into_iter()
+        .map(|mut ag| {
+            let below: Vec<&AgencyScores> = roots
+                .iter()
+                .copied()
+                .filter(|r| r.id != ag.id && in_subtree(&r.id, &ag.id))
+                .collect();
+            if below.is_empty() {
+                return ag;
+            }
+            let fold = |own: &AgencyScore, pick: fn(&AgencyScores) -> &AgencyScore| {
+                let subs: Vec<&AgencyScore> = below.iter().map(|r| pick(r)).collect();
+                scoring.fold_subtrees(own, &subs)
+            };
+            ag.full = fold(&ag.full, |a| &a.full);
+            ag.common = fold(&ag.common, |a| &a.common);
+            ag.level_view = fold(&ag.level_view, |a| &a.level_view);
+            for r in below {
+                ag.hosts_failing += r.hosts_failing;
+                for (sev, n) in &r.open_alerts {
+                    *ag.open_alerts.entry(sev.clone()).or_default() += n;
+                }
+            }
+            ag
+        })
+        .collect()
 }
 
 /// A downstream's agency as this collector shows it: the downstream's figures under the grafted

@@ -73,6 +73,8 @@ pub struct Ctx {
     /// Woken when a downstream's summary is stored, so this collector's own upstream link
     /// pushes the change at once instead of at its next interval.
     fed_wake: Arc<tokio::sync::Notify>,
+    /// Downstream collectors' summary budgets (all their sessions together).
+    fed_budgets: Arc<federation::upstream::Budgets>,
     /// The policy key and the policies delivered to agents.
     policy: Arc<policy::PolicyHub>,
 }
@@ -233,6 +235,7 @@ impl QuicServer {
                 ingest,
                 live: Arc::default(),
                 fed_wake: Arc::default(),
+                fed_budgets: Arc::default(),
                 policy,
             }),
             rate: cfg.max_new_connections_per_sec,
@@ -427,6 +430,7 @@ async fn handle_incoming(
             let told = federation::upstream::Told {
                 scores: Some(ctx.ingest.scores.clone()),
                 wake: Some(ctx.fed_wake.clone()),
+                budgets: ctx.fed_budgets.clone(),
             };
             federation::upstream::session_conn(ctx.store.clone(), told, conn).await;
         }

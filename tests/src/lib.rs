@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod hostile;
+pub mod hostile_fed;
 pub mod pg;
 pub mod prom;
 pub mod webdriver;

@@ -568,6 +568,20 @@ fn elastic_bulk_over_https_gets_every_event_once_across_an_outage() {
         let v = m.value("vigil_collector_export_failures_total", &[("output", "es")])?;
         (v >= 1.0).then_some(())
     });
+    // `export status` shows the output waiting, with its backlog and why.
+    let status: serde_json::Value =
+        serde_json::from_str(&c.ok(&["export", "status", "--json"])).expect("status json");
+    let es = status["outputs"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "es"))
+        .cloned()
+        .expect("the es output");
+    assert!(es["backlog"].as_u64() >= Some(1), "{es}");
+    assert!(es["last_error_at"].as_i64() > Some(0), "{es}");
+    assert!(
+        !es["last_error"].as_str().unwrap_or_default().is_empty(),
+        "{es}"
+    );
     restart(&mut c);
     let _server = bulk_server(&rt, &pki, port, state.clone());
     let want = stored_ids(&c, &b.id, "health");

@@ -21,6 +21,7 @@ mod backup;
 mod ca;
 pub mod demo;
 mod exit;
+mod export;
 mod init;
 mod ioc;
 mod notify;
@@ -39,6 +40,7 @@ pub use agents::AgentCmd;
 pub use alerts::AlertsCmd;
 pub use ca::CaCmd;
 pub use exit::{Failure, RUNTIME, USAGE};
+pub use export::ExportCmd;
 #[cfg(test)]
 pub(crate) use init::init_for_test;
 pub use init::{InitArgs, init};
@@ -91,6 +93,9 @@ pub enum Command {
     /// Federation: enroll to a collector above this one, federation tokens, link status.
     #[command(subcommand)]
     Upstream(UpstreamCmd),
+    /// SIEM export: the outputs' state.
+    #[command(subcommand)]
+    Export(ExportCmd),
     /// Manage enrolled agents.
     #[command(subcommand)]
     Agent(AgentCmd),
@@ -338,6 +343,7 @@ fn dispatch(cmd: Command) -> Result<(), Failure> {
         Command::Agency(c) => agency::run(c),
         Command::Token(c) => token::run(c),
         Command::Upstream(c) => upstream::run(c),
+        Command::Export(c) => export::run(c),
         Command::Agent(c) => agents::run(c),
         Command::Hosts { dir, json, all } => query::hosts(&dir, json, all),
         Command::Findings {

@@ -295,6 +295,11 @@ impl Runner {
             Err(e) => {
                 metrics::record(metrics::Event::ExportFailed { output: &name });
                 warn!(output = %name, error = %e, "Export send failed; retrying.");
+                // Kept for `export status` and the API (best effort: the log has it too).
+                let (msg, at) = (truncate_error(&e.to_string()), now / 1000);
+                let _ = self
+                    .blocking(move |s| s.exports().export_note_error(&name, &owner, &msg, at))
+                    .await;
                 return Round::Failed;
             }
         };
@@ -401,6 +406,14 @@ impl Runner {
             }
         }
     }
+}
+
+/// An error as kept in the store: one line of at most 500 characters.
+fn truncate_error(e: &str) -> String {
+    e.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect()
 }
 
 /// The alert raised when an output's backlog bound drops events (one per output while open).

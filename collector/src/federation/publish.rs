@@ -7,9 +7,9 @@ use vigil_proto::Status;
 use vigil_rules::score::AgencyScore;
 
 use super::summary::{
-    AgencySummary, AlertStat, PostureSummary, RuleCount, SUMMARY_VERSION, TOP_RULES,
+    AgencySummary, AlertStat, FedMark, PostureSummary, RuleCount, SUMMARY_VERSION, TOP_RULES,
 };
-use crate::scoring::{AgencyScores, Inputs, Scores, in_subtree};
+use crate::scoring::{AgencyScores, Inputs, Scores, federated_roots, in_subtree};
 
 /// The summary of every agency in `scores` (federated ones included, so the collector above
 /// sees the whole tree below it), as `downstream_id`.
@@ -49,6 +49,7 @@ pub fn build(downstream_id: &str, inputs: &Inputs, scores: &Scores) -> PostureSu
         e.count += 1;
         e.oldest_opened_at = e.oldest_opened_at.min(a.opened_at);
     }
+    let roots = federated_roots(&scores.agencies);
     let agencies = scores
         .agencies
         .iter()
@@ -59,7 +60,16 @@ pub fn build(downstream_id: &str, inputs: &Inputs, scores: &Scores) -> PostureSu
                 origin_computed_at: Some(m.computed_at),
                 ..own(ag, &HashMap::new(), &HashMap::new())
             },
-            None => own(ag, &failing, &alerts),
+            None => {
+                let mut s = own(ag, &failing, &alerts);
+                // Its scores fold the federated subtrees below it; so do its alerts and rules.
+                let below = roots
+                    .iter()
+                    .filter(|r| r.id != ag.id && in_subtree(&r.id, &ag.id))
+                    .filter_map(|r| r.federated.as_deref());
+                fold_marks(&mut s, below);
+                s
+            }
         })
         .collect();
     PostureSummary {
@@ -123,6 +133,36 @@ fn own(
         top_failing: top,
         origin_computed_at: None,
     }
+}
+
+/// Adds the open alerts and failing rules of federated subtrees to an agency's own. The
+/// subtrees' lists are their top [`TOP_RULES`] only, so a rule's count here is a lower bound.
+fn fold_marks<'a>(s: &mut AgencySummary, below: impl Iterator<Item = &'a FedMark>) {
+    let mut rules: BTreeMap<String, usize> = s
+        .top_failing
+        .drain(..)
+        .map(|r| (r.rule_id, r.hosts))
+        .collect();
+    for m in below {
+        for (sev, st) in &m.open_alerts {
+            let e = s.open_alerts.entry(sev.clone()).or_insert(AlertStat {
+                count: 0,
+                oldest_opened_at: st.oldest_opened_at,
+            });
+            e.count += st.count;
+            e.oldest_opened_at = e.oldest_opened_at.min(st.oldest_opened_at);
+        }
+        for r in &m.top_failing {
+            *rules.entry(r.rule_id.clone()).or_default() += r.hosts;
+        }
+    }
+    s.top_failing = rules
+        .into_iter()
+        .map(|(rule_id, hosts)| RuleCount { rule_id, hosts })
+        .collect();
+    s.top_failing
+        .sort_by(|a, b| b.hosts.cmp(&a.hosts).then(a.rule_id.cmp(&b.rule_id)));
+    s.top_failing.truncate(TOP_RULES);
 }
 
 /// A score without its per-asset lines and breakdown: what may leave the collector.

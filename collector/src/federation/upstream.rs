@@ -233,13 +233,98 @@ pub async fn enroll_conn(
     Ok(())
 }
 
-/// Who is told when a summary is stored.
+/// Who is told when a summary is stored, and the budgets summaries are handled within.
 #[derive(Debug, Default, Clone)]
 pub struct Told {
     /// The console's scores, invalidated so it shows the new figures at its next look.
     pub scores: Option<Arc<ScoreCache>>,
     /// This collector's own upstream link, which pushes the change on.
     pub wake: Option<Arc<tokio::sync::Notify>>,
+    /// Every downstream's summary budget, shared by all sessions of this collector.
+    pub budgets: Arc<Budgets>,
+}
+
+/// Summaries a downstream may have handled per minute, all its sessions together: a legitimate
+/// one sends a summary when something changed (at most every `interval`) and at least hourly,
+/// and drains its spool after an outage at this pace.
+pub const SUMMARIES_PER_MINUTE: u32 = 60;
+/// Bytes of summaries (bodies and signatures) a downstream may have handled per minute.
+pub const SUMMARY_BYTES_PER_MINUTE: usize = 8 * 1024 * 1024;
+
+/// A downstream's budget: token buckets of summaries and bytes, full at a minute's worth,
+/// refilled continuously. Over budget, a session waits and reads nothing meanwhile, so a
+/// flooding downstream is pushed back through QUIC flow control and costs the upstream no more
+/// than its budget of signature checks, parses and writes. Time is an argument (ms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryBudget {
+    count: f64,
+    bytes: f64,
+    last_ms: i64,
+}
+
+impl SummaryBudget {
+    const COUNT: f64 = SUMMARIES_PER_MINUTE as f64;
+    const BYTES: f64 = SUMMARY_BYTES_PER_MINUTE as f64;
+
+    /// A full budget at `now_ms`.
+    pub fn full(now_ms: i64) -> Self {
+        Self {
+            count: Self::COUNT,
+            bytes: Self::BYTES,
+            last_ms: now_ms,
+        }
+    }
+
+    fn refill(&mut self, now_ms: i64) {
+        #[allow(clippy::cast_precision_loss)] // a few minutes of ms at most matter
+        let minutes = (now_ms.saturating_sub(self.last_ms).max(0) as f64) / 60_000.0;
+        self.last_ms = self.last_ms.max(now_ms);
+        self.count = (self.count + minutes * Self::COUNT).min(Self::COUNT);
+        self.bytes = (self.bytes + minutes * Self::BYTES).min(Self::BYTES);
+    }
+
+    /// Takes one summary of `len` bytes, or says how long to wait until the budget holds it.
+    /// A summary larger than a minute's bytes is taken once the byte bucket is full.
+    pub fn take(&mut self, now_ms: i64, len: usize) -> Result<(), Duration> {
+        self.refill(now_ms);
+        #[allow(clippy::cast_precision_loss)] // frames are under a few MiB
+        let need = (len as f64).min(Self::BYTES);
+        if self.count >= 1.0 && self.bytes >= need {
+            self.count -= 1.0;
+            self.bytes -= need;
+            return Ok(());
+        }
+        let wait_min = ((1.0 - self.count) / Self::COUNT).max((need - self.bytes) / Self::BYTES);
+        Err(Duration::from_secs_f64(wait_min.max(0.0) * 60.0).max(Duration::from_millis(1)))
+    }
+
+    /// True once a minute has refilled it completely (the entry can be forgotten).
+    fn idle(&self, now_ms: i64) -> bool {
+        now_ms.saturating_sub(self.last_ms) >= 60_000
+    }
+}
+
+/// Summary budgets per downstream id.
+#[derive(Debug, Default)]
+pub struct Budgets(std::sync::Mutex<std::collections::HashMap<String, SummaryBudget>>);
+
+impl Budgets {
+    /// [`SummaryBudget::take`] on `downstream`'s budget.
+    ///
+    /// # Errors
+    /// How long to wait.
+    pub fn take(&self, downstream: &str, now_ms: i64, len: usize) -> Result<(), Duration> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 1024 {
+            map.retain(|_, b| !b.idle(now_ms));
+        }
+        map.entry(downstream.to_owned())
+            .or_insert_with(|| SummaryBudget::full(now_ms))
+            .take(now_ms, len)
+    }
 }
 
 /// Serves one downstream's summary session until it ends.
@@ -290,6 +375,7 @@ async fn serve(
     };
     send(&mut tx, &welcome, MAX_FRAME).await?;
     tracing::info!(downstream = %who.id, acked, "Federation session started.");
+    let mut throttled = false;
     while let Some(msg) = reader.next::<DownMsg>().await? {
         if let Err(m) = msg.check_limits() {
             anyhow::bail!("peer sent an oversized message: {m}");
@@ -297,6 +383,15 @@ async fn serve(
         let DownMsg::Summary { seq, body, sig } = msg else {
             anyhow::bail!("peer sent a second hello");
         };
+        // Within the downstream's budget before any work on it; waiting reads nothing more.
+        let len = body.len() + sig.len();
+        while let Err(wait) = told.budgets.take(&who.id, crate::clock::now_ms(), len) {
+            if !throttled {
+                throttled = true;
+                tracing::warn!(downstream = %who.id, seq, "Downstream over its summary budget; slowed down.");
+            }
+            tokio::time::sleep(wait).await;
+        }
         let (s2, w2) = (store.clone(), who.clone());
         let now = crate::clock::now_ms() / 1000;
         let (answer, end) =

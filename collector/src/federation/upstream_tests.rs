@@ -214,3 +214,40 @@ fn only_signed_summaries_of_the_session_downstream_within_its_subtree_are_stored
     let sig2 = signer.sign(good.as_bytes()).expect("sign");
     assert!(on_summary(store, &who, (2, &good, &sig2), 21).is_err());
 }
+
+#[test]
+fn a_downstream_gets_a_minute_of_summaries_then_waits() {
+    let t0 = 1_000_000;
+    let mut b = SummaryBudget::full(t0);
+    // A minute's worth at once (a spool drained after an outage) ...
+    for i in 0..SUMMARIES_PER_MINUTE {
+        assert_eq!(b.take(t0, 1000), Ok(()), "summary {i}");
+    }
+    // ... then one per second: the next waits a second, and is taken a second later.
+    let wait = b.take(t0, 1000).expect_err("over budget");
+    assert!(
+        wait > Duration::from_millis(990) && wait <= Duration::from_millis(1000),
+        "{wait:?}"
+    );
+    assert_eq!(b.take(t0 + 1000, 1000), Ok(()));
+    assert!(b.take(t0 + 1000, 1000).is_err());
+    // Bytes are budgeted too: a minute's bytes in large summaries, then a wait for the bytes.
+    let mut b = SummaryBudget::full(t0);
+    let big = vigil_proto::fed::MAX_SUMMARY_BODY;
+    let fits = SUMMARY_BYTES_PER_MINUTE / big;
+    for _ in 0..fits {
+        assert_eq!(b.take(t0, big), Ok(()));
+    }
+    let wait = b.take(t0, big).expect_err("bytes spent");
+    assert!(wait > Duration::from_secs(1), "{wait:?}");
+    assert_eq!(b.take(t0 + 60_000, big), Ok(()));
+    // A clock going back refills nothing and breaks nothing.
+    assert!(b.take(t0, usize::MAX).is_err());
+    // Budgets are per downstream.
+    let all = Budgets::default();
+    for _ in 0..SUMMARIES_PER_MINUTE {
+        assert!(all.take("d1", t0, 10).is_ok());
+    }
+    assert!(all.take("d1", t0, 10).is_err());
+    assert!(all.take("d2", t0, 10).is_ok());
+}

@@ -36,6 +36,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/tokens/{id}/revoke", post(token_revoke))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/settings", get(settings))
+        .route("/api/v1/export/status", get(export_status))
 }
 
 /// The OpenAPI part of these routes, merged into the API document.
@@ -50,7 +51,8 @@ pub(super) fn routes() -> Router<AppState> {
         tokens,
         token_revoke,
         audit,
-        settings
+        settings,
+        export_status
     ),
     components(schemas(
         UserInfo,
@@ -62,7 +64,9 @@ pub(super) fn routes() -> Router<AppState> {
         TokenList,
         AuditPage,
         AuditEntryBody,
-        Settings
+        Settings,
+        ExportStatus,
+        ExportOutputBody
     ))
 )]
 pub(crate) struct AdminDoc;
@@ -626,4 +630,65 @@ async fn settings(State(st): State<AppState>, p: Principal) -> Result<Response, 
             reports: json!({"dir": r.dir, "schedule": schedule, "lang": r.lang.code()}),
         },
     ))
+}
+
+/// One SIEM output (issue 19, docs/export.md).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ExportOutputBody {
+    /// Output name (from collector.toml).
+    name: String,
+    /// Last delivered position in the export log: writing transaction (0 on SQLite) and row.
+    cursor_tx: i64,
+    cursor_id: i64,
+    /// True while a collector process holds the output's lease (it is being run).
+    running: bool,
+    /// Events delivered so far.
+    sent: u64,
+    /// Events logged after the cursor, not yet delivered.
+    backlog: u64,
+    /// Events dropped by the backlog bound so far.
+    dropped: u64,
+    /// The last failed send's error, if one failed.
+    last_error: Option<String>,
+    /// When it failed, Unix seconds.
+    last_error_at: Option<i64>,
+}
+
+/// `GET /api/v1/export/status`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ExportStatus {
+    /// Every registered output, by name.
+    outputs: Vec<ExportOutputBody>,
+}
+
+/// `GET /api/v1/export/status`: each SIEM output's cursor, backlog, drops and last error, as the
+/// store has them (every collector sharing the database) (admins).
+#[utoipa::path(get, path = "/api/v1/export/status", security(("session" = []), ("bearer" = [])), responses(
+    (status = 200, description = "The export outputs", body = ExportStatus),
+    (status = 401, description = "Not authenticated", body = ErrorBody),
+    (status = 403, description = "Not an admin", body = ErrorBody),
+))]
+async fn export_status(State(st): State<AppState>, p: Principal) -> Result<Response, ApiError> {
+    p.require_admin("read the export status")?;
+    let store = st.store.clone();
+    let all = blocking(move || store.exports().export_outputs()).await?;
+    let now = now_s();
+    let outputs = all
+        .into_iter()
+        .map(|o| {
+            let failed = o.last_error_at > 0;
+            ExportOutputBody {
+                running: o.lease_until > now,
+                cursor_tx: o.cursor.tx,
+                cursor_id: o.cursor.id,
+                sent: o.sent,
+                backlog: o.backlog,
+                dropped: o.dropped,
+                last_error: failed.then_some(o.last_error),
+                last_error_at: failed.then_some(o.last_error_at),
+                name: o.name,
+            }
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, ExportStatus { outputs }))
 }

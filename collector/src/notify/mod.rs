@@ -222,6 +222,10 @@ impl Notifier {
                 ..Outbox::default()
             },
         };
+        let fresh = outbox.owner.is_empty();
+        if fresh {
+            outbox.owner = uuid::Uuid::new_v4().to_string();
+        }
         let gone = outbox.retain(&routes);
         if gone > 0 {
             warn!(
@@ -229,14 +233,19 @@ impl Notifier {
                 "Queued notifications to recipients no longer configured were dropped."
             );
         }
-        Ok(Self {
+        let n = Self {
             cfg,
             org,
             store,
             deliver,
             routes,
             outbox,
-        })
+        };
+        if fresh {
+            // The id is kept before it claims anything: a claim must never outlive its holder.
+            n.save()?;
+        }
+        Ok(n)
     }
 
     /// Runs until `shutdown`, one tick per poll interval.
@@ -269,11 +278,19 @@ impl Notifier {
         let mut dropped = 0;
         let mut after = self.outbox.cursor;
         for _ in 0..MAX_PAGES {
-            let store = self.store.clone();
-            let page = tokio::task::spawn_blocking(move || read_page(&*store, after)).await??;
-            for item in &page {
-                dropped += self.outbox.offer(&self.routes, item, window, now);
+            let (store, routes) = (self.store.clone(), self.routes.clone());
+            let owner = self.outbox.owner.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                let page = read_page(&*store, after)?;
+                claim_page(&*store, page, &routes, &owner, now)
+            })
+            .await??;
+            for (item, routes) in &page {
+                // An alert whose every recipient another collector claimed is still taken, so
+                // the cursor moves past it.
+                dropped += self.outbox.offer(routes, item, window, now);
             }
+            let page: Vec<&Item> = page.iter().map(|(i, _)| i).collect();
             match page.last() {
                 Some(last) if page.len() == PAGE as usize => after = last.id,
                 _ => break,
@@ -338,6 +355,32 @@ impl Notifier {
         crate::fsutil::write_private(&self.cfg.state_file, &bytes)
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", self.cfg.state_file.display()))
     }
+}
+
+/// Each alert of `page` with the recipients this notifier (`owner`) claimed it for in the store
+/// (collectors sharing a PostgreSQL database: the first to claim an alert for a recipient sends
+/// it, the others leave it).
+fn claim_page(
+    store: &dyn Store,
+    page: Vec<Item>,
+    routes: &[Route],
+    owner: &str,
+    now: i64,
+) -> crate::store::Result<Vec<(Item, Vec<Route>)>> {
+    page.into_iter()
+        .map(|item| {
+            let mut mine = Vec::new();
+            for r in routes
+                .iter()
+                .filter(|r| r.wants(&item.agency, item.severity))
+            {
+                if store.notify_claim(item.id, &r.name, owner, now)? {
+                    mine.push(r.clone());
+                }
+            }
+            Ok((item, mine))
+        })
+        .collect()
 }
 
 /// The next page of alerts after `after`, with their hosts' names and agencies.

@@ -150,6 +150,10 @@ pub struct Outbox {
     pub queue: VecDeque<Queued>,
     /// Next queue id.
     pub next_id: u64,
+    /// This notifier's id in the store's notification claims (collectors sharing a database
+    /// send each alert once per recipient); made at first start.
+    #[serde(default)]
+    pub owner: String,
 }
 
 /// What happened to a failed message.

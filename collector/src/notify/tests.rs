@@ -549,3 +549,81 @@ fn long_agent_text_is_cut_on_a_character_boundary() {
     assert!(c.ends_with('…'));
     assert_eq!(cap("short"), "short");
 }
+
+/// Two collectors on one database, each with `[notify]` and its own state file: every alert
+/// reaches each recipient once, by whichever collector claimed it first.
+async fn two_notifiers_send_each_alert_once(store: Arc<dyn Store>) {
+    let d = tempfile::tempdir().expect("tmp");
+    let cfg = |n: &str| {
+        parse("digest_window = \"1m\"\n[[recipient]]\nname = \"soc\"\nwebhook = \"http://127.0.0.1:9/\"\nkey_env = \"K\"\n")
+            .map(|c| NotifyConfig {
+                state_file: d.path().join(format!("notify-state-{n}.json")),
+                ..c
+            })
+            .expect("cfg")
+    };
+    let rec = Arc::new(Recorder::default());
+    // Store calls off the async threads (the PostgreSQL client blocks).
+    let sync = |f: Box<dyn FnOnce() + Send>| tokio::task::spawn_blocking(f);
+    let (s2, r2, ca, cb) = (store.clone(), rec.clone(), cfg("a"), cfg("b"));
+    let (mut a, mut b) = tokio::task::spawn_blocking(move || {
+        let a = Notifier::new(ca, "A".into(), s2.clone(), r2.clone()).expect("a");
+        let b = Notifier::new(cb, "B".into(), s2, r2).expect("b");
+        (a, b)
+    })
+    .await
+    .expect("notifiers");
+    let s2 = store.clone();
+    sync(Box::new(move || raise(&*s2, 0..1)))
+        .await
+        .expect("raise");
+    // Both read the new alert; one sends it.
+    b.tick(1000).await.expect("tick b");
+    a.tick(1000).await.expect("tick a");
+    // A burst: whichever claims each alert digests it; the other leaves it.
+    let s2 = store.clone();
+    sync(Box::new(move || raise(&*s2, 1..40)))
+        .await
+        .expect("raise");
+    a.tick(1001).await.expect("tick a");
+    b.tick(1001).await.expect("tick b");
+    a.tick(1070).await.expect("digest a");
+    b.tick(1070).await.expect("digest b");
+    let sent = rec.sent.lock().expect("lock").clone();
+    let mut seen = std::collections::BTreeMap::new();
+    for (to, m) in &sent {
+        let v: serde_json::Value = serde_json::from_slice(&m.json).expect("json");
+        for a in v["alerts"].as_array().expect("alerts") {
+            *seen
+                .entry((to.clone(), a["title"].to_string()))
+                .or_insert(0) += 1;
+        }
+    }
+    assert_eq!(seen.len(), 40, "every alert once: {seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    // b claimed the first alert (sent at once); a read the burst first and claimed all of it:
+    // its first at once, the rest in one digest. Each collector keeps its own digest window.
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+}
+
+#[tokio::test]
+async fn two_collectors_on_one_sqlite_database_notify_once() {
+    let d = tempfile::tempdir().expect("tmp");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&d.path().join("db.sqlite")).expect("store"));
+    two_notifiers_send_each_alert_once(store).await;
+}
+
+#[test]
+fn two_collectors_on_one_postgresql_database_notify_once() {
+    let Some(db) = crate::store::postgres::tests::TestDb::new() else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(db.open());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(two_notifiers_send_each_alert_once(store));
+}

@@ -424,3 +424,140 @@ fn as_of_leaves_out_what_was_observed_or_opened_later() {
     let now = i.as_of(NOW);
     assert_eq!((now.agents.len(), now.alerts.len()), (3, 1));
 }
+
+/// A downstream's summary as the store returns it: `agencies` as (path, A, Σω, κ, hosts).
+fn downstream_summary(
+    enrolled_at: &str,
+    agencies: &[(&str, f64, f64, f64, usize)],
+) -> crate::store::fed::LatestSummary {
+    use crate::federation::summary::{
+        AgencySummary, AlertStat, PostureSummary, RuleCount, SUMMARY_VERSION,
+    };
+    let score = |path: &str, view: View, (a, w, k, n): (f64, f64, f64, usize)| AgencyScore {
+        agency_id: path.into(),
+        view,
+        score: a,
+        coverage: k,
+        hosts: n,
+        hosts_with_agent: n,
+        hosts_fresh: n,
+        total_weight: w,
+        ranking: vigil_rules::score::Ranking {
+            eligible: false,
+            reasons: Vec::new(),
+        },
+        assets: Vec::new(),
+        breakdown: Vec::new(),
+        rule_pack_version: "p@1".into(),
+        scoring_version: "1".into(),
+        computed_at: NOW,
+    };
+    let s = PostureSummary {
+        v: SUMMARY_VERSION,
+        downstream_id: "d1".into(),
+        computed_at: NOW,
+        rule_pack_version: "p@1".into(),
+        scoring_version: "1".into(),
+        agencies: agencies
+            .iter()
+            .map(|&(path, a, w, k, n)| AgencySummary {
+                path: path.into(),
+                name: path.into(),
+                level: 2,
+                a: score(path, View::Full, (a, w, k, n)),
+                a_common: score(path, View::Common, (a, w, k, n)),
+                a_level: score(path, View::Level, (a, w, k, n)),
+                hosts_failing: 1,
+                open_alerts: [(
+                    "high".to_owned(),
+                    AlertStat {
+                        count: 2,
+                        oldest_opened_at: 5,
+                    },
+                )]
+                .into(),
+                top_failing: vec![RuleCount {
+                    rule_id: "r1".into(),
+                    hosts: 1,
+                }],
+                origin_computed_at: None,
+            })
+            .collect(),
+    };
+    crate::store::fed::LatestSummary {
+        downstream: crate::store::fed::Downstream {
+            id: "d1".into(),
+            agency: enrolled_at.into(),
+            name: "xa collector".into(),
+            cert_serial: "s".into(),
+            enrolled_at: 0,
+            revoked_at: 0,
+            acked_seq: 1,
+            last_received: NOW / 1000,
+        },
+        seq: 1,
+        received_at: NOW / 1000,
+        body: serde_json::to_string(&s).expect("json"),
+    }
+}
+
+#[test]
+fn parents_fold_federated_subtrees_by_their_weight() {
+    let mut i = province();
+    // `p/x1` has two fresh healthy hosts, `p/x2` one (workstations: ω 1, H 100).
+    // A downstream enrolled under `p/x2` sends `xa` (A 40 over Σω 4, κ 0.5, 4 assets) and its
+    // child `xa/thon` (already inside `xa`'s figures).
+    i.federated = vec![downstream_summary(
+        "p/x2",
+        &[("xa", 40.0, 4.0, 0.5, 4), ("xa/thon", 20.0, 2.0, 0.5, 2)],
+    )];
+    let s = compute(&i, &Scoring::default(), &catalog(), NOW);
+    // Shown with the downstream's own figures, marked federated.
+    let xa = find(&s, "p/x2/xa");
+    assert_eq!(xa.full.score, 40.0);
+    assert!(xa.federated.is_some());
+    assert_eq!(find(&s, "p/x2/xa/thon").full.score, 20.0);
+    // `p/x2`: (1·100 + 4·40) / 5, κ (1 + 2) / 5; the child `thon` is not counted twice.
+    let x2 = find(&s, "p/x2");
+    for v in [&x2.full, &x2.common, &x2.level_view] {
+        assert!((v.score - 52.0).abs() < 1e-9, "{}", v.score);
+        assert!((v.coverage - 0.6).abs() < 1e-9, "{}", v.coverage);
+        assert_eq!(v.hosts, 5);
+        let lost: f64 = v.breakdown.iter().map(|b| b.points).sum();
+        assert!((lost - (100.0 - v.score)).abs() < 1e-9);
+    }
+    assert_eq!(x2.hosts_failing, 1);
+    assert_eq!(x2.open_alerts.get("high"), Some(&2));
+    // `p`: (3·100 + 4·40) / 7, and the ranking sees its 7 assets.
+    let p = find(&s, "p");
+    assert!(
+        (p.full.score - 460.0 / 7.0).abs() < 1e-9,
+        "{}",
+        p.full.score
+    );
+    assert_eq!(p.full.hosts, 7);
+    assert!((p.full.coverage - 5.0 / 7.0).abs() < 1e-9);
+    assert!(
+        p.full
+            .ranking
+            .reasons
+            .iter()
+            .all(|r| !matches!(r, vigil_rules::score::Ineligible::TooFewHosts { .. })),
+        "{:?}",
+        p.full.ranking
+    );
+    // A sibling without federated subtrees is untouched.
+    assert_eq!(find(&s, "p/x1").full.hosts, 2);
+    assert!((find(&s, "p/x1").full.score - 100.0).abs() < 1e-9);
+    // What `p/x2` sends further up carries the folded figures and the subtree's alerts.
+    let up = crate::federation::publish::build("me", &i, &s);
+    let x2_up = up
+        .agencies
+        .iter()
+        .find(|a| a.path == "p/x2")
+        .expect("p/x2 in the summary");
+    assert!((x2_up.a.score - 52.0).abs() < 1e-9);
+    assert_eq!(x2_up.open_alerts["high"].count, 2);
+    assert_eq!(x2_up.top_failing[0].rule_id, "r1");
+    assert!(x2_up.a.breakdown.is_empty());
+}

@@ -65,6 +65,13 @@ pub struct ExportOutputState {
     pub sent: u64,
     /// Events dropped by the backlog bound so far.
     pub dropped: u64,
+    /// Events logged after the cursor, not yet delivered (on PostgreSQL, rows of transactions
+    /// still running included).
+    pub backlog: u64,
+    /// The last failed send's error (empty when none failed since the output was registered).
+    pub last_error: String,
+    /// When it failed, Unix seconds (0: never).
+    pub last_error_at: i64,
 }
 
 /// The export log and the outputs' cursors.
@@ -96,6 +103,9 @@ pub trait ExportStore: Send + Sync {
     fn export_prune(&self, stale_before: i64) -> Result<u64>;
     /// Every registered output, by name.
     fn export_outputs(&self) -> Result<Vec<ExportOutputState>>;
+    /// Records a failed send of output `name` at `now` (Unix seconds), for `export status`;
+    /// only for the lease owner.
+    fn export_note_error(&self, name: &str, owner: &str, error: &str, now: i64) -> Result<()>;
 }
 
 /// A row of `sql::EXPORT_NEXT` as read by a backend, before decoding.

@@ -776,6 +776,10 @@ pub trait Store: Send + Sync {
     /// At most `limit` alerts created after the alert `after` (any state), oldest first: how
     /// the notifier reads new alerts without a hook on every path that raises one.
     fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<Alert>>;
+    /// Claims the notification of alert `alert_id` to `recipient` for the notifier `owner` at
+    /// `now`: true when `owner` holds the claim (it was first, or had claimed it before), so
+    /// collectors sharing a database notify each alert once per recipient.
+    fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool>;
     /// Moves an alert to `state`, audited under `actor`. Resolving or marking false positive
     /// needs a reason. Returns false if the alert does not exist.
     fn alert_set_state(

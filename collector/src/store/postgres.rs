@@ -459,6 +459,20 @@ impl Store for PostgresStore {
         })
     }
 
+    fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
+        let (recipient, owner) = (recipient.to_owned(), owner.to_owned());
+        self.call(move |c| {
+            c.execute(
+                pg(sql::NOTIFY_CLAIM),
+                &[&alert_id, &recipient, &owner, &now],
+            )?;
+            let holder: String = c
+                .query_one(pg(sql::NOTIFY_CLAIM_OWNER), &[&alert_id, &recipient])?
+                .try_get(0)?;
+            Ok(holder == owner)
+        })
+    }
+
     fn listeners_learn(
         &self,
         agent_id: &str,
@@ -914,4 +928,4 @@ fn raw_alert(r: &postgres::Row) -> std::result::Result<super::RawAlert, postgres
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

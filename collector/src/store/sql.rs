@@ -103,6 +103,13 @@ pub(crate) const ALERT_REPEAT: &str = "UPDATE alerts SET count = count + 1, last
 /// Shared statement (see the module docs).
 pub(crate) const ALERTS_OPEN_OF_AGENT: &str =
     "SELECT count(*) FROM alerts WHERE agent_id = ?1 AND state IN ('open', 'acknowledged')";
+/// Claims the notification of alert `?1` to recipient `?2` for notifier `?3` at `?4`; the first
+/// claim stays.
+pub(crate) const NOTIFY_CLAIM: &str = "INSERT INTO notify_claims (alert_id, recipient, owner, \
+     claimed_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (alert_id, recipient) DO NOTHING";
+/// Who holds the claim of alert `?1` to recipient `?2`.
+pub(crate) const NOTIFY_CLAIM_OWNER: &str =
+    "SELECT owner FROM notify_claims WHERE alert_id = ?1 AND recipient = ?2";
 
 /// Alerts created after id `?1`, in creation (id) order, at most `?2`: the notifier's feed.
 pub(crate) const ALERTS_AFTER: &str = "SELECT id, key, kind, severity, agent_id, title, state, count, \
@@ -150,9 +157,14 @@ pub(crate) const EXPORT_MIN_CURSOR: &str =
     "SELECT cursor_tx, cursor_id FROM export_outputs ORDER BY cursor_tx, cursor_id LIMIT 1";
 /// Deletes the log up to `(?1, ?2)`.
 pub(crate) const EXPORT_LOG_DELETE: &str = "DELETE FROM export_log WHERE {upto_del}";
-/// Every output.
-pub(crate) const EXPORT_OUTPUTS: &str = "SELECT name, cursor_tx, cursor_id, owner, lease_until, \
-     sent, dropped FROM export_outputs ORDER BY name";
+/// Every output with its backlog (events logged after its cursor) and last error.
+pub(crate) const EXPORT_OUTPUTS: &str = "SELECT o.name, o.cursor_tx, o.cursor_id, o.owner, \
+     o.lease_until, o.sent, o.dropped, \
+     (SELECT count(*) FROM export_log l WHERE {after_o}), o.last_error, o.last_error_at \
+     FROM export_outputs o ORDER BY o.name";
+/// Records output `?1`'s failed send `?3` at `?4` (owner `?2` only).
+pub(crate) const EXPORT_NOTE_ERROR: &str = "UPDATE export_outputs SET last_error = ?3, \
+     last_error_at = ?4 WHERE name = ?1 AND owner = ?2";
 
 /// An `EXPORT_*` statement with its position marks filled in for SQLite (`sqlite`) or
 /// PostgreSQL (still in `?N` form: pass it to [`dialect::pg`]). Each is built once.
@@ -160,7 +172,7 @@ pub(crate) fn export_dialect(sql: &'static str, sqlite: bool) -> &'static str {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock, PoisonError};
     static DONE: OnceLock<Mutex<HashMap<(&'static str, bool), &'static str>>> = OnceLock::new();
-    let marks: [(&str, &str); 5] = if sqlite {
+    let marks: [(&str, &str); 6] = if sqlite {
         [
             (
                 "{after}",
@@ -170,6 +182,7 @@ pub(crate) fn export_dialect(sql: &'static str, sqlite: bool) -> &'static str {
             ("{desc}", "id DESC"),
             ("{upto}", "l.id <= ?3"),
             ("{upto_del}", "id <= ?2"),
+            ("{after_o}", "l.id > o.cursor_id"),
         ]
     } else {
         [
@@ -181,6 +194,7 @@ pub(crate) fn export_dialect(sql: &'static str, sqlite: bool) -> &'static str {
             ("{desc}", "tx DESC, id DESC"),
             ("{upto}", "(l.tx, l.id) <= (?2, ?3)"),
             ("{upto_del}", "(tx, id) <= (?1, ?2)"),
+            ("{after_o}", "(l.tx, l.id) > (o.cursor_tx, o.cursor_id)"),
         ]
     };
     let mut done = DONE
@@ -299,6 +313,8 @@ pub(crate) mod dialect {
             ALERT_REPEAT,
             ALERTS_OPEN_OF_AGENT,
             ALERTS_AFTER,
+            NOTIFY_CLAIM,
+            NOTIFY_CLAIM_OWNER,
             EXPORT_REGISTER,
             EXPORT_CLAIM,
             EXPORT_NEXT,
@@ -310,6 +326,7 @@ pub(crate) mod dialect {
             EXPORT_MIN_CURSOR,
             EXPORT_LOG_DELETE,
             EXPORT_OUTPUTS,
+            EXPORT_NOTE_ERROR,
             POLICY_REV,
             POLICY_HEAD,
             POLICY_INSERT,

@@ -779,6 +779,16 @@ impl Store for SqliteStore {
         rows.map(|r| r?.decode()).collect()
     }
 
+    fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
+        let conn = self.lock();
+        conn.execute(sql::NOTIFY_CLAIM, params![alert_id, recipient, owner, now])?;
+        let holder: String =
+            conn.query_row(sql::NOTIFY_CLAIM_OWNER, params![alert_id, recipient], |r| {
+                r.get(0)
+            })?;
+        Ok(holder == owner)
+    }
+
     fn listeners_learn(
         &self,
         agent_id: &str,

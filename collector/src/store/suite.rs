@@ -107,6 +107,7 @@ macro_rules! store_cases {
             audit_is_read_by_action_and_time_range,
             tokens_are_listed_by_creation_then_id,
             new_alerts_are_read_in_creation_order_after_a_cursor,
+            notification_claims_go_to_the_first_notifier,
         );
         $crate::store::suite::store_cases!(@each $with; suite_export:
             export_log_follows_findings_and_alert_changes_in_order,
@@ -114,6 +115,7 @@ macro_rules! store_cases {
             export_lease_keeps_a_second_collector_out,
             export_trim_bounds_the_backlog_by_count_and_age,
             export_prune_deletes_what_every_output_passed,
+            export_status_shows_backlog_and_last_error,
         );
         $crate::store::suite::store_cases!(@each $with; suite_fed:
             federation_tokens_are_marked,

@@ -340,3 +340,19 @@ pub(crate) fn new_alerts_are_read_in_creation_order_after_a_cursor(s: &dyn Store
     assert_eq!(page.iter().map(|a| a.id).collect::<Vec<_>>(), [ids[1]]);
     assert!(s.alerts_after(ids[2], 10).expect("after last").is_empty());
 }
+
+/// Notifications are claimed once per alert and recipient across the collectors sharing the
+/// database; the holder's claim stays its own (a restart claims again), the others lose.
+pub(crate) fn notification_claims_go_to_the_first_notifier(s: &dyn Store) {
+    assert!(s.notify_claim(7, "soc", "collector-a", 1).expect("claim"));
+    assert!(!s.notify_claim(7, "soc", "collector-b", 2).expect("second"));
+    assert!(s.notify_claim(7, "soc", "collector-a", 3).expect("again"));
+    assert!(
+        s.notify_claim(7, "mail", "collector-b", 4)
+            .expect("another recipient")
+    );
+    assert!(
+        s.notify_claim(8, "soc", "collector-b", 5)
+            .expect("another alert")
+    );
+}

@@ -202,6 +202,40 @@ pub(crate) fn export_trim_bounds_the_backlog_by_count_and_age(s: &dyn Store) {
     assert_eq!((st[0].dropped, st[0].sent), (5, 0));
 }
 
+/// `export status`: each output's backlog (logged after its cursor) and its last failed send,
+/// recorded by the lease owner only.
+pub(crate) fn export_status_shows_backlog_and_last_error(s: &dyn Store) {
+    with_output(s);
+    let x = s.exports();
+    let st = x.export_outputs().expect("outputs");
+    assert_eq!(
+        (
+            st[0].backlog,
+            st[0].last_error.as_str(),
+            st[0].last_error_at
+        ),
+        (0, "", 0)
+    );
+    s.ingest("a1", &[env(1), env(2), env(3)], 5_000)
+        .expect("ingest");
+    let ev = next(x, "siem", 100, 3);
+    assert_eq!(x.export_outputs().expect("outputs")[0].backlog, 3);
+    assert!(
+        x.export_commit("siem", "me", ev[0].pos, 1, 0)
+            .expect("commit")
+    );
+    assert_eq!(x.export_outputs().expect("outputs")[0].backlog, 2);
+    x.export_note_error("siem", "me", "connection refused", 42)
+        .expect("note");
+    x.export_note_error("siem", "other", "not the owner", 43)
+        .expect("note by another");
+    let st = x.export_outputs().expect("outputs");
+    assert_eq!(
+        (st[0].last_error.as_str(), st[0].last_error_at),
+        ("connection refused", 42)
+    );
+}
+
 /// Pruning deletes log rows every output has passed and forgets outputs no collector leases
 /// any more; with no output left the log stops growing.
 pub(crate) fn export_prune_deletes_what_every_output_passed(s: &dyn Store) {

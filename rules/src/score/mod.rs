@@ -18,9 +18,13 @@
 //! 4. staleness: `S_cfg · m · (1 − f)`.
 //!
 //! The items telescope to `100 − S_cfg · m · f` exactly (up to float rounding). An agency's
-//! breakdown is each host's items scaled by `ω_h / Σω`, plus one item per asset without an agent.
+//! breakdown is each host's items scaled by `ω_h / Σω`, plus one item per asset without an agent; a federated subtree folded in ([`Scoring::fold_subtrees`])
+//! adds one item for the whole subtree.
 
 mod config;
+mod fold;
+#[cfg(test)]
+mod fold_tests;
 mod model;
 #[cfg(test)]
 mod tests;
@@ -440,20 +444,6 @@ impl Scoring {
         };
         breakdown.retain(|it| it.points > 0.0);
 
-        let rk = &self.config.ranking;
-        let mut reasons = Vec::new();
-        if assets.len() < rk.min_hosts as usize {
-            reasons.push(Ineligible::TooFewHosts {
-                hosts: assets.len(),
-                min: rk.min_hosts,
-            });
-        }
-        if coverage < rk.min_coverage {
-            reasons.push(Ineligible::LowCoverage {
-                coverage,
-                min: rk.min_coverage,
-            });
-        }
         AgencyScore {
             agency_id: agency_id.to_owned(),
             view,
@@ -463,10 +453,7 @@ impl Scoring {
             hosts_with_agent: lines.iter().filter(|l| l.has_agent).count(),
             hosts_fresh: lines.iter().filter(|l| l.fresh).count(),
             total_weight: total,
-            ranking: Ranking {
-                eligible: reasons.is_empty(),
-                reasons,
-            },
+            ranking: self.ranking(assets.len(), coverage),
             assets: lines,
             breakdown,
             rule_pack_version: ctx.rule_pack_version.clone(),

@@ -204,6 +204,9 @@ pub enum CostKind {
     MissingAgent,
     /// An agency without registered assets, `A = 0` (key: agency id).
     NoAssets,
+    /// A downstream collector's subtree folded into its parent agency: `(100 − A_s)` scaled by
+    /// its share of the weight (key: the subtree's agency id).
+    FederatedSubtree,
 }
 
 impl CostKind {
@@ -220,6 +223,7 @@ impl CostKind {
             Self::NeverReported => "never_reported",
             Self::MissingAgent => "missing_agent",
             Self::NoAssets => "no_assets",
+            Self::FederatedSubtree => "federated_subtree",
         }
     }
 }

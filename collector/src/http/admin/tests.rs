@@ -16,7 +16,7 @@ use crate::http::tests::{Auth, PW, call, fixture, ids, login};
 use crate::store::Store as _;
 
 /// Every administration route (all need authentication).
-pub(in crate::http) const ROUTES: [(&str, &str); 9] = [
+pub(in crate::http) const ROUTES: [(&str, &str); 10] = [
     ("GET", "/api/v1/users"),
     ("POST", "/api/v1/users"),
     ("POST", "/api/v1/users/{name}/disable"),
@@ -26,6 +26,7 @@ pub(in crate::http) const ROUTES: [(&str, &str); 9] = [
     ("POST", "/api/v1/tokens/{id}/revoke"),
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/settings"),
+    ("GET", "/api/v1/export/status"),
 ];
 
 fn uri(route: &str) -> String {
@@ -516,6 +517,33 @@ async fn admins_read_the_settings_in_force() {
         "{v}"
     );
     assert_eq!(v["reports"]["schedule"], "monthly");
+}
+
+#[tokio::test]
+async fn admins_read_each_export_output_state() {
+    let f = fixture();
+    let x = f.store.exports();
+    x.export_register("soc", 1).expect("register");
+    assert!(x.export_claim("soc", "me", 1, i64::MAX).expect("claim"));
+    x.export_note_error("soc", "me", "tls: unknown issuer", 7)
+        .expect("note");
+    let (st, v, _) = call(
+        &f.app,
+        "GET",
+        "/api/v1/export/status",
+        Auth::Bearer(&bearer(&f, "root")),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let o = &v["outputs"][0];
+    assert_eq!(o["name"], "soc", "{v}");
+    assert_eq!(
+        (o["running"].clone(), o["backlog"].clone()),
+        (json!(true), json!(0))
+    );
+    assert_eq!(o["last_error"], "tls: unknown issuer");
+    assert_eq!(o["last_error_at"], 7);
 }
 
 /// Attack: a 1 MiB body to an admin route. It must be refused (413) once it passes the API's body

@@ -142,7 +142,7 @@ impl ExportStore for PostgresStore {
 
     fn export_outputs(&self) -> Result<Vec<ExportOutputState>> {
         self.call(|c| {
-            c.query(sql::EXPORT_OUTPUTS, &[])?
+            c.query(q(sql::EXPORT_OUTPUTS), &[])?
                 .iter()
                 .map(|r| {
                     Ok(ExportOutputState {
@@ -155,9 +155,20 @@ impl ExportStore for PostgresStore {
                         lease_until: r.try_get(4)?,
                         sent: u64::try_from(r.try_get::<_, i64>(5)?).unwrap_or(0),
                         dropped: u64::try_from(r.try_get::<_, i64>(6)?).unwrap_or(0),
+                        backlog: u64::try_from(r.try_get::<_, i64>(7)?).unwrap_or(0),
+                        last_error: r.try_get(8)?,
+                        last_error_at: r.try_get(9)?,
                     })
                 })
                 .collect()
+        })
+    }
+
+    fn export_note_error(&self, name: &str, owner: &str, error: &str, now: i64) -> Result<()> {
+        let (name, owner, error) = (name.to_owned(), owner.to_owned(), error.to_owned());
+        self.call(move |c| {
+            c.execute(q(sql::EXPORT_NOTE_ERROR), &[&name, &owner, &error, &now])?;
+            Ok(())
         })
     }
 }

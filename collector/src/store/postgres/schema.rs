@@ -205,6 +205,10 @@ CREATE INDEX IF NOT EXISTS gaps_agent ON gaps(agent_id);
     include_str!("../fed.sql"),
     // v11 (issue 18): central policies.
     include_str!("policy.sql"),
+    // issue 19: export outputs' last error (one text for both backends).
+    include_str!("../export_status.sql"),
+    // issue 19: notification claims (one text for both backends).
+    include_str!("../notify_claims.sql"),
 ];
 
 /// Applies pending [`MIGRATIONS`] in one transaction under an advisory lock per schema, so

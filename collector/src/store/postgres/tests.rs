@@ -18,14 +18,14 @@ fn url() -> String {
 }
 
 /// A fresh schema, dropped (with everything in it) when this goes away.
-struct TestDb {
+pub(crate) struct TestDb {
     url: String,
     schema: String,
 }
 
 impl TestDb {
     /// `None` (after saying so on stderr) when the server is unreachable outside CI.
-    fn new() -> Option<Self> {
+    pub(crate) fn new() -> Option<Self> {
         let url = url();
         if let Err(e) = ::postgres::Client::connect(&url, NoTls).map_err(StoreError::from) {
             assert!(
@@ -39,7 +39,7 @@ impl TestDb {
         Some(Self { url, schema })
     }
 
-    fn open(&self) -> PostgresStore {
+    pub(crate) fn open(&self) -> PostgresStore {
         PostgresStore::open_with_schema(&self.url, &self.schema).expect("open")
     }
 

@@ -135,8 +135,17 @@ impl ExportStore for SqliteStore {
                 lease_until: r.get(4)?,
                 sent: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
                 dropped: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                backlog: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+                last_error: r.get(8)?,
+                last_error_at: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn export_note_error(&self, name: &str, owner: &str, error: &str, now: i64) -> Result<()> {
+        self.lock()
+            .execute(q(sql::EXPORT_NOTE_ERROR), params![name, owner, error, now])?;
+        Ok(())
     }
 }
