@@ -173,7 +173,12 @@ fn console_in_headless_chromium() {
     b.wait_text("Vì sao chưa đạt 100 điểm");
     let heading = b.wait("[data-test=agency-name]");
     assert!(b.text(&heading).contains("Sở A"));
-    assert_eq!(b.find_all("[data-test=hosts] tbody tr").len(), 2);
+    // The table fills in after the heading: wait for its rows rather than count them at once.
+    wait_for(
+        Duration::from_secs(20),
+        "the agency's two host rows",
+        || (b.find_all("[data-test=hosts] tbody tr").len() == 2).then_some(()),
+    );
     no_missing_values(&b.body_text());
     b.screenshot(&shots.join("2-agency.png"));
 
@@ -183,8 +188,9 @@ fn console_in_headless_chromium() {
     b.wait("[data-test=checks] tbody tr");
     b.wait_text("Kết quả kiểm tra");
     b.wait_text("Phiên bản agent");
-    let checks = b.find_all("[data-test=checks] tbody tr").len();
-    assert!(checks >= 10, "{checks} check rows");
+    wait_for(Duration::from_secs(20), "at least ten check rows", || {
+        (b.find_all("[data-test=checks] tbody tr").len() >= 10).then_some(())
+    });
     no_missing_values(&b.body_text());
     b.screenshot(&shots.join("3-host.png"));
 
