@@ -599,7 +599,7 @@ impl Store for PostgresStore {
         // A province holds millions of results: read and decode them in slices, one per pooled
         // connection, in parallel.
         let parts = i32::try_from(self.pool_size().max(1)).unwrap_or(1);
-        let slices: Vec<Result<Vec<(String, Vec<CheckState>)>>> = std::thread::scope(|sc| {
+        let slices = std::thread::scope(|sc| {
             let handles: Vec<_> = (0..parts)
                 .map(|part| sc.spawn(move || self.call(move |c| check_state_slice(c, parts, part))))
                 .collect();
@@ -610,12 +610,9 @@ impl Store for PostgresStore {
                         Err(StoreError::Db("a check-state reader failed".into()))
                     })
                 })
-                .collect()
-        });
-        let mut out = Vec::new();
-        for slice in slices {
-            out.extend(slice?);
-        }
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut out: Vec<_> = slices.into_iter().flatten().collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
