@@ -2,18 +2,24 @@
 //!
 //! [`RawConfig`] mirrors the file (serde, unknown keys rejected, every key optional);
 //! [`RawConfig::validate`] turns it into a [`Config`] of checked values and reports *all* problems
-//! at once, each naming the file and the field.
+//! at once, each naming the file and the field. Each section is defined and checked next to the
+//! module it configures (`server/config.rs` for `[quic]` and `[session]`, `http/config.rs`,
+//! `store/config.rs`, `schedule.rs`, …); this file only gathers them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use vigil_proto::units::{parse_duration, parse_size};
+
+pub(crate) mod fields;
 
 pub use crate::alerting::{RawAlertRules, RawAlerts, RawSubtreeAlerts};
+pub use crate::http::config::{HttpTls, RawHttp};
 pub use crate::report::{RawReports, ReportSchedule, ReportsConfig};
 pub use crate::schedule::RawSchedule;
+pub use crate::server::config::{RawQuic, RawSession};
+pub use crate::store::config::{RawStore, StoreConfig};
 
 /// Name of the config file inside a data dir.
 pub const CONFIG_FILE: &str = "collector.toml";
@@ -55,73 +61,6 @@ pub struct RawConfig {
     /// SIEM export outputs.
     #[serde(default)]
     pub export: crate::export::RawExport,
-}
-
-/// `[quic]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawQuic {
-    /// Listen address, default `0.0.0.0:4433`.
-    pub listen: Option<String>,
-    /// Addresses agents use to reach this collector (`host:port`), written into tokens.
-    #[serde(default)]
-    pub advertise: Vec<String>,
-    /// New connections accepted per second before the collector asks agents to back off.
-    pub max_new_connections_per_sec: Option<u32>,
-}
-
-/// `[http]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHttp {
-    /// Listen address, default `127.0.0.1:8443`.
-    pub listen: Option<String>,
-    /// Serve HTTPS (default true). Plain HTTP (`false`) is allowed on a loopback address only.
-    pub tls: Option<bool>,
-    /// PEM certificate chain to serve instead of the collector's own server certificate
-    /// (relative to the data dir); needs `key`.
-    pub cert: Option<String>,
-    /// PEM private key of `cert`.
-    pub key: Option<String>,
-    /// Failed logins allowed per client address and per user name within `login_window`
-    /// (default 5); then 429 until the window ends.
-    pub login_max_failures: Option<u32>,
-    /// Window of the login limit (default `15m`).
-    pub login_window: Option<String>,
-}
-
-/// `[store]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStore {
-    /// `sqlite` (default) or `postgres`.
-    pub backend: Option<String>,
-    /// SQLite file (relative to the data dir) or PostgreSQL URL.
-    pub url: Option<String>,
-}
-
-/// `[session]`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSession {
-    /// Agent heartbeat interval, default `30s`.
-    pub heartbeat_interval: Option<String>,
-    /// Silence after which a session is closed, default `120s`.
-    pub idle_timeout: Option<String>,
-    /// Largest frame accepted, default `1MiB`.
-    pub max_frame: Option<String>,
-    /// Batches per second one agent may send (default 100); more wait, unread, so the agent is
-    /// slowed down rather than refused.
-    pub max_batches_per_sec: Option<u32>,
-}
-
-/// Storage backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreConfig {
-    /// SQLite file.
-    Sqlite(PathBuf),
-    /// PostgreSQL URL.
-    Postgres(String),
 }
 
 /// Validated configuration.
@@ -169,15 +108,6 @@ pub struct Config {
     pub export: crate::export::ExportConfig,
 }
 
-/// Where the console's certificate chain and key are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTls {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
-}
-
 /// A configuration that could not be loaded: every problem found, each naming file and field.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
@@ -197,59 +127,13 @@ impl RawConfig {
     /// # Errors
     /// [`ConfigError`] listing all invalid fields.
     pub fn validate(self, data_dir: &Path, file: &Path) -> Result<Config, ConfigError> {
-        let f = file.display();
+        let f = file.display().to_string();
         let mut errs = Vec::new();
-        let mut addr = |field: &str, v: Option<String>, default: &str| -> SocketAddr {
-            let s = v.unwrap_or_else(|| default.to_string());
-            s.parse().unwrap_or_else(|_| {
-                errs.push(format!(
-                    "{f}: {field}: {s:?} is not an address, expected IP:PORT such as {default}"
-                ));
-                SocketAddr::from(([127, 0, 0, 1], 0))
-            })
-        };
-        let quic_listen = addr("quic.listen", self.quic.listen, "0.0.0.0:4433");
-        let http_listen = addr("http.listen", self.http.listen, "127.0.0.1:8443");
-        let http_tls = http_tls(
-            self.http.tls,
-            self.http.cert.as_deref(),
-            self.http.key.as_deref(),
-            http_listen,
-            data_dir,
-            &f,
-            &mut errs,
-        );
-        for a in &self.quic.advertise {
-            if !a.contains(':')
-                || a.rsplit_once(':')
-                    .is_none_or(|(_, p)| p.parse::<u16>().is_err())
-            {
-                errs.push(format!("{f}: quic.advertise: {a:?} is not host:port"));
-            }
-        }
-        let Timings {
-            login_window,
-            heartbeat_interval,
-            idle_timeout,
-            recompute_interval,
-            alert_rules_interval,
-            max_frame,
-        } = timings(
-            self.http.login_window.as_deref(),
-            &self.session,
-            &self.schedule,
-            &f,
-            &mut errs,
-        );
-        let store = store_config(self.store, data_dir, &f, &mut errs);
-        for (field, d) in [
-            ("schedule.recompute", recompute_interval),
-            ("schedule.alert_rules", alert_rules_interval),
-        ] {
-            if d < Duration::from_secs(1) {
-                errs.push(format!("{f}: {field} must be at least 1s"));
-            }
-        }
+        let quic = self.quic.validate(&f, &mut errs);
+        let http = self.http.validate(data_dir, &f, &mut errs);
+        let session = self.session.validate(&f, &mut errs);
+        let store = self.store.validate(data_dir, &f, &mut errs);
+        let (recompute_interval, alert_rules_interval) = self.schedule.validate(&f, &mut errs);
         let alerts = crate::alerting::AlertSettings::from_raw(&self.alerts).unwrap_or_else(|e| {
             errs.extend(e.into_iter().map(|m| format!("{f}: {m}")));
             crate::alerting::AlertSettings::default()
@@ -265,49 +149,26 @@ impl RawConfig {
                 vigil_rules::score::Scoring::default()
             }
         };
-        let login_max_failures = self.http.login_max_failures.unwrap_or(5);
-        if login_max_failures == 0 {
-            errs.push(format!("{f}: http.login_max_failures must be at least 1"));
-        }
-        if login_window < Duration::from_secs(1) {
-            errs.push(format!("{f}: http.login_window must be at least 1s"));
-        }
-        let reports = self.reports.validate(data_dir, &f.to_string(), &mut errs);
-        let notify = self.notify.validate(data_dir, &f.to_string(), &mut errs);
-        let export = self.export.validate(data_dir, &f.to_string(), &mut errs);
-        let max_batches_per_sec = self.session.max_batches_per_sec.unwrap_or(100);
-        if max_batches_per_sec == 0 {
-            errs.push(format!(
-                "{f}: session.max_batches_per_sec must be at least 1"
-            ));
-        }
-        let rate = self.quic.max_new_connections_per_sec.unwrap_or(200);
-        if rate == 0 {
-            errs.push(format!(
-                "{f}: quic.max_new_connections_per_sec must be at least 1"
-            ));
-        }
+        let reports = self.reports.validate(data_dir, &f, &mut errs);
+        let notify = self.notify.validate(data_dir, &f, &mut errs);
+        let export = self.export.validate(data_dir, &f, &mut errs);
         if !errs.is_empty() {
             return Err(ConfigError(errs));
         }
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
             name: self.name.unwrap_or_else(|| "Vigil".into()),
-            quic_listen,
-            advertise: self.quic.advertise,
-            max_new_connections_per_sec: rate,
-            http_listen,
-            http_tls,
-            login_limit: crate::http::ratelimit::LoginLimit {
-                max_failures: login_max_failures,
-                window: login_window,
-                ..Default::default()
-            },
+            quic_listen: quic.listen,
+            advertise: quic.advertise,
+            max_new_connections_per_sec: quic.max_new_connections_per_sec,
+            http_listen: http.listen,
+            http_tls: http.tls,
+            login_limit: http.login_limit,
             store,
-            heartbeat_interval,
-            idle_timeout,
-            max_frame,
-            max_batches_per_sec,
+            heartbeat_interval: session.heartbeat_interval,
+            idle_timeout: session.idle_timeout,
+            max_frame: session.max_frame,
+            max_batches_per_sec: session.max_batches_per_sec,
             scoring,
             recompute_interval,
             alert_rules_interval,
@@ -316,166 +177,6 @@ impl RawConfig {
             notify,
             export,
         })
-    }
-}
-
-/// Durations and sizes of `[http]`, `[session]` and `[schedule]`, checked in that order.
-struct Timings {
-    login_window: Duration,
-    heartbeat_interval: Duration,
-    idle_timeout: Duration,
-    recompute_interval: Duration,
-    alert_rules_interval: Duration,
-    max_frame: usize,
-}
-
-/// Parses the durations and the frame size; each problem goes to `errs` (its default is used).
-fn timings(
-    login_window: Option<&str>,
-    session: &RawSession,
-    schedule: &RawSchedule,
-    f: &std::path::Display<'_>,
-    errs: &mut Vec<String>,
-) -> Timings {
-    let mut dur = |field: &str, v: Option<&str>, default: Duration| -> Duration {
-        match v {
-            None => default,
-            Some(s) => parse_duration(s).unwrap_or_else(|e| {
-                errs.push(format!("{f}: {field}: {e}"));
-                default
-            }),
-        }
-    };
-    let login_window = dur(
-        "http.login_window",
-        login_window,
-        crate::http::ratelimit::LoginLimit::default().window,
-    );
-    let heartbeat_interval = dur(
-        "session.heartbeat_interval",
-        session.heartbeat_interval.as_deref(),
-        Duration::from_secs(30),
-    );
-    let idle_timeout = dur(
-        "session.idle_timeout",
-        session.idle_timeout.as_deref(),
-        Duration::from_secs(120),
-    );
-    let recompute_interval = dur(
-        "schedule.recompute",
-        schedule.recompute.as_deref(),
-        Duration::from_secs(300),
-    );
-    let alert_rules_interval = dur(
-        "schedule.alert_rules",
-        schedule.alert_rules.as_deref(),
-        Duration::from_secs(60),
-    );
-    if idle_timeout <= heartbeat_interval {
-        errs.push(format!(
-            "{f}: session.idle_timeout must be longer than session.heartbeat_interval"
-        ));
-    }
-    let max_frame = match session.max_frame.as_deref().map(parse_size) {
-        None => vigil_proto::frame::DEFAULT_MAX_FRAME,
-        Some(Ok(n)) if (4096..=64 << 20).contains(&n) => n as usize,
-        Some(Ok(_)) => {
-            errs.push(format!(
-                "{f}: session.max_frame must be between 4KiB and 64MiB"
-            ));
-            vigil_proto::frame::DEFAULT_MAX_FRAME
-        }
-        Some(Err(e)) => {
-            errs.push(format!("{f}: session.max_frame: {e}"));
-            vigil_proto::frame::DEFAULT_MAX_FRAME
-        }
-    };
-    Timings {
-        login_window,
-        heartbeat_interval,
-        idle_timeout,
-        recompute_interval,
-        alert_rules_interval,
-        max_frame,
-    }
-}
-
-/// `[http] tls`, `cert` and `key`: the console's certificate, or `None` for plain HTTP (allowed on
-/// loopback only). Problems go to `errs`.
-fn http_tls(
-    tls: Option<bool>,
-    cert: Option<&str>,
-    key: Option<&str>,
-    http_listen: SocketAddr,
-    data_dir: &Path,
-    f: &std::path::Display<'_>,
-    errs: &mut Vec<String>,
-) -> Option<HttpTls> {
-    match (tls.unwrap_or(true), cert, key) {
-        (false, None, None) => {
-            if !http_listen.ip().is_loopback() {
-                errs.push(format!(
-                    "{f}: http.tls = false serves plain HTTP, which is allowed on a loopback \
-                     address only, and http.listen is {http_listen}: remove http.tls (HTTPS is \
-                     the default) or listen on 127.0.0.1"
-                ));
-            }
-            None
-        }
-        (false, _, _) => {
-            errs.push(format!(
-                "{f}: http.cert/http.key are set but http.tls = false; remove one or the other"
-            ));
-            None
-        }
-        (true, None, None) => {
-            let pki = crate::pki::PkiPaths::new(data_dir);
-            Some(HttpTls {
-                cert: pki.server_cert,
-                key: pki.server_key,
-            })
-        }
-        (true, Some(cert), Some(key)) => Some(HttpTls {
-            cert: data_dir.join(cert),
-            key: data_dir.join(key),
-        }),
-        (true, Some(_), None) | (true, None, Some(_)) => {
-            errs.push(format!(
-                "{f}: http.cert and http.key go together: give both or neither"
-            ));
-            None
-        }
-    }
-}
-
-/// `[store]`: the SQLite file under the data dir (default) or a PostgreSQL URL.
-fn store_config(
-    store: RawStore,
-    data_dir: &Path,
-    f: &std::path::Display<'_>,
-    errs: &mut Vec<String>,
-) -> StoreConfig {
-    match store.backend.as_deref().unwrap_or("sqlite") {
-        "sqlite" => {
-            StoreConfig::Sqlite(data_dir.join(store.url.unwrap_or_else(|| "vigil.db".into())))
-        }
-        "postgres" => match store.url {
-            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-                StoreConfig::Postgres(u)
-            }
-            _ => {
-                errs.push(format!(
-                    "{f}: store.url: backend postgres needs a postgres:// URL"
-                ));
-                StoreConfig::Sqlite(data_dir.join("vigil.db"))
-            }
-        },
-        other => {
-            errs.push(format!(
-                "{f}: store.backend: {other:?} is not a backend, expected sqlite or postgres"
-            ));
-            StoreConfig::Sqlite(data_dir.join("vigil.db"))
-        }
     }
 }
 

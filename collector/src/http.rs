@@ -17,6 +17,7 @@ use crate::store::Store;
 
 mod admin;
 mod api;
+pub mod config;
 mod console;
 mod extract;
 pub mod listen;

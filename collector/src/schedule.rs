@@ -28,6 +28,37 @@ pub struct RawSchedule {
     pub alert_rules: Option<String>,
 }
 
+impl RawSchedule {
+    /// Checks the section of the file `f`: the recompute and alert-rule intervals, each at
+    /// least 1s. Each problem goes to `errs`.
+    pub fn validate(&self, f: &str, errs: &mut Vec<String>) -> (Duration, Duration) {
+        use crate::config::fields::duration;
+        let recompute = duration(
+            f,
+            "schedule.recompute",
+            self.recompute.as_deref(),
+            Duration::from_secs(300),
+            errs,
+        );
+        let alert_rules = duration(
+            f,
+            "schedule.alert_rules",
+            self.alert_rules.as_deref(),
+            Duration::from_secs(60),
+            errs,
+        );
+        for (field, d) in [
+            ("schedule.recompute", recompute),
+            ("schedule.alert_rules", alert_rules),
+        ] {
+            if d < Duration::from_secs(1) {
+                errs.push(format!("{f}: {field} must be at least 1s"));
+            }
+        }
+        (recompute, alert_rules)
+    }
+}
+
 /// What the scheduler needs.
 #[derive(Debug, Clone)]
 pub struct Schedule {

@@ -34,6 +34,7 @@ use crate::store::Store;
 use crate::tls::{self, RevokedSerials};
 
 mod admission;
+pub mod config;
 mod live;
 mod policy;
 mod session;

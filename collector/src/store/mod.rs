@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use vigil_proto::Envelope;
 
+pub mod config;
 pub mod export;
 pub mod fed;
 pub mod policy;

@@ -1,10 +1,11 @@
 //! PostgreSQL backend: several collectors behind one database (DESIGN §9).
 //!
-//! The synchronous `postgres` client drives each connection with a private tokio runtime, and
-//! tokio panics when such a runtime is entered or dropped on a thread that runs async tasks. So
-//! every pooled connection lives on its own worker thread and the [`Store`] methods hand it a job
-//! and wait for the answer: the store is safe to call (and drop) from any thread, async or not,
-//! and a small fixed pool lets concurrent `spawn_blocking` callers run in parallel.
+//! Connections come from an `r2d2` pool (`postgres/pool.rs`). The synchronous `postgres` client drives
+//! each connection with a private tokio runtime, and tokio panics when such a runtime is entered or
+//! dropped on a thread that runs async tasks; so each call runs where that is allowed (directly on
+//! `spawn_blocking` and plain threads, after `block_in_place` on a multi-threaded runtime's worker,
+//! on a scoped thread inside a current-thread runtime). The store is safe to call and drop from any
+//! thread, and concurrent callers run in parallel on different connections.
 //!
 //! Correctness with several collectors on one database rests on locks held by transactions:
 //! token consumption locks the token row (`SELECT … FOR UPDATE`), ingest locks the agent row
@@ -48,7 +49,7 @@ pub use pool::PostgresStore;
 use rows::*;
 use write::*;
 
-/// Connections (and worker threads) per store unless the caller says otherwise.
+/// Pooled connections per store unless the caller says otherwise.
 pub const DEFAULT_POOL_SIZE: usize = 4;
 
 /// Advisory-lock class ids (first key of the two-key form); the second key is a hash of the
@@ -619,32 +620,21 @@ impl Store for PostgresStore {
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
         // A province holds millions of results: read and decode them in slices, one per pooled
         // connection, in parallel.
-        let parts = i32::try_from(self.workers.len().max(1)).unwrap_or(1);
-        let slices = (0..parts)
-            .map(|part| {
-                self.submit(move |conn| {
-                    let rows = conn.client()?.query(
-                        "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
-                         WHERE NOT a.revoked AND (hashtext(c.agent_id) % $1 + $1) % $1 = $2",
-                        &[&parts, &part],
-                    )?;
-                    rows.iter()
-                        .map(|r| {
-                            let id: String = r.try_get(0)?;
-                            let results: &str = r.try_get(1)?;
-                            let state = serde_json::from_str(results).map_err(|e| {
-                                StoreError::Corrupt(format!("check state of {id}: {e}"))
-                            })?;
-                            Ok((id, state))
-                        })
-                        .collect::<Result<Vec<_>>>()
+        let parts = i32::try_from(self.pool_size().max(1)).unwrap_or(1);
+        let slices = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..parts)
+                .map(|part| sc.spawn(move || self.call(move |c| check_state_slice(c, parts, part))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(StoreError::Db("a check-state reader failed".into()))
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut out = Vec::new();
-        for rx in &slices {
-            out.extend(Self::wait(rx)?);
-        }
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let mut out: Vec<_> = slices.into_iter().flatten().collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }

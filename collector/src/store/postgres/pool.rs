@@ -1,14 +1,13 @@
-//! The connection pool: a fixed set of worker threads, each owning one connection (opened on
-//! first use, reopened after it breaks) and its prepared statements. See the module docs of
-//! [`super`] for why connections live on their own threads.
+//! The connection pool: `r2d2` keeps up to N connections (opened on demand, checked before each
+//! use, replaced after they break), each carrying the statements prepared on it. See the module
+//! docs of [`super`] for where the calling thread matters.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::thread::JoinHandle;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
 use ::postgres::{Client, NoTls, Statement};
+use r2d2::ManageConnection as _;
 use tracing::{error, warn};
 
 use super::DEFAULT_POOL_SIZE;
@@ -17,11 +16,11 @@ use crate::store::{Result, StoreError};
 /// How long a connection attempt may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// PostgreSQL-backed [`Store`](crate::store::Store): a fixed pool of connections, each on its own worker thread.
+/// PostgreSQL-backed [`Store`](crate::store::Store) over an `r2d2` pool of connections.
 #[derive(Debug)]
 pub struct PostgresStore {
-    jobs: Option<mpsc::Sender<Job>>,
-    pub(super) workers: Vec<JoinHandle<()>>,
+    /// `None` only while dropping.
+    pool: Option<r2d2::Pool<Manager>>,
 }
 
 impl PostgresStore {
@@ -63,77 +62,149 @@ impl PostgresStore {
             // Lets a DBA tell collector sessions apart in pg_stat_activity.
             config.application_name("vigil-collector");
         }
-        let spec = Arc::new(Spec {
+        let wait = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_TIMEOUT);
+        let manager = Manager {
             config,
             schema: schema.map(str::to_owned),
-        });
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        // Built before the workers so that an early return joins the ones already started.
-        let mut store = Self {
-            jobs: Some(tx),
-            workers: Vec::new(),
         };
-        for i in 0..pool.max(1) {
-            let (spec, rx) = (spec.clone(), rx.clone());
-            let h = std::thread::Builder::new()
-                .name(format!("vigil-pg-{i}"))
-                .spawn(move || worker(spec, &rx))
-                .map_err(|e| StoreError::Db(format!("starting a store worker: {e}")))?;
-            store.workers.push(h);
-        }
         let schema = schema.map(str::to_owned);
-        store.call(move |c| super::schema::migrate(c, schema.as_deref()))?;
-        Ok(store)
+        off_async(move || {
+            // Migrate on a connection of our own first: an unreachable server or a newer schema
+            // is reported at once, in the client's words, rather than after the pool's timeout.
+            let mut first = manager.connect()?;
+            super::schema::migrate(first.client()?, schema.as_deref())?;
+            drop(first);
+            let pool = r2d2::Pool::builder()
+                .max_size(u32::try_from(pool.max(1)).unwrap_or(u32::MAX))
+                // Opened on demand and then kept: each one carries its prepared statements.
+                .min_idle(Some(0))
+                .idle_timeout(None)
+                // A cheap round trip before each use finds connections the server has closed
+                // (restart, `pg_terminate_backend`), so a call gets a fresh one instead of failing.
+                .test_on_check_out(true)
+                .connection_timeout(wait)
+                .error_handler(Box::new(LogError))
+                .build_unchecked(manager);
+            Ok(Self { pool: Some(pool) })
+        })
     }
 
-    /// Runs `f` on a pooled connection and waits for its result.
-    pub(super) fn call<T: Send + 'static>(
+    /// Runs `f` on a pooled connection.
+    pub(super) fn call<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&mut Client) -> Result<T> + Send,
     ) -> Result<T> {
         self.call_conn(move |conn| conn.client().and_then(f))
     }
 
     /// Like [`call`](Self::call), with the connection's statement cache.
-    pub(super) fn call_conn<T: Send + 'static>(
+    pub(super) fn call_conn<T: Send>(
         &self,
-        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&mut Conn) -> Result<T> + Send,
     ) -> Result<T> {
-        Self::wait(&self.submit(f)?)
+        let pool = self.pool()?;
+        off_async(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Db(format!("no PostgreSQL connection: {e}")))?;
+            match catch_unwind(AssertUnwindSafe(|| f(&mut conn))) {
+                Ok(r) => r,
+                Err(_) => {
+                    // The job's transaction may still be open: the pool must not hand this
+                    // connection out again.
+                    error!("A store job panicked; dropping its PostgreSQL connection.");
+                    conn.broken = true;
+                    Err(StoreError::Db("a store job failed during the call".into()))
+                }
+            }
+        })
     }
 
-    /// Queues `f` for a pooled connection; [`wait`](Self::wait) for its result. Several
-    /// submissions run in parallel on different connections.
-    pub(super) fn submit<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Conn) -> Result<T> + Send + 'static,
-    ) -> Result<mpsc::Receiver<Result<T>>> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |conn: &mut Conn| {
-            let _ = tx.send(f(conn));
-        });
-        self.jobs
+    /// How many connections the pool may hold (parallel readers split their work by it).
+    pub(super) fn pool_size(&self) -> u32 {
+        self.pool.as_ref().map_or(1, r2d2::Pool::max_size)
+    }
+
+    fn pool(&self) -> Result<&r2d2::Pool<Manager>> {
+        self.pool
             .as_ref()
-            .ok_or_else(|| StoreError::Db("the store is closed".into()))?
-            .send(job)
-            .map_err(|_| StoreError::Db("the store is closed".into()))?;
-        Ok(rx)
-    }
-
-    pub(super) fn wait<T>(rx: &mpsc::Receiver<Result<T>>) -> Result<T> {
-        rx.recv()
-            .map_err(|_| StoreError::Db("a store worker failed during the call".into()))?
+            .ok_or_else(|| StoreError::Db("the store is closed".into()))
     }
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        // Closing the queue ends the workers, which drop their connections on their own threads.
-        drop(self.jobs.take());
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        // Dropping the last handle closes the idle connections, whose runtimes must not be
+        // dropped on an async thread.
+        if let Some(pool) = self.pool.take() {
+            off_async(move || drop(pool));
         }
+    }
+}
+
+/// Runs `f` where the sync `postgres` client may drive (and drop) its private runtime: directly on
+/// a plain or `spawn_blocking` thread, after `block_in_place` on a multi-threaded runtime's
+/// worker, and on a short-lived scoped thread inside a current-thread runtime (tests, tools),
+/// where neither is allowed.
+fn off_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(v) => v,
+            Err(panic) => resume_unwind(panic),
+        }),
+    }
+}
+
+/// Tells `r2d2` how to open and check connections.
+#[derive(Debug)]
+struct Manager {
+    config: ::postgres::Config,
+    schema: Option<String>,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<Conn> {
+        let mut c = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Db(format!("{}: {}", target(&self.config), message(&e))))?;
+        if let Some(s) = &self.schema {
+            // `s` passed `check_schema_name`, so quoting cannot be escaped.
+            c.batch_execute(&format!("SET search_path TO \"{s}\""))?;
+        }
+        Ok(Conn {
+            client: c,
+            statements: HashMap::new(),
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<()> {
+        conn.client.simple_query("")?;
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken || conn.client.is_closed()
+    }
+}
+
+/// Sends the pool's connection errors to the log (its default handler uses `log`).
+#[derive(Debug)]
+struct LogError;
+
+impl r2d2::HandleError<StoreError> for LogError {
+    fn handle_error(&self, e: StoreError) {
+        warn!(error = %e, "Opening a PostgreSQL connection failed.");
     }
 }
 
@@ -156,80 +227,27 @@ fn message(e: &::postgres::Error) -> String {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Conn) + Send>;
-
-/// How to (re)connect.
-struct Spec {
-    config: ::postgres::Config,
-    schema: Option<String>,
-}
-
-impl Spec {
-    fn connect(&self) -> Result<Client> {
-        let mut c = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Db(format!("{}: {}", target(&self.config), message(&e))))?;
-        if let Some(s) = &self.schema {
-            // `s` passed `check_schema_name`, so quoting cannot be escaped.
-            c.batch_execute(&format!("SET search_path TO \"{s}\""))?;
-        }
-        Ok(c)
-    }
-}
-
-/// One worker's connection, opened on first use and reopened after it breaks, with the
-/// statements prepared on it (the hot ingest path saves a round trip per statement).
+/// One pooled connection with the statements prepared on it (the hot ingest path saves a round
+/// trip per statement). A broken connection is dropped by the pool with its statements.
 pub(super) struct Conn {
-    spec: Arc<Spec>,
-    client: Option<Client>,
+    client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// Set when a job panicked on it: its state is unknown.
+    broken: bool,
 }
 
 impl Conn {
     pub(super) fn client(&mut self) -> Result<&mut Client> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            if self.client.take().is_some() {
-                warn!("PostgreSQL connection lost; reconnecting.");
-            }
-            self.statements.clear();
-            self.client = Some(self.spec.connect()?);
-        }
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError::Db("no database connection".into()))
+        Ok(&mut self.client)
     }
 
     pub(super) fn prepare(&mut self, sql: &'static str) -> Result<Statement> {
-        // Connect (or reconnect, which empties the cache) before looking the statement up.
-        self.client()?;
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());
         }
-        let st = self.client()?.prepare(sql)?;
+        let st = self.client.prepare(sql)?;
         self.statements.insert(sql, st.clone());
         Ok(st)
-    }
-}
-
-fn worker(spec: Arc<Spec>, jobs: &Mutex<mpsc::Receiver<Job>>) {
-    let mut conn = Conn {
-        spec,
-        client: None,
-        statements: HashMap::new(),
-    };
-    loop {
-        // The guard is released at the end of this statement, before the job runs.
-        let job = match jobs.lock().unwrap_or_else(PoisonError::into_inner).recv() {
-            Ok(j) => j,
-            Err(_) => return,
-        };
-        if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-            // The job's transaction may still be open: start over on a fresh connection.
-            error!("A store job panicked; dropping its PostgreSQL connection.");
-            conn.client = None;
-            conn.statements.clear();
-        }
     }
 }
 

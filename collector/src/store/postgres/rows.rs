@@ -124,3 +124,25 @@ pub(super) fn user_from_row(r: &Row) -> Result<crate::store::User> {
         r.try_get("disabled")?,
     )
 }
+
+/// One of `parts` slices (by a hash of the agent id) of the live agents' check states.
+pub(super) fn check_state_slice(
+    c: &mut Client,
+    parts: i32,
+    part: i32,
+) -> Result<Vec<(String, Vec<CheckState>)>> {
+    let rows = c.query(
+        "SELECT c.agent_id, c.results FROM check_state c JOIN agents a ON a.id = c.agent_id
+         WHERE NOT a.revoked AND (hashtext(c.agent_id) % $1 + $1) % $1 = $2",
+        &[&parts, &part],
+    )?;
+    rows.iter()
+        .map(|r| {
+            let id: String = r.try_get(0)?;
+            let results: &str = r.try_get(1)?;
+            let state = serde_json::from_str(results)
+                .map_err(|e| StoreError::Corrupt(format!("check state of {id}: {e}")))?;
+            Ok((id, state))
+        })
+        .collect()
+}

@@ -437,9 +437,94 @@ fn reconnects_after_the_server_drops_the_connection() {
 }
 
 #[test]
+fn every_pooled_connection_is_replaced_after_the_server_drops_them() {
+    // The pool checks a connection before handing it out, so no call fails for a connection
+    // the server closed while it sat idle (a restart, a DBA's pg_terminate_backend).
+    let Some(db) = TestDb::new() else { return };
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}application_name={}", db.url, db.schema);
+    let s = PostgresStore::open_with(&url, Some(&db.schema), 3).expect("open");
+    seed(&s);
+    // Three calls at once hold three different connections.
+    let together = Barrier::new(3);
+    std::thread::scope(|sc| {
+        for _ in 0..3 {
+            sc.spawn(|| {
+                s.call(|c| {
+                    together.wait();
+                    Ok(c.query_one("SELECT 1", &[])?.get::<_, i32>(0))
+                })
+                .expect("call")
+            });
+        }
+    });
+    let mut admin = db.client();
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = $1",
+            &[&db.schema],
+        )
+        .expect("terminate")
+        .get(0);
+    assert_eq!(killed, 3);
+    for _ in 0..100 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&db.schema],
+            )
+            .expect("count")
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for i in 0..6 {
+        assert_eq!(
+            s.agencies()
+                .unwrap_or_else(|e| panic!("call {i}: {e}"))
+                .len(),
+            2
+        );
+    }
+    s.agent_enroll(&new_agent("a1", "m1"), 0).expect("enroll");
+    assert_eq!(
+        s.ingest("a1", &[check(1, "x")], 1000)
+            .expect("ingest")
+            .stored,
+        1
+    );
+}
+
+#[test]
+fn usable_and_droppable_on_a_multi_threaded_runtime_worker() {
+    // `serve` opens and uses the store from async tasks of the collector's multi-threaded
+    // runtime; the calls step out of the async context there (block_in_place).
+    let Some(db) = TestDb::new() else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let url = db.url.clone();
+    let schema = db.schema.clone();
+    let n = rt
+        .block_on(rt.spawn(async move {
+            let s = PostgresStore::open_with_schema(&url, &schema).expect("open");
+            seed(&s);
+            let n = s.agencies().expect("list").len();
+            drop(s);
+            n
+        }))
+        .expect("task");
+    assert_eq!(n, 2);
+}
+
+#[test]
 fn usable_and_droppable_on_an_async_thread() {
     // The `postgres` client panics when its runtime is driven or dropped on a thread that runs
-    // async tasks (as `serve` does with `open_store`); the worker threads keep that from callers.
+    // async tasks (as `serve` does with `open_store`); the store runs such calls off that thread.
     let Some(db) = TestDb::new() else { return };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
