@@ -117,8 +117,9 @@ pub async fn serve(
             shutdown.clone(),
             quic.federation_wake(),
         );
+        let interval = cfg.upstream_interval;
         tokio::spawn(async move {
-            let r = crate::federation::downstream::run(store, scoring, &dir, wake, stop);
+            let r = crate::federation::downstream::run(store, scoring, &dir, interval, wake, stop);
             if let Err(e) = r.await {
                 tracing::error!(error = %e, "The upstream link cannot start.");
             }

@@ -61,6 +61,9 @@ pub struct RawConfig {
     /// SIEM export outputs.
     #[serde(default)]
     pub export: crate::export::RawExport,
+    /// The link to an upstream collector (`upstream enroll` makes it).
+    #[serde(default)]
+    pub upstream: crate::federation::config::RawUpstream,
 }
 
 /// Validated configuration.
@@ -106,6 +109,8 @@ pub struct Config {
     pub notify: crate::notify::NotifyConfig,
     /// SIEM export outputs.
     pub export: crate::export::ExportConfig,
+    /// Summary interval of the upstream link, when collector.toml sets one.
+    pub upstream_interval: Option<Duration>,
 }
 
 /// A configuration that could not be loaded: every problem found, each naming file and field.
@@ -152,6 +157,7 @@ impl RawConfig {
         let reports = self.reports.validate(data_dir, &f, &mut errs);
         let notify = self.notify.validate(data_dir, &f, &mut errs);
         let export = self.export.validate(data_dir, &f, &mut errs);
+        let upstream_interval = self.upstream.validate(&f, &mut errs);
         if !errs.is_empty() {
             return Err(ConfigError(errs));
         }
@@ -176,6 +182,7 @@ impl RawConfig {
             reports,
             notify,
             export,
+            upstream_interval,
         })
     }
 }

@@ -226,7 +226,8 @@ struct Pusher {
 }
 
 /// Runs the link of the collector with data dir `data_dir` until `shutdown`; `wake` makes it
-/// compute (and push, if changed) at once.
+/// compute (and push, if changed) at once. `interval` (collector.toml's `[upstream]`) wins over
+/// the one the link was enrolled with.
 ///
 /// # Errors
 /// When the link's files are unusable (nothing can be sent).
@@ -234,6 +235,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     scoring: Arc<Scoring>,
     data_dir: &Path,
+    interval: Option<Duration>,
     wake: Arc<tokio::sync::Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -267,7 +269,7 @@ pub async fn run(
         catalog: Arc::new(RuleCatalog::builtin()),
     };
     tracing::info!(upstream = ?pusher.link.upstreams, agency = %pusher.link.agency, "Upstream link started.");
-    let interval = Duration::from_secs(pusher.link.interval_s.max(1));
+    let interval = super::config::effective_interval(interval, pusher.link.interval_s);
     let mut backoff = Duration::from_secs(1);
     loop {
         if let Err(e) = pusher.produce().await {

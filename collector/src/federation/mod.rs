@@ -13,6 +13,7 @@
 //! acks down), reusing the findings' at-least-once delivery: per-downstream `seq`, spool
 //! deleted on ack, idempotent store on `(downstream, seq)`, gaps recorded.
 
+pub mod config;
 pub mod downstream;
 mod link;
 pub mod publish;
