@@ -38,17 +38,8 @@ pub fn packs_for_this_host(
     if cfg.packs != [default_pack_dir()] || cfg.packs[0].exists() {
         return load_packs(&cfg.packs);
     }
-    let windows_host = cfg!(windows);
-    Ok(vigil_rules::builtin_packs_for(facts)?
-        .into_iter()
-        .filter(|p| {
-            let for_windows = p
-                .applies_to
-                .iter()
-                .any(|a| a.os.eq_ignore_ascii_case("windows"));
-            for_windows == windows_host
-        })
-        .collect())
+    // Only this platform's built-in packs are parsed (a check run holds them while it runs).
+    vigil_rules::builtin_packs_for_platform(facts, cfg!(windows))
 }
 
 /// JSON schema identifier of the `check --format json` output (docs/check-json.md).

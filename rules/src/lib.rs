@@ -38,14 +38,35 @@ pub const WINDOWS_BASELINE_YAML: &str = include_str!("../packs/windows-baseline.
 /// # Errors
 /// Only if an embedded pack is invalid, which the test suite rules out.
 pub fn builtin_packs() -> Result<Vec<Pack>, LoadError> {
-    [
-        (LINUX_BASELINE_YAML, "builtin:linux-baseline.yaml"),
-        (RHEL_BASELINE_YAML, "builtin:rhel-baseline.yaml"),
-        (WINDOWS_BASELINE_YAML, "builtin:windows-baseline.yaml"),
-    ]
-    .into_iter()
-    .map(|(text, origin)| parse_pack(text, std::path::Path::new(origin)))
-    .collect()
+    BUILTIN
+        .iter()
+        .map(|(text, origin, _)| parse_pack(text, std::path::Path::new(origin)))
+        .collect()
+}
+
+/// The built-in packs: text, origin, and whether the pack is for Windows.
+const BUILTIN: [(&str, &str, bool); 3] = [
+    (LINUX_BASELINE_YAML, "builtin:linux-baseline.yaml", false),
+    (RHEL_BASELINE_YAML, "builtin:rhel-baseline.yaml", false),
+    (WINDOWS_BASELINE_YAML, "builtin:windows-baseline.yaml", true),
+];
+
+/// As [`builtin_packs_for`], among the packs of one platform only (`windows`, or every other
+/// system): the agent evaluates its own platform's packs, and the others are not even parsed
+/// (time and peak heap of every check run).
+///
+/// # Errors
+/// As [`builtin_packs`].
+pub fn builtin_packs_for_platform(
+    host: &dyn HostFacts,
+    windows: bool,
+) -> Result<Vec<Pack>, LoadError> {
+    let all = BUILTIN
+        .iter()
+        .filter(|(_, _, w)| *w == windows)
+        .map(|(text, origin, _)| parse_pack(text, std::path::Path::new(origin)))
+        .collect::<Result<Vec<Pack>, LoadError>>()?;
+    Ok(fitting_or_all(all, host))
 }
 
 /// The built-in packs for `host`: those whose `applies_to` matches its OS. When none does (an
@@ -55,13 +76,21 @@ pub fn builtin_packs() -> Result<Vec<Pack>, LoadError> {
 /// # Errors
 /// As [`builtin_packs`].
 pub fn builtin_packs_for(host: &dyn HostFacts) -> Result<Vec<Pack>, LoadError> {
-    let all = builtin_packs()?;
-    let fitting: Vec<Pack> = all
+    Ok(fitting_or_all(builtin_packs()?, host))
+}
+
+/// The packs of `all` that apply to `host`, or all of them when none does.
+fn fitting_or_all(all: Vec<Pack>, host: &dyn HostFacts) -> Vec<Pack> {
+    if all
         .iter()
-        .filter(|p| eval::pack_applies(p, host) == Some(true))
-        .cloned()
-        .collect();
-    Ok(if fitting.is_empty() { all } else { fitting })
+        .any(|p| eval::pack_applies(p, host) == Some(true))
+    {
+        all.into_iter()
+            .filter(|p| eval::pack_applies(p, host) == Some(true))
+            .collect()
+    } else {
+        all
+    }
 }
 
 pub use pack::{Group, Level, LoadError, Pack, Rule, Text, load_pack, load_packs, parse_pack};

@@ -16,6 +16,7 @@ pub mod config;
 pub mod diff;
 pub mod entries;
 pub mod entry;
+mod queue;
 pub mod realtime;
 pub mod registry;
 pub mod scan;

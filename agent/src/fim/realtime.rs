@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,9 +35,13 @@ use super::config::{FimConfig, is_under};
 use super::diff::{Change, compare, storm_control};
 use super::entries::Entries;
 use super::entry::now;
+use super::queue::{self, QueueReceiver, QueueSender, SendError};
 use super::scan::{
     ScanRequest, ScanStats, bytes_of, fs_path, scan, scan_diff, scan_one, top_level_targets,
 };
+
+/// The longest the idle engine sleeps without checking its clock (deadlines are recomputed then).
+const MAX_IDLE_WAIT: Duration = Duration::from_secs(60);
 
 /// Tuning of the realtime engine (defaults suit production).
 #[derive(Debug, Clone)]
@@ -83,6 +87,8 @@ impl Default for EngineOptions {
 #[derive(Debug)]
 pub struct FimHandle {
     stop: Arc<AtomicBool>,
+    /// Wakes the engine, which sleeps until its next deadline when nothing happens.
+    wake: QueueSender<Msg>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -94,6 +100,7 @@ impl FimHandle {
 
     fn stop_and_join(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.wake.wake();
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
@@ -136,7 +143,8 @@ pub fn spawn_with(
 ) -> Result<FimHandle, FimError> {
     let root =
         crate::platform::hostpath::canonical_root(&root).map_err(|e| FimError::io(&root, e))?;
-    let (tx, rx) = mpsc::sync_channel::<Msg>(opts.queue_capacity.max(1));
+    let (tx, rx) = queue::bounded::<Msg>(opts.queue_capacity);
+    let wake = tx.clone();
     let overflow = Arc::new(AtomicBool::new(false));
     let watcher = if cfg.realtime {
         let of = overflow.clone();
@@ -181,6 +189,7 @@ pub fn spawn_with(
         .map_err(|e| FimError::Watch(e.to_string()))?;
     Ok(FimHandle {
         stop,
+        wake,
         thread: Some(thread),
     })
 }
@@ -191,11 +200,12 @@ enum Msg {
 }
 
 /// Watcher-thread side: drop what cannot change content or attributes, never block.
-fn forward(tx: &SyncSender<Msg>, overflow: &AtomicBool, res: notify::Result<Event>) {
+fn forward(tx: &QueueSender<Msg>, overflow: &AtomicBool, res: notify::Result<Event>) {
     let msg = match res {
         Ok(ev) => {
             if ev.need_rescan() {
                 overflow.store(true, Ordering::Relaxed);
+                tx.wake();
                 return;
             }
             if !is_relevant(&ev.kind) {
@@ -206,8 +216,9 @@ fn forward(tx: &SyncSender<Msg>, overflow: &AtomicBool, res: notify::Result<Even
         Err(e) => Msg::Error(e),
     };
     match tx.try_send(msg) {
-        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-        Err(TrySendError::Full(_)) => overflow.store(true, Ordering::Relaxed),
+        Ok(()) | Err(SendError::Disconnected) => {}
+        // A full queue holds messages, so the engine is awake and sees the flag.
+        Err(SendError::Full) => overflow.store(true, Ordering::Relaxed),
     }
 }
 
@@ -268,7 +279,7 @@ struct Engine {
     sink: Box<dyn FindingSink + Send>,
     base: Baseline,
     opts: EngineOptions,
-    rx: Receiver<Msg>,
+    rx: QueueReceiver<Msg>,
     overflow: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     watcher: Option<RecommendedWatcher>,
@@ -304,13 +315,19 @@ impl Engine {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
-            match self.rx.recv_timeout(tick) {
+            match self
+                .rx
+                .recv_timeout(self.wait(tick, next_full.min(next_fallback)))
+            {
                 Ok(m) => {
-                    self.handle(m);
+                    if let Some(m) = m {
+                        self.handle(m);
+                    }
                     // Drain what is queued before deciding anything.
                     for _ in 0..4096 {
                         match self.rx.try_recv() {
-                            Ok(m) => self.handle(m),
+                            Ok(Some(m)) => self.handle(m),
+                            Ok(None) => {}
                             Err(_) => break,
                         }
                     }
@@ -359,6 +376,23 @@ impl Engine {
         if self.dirty {
             self.save();
         }
+    }
+
+    /// How long to wait for the watcher: a tick while changes are pending or a background scan
+    /// runs (both are polled), else until the next deadline (a scan, a baseline save), at most
+    /// [`MAX_IDLE_WAIT`]. Events, an overflow and shutdown wake the engine earlier, so an idle
+    /// agent does not wake ten times a second for nothing.
+    fn wait(&self, tick: Duration, next_scan: Instant) -> Duration {
+        if self.first_pending.is_some() || self.bg.is_some() {
+            return tick;
+        }
+        let mut until = next_scan;
+        if self.dirty {
+            until = until.min(self.last_save + self.opts.save_interval);
+        }
+        until
+            .saturating_duration_since(Instant::now())
+            .clamp(tick, MAX_IDLE_WAIT)
     }
 
     /// Loads the baseline, sets the watches, then reports what changed while we were away.
@@ -533,7 +567,11 @@ impl Engine {
         self.pending.clear();
         self.first_pending = None;
         // Empty what is still queued: the rescan covers it.
-        while self.rx.try_recv().is_ok() {}
+        for _ in 0..self.opts.queue_capacity.saturating_add(4096) {
+            if self.rx.try_recv().is_err() {
+                break;
+            }
+        }
         self.overflow.store(false, Ordering::Relaxed);
         let mut counts = BTreeMap::new();
         counts.insert("pending_dropped".to_string(), dropped as u64);

@@ -254,7 +254,13 @@ pub(super) async fn checks_loop(
         let applied = policy.borrow_and_update().clone();
         let eff = effective_of(&local, applied.as_deref());
         let c = eff.checks.clone();
-        let run = tokio::task::spawn_blocking(move || evaluate(&c, applied.as_deref())).await;
+        let run = tokio::task::spawn_blocking(move || {
+            let run = evaluate(&c, applied.as_deref());
+            // The packs and facts of the run are freed: give the memory back until the next one.
+            crate::mem::trim();
+            run
+        })
+        .await;
         match run {
             Ok(run) => {
                 Counters::bump(&sink.counters().checks_run);

@@ -19,8 +19,7 @@ mod windows;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -412,14 +411,15 @@ pub const SUPPORTED: bool = cfg!(windows);
 /// A running registry watch.
 #[derive(Debug)]
 pub struct RegistryWatch {
-    stop: Arc<AtomicBool>,
+    /// Ends the wait between two snapshots at once (a message, or being dropped).
+    stop: mpsc::Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RegistryWatch {
     /// Stops the watch after the poll in progress and waits for it.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(());
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
@@ -439,15 +439,14 @@ pub fn spawn(
     state_dir: PathBuf,
     mut sink: Box<dyn FindingSink + Send>,
 ) -> std::io::Result<RegistryWatch> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+    let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("vigil-regwatch".into())
         .spawn(move || {
             let path = snapshot_path(&state_dir);
             let mut last = load(&path);
             let mut warned = false;
-            while !flag.load(Ordering::Relaxed) {
+            loop {
                 match read_snapshot(&keys) {
                     Ok(snap) => {
                         warned = false;
@@ -459,7 +458,11 @@ pub fn spawn(
                     }
                     Err(_) => {}
                 }
-                sleep_unless_stopped(&flag, interval);
+                // Asleep until the next snapshot or a stop, not woken in between.
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
             }
         })?;
     Ok(RegistryWatch {
@@ -496,16 +499,6 @@ fn poll_once(last: &mut Option<Snapshot>, snap: Snapshot, path: &Path, sink: &mu
             tracing::warn!(error = %e, "Cannot save the registry snapshot.");
         }
         *last = Some(snap);
-    }
-}
-
-fn sleep_unless_stopped(flag: &AtomicBool, total: Duration) {
-    let step = Duration::from_millis(200);
-    let mut left = total;
-    while !left.is_zero() && !flag.load(Ordering::Relaxed) {
-        let d = left.min(step);
-        std::thread::sleep(d);
-        left -= d;
     }
 }
 
