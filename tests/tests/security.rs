@@ -26,12 +26,13 @@ fn expired_used_up_and_revoked_tokens_are_refused_clearly() {
         stderr(&out)
     );
 
-    let revoked = c.token(&[]);
+    // Told apart by its use count: tokens made in one second list in no particular order.
+    let revoked = c.token(&["--uses", "7"]);
     let list: serde_json::Value =
         serde_json::from_str(&c.ok(&["token", "list", "--json"])).expect("json");
     let id = list["tokens"]
         .as_array()
-        .and_then(|t| t.last())
+        .and_then(|t| t.iter().find(|t| t["max_uses"] == 7))
         .and_then(|t| t["id"].as_str())
         .expect("id")
         .to_string();
