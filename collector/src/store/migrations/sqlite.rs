@@ -78,8 +78,9 @@ fn applied_version(conn: &Connection) -> Result<Option<i64>> {
 }
 
 /// Brings `conn` to [`LATEST`](super::LATEST): a database from before refinery has its
-/// `user_version` recorded first; then each pending migration runs in its own transaction, with its history row, and
-/// `user_version` is set to the version reached. A database from a newer Vigil is refused.
+/// `user_version` recorded first; then each pending migration runs in its own transaction, with
+/// its history row, and `user_version` is set to the version reached. A database from a newer
+/// Vigil is refused.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     let list = migrations(Dialect::Sqlite)?;
     let applied = match applied_version(conn)? {
@@ -108,6 +109,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
     }
     // The old marker follows, so a collector from before refinery refuses a newer file with its
     // own message instead of using it.
-    conn.pragma_update(None, "user_version", super::LATEST)?;
+    let marker: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if marker != i64::from(super::LATEST) {
+        conn.pragma_update(None, "user_version", super::LATEST)?;
+    }
     Ok(())
 }
