@@ -342,6 +342,51 @@ fn sqlite_changed_applied_migration_is_refused() {
     assert!(err.to_string().contains("different"), "{err}");
 }
 
+/// Each SQLite migration commits with its history row: one that fails part-way leaves nothing of
+/// itself, and the ones before it stay applied and recorded.
+#[test]
+fn sqlite_failed_migration_rolls_back_alone() {
+    let list = migrations(Dialect::Sqlite).expect("list");
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("half.db");
+    {
+        let c = Connection::open(&path).expect("open");
+        for m in &list[..8] {
+            c.execute_batch(m.sql().expect("sql"))
+                .expect("old migration");
+        }
+        // V10 creates vuln_matches last: this makes it fail after its first tables.
+        c.execute_batch("CREATE TABLE vuln_matches (x INTEGER)")
+            .expect("obstacle");
+        c.pragma_update(None, "user_version", 8).expect("marker");
+    }
+    let err = SqliteStore::open(&path).expect_err("V10 cannot run");
+    assert!(err.to_string().contains("vuln_matches"), "{err}");
+    let c = Connection::open(&path).expect("inspect");
+    let recorded: Vec<i32> = history(&c).iter().map(|h| h.0).collect();
+    assert_eq!(recorded, (1..=9).collect::<Vec<_>>());
+    let tables = sqlite_names(&c, "SELECT name FROM sqlite_master WHERE type = 'table'");
+    assert!(!tables.contains("vuln_imports"), "{tables:?}");
+    assert!(
+        sqlite_names(&c, "SELECT name FROM sqlite_master WHERE type = 'index'")
+            .contains("gaps_agent")
+    );
+}
+
+#[test]
+fn postgres_changed_applied_migration_is_refused() {
+    let Some(db) = TestDb::new() else { return };
+    drop(db.open());
+    db.client()
+        .execute(
+            &format!("UPDATE {HISTORY} SET checksum = '1' WHERE version = 3"),
+            &[],
+        )
+        .expect("tamper");
+    let err = PostgresStore::open_with_schema(&db.url, &db.schema).expect_err("must refuse");
+    assert!(err.to_string().contains("different"), "{err}");
+}
+
 /// A schema made before refinery on PostgreSQL: the first `n` migrations and rows 1..n of
 /// `vigil_schema`. Collectors opening it together record 1..n once and run the rest once.
 #[test]
