@@ -11,6 +11,7 @@ use vigil_proto::Envelope;
 pub mod config;
 pub mod export;
 pub mod fed;
+mod migrations;
 pub mod policy;
 pub mod postgres;
 mod rules;

@@ -1,4 +1,4 @@
-//! [`PolicyStore`] on PostgreSQL (schema: `policy.sql`, statements: `sql.rs`).
+//! [`PolicyStore`] on PostgreSQL (schema: `../migrations/V13__policy.sql`, statements: `sql.rs`).
 
 use postgres::Row;
 

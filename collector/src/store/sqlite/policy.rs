@@ -1,4 +1,4 @@
-//! [`PolicyStore`] on SQLite (schema: `policy.sql`, statements: `sql.rs`).
+//! [`PolicyStore`] on SQLite (schema: `../migrations/V13__policy.sql`, statements: `sql.rs`).
 
 use rusqlite::{OptionalExtension as _, params};
 
