@@ -70,7 +70,7 @@ fn run(n: u64, postgres: bool) -> anyhow::Result<()> {
     let pid = c.proc.as_ref().map_or(0, vigil_e2e::Proc::pid);
     // The spool must hold all N (about 350 bytes each) or it evicts the oldest, as it should
     // on a host: then part of the run would be gaps rather than stored findings.
-    let spool_mib = (n * 512 >> 20).max(256);
+    let spool_mib = ((n * 512) >> 20).max(256);
     let mut a = Agent::new(
         c.tmp.path(),
         "bench",
