@@ -20,6 +20,8 @@ use vigil_proto::msg::{AgentStats, code};
 use vigil_proto::session::{AgentEvent, AgentSession, Hello, SessionConfig};
 use vigil_proto::{Finding, FindingSink};
 
+mod liveness;
+
 use crate::config::AgentConfig;
 use crate::spool::Spool;
 use crate::state::{Identity, StatePaths, write_private};
@@ -242,6 +244,9 @@ pub struct Uplink {
     /// Central policy; `None`: bundles are refused (simulated agents without a state dir).
     policy: Option<Mutex<crate::central::PolicyAgent>>,
 }
+
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum SessionEnd {
     Shutdown,
@@ -473,8 +478,13 @@ impl Uplink {
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<SessionEnd> {
         let cfg = self.client_config()?;
+        // Bounded below the dialler's own 15 s: while a collector is down, its Initial packets
+        // go out at 0, 1, 3 and 7 s, then a new attempt starts, so a collector that comes back
+        // hears from the agent within about 4 s.
         let (endpoint, conn) = tokio::select! {
-            r = self.connect(addr, cfg) => r?,
+            r = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(addr, cfg)) => {
+                r.map_err(|_| anyhow::anyhow!("{addr}: no answer within {CONNECT_TIMEOUT:?}"))??
+            }
             _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
         };
         let (mut send, mut recv) = conn.open_bi().await.context("opening the session stream")?;
@@ -497,6 +507,8 @@ impl Uplink {
             },
         );
         let mut cursor = 0u64; // next seq to send; set at Welcome
+        let mut acked = 0u64; // highest seq the collector acknowledged
+        let mut alive = liveness::Liveness::new(Instant::now(), conn.stats().udp_rx.datagrams);
         let mut pending_key: Option<rcgen::KeyPair> = None;
         let mut buf = vec![0u8; 64 * 1024];
         debug!("Session stream open; hello queued.");
@@ -511,6 +523,7 @@ impl Uplink {
                             // ahead, and numbering must continue after its position.
                             sp.fast_forward(acked_seq)?;
                             cursor = acked_seq.max(sp.acked_seq()) + 1;
+                            acked = cursor - 1;
                             report_drops(&mut sp)?;
                         }
                         info!(collector = %addr, acked = acked_seq, "Connected to the collector.");
@@ -534,6 +547,7 @@ impl Uplink {
                     }
                     AgentEvent::Acked { up_to_seq } => {
                         lock(&self.spool).ack(up_to_seq)?;
+                        acked = acked.max(up_to_seq);
                         self.update_status(|s| s.last_ack_at = now_ms());
                     }
                     AgentEvent::HeartbeatDue => {
@@ -636,10 +650,31 @@ impl Uplink {
                 sess.send_batch(batch)?;
                 cursor = last + 1;
             }
+            let rx = conn.stats().udp_rx.datagrams;
+            match alive.check(Instant::now(), rx, cursor > acked + 1) {
+                liveness::Verdict::Fine => {}
+                liveness::Verdict::Probe => {
+                    debug!("Collector silent with findings unacknowledged; probing.");
+                    let depth = lock(&self.spool).depth();
+                    sess.send_heartbeat(now_ms(), depth, self.stats());
+                }
+                liveness::Verdict::Dead => {
+                    conn.close(code::OK.into(), b"collector not answering");
+                    break SessionEnd::Closed(format!(
+                        "the collector did not answer for {:?}; dialling again",
+                        liveness::DEAD_AFTER
+                    ));
+                }
+            }
             flush(&mut sess, &mut send).await;
-            let deadline = sess
+            let mut deadline = sess
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            if cursor > acked + 1 {
+                // Findings await acknowledgement: wake every half second to watch the
+                // collector's silence. An idle agent keeps sleeping until its next heartbeat.
+                deadline = deadline.min(Instant::now() + Duration::from_millis(500));
+            }
             tokio::select! {
                 r = recv.read(&mut buf) => match r {
                     Ok(Some(n)) => { tracing::trace!(n, "Received bytes."); sess.handle(Instant::now(), &buf[..n]) }
