@@ -32,7 +32,6 @@ use super::{
     StoreError, StoredFinding, TokenRecord, TokenRefusal, parent_of,
 };
 
-mod access;
 mod export;
 mod fed;
 mod identity;
@@ -40,9 +39,11 @@ mod policy;
 mod pool;
 mod rows;
 mod schema;
+mod seam;
 mod vuln;
 mod write;
 
+use super::common::access;
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -878,23 +879,6 @@ impl Store for PostgresStore {
     fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
         access::audit_range(self, action, from, to)
     }
-}
-
-fn audit_query(
-    c: &mut Client,
-    sql: &'static str,
-    args: &[&(dyn ::postgres::types::ToSql + Sync)],
-) -> Result<Vec<super::AuditEntry>> {
-    collect(&c.query(pg(sql), args)?, |r| {
-        let d: String = r.try_get("detail")?;
-        Ok(super::AuditEntry {
-            id: r.try_get("id")?,
-            at: r.try_get("at")?,
-            actor: r.try_get("actor")?,
-            action: r.try_get("action")?,
-            detail: sql::audit_detail(&d),
-        })
-    })
 }
 
 /// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].

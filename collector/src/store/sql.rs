@@ -351,7 +351,11 @@ pub(crate) mod dialect {
 
         #[test]
         fn every_shared_statement_uses_numbered_placeholders_only() {
-            for sql in ALL.iter().chain(crate::store::fed::ALL) {
+            for sql in ALL
+                .iter()
+                .chain(crate::store::fed::ALL)
+                .chain(crate::store::common::access::ALL)
+            {
                 let bytes = sql.as_bytes();
                 for (i, b) in bytes.iter().enumerate() {
                     if *b == b'?' {

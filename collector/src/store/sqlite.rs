@@ -16,7 +16,6 @@ use super::{
     Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
-mod access;
 mod export;
 mod fed;
 mod findings;
@@ -24,9 +23,11 @@ mod identity;
 mod policy;
 mod rows;
 mod schema;
+mod seam;
 mod vuln;
 mod write;
 
+use super::common::access;
 use super::sql;
 use rows::*;
 use schema::MIGRATIONS;
@@ -899,28 +900,6 @@ impl Store for SqliteStore {
 
     fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
         access::audit_range(self, action, from, to)
-    }
-}
-
-impl SqliteStore {
-    fn audit_query(
-        &self,
-        sql: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<super::AuditEntry>> {
-        let conn = self.read();
-        let mut st = conn.prepare_cached(sql)?;
-        let rows = st.query_map(args, |r| {
-            let d: String = r.get(4)?;
-            Ok(super::AuditEntry {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                detail: sql::audit_detail(&d),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }
 

@@ -103,28 +103,6 @@ pub(super) fn score_from_row(r: &Row) -> Result<ScorePoint> {
     })
 }
 
-pub(super) fn api_token_from_row(r: &Row) -> Result<crate::store::ApiTokenRecord> {
-    Ok(crate::store::ApiTokenRecord {
-        id: r.try_get(0)?,
-        secret_hash: r.try_get(1)?,
-        user: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-        revoked: r.try_get(4)?,
-    })
-}
-
-pub(super) fn user_from_row(r: &Row) -> Result<crate::store::User> {
-    let role: String = r.try_get("role")?;
-    crate::store::decode_user(
-        r.try_get("name")?,
-        r.try_get("password_hash")?,
-        &role,
-        r.try_get("scope")?,
-        r.try_get("created_at")?,
-        r.try_get("disabled")?,
-    )
-}
-
 /// One of `parts` slices (by a hash of the agent id) of the live agents' check states.
 pub(super) fn check_state_slice(
     c: &mut Client,

@@ -55,31 +55,3 @@ pub(super) fn score_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScorePoi
 
 pub(super) const SCORE_COLS: &str =
     "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
-
-pub(super) const API_TOKEN_COLS: &str = "id, secret_hash, user, created_at, revoked";
-
-pub(super) fn api_token_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<crate::store::ApiTokenRecord> {
-    Ok(crate::store::ApiTokenRecord {
-        id: r.get(0)?,
-        secret_hash: r.get(1)?,
-        user: r.get(2)?,
-        created_at: r.get(3)?,
-        revoked: r.get::<_, i64>(4)? != 0,
-    })
-}
-
-pub(super) const USER_COLS: &str = "name, password_hash, role, scope, created_at, disabled";
-
-pub(super) fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<crate::store::User>> {
-    let role: String = r.get(2)?;
-    Ok(crate::store::decode_user(
-        r.get(0)?,
-        r.get(1)?,
-        &role,
-        r.get(3)?,
-        r.get(4)?,
-        r.get::<_, i64>(5)? != 0,
-    ))
-}

@@ -1,0 +1,33 @@
+//! Store methods that are the same program on both backends, written once over the dialect seam
+//! ([`super::db`]): each takes `&impl Db` and runs its statements (shared `?N` text) through
+//! [`Db::write`] or [`Db::read`]. A backend's `Store` impl delegates to these.
+//!
+//! To move another method here: make its statement text one that both databases accept
+//! (`TRUE`/`FALSE`, `NOT col` for booleans, `"user"` quoted, `ON CONFLICT … DO NOTHING` and count
+//! the rows, `RETURNING`), read columns through [`super::db::Row::get`] (which accepts SQLite's
+//! 0/1 for a bool and range-checks narrowed integers), put a clause that must differ behind a
+//! [`super::db::Dialect`] function or a [`super::db::Tx`] method, then delete both backend copies.
+
+use super::Result;
+use super::db::{Tx, params};
+use super::sql;
+
+pub(crate) mod access;
+
+/// Records `action` by `actor` at `now` in the audit log, inside `tx`.
+///
+/// # Errors
+/// [`super::StoreError::Db`] when the insert fails.
+pub(crate) fn audit(
+    tx: &mut dyn Tx,
+    now: i64,
+    actor: &str,
+    action: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    tx.execute(
+        sql::AUDIT_INSERT,
+        params![now, actor, action, detail.to_string()],
+    )?;
+    Ok(())
+}
