@@ -34,7 +34,6 @@ use super::{
 
 mod export;
 mod fed;
-mod identity;
 mod policy;
 mod pool;
 mod rows;
@@ -43,7 +42,7 @@ mod seam;
 mod vuln;
 mod write;
 
-use super::common::access;
+use super::common::{access, identity};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -54,9 +53,8 @@ use write::*;
 pub const DEFAULT_POOL_SIZE: usize = 4;
 
 /// Advisory-lock class ids (first key of the two-key form); the second key is a hash of the
-/// schema (migrations) or the machine id (enrollment).
+/// schema (migrations); enrollment's class is in `common/identity.rs`.
 const LOCK_MIGRATE: i32 = 0x5647_0001;
-const LOCK_ENROLL: i32 = 0x5647_0002;
 
 /// Runs the shared subtree-move statements inside `tx` (after checking both ends).
 fn move_subtree(
@@ -160,24 +158,7 @@ impl Store for PostgresStore {
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
-        let t = t.clone();
-        self.call(move |c| {
-            c.execute(
-                pg(sql::TOKEN_INSERT),
-                &[
-                    &t.id,
-                    &t.secret_hash,
-                    &t.agency,
-                    &t.created_at,
-                    &t.expires_at,
-                    &i64::from(t.max_uses),
-                    &i64::from(t.uses),
-                    &t.revoked,
-                    &t.simulated,
-                ],
-            )?;
-            Ok(())
-        })
+        identity::token_add(self, t)
     }
 
     fn token_consume(
@@ -185,131 +166,51 @@ impl Store for PostgresStore {
         secret_hash: &str,
         now: i64,
     ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
-        let secret_hash = secret_hash.to_owned();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            // FOR UPDATE makes a concurrent consumer (in any collector) wait and then see our
-            // increment, so the use count is never exceeded.
-            let Some(row) = tx.query_opt(
-                "SELECT * FROM tokens WHERE secret_hash = $1 FOR UPDATE",
-                &[&secret_hash],
-            )?
-            else {
-                return Ok(Err(TokenRefusal::Unknown));
-            };
-            let mut tok = token_from_row(&row)?;
-            if let Some(r) = tok.refusal(now) {
-                return Ok(Err(r));
-            }
-            tx.execute(pg(sql::TOKEN_USE), &[&tok.id])?;
-            tx.commit()?;
-            tok.uses += 1;
-            Ok(Ok(tok))
-        })
+        identity::token_consume(self, secret_hash, now)
     }
 
     fn token_revoke(&self, id: &str) -> Result<bool> {
-        let id = id.to_owned();
-        self.call(move |c| {
-            Ok(c.execute("UPDATE tokens SET revoked = TRUE WHERE id = $1", &[&id])? > 0)
-        })
+        identity::token_revoke(self, id)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.call(|c| collect(&c.query(pg(sql::TOKENS), &[])?, token_from_row))
+        identity::tokens(self)
     }
 
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
-        let a = a.clone();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let out = identity::enroll(&mut tx, &a, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        identity::agent_enroll(self, a, now)
     }
 
     fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, agency, actor) = (id.to_owned(), agency.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let moved = identity::move_agent(&mut tx, &id, &agency, &actor, now)?;
-            tx.commit()?;
-            Ok(moved)
-        })
+        identity::agent_move(self, id, agency, actor, now)
     }
 
     fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
-        let (id, serial) = (id.to_owned(), serial.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let out = identity::session_cert(&mut tx, &id, &serial, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        identity::agent_session_cert(self, id, serial, now)
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        let id = id.to_owned();
-        self.call(move |c| {
-            c.query_opt(pg(sql::AGENT_GET), &[&id])?
-                .as_ref()
-                .map(agent_from_row)
-                .transpose()
-        })
+        identity::agent(self, id)
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        self.call(|c| collect(&c.query(pg(sql::AGENTS), &[])?, agent_from_row))
+        identity::agents(self)
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory, simulated
-                     FROM agents ORDER BY revoked, agency, hostname, id",
-                    &[],
-                )?,
-                agent_from_row,
-            )
-        })
+        identity::agents_brief(self)
     }
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
-        self.call(|c| {
-            c.query(identity::REVOKED_SERIALS, &[])?
-                .iter()
-                .map(|r| Ok(r.try_get(0)?))
-                .collect()
-        })
+        identity::revoked_serials(self)
     }
 
     fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
-        let (id, serial) = (id.to_owned(), serial.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let done = identity::set_pending(&mut tx, &id, &serial, not_after, now)?;
-            tx.commit()?;
-            Ok(done)
-        })
+        identity::agent_set_cert(self, id, serial, not_after, now)
     }
 
     fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, actor) = (id.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE agents SET revoked = TRUE WHERE id = $1 AND NOT revoked",
-                &[&id],
-            )?;
-            if n > 0 {
-                let d = serde_json::json!({"agent": id});
-                insert_audit(&mut tx, now, &actor, "agent.revoked", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        identity::agent_revoke(self, id, actor, now)
     }
 
     fn agent_seen(

@@ -355,6 +355,7 @@ pub(crate) mod dialect {
                 .iter()
                 .chain(crate::store::fed::ALL)
                 .chain(crate::store::common::access::ALL)
+                .chain(crate::store::common::identity::ALL)
             {
                 let bytes = sql.as_bytes();
                 for (i, b) in bytes.iter().enumerate() {

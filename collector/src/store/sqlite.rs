@@ -19,7 +19,6 @@ use super::{
 mod export;
 mod fed;
 mod findings;
-mod identity;
 mod policy;
 mod rows;
 mod schema;
@@ -27,7 +26,7 @@ mod seam;
 mod vuln;
 mod write;
 
-use super::common::access;
+use super::common::{access, identity};
 use super::sql;
 use rows::*;
 use schema::MIGRATIONS;
@@ -512,22 +511,7 @@ impl Store for SqliteStore {
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            sql::TOKEN_INSERT,
-            params![
-                t.id,
-                t.secret_hash,
-                t.agency,
-                t.created_at,
-                t.expires_at,
-                t.max_uses,
-                t.uses,
-                t.revoked as i64,
-                t.simulated as i64
-            ],
-        )?;
-        Ok(())
+        identity::token_add(self, t)
     }
 
     fn token_consume(
@@ -535,111 +519,51 @@ impl Store for SqliteStore {
         secret_hash: &str,
         now: i64,
     ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let tok = tx
-            .query_row(
-                "SELECT * FROM tokens WHERE secret_hash = ?1",
-                [secret_hash],
-                token_from_row,
-            )
-            .optional()?;
-        let Some(mut tok) = tok else {
-            return Ok(Err(TokenRefusal::Unknown));
-        };
-        if let Some(r) = tok.refusal(now) {
-            return Ok(Err(r));
-        }
-        tx.execute(sql::TOKEN_USE, [&tok.id])?;
-        tx.commit()?;
-        tok.uses += 1;
-        Ok(Ok(tok))
+        identity::token_consume(self, secret_hash, now)
     }
 
     fn token_revoke(&self, id: &str) -> Result<bool> {
-        let conn = self.lock();
-        Ok(conn.execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])? > 0)
+        identity::token_revoke(self, id)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        let conn = self.read();
-        let mut st = conn.prepare_cached(sql::TOKENS)?;
-        let rows = st.query_map([], token_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::tokens(self)
     }
 
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = identity::enroll(&tx, a, now)?;
-        tx.commit()?;
-        Ok(out)
+        identity::agent_enroll(self, a, now)
     }
 
     fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let moved = identity::move_agent(&tx, id, agency, actor, now)?;
-        tx.commit()?;
-        Ok(moved)
+        identity::agent_move(self, id, agency, actor, now)
     }
 
     fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = identity::session_cert(&tx, id, serial, now)?;
-        tx.commit()?;
-        Ok(out)
+        identity::agent_session_cert(self, id, serial, now)
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        let conn = self.read();
-        Ok(conn
-            .query_row(sql::AGENT_GET, [id], agent_from_row)
-            .optional()?)
+        identity::agent(self, id)
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::AGENTS)?;
-        let rows = st.query_map([], agent_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::agents(self)
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
-        let conn = self.read();
-        let mut st = conn.prepare(
-            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory, simulated
-             FROM agents ORDER BY revoked, agency, hostname, id",
-        )?;
-        let rows = st.query_map([], agent_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::agents_brief(self)
     }
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
-        let conn = self.read();
-        let mut st = conn.prepare(identity::REVOKED_SERIALS)?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::revoked_serials(self)
     }
 
     fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let done = identity::set_pending(&tx, id, serial, not_after, now)?;
-        tx.commit()?;
-        Ok(done)
+        identity::agent_set_cert(self, id, serial, not_after, now)
     }
 
     fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        self.update_audited(
-            "UPDATE agents SET revoked = 1 WHERE id = ?1 AND revoked = 0",
-            &[&id],
-            actor,
-            "agent.revoked",
-            &serde_json::json!({"agent": id}),
-            now,
-        )
+        identity::agent_revoke(self, id, actor, now)
     }
 
     fn agent_seen(

@@ -13,6 +13,7 @@ use super::db::{Tx, params};
 use super::sql;
 
 pub(crate) mod access;
+pub(crate) mod identity;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
 ///

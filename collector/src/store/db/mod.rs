@@ -356,6 +356,10 @@ pub(crate) trait Tx {
     ///
     /// # Errors
     /// As [`execute`](Self::execute), and [`StoreError::Db`] when there is no row.
+    #[allow(
+        dead_code,
+        reason = "for the modules still to move (counts, RETURNING ids)"
+    )]
     fn query_one(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Row> {
         self.query_opt(sql, params)?
             .ok_or_else(|| StoreError::Db(format!("no row from: {sql}")))

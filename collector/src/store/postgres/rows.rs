@@ -15,52 +15,6 @@ pub(super) fn agency_from_row(r: &Row) -> Result<Agency> {
     })
 }
 
-pub(super) fn token_from_row(r: &Row) -> Result<TokenRecord> {
-    let count = |col: &str| -> Result<u32> {
-        let v: i64 = r.try_get(col)?;
-        u32::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    Ok(TokenRecord {
-        id: r.try_get("id")?,
-        secret_hash: r.try_get("secret_hash")?,
-        agency: r.try_get("agency")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        max_uses: count("max_uses")?,
-        uses: count("uses")?,
-        revoked: r.try_get("revoked")?,
-        simulated: r.try_get("simulated")?,
-    })
-}
-
-pub(super) fn agent_from_row(r: &Row) -> Result<AgentRecord> {
-    let unsigned = |col: &str| -> Result<u64> {
-        let v: i64 = r.try_get(col)?;
-        u64::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    let inv: Option<String> = r.try_get("inventory")?;
-    Ok(AgentRecord {
-        id: r.try_get("id")?,
-        agency: r.try_get("agency")?,
-        machine_id: r.try_get("machine_id")?,
-        hostname: r.try_get("hostname")?,
-        os: r.try_get("os")?,
-        role: r.try_get("role")?,
-        level: level(r.try_get("level")?)?,
-        enrolled_at: r.try_get("enrolled_at")?,
-        last_seen: r.try_get("last_seen")?,
-        agent_version: r.try_get("agent_version")?,
-        cert_serial: r.try_get("cert_serial")?,
-        cert_not_after: r.try_get("cert_not_after")?,
-        revoked: r.try_get("revoked")?,
-        max_seq: unsigned("max_seq")?,
-        spool_depth: unsigned("spool_depth")?,
-        clock_skew_ms: r.try_get("clock_skew_ms")?,
-        inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
-        simulated: r.try_get("simulated")?,
-    })
-}
-
 pub(super) fn gap_from_row(r: &Row) -> Result<Gap> {
     let unsigned = |col: &str| -> Result<u64> {
         let v: i64 = r.try_get(col)?;
