@@ -22,14 +22,13 @@
 
 use std::collections::HashSet;
 
-use ::postgres::error::SqlState;
 use ::postgres::{Client, GenericClient, Row};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
     Agency, AgentRecord, Asset, AssetImport, CheckState, EnrollOutcome, FindingFilter, Gap,
-    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Param, Result, ScorePoint, SessionCert, Store,
-    StoreError, StoredFinding, TokenRecord, TokenRefusal, parent_of,
+    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Result, ScorePoint, SessionCert, Store,
+    StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
 mod export;
@@ -42,7 +41,7 @@ mod seam;
 mod vuln;
 mod write;
 
-use super::common::{access, identity};
+use super::common::{access, agencies, identity};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -55,54 +54,6 @@ pub const DEFAULT_POOL_SIZE: usize = 4;
 /// Advisory-lock class ids (first key of the two-key form); the second key is a hash of the
 /// schema (migrations); enrollment's class is in `common/identity.rs`.
 const LOCK_MIGRATE: i32 = 0x5647_0001;
-
-/// Runs the shared subtree-move statements inside `tx` (after checking both ends).
-fn move_subtree(
-    tx: &mut ::postgres::Transaction<'_>,
-    from: &str,
-    to: &str,
-    stamp: super::Stamp<'_>,
-) -> Result<MoveOutcome> {
-    let parent = super::check_move_ends(from, to, |id| {
-        Ok(tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_some())
-    })?;
-    let mut out = MoveOutcome::default();
-    tree_sql(tx, super::MOVE_SUBTREE, (from, to, parent), stamp, &mut out)?;
-    Ok(out)
-}
-
-/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
-fn tree_sql(
-    tx: &mut ::postgres::Transaction<'_>,
-    stmts: &[(&str, &[Param], super::Counts)],
-    (from, to, parent): (&str, &str, Option<&str>),
-    stamp: super::Stamp<'_>,
-    out: &mut MoveOutcome,
-) -> Result<()> {
-    let len = |s: &str| {
-        i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()))
-    };
-    let (from_len, to_len) = (len(from)?, len(to)?);
-    for (sql, params, what) in stmts {
-        let values: Vec<&(dyn ::postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| -> &(dyn ::postgres::types::ToSql + Sync) {
-                match p {
-                    Param::From => &from,
-                    Param::To => &to,
-                    Param::FromLen => &from_len,
-                    Param::ToLen => &to_len,
-                    Param::Parent => &parent,
-                    Param::Now => &stamp.now,
-                    Param::Actor => &stamp.actor,
-                }
-            })
-            .collect();
-        let n = tx.execute(*sql, &values)?;
-        super::count(out, *what, n);
-    }
-    Ok(())
-}
 
 impl Store for PostgresStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
@@ -122,39 +73,15 @@ impl Store for PostgresStore {
     }
 
     fn agency_add(&self, a: &Agency) -> Result<()> {
-        let a = a.clone();
-        self.call(move |c| {
-            let parent = parent_of(&a.id);
-            if let Some(p) = parent
-                && c.query_opt(pg(sql::AGENCY_EXISTS), &[&p])?.is_none()
-            {
-                return Err(StoreError::NotFound(format!("parent agency {p:?}")));
-            }
-            match c.execute(
-                pg(sql::AGENCY_INSERT),
-                &[&a.id, &a.name, &i16::from(a.level), &parent],
-            ) {
-                Ok(_) => Ok(()),
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    Err(StoreError::Conflict(format!("agency {:?}", a.id)))
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
+        agencies::agency_add(self, a)
     }
 
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
-        let id = id.to_owned();
-        self.call(move |c| {
-            c.query_opt(pg(sql::AGENCY_GET), &[&id])?
-                .as_ref()
-                .map(agency_from_row)
-                .transpose()
-        })
+        agencies::agency(self, id)
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        self.call(|c| collect(&c.query(pg(sql::AGENCIES), &[])?, agency_from_row))
+        agencies::agencies(self)
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
@@ -426,75 +353,15 @@ impl Store for PostgresStore {
     }
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, name, actor) = (id.to_owned(), name.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(pg(sql::AGENCY_RENAME), &[&id, &name])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "name": name});
-                insert_audit(&mut tx, now, &actor, "agency.rename", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        agencies::agency_rename(self, id, name, actor, now)
     }
 
     fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let (from, to, actor) = (from.to_owned(), to.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            // Tree changes are rare; one at a time keeps concurrent moves from interleaving.
-            tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            let stamp = super::Stamp { now, actor: &actor };
-            let out = move_subtree(&mut tx, &from, &to, stamp)?;
-            let d = serde_json::json!({"from": from, "to": to, "moved": out});
-            insert_audit(&mut tx, now, &actor, "agency.move", &d)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        agencies::agency_move(self, from, to, actor, now)
     }
 
     fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let parent = parent_of(id)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!(
-                    "{id:?} is a root agency: it has no parent to take its place"
-                ))
-            })?
-            .to_owned();
-        let (id, actor) = (id.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            if tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_none() {
-                return Err(StoreError::NotFound(format!("agency {id:?}")));
-            }
-            let children: Vec<String> = tx
-                .query(pg(sql::AGENCY_CHILDREN), &[&id])?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<std::result::Result<_, _>>()?;
-            let mut out = MoveOutcome::default();
-            let stamp = super::Stamp { now, actor: &actor };
-            for ch in &children {
-                let to = format!("{parent}/{}", super::leaf_of(ch));
-                out += move_subtree(&mut tx, ch, &to, stamp)?;
-            }
-            tree_sql(
-                &mut tx,
-                super::DISSOLVE_MEMBERS,
-                (&id, &parent, None),
-                stamp,
-                &mut out,
-            )?;
-            tx.execute(pg(sql::AGENCY_DELETE), &[&id])?;
-            out.agencies += 1;
-            let d =
-                serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
-            insert_audit(&mut tx, now, &actor, "agency.dissolve", &d)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        agencies::agency_dissolve(self, id, actor, now)
     }
 
     fn agent_set_profile(
@@ -505,18 +372,7 @@ impl Store for PostgresStore {
         actor: &str,
         now: i64,
     ) -> Result<bool> {
-        let (id, role, actor) = (id.to_owned(), role.map(str::to_owned), actor.to_owned());
-        let level = level.map(i16::from);
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(pg(sql::AGENT_SET_PROFILE), &[&id, &role, &level])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "role": role, "level": level});
-                insert_audit(&mut tx, now, &actor, "host.set", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        agencies::agent_set_profile(self, id, role, level, actor, now)
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
@@ -542,53 +398,11 @@ impl Store for PostgresStore {
     }
 
     fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
-        let (assets, actor) = (assets.to_vec(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let mut out = AssetImport::default();
-            let agency = tx.prepare(pg(sql::AGENCY_EXISTS))?;
-            let old = tx.prepare(
-                "SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE",
-            )?;
-            let put = tx.prepare(pg(sql::ASSET_UPSERT))?;
-            for a in &assets {
-                if tx.query_opt(&agency, &[&a.agency])?.is_none() {
-                    return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
-                }
-                let lv = i16::from(a.level);
-                match tx.query_opt(&old, &[&a.agency, &a.hostname])? {
-                    None => out.added += 1,
-                    Some(r)
-                        if r.try_get::<_, String>(0)? == a.role
-                            && r.try_get::<_, i16>(1)? == lv =>
-                    {
-                        out.unchanged += 1;
-                    }
-                    Some(_) => out.updated += 1,
-                }
-                tx.execute(&put, &[&a.agency, &a.hostname, &a.role, &lv, &now])?;
-            }
-            let d = serde_json::json!({"rows": assets.len(), "result": out});
-            insert_audit(&mut tx, now, &actor, "assets.import", &d)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        agencies::assets_import(self, assets, actor, now)
     }
 
     fn assets(&self) -> Result<Vec<Asset>> {
-        self.call(move |c| {
-            let rows = c.query(pg(sql::ASSETS), &[])?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Asset {
-                        agency: r.try_get(0)?,
-                        hostname: r.try_get(1)?,
-                        role: r.try_get(2)?,
-                        level: level(r.try_get(3)?)?.unwrap_or(1),
-                    })
-                })
-                .collect()
-        })
+        agencies::assets(self)
     }
 
     fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {

@@ -18,8 +18,8 @@ pub(crate) const TOKENS: &str = "SELECT * FROM tokens ORDER BY created_at, id";
 /// Shared statement (see the module docs).
 pub(crate) const AGENCY_EXISTS: &str = "SELECT 1 FROM agencies WHERE id = ?1";
 /// Shared statement (see the module docs).
-pub(crate) const AGENCY_INSERT: &str =
-    "INSERT INTO agencies (id, name, level, parent) VALUES (?1, ?2, ?3, ?4)";
+pub(crate) const AGENCY_INSERT: &str = "INSERT INTO agencies (id, name, level, parent) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING";
 /// Shared statement (see the module docs).
 pub(crate) const AGENCY_GET: &str = "SELECT id, name, level FROM agencies WHERE id = ?1";
 /// Shared statement (see the module docs).
@@ -356,6 +356,9 @@ pub(crate) mod dialect {
                 .chain(crate::store::fed::ALL)
                 .chain(crate::store::common::access::ALL)
                 .chain(crate::store::common::identity::ALL)
+                .chain(crate::store::common::agencies::ALL)
+                .chain(crate::store::MOVE_SUBTREE.iter().map(|s| &s.0))
+                .chain(crate::store::DISSOLVE_MEMBERS.iter().map(|s| &s.0))
             {
                 let bytes = sql.as_bytes();
                 for (i, b) in bytes.iter().enumerate() {

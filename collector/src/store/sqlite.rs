@@ -26,7 +26,7 @@ mod seam;
 mod vuln;
 mod write;
 
-use super::common::{access, identity};
+use super::common::{access, agencies, identity};
 use super::sql;
 use rows::*;
 use schema::MIGRATIONS;
@@ -163,55 +163,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of};
-
-/// Runs the shared subtree-move statements inside `tx` (after checking both ends).
-fn move_subtree(
-    tx: &rusqlite::Transaction<'_>,
-    from: &str,
-    to: &str,
-    stamp: super::Stamp<'_>,
-) -> Result<MoveOutcome> {
-    let parent = super::check_move_ends(from, to, |id| {
-        Ok(tx
-            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
-            .optional()?
-            .is_some())
-    })?;
-    let mut out = MoveOutcome::default();
-    tree_sql(tx, super::MOVE_SUBTREE, (from, to, parent), stamp, &mut out)?;
-    Ok(out)
-}
-
-/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
-fn tree_sql(
-    tx: &rusqlite::Transaction<'_>,
-    stmts: &[(&str, &[Param], super::Counts)],
-    (from, to, parent): (&str, &str, Option<&str>),
-    stamp: super::Stamp<'_>,
-    out: &mut MoveOutcome,
-) -> Result<()> {
-    for (sql, params, what) in stmts {
-        // `$N` in the shared SQL; SQLite numbers `?N` by N (and `$N` by first appearance).
-        let sql = sql.replace('$', "?");
-        let mut st = tx.prepare_cached(&sql)?;
-        let values: Vec<rusqlite::types::Value> = params
-            .iter()
-            .map(|p| match p {
-                Param::From => from.to_owned().into(),
-                Param::To => to.to_owned().into(),
-                Param::FromLen => (from.len() as i64).into(),
-                Param::ToLen => (to.len() as i64).into(),
-                Param::Parent => parent.map(str::to_owned).into(),
-                Param::Now => stamp.now.into(),
-                Param::Actor => stamp.actor.to_owned().into(),
-            })
-            .collect();
-        let n = st.execute(rusqlite::params_from_iter(values))?;
-        super::count(out, *what, n as u64);
-    }
-    Ok(())
-}
+use super::{Asset, AssetImport, CheckState, MoveOutcome, RawAlert, ScorePoint};
 
 impl SqliteStore {
     /// Runs one UPDATE and, if it changed a row, records `action` in the audit log, in one
@@ -254,123 +206,27 @@ impl Store for SqliteStore {
     }
 
     fn agency_add(&self, a: &Agency) -> Result<()> {
-        let conn = self.lock();
-        let parent = parent_of(&a.id);
-        if let Some(p) = parent {
-            let exists: Option<String> = conn
-                .query_row("SELECT id FROM agencies WHERE id = ?1", [p], |r| r.get(0))
-                .optional()?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("parent agency {p:?}")));
-            }
-        }
-        match conn.execute(sql::AGENCY_INSERT, params![a.id, a.name, a.level, parent]) {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StoreError::Conflict(format!("agency {:?}", a.id)))
-            }
-            Err(e) => Err(e.into()),
-        }
+        agencies::agency_add(self, a)
     }
 
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
-        let conn = self.read();
-        Ok(conn
-            .query_row(sql::AGENCY_GET, [id], |r| {
-                Ok(Agency {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    level: r.get(2)?,
-                })
-            })
-            .optional()?)
+        agencies::agency(self, id)
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::AGENCIES)?;
-        let rows = st.query_map([], |r| {
-            Ok(Agency {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                level: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        agencies::agencies(self)
     }
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
-        self.update_audited(
-            sql::AGENCY_RENAME,
-            &[&id, &name],
-            actor,
-            "agency.rename",
-            &serde_json::json!({"id": id, "name": name}),
-            now,
-        )
+        agencies::agency_rename(self, id, name, actor, now)
     }
 
     fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = move_subtree(&tx, from, to, super::Stamp { now, actor })?;
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "agency.move",
-            &serde_json::json!({"from": from, "to": to, "moved": out}),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        agencies::agency_move(self, from, to, actor, now)
     }
 
     fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let parent = parent_of(id).ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "{id:?} is a root agency: it has no parent to take its place"
-            ))
-        })?;
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let children: Vec<String> = {
-            let mut st = tx.prepare(sql::AGENCY_CHILDREN)?;
-            st.query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        if tx
-            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
-            .optional()?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(format!("agency {id:?}")));
-        }
-        let mut out = MoveOutcome::default();
-        for c in &children {
-            let to = format!("{parent}/{}", super::leaf_of(c));
-            out += move_subtree(&tx, c, &to, super::Stamp { now, actor })?;
-        }
-        let stamp = super::Stamp { now, actor };
-        tree_sql(
-            &tx,
-            super::DISSOLVE_MEMBERS,
-            (id, parent, None),
-            stamp,
-            &mut out,
-        )?;
-        tx.execute(sql::AGENCY_DELETE, [id])?;
-        out.agencies += 1;
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "agency.dissolve",
-            &serde_json::json!({"id": id, "into": parent, "children": children, "moved": out}),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        agencies::agency_dissolve(self, id, actor, now)
     }
 
     fn agent_set_profile(
@@ -381,14 +237,7 @@ impl Store for SqliteStore {
         actor: &str,
         now: i64,
     ) -> Result<bool> {
-        self.update_audited(
-            sql::AGENT_SET_PROFILE,
-            &[&id, &role, &level],
-            actor,
-            "host.set",
-            &serde_json::json!({"id": id, "role": role, "level": level}),
-            now,
-        )
+        agencies::agent_set_profile(self, id, role, level, actor, now)
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
@@ -413,55 +262,11 @@ impl Store for SqliteStore {
     }
 
     fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut out = AssetImport::default();
-        {
-            let mut agency = tx.prepare_cached(sql::AGENCY_EXISTS)?;
-            let mut old = tx.prepare_cached(
-                "SELECT role, level FROM assets WHERE agency = ?1 AND hostname = ?2",
-            )?;
-            let mut put = tx.prepare_cached(sql::ASSET_UPSERT)?;
-            for a in assets {
-                if !agency.exists([&a.agency])? {
-                    return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
-                }
-                let before: Option<(String, u8)> = old
-                    .query_row(params![a.agency, a.hostname], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                match before {
-                    None => out.added += 1,
-                    Some((role, level)) if role == a.role && level == a.level => out.unchanged += 1,
-                    Some(_) => out.updated += 1,
-                }
-                put.execute(params![a.agency, a.hostname, a.role, a.level, now])?;
-            }
-        }
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "assets.import",
-            &serde_json::json!({"rows": assets.len(), "result": out}),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        agencies::assets_import(self, assets, actor, now)
     }
 
     fn assets(&self) -> Result<Vec<Asset>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::ASSETS)?;
-        let rows = st.query_map([], |r| {
-            Ok(Asset {
-                agency: r.get(0)?,
-                hostname: r.get(1)?,
-                role: r.get(2)?,
-                level: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        agencies::assets(self)
     }
 
     fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {

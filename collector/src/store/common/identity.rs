@@ -11,7 +11,7 @@ use super::super::{
     AgentRecord, EnrollOutcome, LiveMachine, NewAgent, Result, SessionCert, StoreError,
     TokenRecord, TokenRefusal, enroll_audit, enroll_decision, sql,
 };
-use super::audit;
+use super::{audit, level};
 
 /// Advisory-lock class of enrollments (the key is the machine id).
 const LOCK_ENROLL: i32 = 0x5647_0002;
@@ -278,10 +278,7 @@ fn supersede(tx: &mut dyn Tx, serial: &str, id: &str, now: i64) -> Result<()> {
 /// An `agents` row (by column name: `SELECT *` and the brief listing).
 pub(crate) fn agent_from_row(r: &Row) -> Result<AgentRecord> {
     let inv: Option<String> = r.get("inventory")?;
-    let level: Option<u8> = r.get("level")?;
-    if let Some(l) = level.filter(|l| !(1..=5).contains(l)) {
-        return Err(StoreError::Corrupt(format!("level {l} out of range")));
-    }
+    let level = level(r, "level")?;
     Ok(AgentRecord {
         id: r.get("id")?,
         agency: r.get("agency")?,

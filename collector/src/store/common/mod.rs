@@ -8,11 +8,12 @@
 //! 0/1 for a bool and range-checks narrowed integers), put a clause that must differ behind a
 //! [`super::db::Dialect`] function or a [`super::db::Tx`] method, then delete both backend copies.
 
-use super::Result;
-use super::db::{Tx, params};
+use super::db::{Column, Row, Tx, params};
 use super::sql;
+use super::{Result, StoreError};
 
 pub(crate) mod access;
+pub(crate) mod agencies;
 pub(crate) mod identity;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
@@ -31,4 +32,17 @@ pub(crate) fn audit(
         params![now, actor, action, detail.to_string()],
     )?;
     Ok(())
+}
+
+/// A stored security level (column `col`) checked back into 1–5.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when it is not a level.
+pub(crate) fn level(r: &Row, col: impl Column) -> Result<Option<u8>> {
+    match r.get::<Option<u8>>(col)? {
+        Some(l) if !(1..=5).contains(&l) => {
+            Err(StoreError::Corrupt(format!("level {l} out of range")))
+        }
+        l => Ok(l),
+    }
 }

@@ -372,6 +372,14 @@ pub(crate) trait Tx {
     /// # Errors
     /// As [`execute`](Self::execute).
     fn lock_key(&mut self, class: i32, key: &str) -> Result<()>;
+
+    /// Makes other writers of `table` wait until this transaction ends (PostgreSQL: `LOCK
+    /// TABLE … IN EXCLUSIVE MODE`, reads go on). SQLite: nothing, as for
+    /// [`lock_key`](Self::lock_key).
+    ///
+    /// # Errors
+    /// As [`execute`](Self::execute).
+    fn lock_table(&mut self, table: &'static str) -> Result<()>;
 }
 
 /// A backend that runs closures over a [`Tx`].

@@ -65,6 +65,12 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         self.run_query(sql, params)
     }
 
+    fn lock_table(&mut self, table: &'static str) -> Result<()> {
+        let sql = super::leak_once(table, |t| format!("LOCK TABLE {t} IN EXCLUSIVE MODE"));
+        self.execute(sql, &[])?;
+        Ok(())
+    }
+
     fn lock_key(&mut self, class: i32, key: &str) -> Result<()> {
         self.execute(
             "SELECT pg_advisory_xact_lock(?1, hashtext(?2))",

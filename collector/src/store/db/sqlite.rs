@@ -32,6 +32,11 @@ impl Tx for SqliteTx<'_> {
         Ok(rows(self.0, sql, params, 1)?.into_iter().next())
     }
 
+    fn lock_table(&mut self, _table: &'static str) -> Result<()> {
+        // As for `lock_key`.
+        Ok(())
+    }
+
     fn lock_key(&mut self, _class: i32, _key: &str) -> Result<()> {
         // The write transaction is `BEGIN IMMEDIATE` on the one writer connection: no other
         // writer, in this process or another, runs until it ends.

@@ -6,15 +6,6 @@ pub(super) fn corrupt(what: &str, v: i64) -> StoreError {
     StoreError::Corrupt(format!("{what} {v} out of range"))
 }
 
-pub(super) fn agency_from_row(r: &Row) -> Result<Agency> {
-    let level: i16 = r.try_get("level")?;
-    Ok(Agency {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        level: u8::try_from(level).map_err(|_| corrupt("agency level", level.into()))?,
-    })
-}
-
 pub(super) fn gap_from_row(r: &Row) -> Result<Gap> {
     let unsigned = |col: &str| -> Result<u64> {
         let v: i64 = r.try_get(col)?;
@@ -30,15 +21,6 @@ pub(super) fn gap_from_row(r: &Row) -> Result<Gap> {
 
 pub(super) fn collect<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
     rows.iter().map(f).collect()
-}
-
-/// A stored security level (SMALLINT) checked back into 1–5.
-pub(super) fn level<T: From<u8>>(v: Option<i16>) -> Result<Option<T>> {
-    v.map(|v| match u8::try_from(v) {
-        Ok(l @ 1..=5) => Ok(T::from(l)),
-        _ => Err(corrupt("level", i64::from(v))),
-    })
-    .transpose()
 }
 
 pub(super) const SCORE_COLS: &str =
