@@ -33,7 +33,6 @@ use super::{
 
 mod export;
 mod fed;
-mod policy;
 mod pool;
 mod rows;
 mod schema;

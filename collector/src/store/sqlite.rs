@@ -19,7 +19,6 @@ use super::{
 mod export;
 mod fed;
 mod findings;
-mod policy;
 mod rows;
 mod schema;
 mod seam;

@@ -2,11 +2,11 @@
 //! register, for both backends. The move statements are `store/tree.rs`'s.
 //!
 //! Tree changes are rare; on PostgreSQL each takes the `agencies` table lock
-//! ([`Tx::lock_table`]) so concurrent moves from several collectors never interleave, and asset
+//! ([`Tx::lock`]) so concurrent moves from several collectors never interleave, and asset
 //! imports lock the rows they compare ([`Dialect::for_update`]). SQLite's single writer already
 //! runs them one at a time.
 
-use super::super::db::{Db, Dialect, Row, Tx, Value, collect, params};
+use super::super::db::{Db, Dialect, Lock, Row, Tx, Value, collect, params};
 use super::super::{
     Agency, Asset, AssetImport, Counts, DISSOLVE_MEMBERS, MOVE_SUBTREE, MoveOutcome, Param, Result,
     Stamp, StoreError, check_move_ends, count, leaf_of, parent_of, sql,
@@ -72,7 +72,7 @@ pub(crate) fn agency_move(
     now: i64,
 ) -> Result<MoveOutcome> {
     db.write(|tx| {
-        tx.lock_table("agencies")?;
+        tx.lock(Lock::Table("agencies"))?;
         let out = move_subtree(tx, from, to, Stamp { now, actor })?;
         let d = serde_json::json!({"from": from, "to": to, "moved": out});
         audit(tx, now, actor, "agency.move", &d)?;
@@ -92,7 +92,7 @@ pub(crate) fn agency_dissolve(
         ))
     })?;
     db.write(|tx| {
-        tx.lock_table("agencies")?;
+        tx.lock(Lock::Table("agencies"))?;
         if tx.query_opt(sql::AGENCY_EXISTS, params![id])?.is_none() {
             return Err(StoreError::NotFound(format!("agency {id:?}")));
         }

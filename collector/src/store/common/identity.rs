@@ -3,10 +3,10 @@
 //!
 //! With several collectors on one PostgreSQL database, the rows an enrollment, a move or a
 //! certificate change decides on are locked ([`Dialect::for_update`]) and enrollments of one
-//! machine id are serialised ([`Tx::lock_key`]), so collectors decide one at a time. SQLite has
+//! machine id are serialised ([`Tx::lock`]), so collectors decide one at a time. SQLite has
 //! one writer, so the same transactions need neither.
 
-use super::super::db::{Db, Dialect, Row, Tx, collect, params};
+use super::super::db::{Db, Dialect, Lock, Row, Tx, collect, params};
 use super::super::{
     AgentRecord, EnrollOutcome, LiveMachine, NewAgent, Result, SessionCert, StoreError,
     TokenRecord, TokenRefusal, enroll_audit, enroll_decision, sql,
@@ -55,7 +55,7 @@ pub(crate) fn agent_enroll(db: &impl Db, a: &NewAgent, now: i64) -> Result<Enrol
     db.write(|tx| {
         // Two collectors enrolling the same machine at once would each see no live agent and
         // both insert one; the lock makes the second wait for the first.
-        tx.lock_key(LOCK_ENROLL, &a.machine_id)?;
+        tx.lock(Lock::Key(LOCK_ENROLL, &a.machine_id))?;
         let live = for_update(tx, LIVE_OF_MACHINE);
         let live = collect(tx.query(live, params![&a.machine_id])?, |r| {
             Ok(LiveMachine {

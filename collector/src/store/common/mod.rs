@@ -15,6 +15,7 @@ use super::{Result, StoreError};
 pub(crate) mod access;
 pub(crate) mod agencies;
 pub(crate) mod identity;
+mod policy;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
 ///

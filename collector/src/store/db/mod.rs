@@ -18,7 +18,7 @@
 //!   (SQLite: a WAL reader; PostgreSQL: a pooled connection outside any transaction). PostgreSQL
 //!   runs both off the async threads like every other call (`postgres/pool.rs`).
 //! - What differs between the databases only in a clause is a [`Dialect`] function
-//!   ([`Dialect::for_update`]) or a [`Tx`] method with one meaning ([`Tx::lock_key`]). What
+//!   ([`Dialect::for_update`]) or a [`Tx`] method with one meaning ([`Tx::lock`]). What
 //!   differs in the program (PostgreSQL's multi-row `unnest` ingest, `FOR UPDATE` on token use,
 //!   SQLite's single-writer assumptions) stays in its backend's own module.
 //!
@@ -66,6 +66,17 @@ pub(crate) fn leak_once(sql: &'static str, f: impl FnOnce(&str) -> String) -> &'
         .unwrap_or_else(PoisonError::into_inner);
     done.entry(sql)
         .or_insert_with(|| Box::leak(f(sql).into_boxed_str()))
+}
+
+/// What a write transaction serialises on ([`Tx::lock`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lock<'a> {
+    /// A key within a class (PostgreSQL: the two-key advisory lock `(class, hashtext(key))`).
+    Key(i32, &'a str),
+    /// A number (PostgreSQL: the one-key advisory lock).
+    Id(i64),
+    /// Every write of a table (PostgreSQL: `LOCK TABLE … IN EXCLUSIVE MODE`; reads go on).
+    Table(&'static str),
 }
 
 /// A statement parameter or a column value.
@@ -365,21 +376,13 @@ pub(crate) trait Tx {
             .ok_or_else(|| StoreError::Db(format!("no row from: {sql}")))
     }
 
-    /// Makes other transactions that lock the same `(class, key)` wait until this one ends.
-    /// PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing, its single writer
-    /// already runs one write transaction at a time.
+    /// Makes other transactions that take the same `lock` wait until this one ends. On
+    /// PostgreSQL this is how collectors sharing the database decide one at a time; on SQLite
+    /// it does nothing, as its single writer already runs one write transaction at a time.
     ///
     /// # Errors
     /// As [`execute`](Self::execute).
-    fn lock_key(&mut self, class: i32, key: &str) -> Result<()>;
-
-    /// Makes other writers of `table` wait until this transaction ends (PostgreSQL: `LOCK
-    /// TABLE … IN EXCLUSIVE MODE`, reads go on). SQLite: nothing, as for
-    /// [`lock_key`](Self::lock_key).
-    ///
-    /// # Errors
-    /// As [`execute`](Self::execute).
-    fn lock_table(&mut self, table: &'static str) -> Result<()>;
+    fn lock(&mut self, lock: Lock<'_>) -> Result<()>;
 }
 
 /// A backend that runs closures over a [`Tx`].

@@ -11,7 +11,7 @@ use ::postgres::types::private::BytesMut;
 use ::postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use ::postgres::{GenericClient, Statement};
 
-use super::{Dialect, Row, Tx, Value};
+use super::{Dialect, Lock, Row, Tx, Value};
 use crate::store::sql::dialect::pg;
 use crate::store::{Result, StoreError};
 
@@ -65,17 +65,18 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         self.run_query(sql, params)
     }
 
-    fn lock_table(&mut self, table: &'static str) -> Result<()> {
-        let sql = super::leak_once(table, |t| format!("LOCK TABLE {t} IN EXCLUSIVE MODE"));
-        self.execute(sql, &[])?;
-        Ok(())
-    }
-
-    fn lock_key(&mut self, class: i32, key: &str) -> Result<()> {
-        self.execute(
-            "SELECT pg_advisory_xact_lock(?1, hashtext(?2))",
-            super::params![class, key],
-        )?;
+    fn lock(&mut self, lock: Lock<'_>) -> Result<()> {
+        match lock {
+            Lock::Key(class, key) => self.execute(
+                "SELECT pg_advisory_xact_lock(?1, hashtext(?2))",
+                super::params![class, key],
+            )?,
+            Lock::Id(id) => self.execute("SELECT pg_advisory_xact_lock(?1)", super::params![id])?,
+            Lock::Table(table) => {
+                let sql = super::leak_once(table, |t| format!("LOCK TABLE {t} IN EXCLUSIVE MODE"));
+                self.execute(sql, &[])?
+            }
+        };
         Ok(())
     }
 }

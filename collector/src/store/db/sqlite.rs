@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::{Dialect, Row, Tx, Value};
+use super::{Dialect, Lock, Row, Tx, Value};
 use crate::store::Result;
 
 /// A [`Tx`] on a rusqlite connection or transaction.
@@ -32,12 +32,7 @@ impl Tx for SqliteTx<'_> {
         Ok(rows(self.0, sql, params, 1)?.into_iter().next())
     }
 
-    fn lock_table(&mut self, _table: &'static str) -> Result<()> {
-        // As for `lock_key`.
-        Ok(())
-    }
-
-    fn lock_key(&mut self, _class: i32, _key: &str) -> Result<()> {
+    fn lock(&mut self, _lock: Lock<'_>) -> Result<()> {
         // The write transaction is `BEGIN IMMEDIATE` on the one writer connection: no other
         // writer, in this process or another, runs until it ends.
         Ok(())

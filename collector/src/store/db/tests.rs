@@ -155,7 +155,7 @@ fn sqlite_query_opt_and_query_one() {
         .query_one("SELECT s FROM t WHERE i IS NULL", &[])
         .expect("row");
     corrupt(r.get::<String>(0));
-    tx.lock_key(1, "k").expect("no-op on SQLite");
+    tx.lock(Lock::Key(1, "k")).expect("no-op on SQLite");
 }
 
 #[test]
