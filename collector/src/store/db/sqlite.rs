@@ -42,7 +42,7 @@ impl Tx for SqliteTx<'_> {
 /// Up to `max` rows of `sql`.
 fn rows(c: &Connection, sql: &str, params: &[Value<'_>], max: usize) -> Result<Vec<Row>> {
     let mut st = c.prepare_cached(sql)?;
-    let names: Arc<[String]> = st.column_names().into_iter().map(str::to_owned).collect();
+    let names: Arc<[String]> = st.column_names().map(str::to_owned).collect();
     let width = names.len();
     let mut rows = st.query(rusqlite::params_from_iter(params))?;
     let mut out = Vec::new();
