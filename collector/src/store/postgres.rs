@@ -40,7 +40,7 @@ mod seam;
 mod vuln;
 mod write;
 
-use super::common::{access, agencies, identity};
+use super::common::{access, agencies, alerts, identity};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -240,22 +240,11 @@ impl Store for PostgresStore {
     }
 
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
-        let (actor, action, detail) = (actor.to_owned(), action.to_owned(), detail.clone());
-        self.call(move |c| insert_audit(c, now, &actor, &action, &detail))
+        access::audit_add(self, actor, action, detail, now)
     }
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
-        self.call(|c| {
-            collect(&c.query(pg(sql::AUDIT_LOG), &[])?, |r| {
-                let d: String = r.try_get("detail")?;
-                Ok((
-                    r.try_get("at")?,
-                    r.try_get("actor")?,
-                    r.try_get("action")?,
-                    serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-                ))
-            })
-        })
+        access::audit_log(self)
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
@@ -269,37 +258,15 @@ impl Store for PostgresStore {
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
-        let st = state.map(|s| s.as_str().to_string());
-        self.call(move |c| {
-            let rows = c.query(
-                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
-                 FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
-                &[&st],
-            )?;
-            rows.iter().map(|r| raw_alert(r)?.decode()).collect()
-        })
+        alerts::alerts(self, state)
     }
 
     fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
-        let limit = i64::from(limit);
-        self.call(move |c| {
-            let rows = c.query(pg(sql::ALERTS_AFTER), &[&after, &limit])?;
-            rows.iter().map(|r| raw_alert(r)?.decode()).collect()
-        })
+        alerts::alerts_after(self, after, limit)
     }
 
     fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
-        let (recipient, owner) = (recipient.to_owned(), owner.to_owned());
-        self.call(move |c| {
-            c.execute(
-                pg(sql::NOTIFY_CLAIM),
-                &[&alert_id, &recipient, &owner, &now],
-            )?;
-            let holder: String = c
-                .query_one(pg(sql::NOTIFY_CLAIM_OWNER), &[&alert_id, &recipient])?
-                .try_get(0)?;
-            Ok(holder == owner)
-        })
+        alerts::notify_claim(self, alert_id, recipient, owner, now)
     }
 
     fn listeners_learn(
@@ -338,17 +305,7 @@ impl Store for PostgresStore {
     }
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
-        let (actor, assignee) = (actor.to_owned(), assignee.map(str::to_owned));
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(pg(sql::ALERT_ASSIGN), &[&id, &assignee])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "assignee": assignee});
-                insert_audit(&mut tx, now, &actor, "alert.assign", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        alerts::alert_assign(self, id, assignee, actor, now)
     }
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
@@ -442,24 +399,11 @@ impl Store for PostgresStore {
     }
 
     fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
-        self.call(move |c| {
-            let rows = c.query(&format!("SELECT {SCORE_COLS} FROM score_latest"), &[])?;
-            rows.iter().map(score_from_row).collect()
-        })
+        alerts::scores_latest(self)
     }
 
     fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
-        let (scope, id) = (scope.to_owned(), id.to_owned());
-        self.call(move |c| {
-            let rows = c.query(
-                &format!(
-                    "SELECT {SCORE_COLS} FROM score_history
-                     WHERE scope = $1 AND id = $2 AND computed_at >= $3 ORDER BY computed_at, view"
-                ),
-                &[&scope, &id, &since_ms],
-            )?;
-            rows.iter().map(score_from_row).collect()
-        })
+        alerts::score_history(self, scope, id, since_ms)
     }
 
     fn alert_set_state(
@@ -470,19 +414,7 @@ impl Store for PostgresStore {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        super::require_reason(state, reason)?;
-        let (actor, reason) = (actor.to_owned(), reason.map(str::to_owned));
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let st = state.as_str();
-            let n = tx.execute(pg(sql::ALERT_SET_STATE), &[&id, &st, &reason])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "state": st, "reason": reason}).to_string();
-                tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, 'alert.state', $3)", &[&now, &actor, &d])?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        alerts::alert_set_state(self, id, state, actor, reason, now)
     }
 
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
@@ -593,26 +525,6 @@ impl Store for PostgresStore {
     fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
         access::audit_range(self, action, from, to)
     }
-}
-
-/// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].
-fn raw_alert(r: &postgres::Row) -> std::result::Result<super::RawAlert, postgres::Error> {
-    Ok(super::RawAlert {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        kind: r.try_get(2)?,
-        severity: r.try_get(3)?,
-        agent_id: r.try_get(4)?,
-        title: r.try_get(5)?,
-        state: r.try_get(6)?,
-        count: r.try_get(7)?,
-        opened_at: r.try_get(8)?,
-        last_seen: r.try_get(9)?,
-        reason: r.try_get(10)?,
-        assignee: r.try_get(11)?,
-        other_agency: r.try_get(12)?,
-        params: r.try_get(13)?,
-    })
 }
 
 #[cfg(test)]

@@ -357,6 +357,7 @@ pub(crate) mod dialect {
                 .chain(crate::store::common::access::ALL)
                 .chain(crate::store::common::identity::ALL)
                 .chain(crate::store::common::agencies::ALL)
+                .chain(crate::store::common::alerts::ALL)
                 .chain(crate::store::MOVE_SUBTREE.iter().map(|s| &s.0))
                 .chain(crate::store::DISSOLVE_MEMBERS.iter().map(|s| &s.0))
             {

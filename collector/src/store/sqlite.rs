@@ -25,7 +25,7 @@ mod seam;
 mod vuln;
 mod write;
 
-use super::common::{access, agencies, identity};
+use super::common::{access, agencies, alerts, identity};
 use super::sql;
 use rows::*;
 use schema::MIGRATIONS;
@@ -162,30 +162,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-use super::{Asset, AssetImport, CheckState, MoveOutcome, RawAlert, ScorePoint};
-
-impl SqliteStore {
-    /// Runs one UPDATE and, if it changed a row, records `action` in the audit log, in one
-    /// transaction. Returns whether a row changed.
-    fn update_audited(
-        &self,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-        actor: &str,
-        action: &str,
-        detail: &serde_json::Value,
-        now: i64,
-    ) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(sql, params)?;
-        if n > 0 {
-            audit_row(&tx, now, actor, action, detail)?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
-    }
-}
+use super::{Asset, AssetImport, CheckState, MoveOutcome, ScorePoint};
 
 impl Store for SqliteStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
@@ -298,20 +275,11 @@ impl Store for SqliteStore {
     }
 
     fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
-        let conn = self.read();
-        let mut st = conn.prepare(&format!("SELECT {SCORE_COLS} FROM score_latest"))?;
-        let rows = st.query_map([], score_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        alerts::scores_latest(self)
     }
 
     fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
-        let conn = self.read();
-        let mut st = conn.prepare(&format!(
-            "SELECT {SCORE_COLS} FROM score_history
-             WHERE scope = ?1 AND id = ?2 AND computed_at >= ?3 ORDER BY computed_at, view"
-        ))?;
-        let rows = st.query_map(params![scope, id, since_ms], score_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        alerts::score_history(self, scope, id, since_ms)
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
@@ -406,27 +374,11 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            sql::AUDIT_INSERT,
-            params![now, actor, action, detail.to_string()],
-        )?;
-        Ok(())
+        access::audit_add(self, actor, action, detail, now)
     }
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::AUDIT_LOG)?;
-        let rows = st.query_map([], |r| {
-            let d: String = r.get(3)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        access::audit_log(self)
     }
 
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
@@ -492,30 +444,15 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
-        let conn = self.read();
-        let mut st = conn.prepare(
-            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
-             FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
-        )?;
-        let rows = st.query_map([state.map(super::AlertState::as_str)], raw_alert)?;
-        rows.map(|r| r?.decode()).collect()
+        alerts::alerts(self, state)
     }
 
     fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
-        let conn = self.read();
-        let mut st = conn.prepare_cached(sql::ALERTS_AFTER)?;
-        let rows = st.query_map(params![after, limit], raw_alert)?;
-        rows.map(|r| r?.decode()).collect()
+        alerts::alerts_after(self, after, limit)
     }
 
     fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
-        let conn = self.lock();
-        conn.execute(sql::NOTIFY_CLAIM, params![alert_id, recipient, owner, now])?;
-        let holder: String =
-            conn.query_row(sql::NOTIFY_CLAIM_OWNER, params![alert_id, recipient], |r| {
-                r.get(0)
-            })?;
-        Ok(holder == owner)
+        alerts::notify_claim(self, alert_id, recipient, owner, now)
     }
 
     fn listeners_learn(
@@ -549,14 +486,7 @@ impl Store for SqliteStore {
     }
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
-        self.update_audited(
-            sql::ALERT_ASSIGN,
-            &[&id, &assignee],
-            actor,
-            "alert.assign",
-            &serde_json::json!({"id": id, "assignee": assignee}),
-            now,
-        )
+        alerts::alert_assign(self, id, assignee, actor, now)
     }
 
     fn alert_set_state(
@@ -567,15 +497,7 @@ impl Store for SqliteStore {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        super::require_reason(state, reason)?;
-        self.update_audited(
-            sql::ALERT_SET_STATE,
-            &[&id, &state.as_str(), &reason],
-            actor,
-            "alert.state",
-            &serde_json::json!({"id": id, "state": state.as_str(), "reason": reason}),
-            now,
-        )
+        alerts::alert_set_state(self, id, state, actor, reason, now)
     }
 
     fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
@@ -629,26 +551,6 @@ impl Store for SqliteStore {
     fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
         access::audit_range(self, action, from, to)
     }
-}
-
-/// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].
-fn raw_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAlert> {
-    Ok(RawAlert {
-        id: r.get(0)?,
-        key: r.get(1)?,
-        kind: r.get(2)?,
-        severity: r.get(3)?,
-        agent_id: r.get(4)?,
-        title: r.get(5)?,
-        state: r.get(6)?,
-        count: r.get(7)?,
-        opened_at: r.get(8)?,
-        last_seen: r.get(9)?,
-        reason: r.get(10)?,
-        assignee: r.get(11)?,
-        other_agency: r.get(12)?,
-        params: r.get(13)?,
-    })
 }
 
 #[cfg(test)]

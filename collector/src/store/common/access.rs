@@ -159,6 +159,32 @@ pub(crate) fn api_token_revoke(db: &impl Db, id: &str, actor: &str, now: i64) ->
     })
 }
 
+/// Records `action` in the audit log on its own.
+pub(crate) fn audit_add(
+    db: &impl Db,
+    actor: &str,
+    action: &str,
+    detail: &serde_json::Value,
+    now: i64,
+) -> Result<()> {
+    db.write(|tx| audit(tx, now, actor, action, detail))
+}
+
+/// The whole audit log, oldest first.
+pub(crate) fn audit_log(db: &impl Db) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
+    db.read(|tx| {
+        collect(tx.query(sql::AUDIT_LOG, &[])?, |r| {
+            let d: String = r.get("detail")?;
+            Ok((
+                r.get("at")?,
+                r.get("actor")?,
+                r.get("action")?,
+                serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+            ))
+        })
+    })
+}
+
 pub(crate) fn audit_page(
     db: &impl Db,
     before: Option<i64>,

@@ -14,6 +14,7 @@ use super::{Result, StoreError};
 
 pub(crate) mod access;
 pub(crate) mod agencies;
+pub(crate) mod alerts;
 pub(crate) mod identity;
 mod policy;
 

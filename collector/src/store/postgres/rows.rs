@@ -26,19 +26,6 @@ pub(super) fn collect<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<
 pub(super) const SCORE_COLS: &str =
     "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
 
-pub(super) fn score_from_row(r: &Row) -> Result<ScorePoint> {
-    Ok(ScorePoint {
-        scope: r.try_get(0)?,
-        id: r.try_get(1)?,
-        view: r.try_get(2)?,
-        score: r.try_get(3)?,
-        coverage: r.try_get(4)?,
-        rule_pack_version: r.try_get(5)?,
-        scoring_version: r.try_get(6)?,
-        computed_at: r.try_get(7)?,
-    })
-}
-
 /// One of `parts` slices (by a hash of the agent id) of the live agents' check states.
 pub(super) fn check_state_slice(
     c: &mut Client,
