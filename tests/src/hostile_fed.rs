@@ -3,15 +3,12 @@
 //! sending whatever summaries it likes as fast as it likes.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use vigil_collector::federation::downstream::{Credentials, LinkPaths};
 use vigil_collector::federation::sign::Signer;
 use vigil_collector::federation::summary::{PostureSummary, SUMMARY_VERSION};
-use vigil_proto::fed::{ALPN_FED, DownMsg, UpMsg};
+use vigil_proto::fed::{DownMsg, UpMsg};
 use vigil_proto::frame::{FrameDecoder, encode};
 
 /// Largest frame either side writes here (over the upstream's own limit on purpose).
@@ -38,32 +35,9 @@ impl FedSession {
     /// # Errors
     /// Connection errors and refusals.
     pub async fn open(data_dir: &Path, addr: &str) -> anyhow::Result<Self> {
-        let dir = data_dir.join("upstream");
-        let link: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("link.json"))?)?;
-        let id = link["downstream_id"]
-            .as_str()
-            .context("downstream id")?
-            .to_owned();
-        let key_pem = std::fs::read_to_string(dir.join("key.pem"))?;
-        let signer = Signer::from_pem(&key_pem).map_err(anyhow::Error::msg)?;
-        let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).context("ca")?;
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(dir.join("cert.pem"))
-                .context("cert")?
-                .collect::<Result<_, _>>()
-                .context("cert")?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("key")?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca)?;
-        let mut tls = rustls::ClientConfig::builder_with_provider(vigil_agent::tls::provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)?;
-        tls.alpn_protocols = vec![ALPN_FED.to_vec()];
-        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(tls))?;
-        let cfg = quinn::ClientConfig::new(Arc::new(crypto));
-        let (endpoint, conn) = vigil_agent::tls::connect(addr, cfg).await?;
+        let Credentials { link, signer, quic } = LinkPaths::new(data_dir).credentials()?;
+        let id = link.downstream_id;
+        let (endpoint, conn) = vigil_agent::tls::connect(addr, quic).await?;
         let (send, recv) = conn.open_bi().await?;
         let mut s = Self {
             _endpoint: endpoint,

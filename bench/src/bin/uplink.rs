@@ -54,7 +54,8 @@ fn run(n: u64, postgres: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut c = Collector::init();
+    // Agencies are added after the store is chosen, so they land in the store the run uses.
+    let mut c = Collector::init_bare();
     let mut tables = String::from("[session]\nmax_batches_per_sec = 1000000\n");
     if let Some(s) = &schema {
         tables.push_str(&format!(
@@ -63,9 +64,18 @@ fn run(n: u64, postgres: bool) -> anyhow::Result<()> {
         ));
     }
     c.set_config_tables(&tables);
+    c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
+    c.ok(&["agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3"]);
     c.start();
     let pid = c.proc.as_ref().map_or(0, vigil_e2e::Proc::pid);
-    let mut a = Agent::new(c.tmp.path(), "bench", "");
+    // The spool must hold all N (about 350 bytes each) or it evicts the oldest, as it should
+    // on a host: then part of the run would be gaps rather than stored findings.
+    let spool_mib = ((n * 512) >> 20).max(256);
+    let mut a = Agent::new(
+        c.tmp.path(),
+        "bench",
+        &format!("[spool]\nmax_size = \"{spool_mib}MiB\"\n"),
+    );
     a.enroll(&c.token(&[]), "bench-machine");
     let state = StatePaths::new(&a.state_dir);
     let cfg = vigil_agent::config::load(&a.config, true)?;
@@ -140,6 +150,10 @@ fn run(n: u64, postgres: bool) -> anyhow::Result<()> {
         idle / 1024,
         quarters,
         peak.load(Ordering::Relaxed) / 1024,
+    );
+    anyhow::ensure!(
+        stored == n,
+        "{stored} of {n} findings stored: the run measured something else (spool eviction?)"
     );
     Ok(())
 }

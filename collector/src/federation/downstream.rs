@@ -84,6 +84,50 @@ impl LinkPaths {
             .with_context(|| format!("reading {}", self.link().display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: invalid", self.link().display()))
     }
+
+    /// Reads the link with what it needs to talk to the upstream: the summary signer and a
+    /// QUIC client configuration (TLS 1.3, the upstream's CA as the only root, the link
+    /// certificate as client certificate, the federation ALPN).
+    ///
+    /// # Errors
+    /// Unreadable or invalid files.
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        let link = self.load()?;
+        let read = |n: &str| {
+            crate::fsutil::read_to_string(&self.file(n))
+                .with_context(|| format!("reading {}", self.file(n).display()))
+        };
+        let key_pem = read("key.pem")?;
+        let signer = Signer::from_pem(&key_pem).map_err(anyhow::Error::msg)?;
+        let ca =
+            CertificateDer::from_pem_slice(read("ca.pem")?.as_bytes()).context("upstream CA")?;
+        let chain = CertificateDer::pem_slice_iter(read("cert.pem")?.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .context("link certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("link key")?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca)?;
+        let mut tls = rustls::ClientConfig::builder_with_provider(vigil_agent::tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)?;
+        tls.alpn_protocols = vec![ALPN_FED.to_vec()];
+        Ok(Credentials {
+            link,
+            signer,
+            quic: quic_client(tls)?,
+        })
+    }
+}
+
+/// An enrolled link, ready to connect: see [`LinkPaths::credentials`].
+pub struct Credentials {
+    /// `link.json`.
+    pub link: Link,
+    /// Signs summaries with the link key.
+    pub signer: Signer,
+    /// Client configuration for connections to the upstream.
+    pub quic: quinn::ClientConfig,
 }
 
 /// Enrolls this collector (data dir `data_dir`) to the upstream of `token`, as `name`.
@@ -239,31 +283,12 @@ pub async fn run(
     wake: Arc<tokio::sync::Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let p = LinkPaths::new(data_dir);
-    let link = p.load()?;
-    let read = |n: &str| {
-        crate::fsutil::read_to_string(&p.file(n))
-            .with_context(|| format!("reading {}", p.file(n).display()))
-    };
-    let key_pem = read("key.pem")?;
-    let signer = Arc::new(Signer::from_pem(&key_pem).map_err(anyhow::Error::msg)?);
-    let ca = CertificateDer::from_pem_slice(read("ca.pem")?.as_bytes()).context("upstream CA")?;
-    let chain = CertificateDer::pem_slice_iter(read("cert.pem")?.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .context("link certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("link key")?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca)?;
-    let mut tls = rustls::ClientConfig::builder_with_provider(vigil_agent::tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)?;
-    tls.alpn_protocols = vec![ALPN_FED.to_vec()];
+    let Credentials { link, signer, quic } = LinkPaths::new(data_dir).credentials()?;
     let pusher = Pusher {
         store,
         scoring,
-        cfg: quic_client(tls)?,
-        signer,
+        cfg: quic,
+        signer: Arc::new(signer),
         link,
         wake,
         catalog: Arc::new(RuleCatalog::builtin()),

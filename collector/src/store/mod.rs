@@ -13,6 +13,7 @@ pub mod config;
 mod db;
 pub mod export;
 pub mod fed;
+mod migrations;
 pub mod policy;
 pub mod postgres;
 mod rules;

@@ -10,9 +10,9 @@
 //! Correctness with several collectors on one database rests on locks held by transactions:
 //! token consumption locks the token row (`SELECT … FOR UPDATE`), ingest locks the agent row
 //! before it reads `max_seq`, and enrollment takes a transaction-scoped advisory lock on the
-//! machine id. Schema versions are rows of `vigil_schema`; pending [`MIGRATIONS`] are applied at
-//! open in one transaction under an advisory lock per schema, so collectors starting together do
-//! not race.
+//! machine id. The schema is `store::migrations`' (one for both backends); pending migrations
+//! are applied at open in one transaction under an advisory lock per schema, so collectors
+//! starting together do not race.
 //!
 //! Finding bodies are `TEXT` holding serde_json output rather than `JSONB`: `jsonb` rejects the
 //! `\u0000` escape, so a hostile agent could otherwise send a batch that never ingests. Sorted
@@ -35,7 +35,6 @@ mod export;
 mod fed;
 mod pool;
 mod rows;
-mod schema;
 mod seam;
 mod vuln;
 mod write;

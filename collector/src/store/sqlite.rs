@@ -1,7 +1,7 @@
 //! SQLite backend: one file, WAL, `synchronous=FULL` so an acknowledged batch survives power loss.
 //!
-//! Schema versions live in `PRAGMA user_version`; [`MIGRATIONS`] are applied in order at open,
-//! each in its own transaction. A single connection behind a mutex serialises writers, which is
+//! The schema is `store::migrations`' (one for both backends); pending migrations are applied in
+//! order at open, each in its own transaction. A single connection behind a mutex serialises writers, which is
 //! what SQLite does anyway; batches amortise the fsync.
 
 use std::path::Path;
@@ -20,7 +20,6 @@ mod export;
 mod fed;
 mod findings;
 mod rows;
-mod schema;
 mod seam;
 mod vuln;
 mod write;
@@ -28,7 +27,6 @@ mod write;
 use super::common::{access, agencies, alerts, identity};
 use super::sql;
 use rows::*;
-use schema::MIGRATIONS;
 use write::*;
 
 /// Read-only connections a file-backed store opens beside its writer.
@@ -100,26 +98,7 @@ impl SqliteStore {
     }
 
     fn migrate(&self) -> Result<()> {
-        let mut conn = self.lock();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::Db(format!(
-                "database schema version {version} is newer than this collector ({known}); \
-                 upgrade the collector"
-            )));
-        }
-        for (i, sql) in MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(version).unwrap_or(0))
-        {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
-        }
-        Ok(())
+        super::migrations::sqlite::migrate(&mut self.lock())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -1,4 +1,4 @@
-//! [`PolicyStore`] for both backends (schema: each backend's `policy.sql`, statements:
+//! [`PolicyStore`] for both backends (schema: `migrations/V13__policy.sql`, statements:
 //! `sql.rs`). Changes that take a revision serialise on one lock ([`Lock::Id`]) so collectors
 //! sharing a PostgreSQL database never hand out one revision twice.
 

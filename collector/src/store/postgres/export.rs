@@ -1,4 +1,4 @@
-//! [`ExportStore`] on PostgreSQL (schema: `export.sql`). Transactions commit out of id order, so
+//! [`ExportStore`] on PostgreSQL (schema: migration 11). Transactions commit out of id order, so
 //! readers take only positions of transactions older than the oldest running one (the snapshot's
 //! xmin): no transaction can still add a row before them.
 

@@ -1,4 +1,4 @@
-//! [`FedStore`] on PostgreSQL (schema: `../fed.sql`, statements: `../fed.rs`).
+//! [`FedStore`] on PostgreSQL (schema: `../migrations/V12__fed.sql`, statements: `../fed.rs`).
 
 use postgres::Row;
 

@@ -75,7 +75,11 @@ impl PostgresStore {
             // Migrate on a connection of our own first: an unreachable server or a newer schema
             // is reported at once, in the client's words, rather than after the pool's timeout.
             let mut first = manager.connect()?;
-            super::schema::migrate(first.client()?, schema.as_deref())?;
+            crate::store::migrations::postgres::migrate(
+                first.client()?,
+                schema.as_deref(),
+                super::LOCK_MIGRATE,
+            )?;
             drop(first);
             let pool = r2d2::Pool::builder()
                 .max_size(u32::try_from(pool.max(1)).unwrap_or(u32::MAX))

@@ -8,8 +8,8 @@ use std::time::Instant;
 use vigil_proto::{CheckResult, Severity, Status};
 
 use super::*;
+use crate::store::migrations::{HISTORY, LATEST};
 use ::postgres::NoTls;
-use schema::MIGRATIONS;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1/test";
 
@@ -19,8 +19,8 @@ fn url() -> String {
 
 /// A fresh schema, dropped (with everything in it) when this goes away.
 pub(crate) struct TestDb {
-    url: String,
-    schema: String,
+    pub(crate) url: String,
+    pub(crate) schema: String,
 }
 
 impl TestDb {
@@ -43,7 +43,7 @@ impl TestDb {
         PostgresStore::open_with_schema(&self.url, &self.schema).expect("open")
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         let mut c = Client::connect(&self.url, NoTls).expect("connect");
         c.batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
             .expect("search_path");
@@ -120,12 +120,15 @@ fn reopen_runs_no_migration_twice_and_keeps_data() {
     assert_eq!(s.agencies().expect("list").len(), 2);
     let versions: Vec<i32> = db
         .client()
-        .query("SELECT version FROM vigil_schema ORDER BY version", &[])
+        .query(
+            &format!("SELECT version FROM {HISTORY} ORDER BY version"),
+            &[],
+        )
         .expect("versions")
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let expected: Vec<i32> = (1..=MIGRATIONS.len() as i32).collect();
+    let expected: Vec<i32> = (1..=LATEST).collect();
     assert_eq!(versions, expected);
 }
 
@@ -164,10 +167,10 @@ fn collectors_starting_together_migrate_once() {
     });
     let n: i64 = db
         .client()
-        .query_one("SELECT count(*) FROM vigil_schema", &[])
+        .query_one(&format!("SELECT count(*) FROM {HISTORY}"), &[])
         .expect("count")
         .get(0);
-    assert_eq!(n, MIGRATIONS.len() as i64);
+    assert_eq!(n, i64::from(LATEST));
 }
 
 #[test]
@@ -175,13 +178,19 @@ fn newer_schema_is_refused() {
     let Some(db) = TestDb::new() else { return };
     drop(db.open());
     db.client()
-        .execute("INSERT INTO vigil_schema (version) VALUES (99)", &[])
+        .execute(
+            &format!(
+                "INSERT INTO {HISTORY} (version, name, applied_on, checksum) \
+                 VALUES (99, 'future', '2030-01-01T00:00:00Z', '0')"
+            ),
+            &[],
+        )
         .expect("future version");
     let err = PostgresStore::open_with_schema(&db.url, &db.schema).expect_err("must refuse");
     assert!(
         err.to_string().contains(&format!(
             "database schema version 99 is newer than this collector ({}); upgrade the collector",
-            MIGRATIONS.len()
+            LATEST
         )),
         "{err}"
     );

@@ -1,4 +1,4 @@
-//! [`VulnStore`] on PostgreSQL (schema: `vuln.sql`).
+//! [`VulnStore`] on PostgreSQL (schema: `../migrations/V10__vuln.sql`).
 
 use postgres::Row;
 

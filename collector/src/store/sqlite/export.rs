@@ -1,4 +1,4 @@
-//! [`ExportStore`] on SQLite (schema: `export.sql`). One writer commits in log order, so every
+//! [`ExportStore`] on SQLite (schema: migration 11). One writer commits in log order, so every
 //! committed position is final: the settled bound is `i64::MAX`.
 
 use rusqlite::{OptionalExtension, params};

@@ -1,4 +1,4 @@
-//! [`FedStore`] on SQLite (schema: `../fed.sql`, statements: `../fed.rs`).
+//! [`FedStore`] on SQLite (schema: `../migrations/V12__fed.sql`, statements: `../fed.rs`).
 
 use rusqlite::{OptionalExtension, Row, params};
 

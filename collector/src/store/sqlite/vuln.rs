@@ -1,4 +1,4 @@
-//! [`VulnStore`] on SQLite (schema: `vuln.sql`).
+//! [`VulnStore`] on SQLite (schema: `../migrations/V10__vuln.sql`).
 
 use rusqlite::params;
 

@@ -1,26 +1,7 @@
--- v11 (issue 19): the export log that SIEM outputs read, and each output's durable cursor.
--- Triggers fill the log in the transaction that stores a finding or changes an alert's state,
--- and only while an output is registered. `tx` is the writing transaction's id: readers take
--- only rows of transactions older than every running one, so a row committed late (with a
--- smaller id) is never skipped by a cursor that already passed its id.
-CREATE TABLE export_outputs (
-    name TEXT COLLATE "C" PRIMARY KEY,
-    cursor_tx BIGINT NOT NULL DEFAULT 0,
-    cursor_id BIGINT NOT NULL DEFAULT 0,
-    owner TEXT NOT NULL DEFAULT '',
-    lease_until BIGINT NOT NULL DEFAULT 0,
-    sent BIGINT NOT NULL DEFAULT 0,
-    dropped BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE export_log (
-    id BIGSERIAL PRIMARY KEY,
-    tx BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
-    at BIGINT NOT NULL,
-    agent_id TEXT COLLATE "C" NOT NULL,
-    seq BIGINT,
-    alert TEXT
-);
-CREATE INDEX export_log_pos ON export_log(tx, id);
+-- v11, PostgreSQL only: `tx` is the writing transaction's id: readers take only rows of
+-- transactions older than every running one, so a row committed late (with a smaller id) is never
+-- skipped by a cursor that already passed its id. The triggers are PL/pgSQL functions.
+ALTER TABLE export_log ALTER COLUMN tx SET DEFAULT (pg_current_xact_id()::text::bigint);
 CREATE FUNCTION vigil_export_finding() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM export_outputs) THEN

@@ -1,24 +1,4 @@
--- v11 (issue 19): the export log that SIEM outputs read, and each output's durable cursor.
--- Triggers fill the log in the transaction that stores a finding or changes an alert's state,
--- and only while an output is registered, so a collector without exports writes nothing more.
-CREATE TABLE export_outputs (
-    name TEXT PRIMARY KEY,
-    cursor_tx INTEGER NOT NULL DEFAULT 0,
-    cursor_id INTEGER NOT NULL DEFAULT 0,
-    owner TEXT NOT NULL DEFAULT '',
-    lease_until INTEGER NOT NULL DEFAULT 0,
-    sent INTEGER NOT NULL DEFAULT 0,
-    dropped INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE export_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    tx INTEGER NOT NULL DEFAULT 0,
-    at INTEGER NOT NULL,
-    agent_id TEXT NOT NULL,
-    seq INTEGER,
-    alert TEXT
-);
-CREATE INDEX export_log_pos ON export_log(tx, id);
+-- v11, SQLite only: the triggers that fill the export log (`tx` stays 0: one writer at a time).
 CREATE TRIGGER export_findings AFTER INSERT ON findings
 WHEN EXISTS (SELECT 1 FROM export_outputs)
 BEGIN
