@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 use vigil_proto::Envelope;
 
+mod common;
 pub mod config;
+mod db;
 pub mod export;
 pub mod fed;
 mod migrations;

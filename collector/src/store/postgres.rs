@@ -22,26 +22,24 @@
 
 use std::collections::HashSet;
 
-use ::postgres::error::SqlState;
 use ::postgres::{Client, GenericClient, Row};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
     Agency, AgentRecord, Asset, AssetImport, CheckState, EnrollOutcome, FindingFilter, Gap,
-    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Param, Result, ScorePoint, SessionCert, Store,
-    StoreError, StoredFinding, TokenRecord, TokenRefusal, parent_of,
+    Heartbeat, IngestOutcome, MoveOutcome, NewAgent, Result, ScorePoint, SessionCert, Store,
+    StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
-mod access;
 mod export;
 mod fed;
-mod identity;
-mod policy;
 mod pool;
 mod rows;
+mod seam;
 mod vuln;
 mod write;
 
+use super::common::{access, agencies, alerts, identity};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -52,57 +50,8 @@ use write::*;
 pub const DEFAULT_POOL_SIZE: usize = 4;
 
 /// Advisory-lock class ids (first key of the two-key form); the second key is a hash of the
-/// schema (migrations) or the machine id (enrollment).
+/// schema (migrations); enrollment's class is in `common/identity.rs`.
 const LOCK_MIGRATE: i32 = 0x5647_0001;
-const LOCK_ENROLL: i32 = 0x5647_0002;
-
-/// Runs the shared subtree-move statements inside `tx` (after checking both ends).
-fn move_subtree(
-    tx: &mut ::postgres::Transaction<'_>,
-    from: &str,
-    to: &str,
-    stamp: super::Stamp<'_>,
-) -> Result<MoveOutcome> {
-    let parent = super::check_move_ends(from, to, |id| {
-        Ok(tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_some())
-    })?;
-    let mut out = MoveOutcome::default();
-    tree_sql(tx, super::MOVE_SUBTREE, (from, to, parent), stamp, &mut out)?;
-    Ok(out)
-}
-
-/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
-fn tree_sql(
-    tx: &mut ::postgres::Transaction<'_>,
-    stmts: &[(&str, &[Param], super::Counts)],
-    (from, to, parent): (&str, &str, Option<&str>),
-    stamp: super::Stamp<'_>,
-    out: &mut MoveOutcome,
-) -> Result<()> {
-    let len = |s: &str| {
-        i32::try_from(s.len()).map_err(|_| StoreError::Invalid("agency path too long".into()))
-    };
-    let (from_len, to_len) = (len(from)?, len(to)?);
-    for (sql, params, what) in stmts {
-        let values: Vec<&(dyn ::postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| -> &(dyn ::postgres::types::ToSql + Sync) {
-                match p {
-                    Param::From => &from,
-                    Param::To => &to,
-                    Param::FromLen => &from_len,
-                    Param::ToLen => &to_len,
-                    Param::Parent => &parent,
-                    Param::Now => &stamp.now,
-                    Param::Actor => &stamp.actor,
-                }
-            })
-            .collect();
-        let n = tx.execute(*sql, &values)?;
-        super::count(out, *what, n);
-    }
-    Ok(())
-}
 
 impl Store for PostgresStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
@@ -122,60 +71,19 @@ impl Store for PostgresStore {
     }
 
     fn agency_add(&self, a: &Agency) -> Result<()> {
-        let a = a.clone();
-        self.call(move |c| {
-            let parent = parent_of(&a.id);
-            if let Some(p) = parent
-                && c.query_opt(pg(sql::AGENCY_EXISTS), &[&p])?.is_none()
-            {
-                return Err(StoreError::NotFound(format!("parent agency {p:?}")));
-            }
-            match c.execute(
-                pg(sql::AGENCY_INSERT),
-                &[&a.id, &a.name, &i16::from(a.level), &parent],
-            ) {
-                Ok(_) => Ok(()),
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    Err(StoreError::Conflict(format!("agency {:?}", a.id)))
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
+        agencies::agency_add(self, a)
     }
 
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
-        let id = id.to_owned();
-        self.call(move |c| {
-            c.query_opt(pg(sql::AGENCY_GET), &[&id])?
-                .as_ref()
-                .map(agency_from_row)
-                .transpose()
-        })
+        agencies::agency(self, id)
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        self.call(|c| collect(&c.query(pg(sql::AGENCIES), &[])?, agency_from_row))
+        agencies::agencies(self)
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
-        let t = t.clone();
-        self.call(move |c| {
-            c.execute(
-                pg(sql::TOKEN_INSERT),
-                &[
-                    &t.id,
-                    &t.secret_hash,
-                    &t.agency,
-                    &t.created_at,
-                    &t.expires_at,
-                    &i64::from(t.max_uses),
-                    &i64::from(t.uses),
-                    &t.revoked,
-                    &t.simulated,
-                ],
-            )?;
-            Ok(())
-        })
+        identity::token_add(self, t)
     }
 
     fn token_consume(
@@ -183,131 +91,51 @@ impl Store for PostgresStore {
         secret_hash: &str,
         now: i64,
     ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
-        let secret_hash = secret_hash.to_owned();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            // FOR UPDATE makes a concurrent consumer (in any collector) wait and then see our
-            // increment, so the use count is never exceeded.
-            let Some(row) = tx.query_opt(
-                "SELECT * FROM tokens WHERE secret_hash = $1 FOR UPDATE",
-                &[&secret_hash],
-            )?
-            else {
-                return Ok(Err(TokenRefusal::Unknown));
-            };
-            let mut tok = token_from_row(&row)?;
-            if let Some(r) = tok.refusal(now) {
-                return Ok(Err(r));
-            }
-            tx.execute(pg(sql::TOKEN_USE), &[&tok.id])?;
-            tx.commit()?;
-            tok.uses += 1;
-            Ok(Ok(tok))
-        })
+        identity::token_consume(self, secret_hash, now)
     }
 
     fn token_revoke(&self, id: &str) -> Result<bool> {
-        let id = id.to_owned();
-        self.call(move |c| {
-            Ok(c.execute("UPDATE tokens SET revoked = TRUE WHERE id = $1", &[&id])? > 0)
-        })
+        identity::token_revoke(self, id)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.call(|c| collect(&c.query(pg(sql::TOKENS), &[])?, token_from_row))
+        identity::tokens(self)
     }
 
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
-        let a = a.clone();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let out = identity::enroll(&mut tx, &a, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        identity::agent_enroll(self, a, now)
     }
 
     fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, agency, actor) = (id.to_owned(), agency.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let moved = identity::move_agent(&mut tx, &id, &agency, &actor, now)?;
-            tx.commit()?;
-            Ok(moved)
-        })
+        identity::agent_move(self, id, agency, actor, now)
     }
 
     fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
-        let (id, serial) = (id.to_owned(), serial.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let out = identity::session_cert(&mut tx, &id, &serial, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        identity::agent_session_cert(self, id, serial, now)
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        let id = id.to_owned();
-        self.call(move |c| {
-            c.query_opt(pg(sql::AGENT_GET), &[&id])?
-                .as_ref()
-                .map(agent_from_row)
-                .transpose()
-        })
+        identity::agent(self, id)
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        self.call(|c| collect(&c.query(pg(sql::AGENTS), &[])?, agent_from_row))
+        identity::agents(self)
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
-        self.call(|c| {
-            collect(
-                &c.query(
-                    "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL::text AS inventory, simulated
-                     FROM agents ORDER BY revoked, agency, hostname, id",
-                    &[],
-                )?,
-                agent_from_row,
-            )
-        })
+        identity::agents_brief(self)
     }
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
-        self.call(|c| {
-            c.query(identity::REVOKED_SERIALS, &[])?
-                .iter()
-                .map(|r| Ok(r.try_get(0)?))
-                .collect()
-        })
+        identity::revoked_serials(self)
     }
 
     fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
-        let (id, serial) = (id.to_owned(), serial.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let done = identity::set_pending(&mut tx, &id, &serial, not_after, now)?;
-            tx.commit()?;
-            Ok(done)
-        })
+        identity::agent_set_cert(self, id, serial, not_after, now)
     }
 
     fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, actor) = (id.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(
-                "UPDATE agents SET revoked = TRUE WHERE id = $1 AND NOT revoked",
-                &[&id],
-            )?;
-            if n > 0 {
-                let d = serde_json::json!({"agent": id});
-                insert_audit(&mut tx, now, &actor, "agent.revoked", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        identity::agent_revoke(self, id, actor, now)
     }
 
     fn agent_seen(
@@ -411,22 +239,11 @@ impl Store for PostgresStore {
     }
 
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
-        let (actor, action, detail) = (actor.to_owned(), action.to_owned(), detail.clone());
-        self.call(move |c| insert_audit(c, now, &actor, &action, &detail))
+        access::audit_add(self, actor, action, detail, now)
     }
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
-        self.call(|c| {
-            collect(&c.query(pg(sql::AUDIT_LOG), &[])?, |r| {
-                let d: String = r.try_get("detail")?;
-                Ok((
-                    r.try_get("at")?,
-                    r.try_get("actor")?,
-                    r.try_get("action")?,
-                    serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-                ))
-            })
-        })
+        access::audit_log(self)
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
@@ -440,37 +257,15 @@ impl Store for PostgresStore {
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
-        let st = state.map(|s| s.as_str().to_string());
-        self.call(move |c| {
-            let rows = c.query(
-                "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
-                 FROM alerts WHERE ($1::TEXT IS NULL OR state = $1) ORDER BY id DESC",
-                &[&st],
-            )?;
-            rows.iter().map(|r| raw_alert(r)?.decode()).collect()
-        })
+        alerts::alerts(self, state)
     }
 
     fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
-        let limit = i64::from(limit);
-        self.call(move |c| {
-            let rows = c.query(pg(sql::ALERTS_AFTER), &[&after, &limit])?;
-            rows.iter().map(|r| raw_alert(r)?.decode()).collect()
-        })
+        alerts::alerts_after(self, after, limit)
     }
 
     fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
-        let (recipient, owner) = (recipient.to_owned(), owner.to_owned());
-        self.call(move |c| {
-            c.execute(
-                pg(sql::NOTIFY_CLAIM),
-                &[&alert_id, &recipient, &owner, &now],
-            )?;
-            let holder: String = c
-                .query_one(pg(sql::NOTIFY_CLAIM_OWNER), &[&alert_id, &recipient])?
-                .try_get(0)?;
-            Ok(holder == owner)
-        })
+        alerts::notify_claim(self, alert_id, recipient, owner, now)
     }
 
     fn listeners_learn(
@@ -509,89 +304,19 @@ impl Store for PostgresStore {
     }
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
-        let (actor, assignee) = (actor.to_owned(), assignee.map(str::to_owned));
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(pg(sql::ALERT_ASSIGN), &[&id, &assignee])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "assignee": assignee});
-                insert_audit(&mut tx, now, &actor, "alert.assign", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        alerts::alert_assign(self, id, assignee, actor, now)
     }
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
-        let (id, name, actor) = (id.to_owned(), name.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(pg(sql::AGENCY_RENAME), &[&id, &name])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "name": name});
-                insert_audit(&mut tx, now, &actor, "agency.rename", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        agencies::agency_rename(self, id, name, actor, now)
     }
 
     fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let (from, to, actor) = (from.to_owned(), to.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            // Tree changes are rare; one at a time keeps concurrent moves from interleaving.
-            tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            let stamp = super::Stamp { now, actor: &actor };
-            let out = move_subtree(&mut tx, &from, &to, stamp)?;
-            let d = serde_json::json!({"from": from, "to": to, "moved": out});
-            insert_audit(&mut tx, now, &actor, "agency.move", &d)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        agencies::agency_move(self, from, to, actor, now)
     }
 
     fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let parent = parent_of(id)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!(
-                    "{id:?} is a root agency: it has no parent to take its place"
-                ))
-            })?
-            .to_owned();
-        let (id, actor) = (id.to_owned(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            tx.execute("LOCK TABLE agencies IN EXCLUSIVE MODE", &[])?;
-            if tx.query_opt(pg(sql::AGENCY_EXISTS), &[&id])?.is_none() {
-                return Err(StoreError::NotFound(format!("agency {id:?}")));
-            }
-            let children: Vec<String> = tx
-                .query(pg(sql::AGENCY_CHILDREN), &[&id])?
-                .iter()
-                .map(|r| r.try_get(0))
-                .collect::<std::result::Result<_, _>>()?;
-            let mut out = MoveOutcome::default();
-            let stamp = super::Stamp { now, actor: &actor };
-            for ch in &children {
-                let to = format!("{parent}/{}", super::leaf_of(ch));
-                out += move_subtree(&mut tx, ch, &to, stamp)?;
-            }
-            tree_sql(
-                &mut tx,
-                super::DISSOLVE_MEMBERS,
-                (&id, &parent, None),
-                stamp,
-                &mut out,
-            )?;
-            tx.execute(pg(sql::AGENCY_DELETE), &[&id])?;
-            out.agencies += 1;
-            let d =
-                serde_json::json!({"id": id, "into": parent, "children": children, "moved": out});
-            insert_audit(&mut tx, now, &actor, "agency.dissolve", &d)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        agencies::agency_dissolve(self, id, actor, now)
     }
 
     fn agent_set_profile(
@@ -602,18 +327,7 @@ impl Store for PostgresStore {
         actor: &str,
         now: i64,
     ) -> Result<bool> {
-        let (id, role, actor) = (id.to_owned(), role.map(str::to_owned), actor.to_owned());
-        let level = level.map(i16::from);
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute(pg(sql::AGENT_SET_PROFILE), &[&id, &role, &level])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "role": role, "level": level});
-                insert_audit(&mut tx, now, &actor, "host.set", &d)?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        agencies::agent_set_profile(self, id, role, level, actor, now)
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
@@ -639,53 +353,11 @@ impl Store for PostgresStore {
     }
 
     fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
-        let (assets, actor) = (assets.to_vec(), actor.to_owned());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let mut out = AssetImport::default();
-            let agency = tx.prepare(pg(sql::AGENCY_EXISTS))?;
-            let old = tx.prepare(
-                "SELECT role, level FROM assets WHERE agency = $1 AND hostname = $2 FOR UPDATE",
-            )?;
-            let put = tx.prepare(pg(sql::ASSET_UPSERT))?;
-            for a in &assets {
-                if tx.query_opt(&agency, &[&a.agency])?.is_none() {
-                    return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
-                }
-                let lv = i16::from(a.level);
-                match tx.query_opt(&old, &[&a.agency, &a.hostname])? {
-                    None => out.added += 1,
-                    Some(r)
-                        if r.try_get::<_, String>(0)? == a.role
-                            && r.try_get::<_, i16>(1)? == lv =>
-                    {
-                        out.unchanged += 1;
-                    }
-                    Some(_) => out.updated += 1,
-                }
-                tx.execute(&put, &[&a.agency, &a.hostname, &a.role, &lv, &now])?;
-            }
-            let d = serde_json::json!({"rows": assets.len(), "result": out});
-            insert_audit(&mut tx, now, &actor, "assets.import", &d)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        agencies::assets_import(self, assets, actor, now)
     }
 
     fn assets(&self) -> Result<Vec<Asset>> {
-        self.call(move |c| {
-            let rows = c.query(pg(sql::ASSETS), &[])?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Asset {
-                        agency: r.try_get(0)?,
-                        hostname: r.try_get(1)?,
-                        role: r.try_get(2)?,
-                        level: level(r.try_get(3)?)?.unwrap_or(1),
-                    })
-                })
-                .collect()
-        })
+        agencies::assets(self)
     }
 
     fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {
@@ -726,24 +398,11 @@ impl Store for PostgresStore {
     }
 
     fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
-        self.call(move |c| {
-            let rows = c.query(&format!("SELECT {SCORE_COLS} FROM score_latest"), &[])?;
-            rows.iter().map(score_from_row).collect()
-        })
+        alerts::scores_latest(self)
     }
 
     fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
-        let (scope, id) = (scope.to_owned(), id.to_owned());
-        self.call(move |c| {
-            let rows = c.query(
-                &format!(
-                    "SELECT {SCORE_COLS} FROM score_history
-                     WHERE scope = $1 AND id = $2 AND computed_at >= $3 ORDER BY computed_at, view"
-                ),
-                &[&scope, &id, &since_ms],
-            )?;
-            rows.iter().map(score_from_row).collect()
-        })
+        alerts::score_history(self, scope, id, since_ms)
     }
 
     fn alert_set_state(
@@ -754,19 +413,7 @@ impl Store for PostgresStore {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        super::require_reason(state, reason)?;
-        let (actor, reason) = (actor.to_owned(), reason.map(str::to_owned));
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let st = state.as_str();
-            let n = tx.execute(pg(sql::ALERT_SET_STATE), &[&id, &st, &reason])?;
-            if n > 0 {
-                let d = serde_json::json!({"id": id, "state": st, "reason": reason}).to_string();
-                tx.execute("INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, 'alert.state', $3)", &[&now, &actor, &d])?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+        alerts::alert_set_state(self, id, state, actor, reason, now)
     }
 
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
@@ -877,43 +524,6 @@ impl Store for PostgresStore {
     fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
         access::audit_range(self, action, from, to)
     }
-}
-
-fn audit_query(
-    c: &mut Client,
-    sql: &'static str,
-    args: &[&(dyn ::postgres::types::ToSql + Sync)],
-) -> Result<Vec<super::AuditEntry>> {
-    collect(&c.query(pg(sql), args)?, |r| {
-        let d: String = r.try_get("detail")?;
-        Ok(super::AuditEntry {
-            id: r.try_get("id")?,
-            at: r.try_get("at")?,
-            actor: r.try_get("actor")?,
-            action: r.try_get("action")?,
-            detail: sql::audit_detail(&d),
-        })
-    })
-}
-
-/// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].
-fn raw_alert(r: &postgres::Row) -> std::result::Result<super::RawAlert, postgres::Error> {
-    Ok(super::RawAlert {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        kind: r.try_get(2)?,
-        severity: r.try_get(3)?,
-        agent_id: r.try_get(4)?,
-        title: r.try_get(5)?,
-        state: r.try_get(6)?,
-        count: r.try_get(7)?,
-        opened_at: r.try_get(8)?,
-        last_seen: r.try_get(9)?,
-        reason: r.try_get(10)?,
-        assignee: r.try_get(11)?,
-        other_agency: r.try_get(12)?,
-        params: r.try_get(13)?,
-    })
 }
 
 #[cfg(test)]

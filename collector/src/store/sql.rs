@@ -18,8 +18,8 @@ pub(crate) const TOKENS: &str = "SELECT * FROM tokens ORDER BY created_at, id";
 /// Shared statement (see the module docs).
 pub(crate) const AGENCY_EXISTS: &str = "SELECT 1 FROM agencies WHERE id = ?1";
 /// Shared statement (see the module docs).
-pub(crate) const AGENCY_INSERT: &str =
-    "INSERT INTO agencies (id, name, level, parent) VALUES (?1, ?2, ?3, ?4)";
+pub(crate) const AGENCY_INSERT: &str = "INSERT INTO agencies (id, name, level, parent) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING";
 /// Shared statement (see the module docs).
 pub(crate) const AGENCY_GET: &str = "SELECT id, name, level FROM agencies WHERE id = ?1";
 /// Shared statement (see the module docs).
@@ -351,7 +351,16 @@ pub(crate) mod dialect {
 
         #[test]
         fn every_shared_statement_uses_numbered_placeholders_only() {
-            for sql in ALL.iter().chain(crate::store::fed::ALL) {
+            for sql in ALL
+                .iter()
+                .chain(crate::store::fed::ALL)
+                .chain(crate::store::common::access::ALL)
+                .chain(crate::store::common::identity::ALL)
+                .chain(crate::store::common::agencies::ALL)
+                .chain(crate::store::common::alerts::ALL)
+                .chain(crate::store::MOVE_SUBTREE.iter().map(|s| &s.0))
+                .chain(crate::store::DISSOLVE_MEMBERS.iter().map(|s| &s.0))
+            {
                 let bytes = sql.as_bytes();
                 for (i, b) in bytes.iter().enumerate() {
                     if *b == b'?' {

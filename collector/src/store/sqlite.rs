@@ -16,16 +16,15 @@ use super::{
     Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
-mod access;
 mod export;
 mod fed;
 mod findings;
-mod identity;
-mod policy;
 mod rows;
+mod seam;
 mod vuln;
 mod write;
 
+use super::common::{access, agencies, alerts, identity};
 use super::sql;
 use rows::*;
 use write::*;
@@ -142,78 +141,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-use super::{Asset, AssetImport, CheckState, MoveOutcome, Param, RawAlert, ScorePoint, parent_of};
-
-/// Runs the shared subtree-move statements inside `tx` (after checking both ends).
-fn move_subtree(
-    tx: &rusqlite::Transaction<'_>,
-    from: &str,
-    to: &str,
-    stamp: super::Stamp<'_>,
-) -> Result<MoveOutcome> {
-    let parent = super::check_move_ends(from, to, |id| {
-        Ok(tx
-            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
-            .optional()?
-            .is_some())
-    })?;
-    let mut out = MoveOutcome::default();
-    tree_sql(tx, super::MOVE_SUBTREE, (from, to, parent), stamp, &mut out)?;
-    Ok(out)
-}
-
-/// Runs shared organisation-tree statements, binding their [`Param`]s, and counts the rows.
-fn tree_sql(
-    tx: &rusqlite::Transaction<'_>,
-    stmts: &[(&str, &[Param], super::Counts)],
-    (from, to, parent): (&str, &str, Option<&str>),
-    stamp: super::Stamp<'_>,
-    out: &mut MoveOutcome,
-) -> Result<()> {
-    for (sql, params, what) in stmts {
-        // `$N` in the shared SQL; SQLite numbers `?N` by N (and `$N` by first appearance).
-        let sql = sql.replace('$', "?");
-        let mut st = tx.prepare_cached(&sql)?;
-        let values: Vec<rusqlite::types::Value> = params
-            .iter()
-            .map(|p| match p {
-                Param::From => from.to_owned().into(),
-                Param::To => to.to_owned().into(),
-                Param::FromLen => (from.len() as i64).into(),
-                Param::ToLen => (to.len() as i64).into(),
-                Param::Parent => parent.map(str::to_owned).into(),
-                Param::Now => stamp.now.into(),
-                Param::Actor => stamp.actor.to_owned().into(),
-            })
-            .collect();
-        let n = st.execute(rusqlite::params_from_iter(values))?;
-        super::count(out, *what, n as u64);
-    }
-    Ok(())
-}
-
-impl SqliteStore {
-    /// Runs one UPDATE and, if it changed a row, records `action` in the audit log, in one
-    /// transaction. Returns whether a row changed.
-    fn update_audited(
-        &self,
-        sql: &str,
-        params: &[&dyn rusqlite::ToSql],
-        actor: &str,
-        action: &str,
-        detail: &serde_json::Value,
-        now: i64,
-    ) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let n = tx.execute(sql, params)?;
-        if n > 0 {
-            audit_row(&tx, now, actor, action, detail)?;
-        }
-        tx.commit()?;
-        Ok(n > 0)
-    }
-}
+use super::{Asset, AssetImport, CheckState, MoveOutcome, ScorePoint};
 
 impl Store for SqliteStore {
     fn vulns(&self) -> &dyn super::vuln::VulnStore {
@@ -233,123 +161,27 @@ impl Store for SqliteStore {
     }
 
     fn agency_add(&self, a: &Agency) -> Result<()> {
-        let conn = self.lock();
-        let parent = parent_of(&a.id);
-        if let Some(p) = parent {
-            let exists: Option<String> = conn
-                .query_row("SELECT id FROM agencies WHERE id = ?1", [p], |r| r.get(0))
-                .optional()?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("parent agency {p:?}")));
-            }
-        }
-        match conn.execute(sql::AGENCY_INSERT, params![a.id, a.name, a.level, parent]) {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StoreError::Conflict(format!("agency {:?}", a.id)))
-            }
-            Err(e) => Err(e.into()),
-        }
+        agencies::agency_add(self, a)
     }
 
     fn agency(&self, id: &str) -> Result<Option<Agency>> {
-        let conn = self.read();
-        Ok(conn
-            .query_row(sql::AGENCY_GET, [id], |r| {
-                Ok(Agency {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    level: r.get(2)?,
-                })
-            })
-            .optional()?)
+        agencies::agency(self, id)
     }
 
     fn agencies(&self) -> Result<Vec<Agency>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::AGENCIES)?;
-        let rows = st.query_map([], |r| {
-            Ok(Agency {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                level: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        agencies::agencies(self)
     }
 
     fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
-        self.update_audited(
-            sql::AGENCY_RENAME,
-            &[&id, &name],
-            actor,
-            "agency.rename",
-            &serde_json::json!({"id": id, "name": name}),
-            now,
-        )
+        agencies::agency_rename(self, id, name, actor, now)
     }
 
     fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = move_subtree(&tx, from, to, super::Stamp { now, actor })?;
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "agency.move",
-            &serde_json::json!({"from": from, "to": to, "moved": out}),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        agencies::agency_move(self, from, to, actor, now)
     }
 
     fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        let parent = parent_of(id).ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "{id:?} is a root agency: it has no parent to take its place"
-            ))
-        })?;
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let children: Vec<String> = {
-            let mut st = tx.prepare(sql::AGENCY_CHILDREN)?;
-            st.query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        if tx
-            .query_row(sql::AGENCY_EXISTS, [id], |_| Ok(()))
-            .optional()?
-            .is_none()
-        {
-            return Err(StoreError::NotFound(format!("agency {id:?}")));
-        }
-        let mut out = MoveOutcome::default();
-        for c in &children {
-            let to = format!("{parent}/{}", super::leaf_of(c));
-            out += move_subtree(&tx, c, &to, super::Stamp { now, actor })?;
-        }
-        let stamp = super::Stamp { now, actor };
-        tree_sql(
-            &tx,
-            super::DISSOLVE_MEMBERS,
-            (id, parent, None),
-            stamp,
-            &mut out,
-        )?;
-        tx.execute(sql::AGENCY_DELETE, [id])?;
-        out.agencies += 1;
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "agency.dissolve",
-            &serde_json::json!({"id": id, "into": parent, "children": children, "moved": out}),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        agencies::agency_dissolve(self, id, actor, now)
     }
 
     fn agent_set_profile(
@@ -360,14 +192,7 @@ impl Store for SqliteStore {
         actor: &str,
         now: i64,
     ) -> Result<bool> {
-        self.update_audited(
-            sql::AGENT_SET_PROFILE,
-            &[&id, &role, &level],
-            actor,
-            "host.set",
-            &serde_json::json!({"id": id, "role": role, "level": level}),
-            now,
-        )
+        agencies::agent_set_profile(self, id, role, level, actor, now)
     }
 
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
@@ -392,55 +217,11 @@ impl Store for SqliteStore {
     }
 
     fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let mut out = AssetImport::default();
-        {
-            let mut agency = tx.prepare_cached(sql::AGENCY_EXISTS)?;
-            let mut old = tx.prepare_cached(
-                "SELECT role, level FROM assets WHERE agency = ?1 AND hostname = ?2",
-            )?;
-            let mut put = tx.prepare_cached(sql::ASSET_UPSERT)?;
-            for a in assets {
-                if !agency.exists([&a.agency])? {
-                    return Err(StoreError::NotFound(format!("agency {:?}", a.agency)));
-                }
-                let before: Option<(String, u8)> = old
-                    .query_row(params![a.agency, a.hostname], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()?;
-                match before {
-                    None => out.added += 1,
-                    Some((role, level)) if role == a.role && level == a.level => out.unchanged += 1,
-                    Some(_) => out.updated += 1,
-                }
-                put.execute(params![a.agency, a.hostname, a.role, a.level, now])?;
-            }
-        }
-        audit_row(
-            &tx,
-            now,
-            actor,
-            "assets.import",
-            &serde_json::json!({"rows": assets.len(), "result": out}),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        agencies::assets_import(self, assets, actor, now)
     }
 
     fn assets(&self) -> Result<Vec<Asset>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::ASSETS)?;
-        let rows = st.query_map([], |r| {
-            Ok(Asset {
-                agency: r.get(0)?,
-                hostname: r.get(1)?,
-                role: r.get(2)?,
-                level: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        agencies::assets(self)
     }
 
     fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {
@@ -473,39 +254,15 @@ impl Store for SqliteStore {
     }
 
     fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
-        let conn = self.read();
-        let mut st = conn.prepare(&format!("SELECT {SCORE_COLS} FROM score_latest"))?;
-        let rows = st.query_map([], score_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        alerts::scores_latest(self)
     }
 
     fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
-        let conn = self.read();
-        let mut st = conn.prepare(&format!(
-            "SELECT {SCORE_COLS} FROM score_history
-             WHERE scope = ?1 AND id = ?2 AND computed_at >= ?3 ORDER BY computed_at, view"
-        ))?;
-        let rows = st.query_map(params![scope, id, since_ms], score_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        alerts::score_history(self, scope, id, since_ms)
     }
 
     fn token_add(&self, t: &TokenRecord) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            sql::TOKEN_INSERT,
-            params![
-                t.id,
-                t.secret_hash,
-                t.agency,
-                t.created_at,
-                t.expires_at,
-                t.max_uses,
-                t.uses,
-                t.revoked as i64,
-                t.simulated as i64
-            ],
-        )?;
-        Ok(())
+        identity::token_add(self, t)
     }
 
     fn token_consume(
@@ -513,111 +270,51 @@ impl Store for SqliteStore {
         secret_hash: &str,
         now: i64,
     ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let tok = tx
-            .query_row(
-                "SELECT * FROM tokens WHERE secret_hash = ?1",
-                [secret_hash],
-                token_from_row,
-            )
-            .optional()?;
-        let Some(mut tok) = tok else {
-            return Ok(Err(TokenRefusal::Unknown));
-        };
-        if let Some(r) = tok.refusal(now) {
-            return Ok(Err(r));
-        }
-        tx.execute(sql::TOKEN_USE, [&tok.id])?;
-        tx.commit()?;
-        tok.uses += 1;
-        Ok(Ok(tok))
+        identity::token_consume(self, secret_hash, now)
     }
 
     fn token_revoke(&self, id: &str) -> Result<bool> {
-        let conn = self.lock();
-        Ok(conn.execute("UPDATE tokens SET revoked = 1 WHERE id = ?1", [id])? > 0)
+        identity::token_revoke(self, id)
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        let conn = self.read();
-        let mut st = conn.prepare_cached(sql::TOKENS)?;
-        let rows = st.query_map([], token_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::tokens(self)
     }
 
     fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = identity::enroll(&tx, a, now)?;
-        tx.commit()?;
-        Ok(out)
+        identity::agent_enroll(self, a, now)
     }
 
     fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let moved = identity::move_agent(&tx, id, agency, actor, now)?;
-        tx.commit()?;
-        Ok(moved)
+        identity::agent_move(self, id, agency, actor, now)
     }
 
     fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = identity::session_cert(&tx, id, serial, now)?;
-        tx.commit()?;
-        Ok(out)
+        identity::agent_session_cert(self, id, serial, now)
     }
 
     fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        let conn = self.read();
-        Ok(conn
-            .query_row(sql::AGENT_GET, [id], agent_from_row)
-            .optional()?)
+        identity::agent(self, id)
     }
 
     fn agents(&self) -> Result<Vec<AgentRecord>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::AGENTS)?;
-        let rows = st.query_map([], agent_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::agents(self)
     }
 
     fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
-        let conn = self.read();
-        let mut st = conn.prepare(
-            "SELECT id, agency, machine_id, hostname, os, role, level, enrolled_at, last_seen, agent_version, cert_serial, cert_not_after, revoked, max_seq, spool_depth, clock_skew_ms, NULL AS inventory, simulated
-             FROM agents ORDER BY revoked, agency, hostname, id",
-        )?;
-        let rows = st.query_map([], agent_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::agents_brief(self)
     }
 
     fn revoked_serials(&self) -> Result<Vec<String>> {
-        let conn = self.read();
-        let mut st = conn.prepare(identity::REVOKED_SERIALS)?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        identity::revoked_serials(self)
     }
 
     fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let done = identity::set_pending(&tx, id, serial, not_after, now)?;
-        tx.commit()?;
-        Ok(done)
+        identity::agent_set_cert(self, id, serial, not_after, now)
     }
 
     fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        self.update_audited(
-            "UPDATE agents SET revoked = 1 WHERE id = ?1 AND revoked = 0",
-            &[&id],
-            actor,
-            "agent.revoked",
-            &serde_json::json!({"agent": id}),
-            now,
-        )
+        identity::agent_revoke(self, id, actor, now)
     }
 
     fn agent_seen(
@@ -656,27 +353,11 @@ impl Store for SqliteStore {
     }
 
     fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            sql::AUDIT_INSERT,
-            params![now, actor, action, detail.to_string()],
-        )?;
-        Ok(())
+        access::audit_add(self, actor, action, detail, now)
     }
 
     fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
-        let conn = self.read();
-        let mut st = conn.prepare(sql::AUDIT_LOG)?;
-        let rows = st.query_map([], |r| {
-            let d: String = r.get(3)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        access::audit_log(self)
     }
 
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
@@ -742,30 +423,15 @@ impl Store for SqliteStore {
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
-        let conn = self.read();
-        let mut st = conn.prepare(
-            "SELECT id, key, kind, severity, agent_id, title, state, count, opened_at, last_seen, reason, assignee, other_agency, params
-             FROM alerts WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC",
-        )?;
-        let rows = st.query_map([state.map(super::AlertState::as_str)], raw_alert)?;
-        rows.map(|r| r?.decode()).collect()
+        alerts::alerts(self, state)
     }
 
     fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
-        let conn = self.read();
-        let mut st = conn.prepare_cached(sql::ALERTS_AFTER)?;
-        let rows = st.query_map(params![after, limit], raw_alert)?;
-        rows.map(|r| r?.decode()).collect()
+        alerts::alerts_after(self, after, limit)
     }
 
     fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
-        let conn = self.lock();
-        conn.execute(sql::NOTIFY_CLAIM, params![alert_id, recipient, owner, now])?;
-        let holder: String =
-            conn.query_row(sql::NOTIFY_CLAIM_OWNER, params![alert_id, recipient], |r| {
-                r.get(0)
-            })?;
-        Ok(holder == owner)
+        alerts::notify_claim(self, alert_id, recipient, owner, now)
     }
 
     fn listeners_learn(
@@ -799,14 +465,7 @@ impl Store for SqliteStore {
     }
 
     fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
-        self.update_audited(
-            sql::ALERT_ASSIGN,
-            &[&id, &assignee],
-            actor,
-            "alert.assign",
-            &serde_json::json!({"id": id, "assignee": assignee}),
-            now,
-        )
+        alerts::alert_assign(self, id, assignee, actor, now)
     }
 
     fn alert_set_state(
@@ -817,15 +476,7 @@ impl Store for SqliteStore {
         reason: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        super::require_reason(state, reason)?;
-        self.update_audited(
-            sql::ALERT_SET_STATE,
-            &[&id, &state.as_str(), &reason],
-            actor,
-            "alert.state",
-            &serde_json::json!({"id": id, "state": state.as_str(), "reason": reason}),
-            now,
-        )
+        alerts::alert_set_state(self, id, state, actor, reason, now)
     }
 
     fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
@@ -879,48 +530,6 @@ impl Store for SqliteStore {
     fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
         access::audit_range(self, action, from, to)
     }
-}
-
-impl SqliteStore {
-    fn audit_query(
-        &self,
-        sql: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<super::AuditEntry>> {
-        let conn = self.read();
-        let mut st = conn.prepare_cached(sql)?;
-        let rows = st.query_map(args, |r| {
-            let d: String = r.get(4)?;
-            Ok(super::AuditEntry {
-                id: r.get(0)?,
-                at: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                detail: sql::audit_detail(&d),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-}
-
-/// An `alerts` row in the column order of [`sql::ALERTS_AFTER`].
-fn raw_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawAlert> {
-    Ok(RawAlert {
-        id: r.get(0)?,
-        key: r.get(1)?,
-        kind: r.get(2)?,
-        severity: r.get(3)?,
-        agent_id: r.get(4)?,
-        title: r.get(5)?,
-        state: r.get(6)?,
-        count: r.get(7)?,
-        opened_at: r.get(8)?,
-        last_seen: r.get(9)?,
-        reason: r.get(10)?,
-        assignee: r.get(11)?,
-        other_agency: r.get(12)?,
-        params: r.get(13)?,
-    })
 }
 
 #[cfg(test)]

@@ -57,38 +57,38 @@ pub(crate) enum Counts {
     Nothing,
 }
 
-/// The statements of a move, in order, with their parameters (`$1`… in the order given).
+/// The statements of a move, in order, with their parameters (`?1`… in the order given).
 pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
     (
         "INSERT INTO agencies (id, name, level, parent)
-         SELECT CAST($2 AS TEXT) || substr(id, $3 + 1), name, level,
-                CASE WHEN id = $1 THEN CAST($4 AS TEXT) ELSE CAST($2 AS TEXT) || substr(parent, $3 + 1) END
-         FROM agencies WHERE id = $1 OR substr(id, 1, $3 + 1) = $1 || '/'",
+         SELECT CAST(?2 AS TEXT) || substr(id, ?3 + 1), name, level,
+                CASE WHEN id = ?1 THEN CAST(?4 AS TEXT) ELSE CAST(?2 AS TEXT) || substr(parent, ?3 + 1) END
+         FROM agencies WHERE id = ?1 OR substr(id, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen, Param::Parent],
         Counts::Agencies,
     ),
     (
-        "UPDATE agents SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
-         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        "UPDATE agents SET agency = CAST(?2 AS TEXT) || substr(agency, ?3 + 1)
+         WHERE agency = ?1 OR substr(agency, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Agents,
     ),
     (
-        "UPDATE assets SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
-         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        "UPDATE assets SET agency = CAST(?2 AS TEXT) || substr(agency, ?3 + 1)
+         WHERE agency = ?1 OR substr(agency, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Assets,
     ),
     (
-        "UPDATE tokens SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
-         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        "UPDATE tokens SET agency = CAST(?2 AS TEXT) || substr(agency, ?3 + 1)
+         WHERE agency = ?1 OR substr(agency, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Tokens,
     ),
     // Scopes are paths: a user of the moved subtree keeps it (an empty scope is everything).
     (
-        "UPDATE users SET scope = CAST($2 AS TEXT) || substr(scope, $3 + 1)
-         WHERE scope = $1 OR substr(scope, 1, $3 + 1) = $1 || '/'",
+        "UPDATE users SET scope = CAST(?2 AS TEXT) || substr(scope, ?3 + 1)
+         WHERE scope = ?1 OR substr(scope, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Users,
     ),
@@ -99,58 +99,58 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
     (
         concat!(
             "INSERT INTO policy_assignments (agency, policy, rev, assigned_at, actor)
-             VALUES ($1, NULL, ",
+             VALUES (?1, NULL, ",
             next_policy_rev!(),
-            ", $2, $3) ON CONFLICT (agency) DO UPDATE SET rev = excluded.rev"
+            ", ?2, ?3) ON CONFLICT (agency) DO UPDATE SET rev = excluded.rev"
         ),
         &[Param::From, Param::Now, Param::Actor],
         Counts::Nothing,
     ),
     (
-        "DELETE FROM policy_assignments WHERE agency = $1 OR substr(agency, 1, $2 + 1) = $1 || '/'",
+        "DELETE FROM policy_assignments WHERE agency = ?1 OR substr(agency, 1, ?2 + 1) = ?1 || '/'",
         &[Param::To, Param::ToLen],
         Counts::Nothing,
     ),
     (
-        "UPDATE policy_assignments SET agency = CAST($2 AS TEXT) || substr(agency, $3 + 1)
-         WHERE agency = $1 OR substr(agency, 1, $3 + 1) = $1 || '/'",
+        "UPDATE policy_assignments SET agency = CAST(?2 AS TEXT) || substr(agency, ?3 + 1)
+         WHERE agency = ?1 OR substr(agency, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Nothing,
     ),
     (
-        "UPDATE policy_versions SET scope = CAST($2 AS TEXT) || substr(scope, $3 + 1)
-         WHERE scope = $1 OR substr(scope, 1, $3 + 1) = $1 || '/'",
+        "UPDATE policy_versions SET scope = CAST(?2 AS TEXT) || substr(scope, ?3 + 1)
+         WHERE scope = ?1 OR substr(scope, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Nothing,
     ),
     // An alert seen by a second agency follows that agency.
     (
-        "UPDATE alerts SET other_agency = CAST($2 AS TEXT) || substr(other_agency, $3 + 1)
-         WHERE other_agency = $1 OR substr(other_agency, 1, $3 + 1) = $1 || '/'",
+        "UPDATE alerts SET other_agency = CAST(?2 AS TEXT) || substr(other_agency, ?3 + 1)
+         WHERE other_agency = ?1 OR substr(other_agency, 1, ?3 + 1) = ?1 || '/'",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Nothing,
     ),
     // A series left behind by an agency that once had the new path gives way to the moved one.
     (
         "DELETE FROM score_latest WHERE scope = 'agency'
-         AND (id = $1 OR substr(id, 1, $2 + 1) = $1 || '/')",
+         AND (id = ?1 OR substr(id, 1, ?2 + 1) = ?1 || '/')",
         &[Param::To, Param::ToLen],
         Counts::Nothing,
     ),
     (
-        "UPDATE score_latest SET id = CAST($2 AS TEXT) || substr(id, $3 + 1)
-         WHERE scope = 'agency' AND (id = $1 OR substr(id, 1, $3 + 1) = $1 || '/')",
+        "UPDATE score_latest SET id = CAST(?2 AS TEXT) || substr(id, ?3 + 1)
+         WHERE scope = 'agency' AND (id = ?1 OR substr(id, 1, ?3 + 1) = ?1 || '/')",
         &[Param::From, Param::To, Param::FromLen],
         Counts::Nothing,
     ),
     (
-        "UPDATE score_history SET id = CAST($2 AS TEXT) || substr(id, $3 + 1)
-         WHERE scope = 'agency' AND (id = $1 OR substr(id, 1, $3 + 1) = $1 || '/')",
+        "UPDATE score_history SET id = CAST(?2 AS TEXT) || substr(id, ?3 + 1)
+         WHERE scope = 'agency' AND (id = ?1 OR substr(id, 1, ?3 + 1) = ?1 || '/')",
         &[Param::From, Param::To, Param::FromLen],
         Counts::History,
     ),
     (
-        "DELETE FROM agencies WHERE id = $1 OR substr(id, 1, $2 + 1) = $1 || '/'",
+        "DELETE FROM agencies WHERE id = ?1 OR substr(id, 1, ?2 + 1) = ?1 || '/'",
         &[Param::From, Param::FromLen],
         Counts::Nothing,
     ),
@@ -165,22 +165,22 @@ pub(crate) const MOVE_SUBTREE: &[(&str, &[Param], Counts)] = &[
 /// new scope.
 pub(crate) const DISSOLVE_MEMBERS: &[(&str, &[Param], Counts)] = &[
     (
-        "UPDATE agents SET agency = $2 WHERE agency = $1",
+        "UPDATE agents SET agency = ?2 WHERE agency = ?1",
         &[Param::From, Param::To],
         Counts::Agents,
     ),
     (
-        "UPDATE assets SET agency = $2 WHERE agency = $1",
+        "UPDATE assets SET agency = ?2 WHERE agency = ?1",
         &[Param::From, Param::To],
         Counts::Assets,
     ),
     (
-        "UPDATE tokens SET agency = $2 WHERE agency = $1",
+        "UPDATE tokens SET agency = ?2 WHERE agency = ?1",
         &[Param::From, Param::To],
         Counts::Tokens,
     ),
     (
-        "UPDATE alerts SET other_agency = $2 WHERE other_agency = $1",
+        "UPDATE alerts SET other_agency = ?2 WHERE other_agency = ?1",
         &[Param::From, Param::To],
         Counts::Nothing,
     ),
@@ -190,25 +190,25 @@ pub(crate) const DISSOLVE_MEMBERS: &[(&str, &[Param], Counts)] = &[
     (
         concat!(
             "INSERT INTO policy_assignments (agency, policy, rev, assigned_at, actor)
-             VALUES ($1, NULL, ",
+             VALUES (?1, NULL, ",
             next_policy_rev!(),
-            ", $2, $3) ON CONFLICT (agency) DO UPDATE SET rev = excluded.rev"
+            ", ?2, ?3) ON CONFLICT (agency) DO UPDATE SET rev = excluded.rev"
         ),
         &[Param::To, Param::Now, Param::Actor],
         Counts::Nothing,
     ),
     (
-        "DELETE FROM policy_assignments WHERE agency = $1",
+        "DELETE FROM policy_assignments WHERE agency = ?1",
         &[Param::From],
         Counts::Nothing,
     ),
     (
-        "DELETE FROM sessions WHERE \"user\" IN (SELECT name FROM users WHERE scope = $1)",
+        "DELETE FROM sessions WHERE \"user\" IN (SELECT name FROM users WHERE scope = ?1)",
         &[Param::From],
         Counts::Nothing,
     ),
     (
-        "UPDATE users SET disabled = TRUE WHERE scope = $1 AND NOT disabled",
+        "UPDATE users SET disabled = TRUE WHERE scope = ?1 AND NOT disabled",
         &[Param::From],
         Counts::UsersDisabled,
     ),

@@ -245,6 +245,11 @@ impl Conn {
         Ok(&mut self.client)
     }
 
+    /// The client and the statements prepared on it, to run a transaction that uses both.
+    pub(super) fn parts(&mut self) -> (&mut Client, &mut crate::store::db::postgres::Statements) {
+        (&mut self.client, &mut self.statements)
+    }
+
     pub(super) fn prepare(&mut self, sql: &'static str) -> Result<Statement> {
         if let Some(st) = self.statements.get(sql) {
             return Ok(st.clone());

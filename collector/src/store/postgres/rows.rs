@@ -6,61 +6,6 @@ pub(super) fn corrupt(what: &str, v: i64) -> StoreError {
     StoreError::Corrupt(format!("{what} {v} out of range"))
 }
 
-pub(super) fn agency_from_row(r: &Row) -> Result<Agency> {
-    let level: i16 = r.try_get("level")?;
-    Ok(Agency {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        level: u8::try_from(level).map_err(|_| corrupt("agency level", level.into()))?,
-    })
-}
-
-pub(super) fn token_from_row(r: &Row) -> Result<TokenRecord> {
-    let count = |col: &str| -> Result<u32> {
-        let v: i64 = r.try_get(col)?;
-        u32::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    Ok(TokenRecord {
-        id: r.try_get("id")?,
-        secret_hash: r.try_get("secret_hash")?,
-        agency: r.try_get("agency")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        max_uses: count("max_uses")?,
-        uses: count("uses")?,
-        revoked: r.try_get("revoked")?,
-        simulated: r.try_get("simulated")?,
-    })
-}
-
-pub(super) fn agent_from_row(r: &Row) -> Result<AgentRecord> {
-    let unsigned = |col: &str| -> Result<u64> {
-        let v: i64 = r.try_get(col)?;
-        u64::try_from(v).map_err(|_| corrupt(col, v))
-    };
-    let inv: Option<String> = r.try_get("inventory")?;
-    Ok(AgentRecord {
-        id: r.try_get("id")?,
-        agency: r.try_get("agency")?,
-        machine_id: r.try_get("machine_id")?,
-        hostname: r.try_get("hostname")?,
-        os: r.try_get("os")?,
-        role: r.try_get("role")?,
-        level: level(r.try_get("level")?)?,
-        enrolled_at: r.try_get("enrolled_at")?,
-        last_seen: r.try_get("last_seen")?,
-        agent_version: r.try_get("agent_version")?,
-        cert_serial: r.try_get("cert_serial")?,
-        cert_not_after: r.try_get("cert_not_after")?,
-        revoked: r.try_get("revoked")?,
-        max_seq: unsigned("max_seq")?,
-        spool_depth: unsigned("spool_depth")?,
-        clock_skew_ms: r.try_get("clock_skew_ms")?,
-        inventory: inv.and_then(|s| serde_json::from_str(&s).ok()),
-        simulated: r.try_get("simulated")?,
-    })
-}
-
 pub(super) fn gap_from_row(r: &Row) -> Result<Gap> {
     let unsigned = |col: &str| -> Result<u64> {
         let v: i64 = r.try_get(col)?;
@@ -78,52 +23,8 @@ pub(super) fn collect<T>(rows: &[Row], f: impl Fn(&Row) -> Result<T>) -> Result<
     rows.iter().map(f).collect()
 }
 
-/// A stored security level (SMALLINT) checked back into 1–5.
-pub(super) fn level<T: From<u8>>(v: Option<i16>) -> Result<Option<T>> {
-    v.map(|v| match u8::try_from(v) {
-        Ok(l @ 1..=5) => Ok(T::from(l)),
-        _ => Err(corrupt("level", i64::from(v))),
-    })
-    .transpose()
-}
-
 pub(super) const SCORE_COLS: &str =
     "scope, id, view, score, coverage, rule_pack_version, scoring_version, computed_at";
-
-pub(super) fn score_from_row(r: &Row) -> Result<ScorePoint> {
-    Ok(ScorePoint {
-        scope: r.try_get(0)?,
-        id: r.try_get(1)?,
-        view: r.try_get(2)?,
-        score: r.try_get(3)?,
-        coverage: r.try_get(4)?,
-        rule_pack_version: r.try_get(5)?,
-        scoring_version: r.try_get(6)?,
-        computed_at: r.try_get(7)?,
-    })
-}
-
-pub(super) fn api_token_from_row(r: &Row) -> Result<crate::store::ApiTokenRecord> {
-    Ok(crate::store::ApiTokenRecord {
-        id: r.try_get(0)?,
-        secret_hash: r.try_get(1)?,
-        user: r.try_get(2)?,
-        created_at: r.try_get(3)?,
-        revoked: r.try_get(4)?,
-    })
-}
-
-pub(super) fn user_from_row(r: &Row) -> Result<crate::store::User> {
-    let role: String = r.try_get("role")?;
-    crate::store::decode_user(
-        r.try_get("name")?,
-        r.try_get("password_hash")?,
-        &role,
-        r.try_get("scope")?,
-        r.try_get("created_at")?,
-        r.try_get("disabled")?,
-    )
-}
 
 /// One of `parts` slices (by a hash of the agent id) of the live agents' check states.
 pub(super) fn check_state_slice(

@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// Records an audit row inside `tx` (the shared statement, through the seam).
 pub(super) fn audit_row(
     tx: &rusqlite::Transaction<'_>,
     now: i64,
@@ -9,11 +10,8 @@ pub(super) fn audit_row(
     action: &str,
     detail: &serde_json::Value,
 ) -> Result<()> {
-    tx.execute(
-        sql::AUDIT_INSERT,
-        params![now, actor, action, detail.to_string()],
-    )?;
-    Ok(())
+    let mut tx = crate::store::db::sqlite::SqliteTx(tx);
+    crate::store::common::audit(&mut tx, now, actor, action, detail)
 }
 
 /// Raises or counts an alert inside `tx` (see [`Store::alert_raise`]); a new agent-triggered

@@ -1,0 +1,86 @@
+//! The seam over rusqlite: any connection (a reader) or transaction (the writer's; it derefs to
+//! its connection). Statements go through the connection's prepared-statement cache.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use super::{Dialect, Lock, Row, Tx, Value};
+use crate::store::Result;
+
+/// A [`Tx`] on a rusqlite connection or transaction.
+pub(crate) struct SqliteTx<'c>(pub(crate) &'c Connection);
+
+impl Tx for SqliteTx<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64> {
+        let mut st = self.0.prepare_cached(sql)?;
+        Ok(st.execute(rusqlite::params_from_iter(params))? as u64)
+    }
+
+    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>> {
+        rows(self.0, sql, params, usize::MAX)
+    }
+
+    fn query_opt(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Option<Row>> {
+        // Stops at the first row instead of reading them all.
+        Ok(rows(self.0, sql, params, 1)?.into_iter().next())
+    }
+
+    fn lock(&mut self, _lock: Lock<'_>) -> Result<()> {
+        // The write transaction is `BEGIN IMMEDIATE` on the one writer connection: no other
+        // writer, in this process or another, runs until it ends.
+        Ok(())
+    }
+}
+
+/// Up to `max` rows of `sql`.
+fn rows(c: &Connection, sql: &str, params: &[Value<'_>], max: usize) -> Result<Vec<Row>> {
+    let mut st = c.prepare_cached(sql)?;
+    let names: Arc<[String]> = st.column_names().map(str::to_owned).collect();
+    let width = names.len();
+    let mut rows = st.query(rusqlite::params_from_iter(params))?;
+    let mut out = Vec::new();
+    while out.len() < max {
+        let Some(r) = rows.next()? else { break };
+        let values = (0..width)
+            .map(|i| Ok(owned(r.get_ref(i)?)))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push(Row::new(names.clone(), values));
+    }
+    Ok(out)
+}
+
+/// A column value read by its storage class.
+fn owned(v: ValueRef<'_>) -> Value<'static> {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(r) => Value::Real(r),
+        // Text that is not UTF-8 (SQLite does not check) comes back as bytes, so a getter
+        // asking for text reports it instead of reading altered text.
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Value::Text(Cow::Owned(s.to_owned())),
+            Err(_) => Value::Bytes(Cow::Owned(t.to_vec())),
+        },
+        ValueRef::Blob(b) => Value::Bytes(Cow::Owned(b.to_vec())),
+    }
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Real(r) => ToSqlOutput::Borrowed(ValueRef::Real(*r)),
+            Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
+    }
+}
