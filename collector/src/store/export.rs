@@ -1,5 +1,6 @@
-//! The export log that SIEM outputs read (issue 19), behind [`ExportStore`], which both backends
-//! implement with the statements of [`super::sql`] (`EXPORT_*`).
+//! The export log that SIEM outputs read (issue 19), behind [`ExportStore`], implemented once for
+//! both backends over the dialect seam (`common/export.rs`, statements `EXPORT_*` of
+//! [`super::sql`]).
 //!
 //! Triggers append a row to `export_log` in the transaction that stores a finding or changes an
 //! alert's state (schema v11), while at least one output is registered. Each output keeps a

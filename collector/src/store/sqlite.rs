@@ -16,7 +16,6 @@ use super::{
     Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
-mod export;
 mod fed;
 mod findings;
 mod rows;

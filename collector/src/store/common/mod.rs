@@ -15,6 +15,7 @@ use super::{Result, StoreError};
 pub(crate) mod access;
 pub(crate) mod agencies;
 pub(crate) mod alerts;
+mod export;
 pub(crate) mod identity;
 mod policy;
 
