@@ -1,5 +1,5 @@
-//! Storage of federation (issue 19), behind [`FedStore`], which both backends implement next to
-//! their other statements (`sqlite/fed.rs`, `postgres/fed.rs`) with the statements below.
+//! Storage of federation (issue 19), behind [`FedStore`], implemented once for both backends over
+//! the dialect seam (`common/fed.rs`) with the statements below.
 //!
 //! Upstream side: federation tokens (a mark on an ordinary enrollment token, so expiry, use
 //! count and revocation are the tokens' own), enrolled downstream collectors, and the summaries
@@ -144,9 +144,9 @@ pub(crate) const TOKEN_IS: &str = "SELECT 1 FROM fed_tokens WHERE secret_hash = 
 /// Shared statement.
 pub(crate) const DOWNSTREAM_ADD: &str = "INSERT INTO fed_downstreams (id, agency, name, \
      cert_serial, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)";
-/// Shared statement (columns in [`Downstream`] order).
-pub(crate) const DOWNSTREAM_COLS: &str = "SELECT id, agency, name, cert_serial, enrolled_at, \
-     revoked_at, acked_seq, last_received FROM fed_downstreams";
+/// Shared statement: every downstream, by agency then id (columns in [`Downstream`] order).
+pub(crate) const DOWNSTREAMS: &str = "SELECT id, agency, name, cert_serial, enrolled_at, \
+     revoked_at, acked_seq, last_received FROM fed_downstreams ORDER BY agency, id";
 /// Shared statement.
 pub(crate) const DOWNSTREAM_GET: &str = "SELECT id, agency, name, cert_serial, enrolled_at, \
      revoked_at, acked_seq, last_received FROM fed_downstreams WHERE id = ?1";
@@ -207,7 +207,7 @@ pub(crate) const ALL: &[&str] = &[
     TOKEN_MARK,
     TOKEN_IS,
     DOWNSTREAM_ADD,
-    DOWNSTREAM_COLS,
+    DOWNSTREAMS,
     DOWNSTREAM_GET,
     DOWNSTREAM_REVOKE,
     GAP_ADD,
@@ -227,8 +227,7 @@ pub(crate) const ALL: &[&str] = &[
     SPOOL_STATE,
 ];
 
-/// What storing summary `seq` does given the downstream's `acked` seq: the shared decision of
-/// both backends' [`FedStore::fed_receive`].
+/// What storing summary `seq` does given the downstream's `acked` seq ([`FedStore::fed_receive`]).
 pub(crate) fn receive_decision(acked: u64, seq: u64) -> Received {
     if seq <= acked {
         Received::Duplicate

@@ -31,7 +31,6 @@ use super::{
     StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
-mod fed;
 mod pool;
 mod rows;
 mod seam;

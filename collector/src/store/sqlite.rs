@@ -16,7 +16,6 @@ use super::{
     Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
 };
 
-mod fed;
 mod findings;
 mod rows;
 mod seam;

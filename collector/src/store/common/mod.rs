@@ -16,6 +16,7 @@ pub(crate) mod access;
 pub(crate) mod agencies;
 pub(crate) mod alerts;
 mod export;
+mod fed;
 pub(crate) mod identity;
 mod policy;
 
