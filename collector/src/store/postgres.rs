@@ -415,60 +415,15 @@ impl Store for PostgresStore {
     }
 
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
-        let indicators = indicators.to_vec();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            // One importer at a time, so versions are assigned in order across collectors.
-            tx.execute("SELECT pg_advisory_xact_lock(72610001)", &[])?;
-            let current: i64 = tx.query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?.try_get(0)?;
-            let next = current + 1;
-            let mut changed = 0u64;
-            for i in &indicators {
-                changed += tx.execute(
-                    "INSERT INTO iocs (kind, value, source, expires_at, version) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (kind, value) DO UPDATE SET source = EXCLUDED.source,
-                         expires_at = EXCLUDED.expires_at, version = EXCLUDED.version
-                     WHERE iocs.source <> EXCLUDED.source OR iocs.expires_at <> EXCLUDED.expires_at",
-                    &[&i.kind, &i.value, &i.source, &i.expires_at, &next],
-                )?;
-            }
-            tx.commit()?;
-            let v = if changed == 0 { current } else { next };
-            u64::try_from(v).map_err(|_| corrupt("ioc version", v))
-        })
+        super::common::ioc::ioc_import(self, indicators)
     }
 
     fn ioc_version(&self) -> Result<u64> {
-        self.call(|c| {
-            let v: i64 = c
-                .query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?
-                .try_get(0)?;
-            u64::try_from(v).map_err(|_| corrupt("ioc version", v))
-        })
+        super::common::ioc::ioc_version(self)
     }
 
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)> {
-        let from = i64::try_from(from_version).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let v: i64 = tx
-                .query_one("SELECT coalesce(max(version), 0)::BIGINT FROM iocs", &[])?
-                .try_get(0)?;
-            let rows = tx.query(pg(sql::IOCS_SINCE), &[&from])?;
-            let list = collect(&rows, |r| {
-                Ok(vigil_proto::msg::Indicator {
-                    kind: r.try_get(0)?,
-                    value: r.try_get(1)?,
-                    source: r.try_get(2)?,
-                    expires_at: r.try_get(3)?,
-                })
-            })?;
-            tx.commit()?;
-            Ok((
-                u64::try_from(v).map_err(|_| corrupt("ioc version", v))?,
-                list,
-            ))
-        })
+        super::common::ioc::ioc_since(self, from_version)
     }
 
     fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {

@@ -359,57 +359,15 @@ impl Store for SqliteStore {
     }
 
     fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let current: i64 = tx.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
-            r.get(0)
-        })?;
-        let next = current + 1;
-        let mut changed = 0usize;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO iocs (kind, value, source, expires_at, version) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(kind, value) DO UPDATE SET source = excluded.source,
-                     expires_at = excluded.expires_at, version = excluded.version
-                 WHERE iocs.source <> excluded.source OR iocs.expires_at <> excluded.expires_at",
-            )?;
-            for i in indicators {
-                changed += st.execute(params![i.kind, i.value, i.source, i.expires_at, next])?;
-            }
-        }
-        tx.commit()?;
-        Ok(if changed == 0 {
-            current as u64
-        } else {
-            next as u64
-        })
+        super::common::ioc::ioc_import(self, indicators)
     }
 
     fn ioc_version(&self) -> Result<u64> {
-        let conn = self.read();
-        let v: i64 = conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
-            r.get(0)
-        })?;
-        Ok(v as u64)
+        super::common::ioc::ioc_version(self)
     }
 
     fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)> {
-        let conn = self.read();
-        let from = i64::try_from(from_version).unwrap_or(i64::MAX);
-        let version: i64 =
-            conn.query_row("SELECT coalesce(max(version), 0) FROM iocs", [], |r| {
-                r.get(0)
-            })?;
-        let mut st = conn.prepare(sql::IOCS_SINCE)?;
-        let rows = st.query_map([from], |r| {
-            Ok(vigil_proto::msg::Indicator {
-                kind: r.get(0)?,
-                value: r.get(1)?,
-                source: r.get(2)?,
-                expires_at: r.get(3)?,
-            })
-        })?;
-        Ok((version as u64, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+        super::common::ioc::ioc_since(self, from_version)
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {

@@ -147,7 +147,12 @@ impl<D: Db + Send + Sync> FedStore for D {
     }
 
     fn fed_spool_last(&self) -> Result<Option<Spooled>> {
-        self.read(|tx| tx.query_opt(f::SPOOL_LAST, &[])?.as_ref().map(spooled).transpose())
+        self.read(|tx| {
+            tx.query_opt(f::SPOOL_LAST, &[])?
+                .as_ref()
+                .map(spooled)
+                .transpose()
+        })
     }
 
     fn fed_spool_ack(&self, up_to: u64) -> Result<()> {

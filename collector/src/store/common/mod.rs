@@ -18,6 +18,7 @@ pub(crate) mod alerts;
 mod export;
 mod fed;
 pub(crate) mod identity;
+pub(crate) mod ioc;
 mod policy;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
