@@ -546,6 +546,93 @@ fn usable_and_droppable_on_an_async_thread() {
     });
 }
 
+#[test]
+fn ioc_imports_from_two_collectors_never_share_a_version() {
+    let Some(db) = TestDb::new() else { return };
+    let (a, b) = (db.open(), db.open());
+    let threads = 16;
+    let barrier = Barrier::new(threads);
+    let mut versions: Vec<u64> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (s, barrier) = (if i % 2 == 0 { &a } else { &b }, &barrier);
+                sc.spawn(move || {
+                    let ind = vigil_proto::msg::Indicator {
+                        kind: "ip".into(),
+                        value: format!("192.0.2.{i}"),
+                        source: "feed".into(),
+                        expires_at: 0,
+                    };
+                    barrier.wait();
+                    s.ioc_import(&[ind]).expect("import")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    versions.sort_unstable();
+    // Each import changed one indicator, so each took a version of its own.
+    assert_eq!(versions, (1..=threads as u64).collect::<Vec<_>>());
+    assert_eq!(b.ioc_version().expect("version"), threads as u64);
+    assert_eq!(a.ioc_since(threads as u64 - 1).expect("delta").1.len(), 1);
+}
+
+#[test]
+fn one_summary_resent_by_racing_sessions_is_stored_once() {
+    use crate::store::fed::{Downstream, Received};
+    let Some(db) = TestDb::new() else { return };
+    let (a, b) = (db.open(), db.open());
+    seed(&a);
+    a.federation()
+        .fed_downstream_add(&Downstream {
+            id: "d1".into(),
+            agency: "p/a".into(),
+            name: "collector d1".into(),
+            cert_serial: "serial-d1".into(),
+            enrolled_at: 10,
+            revoked_at: 0,
+            acked_seq: 0,
+            last_received: 0,
+        })
+        .expect("add");
+    let threads = 16;
+    let barrier = Barrier::new(threads);
+    let results: Vec<_> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (s, barrier) = (if i % 2 == 0 { &a } else { &b }, &barrier);
+                sc.spawn(move || {
+                    barrier.wait();
+                    s.federation().fed_receive("d1", 1, "b1", "s1", 20)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    // The downstream's row lock makes every later session see the first one's summary.
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Received::Stored { gap: None })))
+        .count();
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Received::Duplicate)))
+        .count();
+    assert_eq!((stored, duplicates), (1, threads - 1), "{results:?}");
+    let d = b
+        .federation()
+        .fed_downstream("d1")
+        .expect("get")
+        .expect("d1");
+    assert_eq!(d.acked_seq, 1);
+}
+
 /// Prints findings/s for 100 batches of 500 findings, PostgreSQL and file-backed SQLite.
 /// `cargo test -p vigil-collector --lib store::postgres -- --ignored --nocapture`
 #[test]
