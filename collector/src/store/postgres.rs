@@ -36,7 +36,6 @@ mod fed;
 mod pool;
 mod rows;
 mod seam;
-mod vuln;
 mod write;
 
 use super::common::{access, agencies, alerts, identity};

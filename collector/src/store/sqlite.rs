@@ -21,7 +21,6 @@ mod fed;
 mod findings;
 mod rows;
 mod seam;
-mod vuln;
 mod write;
 
 use super::common::{access, agencies, alerts, identity};
