@@ -22,7 +22,7 @@
 
 use std::collections::HashSet;
 
-use ::postgres::{Client, GenericClient, Row};
+use ::postgres::{Client, Row};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
@@ -38,6 +38,7 @@ mod rows;
 mod seam;
 mod write;
 
+use super::common::raise;
 use super::common::{access, agencies, alerts, identity};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
@@ -246,13 +247,7 @@ impl Store for PostgresStore {
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
-        let a = a.clone();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let out = raise_alert(&mut tx, &a, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        raise::alert_raise(self, a, now)
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {

@@ -21,12 +21,11 @@ mod fed;
 mod findings;
 mod rows;
 mod seam;
-mod write;
 
+use super::common::raise;
 use super::common::{access, agencies, alerts, identity};
 use super::sql;
 use rows::*;
-use write::*;
 
 /// Read-only connections a file-backed store opens beside its writer.
 const READERS: usize = 3;
@@ -414,11 +413,7 @@ impl Store for SqliteStore {
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = raise_alert(&tx, a, now)?;
-        tx.commit()?;
-        Ok(out)
+        raise::alert_raise(self, a, now)
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {

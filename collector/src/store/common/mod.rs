@@ -17,6 +17,7 @@ pub(crate) mod agencies;
 pub(crate) mod alerts;
 pub(crate) mod identity;
 mod policy;
+pub(crate) mod raise;
 mod vuln;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
