@@ -32,6 +32,8 @@ mod suite_hostile;
 #[cfg(test)]
 mod suite_policy;
 #[cfg(test)]
+mod suite_seen;
+#[cfg(test)]
 mod suite_vuln;
 mod tree;
 pub mod vuln;

@@ -38,8 +38,8 @@ mod rows;
 mod seam;
 mod write;
 
-use super::common::raise;
 use super::common::{access, agencies, alerts, identity};
+use super::common::{raise, seen};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -145,21 +145,7 @@ impl Store for PostgresStore {
         agent_version: Option<&str>,
         hb: Option<Heartbeat>,
     ) -> Result<()> {
-        let id = id.to_owned();
-        let version = agent_version.map(str::to_owned);
-        let spool = hb.map(|h| i64::try_from(h.spool_depth).unwrap_or(i64::MAX));
-        let skew = hb.map(|h| h.clock_skew_ms);
-        self.call(move |c| {
-            c.execute(
-                "UPDATE agents SET last_seen = GREATEST(last_seen, $2),
-                        agent_version = COALESCE($3, agent_version),
-                        spool_depth = COALESCE($4, spool_depth),
-                        clock_skew_ms = COALESCE($5, clock_skew_ms)
-                 WHERE id = $1 AND NOT revoked",
-                &[&id, &now, &version, &spool, &skew],
-            )?;
-            Ok(())
-        })
+        seen::agent_seen(self, id, now, agent_version, hb)
     }
 
     fn ingest(

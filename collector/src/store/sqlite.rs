@@ -22,8 +22,8 @@ mod findings;
 mod rows;
 mod seam;
 
-use super::common::raise;
 use super::common::{access, agencies, alerts, identity};
+use super::common::{raise, seen};
 use super::sql;
 use rows::*;
 
@@ -322,7 +322,7 @@ impl Store for SqliteStore {
         agent_version: Option<&str>,
         hb: Option<Heartbeat>,
     ) -> Result<()> {
-        findings::agent_seen(self, id, now, agent_version, hb)
+        seen::agent_seen(self, id, now, agent_version, hb)
     }
 
     fn ingest(

@@ -132,6 +132,9 @@ macro_rules! store_cases {
             advisories_are_versioned_and_replaced_with_their_aliases,
             matches_keep_since_and_follow_live_hosts,
         );
+        $crate::store::suite::store_cases!(@each $with; suite_seen:
+            heartbeats_move_last_seen_forward_and_keep_what_is_not_given,
+        );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {
         $(

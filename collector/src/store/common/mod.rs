@@ -18,6 +18,7 @@ pub(crate) mod alerts;
 pub(crate) mod identity;
 mod policy;
 pub(crate) mod raise;
+pub(crate) mod seen;
 mod vuln;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
