@@ -31,6 +31,10 @@ mod suite_fed;
 mod suite_hostile;
 #[cfg(test)]
 mod suite_policy;
+#[cfg(test)]
+mod suite_seen;
+#[cfg(test)]
+mod suite_vuln;
 mod tree;
 pub mod vuln;
 

@@ -22,7 +22,7 @@
 
 use std::collections::HashSet;
 
-use ::postgres::{Client, GenericClient, Row};
+use ::postgres::{Client, Row};
 use vigil_proto::{Envelope, Finding};
 
 use super::{
@@ -34,10 +34,10 @@ use super::{
 mod pool;
 mod rows;
 mod seam;
-mod vuln;
 mod write;
 
 use super::common::{access, agencies, alerts, identity};
+use super::common::{raise, seen};
 use super::sql::{self, dialect::pg};
 use pool::Conn;
 pub use pool::PostgresStore;
@@ -143,21 +143,7 @@ impl Store for PostgresStore {
         agent_version: Option<&str>,
         hb: Option<Heartbeat>,
     ) -> Result<()> {
-        let id = id.to_owned();
-        let version = agent_version.map(str::to_owned);
-        let spool = hb.map(|h| i64::try_from(h.spool_depth).unwrap_or(i64::MAX));
-        let skew = hb.map(|h| h.clock_skew_ms);
-        self.call(move |c| {
-            c.execute(
-                "UPDATE agents SET last_seen = GREATEST(last_seen, $2),
-                        agent_version = COALESCE($3, agent_version),
-                        spool_depth = COALESCE($4, spool_depth),
-                        clock_skew_ms = COALESCE($5, clock_skew_ms)
-                 WHERE id = $1 AND NOT revoked",
-                &[&id, &now, &version, &spool, &skew],
-            )?;
-            Ok(())
-        })
+        seen::agent_seen(self, id, now, agent_version, hb)
     }
 
     fn ingest(
@@ -245,13 +231,7 @@ impl Store for PostgresStore {
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
-        let a = a.clone();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let out = raise_alert(&mut tx, &a, now)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        raise::alert_raise(self, a, now)
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {

@@ -19,13 +19,11 @@ use super::{
 mod findings;
 mod rows;
 mod seam;
-mod vuln;
-mod write;
 
 use super::common::{access, agencies, alerts, identity};
+use super::common::{raise, seen};
 use super::sql;
 use rows::*;
-use write::*;
 
 /// Read-only connections a file-backed store opens beside its writer.
 const READERS: usize = 3;
@@ -322,7 +320,7 @@ impl Store for SqliteStore {
         agent_version: Option<&str>,
         hb: Option<Heartbeat>,
     ) -> Result<()> {
-        findings::agent_seen(self, id, now, agent_version, hb)
+        seen::agent_seen(self, id, now, agent_version, hb)
     }
 
     fn ingest(
@@ -371,11 +369,7 @@ impl Store for SqliteStore {
     }
 
     fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = raise_alert(&tx, a, now)?;
-        tx.commit()?;
-        Ok(out)
+        raise::alert_raise(self, a, now)
     }
 
     fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {

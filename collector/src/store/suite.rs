@@ -128,6 +128,13 @@ macro_rules! store_cases {
             applied_policy_versions_are_recorded_per_agent,
             policy_assignments_follow_agency_moves_and_dissolutions,
         );
+        $crate::store::suite::store_cases!(@each $with; suite_vuln:
+            advisories_are_versioned_and_replaced_with_their_aliases,
+            matches_keep_since_and_follow_live_hosts,
+        );
+        $crate::store::suite::store_cases!(@each $with; suite_seen:
+            heartbeats_move_last_seen_forward_and_keep_what_is_not_given,
+        );
     };
     (@each $with:path; $file:ident: $($case:ident,)*) => {
         $(

@@ -1,5 +1,5 @@
-//! Storage of advisories and of the hosts they match (issue 23), behind [`VulnStore`], which both
-//! backends implement next to their other statements (`sqlite/vuln.rs`, `postgres/vuln.rs`).
+//! Storage of advisories and of the hosts they match (issue 23), behind [`VulnStore`], which is
+//! written once for both backends over the dialect seam (`common/vuln.rs`).
 //!
 //! Advisories are versioned like IOC sets: each import is a row of `vuln_imports` (source, date,
 //! count) and every advisory it brings is stored (replacing an older copy of the same id) with

@@ -20,6 +20,9 @@ mod fed;
 pub(crate) mod identity;
 pub(crate) mod ioc;
 mod policy;
+pub(crate) mod raise;
+pub(crate) mod seen;
+mod vuln;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.
 ///

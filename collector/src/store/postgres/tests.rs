@@ -705,3 +705,42 @@ fn ingest_throughput_postgres_vs_sqlite() {
         }
     }
 }
+
+/// Collectors raising one key at once leave one alert counting every raise (the per-key lock).
+#[test]
+fn one_key_raised_at_two_collectors_at_once_is_one_alert() {
+    let Some(db) = TestDb::new() else { return };
+    let (a, b) = (db.open(), db.open());
+    seed(&a);
+    a.agent_enroll(&new_agent("a1", "m1"), 1).expect("enroll");
+    let raise = crate::store::NewAlert {
+        key: "ioc:a1:x".into(),
+        kind: "ioc_hit".into(),
+        severity: Severity::High,
+        agent_id: "a1".into(),
+        title: "hit".into(),
+        params: Default::default(),
+        other_agency: None,
+    };
+    let threads = 8;
+    let barrier = Barrier::new(threads);
+    let new: usize = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (s, barrier, raise) = (if i % 2 == 0 { &a } else { &b }, &barrier, &raise);
+                sc.spawn(move || {
+                    barrier.wait();
+                    s.alert_raise(raise, 10).expect("raise").1
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().expect("raiser")))
+            .sum()
+    });
+    assert_eq!(new, 1);
+    let alerts = b.alerts(None).expect("alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].count, 8);
+}

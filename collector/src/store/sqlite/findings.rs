@@ -1,33 +1,6 @@
-//! Heartbeats, ingest of finding batches and finding reads of the SQLite store.
+//! Ingest of finding batches and finding reads of the SQLite store.
 
 use super::*;
-
-pub(super) fn agent_seen(
-    db: &SqliteStore,
-    id: &str,
-    now: i64,
-    agent_version: Option<&str>,
-    hb: Option<Heartbeat>,
-) -> Result<()> {
-    let conn = db.lock();
-    conn.execute(
-        "UPDATE agents SET last_seen = max(last_seen, ?2) WHERE id = ?1 AND revoked = 0",
-        params![id, now],
-    )?;
-    if let Some(v) = agent_version {
-        conn.execute(
-            "UPDATE agents SET agent_version = ?2 WHERE id = ?1",
-            params![id, v],
-        )?;
-    }
-    if let Some(h) = hb {
-        conn.execute(
-            "UPDATE agents SET spool_depth = ?2, clock_skew_ms = ?3 WHERE id = ?1",
-            params![id, h.spool_depth as i64, h.clock_skew_ms],
-        )?;
-    }
-    Ok(())
-}
 
 pub(super) fn ingest(
     db: &SqliteStore,
