@@ -11,17 +11,12 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use rusqlite::{Connection, OptionalExtension, params};
 use vigil_proto::{Envelope, Finding};
 
-use super::{
-    Agency, AgentRecord, EnrollOutcome, FindingFilter, Gap, Heartbeat, IngestOutcome, NewAgent,
-    Result, SessionCert, Store, StoreError, StoredFinding, TokenRecord, TokenRefusal,
-};
+use super::{FindingFilter, Gap, IngestOutcome, Result, StoreError, StoredFinding};
 
 mod findings;
 mod rows;
 mod seam;
 
-use super::common::{access, agencies, alerts, identity};
-use super::common::{raise, seen};
 use super::sql;
 use rows::*;
 
@@ -137,60 +132,9 @@ fn open_reader(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-use super::{Asset, AssetImport, CheckState, MoveOutcome, ScorePoint};
+use super::{CheckState, ScorePoint};
 
-impl Store for SqliteStore {
-    fn vulns(&self) -> &dyn super::vuln::VulnStore {
-        self
-    }
-
-    fn exports(&self) -> &dyn super::export::ExportStore {
-        self
-    }
-
-    fn federation(&self) -> &dyn super::fed::FedStore {
-        self
-    }
-
-    fn policies(&self) -> &dyn super::policy::PolicyStore {
-        self
-    }
-
-    fn agency_add(&self, a: &Agency) -> Result<()> {
-        agencies::agency_add(self, a)
-    }
-
-    fn agency(&self, id: &str) -> Result<Option<Agency>> {
-        agencies::agency(self, id)
-    }
-
-    fn agencies(&self) -> Result<Vec<Agency>> {
-        agencies::agencies(self)
-    }
-
-    fn agency_rename(&self, id: &str, name: &str, actor: &str, now: i64) -> Result<bool> {
-        agencies::agency_rename(self, id, name, actor, now)
-    }
-
-    fn agency_move(&self, from: &str, to: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        agencies::agency_move(self, from, to, actor, now)
-    }
-
-    fn agency_dissolve(&self, id: &str, actor: &str, now: i64) -> Result<MoveOutcome> {
-        agencies::agency_dissolve(self, id, actor, now)
-    }
-
-    fn agent_set_profile(
-        &self,
-        id: &str,
-        role: Option<&str>,
-        level: Option<u8>,
-        actor: &str,
-        now: i64,
-    ) -> Result<bool> {
-        agencies::agent_set_profile(self, id, role, level, actor, now)
-    }
-
+impl super::common::store::Backend for SqliteStore {
     fn check_states(&self) -> Result<Vec<(String, Vec<CheckState>)>> {
         let conn = self.read();
         let mut st = conn.prepare(
@@ -210,14 +154,6 @@ impl Store for SqliteStore {
             out.push((id, state));
         }
         Ok(out)
-    }
-
-    fn assets_import(&self, assets: &[Asset], actor: &str, now: i64) -> Result<AssetImport> {
-        agencies::assets_import(self, assets, actor, now)
-    }
-
-    fn assets(&self) -> Result<Vec<Asset>> {
-        agencies::assets(self)
     }
 
     fn scores_record(&self, points: &[ScorePoint]) -> Result<()> {
@@ -249,80 +185,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn scores_latest(&self) -> Result<Vec<ScorePoint>> {
-        alerts::scores_latest(self)
-    }
-
-    fn score_history(&self, scope: &str, id: &str, since_ms: i64) -> Result<Vec<ScorePoint>> {
-        alerts::score_history(self, scope, id, since_ms)
-    }
-
-    fn token_add(&self, t: &TokenRecord) -> Result<()> {
-        identity::token_add(self, t)
-    }
-
-    fn token_consume(
-        &self,
-        secret_hash: &str,
-        now: i64,
-    ) -> Result<std::result::Result<TokenRecord, TokenRefusal>> {
-        identity::token_consume(self, secret_hash, now)
-    }
-
-    fn token_revoke(&self, id: &str) -> Result<bool> {
-        identity::token_revoke(self, id)
-    }
-
-    fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        identity::tokens(self)
-    }
-
-    fn agent_enroll(&self, a: &NewAgent, now: i64) -> Result<EnrollOutcome> {
-        identity::agent_enroll(self, a, now)
-    }
-
-    fn agent_move(&self, id: &str, agency: &str, actor: &str, now: i64) -> Result<bool> {
-        identity::agent_move(self, id, agency, actor, now)
-    }
-
-    fn agent_session_cert(&self, id: &str, serial: &str, now: i64) -> Result<SessionCert> {
-        identity::agent_session_cert(self, id, serial, now)
-    }
-
-    fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
-        identity::agent(self, id)
-    }
-
-    fn agents(&self) -> Result<Vec<AgentRecord>> {
-        identity::agents(self)
-    }
-
-    fn agents_brief(&self) -> Result<Vec<AgentRecord>> {
-        identity::agents_brief(self)
-    }
-
-    fn revoked_serials(&self) -> Result<Vec<String>> {
-        identity::revoked_serials(self)
-    }
-
-    fn agent_set_cert(&self, id: &str, serial: &str, not_after: i64, now: i64) -> Result<bool> {
-        identity::agent_set_cert(self, id, serial, not_after, now)
-    }
-
-    fn agent_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        identity::agent_revoke(self, id, actor, now)
-    }
-
-    fn agent_seen(
-        &self,
-        id: &str,
-        now: i64,
-        agent_version: Option<&str>,
-        hb: Option<Heartbeat>,
-    ) -> Result<()> {
-        seen::agent_seen(self, id, now, agent_version, hb)
-    }
-
     fn ingest(
         &self,
         agent_id: &str,
@@ -346,42 +208,6 @@ impl Store for SqliteStore {
 
     fn gaps(&self, agent_id: Option<&str>) -> Result<Vec<Gap>> {
         findings::gaps(self, agent_id)
-    }
-
-    fn audit(&self, actor: &str, action: &str, detail: &serde_json::Value, now: i64) -> Result<()> {
-        access::audit_add(self, actor, action, detail, now)
-    }
-
-    fn audit_log(&self) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
-        access::audit_log(self)
-    }
-
-    fn ioc_import(&self, indicators: &[vigil_proto::msg::Indicator]) -> Result<u64> {
-        super::common::ioc::ioc_import(self, indicators)
-    }
-
-    fn ioc_version(&self) -> Result<u64> {
-        super::common::ioc::ioc_version(self)
-    }
-
-    fn ioc_since(&self, from_version: u64) -> Result<(u64, Vec<vigil_proto::msg::Indicator>)> {
-        super::common::ioc::ioc_since(self, from_version)
-    }
-
-    fn alert_raise(&self, a: &super::NewAlert, now: i64) -> Result<(i64, bool)> {
-        raise::alert_raise(self, a, now)
-    }
-
-    fn alerts(&self, state: Option<super::AlertState>) -> Result<Vec<super::Alert>> {
-        alerts::alerts(self, state)
-    }
-
-    fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<super::Alert>> {
-        alerts::alerts_after(self, after, limit)
-    }
-
-    fn notify_claim(&self, alert_id: i64, recipient: &str, owner: &str, now: i64) -> Result<bool> {
-        alerts::notify_claim(self, alert_id, recipient, owner, now)
     }
 
     fn listeners_learn(
@@ -412,73 +238,6 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok((usize::try_from(before).unwrap_or(0), new))
-    }
-
-    fn alert_assign(&self, id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<bool> {
-        alerts::alert_assign(self, id, assignee, actor, now)
-    }
-
-    fn alert_set_state(
-        &self,
-        id: i64,
-        state: super::AlertState,
-        actor: &str,
-        reason: Option<&str>,
-        now: i64,
-    ) -> Result<bool> {
-        alerts::alert_set_state(self, id, state, actor, reason, now)
-    }
-
-    fn user_add(&self, u: &super::User, actor: &str, now: i64) -> Result<()> {
-        access::user_add(self, u, actor, now)
-    }
-
-    fn user(&self, name: &str) -> Result<Option<super::User>> {
-        access::user(self, name)
-    }
-
-    fn users(&self) -> Result<Vec<super::User>> {
-        access::users(self)
-    }
-
-    fn user_disable(&self, name: &str, actor: &str, now: i64) -> Result<bool> {
-        access::user_disable(self, name, actor, now)
-    }
-
-    fn session_add(&self, s: &super::SessionRecord) -> Result<()> {
-        access::session_add(self, s)
-    }
-
-    fn session(&self, id_hash: &str, now: i64) -> Result<Option<super::SessionRecord>> {
-        access::session(self, id_hash, now)
-    }
-
-    fn session_delete(&self, id_hash: &str, now: i64) -> Result<bool> {
-        access::session_delete(self, id_hash, now)
-    }
-
-    fn api_token_add(&self, t: &super::ApiTokenRecord, actor: &str, now: i64) -> Result<()> {
-        access::api_token_add(self, t, actor, now)
-    }
-
-    fn api_token(&self, secret_hash: &str) -> Result<Option<super::ApiTokenRecord>> {
-        access::api_token(self, secret_hash)
-    }
-
-    fn api_tokens(&self) -> Result<Vec<super::ApiTokenRecord>> {
-        access::api_tokens(self)
-    }
-
-    fn api_token_revoke(&self, id: &str, actor: &str, now: i64) -> Result<bool> {
-        access::api_token_revoke(self, id, actor, now)
-    }
-
-    fn audit_page(&self, before: Option<i64>, limit: usize) -> Result<Vec<super::AuditEntry>> {
-        access::audit_page(self, before, limit)
-    }
-
-    fn audit_range(&self, action: &str, from: i64, to: i64) -> Result<Vec<super::AuditEntry>> {
-        access::audit_range(self, action, from, to)
     }
 }
 

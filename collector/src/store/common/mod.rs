@@ -22,6 +22,7 @@ pub(crate) mod ioc;
 mod policy;
 pub(crate) mod raise;
 pub(crate) mod seen;
+pub(crate) mod store;
 mod vuln;
 
 /// Records `action` by `actor` at `now` in the audit log, inside `tx`.

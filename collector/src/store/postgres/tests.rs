@@ -9,6 +9,7 @@ use vigil_proto::{CheckResult, Severity, Status};
 
 use super::*;
 use crate::store::migrations::{HISTORY, LATEST};
+use crate::store::{Agency, Store, TokenRecord, TokenRefusal};
 use ::postgres::NoTls;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1/test";

@@ -1,4 +1,5 @@
 use super::*;
+use crate::store::{Agency, Store};
 
 /// Every store-suite case on a fresh in-memory database.
 mod in_memory {
