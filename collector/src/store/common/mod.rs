@@ -1,6 +1,6 @@
 //! Store methods that are the same program on both backends, written once over the dialect seam
 //! ([`super::db`]): each takes `&impl Db` and runs its statements (shared `?N` text) through
-//! [`Db::write`] or [`Db::read`]. A backend's `Store` impl delegates to these.
+//! [`Db::write`] or [`Db::read`]. `store.rs` implements `Store` once for every backend from them.
 //!
 //! To move another method here: make its statement text one that both databases accept
 //! (`TRUE`/`FALSE`, `NOT col` for booleans, `"user"` quoted, `ON CONFLICT … DO NOTHING` and count
