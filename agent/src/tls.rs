@@ -227,6 +227,11 @@ async fn resolve(addr: &str) -> anyhow::Result<(String, Vec<std::net::SocketAddr
     Ok((host, targets))
 }
 
+/// How long one handshake with one address may take. While a collector is down its Initial
+/// packets go out at 0, 1, 3 and 7 s, then the attempt ends and the caller dials again, so a
+/// collector that comes back hears from its clients within about 4 s.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn dial(
     ep: &quinn::Endpoint,
     addr: &str,
@@ -235,7 +240,7 @@ async fn dial(
     cfg: quinn::ClientConfig,
 ) -> anyhow::Result<quinn::Connection> {
     match ep.connect_with(cfg, sa, host) {
-        Ok(connecting) => match tokio::time::timeout(Duration::from_secs(15), connecting).await {
+        Ok(connecting) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(anyhow::anyhow!("{addr} ({sa}): {e}")),
             Err(_) => Err(anyhow::anyhow!("{addr} ({sa}): connection timed out")),

@@ -245,9 +245,6 @@ pub struct Uplink {
     policy: Option<Mutex<crate::central::PolicyAgent>>,
 }
 
-/// How long one connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
 enum SessionEnd {
     Shutdown,
     Closed(String),
@@ -478,13 +475,8 @@ impl Uplink {
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<SessionEnd> {
         let cfg = self.client_config()?;
-        // Bounded below the dialler's own 15 s: while a collector is down, its Initial packets
-        // go out at 0, 1, 3 and 7 s, then a new attempt starts, so a collector that comes back
-        // hears from the agent within about 4 s.
         let (endpoint, conn) = tokio::select! {
-            r = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(addr, cfg)) => {
-                r.map_err(|_| anyhow::anyhow!("{addr}: no answer within {CONNECT_TIMEOUT:?}"))??
-            }
+            r = self.connect(addr, cfg) => r?,
             _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
         };
         let (mut send, mut recv) = conn.open_bi().await.context("opening the session stream")?;
@@ -650,8 +642,10 @@ impl Uplink {
                 sess.send_batch(batch)?;
                 cursor = last + 1;
             }
+            // Findings sent and not acknowledged yet.
+            let awaiting = cursor > acked + 1;
             let rx = conn.stats().udp_rx.datagrams;
-            match alive.check(Instant::now(), rx, cursor > acked + 1) {
+            match alive.check(Instant::now(), rx, awaiting) {
                 liveness::Verdict::Fine => {}
                 liveness::Verdict::Probe => {
                     debug!("Collector silent with findings unacknowledged; probing.");
@@ -670,7 +664,7 @@ impl Uplink {
             let mut deadline = sess
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
-            if cursor > acked + 1 {
+            if awaiting {
                 // Findings await acknowledgement: wake every half second to watch the
                 // collector's silence. An idle agent keeps sleeping until its next heartbeat.
                 deadline = deadline.min(Instant::now() + Duration::from_millis(500));

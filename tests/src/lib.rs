@@ -234,11 +234,17 @@ impl Collector {
     /// `init` plus an agency `p` and `p/a`.
     pub fn init() -> Self {
         let c = Self::init_bare();
-        c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
-        c.ok(&[
+        c.add_agencies();
+        c
+    }
+
+    /// Adds the agencies `init` makes (`p` and `p/a`, where `token` enrolls), in the store the
+    /// config names at the time.
+    pub fn add_agencies(&self) {
+        self.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
+        self.ok(&[
             "agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3",
         ]);
-        c
     }
 
     /// `init` only: no agencies.

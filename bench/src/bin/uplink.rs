@@ -64,10 +64,7 @@ fn run(n: u64, postgres: bool) -> anyhow::Result<()> {
         ));
     }
     c.set_config_tables(&tables);
-    c.ok(&["agency", "add", "--id", "p", "--name", "Tỉnh"]);
-    c.ok(&[
-        "agency", "add", "--id", "p/a", "--name", "Sở A", "--level", "3",
-    ]);
+    c.add_agencies();
     c.start();
     let pid = c.proc.as_ref().map_or(0, vigil_e2e::Proc::pid);
     // The spool must hold all N (about 350 bytes each) or it evicts the oldest, as it should
