@@ -96,12 +96,8 @@ const SCHEMA: &[Step] = &[
 )]
 pub(crate) const LATEST: i32 = SCHEMA.len() as i32;
 
-/// The SQL dialect a migration is rendered for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
+/// The SQL dialect a migration is rendered for: the store's one [`Dialect`].
+pub(crate) use super::db::Dialect;
 
 /// Renders a shared migration text for `dialect`. The texts are PostgreSQL's, so PostgreSQL only
 /// loses SQLite's storage clause; SQLite needs three rewrites:
