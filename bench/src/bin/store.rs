@@ -156,7 +156,9 @@ fn phases(name: &str, store: &dyn Store) -> anyhow::Result<()> {
         Ok(drop(store.vulns().vuln_critical_fixable_since()?))
     })?;
     time("running", &mut || {
-        Ok(drop(vigil_collector::policy::running::Running::load(store)?))
+        Ok(drop(vigil_collector::policy::running::Running::load(
+            store,
+        )?))
     })?;
     time("latest", &mut || Ok(drop(store.scores_latest()?)))?;
     println!("{name:<9} reads (best of 5, ms): {}", row.join(", "));

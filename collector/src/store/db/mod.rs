@@ -9,7 +9,8 @@
 //!   prepared statement's parameter: an integer bound to a `SMALLINT`/`INTEGER` column is narrowed
 //!   with a range check (out of range is [`StoreError::Invalid`], never a wrapped number), an
 //!   integer 0/1 bound to a `BOOLEAN` becomes a bool. SQLite stores booleans as 0/1.
-//! - Results are [`Row`]s of owned [`Value`]s read by the column types; the typed getters
+//! - Results are [`Row`]s read by the column types (SQLite's copied out as owned [`Value`]s,
+//!   PostgreSQL's decoded column by column when read); the typed getters
 //!   ([`Row::get`]) accept a bool or 0/1 for `bool`, range-check narrowed integers, and report a
 //!   wrong type or an absent column as [`StoreError::Corrupt`] naming the column.
 //! - [`Db::write`] runs a closure in a write transaction (SQLite: the writer connection,
@@ -177,17 +178,37 @@ macro_rules! params {
 }
 pub(crate) use params;
 
-/// One result row: owned values with the statement's column names.
-#[derive(Debug, Clone)]
+/// One result row with the statement's column names. Its values are either owned (SQLite's
+/// adapter copies each row out before stepping the statement on) or still in the row PostgreSQL
+/// sent, decoded only when a getter asks for that column: a read of thousands of rows allocates
+/// once per text value read, as a hand-written decoder would.
+#[derive(Debug)]
 pub(crate) struct Row {
     names: Arc<[String]>,
-    values: Vec<Value<'static>>,
+    cells: Cells,
+}
+
+#[derive(Debug)]
+enum Cells {
+    Owned(Vec<Value<'static>>),
+    Pg(::postgres::Row),
 }
 
 impl Row {
     /// A row of `values` named by `names` (one per value).
     pub(crate) fn new(names: Arc<[String]>, values: Vec<Value<'static>>) -> Self {
-        Self { names, values }
+        Self {
+            names,
+            cells: Cells::Owned(values),
+        }
+    }
+
+    /// A row as PostgreSQL sent it, with its statement's column names.
+    pub(crate) fn pg(names: Arc<[String]>, row: ::postgres::Row) -> Self {
+        Self {
+            names,
+            cells: Cells::Pg(row),
+        }
     }
 
     /// The value of column `col` (a position or a name) as a `T`.
@@ -199,13 +220,17 @@ impl Row {
         let i = col.index(&self.names).ok_or_else(|| {
             StoreError::Corrupt(format!("no column {} in the result", col.describe()))
         })?;
-        let v = self.values.get(i).unwrap_or(&Value::Null);
-        T::from_value(v).map_err(|expected| {
-            let name = self.names.get(i).map_or("?", String::as_str);
+        let name = || self.names.get(i).map_or("?", String::as_str);
+        let v = match &self.cells {
+            Cells::Owned(values) => Cow::Borrowed(values.get(i).unwrap_or(&Value::Null)),
+            Cells::Pg(row) => Cow::Owned(postgres::read(row, i, name())?),
+        };
+        T::from_value(&v).map_err(|expected| {
             StoreError::Corrupt(format!(
-                "column {name}: expected {expected}, found {} {}",
+                "column {}: expected {expected}, found {} {}",
+                name(),
                 v.kind(),
-                shown(v)
+                shown(&v)
             ))
         })
     }
@@ -213,7 +238,7 @@ impl Row {
     /// How many columns the row has.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.values.len()
+        self.names.len()
     }
 }
 

@@ -2,7 +2,6 @@
 //! the pooled connection's prepared statements. Parameters are bound by the types the server
 //! gave the prepared statement, and columns are read by their types.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::error::Error;
 use std::sync::Arc;
@@ -46,7 +45,10 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
         let bound = bind_all(&st, params)?;
         let rows = self.client.query(&st, &refs(&bound))?;
         let names: Arc<[String]> = st.columns().iter().map(|c| c.name().to_owned()).collect();
-        rows.iter().map(|r| read_row(r, &names)).collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| Row::pg(names.clone(), r))
+            .collect())
     }
 }
 
@@ -191,22 +193,19 @@ impl ToSql for Bound<'_> {
     to_sql_checked!();
 }
 
-/// Every column of `r` read by its type.
-fn read_row(r: &::postgres::Row, names: &Arc<[String]>) -> Result<Row> {
-    let values = r
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| read(r, i, c.type_(), c.name()))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Row::new(names.clone(), values))
-}
-
-fn read(r: &::postgres::Row, i: usize, ty: &Type, name: &str) -> Result<Value<'static>> {
-    fn or_null<T>(v: Option<T>, f: impl FnOnce(T) -> Value<'static>) -> Value<'static> {
+/// Column `i` (named `name`) of `r` read by its type, borrowing text and bytes from the row.
+///
+/// # Errors
+/// [`StoreError::Db`] when the column has a type the seam does not read or its bytes do not
+/// decode as that type.
+pub(super) fn read<'r>(r: &'r ::postgres::Row, i: usize, name: &str) -> Result<Value<'r>> {
+    fn or_null<'r, T>(v: Option<T>, f: impl FnOnce(T) -> Value<'r>) -> Value<'r> {
         v.map_or(Value::Null, f)
     }
-    Ok(match ty {
+    let Some(column) = r.columns().get(i) else {
+        return Ok(Value::Null);
+    };
+    Ok(match column.type_() {
         t if *t == Type::INT2 => or_null(r.try_get::<_, Option<i16>>(i)?, Value::from),
         t if *t == Type::INT4 => or_null(r.try_get::<_, Option<i32>>(i)?, Value::from),
         t if *t == Type::INT8 => or_null(r.try_get::<_, Option<i64>>(i)?, Value::Int),
@@ -215,10 +214,8 @@ fn read(r: &::postgres::Row, i: usize, ty: &Type, name: &str) -> Result<Value<'s
         }),
         t if *t == Type::FLOAT8 => or_null(r.try_get::<_, Option<f64>>(i)?, Value::Real),
         t if *t == Type::BOOL => or_null(r.try_get::<_, Option<bool>>(i)?, Value::Bool),
-        t if *t == Type::BYTEA => or_null(r.try_get::<_, Option<Vec<u8>>>(i)?, |v| {
-            Value::Bytes(Cow::Owned(v))
-        }),
-        t if is_text(t) => or_null(r.try_get::<_, Option<String>>(i)?, Value::from),
+        t if *t == Type::BYTEA => or_null(r.try_get::<_, Option<&[u8]>>(i)?, Value::from),
+        t if is_text(t) => or_null(r.try_get::<_, Option<&str>>(i)?, Value::from),
         t => {
             return Err(StoreError::Db(format!(
                 "column {name}: type {t} is not read by the store seam"
