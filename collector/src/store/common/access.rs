@@ -69,7 +69,7 @@ pub(crate) fn user(db: &impl Db, name: &str) -> Result<Option<User>> {
 }
 
 pub(crate) fn users(db: &impl Db) -> Result<Vec<User>> {
-    db.read(|tx| collect(tx.query(USERS, &[])?, user_from_row))
+    db.read(|tx| collect(tx, USERS, &[], user_from_row))
 }
 
 pub(crate) fn user_disable(db: &impl Db, name: &str, actor: &str, now: i64) -> Result<bool> {
@@ -144,7 +144,7 @@ pub(crate) fn api_token(db: &impl Db, secret_hash: &str) -> Result<Option<ApiTok
 }
 
 pub(crate) fn api_tokens(db: &impl Db) -> Result<Vec<ApiTokenRecord>> {
-    db.read(|tx| collect(tx.query(API_TOKENS, &[])?, api_token_from_row))
+    db.read(|tx| collect(tx, API_TOKENS, &[], api_token_from_row))
 }
 
 pub(crate) fn api_token_revoke(db: &impl Db, id: &str, actor: &str, now: i64) -> Result<bool> {
@@ -173,7 +173,7 @@ pub(crate) fn audit_add(
 /// The whole audit log, oldest first.
 pub(crate) fn audit_log(db: &impl Db) -> Result<Vec<(i64, String, String, serde_json::Value)>> {
     db.read(|tx| {
-        collect(tx.query(sql::AUDIT_LOG, &[])?, |r| {
+        collect(tx, sql::AUDIT_LOG, &[], |r| {
             let d: String = r.get("detail")?;
             Ok((
                 r.get("at")?,
@@ -214,7 +214,7 @@ fn audit_query(
     sql: &'static str,
     params: &[super::super::db::Value<'_>],
 ) -> Result<Vec<AuditEntry>> {
-    collect(tx.query(sql, params)?, |r| {
+    collect(tx, sql, params, |r| {
         let d: String = r.get("detail")?;
         Ok(AuditEntry {
             id: r.get("id")?,

@@ -44,7 +44,7 @@ pub(crate) fn agency(db: &impl Db, id: &str) -> Result<Option<Agency>> {
 }
 
 pub(crate) fn agencies(db: &impl Db) -> Result<Vec<Agency>> {
-    db.read(|tx| collect(tx.query(sql::AGENCIES, &[])?, agency_from_row))
+    db.read(|tx| collect(tx, sql::AGENCIES, &[], agency_from_row))
 }
 
 pub(crate) fn agency_rename(
@@ -96,8 +96,7 @@ pub(crate) fn agency_dissolve(
         if tx.query_opt(sql::AGENCY_EXISTS, params![id])?.is_none() {
             return Err(StoreError::NotFound(format!("agency {id:?}")));
         }
-        let children: Vec<String> =
-            collect(tx.query(sql::AGENCY_CHILDREN, params![id])?, |r| r.get(0))?;
+        let children: Vec<String> = collect(tx, sql::AGENCY_CHILDREN, params![id], |r| r.get(0))?;
         let stamp = Stamp { now, actor };
         let mut out = MoveOutcome::default();
         for c in &children {
@@ -167,7 +166,7 @@ pub(crate) fn assets_import(
 
 pub(crate) fn assets(db: &impl Db) -> Result<Vec<Asset>> {
     db.read(|tx| {
-        collect(tx.query(sql::ASSETS, &[])?, |r| {
+        collect(tx, sql::ASSETS, &[], |r| {
             Ok(Asset {
                 agency: r.get(0)?,
                 hostname: r.get(1)?,

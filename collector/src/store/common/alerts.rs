@@ -21,16 +21,12 @@ pub(crate) const ALL: &[&str] = &[ALERTS, SCORES_LATEST, SCORE_HISTORY];
 
 pub(crate) fn alerts(db: &impl Db, state: Option<AlertState>) -> Result<Vec<Alert>> {
     let state = state.map(AlertState::as_str);
-    db.read(|tx| {
-        collect(tx.query(ALERTS, params![state])?, |r| {
-            raw_alert(r)?.decode()
-        })
-    })
+    db.read(|tx| collect(tx, ALERTS, params![state], |r| raw_alert(r)?.decode()))
 }
 
 pub(crate) fn alerts_after(db: &impl Db, after: i64, limit: u32) -> Result<Vec<Alert>> {
     db.read(|tx| {
-        collect(tx.query(sql::ALERTS_AFTER, params![after, limit])?, |r| {
+        collect(tx, sql::ALERTS_AFTER, params![after, limit], |r| {
             raw_alert(r)?.decode()
         })
     })
@@ -90,7 +86,7 @@ pub(crate) fn alert_set_state(
 }
 
 pub(crate) fn scores_latest(db: &impl Db) -> Result<Vec<ScorePoint>> {
-    db.read(|tx| collect(tx.query(SCORES_LATEST, &[])?, score_from_row))
+    db.read(|tx| collect(tx, SCORES_LATEST, &[], score_from_row))
 }
 
 pub(crate) fn score_history(
@@ -101,7 +97,9 @@ pub(crate) fn score_history(
 ) -> Result<Vec<ScorePoint>> {
     db.read(|tx| {
         collect(
-            tx.query(SCORE_HISTORY, params![scope, id, since_ms])?,
+            tx,
+            SCORE_HISTORY,
+            params![scope, id, since_ms],
             score_from_row,
         )
     })

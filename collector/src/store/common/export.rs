@@ -82,10 +82,10 @@ impl<D: Db + Send + Sync> ExportStore for D {
         let limit = count(limit as u64);
         self.read(|tx| {
             let bound = settled(tx)?;
-            collect(
-                tx.query(q(tx, sql::EXPORT_NEXT), params![name, bound, limit])?,
-                |r| Ok(raw(r)?.decode()),
-            )
+            let next = q(tx, sql::EXPORT_NEXT);
+            collect(tx, next, params![name, bound, limit], |r| {
+                Ok(raw(r)?.decode())
+            })
         })
     }
 
@@ -147,7 +147,8 @@ impl<D: Db + Send + Sync> ExportStore for D {
 
     fn export_outputs(&self) -> Result<Vec<ExportOutputState>> {
         self.read(|tx| {
-            collect(tx.query(q(tx, sql::EXPORT_OUTPUTS), &[])?, |r| {
+            let outputs = q(tx, sql::EXPORT_OUTPUTS);
+            collect(tx, outputs, &[], |r| {
                 Ok(ExportOutputState {
                     name: r.get(0)?,
                     cursor: LogPos {

@@ -63,7 +63,7 @@ impl<D: Db + Send + Sync> FedStore for D {
     }
 
     fn fed_downstreams(&self) -> Result<Vec<Downstream>> {
-        self.read(|tx| collect(tx.query(f::DOWNSTREAMS, &[])?, downstream))
+        self.read(|tx| collect(tx, f::DOWNSTREAMS, &[], downstream))
     }
 
     fn fed_downstream_revoke(&self, id: &str, now: i64) -> Result<bool> {
@@ -99,7 +99,7 @@ impl<D: Db + Send + Sync> FedStore for D {
 
     fn fed_latest(&self) -> Result<Vec<LatestSummary>> {
         self.read(|tx| {
-            collect(tx.query(f::LATEST, &[])?, |r| {
+            collect(tx, f::LATEST, &[], |r| {
                 Ok(LatestSummary {
                     downstream: downstream(r)?,
                     seq: to_u64(r.get(8)?),
@@ -112,7 +112,7 @@ impl<D: Db + Send + Sync> FedStore for D {
 
     fn fed_gaps(&self) -> Result<Vec<FedGap>> {
         self.read(|tx| {
-            collect(tx.query(f::GAPS, &[])?, |r| {
+            collect(tx, f::GAPS, &[], |r| {
                 Ok(FedGap {
                     downstream: r.get(0)?,
                     from_seq: to_u64(r.get(1)?),
@@ -138,12 +138,7 @@ impl<D: Db + Send + Sync> FedStore for D {
 
     fn fed_spool_pending(&self, after: u64, limit: usize) -> Result<Vec<Spooled>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(|tx| {
-            collect(
-                tx.query(f::SPOOL_PENDING, params![to_i64(after), limit])?,
-                spooled,
-            )
-        })
+        self.read(|tx| collect(tx, f::SPOOL_PENDING, params![to_i64(after), limit], spooled))
     }
 
     fn fed_spool_last(&self) -> Result<Option<Spooled>> {

@@ -57,7 +57,7 @@ pub(crate) fn agent_enroll(db: &impl Db, a: &NewAgent, now: i64) -> Result<Enrol
         // both insert one; the lock makes the second wait for the first.
         tx.lock(Lock::Key(LOCK_ENROLL, &a.machine_id))?;
         let live = for_update(tx, LIVE_OF_MACHINE);
-        let live = collect(tx.query(live, params![&a.machine_id])?, |r| {
+        let live = collect(tx, live, params![&a.machine_id], |r| {
             Ok(LiveMachine {
                 id: r.get(0)?,
                 agency: r.get(1)?,
@@ -195,7 +195,7 @@ pub(crate) fn agent_revoke(db: &impl Db, id: &str, actor: &str, now: i64) -> Res
 }
 
 pub(crate) fn revoked_serials(db: &impl Db) -> Result<Vec<String>> {
-    db.read(|tx| collect(tx.query(REVOKED_SERIALS, &[])?, |r| r.get(0)))
+    db.read(|tx| collect(tx, REVOKED_SERIALS, &[], |r| r.get(0)))
 }
 
 pub(crate) fn agent(db: &impl Db, id: &str) -> Result<Option<AgentRecord>> {
@@ -208,11 +208,11 @@ pub(crate) fn agent(db: &impl Db, id: &str) -> Result<Option<AgentRecord>> {
 }
 
 pub(crate) fn agents(db: &impl Db) -> Result<Vec<AgentRecord>> {
-    db.read(|tx| collect(tx.query(sql::AGENTS, &[])?, agent_from_row))
+    db.read(|tx| collect(tx, sql::AGENTS, &[], agent_from_row))
 }
 
 pub(crate) fn agents_brief(db: &impl Db) -> Result<Vec<AgentRecord>> {
-    db.read(|tx| collect(tx.query(AGENTS_BRIEF, &[])?, agent_from_row))
+    db.read(|tx| collect(tx, AGENTS_BRIEF, &[], agent_from_row))
 }
 
 pub(crate) fn token_add(db: &impl Db, t: &TokenRecord) -> Result<()> {
@@ -263,7 +263,7 @@ pub(crate) fn token_revoke(db: &impl Db, id: &str) -> Result<bool> {
 }
 
 pub(crate) fn tokens(db: &impl Db) -> Result<Vec<TokenRecord>> {
-    db.read(|tx| collect(tx.query(sql::TOKENS, &[])?, token_from_row))
+    db.read(|tx| collect(tx, sql::TOKENS, &[], token_from_row))
 }
 
 fn for_update(tx: &dyn Tx, sql: &'static str) -> &'static str {

@@ -58,7 +58,7 @@ pub(crate) fn ioc_since(db: &impl Db, from_version: u64) -> Result<(u64, Vec<Ind
     let from = i64::try_from(from_version).unwrap_or(i64::MAX);
     db.read(|tx| {
         let v = version(tx)?;
-        let list = collect(tx.query(sql::IOCS_SINCE, params![from])?, |r| {
+        let list = collect(tx, sql::IOCS_SINCE, params![from], |r| {
             Ok(Indicator {
                 kind: r.get(0)?,
                 value: r.get(1)?,

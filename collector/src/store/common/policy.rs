@@ -47,16 +47,11 @@ impl<D: Db + Send + Sync> PolicyStore for D {
     }
 
     fn policy_history(&self, name: &str) -> Result<Vec<PolicyVersion>> {
-        self.read(|tx| {
-            collect(
-                tx.query(sql::POLICY_HISTORY, params![name])?,
-                version_from_row,
-            )
-        })
+        self.read(|tx| collect(tx, sql::POLICY_HISTORY, params![name], version_from_row))
     }
 
     fn policies_latest(&self) -> Result<Vec<PolicyVersion>> {
-        self.read(|tx| collect(tx.query(sql::POLICIES_LATEST, &[])?, version_from_row))
+        self.read(|tx| collect(tx, sql::POLICIES_LATEST, &[], version_from_row))
     }
 
     fn policy_assign(
@@ -92,7 +87,7 @@ impl<D: Db + Send + Sync> PolicyStore for D {
 
     fn policy_assignments(&self) -> Result<Vec<PolicyAssignment>> {
         self.read(|tx| {
-            collect(tx.query(sql::POLICY_ASSIGNMENTS, &[])?, |r| {
+            collect(tx, sql::POLICY_ASSIGNMENTS, &[], |r| {
                 Ok(PolicyAssignment {
                     agency: r.get(0)?,
                     policy: r.get(1)?,
@@ -117,7 +112,7 @@ impl<D: Db + Send + Sync> PolicyStore for D {
 
     fn policy_applied(&self) -> Result<Vec<AppliedPolicy>> {
         self.read(|tx| {
-            collect(tx.query(sql::POLICY_APPLIED, &[])?, |r| {
+            collect(tx, sql::POLICY_APPLIED, &[], |r| {
                 Ok(AppliedPolicy {
                     agent_id: r.get(0)?,
                     version: r.get(1)?,

@@ -91,7 +91,7 @@ impl<D: Db + Send + Sync> VulnStore for D {
 
     fn vuln_imports(&self) -> Result<Vec<VulnImport>> {
         self.read(|tx| {
-            collect(tx.query(IMPORTS, &[])?, |r| {
+            collect(tx, IMPORTS, &[], |r| {
                 Ok(VulnImport {
                     version: r.get(0)?,
                     source: r.get(1)?,
@@ -103,7 +103,7 @@ impl<D: Db + Send + Sync> VulnStore for D {
     }
 
     fn vuln_advisory_bodies(&self) -> Result<Vec<String>> {
-        self.read(|tx| collect(tx.query(BODIES, &[])?, |r| r.get(0)))
+        self.read(|tx| collect(tx, BODIES, &[], |r| r.get(0)))
     }
 
     fn vuln_set_matches(
@@ -121,19 +121,16 @@ impl<D: Db + Send + Sync> VulnStore for D {
     }
 
     fn vuln_matches(&self, filter: &VulnFilter) -> Result<Vec<StoredMatch>> {
-        self.read(|tx| {
-            let rows = match filter {
-                VulnFilter::All => tx.query(MATCHES_ALL, &[])?,
-                VulnFilter::Host(h) => tx.query(MATCHES_HOST, params![h])?,
-                VulnFilter::Advisory(id) => tx.query(MATCHES_ADVISORY, params![id])?,
-            };
-            collect(rows, stored_match)
+        self.read(|tx| match filter {
+            VulnFilter::All => collect(tx, MATCHES_ALL, &[], stored_match),
+            VulnFilter::Host(h) => collect(tx, MATCHES_HOST, params![h], stored_match),
+            VulnFilter::Advisory(id) => collect(tx, MATCHES_ADVISORY, params![id], stored_match),
         })
     }
 
     fn vuln_critical_fixable_since(&self) -> Result<Vec<(String, i64)>> {
         self.read(|tx| {
-            collect(tx.query(CRITICAL_FIXABLE_SINCE, &[])?, |r| {
+            collect(tx, CRITICAL_FIXABLE_SINCE, &[], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
         })
@@ -149,9 +146,8 @@ fn set_host(
     now: i64,
     added: &mut Vec<MatchKey>,
 ) -> Result<()> {
-    let old: Vec<(String, String)> = collect(tx.query(HOST_KEYS, params![host])?, |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let old: Vec<(String, String)> =
+        collect(tx, HOST_KEYS, params![host], |r| Ok((r.get(0)?, r.get(1)?)))?;
     for (a, p) in diff(host, &old, rows, added) {
         tx.execute(MATCH_DELETE, params![host, a, p])?;
     }

@@ -178,28 +178,29 @@ macro_rules! params {
 }
 pub(crate) use params;
 
-/// One result row with the statement's column names. Its values are either owned (SQLite's
-/// adapter copies each row out before stepping the statement on) or still in the row PostgreSQL
-/// sent, decoded only when a getter asks for that column: a read of thousands of rows allocates
-/// once per text value read, as a hand-written decoder would.
+/// One result row with the statement's column names. Text and bytes stay in the driver's row
+/// (SQLite's current row while [`Tx::each`] runs, borrowed; the row PostgreSQL sent, decoded
+/// only when a getter asks for that column): a read of thousands of rows allocates once per
+/// text value read, as a hand-written decoder would. Rows kept beyond a statement on SQLite
+/// ([`Tx::query`]) own their values.
 #[derive(Debug)]
-pub(crate) struct Row {
+pub(crate) struct Row<'r> {
     names: Arc<[String]>,
-    cells: Cells,
+    cells: Cells<'r>,
 }
 
 #[derive(Debug)]
-enum Cells {
-    Owned(Vec<Value<'static>>),
+enum Cells<'r> {
+    Values(Vec<Value<'r>>),
     Pg(::postgres::Row),
 }
 
-impl Row {
+impl<'r> Row<'r> {
     /// A row of `values` named by `names` (one per value).
-    pub(crate) fn new(names: Arc<[String]>, values: Vec<Value<'static>>) -> Self {
+    pub(crate) fn new(names: Arc<[String]>, values: Vec<Value<'r>>) -> Self {
         Self {
             names,
-            cells: Cells::Owned(values),
+            cells: Cells::Values(values),
         }
     }
 
@@ -222,7 +223,7 @@ impl Row {
         })?;
         let name = || self.names.get(i).map_or("?", String::as_str);
         let v = match &self.cells {
-            Cells::Owned(values) => Cow::Borrowed(values.get(i).unwrap_or(&Value::Null)),
+            Cells::Values(values) => Cow::Borrowed(values.get(i).unwrap_or(&Value::Null)),
             Cells::Pg(row) => Cow::Owned(postgres::read(row, i, name())?),
         };
         T::from_value(&v).map_err(|expected| {
@@ -378,13 +379,29 @@ pub(crate) trait Tx {
     ///
     /// # Errors
     /// As [`execute`](Self::execute).
-    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>>;
+    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row<'static>>>;
+
+    /// Runs a query and hands each row to `f` as it is read, without copying it out: what
+    /// [`collect`] runs on.
+    ///
+    /// # Errors
+    /// As [`execute`](Self::execute), and the first error of `f` (no further row is read).
+    fn each(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        f: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()>;
 
     /// Runs a query that returns at most one row (further rows are ignored).
     ///
     /// # Errors
     /// As [`execute`](Self::execute).
-    fn query_opt(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Option<Row>> {
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+    ) -> Result<Option<Row<'static>>> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
@@ -396,7 +413,7 @@ pub(crate) trait Tx {
         dead_code,
         reason = "for the modules still to move (counts, RETURNING ids)"
     )]
-    fn query_one(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Row> {
+    fn query_one(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Row<'static>> {
         self.query_opt(sql, params)?
             .ok_or_else(|| StoreError::Db(format!("no row from: {sql}")))
     }
@@ -426,12 +443,22 @@ pub(crate) trait Db {
     fn read<T: Send>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send) -> Result<T>;
 }
 
-/// Every row of `rows` decoded by `f`.
+/// Every row of `sql` decoded by `f` as it is read ([`Tx::each`]).
 ///
 /// # Errors
-/// The first error of `f`.
-pub(crate) fn collect<T>(rows: Vec<Row>, f: impl Fn(&Row) -> Result<T>) -> Result<Vec<T>> {
-    rows.iter().map(f).collect()
+/// As [`Tx::each`]: the query's, or the first error of `f`.
+pub(crate) fn collect<T>(
+    tx: &mut dyn Tx,
+    sql: &'static str,
+    params: &[Value<'_>],
+    f: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    tx.each(sql, params, &mut |r| {
+        out.push(f(r)?);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 #[cfg(test)]

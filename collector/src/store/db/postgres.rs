@@ -40,7 +40,7 @@ impl<'a, C: GenericClient> PgTx<'a, C> {
         Ok(st)
     }
 
-    fn run_query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>> {
+    fn run_query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row<'static>>> {
         let st = self.prepare(sql)?;
         let bound = bind_all(&st, params)?;
         let rows = self.client.query(&st, &refs(&bound))?;
@@ -63,8 +63,18 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
         Ok(self.client.execute(&st, &refs(&bound))?)
     }
 
-    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>> {
+    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row<'static>>> {
         self.run_query(sql, params)
+    }
+
+    fn each(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        f: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        // The client has read the whole result by now; the rows are decoded one by one.
+        self.run_query(sql, params)?.iter().try_for_each(f)
     }
 
     fn lock(&mut self, lock: Lock<'_>) -> Result<()> {

@@ -23,11 +23,34 @@ impl Tx for SqliteTx<'_> {
         Ok(st.execute(rusqlite::params_from_iter(params))? as u64)
     }
 
-    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>> {
+    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row<'static>>> {
         rows(self.0, sql, params, usize::MAX)
     }
 
-    fn query_opt(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Option<Row>> {
+    fn each(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        f: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut st = self.0.prepare_cached(sql)?;
+        let names: Arc<[String]> = st.column_names().map(str::to_owned).collect();
+        let width = names.len();
+        let mut rows = st.query(rusqlite::params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            let values = (0..width)
+                .map(|i| Ok(borrowed(r.get_ref(i)?)))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            f(&Row::new(names.clone(), values))?;
+        }
+        Ok(())
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+    ) -> Result<Option<Row<'static>>> {
         // Stops at the first row instead of reading them all.
         Ok(rows(self.0, sql, params, 1)?.into_iter().next())
     }
@@ -39,8 +62,8 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-/// Up to `max` rows of `sql`.
-fn rows(c: &Connection, sql: &str, params: &[Value<'_>], max: usize) -> Result<Vec<Row>> {
+/// Up to `max` rows of `sql`, copied out.
+fn rows(c: &Connection, sql: &str, params: &[Value<'_>], max: usize) -> Result<Vec<Row<'static>>> {
     let mut st = c.prepare_cached(sql)?;
     let names: Arc<[String]> = st.column_names().map(str::to_owned).collect();
     let width = names.len();
@@ -56,8 +79,8 @@ fn rows(c: &Connection, sql: &str, params: &[Value<'_>], max: usize) -> Result<V
     Ok(out)
 }
 
-/// A column value read by its storage class.
-fn owned(v: ValueRef<'_>) -> Value<'static> {
+/// A column value read by its storage class, borrowing text and bytes from the row.
+fn borrowed(v: ValueRef<'_>) -> Value<'_> {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
@@ -65,10 +88,22 @@ fn owned(v: ValueRef<'_>) -> Value<'static> {
         // Text that is not UTF-8 (SQLite does not check) comes back as bytes, so a getter
         // asking for text reports it instead of reading altered text.
         ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(s) => Value::Text(Cow::Owned(s.to_owned())),
-            Err(_) => Value::Bytes(Cow::Owned(t.to_vec())),
+            Ok(s) => Value::Text(Cow::Borrowed(s)),
+            Err(_) => Value::Bytes(Cow::Borrowed(t)),
         },
-        ValueRef::Blob(b) => Value::Bytes(Cow::Owned(b.to_vec())),
+        ValueRef::Blob(b) => Value::Bytes(Cow::Borrowed(b)),
+    }
+}
+
+/// A column value copied out of its row.
+fn owned(v: ValueRef<'_>) -> Value<'static> {
+    match borrowed(v) {
+        Value::Text(t) => Value::Text(Cow::Owned(t.into_owned())),
+        Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+        Value::Null => Value::Null,
+        Value::Int(i) => Value::Int(i),
+        Value::Real(r) => Value::Real(r),
+        Value::Bool(b) => Value::Bool(b),
     }
 }
 

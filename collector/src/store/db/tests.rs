@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::sqlite::SqliteTx;
 use super::*;
 
-fn row(values: Vec<Value<'static>>) -> Row {
+fn row(values: Vec<Value<'static>>) -> Row<'static> {
     let names: Arc<[String]> = (0..values.len()).map(|i| format!("c{i}")).collect();
     Row::new(names, values)
 }
@@ -156,6 +156,44 @@ fn sqlite_query_opt_and_query_one() {
         .expect("row");
     corrupt(r.get::<String>(0));
     tx.lock(Lock::Key(1, "k")).expect("no-op on SQLite");
+}
+
+#[test]
+fn sqlite_rows_are_read_in_place_and_an_error_stops_the_read() {
+    let c = rusqlite::Connection::open_in_memory().expect("open");
+    let mut tx = SqliteTx(&c);
+    tx.execute(CREATE, &[]).expect("create");
+    for i in 1i64..=3 {
+        tx.execute(
+            INSERT,
+            params![i, 0.5, format!("s{i}"), i == 2, None::<&[u8]>],
+        )
+        .expect("insert");
+    }
+    const ALL: &str = "SELECT i, s, b FROM t ORDER BY i";
+    let got = collect(&mut tx, ALL, &[], |r| {
+        Ok((
+            r.get::<i64>("i")?,
+            r.get::<String>("s")?,
+            r.get::<bool>("b")?,
+        ))
+    })
+    .expect("collect");
+    assert_eq!(
+        got,
+        [
+            (1, "s1".to_owned(), false),
+            (2, "s2".to_owned(), true),
+            (3, "s3".to_owned(), false)
+        ]
+    );
+    let mut seen = 0;
+    let e = tx.each(ALL, &[], &mut |r| {
+        seen += 1;
+        r.get::<u8>("s").map(drop)
+    });
+    corrupt(e);
+    assert_eq!(seen, 1, "no row is read after an error");
 }
 
 #[test]
