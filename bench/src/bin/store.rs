@@ -136,38 +136,39 @@ fn recompute(name: &str, store: &dyn Store, hosts: usize, runs: i64) -> anyhow::
     phases(name, store)
 }
 
-/// Each read of a recompute on its own, one after another (best of five, in ms): where the
-/// recompute's time goes, to compare two builds of the store.
+/// Each read of a recompute on its own, one after another (best of five, in ms, with the rows
+/// read): where the recompute's time goes, to compare two builds of the store.
 fn phases(name: &str, store: &dyn Store) -> anyhow::Result<()> {
-    fn best(f: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
-        let mut b = f64::INFINITY;
+    type Read<'a> = &'a dyn Fn() -> anyhow::Result<usize>;
+    let running = || -> anyhow::Result<usize> {
+        vigil_collector::policy::running::Running::load(store)?;
+        Ok(1)
+    };
+    let reads: [(&str, Read<'_>); 9] = [
+        ("checks", &|| Ok(store.check_states()?.len())),
+        ("agents", &|| Ok(store.agents_brief()?.len())),
+        ("alerts", &|| Ok(store.alerts(None)?.len())),
+        ("agencies", &|| Ok(store.agencies()?.len())),
+        ("assets", &|| Ok(store.assets()?.len())),
+        ("fed", &|| Ok(store.federation().fed_latest()?.len())),
+        ("vuln", &|| {
+            Ok(store.vulns().vuln_critical_fixable_since()?.len())
+        }),
+        ("running", &running),
+        ("latest", &|| Ok(store.scores_latest()?.len())),
+    ];
+    let mut row = Vec::new();
+    for (label, read) in reads {
+        let mut best = f64::INFINITY;
+        let mut rows = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            f()?;
-            b = b.min(t.elapsed().as_secs_f64() * 1000.0);
+            rows = read()?;
+            best = best.min(t.elapsed().as_secs_f64() * 1000.0);
         }
-        Ok(b)
+        row.push(format!("{label} {best:.1} ({rows})"));
     }
-    let mut row = Vec::new();
-    let mut time = |label: &'static str, f: &mut dyn FnMut() -> anyhow::Result<()>| {
-        best(f).map(|ms| row.push(format!("{label} {ms:.1}")))
-    };
-    time("checks", &mut || Ok(drop(store.check_states()?)))?;
-    time("agents", &mut || Ok(drop(store.agents_brief()?)))?;
-    time("alerts", &mut || Ok(drop(store.alerts(None)?)))?;
-    time("agencies", &mut || Ok(drop(store.agencies()?)))?;
-    time("assets", &mut || Ok(drop(store.assets()?)))?;
-    time("fed", &mut || Ok(drop(store.federation().fed_latest()?)))?;
-    time("vuln", &mut || {
-        Ok(drop(store.vulns().vuln_critical_fixable_since()?))
-    })?;
-    time("running", &mut || {
-        Ok(drop(vigil_collector::policy::running::Running::load(
-            store,
-        )?))
-    })?;
-    time("latest", &mut || Ok(drop(store.scores_latest()?)))?;
-    println!("{name:<9} reads (best of 5, ms): {}", row.join(", "));
+    println!("{name:<9} reads (best of 5, ms, rows): {}", row.join(", "));
     Ok(())
 }
 
