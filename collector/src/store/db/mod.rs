@@ -9,8 +9,9 @@
 //!   prepared statement's parameter: an integer bound to a `SMALLINT`/`INTEGER` column is narrowed
 //!   with a range check (out of range is [`StoreError::Invalid`], never a wrapped number), an
 //!   integer 0/1 bound to a `BOOLEAN` becomes a bool. SQLite stores booleans as 0/1.
-//! - Results are [`Row`]s read by the column types (SQLite's copied out as owned [`Value`]s,
-//!   PostgreSQL's decoded column by column when read); the typed getters
+//! - Results are [`Row`]s read by the column types: [`Tx::each`] hands each to its decoder as it
+//!   is read (SQLite's text borrowed from the current row, PostgreSQL's columns decoded when a
+//!   getter asks), and [`Tx::query`] returns rows that own their values; the typed getters
 //!   ([`Row::get`]) accept a bool or 0/1 for `bool`, range-check narrowed integers, and report a
 //!   wrong type or an absent column as [`StoreError::Corrupt`] naming the column.
 //! - [`Db::write`] runs a closure in a write transaction (SQLite: the writer connection,
@@ -98,6 +99,18 @@ pub(crate) enum Value<'a> {
 }
 
 impl Value<'_> {
+    /// The same value owning its text and bytes.
+    pub(crate) fn into_owned(self) -> Value<'static> {
+        match self {
+            Self::Null => Value::Null,
+            Self::Int(i) => Value::Int(i),
+            Self::Real(r) => Value::Real(r),
+            Self::Text(t) => Value::Text(Cow::Owned(t.into_owned())),
+            Self::Bool(b) => Value::Bool(b),
+            Self::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+        }
+    }
+
     /// The kind of value, for messages.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -234,6 +247,19 @@ impl<'r> Row<'r> {
                 shown(&v)
             ))
         })
+    }
+
+    /// The same row, owning its values (a PostgreSQL row already does).
+    pub(crate) fn into_owned(self) -> Row<'static> {
+        Row {
+            names: self.names,
+            cells: match self.cells {
+                Cells::Values(values) => {
+                    Cells::Values(values.into_iter().map(Value::into_owned).collect())
+                }
+                Cells::Pg(row) => Cells::Pg(row),
+            },
+        }
     }
 
     /// How many columns the row has.

@@ -24,7 +24,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row<'static>>> {
-        rows(self.0, sql, params, usize::MAX)
+        owned_rows(self.0, sql, params, usize::MAX)
     }
 
     fn each(
@@ -33,17 +33,7 @@ impl Tx for SqliteTx<'_> {
         params: &[Value<'_>],
         f: &mut dyn FnMut(&Row<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut st = self.0.prepare_cached(sql)?;
-        let names: Arc<[String]> = st.column_names().map(str::to_owned).collect();
-        let width = names.len();
-        let mut rows = st.query(rusqlite::params_from_iter(params))?;
-        while let Some(r) = rows.next()? {
-            let values = (0..width)
-                .map(|i| Ok(borrowed(r.get_ref(i)?)))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            f(&Row::new(names.clone(), values))?;
-        }
-        Ok(())
+        step(self.0, sql, params, usize::MAX, &mut |row| f(&row))
     }
 
     fn query_opt(
@@ -52,7 +42,7 @@ impl Tx for SqliteTx<'_> {
         params: &[Value<'_>],
     ) -> Result<Option<Row<'static>>> {
         // Stops at the first row instead of reading them all.
-        Ok(rows(self.0, sql, params, 1)?.into_iter().next())
+        Ok(owned_rows(self.0, sql, params, 1)?.into_iter().next())
     }
 
     fn lock(&mut self, _lock: Lock<'_>) -> Result<()> {
@@ -62,20 +52,41 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-/// Up to `max` rows of `sql`, copied out.
-fn rows(c: &Connection, sql: &str, params: &[Value<'_>], max: usize) -> Result<Vec<Row<'static>>> {
+/// Runs `sql` and hands up to `max` rows to `f`, each borrowing its text and bytes from the
+/// statement's current row.
+fn step(
+    c: &Connection,
+    sql: &str,
+    params: &[Value<'_>],
+    max: usize,
+    f: &mut dyn FnMut(Row<'_>) -> Result<()>,
+) -> Result<()> {
     let mut st = c.prepare_cached(sql)?;
     let names: Arc<[String]> = st.column_names().map(str::to_owned).collect();
     let width = names.len();
     let mut rows = st.query(rusqlite::params_from_iter(params))?;
-    let mut out = Vec::new();
-    while out.len() < max {
+    for _ in 0..max {
         let Some(r) = rows.next()? else { break };
         let values = (0..width)
-            .map(|i| Ok(owned(r.get_ref(i)?)))
+            .map(|i| Ok(borrowed(r.get_ref(i)?)))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        out.push(Row::new(names.clone(), values));
+        f(Row::new(names.clone(), values))?;
     }
+    Ok(())
+}
+
+/// Up to `max` rows of `sql`, copied out to outlive the statement.
+fn owned_rows(
+    c: &Connection,
+    sql: &str,
+    params: &[Value<'_>],
+    max: usize,
+) -> Result<Vec<Row<'static>>> {
+    let mut out = Vec::new();
+    step(c, sql, params, max, &mut |row| {
+        out.push(row.into_owned());
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -92,18 +103,6 @@ fn borrowed(v: ValueRef<'_>) -> Value<'_> {
             Err(_) => Value::Bytes(Cow::Borrowed(t)),
         },
         ValueRef::Blob(b) => Value::Bytes(Cow::Borrowed(b)),
-    }
-}
-
-/// A column value copied out of its row.
-fn owned(v: ValueRef<'_>) -> Value<'static> {
-    match borrowed(v) {
-        Value::Text(t) => Value::Text(Cow::Owned(t.into_owned())),
-        Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
-        Value::Null => Value::Null,
-        Value::Int(i) => Value::Int(i),
-        Value::Real(r) => Value::Real(r),
-        Value::Bool(b) => Value::Bool(b),
     }
 }
 
